@@ -1,0 +1,47 @@
+# piwarden — the two commands a newcomer needs: `make run` and `make test`.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
+STAMP := $(VENV)/.installed
+LOCALE := src/piwarden/locale/zh_Hans/LC_MESSAGES
+PYTEST_ARGS ?= -n 2
+
+.PHONY: run test lint types unit bench install messages clean
+
+$(STAMP): pyproject.toml uv.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "piwarden needs Python 3.12+; set PYTHON=/path/to/python3.12"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) sync --frozen --inexact --python $(BIN)/python
+	@touch $(STAMP)
+
+install: $(STAMP) messages
+
+# Compiled translations are build output, made from the committed .po file.
+messages: $(LOCALE)/django.mo
+$(LOCALE)/django.mo: $(LOCALE)/django.po
+	msgfmt --check --output-file=$@ $<
+
+run: install
+	$(BIN)/piwarden serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy src
+
+unit: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint types unit
+
+bench: install
+	$(BIN)/python bench/consultation.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,105 @@
+"""Append to the audit log: ``record_event`` is the only way in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
+from django.utils import timezone
+
+from piwarden.audit.models import ActorKind, AuditChainHead, AuditEvent, EventType
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from piwarden.people.models import Person
+
+__all__ = ["ActorKind", "EventType", "event_hash", "record_event"]
+
+# Keys whose values must never reach the log, whatever a caller passes.
+_SECRET_KEYS = {"password", "secret", "token", "otp", "key", "api_key"}
+
+
+def _masked(extra: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in extra.items()}
+
+
+def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()
+
+
+def record_event(
+    event_type: EventType,
+    *,
+    actor: AbstractBaseUser | None = None,
+    actor_kind: ActorKind | None = None,
+    person: Person | None = None,
+    purpose: str = "",
+    fields: Iterable[str] = (),
+    reason: str = "",
+    extra: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event.  Must run inside the transaction of the change it records."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("record_event() must run inside the transaction of the change it records")
+    if actor_kind is None:
+        actor_kind = ActorKind.STAFF if actor is not None else ActorKind.SYSTEM
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    now = timezone.now()
+    body: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "occurred_at": now.isoformat(),
+        "event_type": str(event_type),
+        "actor_kind": str(actor_kind),
+        "actor": actor.pk if actor is not None else None,
+        "person": str(person.pk) if person is not None else None,
+        "purpose": purpose,
+        "fields": sorted(fields),
+        "reason": reason,
+        "extra": _masked(extra or {}),
+    }
+    digest = event_hash(head.hash, body)
+    event = AuditEvent.objects.create(
+        seq=body["seq"],
+        occurred_at=now,
+        event_type=body["event_type"],
+        actor_kind=body["actor_kind"],
+        actor_id=body["actor"],
+        person_id=person.pk if person is not None else None,
+        purpose=purpose,
+        fields=body["fields"],
+        reason=reason,
+        extra=body["extra"],
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    head.seq = body["seq"]
+    head.hash = digest
+    head.save(update_fields=["seq", "hash"])
+    return event
+
+
+def verify_chain() -> AuditEvent | None:
+    """Return the first event whose hash does not follow from its predecessor, or None."""
+    prev = "0" * 64
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+        body = {
+            "seq": event.seq,
+            "occurred_at": event.occurred_at.isoformat(),
+            "event_type": event.event_type,
+            "actor_kind": event.actor_kind,
+            "actor": event.actor_id,
+            "person": str(event.person_id) if event.person_id is not None else None,
+            "purpose": event.purpose,
+            "fields": event.fields,
+            "reason": event.reason,
+            "extra": event.extra,
+        }
+        if event.prev_hash != prev or event_hash(prev, body) != event.hash:
+            return event
+        prev = event.hash
+    return None

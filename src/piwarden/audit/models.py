@@ -1,0 +1,79 @@
+"""The append-only audit log.
+
+Every state change and every staff read of personal data writes one
+:class:`AuditEvent` in the same transaction as the change (DESIGN invariant 3).
+Events name fields and purposes, never values.
+
+Tamper evidence: each event carries ``seq``, ``prev_hash`` and ``hash`` =
+SHA-256(prev_hash || canonical JSON of the event).  Appends are serialised by
+locking the single :class:`AuditChainHead` row, so the chain has no forks.
+Rewriting or deleting an event breaks every later hash; the audit capability
+adds checkpoints kept elsewhere and a verifier that names the first broken
+event.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    CONSENT_GIVEN = "consent.given", "Consent given"
+    CONSENT_WITHDRAWN = "consent.withdrawn", "Consent withdrawn"
+    PROCESSING_UNDER_BASIS = "processing.basis", "Processing under a non-consent legal basis"
+    PROCESSING_REFUSED = "processing.refused", "Processing refused by the gate"
+    PERSON_CREATED = "person.created", "Person created"
+    PERSON_SHREDDED = "person.shredded", "Person's data key destroyed"
+    INQUIRY_SUBMITTED = "inquiry.submitted", "Consultation request submitted"
+    INQUIRY_ACKNOWLEDGED = "inquiry.acknowledged", "Consultation request acknowledged by e-mail"
+    PII_REVEALED = "pii.revealed", "Personal data revealed to staff"
+    PII_REVEAL_REFUSED = "pii.reveal_refused", "Reveal of personal data refused"
+    STAFF_CREATED = "staff.created", "Staff account created"
+    STAFF_SIGNED_IN = "staff.signed_in", "Staff signed in"
+    STAFF_SIGN_IN_FAILED = "staff.sign_in_failed", "Staff sign-in failed"
+    STAFF_SIGNED_OUT = "staff.signed_out", "Staff signed out"
+    AUDIT_VIEWED = "audit.viewed", "Audit log viewed"
+    KEYS_ROTATED = "keys.rotated", "Key-encryption key rotated"
+
+
+class ActorKind(models.TextChoices):
+    STAFF = "staff", "Staff"
+    VISITOR = "visitor", "Visitor (the person themself)"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    seq = models.BigIntegerField(unique=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    event_type = models.CharField(max_length=40, choices=EventType.choices)
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    person = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    purpose = models.CharField(max_length=40, blank=True)
+    fields = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["person", "seq"], name="audit_person_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.event_type}"
+
+
+class AuditChainHead(models.Model):
+    """The single row that orders appends (locked with SELECT … FOR UPDATE)."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

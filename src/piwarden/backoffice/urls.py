@@ -1,0 +1,13 @@
+from django.urls import path
+
+from piwarden.backoffice import views
+
+app_name = "backoffice"
+
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("", views.inbox, name="inbox"),
+    path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
+    path("audit/", views.audit_log, name="audit"),
+]

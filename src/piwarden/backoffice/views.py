@@ -1,0 +1,108 @@
+"""The staff console: sign-in with TOTP, the masked inbox, purpose-bound reveal, the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import login, logout
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from piwarden.audit.log import EventType, record_event
+from piwarden.audit.models import AuditEvent
+from piwarden.backoffice.decorators import staff_required
+from piwarden.backoffice.forms import FIELD_LABELS, RevealForm, StaffLoginForm
+from piwarden.inquiries.models import PERSONAL_FIELDS
+from piwarden.staff import access
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    form = StaffLoginForm(request, data=request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            user = form.get_user()
+            with transaction.atomic():
+                login(request, user)
+                record_event(EventType.STAFF_SIGNED_IN, actor=user)
+            target = request.GET.get("next", "")
+            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                target = ""
+            return redirect(target or "backoffice:inbox")
+        return render(request, "backoffice/login.html", {"form": form}, status=400)
+    return render(request, "backoffice/login.html", {"form": form})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if isinstance(request.user, User):
+        with transaction.atomic():
+            record_event(EventType.STAFF_SIGNED_OUT, actor=request.user)
+    logout(request)
+    return redirect("backoffice:login")
+
+
+@staff_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    role = access.staff_role(request.user)
+    inquiries = access.list_inquiries_for_staff(request.user) if access.can_see_inquiries(role) else []
+    return render(
+        request,
+        "backoffice/inbox.html",
+        {"inquiries": inquiries, "role": role, "can_see_inquiries": access.can_see_inquiries(role)},
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    inquiry = access.access_inquiry_for_staff(request.user, reference)
+    role = access.staff_role(request.user)
+    if role is None or not isinstance(request.user, User):  # staff_required makes this unreachable
+        raise Http404
+    form = RevealForm(request.POST or None, role=role)
+    context: dict[str, Any] = {"inquiry": inquiry, "form": form, "role": role}
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            revealed = access.reveal_inquiry_fields(
+                request.user,
+                inquiry,
+                fields=form.cleaned_data["field_names"],
+                purpose=form.cleaned_data["purpose"],
+                reason=form.cleaned_data["reason"],
+            )
+        except access.RevealRefused as exc:
+            context["refusal"] = str(exc)
+            status = 403
+        else:
+            context["revealed"] = revealed.values
+    elif request.method == "POST":
+        status = 400
+    context["rows"] = [
+        {"field": f, "label": FIELD_LABELS[f], "value": context.get("revealed", {}).get(f)} for f in PERSONAL_FIELDS
+    ]
+    context["revealed_any"] = "revealed" in context
+    return render(request, "backoffice/inquiry.html", context, status=status)
+
+
+@staff_required
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    role = access.staff_role(request.user)
+    if not access.can_read_audit(role):
+        raise Http404
+    page = Paginator(AuditEvent.objects.select_related("actor", "person").order_by("-seq"), 50).get_page(
+        request.GET.get("page")
+    )
+    with transaction.atomic():
+        record_event(EventType.AUDIT_VIEWED, actor=request.user, extra={"page": page.number})  # type: ignore[arg-type]  # staff_required guarantees a User
+    return render(request, "backoffice/audit.html", {"page": page})

@@ -1,0 +1,97 @@
+"""Typed readers for settings that come from the environment.
+
+Every reader fails with :class:`ImproperlyConfigured` naming the variable and
+what was wrong, so that a bad deployment stops at start-up with one clear line
+(the ``piwarden`` command prints it without a traceback).
+
+``NAME_FILE`` is honoured for secrets: the value is read from that file, so
+that secrets can come from Docker/Kubernetes secret mounts instead of the
+process environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def envstr(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use one of: on, off, true, false, 1, 0")
+
+
+def envint(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is below the minimum of {minimum}")
+    return value
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}")
+    return value
+
+
+def envsecret(name: str) -> str | None:
+    """Read ``name`` or the file named by ``name_FILE``; ``None`` when neither is set."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name!r} cannot be read: {exc.strerror}") from None
+        if not value:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name!r} is empty")
+        return value
+    raw = os.environ.get(name)
+    if raw is not None and not raw.strip():
+        raise ImproperlyConfigured(f"{name} is set but empty")
+    return raw
+
+
+def persistent_secret(path: Path) -> str:
+    """Return the secret stored at ``path``, creating it (mode 0600) on first use.
+
+    This is the embedded default for a one-machine install; deployments set
+    ``SECRET_KEY`` or ``SECRET_KEY_FILE`` instead.
+    """
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return value

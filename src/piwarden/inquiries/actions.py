@@ -1,0 +1,88 @@
+"""Write paths for consultation requests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.consent.actions import record_consent
+from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
+from piwarden.people.actions import find_or_create_person
+from piwarden.policy import gate
+
+PURPOSE = "respond_inquiry"
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str
+    phone: str
+    email: str
+    company: str
+    industry: str
+    position: str
+    region: str
+    product: str
+    submission_token: uuid.UUID
+    language: str
+    consent_text: str
+
+
+def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
+    """Store a consultation request with its consent; return (inquiry, created).
+
+    One transaction holds the person, the consent record, the encrypted
+    request, their audit events and the queued acknowledgement (the task
+    backend writes to the same database, so the queue entry commits or rolls
+    back with the request: an acknowledged submission is never lost and never
+    e-mailed twice for one row).  A replayed form (same submission token)
+    returns the first request and creates nothing.
+    """
+    existing = Inquiry.objects.filter(submission_token=submission.submission_token).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            person = find_or_create_person(email=submission.email, phone=submission.phone)
+            record_consent(
+                person,
+                PURPOSE,
+                channel="web:consultation",
+                language=submission.language,
+                shown_text=submission.consent_text,
+            )
+            gate.require(person, PURPOSE, context="inquiry.submit")
+            inquiry = Inquiry(
+                person=person,
+                data_key_id=person.data_key_id,
+                submission_token=submission.submission_token,
+                name=submission.name,
+                phone=submission.phone,
+                email=submission.email,
+                company=submission.company,
+                industry=submission.industry,
+                position=submission.position,
+                region=submission.region,
+                product=submission.product,
+                language=submission.language,
+            )
+            inquiry.save(force_insert=True)
+            record_event(
+                EventType.INQUIRY_SUBMITTED,
+                actor_kind=ActorKind.VISITOR,
+                person=person,
+                purpose=PURPOSE,
+                fields=PERSONAL_FIELDS,
+                extra={"inquiry": inquiry.reference, "product": inquiry.product},
+            )
+            from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales  # noqa: PLC0415  # tasks import this module
+
+            acknowledge_inquiry.enqueue(str(inquiry.pk))
+            notify_sales.enqueue(str(inquiry.pk))
+    except IntegrityError:
+        # The same form raced itself (double click): the first one won.
+        return Inquiry.objects.get(submission_token=submission.submission_token), False
+    return inquiry, True

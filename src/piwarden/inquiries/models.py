@@ -1,0 +1,57 @@
+"""Consultation requests (policy §一(I)1.1).
+
+The seven fields the policy names are encrypted under the person's data key;
+``product`` (what the request is about) is not personal and stays readable so
+that the inbox can be sorted and counted without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from uuid6 import uuid7
+
+from piwarden.vault.fields import EncryptedTextField
+
+PERSONAL_FIELDS = ("name", "phone", "email", "company", "industry", "position", "region")
+
+
+def new_reference() -> str:
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: read aloud on the phone
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+class InquiryStatus(models.TextChoices):
+    NEW = "new", "New"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed"
+
+
+class Inquiry(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    reference = models.CharField(max_length=10, unique=True, default=new_reference, editable=False)
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="inquiries")
+    data_key = models.ForeignKey("vault.DataKey", on_delete=models.PROTECT, related_name="+")
+    submission_token = models.UUIDField(unique=True, help_text="From the form; a replayed form creates nothing.")
+
+    name = EncryptedTextField(max_length=100)
+    phone = EncryptedTextField(max_length=32)
+    email = EncryptedTextField(max_length=254)
+    company = EncryptedTextField(max_length=200)
+    industry = EncryptedTextField(max_length=40)
+    position = EncryptedTextField(max_length=100)
+    region = EncryptedTextField(max_length=2)
+
+    product = models.CharField(max_length=40)
+    language = models.CharField(max_length=10)
+    status = models.CharField(max_length=10, choices=InquiryStatus.choices, default=InquiryStatus.NEW)
+    submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        verbose_name_plural = "inquiries"
+
+    def __str__(self) -> str:
+        return f"Inquiry {self.reference}"

@@ -1,0 +1,344 @@
+"""Load and validate the privacy-policy declaration (``policy/declaration.toml``).
+
+The declaration is the single source of what the site may collect and why.
+It is parsed once per process and validated twice: by pydantic for shape
+(types, required keys, allowed legal bases) and by ``_check_consistency`` for
+references between sections (a category naming an unknown purpose, a role
+revealing an undeclared category, a field declared twice...).  Any problem
+raises :class:`DeclarationError` whose message names the file, the key and
+what is wrong; the app registry turns that into a refusal to start.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import gettext
+import hashlib
+import json
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pycountry
+from django.conf import settings
+from django.utils.translation import get_language
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class DeclarationError(Exception):
+    """The declaration cannot be used; the message says where and why."""
+
+
+class LegalBasis(StrEnum):
+    """The bases of PIPL Art 13 (the seed's six exceptions, plus consent)."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    STATUTORY_DUTY = "statutory_duty"
+    EMERGENCY = "emergency"
+    PUBLIC_INTEREST_NEWS = "public_interest_news"
+    DISCLOSED_INFORMATION = "disclosed_information"
+    OTHER_LAW = "other_law"
+
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+FieldPath = Annotated[str, Field(pattern=r"^[a-z_]+\.[A-Z][A-Za-z]+\.[a-z_]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Localized(_Strict):
+    """A text in both languages; ``str()`` gives the active language's text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    zh_hans: Annotated[str, Field(alias="zh-hans", min_length=1)]
+    en: Annotated[str, Field(min_length=1)]
+
+    def get(self, language: str | None) -> str:
+        return self.en if (language or "").startswith("en") else self.zh_hans
+
+    def __str__(self) -> str:
+        return self.get(get_language())
+
+
+class PolicyMeta(_Strict):
+    version: Annotated[str, Field(min_length=1, max_length=20)]
+    effective: datetime.date
+    storage_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class Controller(_Strict):
+    name: Localized
+    address: Localized
+    hotline: Annotated[str, Field(min_length=3, max_length=30)]
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class Children(_Strict):
+    age_threshold: Annotated[int, Field(ge=1, le=18)]
+
+
+class Rights(_Strict):
+    response_working_days: Annotated[int, Field(ge=1, le=60)]
+
+
+class Purpose(_Strict):
+    id: Identifier
+    name: Localized
+    legal_basis: LegalBasis
+    basis_note: Localized | None = None
+
+    @model_validator(mode="after")
+    def _non_consent_basis_is_explained(self) -> Purpose:
+        if self.legal_basis is not LegalBasis.CONSENT and self.basis_note is None:
+            raise ValueError(f"purpose {self.id!r} uses basis {self.legal_basis.value!r} and needs a basis_note")
+        return self
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever what the person agreed to changes (re-consent, CON-03)."""
+        return _digest(self.model_dump(mode="json", include={"id", "name", "legal_basis"}))
+
+
+class Category(_Strict):
+    id: Identifier
+    name: Localized
+    description: Localized
+    purposes: Annotated[list[Identifier], Field(min_length=1)]
+    encrypted: bool
+    unencrypted_reason: str | None = None
+    retention_days: Annotated[int, Field(ge=1, le=36500)]
+    retention_from: Localized
+    after_retention: Literal["delete", "anonymise"]
+    fields: Annotated[list[FieldPath], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _plaintext_is_justified(self) -> Category:
+        if not self.encrypted and not self.unencrypted_reason:
+            raise ValueError(f"category {self.id!r} is not encrypted and gives no unencrypted_reason")
+        return self
+
+
+class NonPersonal(_Strict):
+    fields: list[FieldPath]
+
+
+class Choice(_Strict):
+    id: Identifier
+    name: Localized
+
+
+class Recipient(_Strict):
+    id: Identifier
+    kind: Literal["affiliate", "processor", "third_party"]
+    name: Localized
+    enabled: bool
+
+
+class Cookie(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    category: Literal["essential", "preferences", "statistics"]
+    purpose: Localized
+    lifetime: Localized
+
+
+class Role(_Strict):
+    id: Identifier
+    name: Localized
+    reveal_purposes: list[Identifier]
+    reveal_categories: list[Identifier]
+    read_audit: bool
+
+
+class Declaration(_Strict):
+    policy: PolicyMeta
+    controller: Controller
+    children: Children
+    rights: Rights
+    purposes: Annotated[list[Purpose], Field(min_length=1)]
+    categories: Annotated[list[Category], Field(min_length=1)]
+    non_personal: NonPersonal
+    industries: Annotated[list[Choice], Field(min_length=1)]
+    products: Annotated[list[Choice], Field(min_length=1)]
+    recipients: list[Recipient]
+    cookies: list[Cookie]
+    roles: Annotated[list[Role], Field(min_length=1)]
+
+    # Filled by load_declaration(), not by the file.
+    digest: str = ""
+
+    # -- look-ups used across the code -------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    @property
+    def effective(self) -> datetime.date:
+        return self.policy.effective
+
+    @property
+    def storage_region_name(self) -> str:
+        return region_name(self.policy.storage_region, get_language())
+
+    def purpose(self, purpose_id: str) -> Purpose:
+        for purpose in self.purposes:
+            if purpose.id == purpose_id:
+                return purpose
+        raise KeyError(purpose_id)
+
+    def category(self, category_id: str) -> Category:
+        for category in self.categories:
+            if category.id == category_id:
+                return category
+        raise KeyError(category_id)
+
+    def role(self, role_id: str) -> Role:
+        for role in self.roles:
+            if role.id == role_id:
+                return role
+        raise KeyError(role_id)
+
+    def category_of_field(self, path: str) -> Category | None:
+        for category in self.categories:
+            if path in category.fields:
+                return category
+        return None
+
+    def categories_for_purpose(self, purpose_id: str) -> list[Category]:
+        return [c for c in self.categories if purpose_id in c.purposes]
+
+
+def _digest(data: Any) -> str:
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({v for v in values if v in seen or seen.add(v)})  # type: ignore[func-returns-value]  # set.add returns None: the idiom marks first sightings
+
+
+def _check_consistency(decl: Declaration) -> list[str]:
+    """Cross-references the schema cannot express; one message per problem."""
+    return _check_unique_ids(decl) + _check_references(decl)
+
+
+def _check_unique_ids(decl: Declaration) -> list[str]:
+    problems: list[str] = []
+    for section, ids in (
+        ("purposes", [p.id for p in decl.purposes]),
+        ("categories", [c.id for c in decl.categories]),
+        ("roles", [r.id for r in decl.roles]),
+        ("recipients", [r.id for r in decl.recipients]),
+        ("industries", [i.id for i in decl.industries]),
+        ("products", [p.id for p in decl.products]),
+        ("cookies", [c.name for c in decl.cookies]),
+    ):
+        problems += [f"{section}: id {dup!r} is declared more than once" for dup in _duplicates(ids)]
+    all_fields = [f for c in decl.categories for f in c.fields] + decl.non_personal.fields
+    problems += [
+        f"field {dup!r} is declared more than once (categories or non_personal)" for dup in _duplicates(all_fields)
+    ]
+    return problems
+
+
+def _check_references(decl: Declaration) -> list[str]:
+    purpose_ids = {p.id for p in decl.purposes}
+    category_ids = {c.id for c in decl.categories}
+    problems = [
+        f"categories.{c.id}.purposes: unknown purpose {p!r}"
+        for c in decl.categories
+        for p in c.purposes
+        if p not in purpose_ids
+    ]
+    problems += [
+        f"roles.{r.id}.reveal_purposes: unknown purpose {p!r}"
+        for r in decl.roles
+        for p in r.reveal_purposes
+        if p not in purpose_ids
+    ]
+    problems += [
+        f"roles.{r.id}.reveal_categories: unknown category {c!r}"
+        for r in decl.roles
+        for c in r.reveal_categories
+        if c not in category_ids
+    ]
+    if pycountry.countries.get(alpha_2=decl.policy.storage_region) is None:
+        problems.append(f"policy.storage_region: {decl.policy.storage_region!r} is not an ISO 3166 country code")
+    return problems
+
+
+def _format_location(loc: tuple[str | int, ...], raw: dict[str, Any]) -> str:
+    """Turn pydantic's ('categories', 2, 'purposes') into 'categories[2] (id "x").purposes'."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label += f" (id {node[item]['id']!r})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + item)
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def parse_declaration(path: Path) -> Declaration:
+    """Parse and validate one declaration file; raise DeclarationError on any problem."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise DeclarationError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(blob.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DeclarationError(f"{path}: is not valid TOML: {exc}") from None
+    try:
+        decl = Declaration.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {_format_location(err['loc'], raw)}: {err['msg']}" for err in exc.errors(include_url=False)]
+        raise DeclarationError("\n".join(lines)) from None
+    problems = _check_consistency(decl)
+    if problems:
+        raise DeclarationError("\n".join(f"{path}: {p}" for p in problems))
+    texts = sorted((path.parent / "texts").rglob("*.html"))
+    digest = hashlib.sha256(blob)
+    for text in texts:
+        digest.update(text.read_bytes())
+    return decl.model_copy(update={"digest": digest.hexdigest()})
+
+
+@functools.cache
+def load_declaration() -> Declaration:
+    """The declaration in force for this process (``settings.POLICY_DIR``)."""
+    return parse_declaration(Path(settings.POLICY_DIR) / "declaration.toml")
+
+
+def region_name(code: str, language: str | None) -> str:
+    """The country or region's name in the page's language (pycountry's CLDR-derived names)."""
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    english = getattr(country, "common_name", None) or country.name
+    if (language or "").startswith("en"):
+        return str(english)
+    if code in _ZH_REGION_NAMES:
+        return _ZH_REGION_NAMES[code]
+    return _zh_countries().gettext(str(country.name))
+
+
+# Names a PRC site must use for these regions (pycountry's zh_CN names differ).
+_ZH_REGION_NAMES = {"TW": "中国台湾", "HK": "中国香港", "MO": "中国澳门"}
+
+
+@functools.cache
+def _zh_countries() -> gettext.NullTranslations:
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"], fallback=True)

@@ -1,0 +1,98 @@
+"""The processing gate: may this person's data be used for this purpose?
+
+Every use of personal data for a purpose (answering a request, e-mailing,
+revealing to staff, sharing, statistics, transfer) asks :func:`check` or
+:func:`require` first.  The answer is a :class:`Decision` that says *why*:
+
+* the purpose is not declared → refused;
+* the person's data was erased → refused;
+* the person restricted processing → refused (PIPL 44);
+* the purpose rests on consent → allowed only with an active consent whose
+  fingerprint matches the purpose as declared *now* (a changed purpose needs
+  re-consent, PIPL 14(2)); separate consent is required where the purpose
+  demands it;
+* the purpose rests on another PIPL Art 13 basis → allowed, and the caller
+  records the basis in the audit log (``require`` does it).
+
+Refusals are never silent: ``require`` raises :class:`ProcessingRefused`
+carrying the reason, and records the refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from piwarden.audit.log import EventType, record_event
+from piwarden.consent.models import ConsentKind, ConsentRecord
+from piwarden.people.models import Person
+from piwarden.policy.declaration import LegalBasis, load_declaration
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    purpose: str
+    basis: str
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+class ProcessingRefused(Exception):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"processing for {decision.purpose!r} refused: {decision.reason}")
+        self.decision = decision
+
+
+def check(person: Person, purpose_id: str, *, separate: bool = False) -> Decision:
+    """Decide without side effects."""
+    declaration = load_declaration()
+    try:
+        purpose = declaration.purpose(purpose_id)
+    except KeyError:
+        return Decision(False, purpose_id, "", "the purpose is not declared in the privacy policy")
+    basis = purpose.legal_basis.value
+    if person.is_erased:
+        return Decision(False, purpose_id, basis, "the person's data has been erased")
+    if person.is_restricted:
+        return Decision(False, purpose_id, basis, "the person has restricted processing of their data")
+    if purpose.legal_basis is not LegalBasis.CONSENT:
+        return Decision(True, purpose_id, basis, f"legal basis: {basis}")
+    consents = ConsentRecord.objects.filter(person=person).for_purpose(purpose_id).active()
+    if separate:
+        consents = consents.filter(kind=ConsentKind.SEPARATE)
+    if not consents.exists():
+        missing = "separate consent" if separate else "consent"
+        return Decision(False, purpose_id, basis, f"no active {missing} for this purpose")
+    if not consents.filter(purpose_hash=purpose.fingerprint).exists():
+        return Decision(
+            False, purpose_id, basis, "the purpose changed since consent was given; consent must be asked again"
+        )
+    return Decision(True, purpose_id, basis, "active consent")
+
+
+def require(person: Person, purpose_id: str, *, separate: bool = False, context: str = "") -> Decision:
+    """Check and record: raise ProcessingRefused on refusal; audit a non-consent basis.
+
+    Must run inside a transaction (the audit event joins it).
+    """
+    decision = check(person, purpose_id, separate=separate)
+    if not decision.allowed:
+        record_event(
+            EventType.PROCESSING_REFUSED,
+            person=person,
+            purpose=purpose_id,
+            reason=decision.reason,
+            extra={"context": context},
+        )
+        raise ProcessingRefused(decision)
+    if decision.basis != LegalBasis.CONSENT.value:
+        record_event(
+            EventType.PROCESSING_UNDER_BASIS,
+            person=person,
+            purpose=purpose_id,
+            reason=decision.reason,
+            extra={"context": context, "basis": decision.basis},
+        )
+    return decision

@@ -1,0 +1,263 @@
+"""Django settings for piwarden.
+
+Technical capability comes from the environment (see ``environment.py`` and the
+operator table in ``docs/configuration.md``); the privacy policy itself
+(purposes, categories, retention, recipients) comes from the declaration in
+``policy/`` and is loaded by ``piwarden.policy``.
+
+The embedded defaults make one machine work with no configuration: SQLite in
+WAL mode, a local Tink keyset, a file e-mail backend, all under
+``PIWARDEN_DATA_DIR`` (``./var``).  DEBUG is off unless asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+from piwarden.environment import (
+    envbool,
+    envchoice,
+    envint,
+    envlist,
+    envsecret,
+    envstr,
+    persistent_secret,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(envstr("PIWARDEN_DATA_DIR", "var")).resolve()
+POLICY_DIR = Path(envstr("PIWARDEN_POLICY_DIR", str(PACKAGE_DIR.parents[1] / "policy"))).resolve()
+
+DEBUG = envbool("DEBUG", default=False)
+SECRET_KEY = envsecret("SECRET_KEY") or persistent_secret(DATA_DIR / "secret_key")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "captcha",
+    "django_tasks_db",
+    "piwarden.policy",
+    "piwarden.vault",
+    "piwarden.audit",
+    "piwarden.people",
+    "piwarden.consent",
+    "piwarden.inquiries",
+    "piwarden.staff",
+    "piwarden.site",
+    "piwarden.backoffice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "piwarden.vault.middleware.FailClosedMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "piwarden.urls"
+WSGI_APPLICATION = "piwarden.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates", POLICY_DIR / "texts"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "piwarden.site.context_processors.controller",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------
+
+_sqlite_path = DATA_DIR / "piwarden.sqlite3"
+_database_url = envstr("DATABASE_URL", f"sqlite:///{_sqlite_path}")
+try:
+    _db = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the single writer; IMMEDIATE takes the write
+    # lock at BEGIN so two writers queue instead of failing with "locked".
+    _db["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    # Tests use a file (not :memory:) so that the canary test can read its bytes.
+    _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    # Rate limits must be shared by every server process: the database is the
+    # one store every process already has.
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "piwarden_cache",
+    }
+}
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+# --- authentication (staff only for now) ----------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "backoffice:login"
+AXES_FAILURE_LIMIT = envint("PIWARDEN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = 0.5  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = envstr("PIWARDEN_OTP_ISSUER", "piwarden")
+
+# Staff sessions end after 30 minutes without a request (DESIGN: staff console).
+SESSION_COOKIE_AGE = envint("PIWARDEN_STAFF_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- security headers -----------------------------------------------------
+
+_https = envbool("PIWARDEN_HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = _https and envbool("PIWARDEN_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = envint("PIWARDEN_HSTS_SECONDS", 31536000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("PIWARDEN_BEHIND_PROXY", False) else None
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CSP = {
+    "default-src": [CSP.NONE],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# --- i18n: Chinese first, English second ----------------------------------
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "Asia/Shanghai"
+USE_TZ = True
+LANGUAGE_COOKIE_NAME = "piwarden_language"  # essential: remembers the visitor's own choice
+LANGUAGE_COOKIE_SECURE = _https
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# --- static files ---------------------------------------------------------
+
+STATIC_URL = "/static/"
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- e-mail ---------------------------------------------------------------
+
+_mailer = envchoice("PIWARDEN_EMAIL", "file", ("file", "smtp"))
+if _mailer == "file":
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(DATA_DIR / "outbox")},
+        }
+    }
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": envstr("EMAIL_HOST", "127.0.0.1"),
+                "port": envint("EMAIL_PORT", 25, minimum=1),
+                "username": envstr("EMAIL_HOST_USER", ""),
+                "password": envsecret("EMAIL_HOST_PASSWORD") or "",
+                "use_tls": envbool("EMAIL_USE_TLS", default=False),
+                "timeout": 30,
+            },
+        }
+    }
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "noreply@example.com")
+PIWARDEN_SALES_EMAIL = envstr("PIWARDEN_SALES_EMAIL", "sales@example.com")
+
+# --- piwarden -------------------------------------------------------------
+
+PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
+PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
+PIWARDEN_CONSULTATION_RATE = envstr("PIWARDEN_CONSULTATION_RATE", "5/m")
+PIWARDEN_SITE_URL = envstr("PIWARDEN_SITE_URL", "http://127.0.0.1:8000")
+
+CAPTCHA_TEST_MODE = envbool("PIWARDEN_CAPTCHA_TEST_MODE", default=False)
+CAPTCHA_LENGTH = 5
+CAPTCHA_TIMEOUT = 10  # minutes
+CAPTCHA_IMAGE_SIZE = (150, 50)
+CAPTCHA_FONT_SIZE = 34
+
+RATELIMIT_VIEW = "piwarden.site.views.rate_limited"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.security.DisallowedHost": {"level": "ERROR"}},
+}

@@ -1,0 +1,43 @@
+"""Blind indexes: find a person by e-mail or phone without decrypting anything.
+
+A blind index is HMAC-SHA256 (Tink PRF) over a *normalised* value, with the
+kind of value as a domain separator, so the same string as an e-mail and as a
+phone number gives unrelated digests.  Without the PRF key (kept with the
+KEK, never in the database) the digests reveal nothing testable offline.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import phonenumbers
+
+from piwarden.vault.keys import get_provider
+
+DIGEST_BYTES = 32
+
+
+def normalise_email(value: str) -> str:
+    """Case-fold the whole address; NFKC so full-width characters match their ASCII forms."""
+    return unicodedata.normalize("NFKC", value).strip().lower()
+
+
+def normalise_phone(value: str, default_region: str = "CN") -> str:
+    """E.164, e.g. ``+8613800138000``; raises ``phonenumbers.NumberParseException``."""
+    number = phonenumbers.parse(unicodedata.normalize("NFKC", value), default_region)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def blind_index(kind: str, normalised: str) -> str:
+    """Hex digest of ``kind`` and an already-normalised value."""
+    message = kind.encode("ascii") + b"\x00" + normalised.encode("utf-8")
+    digest: bytes = get_provider().blind_prf().compute(message, DIGEST_BYTES)
+    return digest.hex()
+
+
+def email_index(value: str) -> str:
+    return blind_index("email", normalise_email(value))
+
+
+def phone_index(value: str) -> str:
+    return blind_index("phone", normalise_phone(value))

@@ -1,0 +1,175 @@
+"""Per-person data keys: create, open, destroy, re-wrap; and AEAD on fields.
+
+Associated data binds every ciphertext to where it belongs
+(``table | row id | column``), so a ciphertext moved to another row or field
+fails to decrypt instead of silently showing the wrong person's value.
+
+Unwrapped data keys are kept in a small per-process cache that the web
+middleware empties after every request; unwrapping costs ~20 µs, the AEAD
+itself ~2 µs, so a request that shows one person pays the unwrap once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+
+import tink
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from tink import aead
+
+from piwarden.vault.keys import VaultUnavailable, get_provider
+from piwarden.vault.models import DataKey
+
+logger = logging.getLogger(__name__)
+
+_CACHE_SIZE = 512
+_cache: OrderedDict[uuid.UUID, aead.Aead] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+class DataKeyDestroyed(Exception):
+    """The person's data key was destroyed: their data is gone for good."""
+
+
+class CiphertextInvalid(Exception):
+    """A ciphertext failed authentication: tampered with, or not where it belongs."""
+
+
+def _wrap_ad(key_id: uuid.UUID) -> bytes:
+    return b"piwarden/datakey/v1|" + key_id.bytes
+
+
+def _kek_id_of(wrapped: bytes) -> int:
+    # Tink's TINK output prefix: one version byte, then the 4-byte key id.
+    return int.from_bytes(wrapped[1:5], "big")
+
+
+def create_data_key() -> DataKey:
+    """A new data key, wrapped under the current KEK primary and saved."""
+    provider = get_provider()
+    key = DataKey()
+    handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
+    wrapped = tink.proto_keyset_format.serialize_encrypted(handle, provider.kek(), _wrap_ad(key.id))
+    key.wrapped = wrapped
+    key.kek_key_id = _kek_id_of(wrapped)
+    key.save(force_insert=True)
+    _remember(key.id, handle.primitive(aead.Aead))
+    return key
+
+
+def _remember(key_id: uuid.UUID, primitive: aead.Aead) -> None:
+    with _cache_lock:
+        _cache[key_id] = primitive
+        _cache.move_to_end(key_id)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def forget_cached_keys() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _unwrap(key: DataKey) -> aead.Aead:
+    if key.is_destroyed:
+        raise DataKeyDestroyed(str(key.id))
+    provider = get_provider()
+    wrapped = bytes(key.wrapped)
+    for attempt in (1, 2):
+        try:
+            handle = tink.proto_keyset_format.parse_encrypted(wrapped, provider.kek(), _wrap_ad(key.id))
+        except tink.TinkError:
+            if attempt == 1:
+                # Maybe another process rotated the KEK: re-read the keyset once.
+                provider.reload()
+                continue
+            raise VaultUnavailable(
+                f"data key {key.id} cannot be unwrapped with the current key-encryption keys"
+            ) from None
+        return handle.primitive(aead.Aead)
+    raise AssertionError("unreachable")
+
+
+def aead_for(key_id: uuid.UUID) -> aead.Aead:
+    with _cache_lock:
+        cached = _cache.get(key_id)
+    if cached is not None:
+        return cached
+    key = DataKey.objects.get(pk=key_id)
+    primitive = _unwrap(key)
+    _remember(key_id, primitive)
+    return primitive
+
+
+def encrypt(key_id: uuid.UUID, plaintext: str, associated_data: bytes) -> bytes:
+    ciphertext: bytes = aead_for(key_id).encrypt(plaintext.encode("utf-8"), associated_data)
+    return ciphertext
+
+
+def decrypt(key_id: uuid.UUID, ciphertext: bytes, associated_data: bytes) -> str:
+    try:
+        plaintext: bytes = aead_for(key_id).decrypt(ciphertext, associated_data)
+    except tink.TinkError:
+        raise CiphertextInvalid(associated_data.decode("utf-8", "replace")) from None
+    return plaintext.decode("utf-8")
+
+
+def destroy_data_key(key: DataKey) -> None:
+    """Crypto-shred: after this, nothing encrypted under ``key`` can be read, anywhere.
+
+    Must run inside the caller's transaction (the erasure writes its audit
+    event beside it).
+    """
+    if key.is_destroyed:
+        return
+    key.wrapped = b""
+    key.destroyed_at = timezone.now()
+    key.save(update_fields=["wrapped", "destroyed_at"])
+    with _cache_lock:
+        _cache.pop(key.id, None)
+
+
+def rewrap_all(batch_size: int = 500, progress: Callable[[int, int], None] | None = None) -> int:
+    """Re-wrap every live data key under the current KEK primary; return how many moved.
+
+    Each batch is one transaction; the job can be interrupted and run again
+    (it only picks keys not yet under the primary).  Reads keep working
+    throughout because the old KEK keys stay in the keyset.
+    """
+    provider = get_provider()
+    primary = provider.kek_primary_id()
+    pending = DataKey.objects.filter(destroyed_at__isnull=True).exclude(kek_key_id=primary)
+    total = pending.count()
+    done = 0
+    if progress:
+        progress(done, total)
+    for batch in _batches(pending, batch_size):
+        with transaction.atomic():
+            for key in DataKey.objects.select_for_update().filter(pk__in=batch, destroyed_at__isnull=True):
+                handle = tink.proto_keyset_format.parse_encrypted(bytes(key.wrapped), provider.kek(), _wrap_ad(key.id))
+                key.wrapped = tink.proto_keyset_format.serialize_encrypted(handle, provider.kek(), _wrap_ad(key.id))
+                key.kek_key_id = _kek_id_of(key.wrapped)
+                key.save(update_fields=["wrapped", "kek_key_id"])
+        done += len(batch)
+        if progress:
+            progress(done, total)
+    return done
+
+
+def _batches(queryset: QuerySet[DataKey], size: int) -> Iterator[list[uuid.UUID]]:
+    last: uuid.UUID | None = None
+    while True:
+        page = queryset.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        ids = list(page.values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]

@@ -1,0 +1,125 @@
+"""Model field types that keep personal data encrypted at rest.
+
+``EncryptedTextField`` stores a Tink AEAD ciphertext; the model attribute
+reads and writes plaintext.  The model must have a ``data_key`` foreign key
+(the owner's data key) and a client-generated primary key, because the
+associated data names the row: ``<table>|<pk>|<column>``.
+
+Why a descriptor and not ``from_db_value``: ``from_db_value`` does not see the
+row, so it can neither pick the owner's key nor build associated data.  The
+ciphertext stays in ``instance.__dict__[attname]`` (so Django's deferred-field
+bookkeeping keeps working); plaintext is decrypted on first access and
+encrypted in ``pre_save``, the one hook that sees the whole instance.
+
+Reading a crypto-shredded row gives ``None``: the value no longer exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from piwarden.vault import crypto
+
+_PENDING = object()  # plaintext assigned, not encrypted yet
+_PLAIN_PREFIX = "_vault_plain_"
+
+
+def associated_data(instance: models.Model, field: models.Field[Any, Any]) -> bytes:
+    return f"{instance._meta.db_table}|{instance.pk}|{field.column}".encode()
+
+
+class _EncryptedAttribute:
+    def __init__(self, field: EncryptedTextField) -> None:
+        self.field = field
+        self.attname = field.attname
+        self.plain_key = _PLAIN_PREFIX + field.attname
+
+    def __get__(self, instance: models.Model | None, owner: type[models.Model]) -> Any:
+        if instance is None:
+            return self
+        state = instance.__dict__
+        if self.attname not in state:
+            instance.refresh_from_db(fields=[self.attname])
+        if self.plain_key in state:
+            return state[self.plain_key]
+        ciphertext = state[self.attname]
+        if ciphertext is None:
+            return None
+        try:
+            plain: str | None = crypto.decrypt(
+                instance.data_key_id,  # type: ignore[attr-defined]  # required of models using this field
+                bytes(ciphertext),
+                associated_data(instance, self.field),
+            )
+        except crypto.DataKeyDestroyed:
+            plain = None
+        state[self.plain_key] = plain
+        return plain
+
+    def __set__(self, instance: models.Model, value: Any) -> None:
+        state = instance.__dict__
+        if isinstance(value, bytes | memoryview):
+            # Loaded from the database: keep the ciphertext, decrypt on demand.
+            state[self.attname] = bytes(value)
+            state.pop(self.plain_key, None)
+        elif value is None:
+            state[self.attname] = None
+            state[self.plain_key] = None
+        elif isinstance(value, str):
+            state[self.attname] = _PENDING
+            state[self.plain_key] = value
+        else:
+            raise TypeError(f"{self.field.model.__name__}.{self.attname} takes text, not {type(value).__name__}")
+
+
+class EncryptedTextField(models.BinaryField):  # type: ignore[type-arg]  # django-stubs generics on BinaryField
+    """Text encrypted with the owner's data key; see the module docstring."""
+
+    description = "Text encrypted at rest with the owner's data key"
+
+    def __init__(self, *args: Any, max_length: int | None = None, **kwargs: Any) -> None:
+        # max_length limits the plaintext (validated by forms), not the column.
+        self.plaintext_max_length = max_length
+        kwargs.setdefault("null", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.plaintext_max_length is not None:
+            kwargs["max_length"] = self.plaintext_max_length
+        return name, path, args, kwargs
+
+    def contribute_to_class(self, cls: type[models.Model], name: str, private_only: bool = False) -> None:
+        super().contribute_to_class(cls, name, private_only)
+        setattr(cls, self.attname, _EncryptedAttribute(self))
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        state = model_instance.__dict__
+        ciphertext = state.get(self.attname)
+        if ciphertext is _PENDING:
+            plain = state[_PLAIN_PREFIX + self.attname]
+            ciphertext = crypto.encrypt(
+                model_instance.data_key_id,  # type: ignore[attr-defined]  # required of models using this field
+                plain,
+                associated_data(model_instance, self),
+            )
+            state[self.attname] = ciphertext
+        return ciphertext
+
+    def value_from_object(self, obj: models.Model) -> Any:
+        return getattr(obj, self.attname)
+
+
+class BlindIndexField(models.CharField):  # type: ignore[type-arg]  # django-stubs generics on CharField
+    """Hex HMAC digest of a normalised identifier (``vault.blind``)."""
+
+    description = "Blind index (keyed digest) of a personal identifier"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("null", True)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)

@@ -1,0 +1,123 @@
+"""Shared fixtures: keys, personas, a consultation submitter, staff with TOTP, Chromium."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from piwarden.vault.crypto import forget_cached_keys
+from piwarden.vault.keys import get_provider, reset_provider
+
+STAFF_PASSWORD = "correct horse battery staple 42"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _keys() -> None:
+    reset_provider()
+    get_provider().initialise()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> Iterator[None]:
+    forget_cached_keys()
+    yield
+    forget_cached_keys()
+
+
+def consultation_data(**overrides: Any) -> dict[str, str]:
+    """A valid form body (CAPTCHA test mode accepts 'PASSED')."""
+    data = {
+        "name": "张伟",
+        "phone": "13800138000",
+        "email": "zhang.wei@example.com",
+        "company": "示例科技有限公司",
+        "industry": "finance",
+        "position": "信息安全经理",
+        "region": "CN",
+        "product": "data",
+        "consent": "on",
+        "submission_token": str(uuid.uuid4()),
+        "captcha_0": "test-hashkey",
+        "captcha_1": "PASSED",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@pytest.fixture
+def submit(client: Client) -> Any:
+    def _submit(language: str = "zh-hans", **overrides: Any) -> Any:
+        url = "/en/consultation/" if language == "en" else "/consultation/"
+        return client.post(url, consultation_data(**overrides))
+
+    return _submit
+
+
+def make_staff(username: str, role: str, tmp_path: Path) -> User:
+    secret = tmp_path / f"{username}.pw"
+    secret.write_text(STAFF_PASSWORD)
+    call_command("createstaff", username, role=role, password_file=secret, stdout=io.StringIO())
+    return User.objects.get(username=username)
+
+
+def current_code(user: User) -> str:
+    device = TOTPDevice.objects.get(user=user)
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
+def sign_in(client: Client, user: User) -> Any:
+    return client.post(
+        "/backoffice/login/",
+        {"username": user.username, "password": STAFF_PASSWORD, "otp_token": current_code(user)},
+    )
+
+
+@pytest.fixture
+def alice(db: None, tmp_path: Path) -> User:
+    """Sales consultant: may reveal consultation details to answer them."""
+    return make_staff("alice", "sales", tmp_path)
+
+
+@pytest.fixture
+def bob(db: None, tmp_path: Path) -> User:
+    """Security auditor: reads the audit log, never personal data."""
+    return make_staff("bob", "auditor", tmp_path)
+
+
+@pytest.fixture
+def carol(db: None, tmp_path: Path) -> User:
+    """Privacy officer."""
+    return make_staff("carol", "privacy_officer", tmp_path)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+        "args": [
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return Path(settings.DATA_DIR)
