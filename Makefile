@@ -1,7 +1,9 @@
 # piwarden — the two commands a newcomer needs: `make run` and `make test`.
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1 || command -v python3)
+# The first interpreter that really is 3.12+ (a pyenv shim may exist and still fail).
+PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 /root/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+	"$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$c"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
@@ -12,7 +14,7 @@ PYTEST_ARGS ?= -n 2
 .PHONY: run test lint types unit bench install messages clean
 
 $(STAMP): pyproject.toml uv.lock
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "piwarden needs Python 3.12+; set PYTHON=/path/to/python3.12"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "piwarden needs Python 3.12+ and none was found; set PYTHON=/path/to/python3.12"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
 	$(UV) sync --frozen --inexact --python $(BIN)/python

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gettext
 import io
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
+from django.utils.translation import trans_real
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -34,6 +38,24 @@ def _fresh_key_cache() -> Iterator[None]:
     forget_cached_keys()
     yield
     forget_cached_keys()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations() -> None:
+    """Compile the zh_Hans catalogue if the .mo is missing or older than the .po, as `make messages` does."""
+    po = Path(settings.LOCALE_PATHS[0]) / "zh_Hans" / "LC_MESSAGES" / "django.po"
+    mo = po.with_suffix(".mo")
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        return
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        pytest.fail("msgfmt (GNU gettext) is needed to compile the translations; install gettext")
+    partial = mo.with_name(f"django.mo.{os.getpid()}.tmp")
+    subprocess.run([msgfmt, "--check", f"--output-file={partial}", str(po)], check=True)  # noqa: S603  # fixed argv
+    partial.replace(mo)  # atomic: a parallel worker never reads a half-written catalogue
+    gettext._translations.clear()  # type: ignore[attr-defined]  # stdlib cache keyed by .mo path
+    trans_real._translations = {}
+    trans_real._default = None
 
 
 def consultation_data(**overrides: Any) -> dict[str, str]:

@@ -164,7 +164,9 @@ _https = envbool("PIWARDEN_HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = _https and envbool("PIWARDEN_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = envint("PIWARDEN_HSTS_SECONDS", 31536000 if _https else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
-SECURE_HSTS_PRELOAD = False
+# Preload asks browsers to ship the HTTPS-only rule before the first visit; with includeSubDomains
+# and a year's max-age it is what `check --deploy` expects of an HTTPS site (security.W021).
+SECURE_HSTS_PRELOAD = _https and envbool("PIWARDEN_HSTS_PRELOAD", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("PIWARDEN_BEHIND_PROXY", False) else None
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
@@ -252,6 +254,12 @@ CAPTCHA_IMAGE_SIZE = (150, 50)
 CAPTCHA_FONT_SIZE = 34
 
 RATELIMIT_VIEW = "piwarden.site.views.rate_limited"
+
+# `make bench` only: PIWARDEN_BENCH=on adds the bare comparison view (bench/bench_baseline, with
+# bench/ on sys.path) at /bench/baseline/.  Off by default; never on in production.
+PIWARDEN_BENCH = envbool("PIWARDEN_BENCH", default=False)
+if PIWARDEN_BENCH:
+    INSTALLED_APPS.append("bench_baseline")
 
 LOGGING = {
     "version": 1,

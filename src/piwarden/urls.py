@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.urls import include, path
 from django.urls.resolvers import URLPattern, URLResolver
@@ -11,3 +12,6 @@ urlpatterns += i18n_patterns(
     path("", include("piwarden.site.urls")),
     prefix_default_language=False,
 )
+
+if settings.PIWARDEN_BENCH:  # `make bench` only (see settings): the bare comparison view
+    urlpatterns.append(path("bench/baseline/", include("bench_baseline.urls")))

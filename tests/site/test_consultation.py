@@ -90,6 +90,7 @@ def test_a_replayed_form_creates_nothing_new(client):
     assert "已收到" in page.content.decode()
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection between tasks
 def test_the_acknowledgement_is_sent_once_by_the_worker(submit, settings):
     submit()
     inquiry = Inquiry.objects.get()

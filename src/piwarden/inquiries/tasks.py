@@ -20,6 +20,10 @@ from piwarden.policy.declaration import load_declaration
 PURPOSE = "respond_inquiry"
 
 
+class AcknowledgementNotSent(Exception):
+    """Sending failed; the message names the request and the error class, never the address."""
+
+
 @task()
 def acknowledge_inquiry(inquiry_id: str) -> str:
     """E-mail the person that their request arrived (a use of their e-mail: gated)."""
@@ -44,7 +48,13 @@ def acknowledge_inquiry(inquiry_id: str) -> str:
         recipient = inquiry.email
         if recipient is None:  # crypto-shredded meanwhile
             return "erased"
-        EmailMultiAlternatives(subject, body, to=[recipient]).send()
+        try:
+            EmailMultiAlternatives(subject, body, to=[recipient]).send()
+        except OSError as exc:  # socket and SMTP errors (smtplib.SMTPException is an OSError)
+            # SMTP errors quote the recipient (SMTPRecipientsRefused, server replies), and the
+            # task backend stores the traceback in plaintext and logs it: keep the class only.
+            error = f"{type(exc).__module__}.{type(exc).__qualname__}"
+            raise AcknowledgementNotSent(f"{error} while acknowledging {inquiry.reference}") from None
         inquiry.acknowledged_at = timezone.now()
         inquiry.save(update_fields=["acknowledged_at"])
         record_event(

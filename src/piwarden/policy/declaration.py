@@ -241,9 +241,16 @@ def _check_unique_ids(decl: Declaration) -> list[str]:
         ("cookies", [c.name for c in decl.cookies]),
     ):
         problems += [f"{section}: id {dup!r} is declared more than once" for dup in _duplicates(ids)]
-    all_fields = [f for c in decl.categories for f in c.fields] + decl.non_personal.fields
+    places: dict[str, list[str]] = {}
+    for c in decl.categories:
+        for f in c.fields:
+            places.setdefault(f, []).append(f"categories.{c.id}.fields")
+    for f in decl.non_personal.fields:
+        places.setdefault(f, []).append("non_personal.fields")
     problems += [
-        f"field {dup!r} is declared more than once (categories or non_personal)" for dup in _duplicates(all_fields)
+        f"{' and '.join(where)}: field {path!r} is declared more than once"
+        for path, where in sorted(places.items())
+        if len(where) > 1
     ]
     return problems
 

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from tink import aead
+from tink.proto import tink_pb2
 
 from piwarden.vault.keys import VaultUnavailable, get_provider
 from piwarden.vault.models import DataKey
@@ -46,8 +47,11 @@ def _wrap_ad(key_id: uuid.UUID) -> bytes:
 
 
 def _kek_id_of(wrapped: bytes) -> int:
-    # Tink's TINK output prefix: one version byte, then the 4-byte key id.
-    return int.from_bytes(wrapped[1:5], "big")
+    # ``wrapped`` is an EncryptedKeyset proto; its ciphertext starts with Tink's TINK output
+    # prefix: one version byte, then the 4-byte id of the KEK key that encrypted it.
+    encrypted = tink_pb2.EncryptedKeyset()
+    encrypted.ParseFromString(wrapped)
+    return int.from_bytes(encrypted.encrypted_keyset[1:5], "big")
 
 
 def create_data_key() -> DataKey:

@@ -1,0 +1,517 @@
+"""The staff console (DESIGN invariant 4): TOTP sign-in, masked by default, purpose-bound reveal, audit.
+
+Everything goes through real HTTP (the Django test client) and the real
+``createstaff`` command; the assertions are on the privacy property itself —
+what a page contains, which events the log holds, whether the chain verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from datetime import timedelta
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.contrib.sessions.models import Session
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from piwarden.audit.log import verify_chain
+from piwarden.audit.models import AuditEvent
+from piwarden.consent.actions import withdraw_consent
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.actions import shred_person
+from piwarden.vault.crypto import forget_cached_keys
+from tests.conftest import STAFF_PASSWORD, current_code, make_staff, sign_in
+
+pytestmark = pytest.mark.django_db
+
+REASON = "Calling back about the quote"
+LOGIN = "/backoffice/login/"
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+@pytest.fixture
+def canary(submit) -> dict[str, str]:
+    """A consultation whose name, e-mail and company appear nowhere else in the test run."""
+    tag = uuid.uuid4().hex[:12]
+    values = {
+        "name": f"Canary Person {tag}",
+        "email": f"canary-{tag}@example.com",
+        "company": f"Canary Works {tag} Ltd",
+    }
+    response = submit(**values)
+    assert response.status_code == HTTPStatus.FOUND
+    return values
+
+
+@pytest.fixture
+def inquiry(canary) -> Inquiry:
+    return Inquiry.objects.select_related("person").get()
+
+
+def staff_client(user: User) -> Client:
+    client = Client()
+    response = sign_in(client, user)
+    assert response.status_code == HTTPStatus.FOUND, response.content.decode()[:2000]
+    return client
+
+
+def reveal(client: Client, reference: str, **overrides) -> object:
+    data = {"purpose": "respond_inquiry", "field_names": ["name", "email"], "reason": REASON}
+    data.update(overrides)
+    return client.post(f"/backoffice/inquiries/{reference}/", data)
+
+
+def redirects_to_login(response) -> bool:
+    return response.status_code == HTTPStatus.FOUND and urlsplit(response["Location"]).path == LOGIN
+
+
+def events(event_type: str):
+    return AuditEvent.objects.filter(event_type=event_type)
+
+
+def login_error_codes(response) -> set[str]:
+    return {e.code for errors in response.context["form"].errors.as_data().values() for e in errors}
+
+
+# --- sign-in: password AND the current TOTP code ------------------------------
+
+
+@pytest.mark.duty("SEC-01")
+def test_right_password_with_wrong_code_is_refused(client, alice):
+    good = current_code(alice)
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    response = client.post(LOGIN, {"username": "alice", "password": STAFF_PASSWORD, "otp_token": wrong})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert login_error_codes(response) == {"invalid_token"}
+    assert redirects_to_login(client.get("/backoffice/"))
+    assert not events("staff.signed_in").exists()
+
+
+@pytest.mark.duty("SEC-01")
+def test_right_password_without_code_is_refused(client, alice):
+    response = client.post(LOGIN, {"username": "alice", "password": STAFF_PASSWORD})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "required" in login_error_codes(response)
+    assert redirects_to_login(client.get("/backoffice/"))
+    response = client.post(LOGIN, {"username": "alice", "password": STAFF_PASSWORD, "otp_token": ""})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert redirects_to_login(client.get("/backoffice/"))
+
+
+def test_wrong_password_with_right_code_is_refused(client, alice):
+    response = client.post(
+        LOGIN, {"username": "alice", "password": "not the password", "otp_token": current_code(alice)}
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert login_error_codes(response) == {"invalid_login"}
+    assert redirects_to_login(client.get("/backoffice/"))
+
+
+def test_a_password_session_without_totp_is_not_enough(client, alice):
+    """A session that skipped the second factor (e.g. some other login path) never reaches the console."""
+    client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    assert redirects_to_login(client.get("/backoffice/"))
+
+
+@pytest.mark.duty("SEC-02")
+def test_password_and_code_sign_in_and_are_audited(client, alice):
+    response = sign_in(client, alice)
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/backoffice/"
+    inbox = client.get("/backoffice/")
+    assert inbox.status_code == HTTPStatus.OK
+    event = events("staff.signed_in").get()
+    assert event.actor == alice
+    assert STAFF_PASSWORD not in str(event.extra)
+
+
+def test_the_next_parameter_cannot_send_staff_off_site(client, alice):
+    response = client.post(
+        LOGIN + "?next=https://evil.example/steal",
+        {"username": "alice", "password": STAFF_PASSWORD, "otp_token": current_code(alice)},
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/backoffice/"
+
+
+def test_a_replayed_code_is_refused(client, alice):
+    code = current_code(alice)
+    first = client.post(LOGIN, {"username": "alice", "password": STAFF_PASSWORD, "otp_token": code})
+    assert first.status_code == HTTPStatus.FOUND
+    client.post("/backoffice/logout/")
+    assert redirects_to_login(client.get("/backoffice/"))
+    # The same code a second time (within its 30-second step, or just after: spent either way).
+    again = client.post(LOGIN, {"username": "alice", "password": STAFF_PASSWORD, "otp_token": code})
+    assert again.status_code == HTTPStatus.BAD_REQUEST
+    assert login_error_codes(again) == {"invalid_token"}
+    assert redirects_to_login(client.get("/backoffice/"))
+    assert events("staff.signed_in").count() == 1
+
+
+@pytest.mark.duty("SEC-01")
+def test_repeated_failures_lock_the_account_out(client, alice):
+    assert settings.AXES_FAILURE_LIMIT == 5
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = client.post(LOGIN, {"username": "alice", "password": "guess " + uuid.uuid4().hex, "otp_token": "0"})
+        assert response.status_code in {HTTPStatus.BAD_REQUEST, HTTPStatus.TOO_MANY_REQUESTS}
+    # Now even the right password and the right code are refused.
+    response = client.post(LOGIN, {"username": "alice", "password": STAFF_PASSWORD, "otp_token": current_code(alice)})
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS  # django-axes' lockout answer
+    assert redirects_to_login(client.get("/backoffice/"))
+    assert not events("staff.signed_in").exists()
+
+
+def test_sign_out_ends_the_session_and_is_audited(client, alice):
+    sign_in(client, alice)
+    response = client.post("/backoffice/logout/")
+    assert redirects_to_login(response)
+    assert redirects_to_login(client.get("/backoffice/"))
+    assert events("staff.signed_out").get().actor == alice
+
+
+# --- createstaff -----------------------------------------------------------------
+
+
+def _createstaff(tmp_path: Path, username: str, role: str, password: str = STAFF_PASSWORD) -> str:
+    secret = tmp_path / f"{username}-{uuid.uuid4().hex}.pw"
+    secret.write_text(password)
+    out = io.StringIO()
+    call_command("createstaff", username, role=role, password_file=secret, stdout=out)
+    return out.getvalue()
+
+
+def test_createstaff_prints_an_otpauth_uri_and_a_qr_code(db, tmp_path):
+    output = _createstaff(tmp_path, "dora", "sales")
+    uri = next(line for line in output.splitlines() if line.startswith("otpauth://"))
+    parts = urlsplit(uri)
+    assert parts.netloc == "totp"
+    assert "dora" in parts.path
+    query = parse_qs(parts.query)
+    device = TOTPDevice.objects.get(user__username="dora")
+    secret = query["secret"][0]
+    assert base64.b32decode(secret + "=" * (-len(secret) % 8)) == device.bin_key
+    assert query["digits"] == ["6"]
+    # The QR code is drawn with block characters, several lines of it.
+    qr_lines = [line for line in output.splitlines() if "█" in line or "▀" in line or "▄" in line]
+    assert len(qr_lines) >= 10
+    assert STAFF_PASSWORD not in output
+
+
+def test_createstaff_makes_staff_with_the_role_and_one_confirmed_device(db, tmp_path):
+    _createstaff(tmp_path, "erin", "privacy_officer")
+    user = User.objects.get(username="erin")
+    assert user.is_staff
+    assert not user.is_superuser
+    assert user.check_password(STAFF_PASSWORD)
+    assert list(user.groups.values_list("name", flat=True)) == ["privacy_officer"]
+    devices = TOTPDevice.objects.filter(user=user)
+    assert devices.count() == 1
+    assert devices.get().confirmed
+    event = events("staff.created").get()
+    assert event.extra == {"username": "erin", "role": "privacy_officer"}
+    assert STAFF_PASSWORD not in str(event.extra) + event.reason
+
+
+@pytest.mark.parametrize(
+    ("username", "weak"),
+    [
+        ("frank", "password"),  # common
+        ("frank", "short1!"),  # shorter than 12
+        ("frank", "12345678901234"),  # all digits
+        ("frankenstein", "frankenstein1"),  # the username again
+    ],
+)
+def test_createstaff_rejects_a_weak_password(db, tmp_path, username, weak):
+    with pytest.raises(CommandError, match="Password rejected"):
+        _createstaff(tmp_path, username, "sales", password=weak)
+    assert not User.objects.filter(username=username).exists()
+    assert not TOTPDevice.objects.exists()
+    assert not events("staff.created").exists()
+
+
+def test_createstaff_rejects_an_unknown_role(db, tmp_path):
+    with pytest.raises(CommandError, match="invalid choice"):
+        _createstaff(tmp_path, "gina", "superuser")
+    assert not User.objects.filter(username="gina").exists()
+    assert not Group.objects.filter(name="superuser").exists()
+
+
+def test_createstaff_rejects_a_duplicate_username(alice, tmp_path):
+    with pytest.raises(CommandError, match="already exists"):
+        _createstaff(tmp_path, "alice", "auditor")
+    assert list(alice.groups.values_list("name", flat=True)) == ["sales"]
+    assert TOTPDevice.objects.filter(user=alice).count() == 1
+    assert events("staff.created").count() == 1
+
+
+# --- masked by default (invariant 4) -------------------------------------------------
+
+
+@pytest.mark.duty("SEC-02")
+def test_inbox_and_detail_show_no_personal_data(alice, canary, inquiry):
+    staff = staff_client(alice)
+    inbox = staff.get("/backoffice/")
+    detail = staff.get(f"/backoffice/inquiries/{inquiry.reference}/")
+    assert inbox.status_code == HTTPStatus.OK
+    assert detail.status_code == HTTPStatus.OK
+    assert inquiry.reference in inbox.content.decode()
+    for page in (inbox, detail):
+        body = page.content.decode()
+        for value in [*canary.values(), "13800138000", "信息安全经理"]:
+            assert value not in body
+        assert "••••••" in body
+    assert not events("pii.revealed").exists()
+
+
+def test_listing_and_opening_do_not_unwrap_any_data_key(alice, inquiry):
+    staff = staff_client(alice)
+    for url in ("/backoffice/", f"/backoffice/inquiries/{inquiry.reference}/"):
+        forget_cached_keys()
+        with CaptureQueriesContext(connection) as queries:
+            response = staff.get(url)
+        assert response.status_code == HTTPStatus.OK
+        assert queries.captured_queries, "the capture saw the request's queries"
+        touched = [q["sql"] for q in queries.captured_queries if "vault_datakey" in q["sql"].lower()]
+        assert touched == [], f"{url} read data keys: {touched}"
+
+
+def test_the_inbox_does_not_load_personal_columns(alice, inquiry):
+    staff = staff_client(alice)
+    with CaptureQueriesContext(connection) as queries:
+        staff.get("/backoffice/")
+    inbox_queries = [q["sql"].lower() for q in queries.captured_queries if "inquiries_inquiry" in q["sql"].lower()]
+    assert inbox_queries
+    for sql in inbox_queries:
+        for column in ("name", "email", "company", "phone", "position"):
+            assert f'"inquiries_inquiry"."{column}"' not in sql
+
+
+# --- reveal: explicit, purpose-bound, audited ---------------------------------------------
+
+
+@pytest.mark.duty("SEC-02")
+def test_reveal_shows_the_chosen_fields_and_records_who_whom_what_why(alice, canary, inquiry):
+    staff = staff_client(alice)
+    response = reveal(staff, inquiry.reference)
+    assert response.status_code == HTTPStatus.OK
+    body = response.content.decode()
+    assert canary["name"] in body
+    assert canary["email"] in body
+    assert canary["company"] not in body
+    assert "13800138000" not in body
+    event = events("pii.revealed").get()
+    assert event.actor == alice
+    assert event.person_id == inquiry.person_id
+    assert event.fields == ["email", "name"]
+    assert event.purpose == "respond_inquiry"
+    assert event.reason == REASON
+    assert event.extra["inquiry"] == inquiry.reference
+    # The log names fields, never their values.
+    assert canary["name"] not in str(event.extra)
+    assert canary["email"] not in str(event.extra)
+    assert verify_chain() is None
+
+
+def test_a_revealed_page_is_never_cached(alice, inquiry):
+    staff = staff_client(alice)
+    response = reveal(staff, inquiry.reference)
+    assert response.status_code == HTTPStatus.OK
+    cache_control = response["Cache-Control"]
+    assert "no-store" in cache_control
+    assert "private" in cache_control
+    assert "no-store" in staff.get("/backoffice/")["Cache-Control"]
+
+
+@pytest.mark.parametrize("reason", ["", "because", "  short   "])
+def test_reveal_without_a_real_reason_is_refused(alice, canary, inquiry, reason):
+    staff = staff_client(alice)
+    response = reveal(staff, inquiry.reference, reason=reason)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert canary["name"] not in response.content.decode()
+    assert not events("pii.revealed").exists()
+
+
+def test_reveal_for_a_purpose_outside_the_role_is_refused(alice, canary, inquiry):
+    staff = staff_client(alice)
+    response = reveal(staff, inquiry.reference, purpose="security")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    body = response.content.decode()
+    assert canary["name"] not in body
+    assert canary["email"] not in body
+    assert not events("pii.revealed").exists()
+
+
+def test_reveal_of_no_field_or_an_unknown_field_is_refused(alice, canary, inquiry):
+    staff = staff_client(alice)
+    assert reveal(staff, inquiry.reference, field_names=[]).status_code == HTTPStatus.BAD_REQUEST
+    assert reveal(staff, inquiry.reference, field_names=["name", "password"]).status_code == HTTPStatus.BAD_REQUEST
+    assert not events("pii.revealed").exists()
+
+
+def test_an_unknown_reference_is_404(alice):
+    staff = staff_client(alice)
+    assert staff.get("/backoffice/inquiries/ZZZZZZZZZZ/").status_code == HTTPStatus.NOT_FOUND
+    assert reveal(staff, "ZZZZZZZZZZ").status_code == HTTPStatus.NOT_FOUND
+
+
+# --- least privilege ------------------------------------------------------------------------
+
+
+@pytest.mark.duty("SEC-02")
+def test_the_auditor_cannot_open_or_reveal_a_request(bob, canary, inquiry):
+    staff = staff_client(bob)
+    inbox = staff.get("/backoffice/")
+    assert inbox.status_code == HTTPStatus.OK
+    assert inquiry.reference not in inbox.content.decode()
+    assert staff.get(f"/backoffice/inquiries/{inquiry.reference}/").status_code == HTTPStatus.NOT_FOUND
+    response = reveal(staff, inquiry.reference)
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert canary["name"] not in response.content.decode()
+    assert not events("pii.revealed").exists()
+
+
+@pytest.mark.duty("SEC-02")
+def test_the_auditor_reads_the_audit_log_and_that_read_is_logged(alice, bob, inquiry):
+    reveal(staff_client(alice), inquiry.reference)
+    auditor = staff_client(bob)
+    response = auditor.get("/backoffice/audit/")
+    assert response.status_code == HTTPStatus.OK
+    assert "no-store" in response["Cache-Control"]
+    body = response.content.decode()
+    row_start = body.index("<code>pii.revealed</code>")
+    row = body[row_start : body.index("</tr>", row_start)]
+    assert "alice" in row
+    assert "email, name" in row
+    assert "respond_inquiry" in row
+    assert REASON in row
+    assert inquiry.person.reference in row
+    viewed = events("audit.viewed").get()
+    assert viewed.actor == bob
+    assert verify_chain() is None
+
+
+def test_sales_cannot_read_the_audit_log(alice):
+    staff = staff_client(alice)
+    assert staff.get("/backoffice/audit/").status_code == HTTPStatus.NOT_FOUND
+    assert not events("audit.viewed").exists()
+
+
+def test_every_backoffice_page_needs_a_signed_in_staff_member(client, inquiry):
+    for url in ("/backoffice/", f"/backoffice/inquiries/{inquiry.reference}/", "/backoffice/audit/"):
+        response = client.get(url)
+        assert redirects_to_login(response), url
+        assert parse_qs(urlsplit(response["Location"]).query)["next"] == [url]
+    assert redirects_to_login(reveal(client, inquiry.reference))
+    assert not events("pii.revealed").exists()
+
+
+def test_staff_without_a_role_get_nothing(db, tmp_path, inquiry):
+    nobody = make_staff("nora", "sales", tmp_path)
+    nobody.groups.clear()
+    staff = Client()
+    assert sign_in(staff, nobody).status_code == HTTPStatus.FOUND
+    for url in ("/backoffice/", f"/backoffice/inquiries/{inquiry.reference}/", "/backoffice/audit/"):
+        assert redirects_to_login(staff.get(url)), url
+    assert redirects_to_login(reveal(staff, inquiry.reference))
+    assert not events("pii.revealed").exists()
+
+
+def test_an_inactive_or_non_staff_account_gets_nothing(db, tmp_path, inquiry):
+    user = make_staff("otto", "sales", tmp_path)
+    User.objects.filter(pk=user.pk).update(is_staff=False)
+    staff = Client()
+    sign_in(staff, user)
+    assert redirects_to_login(staff.get("/backoffice/"))
+    assert redirects_to_login(reveal(staff, inquiry.reference))
+    assert not events("pii.revealed").exists()
+
+
+# --- the processing gate applies to staff too ------------------------------------------------
+
+
+@pytest.mark.duty("CON-04")
+def test_after_withdrawal_staff_cannot_reveal(alice, canary, inquiry):
+    assert withdraw_consent(inquiry.person, "respond_inquiry", channel="test") == 1
+    staff = staff_client(alice)
+    response = reveal(staff, inquiry.reference)
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    body = response.content.decode()
+    assert "gate" in body
+    assert canary["name"] not in body
+    assert canary["email"] not in body
+    assert not events("pii.revealed").exists()
+    refused = events("pii.reveal_refused").get()
+    assert refused.actor == alice
+    assert refused.person_id == inquiry.person_id
+    assert refused.fields == ["email", "name"]
+    assert "consent" in refused.extra["refusal"]
+    assert verify_chain() is None
+
+
+@pytest.mark.duty("RGT-05")
+def test_after_shredding_staff_cannot_reveal(alice, canary, inquiry):
+    shred_person(inquiry.person, reason="erasure request")
+    staff = staff_client(alice)
+    response = reveal(staff, inquiry.reference, field_names=["name", "email", "company"])
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    body = response.content.decode()
+    assert "gate" in body
+    for value in canary.values():
+        assert value not in body
+    assert not events("pii.revealed").exists()
+    assert "erased" in events("pii.reveal_refused").get().extra["refusal"]
+
+
+# --- idle timeout --------------------------------------------------------------------------------
+
+
+def test_staff_sessions_end_after_thirty_idle_minutes(alice):
+    assert settings.SESSION_COOKIE_AGE == 1800
+    staff = staff_client(alice)
+    assert staff.get("/backoffice/").status_code == HTTPStatus.OK
+    # Each request pushes the expiry 30 minutes ahead, no further.
+    remaining = Session.objects.get().expire_date - timezone.now()
+    assert timedelta(minutes=29) < remaining <= timedelta(minutes=30)
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    assert redirects_to_login(staff.get("/backoffice/"))
+
+
+# --- tamper evidence -----------------------------------------------------------------------------------
+
+
+@pytest.mark.duty("SEC-02")
+def test_rewriting_an_audit_event_is_detected(alice, inquiry):
+    staff = staff_client(alice)
+    reveal(staff, inquiry.reference)
+    staff.post("/backoffice/logout/")  # so that the rewritten event is not the last one
+    assert verify_chain() is None
+    target = events("pii.revealed").get()
+    assert AuditEvent.objects.filter(seq__gt=target.seq).exists()
+    AuditEvent.objects.filter(pk=target.pk).update(reason="routine check")
+    assert verify_chain() == target
+
+
+def test_deleting_an_audit_event_is_detected(alice, inquiry):
+    staff = staff_client(alice)
+    reveal(staff, inquiry.reference)
+    staff.post("/backoffice/logout/")
+    target = events("pii.revealed").get()
+    follower = events("staff.signed_out").get()
+    assert follower.seq == target.seq + 1
+    AuditEvent.objects.filter(pk=target.pk).delete()
+    assert verify_chain() == follower

@@ -1,0 +1,268 @@
+"""The e-mails a consultation triggers, through a real SMTP server (aiosmtpd on 127.0.0.1).
+
+Django's test runner replaces every MAILERS entry with the in-memory locmem backend;
+these tests point ``MAILERS["default"]`` back at Django's SMTP backend (the production
+``PIWARDEN_EMAIL=smtp`` configuration) and read what the server really received.
+
+Retries: ``django-tasks-db`` does not retry a failed task.  The worker marks it
+FAILED with the exception's class and traceback, and no later worker run picks it
+up again (its ``@retry`` decorator only retries writing the status row when the
+database is locked).  The operator's path is to enqueue the failed task again
+through Django's Tasks API; our tasks are idempotent, so re-enqueueing an
+acknowledgement that already went out sends nothing.  ``test_a_failed_send_is_not_lost``
+shows both halves.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.management import call_command
+from django.test import Client
+from django.tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.inquiries.models import Inquiry
+from piwarden.policy.declaration import load_declaration
+from tests.conftest import consultation_data
+
+# The worker closes "old" connections between tasks, which ends the test transaction
+# of a plain ``db`` test: tests that run it need real commits.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PEOPLE = {
+    "en": {
+        "name": "Alice Smith",
+        "email": "alice.smith@example.com",
+        "phone": "+44 20 7946 0958",
+        "company": "Example Trading Ltd",
+        "position": "Head of IT",
+        "region": "GB",
+    },
+    "zh-hans": {
+        "name": "王芳",
+        "email": "wang.fang@example.com",
+        "phone": "13912345678",
+        "company": "示例网络有限公司",
+        "position": "安全总监",
+        "region": "CN",
+    },
+}
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def body(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())  # type: ignore[attr-defined]
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every message and may refuse chosen recipients."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
+        if address in self.refuse:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SMTPServer:
+    def __init__(self) -> None:
+        self.collector = Collector()
+        self.port = free_port()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[SMTPServer]:
+    server = SMTPServer()
+    server.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
+        }
+    }
+    yield server
+    server.stop()
+
+
+def run_worker(verbosity: int = 0) -> None:
+    call_command("db_worker", batch=True, startup_delay=False, verbosity=verbosity)
+
+
+def submit(language: str) -> Inquiry:
+    person = PEOPLE[language]
+    url = "/en/consultation/" if language == "en" else "/consultation/"
+    response = Client().post(url, consultation_data(**person))
+    assert response.status_code == HTTPStatus.FOUND
+    return Inquiry.objects.get(reference=response["Location"].split("ref=")[1].split("&")[0])
+
+
+def personal_values(person: dict[str, str]) -> list[str]:
+    values = [person["name"], person["email"], person["email"].split("@")[0], person["company"]]
+    digits = "".join(c for c in person["phone"] if c.isdigit())
+    return [*values, digits[-8:]]  # the subscriber part of the number, however it is formatted
+
+
+def is_chinese(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def test_each_person_gets_one_acknowledgement_in_their_language(smtp, settings):
+    inquiries = {language: submit(language) for language in PEOPLE}
+    assert smtp.collector.received == []  # nothing is sent inside the request
+    run_worker()
+
+    policy = load_declaration()
+    for language, inquiry in inquiries.items():
+        person = PEOPLE[language]
+        acknowledgements = smtp.collector.to(person["email"])
+        assert len(acknowledgements) == 1
+        ack = acknowledgements[0]
+        assert ack.rcpt_tos == [person["email"]]  # nobody else on the envelope
+        assert ack.mail_from == settings.DEFAULT_FROM_EMAIL
+        assert inquiry.reference in ack.subject
+        assert inquiry.reference in ack.body
+        privacy_url = settings.PIWARDEN_SITE_URL + ("/en/privacy/" if language == "en" else "/privacy/")
+        assert privacy_url in ack.body
+        assert policy.controller.hotline in ack.body
+        assert policy.controller.email in ack.body
+        if language == "en":
+            assert ack.subject == f"We received your consultation request {inquiry.reference}"
+            assert not is_chinese(ack.subject + ack.body.replace(policy.controller.name.zh_hans, ""))
+        else:
+            assert is_chinese(ack.subject)
+            assert "consultation request" not in ack.subject + ack.body
+        inquiry.refresh_from_db()
+        assert inquiry.acknowledged_at is not None
+
+
+def test_the_sales_notice_carries_the_reference_and_no_personal_data(smtp, settings):
+    inquiries = [submit(language) for language in PEOPLE]
+    run_worker()
+    notices = smtp.collector.to(settings.PIWARDEN_SALES_EMAIL)
+    assert len(notices) == len(inquiries)
+    for inquiry in inquiries:
+        (notice,) = [n for n in notices if inquiry.reference in n.subject]
+        assert notice.rcpt_tos == [settings.PIWARDEN_SALES_EMAIL]
+        assert inquiry.reference in notice.body
+        text = str(notice.message)  # headers and every part, not only the visible body
+        for person in PEOPLE.values():
+            for value in personal_values(person):
+                assert value not in text
+
+
+def test_a_second_worker_run_sends_nothing_again(smtp):
+    for language in PEOPLE:
+        submit(language)
+    run_worker()
+    sent = len(smtp.collector.received)
+    assert sent == 2 * len(PEOPLE)  # one acknowledgement and one sales notice each
+    run_worker()
+    assert len(smtp.collector.received) == sent
+
+
+def test_a_failed_send_is_not_lost(smtp):
+    smtp.stop()  # the mail server is down when the worker runs
+    inquiry = submit("en")
+    run_worker()
+
+    inquiry.refresh_from_db()
+    assert inquiry.acknowledged_at is None  # the send failed, so nothing claims it was sent
+    failed = DBTaskResult.objects.filter(status=TaskResultStatus.FAILED)
+    assert {r.task_path.rsplit(".", 1)[1] for r in failed} == {"acknowledge_inquiry", "notify_sales"}
+    errors = {r.task_path.rsplit(".", 1)[1]: r.exception_class_path for r in failed}
+    assert errors == {
+        "acknowledge_inquiry": "piwarden.inquiries.tasks.AcknowledgementNotSent",
+        "notify_sales": "builtins.ConnectionRefusedError",
+    }
+    assert "ConnectionRefusedError" in next(r.traceback for r in failed if "acknowledge" in r.task_path)
+
+    smtp.start()
+    run_worker()
+    assert smtp.collector.received == []  # django-tasks-db does not retry a failed task
+
+    # The operator's path: enqueue each failed task again (Django's Tasks API).
+    for result in failed:
+        result.task.enqueue(*result.args_kwargs["args"], **result.args_kwargs["kwargs"])
+    run_worker()
+    assert len(smtp.collector.to(PEOPLE["en"]["email"])) == 1
+    inquiry.refresh_from_db()
+    assert inquiry.acknowledged_at is not None
+
+    # Re-enqueueing an acknowledgement that went out sends nothing twice.
+    ack = next(r for r in failed if r.task_path.endswith("acknowledge_inquiry"))
+    ack.task.enqueue(*ack.args_kwargs["args"])
+    run_worker()
+    assert len(smtp.collector.to(PEOPLE["en"]["email"])) == 1
+
+
+@pytest.mark.duty("SEC-01")
+def test_a_refused_recipient_leaves_no_address_in_the_task_table(smtp, caplog):
+    """Mail servers echo the refused address; the failure record must not keep it in plaintext."""
+    smtp.collector.refuse.add(PEOPLE["en"]["email"])
+    inquiry = submit("en")
+    run_worker(verbosity=1)  # as in production: failures are logged with their traceback
+
+    inquiry.refresh_from_db()
+    assert inquiry.acknowledged_at is None
+    (result,) = DBTaskResult.objects.filter(task_path__endswith="acknowledge_inquiry")
+    assert result.status == TaskResultStatus.FAILED
+    stored = " ".join(str(v) for v in DBTaskResult.objects.values_list().get(pk=result.pk))
+    assert inquiry.reference in stored  # the failure still says which request it was
+    # The site's own log (not the test SMTP server's, which logs every envelope it sees).
+    ours = [r for r in caplog.records if not r.name.startswith("mail.")]
+    assert any(r.name == "django.tasks" and r.exc_info for r in ours)  # the failure is logged
+    logged = "\n".join(caplog.handler.format(r) for r in ours)
+    for value in personal_values(PEOPLE["en"]):
+        assert value not in stored
+        assert value not in logged

@@ -1,0 +1,348 @@
+"""The declaration (DESIGN invariant 1) and the processing gate (invariant 2).
+
+A declaration the site cannot use stops it from starting, with a message naming the file,
+the key and what is wrong; `piwarden policy check` fails when code and declaration disagree;
+the gate refuses every use of 张伟's data that her consent or a legal basis does not cover.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from piwarden.audit.models import AuditEvent
+from piwarden.consent.actions import record_consent, withdraw_consent
+from piwarden.consent.models import ConsentKind, ConsentRecord
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.actions import shred_person
+from piwarden.people.models import Person
+from piwarden.policy import gate
+from piwarden.policy.declaration import DeclarationError, load_declaration, parse_declaration
+from piwarden.policy.gate import ProcessingRefused
+from piwarden.policy.inventory import inspect_inventory
+
+REPO = Path(__file__).resolve().parents[2]
+REAL_POLICY = REPO / "policy"
+REAL_TEXT = (REAL_POLICY / "declaration.toml").read_text(encoding="utf-8")
+VERSION_LINE = REAL_TEXT.splitlines().index('version = "1.0"') + 1
+
+SECURITY_NOTE = (
+    'basis_note = { zh-hans = "《网络安全法》要求留存网络日志不少于六个月", '
+    'en = "The Cybersecurity Law requires network logs to be kept for at least six months" }\n'
+)
+CONSENT_RECORDS_REASON = 'unencrypted_reason = "Holds no identifying value: linked to a person only by an opaque id."\n'
+
+
+def edited(*edits: tuple[str, str]) -> str:
+    """The real declaration with targeted edits (each must apply: the test would prove nothing otherwise)."""
+    text = REAL_TEXT
+    for old, new in edits:
+        assert old in text, f"edit does not apply: {old!r}"
+        text = text.replace(old, new, 1)
+    return text
+
+
+def policy_dir(tmp_path: Path, text: str) -> Path:
+    """A policy directory like the real one (texts included) holding ``text`` as its declaration."""
+    directory = tmp_path / "policy"
+    shutil.copytree(REAL_POLICY / "texts", directory / "texts")
+    (directory / "declaration.toml").write_text(text, encoding="utf-8")
+    return directory
+
+
+# (what is wrong, edits, fragments the message must contain: the key location and the problem)
+BROKEN = {
+    "invalid TOML": (
+        [('version = "1.0"', 'version = "1.0')],
+        ["is not valid TOML", f"line {VERSION_LINE}"],
+    ),
+    "missing hotline": ([('hotline = "95015"\n', "")], ["controller.hotline", "Field required"]),
+    "unknown legal basis": (
+        [('legal_basis = "consent"', 'legal_basis = "legitimate_interest"')],
+        ["purposes[0] (id 'respond_inquiry').legal_basis", "'consent'", "'statutory_duty'"],
+    ),
+    "non-consent basis without note": (
+        [(SECURITY_NOTE, "")],
+        ["purposes[1] (id 'security')", "'statutory_duty'", "basis_note"],
+    ),
+    "category with unknown purpose": (
+        [('purposes = ["respond_inquiry"]', 'purposes = ["respond_inquiry", "marketing"]')],
+        ["categories.consultation.purposes", "unknown purpose 'marketing'"],
+    ),
+    "role revealing unknown category": (
+        [('reveal_categories = ["consultation"]', 'reveal_categories = ["consultation", "health"]')],
+        ["roles.sales.reveal_categories", "unknown category 'health'"],
+    ),
+    "field declared twice": (
+        [('    "inquiries.Inquiry.product",\n', '    "inquiries.Inquiry.product",\n    "inquiries.Inquiry.name",\n')],
+        ["categories.consultation.fields", "non_personal.fields", "'inquiries.Inquiry.name'", "more than once"],
+    ),
+    "retention of zero days": (
+        [("retention_days = 730", "retention_days = 0")],
+        ["categories[0] (id 'consultation').retention_days", "greater than or equal to 1"],
+    ),
+    "unencrypted category without reason": (
+        [(CONSENT_RECORDS_REASON, "")],
+        ["categories[2] (id 'consent_records')", "not encrypted", "unencrypted_reason"],
+    ),
+}
+
+
+def test_the_real_declaration_parses(tmp_path):
+    """The control for every case below: an unedited copy is accepted."""
+    declaration = parse_declaration(policy_dir(tmp_path, edited()) / "declaration.toml")
+    assert declaration.controller.hotline == "95015"
+    assert declaration.digest == load_declaration().digest
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_a_broken_declaration_is_refused_with_file_key_and_reason(tmp_path, case):
+    edits, fragments = BROKEN[case]
+    path = policy_dir(tmp_path, edited(*edits)) / "declaration.toml"
+    with pytest.raises(DeclarationError) as refused:
+        parse_declaration(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """An operator's environment: none of the test run's own PIWARDEN_* settings (CAPTCHA test mode...)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIWARDEN_", "DJANGO_"))}
+    return {**env, **settings}
+
+
+def _piwarden(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # our own command, fixed arguments
+        [sys.executable, "-m", "piwarden", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=env["PIWARDEN_DATA_DIR"],
+    )
+
+
+@pytest.mark.parametrize("case", ["invalid TOML", "unknown legal basis", "category with unknown purpose"])
+def test_the_site_refuses_to_start_on_a_broken_declaration(tmp_path, case):
+    edits, fragments = BROKEN[case]
+    directory = policy_dir(tmp_path, edited(*edits))
+    data = tmp_path / "data"
+    data.mkdir()
+    env = clean_env(PIWARDEN_POLICY_DIR=str(directory), PIWARDEN_DATA_DIR=str(data))
+
+    result = _piwarden("check", env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("piwarden: the privacy-policy declaration cannot be used:\n")
+    assert str(directory / "declaration.toml") in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_site_starts_on_the_real_declaration(tmp_path):
+    env = clean_env(PIWARDEN_POLICY_DIR=str(policy_dir(tmp_path, edited())), PIWARDEN_DATA_DIR=str(tmp_path))
+    result = _piwarden("check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+# -- piwarden policy check ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def use_declaration(settings: Any, tmp_path: Path) -> Iterator[Any]:
+    """Make ``text`` the declaration in force (settings.POLICY_DIR), restoring the real one afterwards."""
+
+    def _use(text: str) -> None:
+        settings.POLICY_DIR = policy_dir(tmp_path, text)
+        load_declaration.cache_clear()
+
+    yield _use
+    load_declaration.cache_clear()
+
+
+def test_policy_check_passes_on_the_real_declaration():
+    out = io.StringIO()
+    call_command("policy", "check", stdout=out)
+    declaration = load_declaration()
+    personal = sum(len(c.fields) for c in declaration.categories)
+    assert f"{personal} personal fields in {len(declaration.categories)} categories" in out.getvalue()
+    assert f"{len(declaration.non_personal.fields)} non-personal fields" in out.getvalue()
+    assert "every stored field is declared" in out.getvalue()
+    assert inspect_inventory(declaration).problems == []
+
+
+UNDECLARED = (('    "inquiries.Inquiry.position",\n', ""),)
+UNSTORED = (('    "inquiries.Inquiry.region",\n', '    "inquiries.Inquiry.region",\n    "inquiries.Inquiry.fax",\n'),)
+PLAIN_IN_ENCRYPTED = (
+    ('    "inquiries.Inquiry.product",\n', ""),
+    ('    "inquiries.Inquiry.region",\n', '    "inquiries.Inquiry.region",\n    "inquiries.Inquiry.product",\n'),
+)
+ENCRYPTED_AS_NON_PERSONAL = (
+    ('    "inquiries.Inquiry.name",\n', ""),
+    ('    "inquiries.Inquiry.product",\n', '    "inquiries.Inquiry.product",\n    "inquiries.Inquiry.name",\n'),
+)
+
+
+@pytest.mark.duty("SEC-01")
+@pytest.mark.parametrize(
+    ("edits", "problem"),
+    [
+        (UNDECLARED, "inquiries.Inquiry.position: stores data but is not declared"),
+        (UNSTORED, "inquiries.Inquiry.fax: is declared but no model stores it"),
+        (PLAIN_IN_ENCRYPTED, "inquiries.Inquiry.product: is in an encrypted category but is not an encrypted"),
+        (ENCRYPTED_AS_NON_PERSONAL, "inquiries.Inquiry.name: is an encrypted field but is declared non_personal"),
+    ],
+    ids=["undeclared", "unstored", "plain-in-encrypted", "encrypted-as-non-personal"],
+)
+def test_policy_check_fails_when_code_and_declaration_disagree(tmp_path, use_declaration, edits, problem):
+    text = edited(*edits)
+    report = inspect_inventory(parse_declaration(policy_dir(tmp_path / "direct", text) / "declaration.toml"))
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith(problem)
+
+    use_declaration(text)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"1 problem\(s\)"):
+        call_command("policy", "check", stdout=out, stderr=err)
+    assert problem in err.getvalue()
+    assert "every stored field is declared" not in out.getvalue()
+
+
+def test_policy_check_reports_a_broken_declaration_as_a_command_error(use_declaration):
+    use_declaration(edited(('hotline = "95015"\n', "")))
+    with pytest.raises(CommandError, match=r"controller\.hotline: Field required"):
+        call_command("policy", "check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+# -- the processing gate, with 张伟's real request --------------------------------------------------
+
+
+@pytest.fixture
+def zhang(db: None, submit: Any) -> Person:
+    """张伟 sent a consultation request through the form and agreed to `respond_inquiry`."""
+    response = submit()
+    assert response.status_code == HTTPStatus.FOUND
+    return Inquiry.objects.get().person
+
+
+def refusals(person: Person) -> list[tuple[str, str]]:
+    return list(
+        AuditEvent.objects.filter(event_type="processing.refused", person=person).values_list("purpose", "reason")
+    )
+
+
+def test_active_consent_allows_its_purpose(zhang):
+    decision = gate.check(zhang, "respond_inquiry")
+    assert decision
+    assert (decision.purpose, decision.basis, decision.reason) == ("respond_inquiry", "consent", "active consent")
+    with transaction.atomic():
+        assert gate.require(zhang, "respond_inquiry", context="test")
+    # Consent needs no basis record; only the non-consent bases do (CON-01).
+    assert not AuditEvent.objects.filter(event_type="processing.basis").exists()
+
+
+@pytest.mark.duty("CON-04")
+def test_after_withdrawal_the_purpose_is_refused_with_a_reason(zhang):
+    assert withdraw_consent(zhang, "respond_inquiry", channel="web:privacy") == 1
+    decision = gate.check(zhang, "respond_inquiry")
+    assert not decision
+    assert decision.reason == "no active consent for this purpose"
+
+    with transaction.atomic(), pytest.raises(ProcessingRefused) as refused:
+        gate.require(zhang, "respond_inquiry", context="reply e-mail")
+    assert refused.value.decision == decision
+    assert "no active consent" in str(refused.value)
+    assert refusals(zhang) == [("respond_inquiry", "no active consent for this purpose")]
+
+
+@pytest.mark.duty("RGT-01")
+def test_a_restricted_person_is_refused(zhang):
+    Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
+    zhang.refresh_from_db()
+    decision = gate.check(zhang, "respond_inquiry")
+    assert not decision
+    assert decision.reason == "the person has restricted processing of their data"
+    with transaction.atomic(), pytest.raises(ProcessingRefused):
+        gate.require(zhang, "respond_inquiry")
+    assert refusals(zhang) == [("respond_inquiry", "the person has restricted processing of their data")]
+
+
+def test_an_erased_person_is_refused(zhang):
+    shred_person(zhang, reason="erasure request")
+    zhang.refresh_from_db()
+    for purpose in ("respond_inquiry", "security"):
+        decision = gate.check(zhang, purpose)
+        assert not decision
+        assert decision.reason == "the person's data has been erased"
+
+
+@pytest.mark.duty("CON-03")
+def test_an_undeclared_purpose_is_refused(zhang):
+    decision = gate.check(zhang, "marketing")
+    assert not decision
+    assert decision.reason == "the purpose is not declared in the privacy policy"
+    with transaction.atomic(), pytest.raises(ProcessingRefused):
+        gate.require(zhang, "marketing", context="newsletter")
+    assert refusals(zhang) == [("marketing", "the purpose is not declared in the privacy policy")]
+
+
+@pytest.mark.duty("CON-01")
+def test_a_non_consent_basis_allows_and_is_recorded(zhang):
+    decision = gate.check(zhang, "security")
+    assert decision
+    assert decision.basis == "statutory_duty"
+    assert not AuditEvent.objects.filter(event_type="processing.basis").exists()  # check() has no side effects
+
+    with transaction.atomic():
+        gate.require(zhang, "security", context="rate-limit review")
+
+    event = AuditEvent.objects.get(event_type="processing.basis")
+    assert event.person_id == zhang.pk
+    assert event.purpose == "security"
+    assert event.reason == "legal basis: statutory_duty"
+    assert event.extra == {"context": "rate-limit review", "basis": "statutory_duty"}
+
+
+@pytest.mark.duty("CON-03")
+def test_consent_to_an_earlier_definition_of_the_purpose_is_refused(zhang):
+    ConsentRecord.objects.filter(person=zhang).update(purpose_hash="x" * 64)
+    decision = gate.check(zhang, "respond_inquiry")
+    assert not decision
+    assert "purpose changed" in decision.reason
+    assert "consent must be asked again" in decision.reason
+
+
+@pytest.mark.duty("CON-06")
+def test_ordinary_consent_does_not_pass_a_separate_consent_gate(zhang):
+    assert gate.check(zhang, "respond_inquiry")
+    decision = gate.check(zhang, "respond_inquiry", separate=True)
+    assert not decision
+    assert decision.reason == "no active separate consent for this purpose"
+
+    record_consent(
+        zhang,
+        "respond_inquiry",
+        channel="web:test",
+        language="zh-hans",
+        shown_text="单独同意",
+        kind=ConsentKind.SEPARATE,
+    )
+    assert gate.check(zhang, "respond_inquiry", separate=True)

@@ -1,0 +1,465 @@
+"""Bad input on the consultation form: refused at the boundary, echoed safely, nothing stored.
+
+Every case posts a whole, otherwise valid form (``consultation_data``) with one
+thing wrong, in both languages, and checks four properties through the real
+HTTP interface:
+
+* the answer is 400 (or the documented status: 405, 429, a redirect for a replay);
+* the error is shown next to the field it is about, and only there, in the
+  page's language;
+* the bad value is never echoed unescaped (no markup from the request reaches
+  the page as markup);
+* nothing was written: no person, data key, consent, request, audit event or
+  queued task.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http import HTTPStatus
+from typing import Any
+from collections.abc import Callable
+
+import pytest
+from captcha.models import CaptchaStore
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client, RequestFactory
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
+from django_ratelimit.core import get_usage
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.audit.log import verify_chain
+from piwarden.audit.models import AuditEvent
+from piwarden.consent.models import ConsentRecord
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.models import Person
+from piwarden.vault.models import DataKey
+from tests.conftest import consultation_data
+
+pytestmark = pytest.mark.django_db
+
+LANGUAGES = [
+    pytest.param("zh-hans", "/consultation/", id="zh"),
+    pytest.param("en", "/en/consultation/", id="en"),
+]
+STORED = (Inquiry, Person, ConsentRecord, AuditEvent, DataKey, DBTaskResult)
+TEXT_FIELDS = ("name", "phone", "email", "company", "position")
+MARKUP = ("<script>alert(1)</script>", "<b>x</b>", '"><img src=x onerror=alert(1)>')
+SQL = ("'; DROP TABLE inquiries_inquiry; --", "1 OR 1=1", "admin'--")
+
+
+# --- reading the page ---------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    names: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+class _FormPage(HTMLParser):
+    """Which error text sits inside which field's box, and what the page-level alert says.
+
+    A field's box is the element with class ``field`` (``div.field`` or the
+    CAPTCHA's ``fieldset.field``); its error is the text of the ``field-error``
+    element inside it.  Hidden fields report in the alert above the form.
+    """
+
+    VOID = frozenset({"input", "img", "br", "hr", "meta", "link", "source", "wbr", "col", "area", "base"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.groups: list[_Group] = []
+        self.alerts: list[str] = []
+        self._stack: list[tuple[str, _Group | None, bool, bool]] = []  # tag, group opened, in error, in alert
+
+    def _state(self) -> tuple[_Group | None, bool, bool]:
+        group, in_error, in_alert = None, False, False
+        for _tag, g, e, a in self._stack:
+            group = g or group
+            in_error = in_error or e
+            in_alert = in_alert or a
+        return group, in_error, in_alert
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        group, _in_error, _in_alert = self._state()
+        if tag in {"input", "select", "textarea"} and group is not None and attributes.get("name"):
+            group.names.add(attributes["name"] or "")
+        if tag in self.VOID:
+            return
+        opened = None
+        if "field" in classes:
+            opened = _Group()
+            self.groups.append(opened)
+        if "alert" in classes:
+            self.alerts.append("")
+        self._stack.append((tag, opened, "field-error" in classes, "alert" in classes))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID:
+            return
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        group, in_error, in_alert = self._state()
+        if in_error and group is not None:
+            group.errors.append(data)
+        if in_alert:
+            self.alerts[-1] += data
+
+
+def read_form_page(response: Any) -> tuple[dict[str, str], str]:
+    """({field name: its error text}, the page-level alert text)."""
+    page = _FormPage()
+    page.feed(response.content.decode())
+    errors: dict[str, str] = {}
+    for group in page.groups:
+        text = " ".join(" ".join(group.errors).split())
+        if not text:
+            continue
+        for name in group.names:
+            if name in {"captcha_0", "captcha_1"}:
+                name = "captcha"  # noqa: PLW2901  # the CAPTCHA's two inputs are one field
+            errors[name] = text
+    return errors, " ".join(" ".join(page.alerts).split())
+
+
+def stored_counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in STORED}
+
+
+def assert_nothing_stored() -> None:
+    assert stored_counts() == dict.fromkeys(stored_counts(), 0)
+
+
+def assert_not_echoed_raw(response: Any, *values: str) -> None:
+    body = response.content.decode()
+    for value in values:
+        if any(c in value for c in "<>\"'&"):
+            assert value not in body, f"{value!r} is echoed unescaped"
+    assert "<script>alert(1)</script>" not in body
+    assert "<img src=x" not in body
+    assert "<b>x</b>" not in body
+
+
+def assert_chinese(text: str) -> None:
+    assert any("\u4e00" <= c <= "\u9fff" for c in text), f"not Chinese: {text!r}"
+
+
+# --- the messages, as the visitor reads them ------------------------------------------
+#
+# Each message is its English text (the msgid, which /en/ pages show verbatim) and is
+# looked up in the page's language when asserted, so a zh-hans page must show the
+# catalogue's Chinese text, and ``in_language`` insists that it is Chinese.
+
+Message = Callable[[], str]
+
+
+def text(english: str) -> Message:
+    return lambda: gettext(english)
+
+
+def in_language(message: Message, language: str) -> str:
+    with translation.override(language):
+        shown = message()
+    if language != "en":
+        assert_chinese(shown)
+    return shown
+
+
+REQUIRED = text("This field is required.")
+NAME_CHARS = text("A name may contain letters, spaces, dots, hyphens and apostrophes only.")
+COMPANY_CHARS = text("A company name may contain letters, digits, spaces and . , & ( ) - / only.")
+POSITION_CHARS = text("A position may contain letters, digits, spaces and . , & ( ) - / only.")
+EMAIL_INVALID = text("Enter a valid email address.")
+PHONE_INVALID = text(
+    "This is not a valid phone number. Numbers outside mainland China start with + and the country code."
+)
+CONSENT_MISSING = text("Please tick the box to agree, or we cannot process your request.")
+CAPTCHA_WRONG = text("The verification code is wrong; please type the new one.")
+FORM_DAMAGED = text("This form is damaged or out of date. Please reload the page and fill it in again.")
+ONE_VALUE = text("Please give only one value.")
+NOT_SENT = text("Your request was not sent. Please correct the marked fields.")
+TOO_MANY_REQUESTS = text("Too many requests from your network. Please wait a minute and try again.")
+
+
+def too_long(limit: int, length: int = 10_000) -> Message:
+    def message() -> str:
+        template = ngettext(
+            "Ensure this value has at most %(limit_value)d character (it has %(show_value)d).",
+            "Ensure this value has at most %(limit_value)d characters (it has %(show_value)d).",
+            limit,
+        )
+        return template % {"limit_value": limit, "show_value": length}
+
+    return message
+
+
+def not_a_choice(value: str) -> Message:
+    return lambda: gettext("Select a valid choice. %(value)s is not one of the available choices.") % {"value": value}
+
+
+CHARACTER_ERRORS = {"name": NAME_CHARS, "company": COMPANY_CHARS, "position": POSITION_CHARS}
+LIMITS = {"name": 100, "phone": 32, "email": 254, "company": 200, "position": 100}
+REQUIRED_FIELDS = ("name", "phone", "email", "company", "industry", "position", "region", "product", "captcha")
+
+
+def _cases() -> list[Any]:
+    cases: list[Any] = []
+
+    def case(case_id: str, overrides: dict[str, Any], expected: dict[str, Message], *marks: Any) -> None:
+        cases.append(pytest.param(overrides, expected, id=case_id, marks=marks))
+
+    for name in REQUIRED_FIELDS:
+        if name == "captcha":
+            case("empty-captcha", {"captcha_0": "", "captcha_1": ""}, {"captcha": REQUIRED})
+        else:
+            case(f"empty-{name}", {name: ""}, {name: REQUIRED})
+    case("blank-name", {"name": "   \t "}, {"name": REQUIRED})
+    for name in TEXT_FIELDS:
+        value = "a" * (10_000 - len("@example.com")) + "@example.com" if name == "email" else "1" * 10_000
+        if name in CHARACTER_ERRORS:
+            value = "x" * 10_000
+        case(f"10k-{name}", {name: value}, {name: too_long(LIMITS[name])})
+    case("two-names", {"name": ["Alice Smith", "Bob Jones"]}, {"name": ONE_VALUE})
+    case("two-regions", {"region": ["CN", "US"]}, {"region": ONE_VALUE})
+    case("unknown-industry", {"industry": "piracy"}, {"industry": not_a_choice("piracy")})
+    case("unknown-product", {"product": "nuclear"}, {"product": not_a_choice("nuclear")})
+    for region in ("XX", "ZZ"):
+        case(f"unknown-region-{region}", {"region": region}, {"region": not_a_choice(region)})
+    for i, value in enumerate(MARKUP):
+        for name, message in CHARACTER_ERRORS.items():
+            case(f"markup{i}-{name}", {name: value}, {name: message})
+    for i, value in enumerate(SQL):
+        for name, message in CHARACTER_ERRORS.items():
+            case(f"sql{i}-{name}", {name: value}, {name: message})
+        phone_error = too_long(LIMITS["phone"], len(value)) if len(value) > LIMITS["phone"] else PHONE_INVALID
+        case(f"sql{i}-phone", {"phone": value}, {"phone": phone_error})
+        case(f"sql{i}-email", {"email": value}, {"email": EMAIL_INVALID})
+    for value in ("12345", "abc", "+86 000"):
+        case(f"phone-{value}", {"phone": value}, {"phone": PHONE_INVALID})
+    for value in ("a@", "@b.com", "a b@c.com"):
+        case(f"email-{value}", {"email": value}, {"email": EMAIL_INVALID})
+    case("no-consent", {"consent": None}, {"consent": CONSENT_MISSING}, pytest.mark.duty("CON-02"))
+    case("consent-off", {"consent": ""}, {"consent": CONSENT_MISSING}, pytest.mark.duty("CON-02"))
+    return cases
+
+
+def _values(overrides: dict[str, Any]) -> list[str]:
+    values: list[str] = []
+    for value in overrides.values():
+        values.extend(value if isinstance(value, list) else [value] if value else [])
+    return values
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+@pytest.mark.parametrize(("overrides", "expected"), _cases())
+def test_bad_input_is_refused_next_to_its_field_and_stores_nothing(client, language, url, overrides, expected):
+    response = client.post(url, consultation_data(**overrides))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response["Content-Language"] == language
+    errors, alert = read_form_page(response)
+    assert set(errors) == set(expected), errors  # next to the right field, and only there
+    for name, message in expected.items():
+        assert in_language(message, language) in errors[name]
+    assert in_language(NOT_SENT, language) in alert  # the summary above the form
+    assert_not_echoed_raw(response, *_values(overrides))
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+def test_an_empty_body_marks_every_required_field(client, language, url):
+    response = client.post(url, {})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    errors, alert = read_form_page(response)
+    assert set(errors) == {*REQUIRED_FIELDS, "consent"}
+    for name in REQUIRED_FIELDS:
+        assert in_language(REQUIRED, language) in errors[name]
+    assert in_language(CONSENT_MISSING, language) in errors["consent"]
+    assert in_language(FORM_DAMAGED, language) in alert  # the hidden submission token reports above the form
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+def test_a_malformed_submission_token_is_refused(client, language, url):
+    response = client.post(url, consultation_data(submission_token="not-a-uuid"))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    errors, alert = read_form_page(response)
+    assert errors == {}  # a hidden field: its error is in the alert above the form
+    assert in_language(FORM_DAMAGED, language) in alert
+    assert "not-a-uuid" not in alert
+    assert_nothing_stored()
+
+
+# --- the CAPTCHA, for real ----------------------------------------------------------
+
+
+@pytest.fixture
+def real_captcha(monkeypatch):
+    monkeypatch.setattr("captcha.conf.settings.CAPTCHA_TEST_MODE", False)
+    hashkey = CaptchaStore.generate_key()
+    return CaptchaStore.objects.get(hashkey=hashkey)
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+def test_a_wrong_captcha_answer_is_refused_and_the_challenge_is_used_up(client, language, url, real_captcha):
+    wrong = "x" + real_captcha.response  # never the answer
+    response = client.post(url, consultation_data(captcha_0=real_captcha.hashkey, captcha_1=wrong))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    errors, _alert = read_form_page(response)
+    assert set(errors) == {"captcha"}
+    assert in_language(CAPTCHA_WRONG, language) in errors["captcha"]
+    assert not CaptchaStore.objects.filter(hashkey=real_captcha.hashkey).exists()  # one attempt per challenge
+    assert_nothing_stored()
+    # The right answer to the used-up challenge does not pass either.
+    again = client.post(url, consultation_data(captcha_0=real_captcha.hashkey, captcha_1=real_captcha.response))
+    assert again.status_code == HTTPStatus.BAD_REQUEST
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+def test_an_unknown_captcha_key_is_refused(client, language, url, real_captcha):
+    response = client.post(url, consultation_data(captcha_0="0" * 40, captcha_1=real_captcha.response))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    errors, _alert = read_form_page(response)
+    assert set(errors) == {"captcha"}
+    assert in_language(CAPTCHA_WRONG, language) in errors["captcha"]
+    assert_nothing_stored()
+
+
+def test_the_right_captcha_answer_passes(client, real_captcha):
+    """The control for the two tests above: with test mode off, a real answer still works."""
+    response = client.post(
+        "/en/consultation/",
+        consultation_data(captcha_0=real_captcha.hashkey, captcha_1=real_captcha.response.upper()),
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    assert Inquiry.objects.count() == 1
+
+
+# --- replays, methods, garbage ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+def test_a_replayed_form_creates_nothing_and_says_so(client, language, url):
+    data = consultation_data()
+    first = client.post(url, data)
+    assert first.status_code == HTTPStatus.FOUND
+    after_first = stored_counts()
+    assert after_first["Inquiry"] == 1
+    # The same form again, and the same token with other details: both are the first request.
+    for body in (data, {**data, "name": "Li Na", "email": "li.na@example.com"}):
+        again = client.post(url, body)
+        assert again.status_code == HTTPStatus.FOUND
+        assert again["Location"] == first["Location"] + "&again=1"
+        assert stored_counts() == after_first
+    assert Inquiry.objects.get().name == data["name"]
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_only_get_and_post_are_allowed(client, method):
+    response = getattr(client, method)("/en/consultation/", consultation_data())
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert_nothing_stored()
+
+
+def test_ten_kilobytes_of_garbage_keys_are_a_bad_request(client):
+    garbage = {f"junk{i:04d}<script>": "'; DROP TABLE x; --" for i in range(500)}
+    response = client.post("/en/consultation/", garbage)
+    assert len("&".join(f"{k}={v}" for k, v in garbage.items())) > 10_000
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert_not_echoed_raw(response, *garbage)
+    assert_nothing_stored()
+
+
+def test_more_fields_than_django_accepts_are_a_bad_request(client):
+    response = client.post("/en/consultation/", {**consultation_data(), **{f"k{i}": "v" for i in range(2000)}})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("content_type", ["application/octet-stream", "application/json", "text/plain"])
+def test_a_body_that_is_not_a_form_is_a_bad_request(client, content_type):
+    response = client.post("/en/consultation/", b"\x00\xff<script>" * 2000, content_type=content_type)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert_nothing_stored()
+
+
+# --- rate limit --------------------------------------------------------------------
+
+
+def _wait_for_a_fresh_window(rate: str, address: str) -> None:
+    """Do not start the four posts in the last seconds of a rate-limit window."""
+    request = RequestFactory().post("/en/consultation/", REMOTE_ADDR=address)
+    usage = get_usage(request, group="consultation", key="ip", rate=rate, method="POST", increment=False)
+    assert usage is not None
+    if usage["time_left"] < 10:  # noqa: PLR2004  # the four posts take well under a second
+        threading.Event().wait(usage["time_left"] + 1)
+
+
+@pytest.mark.parametrize(("language", "url"), LANGUAGES)
+def test_the_fourth_post_in_a_minute_is_refused_with_retry_after(client, settings, language, url):
+    settings.PIWARDEN_CONSULTATION_RATE = "3/m"
+    cache.clear()
+    _wait_for_a_fresh_window("3/m", "198.51.100.7")
+    for _ in range(3):
+        assert client.post(url, consultation_data(), REMOTE_ADDR="198.51.100.7").status_code == HTTPStatus.FOUND
+    before = stored_counts()
+    assert before["Inquiry"] == 3
+
+    refused = client.post(url, consultation_data(), REMOTE_ADDR="198.51.100.7")
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert int(refused["Retry-After"]) > 0
+    _errors, alert = read_form_page(refused)
+    assert in_language(TOO_MANY_REQUESTS, language) in alert
+    assert stored_counts() == before
+
+    other = client.post(url, consultation_data(), REMOTE_ADDR="203.0.113.9")
+    assert other.status_code == HTTPStatus.FOUND
+    assert Inquiry.objects.count() == 4
+
+
+# --- a double click that races itself -------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_posts_of_one_form_store_one_request():
+    data = consultation_data()
+    barrier = threading.Barrier(2)
+    responses: list[Any] = []
+    failures: list[BaseException] = []
+
+    def post() -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses.append(Client().post("/consultation/", data))
+        except BaseException as exc:  # noqa: BLE001  # reported to the test thread below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+    assert [r.status_code for r in responses] == [HTTPStatus.FOUND, HTTPStatus.FOUND]
+    inquiry = Inquiry.objects.get()
+    for response in responses:
+        assert response["Location"].startswith(f"/consultation/received/?ref={inquiry.reference}")
+    assert Person.objects.count() == 1
+    assert DataKey.objects.count() == 1
+    assert ConsentRecord.objects.count() == 1
+    assert DBTaskResult.objects.count() == 2  # one acknowledgement, one sales notice
+    assert AuditEvent.objects.count() == 3
+    assert verify_chain() is None
