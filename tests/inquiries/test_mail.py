@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from django.core.management import call_command
-from django.test import Client
 from django.tasks import TaskResultStatus
+from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.inquiries.models import Inquiry

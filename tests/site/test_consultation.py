@@ -7,11 +7,13 @@ from http import HTTPStatus
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
 
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
+from piwarden.policy import gate
 from piwarden.policy.declaration import load_declaration
 from tests.conftest import consultation_data
 
@@ -116,3 +118,20 @@ def test_every_step_is_audited(submit):
     submitted = AuditEvent.objects.get(event_type="inquiry.submitted")
     assert set(submitted.fields) == {"name", "phone", "email", "company", "industry", "position", "region"}
     assert "张伟" not in str(submitted.extra)
+
+
+@pytest.mark.duty("RGT-01")
+def test_a_restricted_person_is_refused_and_the_refusal_is_kept(submit):
+    submit()
+    person = Person.objects.get()
+    Person.objects.filter(pk=person.pk).update(restricted_at=timezone.now())
+    response = submit(name="Zhang Wei")
+    assert response.status_code == HTTPStatus.CONFLICT
+    assert "限制" in response.content.decode()
+    assert Inquiry.objects.count() == 1
+    assert ConsentRecord.objects.count() == 1
+    refusal = AuditEvent.objects.get(event_type="processing.refused")
+    assert refusal.person_id == person.pk
+    person.refresh_from_db()
+    assert gate.check(person, "security").allowed  # storage and security survive restriction
+    assert not gate.check(person, "respond_inquiry").allowed

@@ -11,6 +11,7 @@ from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.consent.actions import record_consent
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
 from piwarden.people.actions import find_or_create_person
+from piwarden.people.models import Person
 from piwarden.policy import gate
 
 PURPOSE = "respond_inquiry"
@@ -47,42 +48,63 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
     try:
         with transaction.atomic():
             person = find_or_create_person(email=submission.email, phone=submission.phone)
-            record_consent(
-                person,
-                PURPOSE,
-                channel="web:consultation",
-                language=submission.language,
-                shown_text=submission.consent_text,
-            )
-            gate.require(person, PURPOSE, context="inquiry.submit")
-            inquiry = Inquiry(
-                person=person,
-                data_key_id=person.data_key_id,
-                submission_token=submission.submission_token,
-                name=submission.name,
-                phone=submission.phone,
-                email=submission.email,
-                company=submission.company,
-                industry=submission.industry,
-                position=submission.position,
-                region=submission.region,
-                product=submission.product,
-                language=submission.language,
-            )
-            inquiry.save(force_insert=True)
-            record_event(
-                EventType.INQUIRY_SUBMITTED,
-                actor_kind=ActorKind.VISITOR,
-                person=person,
-                purpose=PURPOSE,
-                fields=PERSONAL_FIELDS,
-                extra={"inquiry": inquiry.reference, "product": inquiry.product},
-            )
-            from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales  # noqa: PLC0415  # tasks import this module
-
-            acknowledge_inquiry.enqueue(str(inquiry.pk))
-            notify_sales.enqueue(str(inquiry.pk))
+            decision = gate.check(person, PURPOSE)
+            if not decision.allowed and person.is_restricted:
+                # The person asked us to stop: record the refusal (it commits) and store nothing else.
+                record_event(
+                    EventType.PROCESSING_REFUSED,
+                    actor_kind=ActorKind.VISITOR,
+                    person=person,
+                    purpose=PURPOSE,
+                    reason=decision.reason,
+                    extra={"context": "inquiry.submit"},
+                )
+                refused: gate.ProcessingRefused | None = gate.ProcessingRefused(decision)
+            else:
+                refused = None
+                inquiry = _store(person, submission)
     except IntegrityError:
         # The same form raced itself (double click): the first one won.
         return Inquiry.objects.get(submission_token=submission.submission_token), False
+    if refused is not None:
+        raise refused
     return inquiry, True
+
+
+def _store(person: Person, submission: Submission) -> Inquiry:
+    record_consent(
+        person,
+        PURPOSE,
+        channel="web:consultation",
+        language=submission.language,
+        shown_text=submission.consent_text,
+    )
+    gate.require(person, PURPOSE, context="inquiry.submit")
+    inquiry = Inquiry(
+        person=person,
+        data_key_id=person.data_key_id,
+        submission_token=submission.submission_token,
+        name=submission.name,
+        phone=submission.phone,
+        email=submission.email,
+        company=submission.company,
+        industry=submission.industry,
+        position=submission.position,
+        region=submission.region,
+        product=submission.product,
+        language=submission.language,
+    )
+    inquiry.save(force_insert=True)
+    record_event(
+        EventType.INQUIRY_SUBMITTED,
+        actor_kind=ActorKind.VISITOR,
+        person=person,
+        purpose=PURPOSE,
+        fields=PERSONAL_FIELDS,
+        extra={"inquiry": inquiry.reference, "product": inquiry.product},
+    )
+    from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales  # noqa: PLC0415  # tasks import this module
+
+    acknowledge_inquiry.enqueue(str(inquiry.pk))
+    notify_sales.enqueue(str(inquiry.pk))
+    return inquiry

@@ -92,6 +92,9 @@ class Purpose(_Strict):
     name: Localized
     legal_basis: LegalBasis
     basis_note: Localized | None = None
+    # Restriction (PIPL 44, 47 para 2) stops everything except storage and
+    # security measures; purposes marked here keep running for restricted people.
+    survives_restriction: bool = False
 
     @model_validator(mode="after")
     def _non_consent_basis_is_explained(self) -> Purpose:

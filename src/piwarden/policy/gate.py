@@ -6,7 +6,9 @@ revealing to staff, sharing, statistics, transfer) asks :func:`check` or
 
 * the purpose is not declared → refused;
 * the person's data was erased → refused;
-* the person restricted processing → refused (PIPL 44);
+* the person restricted processing → refused (PIPL 44), except for the
+  purposes the declaration marks ``survives_restriction`` (storage and
+  security, PIPL 47 para 2);
 * the purpose rests on consent → allowed only with an active consent whose
   fingerprint matches the purpose as declared *now* (a changed purpose needs
   re-consent, PIPL 14(2)); separate consent is required where the purpose
@@ -55,7 +57,7 @@ def check(person: Person, purpose_id: str, *, separate: bool = False) -> Decisio
     basis = purpose.legal_basis.value
     if person.is_erased:
         return Decision(False, purpose_id, basis, "the person's data has been erased")
-    if person.is_restricted:
+    if person.is_restricted and not purpose.survives_restriction:
         return Decision(False, purpose_id, basis, "the person has restricted processing of their data")
     if purpose.legal_basis is not LegalBasis.CONSENT:
         return Decision(True, purpose_id, basis, f"legal basis: {basis}")
