@@ -215,12 +215,14 @@ STORAGES = {
 
 # --- e-mail ---------------------------------------------------------------
 
+PIWARDEN_OUTBOX_DIR = DATA_DIR / "outbox"
 _mailer = envchoice("PIWARDEN_EMAIL", "file", ("file", "smtp"))
 if _mailer == "file":
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "OPTIONS": {"file_path": str(DATA_DIR / "outbox")},
+            # Sealed files: outgoing mail carries addresses, and nothing personal is kept in plaintext.
+            "BACKEND": "piwarden.vault.outbox.SealedFileBackend",
+            "OPTIONS": {"file_path": str(PIWARDEN_OUTBOX_DIR)},
         }
     }
 else:
