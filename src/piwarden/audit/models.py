@@ -27,6 +27,7 @@ class EventType(models.TextChoices):
     PERSON_SHREDDED = "person.shredded", "Person's data key destroyed"
     INQUIRY_SUBMITTED = "inquiry.submitted", "Consultation request submitted"
     INQUIRY_ACKNOWLEDGED = "inquiry.acknowledged", "Consultation request acknowledged by e-mail"
+    MAIL_FAILED = "mail.failed", "E-mail could not be sent after every retry"
     PII_REVEALED = "pii.revealed", "Personal data revealed to staff"
     PII_REVEAL_REFUSED = "pii.reveal_refused", "Reveal of personal data refused"
     STAFF_CREATED = "staff.created", "Staff account created"

@@ -48,6 +48,7 @@ class Inquiry(models.Model):
     status = models.CharField(max_length=10, choices=InquiryStatus.choices, default=InquiryStatus.NEW)
     submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    sales_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-submitted_at"]
