@@ -58,8 +58,8 @@ CONNECTIONS = 8
 WARMUP_S = 3
 DURATION_S = 10
 ROUNDS = 2  # A B A B
-CPU_N = 300  # POSTs per arm and round, in process
-CPU_ROUNDS = 2
+CPU_N = 120  # POSTs per arm and round, in process (5 short interleaved rounds: robust to load bursts)
+CPU_ROUNDS = 5
 CPU_WARMUP = 30
 TARGET = 0.7
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_noop
+
 from piwarden.audit.log import EventType, record_event
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
@@ -53,25 +55,32 @@ def check(person: Person, purpose_id: str, *, separate: bool = False) -> Decisio
     try:
         purpose = declaration.purpose(purpose_id)
     except KeyError:
-        return Decision(False, purpose_id, "", "the purpose is not declared in the privacy policy")
+        return Decision(False, purpose_id, "", gettext_noop("the purpose is not declared in the privacy policy"))
     basis = purpose.legal_basis.value
     if person.is_erased:
-        return Decision(False, purpose_id, basis, "the person's data has been erased")
+        return Decision(False, purpose_id, basis, gettext_noop("the person's data has been erased"))
     if person.is_restricted and not purpose.survives_restriction:
-        return Decision(False, purpose_id, basis, "the person has restricted processing of their data")
+        return Decision(False, purpose_id, basis, gettext_noop("the person has restricted processing of their data"))
     if purpose.legal_basis is not LegalBasis.CONSENT:
         return Decision(True, purpose_id, basis, f"legal basis: {basis}")
     consents = ConsentRecord.objects.filter(person=person).for_purpose(purpose_id).active()
     if separate:
         consents = consents.filter(kind=ConsentKind.SEPARATE)
     if not consents.exists():
-        missing = "separate consent" if separate else "consent"
-        return Decision(False, purpose_id, basis, f"no active {missing} for this purpose")
+        reason = (
+            gettext_noop("no active separate consent for this purpose")
+            if separate
+            else gettext_noop("no active consent for this purpose")
+        )
+        return Decision(False, purpose_id, basis, reason)
     if not consents.filter(purpose_hash=purpose.fingerprint).exists():
         return Decision(
-            False, purpose_id, basis, "the purpose changed since consent was given; consent must be asked again"
+            False,
+            purpose_id,
+            basis,
+            gettext_noop("the purpose changed since consent was given; consent must be asked again"),
         )
-    return Decision(True, purpose_id, basis, "active consent")
+    return Decision(True, purpose_id, basis, gettext_noop("active consent"))
 
 
 def require(person: Person, purpose_id: str, *, separate: bool = False, context: str = "") -> Decision:

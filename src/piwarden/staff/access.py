@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
@@ -82,43 +83,36 @@ def reveal_inquiry_fields(user: User, inquiry: Inquiry, *, fields: list[str], pu
     """Decrypt the chosen fields for a purpose the role allows; audit who, whom, what, why."""
     role = staff_role(user)
     if role is None:
-        raise RevealRefused("You have no staff role that may see personal information.")
+        raise RevealRefused(_("You have no staff role that may see personal information."))
     if INQUIRY_CATEGORY not in role.reveal_categories:
-        raise RevealRefused("Your role may not see consultation details.")
+        raise RevealRefused(_("Your role may not see consultation details."))
     if purpose not in role.reveal_purposes:
-        raise RevealRefused("Your role may not reveal personal information for this purpose.")
+        raise RevealRefused(_("Your role may not reveal personal information for this purpose."))
     if not fields:
-        raise RevealRefused("Choose at least one field to reveal.")
+        raise RevealRefused(_("Choose at least one field to reveal."))
     if any(f not in PERSONAL_FIELDS for f in fields):
-        raise RevealRefused("Unknown field.")
+        raise RevealRefused(_("Unknown field."))
     if len(reason.strip()) < MIN_REASON_LENGTH:
-        raise RevealRefused("Give a reason of at least 10 characters.")
+        raise RevealRefused(_("Give a reason of at least 10 characters."))
     with transaction.atomic():
         decision = gate.check(inquiry.person, purpose)
-        if not decision.allowed:
-            record_event(
-                EventType.PII_REVEAL_REFUSED,
-                actor=user,
-                person=inquiry.person,
-                purpose=purpose,
-                fields=fields,
-                reason=reason.strip(),
-                extra={"inquiry": inquiry.reference, "refusal": decision.reason},
-            )
-            refusal = RevealRefused(f"The processing gate refused: {decision.reason}.")
-        else:
-            values = {f: getattr(inquiry, f) for f in fields}
-            record_event(
-                EventType.PII_REVEALED,
-                actor=user,
-                person=inquiry.person,
-                purpose=purpose,
-                fields=fields,
-                reason=reason.strip(),
-                extra={"inquiry": inquiry.reference, "basis": decision.basis},
-            )
-            return Revealed(inquiry=inquiry, values=values, purpose=purpose)
-    raise refusal
+        # Refused or not, the attempt is recorded: who, whose, which fields, why.
+        record_event(
+            EventType.PII_REVEALED if decision.allowed else EventType.PII_REVEAL_REFUSED,
+            actor=user,
+            person=inquiry.person,
+            purpose=purpose,
+            fields=fields,
+            reason=reason.strip(),
+            extra={
+                "inquiry": inquiry.reference,
+                **({"basis": decision.basis} if decision.allowed else {"refusal": decision.reason}),
+            },
+        )
+        if decision.allowed:
+            return Revealed(inquiry=inquiry, values={f: getattr(inquiry, f) for f in fields}, purpose=purpose)
+    # Outside the block, so that the refusal's audit event commits.
+    raise RevealRefused(_("The processing gate refused: %(reason)s.") % {"reason": _(decision.reason)})
 
 
 def can_read_audit(role: Role | None) -> bool:
