@@ -18,18 +18,16 @@ whose answers it knows, exactly as the form's GET would, and wrk answers each on
 rate limit stays on too, with a limit no run reaches.  Everything goes to a fresh
 ``bench/results/<timestamp>/`` (its ``summary.md`` is what docs/performance.md quotes).
 
-    .venv/bin/python bench/consultation.py [--profile]
+    .venv/bin/python bench/consultation.py      (or: make bench)
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import datetime
 import io
 import os
 import platform
-import pstats
 import re
 import secrets
 import shutil
@@ -236,6 +234,24 @@ def clear_captcha() -> None:
     CaptchaStore.objects.filter(challenge=SEED_CHALLENGE).delete()
 
 
+def settled_rows(arm: str, p90_us: int) -> int:
+    """The arm's row count once the server has finished what wrk left in flight.
+
+    wrk stops with up to one request per connection queued at the server, which still completes
+    it; wait until the count holds still for 1.5x the run's p90 latency (at least 1 s, at most 5 s).
+    """
+    window = min(5.0, max(1.0, 1.5 * p90_us / 1e6))
+    count = rows(arm)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = rows(arm)
+        if now == count:
+            return now
+        count = now
+    return count
+
+
 def rows(arm: str) -> int:
     from bench_baseline.models import BaselineInquiry  # noqa: PLC0415
 
@@ -272,6 +288,8 @@ class Load:
             f"-c{CONNECTIONS}",
             f"-d{seconds}s",
             "--latency",
+            "--timeout",
+            "10s",  # wrk's default (2 s) would cut the privacy path's tail off the latency figures
             "-s",
             str(LUA),
             self.base + path,
@@ -285,7 +303,7 @@ class Load:
             CAPTCHA_ANSWER,
         ]
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 60)
-        log.write_text(" ".join(argv[:8]) + " -- …\n\n" + done.stdout + done.stderr)
+        log.write_text(" ".join(argv[:10]) + " -- …\n\n" + done.stdout + done.stderr)
         if keys_file:
             Path(keys_file).unlink()
         match = re.search(r"^BENCH_RESULT (.*)$", done.stdout, re.MULTILINE)
@@ -298,16 +316,14 @@ class Load:
         warm = self.wrk(
             arm, WARMUP_S, seed_captcha(3000) if privacy else None, self.out / f"wrk-{round_no}-{arm}-warmup.txt"
         )
-        time.sleep(1)  # let requests in flight when wrk stopped finish before counting
+        before = settled_rows(arm, warm["p90_us"])
         clear_captcha()
-        before = rows(arm)
         # Challenges for 2.5x the warm-up's pace; a shortfall would show as refused requests.
         needed = int(warm["requests"] / WARMUP_S * DURATION_S * 2.5) + 1000
         result = self.wrk(
             arm, DURATION_S, seed_captcha(needed) if privacy else None, self.out / f"wrk-{round_no}-{arm}.txt"
         )
-        time.sleep(1)
-        created = rows(arm) - before
+        created = settled_rows(arm, result["p90_us"]) - before
         clear_captcha()
         run = Run(
             arm=arm,
@@ -323,6 +339,8 @@ class Load:
         )
         if run.status_errors:
             run.problems.append(f"{run.status_errors} non-2xx/3xx responses")
+        if run.socket_errors:
+            run.problems.append(f"{run.socket_errors} socket errors or timeouts (> 10 s)")
         if warm["status"]:
             run.problems.append(f"{warm['status']} non-2xx/3xx responses during the warm-up")
         # wrk counts completed responses; up to one request per connection may complete after it stops.
@@ -426,22 +444,6 @@ class InProcess:
         return sum(kinds.values()) / n, per_request, added
 
 
-def profile_privacy(inproc: InProcess, out: Path, n: int = 300) -> Path:
-    bodies = inproc.bodies(n, captcha=True)
-    profiler = cProfile.Profile()
-    profiler.enable()
-    inproc.post_all("privacy", bodies)
-    profiler.disable()
-    clear_captcha()
-    report = io.StringIO()
-    stats = pstats.Stats(profiler, stream=report)
-    stats.sort_stats("cumulative").print_stats(60)
-    stats.sort_stats("tottime").print_stats(40)
-    path = out / "profile-privacy.txt"
-    path.write_text(f"cProfile over {n} privacy-path POSTs (in process)\n" + report.getvalue())
-    return path
-
-
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -488,8 +490,8 @@ def summary(
         *[f"| {k} | {v} |" for k, v in facts.items()],
         "",
         f"Server: gunicorn {WORKERS} sync workers (`piwarden serve`'s argv), DEBUG off, SQLite WAL in a fresh "
-        f"data dir. Load: `wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s` after a {WARMUP_S} s warm-up, "
-        f"arms interleaved (A B A B). CAPTCHA on (seeded challenges), rate limit on (never reached).",
+        f"data dir. Load: `wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION_S}s --timeout 10s` after a {WARMUP_S} s "
+        f"warm-up, arms interleaved (A B A B). CAPTCHA on (seeded challenges), rate limit on (never reached).",
         "",
         "## Throughput and latency (server)",
         "",
@@ -552,7 +554,7 @@ def summary(
             if problems
             else [
                 "- every run: rows created = wrk's completed requests (+ at most one in flight per connection), "
-                "no non-2xx/3xx response"
+                "no non-2xx/3xx response, no socket error or timeout"
             ]
         ),
         f"- load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; total time {elapsed:.0f} s",
@@ -562,9 +564,7 @@ def summary(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", action="store_true", help="also write a cProfile of the privacy path")
-    args = parser.parse_args()
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed. Install it (Debian: `apt-get install -y wrk`) and run `make bench` again.")
         return 2
@@ -598,8 +598,6 @@ def main() -> int:
         for arm in arms:
             cpu[arm].append(inproc.cpu_round(arm, CPU_N))
     work = {arm: inproc.work_per_request(arm) for arm in ("privacy", "baseline")}
-    if args.profile:
-        print(f"  profile: {profile_privacy(inproc, out)}")
 
     text = summary(started=started, facts=facts, runs=runs, cpu=cpu, work=work, elapsed=time.monotonic() - started_at)
     (out / "summary.md").write_text(text)

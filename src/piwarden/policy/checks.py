@@ -29,3 +29,16 @@ def check_captcha(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if settings.CAPTCHA_TEST_MODE:
         return [Error("PIWARDEN_CAPTCHA_TEST_MODE is on: any CAPTCHA answer 'PASSED' is accepted.", id="piwarden.E002")]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_mailer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.MAILERS["default"]["BACKEND"] == "piwarden.vault.outbox.SealedFileBackend":
+        return [
+            checks.Warning(
+                "PIWARDEN_EMAIL=file: e-mail is sealed into files under the data directory and never delivered.",
+                hint="Set PIWARDEN_EMAIL=smtp and EMAIL_HOST for a site that must answer people.",
+                id="piwarden.W002",
+            )
+        ]
+    return []
