@@ -515,3 +515,13 @@ def test_deleting_an_audit_event_is_detected(alice, inquiry):
     assert follower.seq == target.seq + 1
     AuditEvent.objects.filter(pk=target.pk).delete()
     assert verify_chain() == follower
+
+
+@pytest.mark.duty("SEC-02")
+def test_failed_sign_ins_are_audited_without_the_typed_name(alice, client):
+    client.post("/backoffice/login/", {"username": "alice", "password": "wrong", "otp_token": "000000"})
+    client.post("/backoffice/login/", {"username": "someone@example.com", "password": "x", "otp_token": "1"})
+    failed = list(AuditEvent.objects.filter(event_type="staff.sign_in_failed").order_by("seq"))
+    assert [e.actor for e in failed] == [alice, None]
+    assert [e.extra["known_account"] for e in failed] == [True, False]
+    assert all("someone@example.com" not in str(e.extra) + e.reason for e in failed)

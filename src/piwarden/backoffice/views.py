@@ -36,6 +36,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
                 target = ""
             return redirect(target or "backoffice:inbox")
+        # Name the account only when it is a staff account: a mistyped username may be anything.
+        account = User.objects.filter(username=request.POST.get("username", "")[:150], is_staff=True).first()
+        with transaction.atomic():
+            record_event(
+                EventType.STAFF_SIGN_IN_FAILED,
+                actor=account,
+                purpose="security",
+                extra={"known_account": account is not None},
+            )
         return render(request, "backoffice/login.html", {"form": form}, status=400)
     return render(request, "backoffice/login.html", {"form": form})
 
@@ -85,6 +94,7 @@ def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
             status = 403
         else:
             context["revealed"] = revealed.values
+            context["form"] = RevealForm(role=role)  # the next reveal starts from nothing
     elif request.method == "POST":
         status = 400
     context["rows"] = [

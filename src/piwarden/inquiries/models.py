@@ -10,8 +10,10 @@ from __future__ import annotations
 import secrets
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
 
+from piwarden.policy.declaration import load_declaration
 from piwarden.vault.fields import EncryptedTextField
 
 PERSONAL_FIELDS = ("name", "phone", "email", "company", "industry", "position", "region")
@@ -23,9 +25,9 @@ def new_reference() -> str:
 
 
 class InquiryStatus(models.TextChoices):
-    NEW = "new", "New"
-    ANSWERED = "answered", "Answered"
-    CLOSED = "closed", "Closed"
+    NEW = "new", _("New")
+    ANSWERED = "answered", _("Answered")
+    CLOSED = "closed", _("Closed")
 
 
 class Inquiry(models.Model):
@@ -56,3 +58,11 @@ class Inquiry(models.Model):
 
     def __str__(self) -> str:
         return f"Inquiry {self.reference}"
+
+    @property
+    def product_name(self) -> str:
+        """The product's declared name in the active language (the id if no longer declared)."""
+        for product in load_declaration().products:
+            if product.id == self.product:
+                return str(product.name)
+        return self.product
