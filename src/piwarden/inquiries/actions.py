@@ -42,14 +42,11 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
     e-mailed twice for one row).  A replayed form (same submission token)
     returns the first request and creates nothing.
     """
-    existing = Inquiry.objects.filter(submission_token=submission.submission_token).first()
-    if existing is not None:
-        return existing, False
     try:
         with transaction.atomic():
             person = find_or_create_person(email=submission.email, phone=submission.phone)
-            decision = gate.check(person, PURPOSE)
-            if not decision.allowed and person.is_restricted:
+            if person.is_restricted:
+                decision = gate.check(person, PURPOSE)
                 # The person asked us to stop: record the refusal (it commits) and store nothing else.
                 record_event(
                     EventType.PROCESSING_REFUSED,

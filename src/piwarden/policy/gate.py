@@ -66,20 +66,17 @@ def check(person: Person, purpose_id: str, *, separate: bool = False) -> Decisio
     consents = ConsentRecord.objects.filter(person=person).for_purpose(purpose_id).active()
     if separate:
         consents = consents.filter(kind=ConsentKind.SEPARATE)
-    if not consents.exists():
+    fingerprints = set(consents.values_list("purpose_hash", flat=True))  # one query answers both questions
+    if not fingerprints:
         reason = (
             gettext_noop("no active separate consent for this purpose")
             if separate
             else gettext_noop("no active consent for this purpose")
         )
         return Decision(False, purpose_id, basis, reason)
-    if not consents.filter(purpose_hash=purpose.fingerprint).exists():
-        return Decision(
-            False,
-            purpose_id,
-            basis,
-            gettext_noop("the purpose changed since consent was given; consent must be asked again"),
-        )
+    if purpose.fingerprint not in fingerprints:
+        changed = gettext_noop("the purpose changed since consent was given; consent must be asked again")
+        return Decision(False, purpose_id, basis, changed)
     return Decision(True, purpose_id, basis, gettext_noop("active consent"))
 
 
