@@ -32,6 +32,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import withdraw_consent
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.actions import shred_person
+from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.vault.crypto import forget_cached_keys
 from tests.conftest import STAFF_PASSWORD, current_code, make_staff, sign_in
 
@@ -525,3 +526,11 @@ def test_failed_sign_ins_are_audited_without_the_typed_name(alice, client):
     assert [e.actor for e in failed] == [alice, None]
     assert [e.extra["known_account"] for e in failed] == [True, False]
     assert all("someone@example.com" not in str(e.extra) + e.reason for e in failed)
+
+
+def test_coded_fields_are_revealed_by_name_in_the_staff_language(alice, inquiry):
+    staff = staff_client(alice)
+    body = reveal(staff, inquiry.reference, field_names=["industry", "region"]).content.decode()
+    industry = next(i for i in load_declaration().industries if i.id == inquiry.industry)
+    assert industry.name.zh_hans in body
+    assert f"{region_name(inquiry.region, 'zh-hans')} ({inquiry.region})" in body

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +20,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.forms import FIELD_LABELS, RevealForm, StaffLoginForm
 from piwarden.inquiries.models import PERSONAL_FIELDS
+from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.staff import access
 
 
@@ -97,8 +99,9 @@ def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
             context["form"] = RevealForm(role=role)  # the next reveal starts from nothing
     elif request.method == "POST":
         status = 400
+    revealed_values = context.get("revealed", {})
     context["rows"] = [
-        {"field": f, "label": FIELD_LABELS[f], "value": context.get("revealed", {}).get(f)} for f in PERSONAL_FIELDS
+        {"field": f, "label": FIELD_LABELS[f], "value": _readable(f, revealed_values.get(f))} for f in PERSONAL_FIELDS
     ]
     context["revealed_any"] = "revealed" in context
     return render(request, "backoffice/inquiry.html", context, status=status)
@@ -116,3 +119,15 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         record_event(EventType.AUDIT_VIEWED, actor=request.user, extra={"page": page.number})  # type: ignore[arg-type]  # staff_required guarantees a User
     return render(request, "backoffice/audit.html", {"page": page})
+
+
+def _readable(field: str, value: str | None) -> str | None:
+    """Coded values (industry, region) shown by name in the staff member's language, code kept."""
+    if value is None:
+        return None
+    if field == "region":
+        return f"{region_name(value, get_language())} ({value})"
+    if field == "industry":
+        names = {i.id: str(i.name) for i in load_declaration().industries}
+        return names.get(value, value)
+    return value
