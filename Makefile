@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 STAMP := $(VENV)/.installed
 LOCALE := src/piwarden/locale/zh_Hans/LC_MESSAGES
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --duty-report=var/duty-report.md
 
 .PHONY: run test lint types unit bench install messages clean
 
