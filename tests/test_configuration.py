@@ -70,6 +70,7 @@ def production(**overrides: str) -> dict[str, str]:
         ("PIWARDEN_STAFF_IDLE_SECONDS", "abc"),
         ("PIWARDEN_STAFF_IDLE_SECONDS", "5"),
         ("SECRET_KEY", "  "),
+        ("PIWARDEN_CONSULTATION_RATE", "5 a minute"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_one_line_naming_the_variable(tmp_path, variable, value):

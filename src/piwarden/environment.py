@@ -12,6 +12,7 @@ process environment.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -62,6 +63,31 @@ def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}")
     return value
+
+
+_RATE = re.compile(r"([1-9][0-9]*)/([smhd])")
+_RATE_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """``"5/m"`` → ``(5, 60)``: at most N requests per second, minute, hour or day (window in seconds).
+
+    Raises ``ValueError`` for anything else; callers name the setting in their own error.
+    """
+    match = _RATE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a rate like 5/m")
+    return int(match[1]), _RATE_UNIT_SECONDS[match[2]]
+
+
+def envrate(name: str, default: str) -> str:
+    """A rate such as ``5/m`` (see :func:`parse_rate`), checked at start-up."""
+    raw = os.environ.get(name, default)
+    try:
+        parse_rate(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate like 5/m (a count per s, m, h or d)") from None
+    return raw.strip()
 
 
 def envsecret(name: str) -> str | None:

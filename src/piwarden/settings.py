@@ -23,6 +23,7 @@ from piwarden.environment import (
     envchoice,
     envint,
     envlist,
+    envrate,
     envsecret,
     envstr,
     persistent_secret,
@@ -114,12 +115,10 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
-    # Rate limits must be shared by every server process: the database is the
-    # one store every process already has.
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "piwarden_cache",
-    }
+    # Nothing shared lives in the cache: the rate limit has its own counter table
+    # (piwarden.site.throttle) and django-axes keeps its lockouts in the database.
+    # A per-process memory cache is all Django itself needs.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
 
 TASKS = {
@@ -246,7 +245,7 @@ PIWARDEN_SALES_EMAIL = envstr("PIWARDEN_SALES_EMAIL", "sales@example.com")
 
 PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
-PIWARDEN_CONSULTATION_RATE = envstr("PIWARDEN_CONSULTATION_RATE", "5/m")
+PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
 PIWARDEN_SITE_URL = envstr("PIWARDEN_SITE_URL", "http://127.0.0.1:8000")
 
 CAPTCHA_TEST_MODE = envbool("PIWARDEN_CAPTCHA_TEST_MODE", default=False)
@@ -254,8 +253,6 @@ CAPTCHA_LENGTH = 5
 CAPTCHA_TIMEOUT = 10  # minutes
 CAPTCHA_IMAGE_SIZE = (150, 50)
 CAPTCHA_FONT_SIZE = 34
-
-RATELIMIT_VIEW = "piwarden.site.views.rate_limited"
 
 # `make bench` only: PIWARDEN_BENCH=on adds the bare comparison view (bench/bench_baseline, with
 # bench/ on sys.path) at /bench/baseline/.  Off by default; never on in production.

@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import is_ratelimited
 
 from piwarden.inquiries.actions import Submission, submit_inquiry
 from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import Inquiry
 from piwarden.policy.gate import ProcessingRefused
+from piwarden.site import throttle
 
 
 @require_GET
@@ -38,15 +38,10 @@ def contact(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def consultation(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        # Throttle before any expensive work (CAPTCHA look-up, key unwrap, hashing).
-        if is_ratelimited(
-            request,
-            group="consultation",
-            key="ip",
-            rate=settings.PIWARDEN_CONSULTATION_RATE,
-            method="POST",
-            increment=True,
-        ):
+        # Throttle before any expensive work (CAPTCHA look-up, key unwrap, hashing), and outside
+        # any transaction: the counter is one autocommit upsert (see piwarden.site.throttle).
+        limit = throttle.hit(request, "consultation", settings.PIWARDEN_CONSULTATION_RATE)
+        if limit.limited:
             form = ConsultationForm()
             response = render(
                 request,
@@ -54,7 +49,7 @@ def consultation(request: HttpRequest) -> HttpResponse:
                 {"form": form, "error": _("Too many requests from your network. Please wait a minute and try again.")},
                 status=429,
             )
-            response["Retry-After"] = "60"
+            response["Retry-After"] = str(limit.retry_after)
             return response
         form = ConsultationForm(request.POST)
         replayed = _already_received(request)
@@ -121,10 +116,4 @@ def consultation_received(request: HttpRequest) -> HttpResponse:
         "site/consultation_received.html",
         {"reference": reference if known else "", "again": request.GET.get("again") == "1"},
         status=200 if known else 404,
-    )
-
-
-def rate_limited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(
-        request, "site/error.html", {"message": _("Too many requests. Please wait a minute and try again.")}, status=429
     )

@@ -123,3 +123,16 @@ class BlindIndexField(models.CharField):  # type: ignore[type-arg]  # django-stu
         kwargs.setdefault("blank", True)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        # Field.deconstruct() leaves out values equal to *Field's* defaults, but __init__ above
+        # has other defaults: without this, a field declared null=False would come back from its
+        # migration as null=True.
+        name, path, args, kwargs = super().deconstruct()
+        if not self.null:
+            kwargs["null"] = False
+        if not self.blank:
+            kwargs["blank"] = False
+        if self.editable:
+            kwargs["editable"] = True
+        return name, path, args, kwargs

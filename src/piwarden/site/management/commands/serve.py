@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 class Command(BaseCommand):
     help = (
-        "Prepare and run the site: migrate, create the cache table and missing keysets, then start "
+        "Prepare and run the site: migrate, create missing keysets, then start "
         "gunicorn (WSGI, static files by WhiteNoise) and the django-tasks-db worker. Ctrl-C stops both."
     )
 
@@ -29,7 +29,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
         call_command("keys", "init")
         address = f"http://{options['host']}:{options['port']}"
         children = [
