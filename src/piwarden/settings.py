@@ -37,6 +37,7 @@ DEBUG = envbool("DEBUG", default=False)
 SECRET_KEY = envsecret("SECRET_KEY") or persistent_secret(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "piwarden.site.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from piwarden.inquiries.models import Inquiry
 from tests.conftest import consultation_data
 
 pytestmark = pytest.mark.django_db
@@ -348,3 +349,13 @@ def test_a_whole_consultation_sets_no_cookie_beyond_csrf():
     assert visit(client.get(posted["Location"])).status_code == HTTPStatus.OK
     assert seen == {"csrftoken"}
     assert "sessionid" not in client.cookies  # the staff session is never set for visitors
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("prefix", "expected"), [("", "此表单已过期"), ("/en", "This form has expired")])
+def test_a_refused_csrf_token_is_explained_in_the_page_language(prefix, expected):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(f"{prefix}/consultation/", {"name": "x"})
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert expected in response.content.decode()
+    assert not Inquiry.objects.exists()

@@ -117,3 +117,12 @@ def consultation_received(request: HttpRequest) -> HttpResponse:
         {"reference": reference if known else "", "again": request.GET.get("again") == "1"},
         status=200 if known else 404,
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal, in the visitor's language and with what to do next."""
+    message = _(
+        "This form has expired, or your browser did not send the cookie that protects it. "
+        "Reload the page, fill the form in again and send it; nothing was stored."
+    )
+    return render(request, "site/error.html", {"message": message}, status=403)
