@@ -534,3 +534,9 @@ def test_coded_fields_are_revealed_by_name_in_the_staff_language(alice, inquiry)
     industry = next(i for i in load_declaration().industries if i.id == inquiry.industry)
     assert industry.name.zh_hans in body
     assert f"{region_name(inquiry.region, 'zh-hans')} ({inquiry.region})" in body
+
+
+def test_the_reveal_form_names_purposes_for_staff(alice, inquiry):
+    body = staff_client(alice).get(f"/backoffice/inquiries/{inquiry.reference}/").content.decode()
+    assert "答复客户的咨询请求" in body
+    assert "答复您的咨询请求" not in body

@@ -75,4 +75,6 @@ class RevealForm(forms.Form):
         declaration = load_declaration()
         purpose = self.fields["purpose"]
         assert isinstance(purpose, forms.ChoiceField)  # noqa: S101  # declared above
-        purpose.choices = [(p, str(declaration.purpose(p).name)) for p in role.reveal_purposes]
+        purpose.choices = [
+            (p, str(declaration.purpose(p).staff_name or declaration.purpose(p).name)) for p in role.reveal_purposes
+        ]

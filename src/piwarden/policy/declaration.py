@@ -92,6 +92,9 @@ class Purpose(_Strict):
     name: Localized
     legal_basis: LegalBasis
     basis_note: Localized | None = None
+    # How the staff console names the purpose when a reveal is asked for it (the visitor-facing
+    # name speaks to the person: "answering *your* request").
+    staff_name: Localized | None = None
     # Restriction (PIPL 44, 47 para 2) stops everything except storage and
     # security measures; purposes marked here keep running for restricted people.
     survives_restriction: bool = False
