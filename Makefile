@@ -2,7 +2,7 @@
 
 SHELL := /bin/bash
 # The first interpreter that really is 3.12+ (a pyenv shim may exist and still fail).
-PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 /root/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
 	"$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$c"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
