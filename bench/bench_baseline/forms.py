@@ -7,11 +7,11 @@ and the choice lists taken from the declaration (industries, products) and ISO 3
 
 from typing import Any
 
-import phonenumbers
 import pycountry
 from django import forms
 
 from piwarden.policy.declaration import load_declaration
+from piwarden.vault.blind import InvalidPhoneNumber, normalise_phone
 
 
 def _choices(ids: list[str]) -> list[tuple[str, str]]:
@@ -36,11 +36,7 @@ class BaselineForm(forms.Form):
         self.fields["region"].choices = _choices([c.alpha_2 for c in pycountry.countries])
 
     def clean_phone(self) -> str:
-        raw = self.cleaned_data["phone"]
         try:
-            number = phonenumbers.parse(raw, "CN")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            raise forms.ValidationError("This is not a valid phone number.", code="invalid_phone")
-        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+            return normalise_phone(self.cleaned_data["phone"])  # the real form's check and format
+        except InvalidPhoneNumber:
+            raise forms.ValidationError("This is not a valid phone number.", code="invalid_phone") from None

@@ -49,36 +49,23 @@ def record_event(
     if actor_kind is None:
         actor_kind = ActorKind.STAFF if actor is not None else ActorKind.SYSTEM
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-    now = timezone.now()
-    body: dict[str, Any] = {
-        "seq": head.seq + 1,
-        "occurred_at": now.isoformat(),
-        "event_type": str(event_type),
-        "actor_kind": str(actor_kind),
-        "actor": actor.pk if actor is not None else None,
-        "person": str(person.pk) if person is not None else None,
-        "purpose": purpose,
-        "fields": sorted(fields),
-        "reason": reason,
-        "extra": _masked(extra or {}),
-    }
-    digest = event_hash(head.hash, body)
-    event = AuditEvent.objects.create(
-        seq=body["seq"],
-        occurred_at=now,
-        event_type=body["event_type"],
-        actor_kind=body["actor_kind"],
-        actor_id=body["actor"],
+    event = AuditEvent(
+        seq=head.seq + 1,
+        occurred_at=timezone.now(),
+        event_type=str(event_type),
+        actor_kind=str(actor_kind),
+        actor_id=actor.pk if actor is not None else None,
         person_id=person.pk if person is not None else None,
         purpose=purpose,
-        fields=body["fields"],
+        fields=sorted(fields),
         reason=reason,
-        extra=body["extra"],
+        extra=_masked(extra or {}),
         prev_hash=head.hash,
-        hash=digest,
     )
-    head.seq = body["seq"]
-    head.hash = digest
+    event.hash = event_hash(head.hash, event.chain_body())
+    event.save(force_insert=True)
+    head.seq = event.seq
+    head.hash = event.hash
     head.save(update_fields=["seq", "hash"])
     return event
 
@@ -87,19 +74,7 @@ def verify_chain() -> AuditEvent | None:
     """Return the first event whose hash does not follow from its predecessor, or None."""
     prev = "0" * 64
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
-        body = {
-            "seq": event.seq,
-            "occurred_at": event.occurred_at.isoformat(),
-            "event_type": event.event_type,
-            "actor_kind": event.actor_kind,
-            "actor": event.actor_id,
-            "person": str(event.person_id) if event.person_id is not None else None,
-            "purpose": event.purpose,
-            "fields": event.fields,
-            "reason": event.reason,
-            "extra": event.extra,
-        }
-        if event.prev_hash != prev or event_hash(prev, body) != event.hash:
+        if event.prev_hash != prev or event_hash(prev, event.chain_body()) != event.hash:
             return event
         prev = event.hash
     return None

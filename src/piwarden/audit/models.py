@@ -14,6 +14,8 @@ event.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -68,6 +70,22 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.event_type}"
+
+    def chain_body(self) -> dict[str, Any]:
+        """What the hash covers: every column but the hashes themselves (one definition for
+        appending and for verifying, so the two cannot drift apart)."""
+        return {
+            "seq": self.seq,
+            "occurred_at": self.occurred_at.isoformat(),
+            "event_type": self.event_type,
+            "actor_kind": self.actor_kind,
+            "actor": self.actor_id,
+            "person": str(self.person_id) if self.person_id is not None else None,
+            "purpose": self.purpose,
+            "fields": self.fields,
+            "reason": self.reason,
+            "extra": self.extra,
+        }
 
 
 class AuditChainHead(models.Model):

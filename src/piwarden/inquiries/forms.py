@@ -7,7 +7,6 @@ import re
 import uuid
 from typing import Any
 
-import phonenumbers
 import pycountry
 from captcha.fields import CaptchaField
 from django import forms
@@ -16,21 +15,22 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from piwarden.policy.declaration import load_declaration, region_name
-from piwarden.vault.blind import normalise_email, normalise_phone
+from piwarden.vault.blind import InvalidPhoneNumber, normalise_email, normalise_phone
 
 # Letters of any script, combining marks, digits, spaces and the punctuation
 # that real names and company names use.  Everything else (markup, quotes,
 # semicolons, '=', control characters) is refused with a clear message rather
 # than stored: nothing downstream should ever have to escape it.
-_NAME_RE = re.compile(r"^[\w\s.'’\-·・]+$", re.UNICODE)
-_ORG_RE = re.compile(r"^[\w\s.,'’&()\-·・/（）]+$", re.UNICODE)
+# ``[^\W_]`` is a letter, mark or digit of any script (``\w`` without the underscore).
+_NAME_RE = re.compile(r"^(?:[^\W_]|[\s.'’\-·・])+$")
+_ORG_RE = re.compile(r"^(?:[^\W_]|[\s.,'’&()\-·・/（）])+$")
 
 
 def _clean_text(value: str, pattern: re.Pattern[str], message: str) -> str:
     value = " ".join(value.split())
     if not value:
         raise forms.ValidationError(_("This field is required."), code="required")
-    if "--" in value or not pattern.fullmatch(value) or "_" in value:
+    if "--" in value or not pattern.fullmatch(value):
         raise forms.ValidationError(message, code="invalid_characters")
     return value
 
@@ -132,20 +132,16 @@ class ConsultationForm(forms.Form):
         return normalise_email(self.cleaned_data["email"])
 
     def clean_phone(self) -> str:
-        raw = self.cleaned_data["phone"]
         try:
-            number = phonenumbers.parse(raw, "CN")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
+            return normalise_phone(self.cleaned_data["phone"])
+        except InvalidPhoneNumber:
             raise forms.ValidationError(
                 _(
                     "This is not a valid phone number. "
                     "Numbers outside mainland China start with + and the country code."
                 ),
                 code="invalid_phone",
-            )
-        return normalise_phone(raw)
+            ) from None
 
     def clean(self) -> dict[str, Any]:
         # A field sent twice (HTTP parameter pollution) is ambiguous: Django would

@@ -47,11 +47,18 @@ def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
         return None
     if not user.is_verified():  # type: ignore[attr-defined]  # added by django_otp's OTPMiddleware
         return None
-    declared = {r.id: r for r in load_declaration().roles}
-    for name in user.groups.values_list("name", flat=True):
-        if name in declared:
-            return declared[name]
-    return None
+    return _declared_role(user)
+
+
+def _declared_role(user: User) -> Role | None:
+    # The decorator, the view and the access function all ask within one request: one query.
+    # The user object lives for one request, so the memo cannot outlive a change of groups.
+    if not hasattr(user, "_piwarden_role"):
+        declared = {r.id: r for r in load_declaration().roles}
+        names = user.groups.values_list("name", flat=True)
+        user._piwarden_role = next((declared[n] for n in names if n in declared), None)  # type: ignore[attr-defined]  # memo attribute
+    role: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
+    return role
 
 
 def can_see_inquiries(role: Role | None) -> bool:

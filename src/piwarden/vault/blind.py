@@ -22,10 +22,23 @@ def normalise_email(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip().lower()
 
 
+class InvalidPhoneNumber(ValueError):
+    """Not a number that can be dialled (unparseable, or no such number plan)."""
+
+
 def normalise_phone(value: str, default_region: str = "CN") -> str:
-    """E.164, e.g. ``+8613800138000``; raises ``phonenumbers.NumberParseException``."""
-    number = phonenumbers.parse(unicodedata.normalize("NFKC", value), default_region)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """E.164, e.g. ``+8613800138000``; raises :class:`InvalidPhoneNumber` for anything else.
+
+    Validation lives here, with the normalisation, so that a form checks and
+    normalises a number with one parse, and no invalid number is ever indexed.
+    """
+    try:
+        number = phonenumbers.parse(unicodedata.normalize("NFKC", value), default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(value) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(value)
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 def blind_index(kind: str, normalised: str) -> str:
