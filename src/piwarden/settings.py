@@ -151,6 +151,7 @@ AXES_COOLOFF_TIME = 0.5  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "backoffice/locked.html"  # in the staff member's language, not axes' English line
 OTP_TOTP_ISSUER = envstr("PIWARDEN_OTP_ISSUER", "piwarden")
 
 # Staff sessions end after 30 minutes without a request (DESIGN: staff console).

@@ -175,6 +175,7 @@ def test_repeated_failures_lock_the_account_out(client, alice):
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS  # django-axes' lockout answer
     assert redirects_to_login(client.get("/backoffice/"))
     assert not events("staff.signed_in").exists()
+    assert "登录已暂停" in response.content.decode()  # explained in the staff member's language
 
 
 def test_sign_out_ends_the_session_and_is_audited(client, alice):
@@ -540,3 +541,14 @@ def test_the_reveal_form_names_purposes_for_staff(alice, inquiry):
     body = staff_client(alice).get(f"/backoffice/inquiries/{inquiry.reference}/").content.decode()
     assert "答复客户的咨询请求" in body
     assert "答复您的咨询请求" not in body
+
+
+def test_the_audit_page_lists_every_event_with_a_label_in_the_staff_language(bob, client):
+    sign_in(client, bob)
+    before = AuditEvent.objects.count()
+    body = client.get("/backoffice/audit/").content.decode()
+    # The viewing is recorded first and listed too; the oldest event is not dropped.
+    assert body.count("<tr>") - 1 == before + 1  # minus the header row
+    assert "创建员工账号" in body
+    assert "查看审计日志" in body
+    assert "安全审计员" in body  # the header names the viewer's role

@@ -18,32 +18,33 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class EventType(models.TextChoices):
-    CONSENT_GIVEN = "consent.given", "Consent given"
-    CONSENT_WITHDRAWN = "consent.withdrawn", "Consent withdrawn"
-    PROCESSING_UNDER_BASIS = "processing.basis", "Processing under a non-consent legal basis"
-    PROCESSING_REFUSED = "processing.refused", "Processing refused by the gate"
-    PERSON_CREATED = "person.created", "Person created"
-    PERSON_SHREDDED = "person.shredded", "Person's data key destroyed"
-    INQUIRY_SUBMITTED = "inquiry.submitted", "Consultation request submitted"
-    INQUIRY_ACKNOWLEDGED = "inquiry.acknowledged", "Consultation request acknowledged by e-mail"
-    MAIL_FAILED = "mail.failed", "E-mail could not be sent after every retry"
-    PII_REVEALED = "pii.revealed", "Personal data revealed to staff"
-    PII_REVEAL_REFUSED = "pii.reveal_refused", "Reveal of personal data refused"
-    STAFF_CREATED = "staff.created", "Staff account created"
-    STAFF_SIGNED_IN = "staff.signed_in", "Staff signed in"
-    STAFF_SIGN_IN_FAILED = "staff.sign_in_failed", "Staff sign-in failed"
-    STAFF_SIGNED_OUT = "staff.signed_out", "Staff signed out"
-    AUDIT_VIEWED = "audit.viewed", "Audit log viewed"
-    KEYS_ROTATED = "keys.rotated", "Key-encryption key rotated"
+    CONSENT_GIVEN = "consent.given", _("Consent given")
+    CONSENT_WITHDRAWN = "consent.withdrawn", _("Consent withdrawn")
+    PROCESSING_UNDER_BASIS = "processing.basis", _("Processing under a non-consent legal basis")
+    PROCESSING_REFUSED = "processing.refused", _("Processing refused by the gate")
+    PERSON_CREATED = "person.created", _("Person created")
+    PERSON_SHREDDED = "person.shredded", _("Person's data key destroyed")
+    INQUIRY_SUBMITTED = "inquiry.submitted", _("Consultation request submitted")
+    INQUIRY_ACKNOWLEDGED = "inquiry.acknowledged", _("Consultation request acknowledged by e-mail")
+    MAIL_FAILED = "mail.failed", _("E-mail could not be sent after every retry")
+    PII_REVEALED = "pii.revealed", _("Personal data revealed to staff")
+    PII_REVEAL_REFUSED = "pii.reveal_refused", _("Reveal of personal data refused")
+    STAFF_CREATED = "staff.created", _("Staff account created")
+    STAFF_SIGNED_IN = "staff.signed_in", _("Staff signed in")
+    STAFF_SIGN_IN_FAILED = "staff.sign_in_failed", _("Staff sign-in failed")
+    STAFF_SIGNED_OUT = "staff.signed_out", _("Staff signed out")
+    AUDIT_VIEWED = "audit.viewed", _("Audit log viewed")
+    KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
 
 
 class ActorKind(models.TextChoices):
-    STAFF = "staff", "Staff"
-    VISITOR = "visitor", "Visitor (the person themself)"
-    SYSTEM = "system", "System"
+    STAFF = "staff", _("Staff")
+    VISITOR = "visitor", _("Visitor (the person themself)")
+    SYSTEM = "system", _("System")
 
 
 class AuditEvent(models.Model):

@@ -113,12 +113,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     role = access.staff_role(request.user)
     if not access.can_read_audit(role):
         raise Http404
-    page = Paginator(AuditEvent.objects.select_related("actor", "person").order_by("-seq"), 50).get_page(
-        request.GET.get("page")
-    )
+    requested = request.GET.get("page") or "1"
+    # Record the viewing first: the paginator is lazy, and a page counted before this write but
+    # read after it would silently drop its last row.  The viewer sees their own access listed.
     with transaction.atomic():
-        record_event(EventType.AUDIT_VIEWED, actor=request.user, extra={"page": page.number})  # type: ignore[arg-type]  # staff_required guarantees a User
-    return render(request, "backoffice/audit.html", {"page": page})
+        record_event(EventType.AUDIT_VIEWED, actor=request.user, extra={"page": requested[:10]})  # type: ignore[arg-type]  # staff_required guarantees a User
+    page = Paginator(AuditEvent.objects.select_related("actor", "person").order_by("-seq"), 50).get_page(requested)
+    return render(request, "backoffice/audit.html", {"page": page, "role": role})
 
 
 def _readable(field: str, value: str | None) -> str | None:
