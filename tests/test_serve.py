@@ -1,0 +1,62 @@
+"""`piwarden serve` (what `make run` starts): a fresh data directory becomes a working site, and
+Ctrl-C stops the web server and the task worker together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 60) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310  # our own loopback URL
+                return bytes(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_serve_starts_a_working_site_on_a_fresh_data_dir_and_stops_on_ctrl_c(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PIWARDEN_KEYS", "SECRET_KEY"}}
+    env |= {"PIWARDEN_DATA_DIR": str(tmp_path / "var"), "PORT": str(port), "PIWARDEN_CAPTCHA_TEST_MODE": "off"}
+    server = subprocess.Popen(  # our own command
+        [sys.executable, "-m", "piwarden", "serve", "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        home = wait_for(f"http://127.0.0.1:{port}/").decode()
+        assert "隐私政策" in home
+        assert "Privacy policy" in wait_for(f"http://127.0.0.1:{port}/en/privacy/").decode()
+        keys = tmp_path / "var" / "keys" / "kek.json"
+        assert keys.exists()
+        assert keys.stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "var" / "piwarden.sqlite3").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+        output = server.communicate(timeout=60)[0].decode()
+    assert f"http://127.0.0.1:{port}" in output
+    assert "createstaff" in output  # it tells the operator how to make a staff account
+    assert "Stopped." in output
+    assert server.returncode == 0
+    # Nothing of it is left running.
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
