@@ -70,7 +70,7 @@ def consultation(request: HttpRequest) -> HttpResponse:
                         product=data["product"],
                         submission_token=data["submission_token"],
                         language=get_language() or settings.LANGUAGE_CODE,
-                        consent_text=form.consent_text(),
+                        consent_text=str(form.fields["consent"].label),  # exactly what the box said
                     )
                 )
             except ProcessingRefused:

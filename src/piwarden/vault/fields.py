@@ -108,9 +108,6 @@ class EncryptedTextField(models.BinaryField):  # type: ignore[type-arg]  # djang
             state[self.attname] = ciphertext
         return ciphertext
 
-    def value_from_object(self, obj: models.Model) -> Any:
-        return getattr(obj, self.attname)
-
 
 class BlindIndexField(models.CharField):  # type: ignore[type-arg]  # django-stubs generics on CharField
     """Hex HMAC digest of a normalised identifier (``vault.blind``)."""
