@@ -88,7 +88,7 @@ BROKEN = {
     ),
     "field declared twice": (
         [('    "inquiries.Inquiry.product",\n', '    "inquiries.Inquiry.product",\n    "inquiries.Inquiry.name",\n')],
-        ["categories.consultation.fields", "non_personal.fields", "'inquiries.Inquiry.name'", "more than once"],
+        ["categories.consultation.fields", "non_personal[2].fields", "'inquiries.Inquiry.name'", "more than once"],
     ),
     "retention of zero days": (
         [("retention_days = 730", "retention_days = 0")],
@@ -183,9 +183,12 @@ def test_policy_check_passes_on_the_real_declaration():
     call_command("policy", "check", stdout=out)
     declaration = load_declaration()
     personal = sum(len(c.fields) for c in declaration.categories)
-    assert f"{personal} personal fields in {len(declaration.categories)} categories" in out.getvalue()
-    assert f"{len(declaration.non_personal.fields)} non-personal fields" in out.getvalue()
-    assert "every stored field is declared" in out.getvalue()
+    files = sum(len(c.files) for c in declaration.categories)
+    assert f"{personal} personal fields and {files} file store(s) in {len(declaration.categories)} categories" in (
+        out.getvalue()
+    )
+    assert f"{len(declaration.non_personal_fields)} non-personal fields" in out.getvalue()
+    assert "every stored field and file store is declared" in out.getvalue()
     assert inspect_inventory(declaration).problems == []
 
 
@@ -206,9 +209,12 @@ ENCRYPTED_AS_NON_PERSONAL = (
     ("edits", "problem"),
     [
         (UNDECLARED, "inquiries.Inquiry.position: stores data but is not declared"),
-        (UNSTORED, "inquiries.Inquiry.fax: is declared but no model stores it"),
+        (UNSTORED, "inquiries.Inquiry.fax: is declared but no model or file store holds it"),
         (PLAIN_IN_ENCRYPTED, "inquiries.Inquiry.product: is in an encrypted category but is not an encrypted"),
-        (ENCRYPTED_AS_NON_PERSONAL, "inquiries.Inquiry.name: is an encrypted field but is declared non_personal"),
+        (
+            ENCRYPTED_AS_NON_PERSONAL,
+            "inquiries.Inquiry.name: is an encrypted field or sealed file store but is declared non_personal",
+        ),
     ],
     ids=["undeclared", "unstored", "plain-in-encrypted", "encrypted-as-non-personal"],
 )
@@ -223,7 +229,7 @@ def test_policy_check_fails_when_code_and_declaration_disagree(tmp_path, use_dec
     with pytest.raises(CommandError, match=r"1 problem\(s\)"):
         call_command("policy", "check", stdout=out, stderr=err)
     assert problem in err.getvalue()
-    assert "every stored field is declared" not in out.getvalue()
+    assert "is declared." not in out.getvalue()
 
 
 def test_policy_check_reports_a_broken_declaration_as_a_command_error(use_declaration):

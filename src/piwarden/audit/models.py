@@ -39,6 +39,7 @@ class EventType(models.TextChoices):
     STAFF_SIGNED_OUT = "staff.signed_out", _("Staff signed out")
     AUDIT_VIEWED = "audit.viewed", _("Audit log viewed")
     KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
+    OUTBOX_PRUNED = "outbox.pruned", _("Expired e-mail copies deleted from the outbox")
 
 
 class ActorKind(models.TextChoices):

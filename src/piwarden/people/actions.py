@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.models import Person
-from piwarden.vault import blind
+from piwarden.vault import blind, outbox
 from piwarden.vault.crypto import create_data_key, destroy_data_key
 
 
@@ -38,15 +39,27 @@ def shred_person(person: Person, *, reason: str) -> None:
     """Destroy the person's data key: every ciphertext of theirs becomes unreadable.
 
     The blind indexes are cleared too, so the person can no longer be found.
+    The sealed copies of e-mails sent to them are deleted: they are sealed under
+    the key-encryption key, not the person's data key, so destroying the data
+    key alone would leave them readable.  They are found by the outbox tag of
+    the e-mail blind index, which is why this happens before the index is
+    cleared, and inside the transaction: a rollback leaves the person intact
+    with fewer copies of mail already sent, while deleting after the commit
+    could, after a crash in between, leave copies nothing can find any more.
     Erasure workflows (rights requests, retention) build on this.
     """
     with transaction.atomic():
         locked = Person.objects.select_for_update().select_related("data_key").get(pk=person.pk)
         if locked.is_erased:
             return
+        mail_deleted = 0
+        if locked.email_index:
+            mail_deleted = outbox.delete_messages_to(settings.PIWARDEN_OUTBOX_DIR, locked.email_index)
         destroy_data_key(locked.data_key)
         locked.email_index = None
         locked.phone_index = None
         locked.erased_at = timezone.now()
         locked.save(update_fields=["email_index", "phone_index", "erased_at"])
-        record_event(EventType.PERSON_SHREDDED, person=locked, reason=reason)
+        record_event(
+            EventType.PERSON_SHREDDED, person=locked, reason=reason, extra={"outbox_messages_deleted": mail_deleted}
+        )

@@ -44,7 +44,12 @@ class LegalBasis(StrEnum):
 
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
-FieldPath = Annotated[str, Field(pattern=r"^[a-z_]+\.[A-Z][A-Za-z]+\.[a-z_]+$")]
+# "<app_label>.<Model>.<field>" of any installed app (django_tasks_database.DBTaskResult.args_kwargs,
+# otp_totp.TOTPDevice.t0).
+FieldPath = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*\.[A-Z][A-Za-z0-9]*\.[a-z_][a-z0-9_]*$")]
+# "<app_label>:<store>": a place outside the database where an app writes files (its AppConfig's
+# ``file_stores``, see piwarden.policy.stores), e.g. "vault:outbox".
+FileStorePath = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*:[a-z_][a-z0-9_]*$")]
 
 
 class _Strict(BaseModel):
@@ -121,7 +126,8 @@ class Category(_Strict):
     retention_days: Annotated[int, Field(ge=1, le=36500)]
     retention_from: Localized
     after_retention: Literal["delete", "anonymise"]
-    fields: Annotated[list[FieldPath], Field(min_length=1)]
+    fields: Annotated[list[FieldPath], Field(default_factory=list)]
+    files: Annotated[list[FileStorePath], Field(default_factory=list)]
 
     @model_validator(mode="after")
     def _plaintext_is_justified(self) -> Category:
@@ -129,9 +135,29 @@ class Category(_Strict):
             raise ValueError(f"category {self.id!r} is not encrypted and gives no unencrypted_reason")
         return self
 
+    @model_validator(mode="after")
+    def _stored_somewhere(self) -> Category:
+        if not self.fields and not self.files:
+            raise ValueError(f"category {self.id!r} names no fields and no files: where is it stored?")
+        return self
+
 
 class NonPersonal(_Strict):
-    fields: list[FieldPath]
+    """Fields and file stores that hold no personal information, and why.
+
+    The reason is what a reviewer checks the classification against ("random
+    tokens and our own timestamps"), so an entry without one is refused.
+    """
+
+    reason: Annotated[str, Field(min_length=20)]
+    fields: Annotated[list[FieldPath], Field(default_factory=list)]
+    files: Annotated[list[FileStorePath], Field(default_factory=list)]
+
+    @model_validator(mode="after")
+    def _names_something(self) -> NonPersonal:
+        if not self.fields and not self.files:
+            raise ValueError("a non_personal entry names no fields and no files")
+        return self
 
 
 class Choice(_Strict):
@@ -168,7 +194,7 @@ class Declaration(_Strict):
     rights: Rights
     purposes: Annotated[list[Purpose], Field(min_length=1)]
     categories: Annotated[list[Category], Field(min_length=1)]
-    non_personal: NonPersonal
+    non_personal: list[NonPersonal]
     industries: Annotated[list[Choice], Field(min_length=1)]
     products: Annotated[list[Choice], Field(min_length=1)]
     recipients: list[Recipient]
@@ -219,6 +245,21 @@ class Declaration(_Strict):
     def categories_for_purpose(self, purpose_id: str) -> list[Category]:
         return [c for c in self.categories if purpose_id in c.purposes]
 
+    def category_of_store(self, store: str) -> Category | None:
+        """The category whose files live in ``store`` ("vault:outbox"), if it holds personal data."""
+        for category in self.categories:
+            if store in category.files:
+                return category
+        return None
+
+    @property
+    def non_personal_fields(self) -> list[str]:
+        return [f for entry in self.non_personal for f in entry.fields]
+
+    @property
+    def non_personal_files(self) -> list[str]:
+        return [f for entry in self.non_personal for f in entry.files]
+
 
 def _digest(data: Any) -> str:
     blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
@@ -247,15 +288,20 @@ def _check_unique_ids(decl: Declaration) -> list[str]:
         ("cookies", [c.name for c in decl.cookies]),
     ):
         problems += [f"{section}: id {dup!r} is declared more than once" for dup in _duplicates(ids)]
-    places: dict[str, list[str]] = {}
+    places: dict[tuple[str, str], list[str]] = {}
     for c in decl.categories:
         for f in c.fields:
-            places.setdefault(f, []).append(f"categories.{c.id}.fields")
-    for f in decl.non_personal.fields:
-        places.setdefault(f, []).append("non_personal.fields")
+            places.setdefault(("field", f), []).append(f"categories.{c.id}.fields")
+        for f in c.files:
+            places.setdefault(("file store", f), []).append(f"categories.{c.id}.files")
+    for i, entry in enumerate(decl.non_personal):
+        for f in entry.fields:
+            places.setdefault(("field", f), []).append(f"non_personal[{i}].fields")
+        for f in entry.files:
+            places.setdefault(("file store", f), []).append(f"non_personal[{i}].files")
     problems += [
-        f"{' and '.join(where)}: field {path!r} is declared more than once"
-        for path, where in sorted(places.items())
+        f"{' and '.join(where)}: {kind} {path!r} is declared more than once"
+        for (kind, path), where in sorted(places.items())
         if len(where) > 1
     ]
     return problems

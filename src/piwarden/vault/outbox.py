@@ -5,37 +5,84 @@ The embedded default has no mail server, so outgoing mail is written under
 invariant 5 (never plaintext at rest) covers them like any table: each
 message is sealed with a fresh AES256-GCM key that is itself wrapped by the
 key-encryption key, exactly as a person's data key is.  ``piwarden outbox``
-lists and opens them for the operator.
+lists, opens and prunes them for the operator.
+
+The copies are personal data (category ``outbox_copies`` of the declaration,
+file store ``vault:outbox``), so two more rules hold:
+
+* **Kept only as long as declared.**  A file's name starts with the time it
+  was sealed (UTC); ``piwarden outbox prune`` deletes every file older than
+  the category's ``retention_days``.  The name is the sealed message's
+  associated data, so a file renamed to look younger no longer opens.
+* **Deleted when the person is shredded.**  The sealed files cannot say whose
+  they are, yet shredding must find them without a key to open them.  Each
+  name carries, per recipient, a *tag*: a keyed digest (the blind-index PRF,
+  with its own domain ``outbox``) of the recipient's e-mail blind index.
+  ``shred_person`` derives the tag from the person's blind index, before
+  clearing it, and deletes the files that carry it.  Without the PRF key a tag
+  reveals nothing and cannot be matched against the ``people`` table (whose
+  indexes are digests in another domain); once the person's files are deleted
+  no tag of theirs is left anywhere.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
 import tink
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
+from django.db import transaction
 from django.utils import timezone
 from tink import aead
 
+from piwarden.audit.log import EventType, record_event
+from piwarden.policy.declaration import load_declaration
+from piwarden.vault import blind
 from piwarden.vault.keys import get_provider
 
 SUFFIX = ".eml.sealed"
+STORE = "vault:outbox"  # its name in policy/declaration.toml (VaultConfig.file_stores)
+TAG_CHARS = 32  # 128 bits of the digest: collisions are out of reach, names stay short
+# A file name has at most 255 bytes; six tags (33 characters each) and the rest fit.  The site
+# sends every message to one address; a message to more would need another way to be found.
+MAX_RECIPIENTS = 6
+_NAME = re.compile(
+    rf"^(?P<sent>\d{{8}}-\d{{6}})-[0-9a-f]{{12}}(?P<tags>(?:\.[0-9a-f]{{{TAG_CHARS}}})*){re.escape(SUFFIX)}$"
+)
+
+
+class TooManyRecipients(ValueError):
+    """A sealed message could not be tagged for every recipient (see MAX_RECIPIENTS)."""
 
 
 def _ad(name: str) -> bytes:
     return b"piwarden/outbox/v1|" + name.encode()
 
 
-def seal_message(directory: Path, raw: bytes) -> Path:
+def tag_for_index(email_index: str) -> str:
+    """The outbox tag of a person, from their e-mail blind index."""
+    return blind.blind_index("outbox", email_index)[:TAG_CHARS]
+
+
+def tag_for_address(address: str) -> str:
+    return tag_for_index(blind.email_index(address))
+
+
+def seal_message(directory: Path, raw: bytes, tags: Sequence[str] = ()) -> Path:
     """Write ``raw`` (an RFC 5322 message) sealed into ``directory``; return the file."""
-    name = f"{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+    suffix = "".join(f".{tag}" for tag in sorted(set(tags)))
+    name = f"{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}{suffix}{SUFFIX}"
     handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
     wrapped = tink.proto_keyset_format.serialize_encrypted(handle, get_provider().kek(), _ad(name))
     ciphertext = handle.primitive(aead.Aead).encrypt(raw, _ad(name))
@@ -58,6 +105,71 @@ def open_sealed(path: Path) -> bytes:
     return plaintext
 
 
+@dataclass(frozen=True)
+class SealedFile:
+    path: Path
+    sent_at: datetime.datetime
+    tags: frozenset[str]
+
+
+def sealed_files(directory: Path) -> Iterator[SealedFile]:
+    """The outbox's messages, oldest first; files whose name is not ours are left alone."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob(f"*{SUFFIX}")):
+        match = _NAME.match(path.name)
+        if match is None:
+            continue
+        sent = datetime.datetime.strptime(match["sent"], "%Y%m%d-%H%M%S").replace(tzinfo=datetime.UTC)
+        yield SealedFile(path, sent, frozenset(filter(None, match["tags"].split("."))))
+
+
+def retention() -> datetime.timedelta:
+    """How long the declaration keeps outbox copies (their category's retention_days)."""
+    category = load_declaration().category_of_store(STORE)
+    if category is None:  # `policy check` refuses this declaration; fail closed, delete nothing
+        raise LookupError(f"policy/declaration.toml declares no category with files = [{STORE!r}]")
+    return datetime.timedelta(days=category.retention_days)
+
+
+def expired_files(directory: Path, now: datetime.datetime | None = None) -> list[SealedFile]:
+    cutoff = (now or timezone.now()) - retention()
+    return [f for f in sealed_files(directory) if f.sent_at < cutoff]
+
+
+def _delete(files: Sequence[SealedFile]) -> int:
+    deleted = 0
+    for sealed in files:
+        try:
+            sealed.path.unlink()
+        except FileNotFoundError:
+            continue  # pruned by a concurrent run
+        deleted += 1
+    return deleted
+
+
+def prune(directory: Path, now: datetime.datetime | None = None) -> int:
+    """Delete the copies older than the declared retention; audited.  Returns how many."""
+    expired = expired_files(directory, now)
+    with transaction.atomic():
+        deleted = _delete(expired)
+        if deleted:
+            record_event(
+                EventType.OUTBOX_PRUNED,
+                extra={"deleted": deleted, "retention_days": retention().days},
+            )
+    return deleted
+
+
+def delete_messages_to(directory: Path, email_index: str) -> int:
+    """Delete every message sent to the person with this e-mail blind index (for shredding).
+
+    The caller records the erasure in its own audit event, in its own transaction.
+    """
+    tag = tag_for_index(email_index)
+    return _delete([f for f in sealed_files(directory) if tag in f.tags])
+
+
 class SealedFileBackend(BaseEmailBackend):
     """Django mail backend: one sealed file per message (the embedded default)."""
 
@@ -69,8 +181,14 @@ class SealedFileBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         sent = 0
         for message in email_messages:
-            if not message.recipients():
+            recipients = message.recipients()
+            if not recipients:
                 continue
-            seal_message(self.directory, message.message().as_bytes())
+            tags = {tag_for_address(address) for _, address in getaddresses(recipients)}
+            if len(tags) > MAX_RECIPIENTS:
+                raise TooManyRecipients(
+                    f"the sealed outbox tags at most {MAX_RECIPIENTS} recipients per message, got {len(tags)}"
+                )
+            seal_message(self.directory, message.message().as_bytes(), sorted(tags))
             sent += 1
         return sent

@@ -12,9 +12,10 @@ from piwarden.policy.inventory import inspect_inventory
 
 class Command(BaseCommand):
     help = (
-        "Check the privacy-policy declaration against the code: fails when a model field that "
-        "stores data is not declared (as personal, in a category, or as non_personal), when a "
-        "declared field is stored nowhere, or when a field of an encrypted category is not encrypted."
+        "Check the privacy-policy declaration against the code: fails when a field of any installed "
+        "app's models (piwarden's, Django's and the libraries') or a file store an app writes is not "
+        "declared (as personal, in a category, or as non_personal with a reason), when a declared "
+        "field or store exists nowhere, or when something in an encrypted category is not encrypted."
     )
 
     requires_system_checks: list[str] = []  # this command *is* the check; report, don't pre-empt
@@ -32,8 +33,12 @@ class Command(BaseCommand):
             for problem in report.problems:
                 self.stderr.write(problem)
             raise CommandError(f"{len(report.problems)} problem(s) between policy/declaration.toml and the models")
-        personal = sum(len(c.fields) for c in declaration.categories)
+        for label, reason in sorted(report.exempt.items()):
+            self.stdout.write(f"not inventoried: app {label!r}: {reason}")
+        fields = sum(len(c.fields) for c in declaration.categories)
+        files = sum(len(c.files) for c in declaration.categories)
         self.stdout.write(
-            f"policy {declaration.version}: {personal} personal fields in {len(declaration.categories)} categories, "
-            f"{len(declaration.non_personal.fields)} non-personal fields; every stored field is declared."
+            f"policy {declaration.version}: {fields} personal fields and {files} file store(s) in "
+            f"{len(declaration.categories)} categories, {len(declaration.non_personal_fields)} non-personal fields "
+            f"and {len(declaration.non_personal_files)} file store(s); every stored field and file store is declared."
         )
