@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +20,27 @@ if TYPE_CHECKING:
 
 __all__ = ["ActorKind", "EventType", "event_hash", "record_event"]
 
-# Keys whose values must never reach the log, whatever a caller passes.
-_SECRET_KEYS = {"password", "secret", "token", "otp", "key", "api_key"}
+# Values under these keys must never reach the log, whatever a caller passes.  A key is read
+# as words ("otp_token", "newPassword", "password1"), because callers log form fields and
+# request bodies under their own names (the staff sign-in form's code field is "otp_token").
+# A key *named* "…key" is key material; "primary_key_id" names a key and stays readable.
+_SECRET_WORDS = {"password", "passwd", "secret", "token", "otp"}
+_KEY_WORDS = {"key", "apikey"}
+_MASK = "***"
 
 
-def _masked(extra: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in extra.items()}
+def _is_secret(key: str) -> bool:
+    words = [w for w in re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", key).lower()) if w]
+    return bool(words) and (words[-1] in _KEY_WORDS or any(w in _SECRET_WORDS for w in words))
+
+
+def _masked(value: Any) -> Any:
+    """A copy of ``value`` with every secret-looking key's value masked, at any depth."""
+    if isinstance(value, dict):
+        return {k: (_MASK if _is_secret(str(k)) else _masked(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def event_hash(prev_hash: str, body: dict[str, Any]) -> str:

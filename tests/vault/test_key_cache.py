@@ -1,0 +1,74 @@
+"""Unwrapped data keys never outlive the request that needed them (SEC-01).
+
+The vault keeps unwrapped keys in a per-process cache; ``FailClosedMiddleware`` empties it
+after every request.  After a request that encrypted (a consultation) or decrypted (a staff
+reveal), the cache is empty.  And when another process destroys 张伟's data key between two
+requests (``destroy_data_key`` there writes the key row; our cache is not its to clear), the
+next reveal here reads the destroyed key, not a copy left from the last request.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from piwarden.inquiries.models import Inquiry
+from piwarden.vault import crypto
+from piwarden.vault.models import DataKey
+from tests.conftest import sign_in
+
+pytestmark = pytest.mark.django_db
+
+ZHANG = {"name": "张伟", "email": "zhang.wei@example.com", "company": "示例科技有限公司"}
+REVEAL = {"purpose": "respond_inquiry", "field_names": ["name", "company"], "reason": "Calling back about the quote"}
+
+
+def cached_keys() -> int:
+    return len(crypto._cache)  # the process's cache itself: what the promise is about
+
+
+@pytest.fixture
+def inquiry(submit: Any) -> Inquiry:
+    assert submit(**ZHANG).status_code == HTTPStatus.FOUND
+    return Inquiry.objects.get()
+
+
+@pytest.fixture
+def staff(alice: User) -> Client:
+    client = Client()
+    assert sign_in(client, alice).status_code == HTTPStatus.FOUND
+    return client
+
+
+@pytest.mark.duty("SEC-01")
+def test_after_a_request_that_encrypted_the_cache_is_empty(submit: Any) -> None:
+    assert cached_keys() == 0
+    assert submit(**ZHANG).status_code == HTTPStatus.FOUND  # creates 张伟's data key and encrypts with it
+    assert Inquiry.objects.filter(name__isnull=False).exists()
+    assert cached_keys() == 0
+
+
+@pytest.mark.duty("SEC-01")
+def test_after_a_request_that_decrypted_the_cache_is_empty(inquiry: Inquiry, staff: Client) -> None:
+    response = staff.post(f"/backoffice/inquiries/{inquiry.reference}/", REVEAL)
+    assert response.status_code == HTTPStatus.OK
+    assert ZHANG["name"] in response.content.decode()  # the request did unwrap the key and decrypt
+    assert cached_keys() == 0
+
+
+@pytest.mark.duty("SEC-01")
+def test_a_key_destroyed_between_two_requests_is_not_used_from_cache(inquiry: Inquiry, staff: Client) -> None:
+    url = f"/backoffice/inquiries/{inquiry.reference}/"
+    assert ZHANG["name"] in staff.post(url, REVEAL).content.decode()
+
+    # Another process destroys the data key: the row loses its wrapped key.
+    assert DataKey.objects.filter(pk=inquiry.data_key_id).update(wrapped=b"", destroyed_at=timezone.now()) == 1
+
+    body = staff.post(url, REVEAL).content.decode()
+    assert ZHANG["name"] not in body
+    assert ZHANG["company"] not in body
