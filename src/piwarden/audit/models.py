@@ -39,6 +39,7 @@ class EventType(models.TextChoices):
     STAFF_SIGNED_OUT = "staff.signed_out", _("Staff signed out")
     AUDIT_VIEWED = "audit.viewed", _("Audit log viewed")
     KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
+    KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
 
 
 class ActorKind(models.TextChoices):

@@ -104,7 +104,7 @@ class LocalKeysetProvider:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise VaultUnavailable(f"key file {path} is missing; run `piwarden keys init` or restore it") from None
+            raise VaultUnavailable(f"key file {path} is missing") from None
         except OSError as exc:
             raise VaultUnavailable(f"key file {path} cannot be read: {exc.strerror}") from None
         try:
