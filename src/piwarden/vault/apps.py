@@ -15,3 +15,6 @@ class VaultConfig(AppConfig):
         # settings.py writes it, for a one-machine install; it is a key, so the vault declares it.
         FileStore("secret_key", "PIWARDEN_DATA_DIR/secret_key, unless SECRET_KEY(_FILE) is set", sealed=False),
     )
+
+    def ready(self) -> None:
+        from piwarden.vault import checks  # noqa: F401, PLC0415  # registers the deploy checks; imports models

@@ -21,9 +21,11 @@ replaces it by implementing the same three methods; nothing else changes.
 
 Failure is closed: when a keyset is missing or unreadable every use raises
 :class:`VaultUnavailable`, the web layer answers 503, and nothing is written.
-Keysets are created only by ``piwarden keys init`` (``make run`` calls it);
-the running site never creates a key on its own, because a silently created
-new KEK would make every stored data key unreadable.
+Keysets are created only by ``piwarden keys init`` (``make run`` calls it),
+and only for an empty installation; the running site never creates a key on
+its own, because a silently created new KEK would make every stored data key
+unreadable.  Every process checks at start-up that the keys at hand are the
+ones the database was written with (:mod:`piwarden.vault.keycheck`).
 
 Rotation (``rotate()``) adds a new KEK key and makes it primary; old keys stay
 in the keyset so existing wrapped keys still open while they are re-wrapped.
@@ -104,7 +106,7 @@ class LocalKeysetProvider:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise VaultUnavailable(f"key file {path} is missing; run `piwarden keys init` or restore it") from None
+            raise VaultUnavailable(f"key file {path} is missing") from None
         except OSError as exc:
             raise VaultUnavailable(f"key file {path} cannot be read: {exc.strerror}") from None
         try:

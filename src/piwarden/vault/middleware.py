@@ -13,6 +13,8 @@ from piwarden.vault.keys import VaultUnavailable
 
 logger = logging.getLogger("piwarden.vault")
 
+STAFF_NAMESPACE = "backoffice"  # the staff console's URL namespace (piwarden.backoffice.urls)
+
 
 class FailClosedMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -29,7 +31,10 @@ class FailClosedMiddleware:
             return None
         # The transaction that needed the key has rolled back: nothing was written.
         logger.error("vault unavailable, refusing %s %s: %s", request.method, request.path, exception)
-        body = render_to_string("503_vault.html", request=request)
+        # Staff are told what to do about it (tell the operator); visitors that nothing they sent was kept.
+        match = request.resolver_match
+        staff = match is not None and STAFF_NAMESPACE in match.namespaces
+        body = render_to_string("503_vault_staff.html" if staff else "503_vault.html", request=request)
         response = HttpResponse(body, status=503)
         response["Retry-After"] = "120"
         response["Cache-Control"] = "no-store"

@@ -28,3 +28,26 @@ class DataKey(models.Model):
     @property
     def is_destroyed(self) -> bool:
         return self.destroyed_at is not None
+
+
+class KeyCheck(models.Model):
+    """Which keys this database was written with: one row, cheap to verify at start-up.
+
+    ``sealed`` is a fixed canary encrypted under the key-encryption key, and
+    ``blind_digest`` is the blind index of a fixed canary.  A process that can
+    open the one and recompute the other holds the same KEK and the same
+    blind-index key as the processes that wrote the data; see
+    :mod:`piwarden.vault.keycheck`.  Neither reveals anything about a key.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    sealed = models.BinaryField()
+    kek_key_id = models.BigIntegerField(help_text="Id of the KEK key that sealed the canary (re-sealed on rotation).")
+    blind_digest = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="vault_keycheck_singleton")]
+
+    def __str__(self) -> str:
+        return f"KeyCheck (KEK key {self.kek_key_id})"
