@@ -300,8 +300,27 @@ def walk_pages(client: Client, url: str) -> list[str]:
     return seen
 
 
+def more_requests(like: Inquiry, count: int, product: str) -> list[Inquiry]:
+    """Many requests at once (the inbox never decrypts, so only their listing columns matter)."""
+    data = consultation_data()
+    rows = [
+        Inquiry(
+            person=like.person,
+            data_key_id=like.data_key_id,
+            submission_token=uuid.uuid4(),
+            product=product,
+            language="zh-hans",
+            **{f: data[f] for f in PERSONAL_FIELDS},
+        )
+        for _ in range(count)
+    ]
+    Inquiry.objects.bulk_create(rows)
+    return list(Inquiry.objects.filter(pk__in=[r.pk for r in rows]))
+
+
 def test_the_inbox_pages_through_every_request(alice):
-    made = make_requests(205, product="data") + make_requests(12, product="cloud")
+    (first_one,) = make_requests(1, product="data")
+    made = [first_one, *more_requests(first_one, 204, "data"), *more_requests(first_one, 12, "cloud")]
     staff = staff_client(alice)
     first = staff.get("/backoffice/")
     assert len(REFERENCE.findall(first.content.decode())) == access.INBOX_PAGE_SIZE
