@@ -351,11 +351,14 @@ def test_reveal_without_a_real_reason_is_refused(alice, canary, inquiry, reason)
 def test_reveal_for_a_purpose_outside_the_role_is_refused(alice, canary, inquiry):
     staff = staff_client(alice)
     response = reveal(staff, inquiry.reference, purpose="security")
-    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.status_code == HTTPStatus.FORBIDDEN
     body = response.content.decode()
     assert canary["name"] not in body
     assert canary["email"] not in body
     assert not events("pii.revealed").exists()
+    assert (
+        events("pii.reveal_refused").get().extra["refusal"] == "the role may not reveal this category for this purpose"
+    )
 
 
 def test_reveal_of_no_field_or_an_unknown_field_is_refused(alice, canary, inquiry):
@@ -398,7 +401,8 @@ def test_the_auditor_reads_the_audit_log_and_that_read_is_logged(alice, bob, inq
     row_start = body.index("<code>pii.revealed</code>")
     row = body[row_start : body.index("</tr>", row_start)]
     assert "alice" in row
-    assert "email, name" in row
+    assert "电子邮箱, 姓名" in row  # field names in the staff member's language
+    assert "答复客户的咨询请求" in row
     assert "respond_inquiry" in row
     assert REASON in row
     assert inquiry.person.reference in row

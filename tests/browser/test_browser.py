@@ -218,7 +218,7 @@ def test_staff_reveal_with_totp_purpose_and_reason_then_the_auditor_sees_it(
         row = audit_page.locator("#audit tbody tr", has=audit_page.locator("code", has_text="pii.revealed"))
         expect(row).to_have_count(1)
         expect(row).to_contain_text("alice")
-        expect(row).to_contain_text("email, name")
+        expect(row).to_contain_text("电子邮箱, 姓名")
         expect(row).to_contain_text("respond_inquiry")
         # The auditor never sees the values, and cannot open the request.
         assert values["name"] not in audit_page.content()

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
 from django.utils import timezone
 
 from piwarden.audit.models import AuditEvent
@@ -83,8 +82,12 @@ BROKEN = {
         ["categories.consultation.purposes", "unknown purpose 'marketing'"],
     ),
     "role revealing unknown category": (
-        [('reveal_categories = ["consultation"]', 'reveal_categories = ["consultation", "health"]')],
-        ["roles.sales.reveal_categories", "unknown category 'health'"],
+        [('reveal = { consultation = ["respond_inquiry"] }', 'reveal = { health = ["respond_inquiry"] }')],
+        ["roles.sales.reveal", "unknown category 'health'"],
+    ),
+    "role granted a purpose the category does not declare": (
+        [('reveal = { consultation = ["respond_inquiry"] }', 'reveal = { consultation = ["security"] }')],
+        ["roles.sales.reveal.consultation", "grants purpose 'security'", "does not declare"],
     ),
     "field declared twice": (
         [('    "inquiries.Inquiry.product",\n', '    "inquiries.Inquiry.product",\n    "inquiries.Inquiry.name",\n')],
@@ -138,7 +141,15 @@ def _piwarden(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.parametrize("case", ["invalid TOML", "unknown legal basis", "category with unknown purpose"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "invalid TOML",
+        "unknown legal basis",
+        "category with unknown purpose",
+        "role granted a purpose the category does not declare",
+    ],
+)
 def test_the_site_refuses_to_start_on_a_broken_declaration(tmp_path, case):
     edits, fragments = BROKEN[case]
     directory = policy_dir(tmp_path, edited(*edits))
@@ -256,11 +267,11 @@ def refusals(person: Person) -> list[tuple[str, str]]:
 
 
 def test_active_consent_allows_its_purpose(zhang):
-    decision = gate.check(zhang, "respond_inquiry")
+    decision = gate.check(zhang, "respond_inquiry", category="consultation")
     assert decision
     assert (decision.purpose, decision.basis, decision.reason) == ("respond_inquiry", "consent", "active consent")
-    with transaction.atomic():
-        assert gate.require(zhang, "respond_inquiry", context="test")
+    with gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("test")) as allowed:
+        assert allowed == decision
     # Consent needs no basis record; only the non-consent bases do (CON-01).
     assert not AuditEvent.objects.filter(event_type="processing.basis").exists()
 
@@ -268,12 +279,15 @@ def test_active_consent_allows_its_purpose(zhang):
 @pytest.mark.duty("CON-04")
 def test_after_withdrawal_the_purpose_is_refused_with_a_reason(zhang):
     assert withdraw_consent(zhang, "respond_inquiry", channel="web:privacy") == 1
-    decision = gate.check(zhang, "respond_inquiry")
+    decision = gate.check(zhang, "respond_inquiry", category="consultation")
     assert not decision
     assert decision.reason == "no active consent for this purpose"
 
-    with transaction.atomic(), pytest.raises(ProcessingRefused) as refused:
-        gate.require(zhang, "respond_inquiry", context="reply e-mail")
+    with (
+        pytest.raises(ProcessingRefused) as refused,
+        gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("reply e-mail")),
+    ):
+        pytest.fail("the body of a refused use never runs")
     assert refused.value.decision == decision
     assert "no active consent" in str(refused.value)
     assert refusals(zhang) == [("respond_inquiry", "no active consent for this purpose")]
@@ -283,54 +297,60 @@ def test_after_withdrawal_the_purpose_is_refused_with_a_reason(zhang):
 def test_a_restricted_person_is_refused(zhang):
     Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
     zhang.refresh_from_db()
-    decision = gate.check(zhang, "respond_inquiry")
+    decision = gate.check(zhang, "respond_inquiry", category="consultation")
     assert not decision
     assert decision.reason == "the person has restricted processing of their data"
-    with transaction.atomic(), pytest.raises(ProcessingRefused):
-        gate.require(zhang, "respond_inquiry")
+    with (
+        pytest.raises(ProcessingRefused),
+        gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("t")),
+    ):
+        pass
     assert refusals(zhang) == [("respond_inquiry", "the person has restricted processing of their data")]
 
 
 def test_an_erased_person_is_refused(zhang):
     shred_person(zhang, reason="erasure request")
     zhang.refresh_from_db()
-    for purpose in ("respond_inquiry", "security"):
-        decision = gate.check(zhang, purpose)
+    for purpose, category in (("respond_inquiry", "consultation"), ("security", "rate_limit_counters")):
+        decision = gate.check(zhang, purpose, category=category)
         assert not decision
         assert decision.reason == "the person's data has been erased"
 
 
 @pytest.mark.duty("CON-03")
 def test_an_undeclared_purpose_is_refused(zhang):
-    decision = gate.check(zhang, "marketing")
+    decision = gate.check(zhang, "marketing", category="consultation")
     assert not decision
     assert decision.reason == "the purpose is not declared in the privacy policy"
-    with transaction.atomic(), pytest.raises(ProcessingRefused):
-        gate.require(zhang, "marketing", context="newsletter")
+    with (
+        pytest.raises(ProcessingRefused),
+        gate.processing(zhang, "marketing", categories={"consultation"}, use=gate.Use("newsletter")),
+    ):
+        pass
     assert refusals(zhang) == [("marketing", "the purpose is not declared in the privacy policy")]
 
 
 @pytest.mark.duty("CON-01")
 def test_a_non_consent_basis_allows_and_is_recorded(zhang):
-    decision = gate.check(zhang, "security")
+    decision = gate.check(zhang, "security", category="rate_limit_counters")
     assert decision
     assert decision.basis == "statutory_duty"
     assert not AuditEvent.objects.filter(event_type="processing.basis").exists()  # check() has no side effects
 
-    with transaction.atomic():
-        gate.require(zhang, "security", context="rate-limit review")
+    with gate.processing(zhang, "security", categories={"rate_limit_counters"}, use=gate.Use("rate-limit review")):
+        pass
 
     event = AuditEvent.objects.get(event_type="processing.basis")
     assert event.person_id == zhang.pk
     assert event.purpose == "security"
     assert event.reason == "legal basis: statutory_duty"
-    assert event.extra == {"context": "rate-limit review", "basis": "statutory_duty"}
+    assert event.extra == {"context": "rate-limit review", "category": "rate_limit_counters", "basis": "statutory_duty"}
 
 
 @pytest.mark.duty("CON-03")
 def test_consent_to_an_earlier_definition_of_the_purpose_is_refused(zhang):
     ConsentRecord.objects.filter(person=zhang).update(purpose_hash="x" * 64)
-    decision = gate.check(zhang, "respond_inquiry")
+    decision = gate.check(zhang, "respond_inquiry", category="consultation")
     assert not decision
     assert "purpose changed" in decision.reason
     assert "consent must be asked again" in decision.reason
@@ -338,8 +358,8 @@ def test_consent_to_an_earlier_definition_of_the_purpose_is_refused(zhang):
 
 @pytest.mark.duty("CON-06")
 def test_ordinary_consent_does_not_pass_a_separate_consent_gate(zhang):
-    assert gate.check(zhang, "respond_inquiry")
-    decision = gate.check(zhang, "respond_inquiry", separate=True)
+    assert gate.check(zhang, "respond_inquiry", category="consultation")
+    decision = gate.check(zhang, "respond_inquiry", category="consultation", separate=True)
     assert not decision
     assert decision.reason == "no active separate consent for this purpose"
 
@@ -351,4 +371,4 @@ def test_ordinary_consent_does_not_pass_a_separate_consent_gate(zhang):
         shown_text="单独同意",
         kind=ConsentKind.SEPARATE,
     )
-    assert gate.check(zhang, "respond_inquiry", separate=True)
+    assert gate.check(zhang, "respond_inquiry", category="consultation", separate=True)

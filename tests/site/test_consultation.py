@@ -133,5 +133,6 @@ def test_a_restricted_person_is_refused_and_the_refusal_is_kept(submit):
     refusal = AuditEvent.objects.get(event_type="processing.refused")
     assert refusal.person_id == person.pk
     person.refresh_from_db()
-    assert gate.check(person, "security").allowed  # storage and security survive restriction
-    assert not gate.check(person, "respond_inquiry").allowed
+    # Storage and security survive restriction.
+    assert gate.check(person, "security", category="rate_limit_counters").allowed
+    assert not gate.check(person, "respond_inquiry", category="consultation").allowed

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+REASON_MAX_LENGTH = 500
+
 
 class EventType(models.TextChoices):
     CONSENT_GIVEN = "consent.given", _("Consent given")
@@ -33,6 +35,8 @@ class EventType(models.TextChoices):
     MAIL_FAILED = "mail.failed", _("E-mail could not be sent after every retry")
     PII_REVEALED = "pii.revealed", _("Personal data revealed to staff")
     PII_REVEAL_REFUSED = "pii.reveal_refused", _("Reveal of personal data refused")
+    PII_REVEAL_FAILED = "pii.reveal_failed", _("Reveal of personal data failed: keys unavailable")
+    STAFF_ACCESS_REFUSED = "staff.access_refused", _("Staff access refused")
     STAFF_CREATED = "staff.created", _("Staff account created")
     STAFF_SIGNED_IN = "staff.signed_in", _("Staff signed in")
     STAFF_SIGN_IN_FAILED = "staff.sign_in_failed", _("Staff sign-in failed")
@@ -62,7 +66,8 @@ class AuditEvent(models.Model):
     )
     purpose = models.CharField(max_length=40, blank=True)
     fields = models.JSONField(default=list, blank=True)
-    reason = models.TextField(blank=True)
+    # Staff type reveal reasons here (free text, declared as its own category): bounded.
+    reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True)
     extra = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)

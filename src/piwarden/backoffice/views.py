@@ -12,13 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
-from piwarden.backoffice.forms import FIELD_LABELS, RevealForm, StaffLoginForm
+from piwarden.backoffice.forms import FIELD_LABELS, InboxFilterForm, RevealForm, StaffLoginForm
 from piwarden.inquiries.models import PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.staff import access
@@ -64,12 +65,17 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     role = access.staff_role(request.user)
-    inquiries = access.list_inquiries_for_staff(request.user) if access.can_see_inquiries(role) else []
-    return render(
-        request,
-        "backoffice/inbox.html",
-        {"inquiries": inquiries, "role": role, "can_see_inquiries": access.can_see_inquiries(role)},
-    )
+    context: dict[str, Any] = {"role": role, "can_see_inquiries": access.can_see_inquiries(role)}
+    if not context["can_see_inquiries"]:
+        return render(request, "backoffice/inbox.html", context)
+    form = InboxFilterForm(request.GET)
+    context["form"] = form
+    if not form.is_valid():
+        return render(request, "backoffice/inbox.html", context, status=400)
+    rows = access.list_inquiries_for_staff(request.user, form.inbox_filter())
+    context["page"] = Paginator(rows, access.INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    context["query"] = _query_without_page(request)
+    return render(request, "backoffice/inbox.html", context)
 
 
 @staff_required
@@ -77,49 +83,69 @@ def inbox(request: HttpRequest) -> HttpResponse:
 def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
     inquiry = access.access_inquiry_for_staff(request.user, reference)
     role = access.staff_role(request.user)
-    if role is None or not isinstance(request.user, User):  # staff_required makes this unreachable
+    if role is None:  # staff_required makes this unreachable
         raise Http404
     form = RevealForm(request.POST or None, role=role)
     context: dict[str, Any] = {"inquiry": inquiry, "form": form, "role": role}
     status = 200
-    if request.method == "POST" and form.is_valid():
+    revealed: dict[str, str | None] = {}
+    if request.method == "POST":
+        form.is_valid()  # for the per-field messages; the access function decides
         try:
-            revealed = access.reveal_inquiry_fields(
-                request.user,
-                inquiry,
-                fields=form.cleaned_data["field_names"],
-                purpose=form.cleaned_data["purpose"],
-                reason=form.cleaned_data["reason"],
-            )
+            revealed = access.reveal_inquiry_fields(request.user, inquiry, **form.submitted()).values
         except access.RevealRefused as exc:
             context["refusal"] = str(exc)
-            status = 403
+            status = exc.status
         else:
-            context["revealed"] = revealed.values
             context["form"] = RevealForm(role=role)  # the next reveal starts from nothing
-    elif request.method == "POST":
-        status = 400
-    revealed_values = context.get("revealed", {})
     context["rows"] = [
-        {"field": f, "label": FIELD_LABELS[f], "value": _readable(f, revealed_values.get(f))} for f in PERSONAL_FIELDS
+        {"field": f, "label": FIELD_LABELS[f], "value": _readable(f, revealed.get(f))} for f in PERSONAL_FIELDS
     ]
-    context["revealed_any"] = "revealed" in context
+    context["revealed_any"] = bool(revealed)
     return render(request, "backoffice/inquiry.html", context, status=status)
 
 
 @staff_required
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
-    role = access.staff_role(request.user)
-    if not access.can_read_audit(role):
-        raise Http404
     requested = request.GET.get("page") or "1"
-    # Record the viewing first: the paginator is lazy, and a page counted before this write but
-    # read after it would silently drop its last row.  The viewer sees their own access listed.
-    with transaction.atomic():
-        record_event(EventType.AUDIT_VIEWED, actor=request.user, extra={"page": requested[:10]})  # type: ignore[arg-type]  # staff_required guarantees a User
-    page = Paginator(AuditEvent.objects.select_related("actor", "person").order_by("-seq"), 50).get_page(requested)
-    return render(request, "backoffice/audit.html", {"page": page, "role": role})
+    events = access.open_audit_log(request.user, page=requested)
+    page = Paginator(events, access.AUDIT_PAGE_SIZE).get_page(requested)
+    rows = [_audit_row(event) for event in page]
+    return render(
+        request, "backoffice/audit.html", {"page": page, "rows": rows, "role": access.staff_role(request.user)}
+    )
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    """The filter's query string, for the pager's links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _audit_row(event: AuditEvent) -> dict[str, Any]:
+    """An event as a staff member reads it: names in their language, the codes kept beside them."""
+    declaration = load_declaration()
+    try:
+        declared = declaration.purpose(event.purpose)
+        purpose = str(declared.staff_name or declared.name)
+    except KeyError:
+        purpose = event.purpose
+    if event.actor is not None:
+        actor = event.actor.get_full_name() or event.actor.get_username()
+    else:
+        actor = event.get_actor_kind_display()
+    refusal = event.extra.get("refusal") if isinstance(event.extra, dict) else None
+    return {
+        "event": event,
+        "actor": actor,
+        "purpose": purpose,
+        "fields": [str(FIELD_LABELS.get(f, f)) for f in event.fields],
+        # The system's reasons are English msgids (gettext_noop): shown in the staff member's language.
+        "reason": _(event.reason) if event.reason else "",
+        "refusal": _(refusal) if isinstance(refusal, str) and refusal else "",
+    }
 
 
 def _readable(field: str, value: str | None) -> str | None:

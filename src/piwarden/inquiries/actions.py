@@ -46,7 +46,7 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
         with transaction.atomic():
             person = find_or_create_person(email=submission.email, phone=submission.phone)
             if person.is_restricted:
-                decision = gate.check(person, PURPOSE)
+                decision = gate.check(person, PURPOSE, category="consultation")
                 # The person asked us to stop: record the refusal (it commits) and store nothing else.
                 record_event(
                     EventType.PROCESSING_REFUSED,
@@ -76,7 +76,7 @@ def _store(person: Person, submission: Submission) -> Inquiry:
         language=submission.language,
         shown_text=submission.consent_text,
     )
-    gate.require(person, PURPOSE, context="inquiry.submit")
+    gate.require(person, PURPOSE, category="consultation", context="inquiry.submit")
     inquiry = Inquiry(
         person=person,
         data_key_id=person.data_key_id,

@@ -78,7 +78,7 @@ def acknowledge_inquiry(inquiry_id: str, attempt: int = 1) -> str:
             inquiry = Inquiry.objects.select_for_update().select_related("person").get(pk=inquiry_id)
             if inquiry.acknowledged_at is not None:
                 return "already acknowledged"
-            decision = gate.check(inquiry.person, PURPOSE)
+            decision = gate.check(inquiry.person, PURPOSE, category="consultation")
             if not decision.allowed:
                 record_event(
                     EventType.PROCESSING_REFUSED,

@@ -4,7 +4,8 @@ The declaration is the single source of what the site may collect and why.
 It is parsed once per process and validated twice: by pydantic for shape
 (types, required keys, allowed legal bases) and by ``_check_consistency`` for
 references between sections (a category naming an unknown purpose, a role
-revealing an undeclared category, a field declared twice...).  Any problem
+granted a purpose for a category that does not declare it, a field declared
+twice...).  Any problem
 raises :class:`DeclarationError` whose message names the file, the key and
 what is wrong; the app registry turns that into a refusal to start.
 """
@@ -17,6 +18,7 @@ import gettext
 import hashlib
 import json
 import tomllib
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -180,11 +182,32 @@ class Cookie(_Strict):
 
 
 class Role(_Strict):
+    """A staff role: what it may reveal, for which purpose, and whether it reads the audit log.
+
+    ``reveal`` grants purposes per category (``{consultation = ["respond_inquiry"]}``): a grant is a
+    (category, purpose) pair, and start-up refuses a pair whose category does not declare that
+    purpose, so no role can be given more than the policy promises visitors.
+    """
+
     id: Identifier
     name: Localized
-    reveal_purposes: list[Identifier]
-    reveal_categories: list[Identifier]
+    reveal: dict[Identifier, list[Identifier]] = Field(default_factory=dict)
     read_audit: bool
+
+    @property
+    def reveal_categories(self) -> list[str]:
+        return [category for category, purposes in self.reveal.items() if purposes]
+
+    def may_reveal(self, category: str, purpose: str) -> bool:
+        return purpose in self.reveal.get(category, ())
+
+    def purposes_for(self, categories: Iterable[str]) -> list[str]:
+        """The purposes this role may reveal every one of ``categories`` for (declaration order)."""
+        wanted = list(categories)
+        if not wanted:
+            return []
+        first, *rest = (self.reveal.get(c, []) for c in wanted)
+        return [p for p in first if all(p in other for other in rest)]
 
 
 class Declaration(_Strict):
@@ -309,27 +332,36 @@ def _check_unique_ids(decl: Declaration) -> list[str]:
 
 def _check_references(decl: Declaration) -> list[str]:
     purpose_ids = {p.id for p in decl.purposes}
-    category_ids = {c.id for c in decl.categories}
     problems = [
         f"categories.{c.id}.purposes: unknown purpose {p!r}"
         for c in decl.categories
         for p in c.purposes
         if p not in purpose_ids
     ]
-    problems += [
-        f"roles.{r.id}.reveal_purposes: unknown purpose {p!r}"
-        for r in decl.roles
-        for p in r.reveal_purposes
-        if p not in purpose_ids
-    ]
-    problems += [
-        f"roles.{r.id}.reveal_categories: unknown category {c!r}"
-        for r in decl.roles
-        for c in r.reveal_categories
-        if c not in category_ids
-    ]
+    problems += _check_role_grants(decl)
     if pycountry.countries.get(alpha_2=decl.policy.storage_region) is None:
         problems.append(f"policy.storage_region: {decl.policy.storage_region!r} is not an ISO 3166 country code")
+    return problems
+
+
+def _check_role_grants(decl: Declaration) -> list[str]:
+    """A role may reveal a category only for a purpose that category declares (purpose binding)."""
+    purpose_ids = {p.id for p in decl.purposes}
+    declared = {c.id: c.purposes for c in decl.categories}
+    problems: list[str] = []
+    for role in decl.roles:
+        for category, purposes in role.reveal.items():
+            if category not in declared:
+                problems.append(f"roles.{role.id}.reveal: unknown category {category!r}")
+                continue
+            for purpose in purposes:
+                if purpose not in purpose_ids:
+                    problems.append(f"roles.{role.id}.reveal.{category}: unknown purpose {purpose!r}")
+                elif purpose not in declared[category]:
+                    problems.append(
+                        f"roles.{role.id}.reveal.{category}: grants purpose {purpose!r}, which category "
+                        f"{category!r} does not declare (categories.{category}.purposes = {declared[category]})"
+                    )
     return problems
 
 
@@ -360,19 +392,26 @@ def parse_declaration(path: Path) -> Declaration:
         raw = tomllib.loads(blob.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DeclarationError(f"{path}: is not valid TOML: {exc}") from None
-    try:
-        decl = Declaration.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{path}: {_format_location(err['loc'], raw)}: {err['msg']}" for err in exc.errors(include_url=False)]
-        raise DeclarationError("\n".join(lines)) from None
-    problems = _check_consistency(decl)
-    if problems:
-        raise DeclarationError("\n".join(f"{path}: {p}" for p in problems))
+    decl = validate_declaration(raw, source=str(path))
     texts = sorted((path.parent / "texts").rglob("*.html"))
     digest = hashlib.sha256(blob)
     for text in texts:
         digest.update(text.read_bytes())
     return decl.model_copy(update={"digest": digest.hexdigest()})
+
+
+def validate_declaration(raw: dict[str, Any], *, source: str) -> Declaration:
+    """Validate a parsed declaration (shape, then cross-references); ``source`` prefixes each message."""
+    try:
+        decl = Declaration.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        lines = [f"{source}: {_format_location(err['loc'], raw)}: {err['msg']}" for err in errors]
+        raise DeclarationError("\n".join(lines)) from None
+    problems = _check_consistency(decl)
+    if problems:
+        raise DeclarationError("\n".join(f"{source}: {p}" for p in problems))
+    return decl
 
 
 @functools.cache
