@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils.translation import trans_real
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import get_provider, reset_provider
 
@@ -95,8 +95,8 @@ def make_staff(username: str, role: str, tmp_path: Path) -> User:
 
 
 def current_code(user: User) -> str:
-    device = TOTPDevice.objects.get(user=user)
-    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+    device = Authenticator.objects.get(user=user)
+    return f"{totp(device.bin_key, device.STEP, device.T0, device.DIGITS, device.drift):06d}"
 
 
 def sign_in(client: Client, user: User) -> Any:
