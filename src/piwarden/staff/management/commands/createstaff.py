@@ -55,6 +55,12 @@ class Command(BaseCommand):
 
     def _create(self, options: dict[str, Any]) -> None:
         username: str = options["username"]
+        if options["password_file"] is None and not sys.stdin.isatty():
+            # getpass would fall back to reading stdin with a warning (and echo) when there is no
+            # terminal: never take a password that way.  Said before anything else is looked at.
+            raise CommandError(
+                _("No terminal to ask for the password: run this in a terminal, or give --password-file FILE.")
+            )
         if User.objects.filter(username=username).exists():
             raise CommandError(_("A user named “%(username)s” already exists.") % {"username": username})
         password = self._password(options["password_file"])
@@ -84,12 +90,6 @@ class Command(BaseCommand):
                 raise CommandError(
                     _("Cannot read %(path)s: %(reason)s") % {"path": path, "reason": exc.strerror}
                 ) from None
-        # getpass falls back to reading stdin with a warning (and echo) when there is no terminal:
-        # never take a password that way.
-        if not sys.stdin.isatty():
-            raise CommandError(
-                _("No terminal to ask for the password: run this in a terminal, or give --password-file FILE.")
-            )
         try:
             first = getpass.getpass(_("Password: "))
             second = getpass.getpass(_("Password (again): "))
