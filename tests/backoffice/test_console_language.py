@@ -48,7 +48,7 @@ def test_sign_in_errors_follow_the_browser(alice):
     assert english.status_code == HTTPStatus.BAD_REQUEST
     assert "The username, password or authenticator code is not right." in text(english)
     chinese = Client().post(LOGIN, data, **CHINESE_BROWSER)
-    assert "用户名、密码或验证码不正确" in text(chinese)
+    assert "用户名、密码或动态码不正确" in text(chinese)
 
 
 def test_the_lockout_page_follows_the_browser(alice):

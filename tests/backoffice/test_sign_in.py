@@ -66,7 +66,7 @@ def test_a_right_password_with_a_wrong_code_reads_exactly_like_a_wrong_password(
     assert wrong_password.status_code == wrong_code_only.status_code == HTTPStatus.BAD_REQUEST
     assert unknown_account.status_code == HTTPStatus.BAD_REQUEST
     assert page(wrong_code_only) == page(wrong_password) == page(unknown_account)
-    assert "用户名、密码或验证码不正确" in wrong_password.content.decode()  # and it says something useful
+    assert "用户名、密码或动态码不正确" in wrong_password.content.decode()  # and it says something useful
 
 
 @pytest.mark.duty("SEC-01")
