@@ -82,7 +82,7 @@ class Authenticator(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[mi
         if not allowed:
             return False
         verified = False
-        if isinstance(token, str) and _CODE.fullmatch(token):
+        if isinstance(token, str) and _CODE.fullmatch(token) and self.secret is not None:
             totp = TOTP(self.bin_key, self.STEP, self.T0, self.DIGITS, self.drift)
             totp.time = time.time()
             # min_t = last_t + 1 is what refuses a replayed code, even within its own 30 seconds.
