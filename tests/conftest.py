@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils.translation import trans_real
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import get_provider, reset_provider
 
@@ -95,8 +96,15 @@ def make_staff(username: str, role: str, tmp_path: Path) -> User:
 
 
 def current_code(user: User) -> str:
-    device = TOTPDevice.objects.get(user=user)
-    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+    """The code the user's authenticator app shows now; if that one is spent, the next step's.
+
+    The server refuses a code of a step it has already accepted (no replay) and accepts the next
+    step's code, so a persona can sign in twice within 30 seconds, as a person could by waiting.
+    """
+    device = Authenticator.objects.get(user=user)
+    now = int(time.time() - device.T0) // device.STEP + device.drift
+    ahead = max(0, device.last_t + 1 - now)
+    return f"{totp(device.bin_key, device.STEP, device.T0, device.DIGITS, device.drift + ahead):06d}"
 
 
 def sign_in(client: Client, user: User) -> Any:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "django_otp",
+    # Kept only so that migration staff.0002 can move its devices (plaintext secrets) to staff.Authenticator.
     "django_otp.plugins.otp_totp",
     "axes",
     "captcha",
@@ -71,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "piwarden.backoffice.middleware.StaffLanguageMiddleware",  # after auth, before axes renders its page
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -152,6 +154,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "backoffice/locked.html"  # in the staff member's language, not axes' English line
+# AccessAttempt.post_data/get_data keep every submitted parameter unless it is named here (axes
+# always masks "password").  Every field of the sign-in form is named, so that the lockout tables
+# never hold an authenticator code or the CSRF token; the username has its own column.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "otp_token", "csrfmiddlewaretoken"]
 OTP_TOTP_ISSUER = envstr("PIWARDEN_OTP_ISSUER", "piwarden")
 
 # Staff sessions end after 30 minutes without a request (DESIGN: staff console).

@@ -97,7 +97,7 @@ def _category_of(path: str) -> Any:
         ("auth.User.first_name", "staff_administration"),
         ("auth.User.last_name", "staff_administration"),
         ("auth.User.username", "staff_administration"),
-        ("otp_totp.TOTPDevice.key", "security"),
+        ("staff.Authenticator.secret", "security"),
         ("sessions.Session.session_data", "security"),
         ("axes.AccessAttempt.ip_address", "security"),
         ("axes.AccessAttempt.user_agent", "security"),

@@ -41,6 +41,7 @@ class EventType(models.TextChoices):
     STAFF_SIGNED_IN = "staff.signed_in", _("Staff signed in")
     STAFF_SIGN_IN_FAILED = "staff.sign_in_failed", _("Staff sign-in failed")
     STAFF_SIGNED_OUT = "staff.signed_out", _("Staff signed out")
+    STAFF_LANGUAGE_SET = "staff.language_set", _("Staff console language chosen")
     AUDIT_VIEWED = "audit.viewed", _("Audit log viewed")
     KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
     OUTBOX_PRUNED = "outbox.pruned", _("Expired e-mail copies deleted from the outbox")

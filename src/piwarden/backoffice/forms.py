@@ -3,16 +3,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
-from django_otp.forms import OTPAuthenticationForm
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from piwarden.inquiries.models import PERSONAL_FIELDS, InquiryStatus
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.staff.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
+from piwarden.staff.models import Authenticator
 
 FIELD_LABELS = {
     "name": _("Name"),
@@ -25,35 +28,84 @@ FIELD_LABELS = {
 }
 
 
-class StaffLoginForm(OTPAuthenticationForm):  # type: ignore[misc]  # django_otp ships no type hints
-    """Username, password and the authenticator's current code, in one step."""
+class _CodeInput(forms.TextInput):
+    """Never echoes a code back: after a failure it is spent or wrong, and the page must not differ."""
 
-    # django-otp ships no Chinese; these are ours, in our catalogue.
-    otp_error_messages = dict(
-        OTPAuthenticationForm.otp_error_messages,
-        token_required=_("Enter the 6-digit code from your authenticator app."),
-        invalid_token=_("The authenticator code is wrong or was already used. Wait for the next code and try again."),
-        n_failed_attempts=ngettext_lazy(
-            "Code checking is paused after %(failure_count)d failed attempt; try again in a minute.",
-            "Code checking is paused after %(failure_count)d failed attempts; try again in a minute.",
-            "failure_count",
-        ),
-        verification_not_allowed=_("Code checking is not allowed right now; try again in a minute."),
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+class StaffLoginForm(AuthenticationForm):
+    """Username, password and the authenticator's current code, in one step.
+
+    Every failure gets the same answer (message and status): a wrong password, a right password
+    with a wrong, replayed or throttled code, an account without an authenticator.  Telling them
+    apart would tell an attacker that the password was right.  A wrong code counts towards
+    django-axes' lockout exactly as a wrong password does (the same ``user_login_failed`` signal
+    Django sends for a wrong password), and a locked-out account is not even asked for its code.
+    """
+
+    otp_token = forms.CharField(
+        label=_("Authenticator code"),
+        max_length=6,
+        widget=_CodeInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]{6}"}),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["otp_token"].required = True
-        self.fields["otp_token"].label = _("Authenticator code")
-        self.fields["otp_token"].widget.attrs.update({"autocomplete": "one-time-code", "inputmode": "numeric"})
-        # A single device per staff member: no device picker, no challenge button.
-        self.fields.pop("otp_device", None)
-        self.fields.pop("otp_challenge", None)
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "The username, password or authenticator code is not right. "
+            "Check them and try again; each code works once, within its 30 seconds."
+        ),
+    }
 
-    def _chosen_device(self, user: AbstractBaseUser) -> TOTPDevice | None:
-        # With no picker, django-otp (>= 1.7) would refuse every code ("Please select a device"):
-        # verify against the staff member's own confirmed authenticator, locked as django-otp does.
-        return TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
+    #: Which step failed, for the audit log only ("incomplete", "password" or "code"); never shown.
+    failed_step = ""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        token = self.cleaned_data.get("otp_token")
+        if not (username and password and token):
+            # The field errors say what is missing.  The password is not checked without a code:
+            # "code required" after a right password only would be the same oracle again.
+            self.failed_step = "incomplete"
+            return self.cleaned_data
+        user = authenticate(self.request, username=username, password=password)
+        if user is None:  # wrong password, unknown name, inactive, or locked out by axes
+            self.failed_step = "password"
+            raise self.get_invalid_login_error()
+        device = self._accepted_authenticator(user, token)
+        if device is None:
+            self.failed_step = "code"
+            user_login_failed.send(sender=__name__, credentials={"username": username}, request=self.request)
+            raise self.get_invalid_login_error()
+        self.confirm_login_allowed(user)
+        user.otp_device = device  # type: ignore[attr-defined]  # django-otp marks the session verified on login()
+        self.user_cache = user
+        return self.cleaned_data
+
+    @staticmethod
+    def _accepted_authenticator(user: AbstractBaseUser, token: str) -> Authenticator | None:
+        # Locked for the check, so that two requests cannot both spend the same code.
+        with transaction.atomic():
+            device: Authenticator | None = (
+                Authenticator.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
+            )
+            if device is None or not device.verify_token(token):
+                return None
+            return device
+
+
+class ConsoleLanguageForm(forms.Form):
+    """The staff member's console language; "follow the browser" until they choose."""
+
+    language = forms.ChoiceField(
+        label=_("Console language"),
+        choices=[("", _("Follow my browser")), *settings.LANGUAGES],
+        required=False,
+        widget=forms.RadioSelect,
+    )
 
 
 class RevealForm(forms.Form):

@@ -7,6 +7,7 @@ app_name = "backoffice"
 urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("preferences/", views.preferences_view, name="preferences"),
     path("", views.inbox, name="inbox"),
     path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
     path("audit/", views.audit_log, name="audit"),

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -19,10 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
-from piwarden.backoffice.forms import FIELD_LABELS, InboxFilterForm, RevealForm, StaffLoginForm
+from piwarden.backoffice.forms import FIELD_LABELS, ConsoleLanguageForm, InboxFilterForm, RevealForm, StaffLoginForm
 from piwarden.inquiries.models import PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.staff import access
+from piwarden.staff.actions import set_console_language
+from piwarden.staff.models import preferred_language
 
 
 @never_cache
@@ -46,7 +49,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 EventType.STAFF_SIGN_IN_FAILED,
                 actor=account,
                 purpose="security",
-                extra={"known_account": account is not None},
+                extra={"known_account": account is not None, "failed_step": form.failed_step},
             )
         return render(request, "backoffice/login.html", {"form": form}, status=400)
     return render(request, "backoffice/login.html", {"form": form})
@@ -59,6 +62,23 @@ def logout_view(request: HttpRequest) -> HttpResponse:
             record_event(EventType.STAFF_SIGNED_OUT, actor=request.user)
     logout(request)
     return redirect("backoffice:login")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def preferences_view(request: HttpRequest) -> HttpResponse:
+    """The console language: the staff member's own choice, kept with their account."""
+    if not isinstance(request.user, User):  # staff_required makes this unreachable
+        raise Http404
+    context: dict[str, Any] = {"role": access.staff_role(request.user), "saved": request.GET.get("saved") == "1"}
+    if request.method == "POST":
+        form = ConsoleLanguageForm(request.POST)
+        if form.is_valid():
+            set_console_language(request.user, form.cleaned_data["language"])
+            return redirect(reverse("backoffice:preferences") + "?saved=1")  # the next page speaks it
+        return render(request, "backoffice/preferences.html", {**context, "form": form}, status=400)
+    context["form"] = ConsoleLanguageForm(initial={"language": preferred_language(request.user)})
+    return render(request, "backoffice/preferences.html", context)
 
 
 @staff_required

@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import getpass
 import io
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import qrcode
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django.utils import translation
+from django.utils.translation import gettext as _
 
-from piwarden.audit.log import EventType, record_event
 from piwarden.policy.declaration import load_declaration
+from piwarden.staff.actions import create_staff
+
+
+def operator_language() -> str:
+    """The operator's language from the terminal's locale (zh_* gives Chinese); English otherwise.
+
+    The command speaks one language throughout: its own lines and Django's password-validator
+    messages alike (before, the validators answered in Chinese after an English lead-in).
+    """
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = os.environ.get(name, "")
+        if value and value not in {"C", "POSIX"} and not value.startswith("C."):
+            return "zh-hans" if value.lower().startswith("zh") else "en"
+    return "en"
 
 
 class Command(BaseCommand):
     help = (
         "Create a staff account with a role from the policy declaration and a TOTP authenticator. "
-        "Prints the otpauth:// link and a QR code to scan; sign-in needs password + 6-digit code."
+        "Prints the otpauth:// link and a QR code to scan; sign-in needs password + 6-digit code. "
+        "Asks for the password on the terminal, or reads it from --password-file. "
+        "Speaks Chinese when the terminal's locale (LANG) is zh_*, English otherwise."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,38 +50,53 @@ class Command(BaseCommand):
         parser.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with translation.override(operator_language()):
+            self._create(options)
+
+    def _create(self, options: dict[str, Any]) -> None:
         username: str = options["username"]
+        if options["password_file"] is None and not sys.stdin.isatty():
+            # getpass would fall back to reading stdin with a warning (and echo) when there is no
+            # terminal: never take a password that way.  Said before anything else is looked at.
+            raise CommandError(
+                _("No terminal to ask for the password: run this in a terminal, or give --password-file FILE.")
+            )
         if User.objects.filter(username=username).exists():
-            raise CommandError(f"A user named {username!r} already exists.")
+            raise CommandError(_("A user named “%(username)s” already exists.") % {"username": username})
         password = self._password(options["password_file"])
-        candidate = User(username=username, email=options["email"])
         try:
-            validate_password(password, candidate)
+            validate_password(password, User(username=username, email=options["email"]))
         except ValidationError as exc:
-            raise CommandError("Password rejected: " + " ".join(exc.messages)) from None
-        with transaction.atomic():
-            user = User.objects.create_user(username, options["email"], password, is_staff=True)
-            group, _ = Group.objects.get_or_create(name=options["role"])
-            user.groups.add(group)
-            device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-            record_event(EventType.STAFF_CREATED, extra={"username": username, "role": options["role"]})
-        self.stdout.write(f"Created staff {username!r} with role {options['role']!r}.")
-        self.stdout.write("Add this to an authenticator app (TOTP, 6 digits, 30 s):")
-        self.stdout.write(device.config_url)
+            raise CommandError(_("Password rejected: %(reasons)s") % {"reasons": " ".join(exc.messages)}) from None
+        new = create_staff(username=username, email=options["email"], password=password, role=options["role"])
+        url = new.authenticator.config_url
+        self.stdout.write(
+            _("Created staff “%(username)s” with the role “%(role)s”.") % {"username": username, **options}
+        )
+        self.stdout.write(_("Add this to an authenticator app (TOTP, 6 digits, 30 s):"))
+        self.stdout.write(url)
         qr = qrcode.QRCode(border=1)
-        qr.add_data(device.config_url)
+        qr.add_data(url)
         out = io.StringIO()
         qr.print_ascii(out=out, invert=True)
         self.stdout.write(out.getvalue())
-        self.stdout.write("Then sign in at /backoffice/login/ with the password and the current code.")
+        self.stdout.write(_("Then sign in at /backoffice/login/ with the password and the current code."))
 
     def _password(self, path: Path | None) -> str:
         if path is not None:
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Password (again): "):
-            raise CommandError("The passwords differ.")
+                raise CommandError(
+                    _("Cannot read %(path)s: %(reason)s") % {"path": path, "reason": exc.strerror}
+                ) from None
+        try:
+            first = getpass.getpass(_("Password: "))
+            second = getpass.getpass(_("Password (again): "))
+        except (EOFError, KeyboardInterrupt):
+            raise CommandError(
+                _("Input ended before a password was entered; nothing was created. Use --password-file FILE.")
+            ) from None
+        if first != second:
+            raise CommandError(_("The passwords differ; nothing was created."))
         return first

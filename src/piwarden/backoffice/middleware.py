@@ -1,0 +1,40 @@
+"""The staff console speaks the staff member's language, not the public site's default.
+
+Django's LocaleMiddleware gives every path outside ``i18n_patterns`` the default language
+(Chinese) because the public site serves Chinese without a prefix.  The console is not a
+public page: it follows the staff member's own choice (``StaffPreference.language``), and until
+they make one, their browser (the language cookie, then ``Accept-Language``).  Sign-in errors
+and django-axes' lockout page are rendered inside this middleware, so they follow it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+
+from piwarden.staff.models import preferred_language
+
+
+class StaffLanguageMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._prefix: str | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._prefix is None:
+            self._prefix = reverse("backoffice:inbox")
+        if not request.path_info.startswith(self._prefix):
+            return self.get_response(request)
+        language = ""
+        if request.user.is_authenticated:
+            language = preferred_language(request.user)
+        language = language or translation.get_language_from_request(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        return response

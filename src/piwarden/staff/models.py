@@ -1,0 +1,145 @@
+"""Staff sign-in state: the TOTP authenticator (secret encrypted at rest) and console preferences.
+
+Why our own device model and not django-otp's ``TOTPDevice``: that model keeps the shared
+secret as hex in a plain column, so anyone with a copy of the database or a backup could mint
+every staff member's codes.  :class:`Authenticator` is a django-otp ``Device`` (the middleware,
+``is_verified()`` and the session's persistent id work unchanged) whose secret is an
+``EncryptedTextField`` under a data key of its own, wrapped by the KEK like every person's data
+key: without the KEK the secret cannot be read, and destroying the data key destroys the
+secret everywhere, old backups included.
+
+django-otp looks a device up by ``int(id)``; the vault binds every ciphertext to its row id and
+needs that id before the INSERT.  Hence a random 62-bit integer chosen by the client.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from base64 import b32encode
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
+
+from piwarden.vault import crypto
+from piwarden.vault.fields import EncryptedTextField
+from piwarden.vault.models import DataKey
+
+SECRET_BYTES = 20  # RFC 4226's recommended 160 bits; what every authenticator app expects for SHA-1
+_CODE = re.compile(r"[0-9]{6}")
+
+
+def new_device_id() -> int:
+    return secrets.randbits(62) + 1
+
+
+class Authenticator(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc]  # django_otp ships no type hints
+    """One staff member's TOTP authenticator (6 digits, 30 s, SHA-1: what the apps support)."""
+
+    STEP = 30
+    DIGITS = 6
+    TOLERANCE = 1  # the previous, current and next code: clocks of phones drift
+    T0 = 0
+
+    id = models.BigIntegerField(primary_key=True, default=new_device_id, editable=False)
+    data_key = models.OneToOneField(DataKey, on_delete=models.PROTECT, related_name="+")
+    secret = EncryptedTextField(help_text="The shared TOTP secret, hex, encrypted under data_key.")
+    drift = models.SmallIntegerField(default=0, help_text="Time steps the phone's clock is known to be off.")
+    last_t = models.BigIntegerField(
+        default=-1,
+        help_text="Time step of the last accepted code: only a later step is accepted next (no replay).",
+    )
+
+    class Meta(Device.Meta):  # type: ignore[misc]  # django_otp ships no type hints
+        verbose_name = "TOTP authenticator"
+
+    def __str__(self) -> str:
+        return f"Authenticator {self.pk}"
+
+    @classmethod
+    def enrol(cls, user: User, name: str = "authenticator") -> Authenticator:
+        """A new confirmed authenticator with a fresh secret; run inside the caller's transaction."""
+        device = cls(user=user, name=name, confirmed=True, data_key=crypto.create_data_key())
+        device.secret = secrets.token_hex(SECRET_BYTES)
+        device.save(force_insert=True)
+        return device
+
+    @property
+    def bin_key(self) -> bytes:
+        secret: str | None = self.secret
+        if secret is None:  # the data key was destroyed: nothing can be verified any more
+            raise crypto.DataKeyDestroyed(str(self.data_key_id))
+        return bytes.fromhex(secret)
+
+    def verify_token(self, token: object) -> bool:
+        """True for a code of a time step later than the last accepted one; throttled after failures."""
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        verified = False
+        if isinstance(token, str) and _CODE.fullmatch(token) and self.secret is not None:
+            totp = TOTP(self.bin_key, self.STEP, self.T0, self.DIGITS, self.drift)
+            totp.time = time.time()
+            # min_t = last_t + 1 is what refuses a replayed code, even within its own 30 seconds.
+            verified = bool(totp.verify(int(token), self.TOLERANCE, self.last_t + 1))
+            if verified:
+                self.last_t = totp.t()
+                self.drift = totp.drift
+                self.throttle_reset(commit=False)
+                self.set_last_used_timestamp(commit=False)
+                self.save(
+                    update_fields=[
+                        "last_t",
+                        "drift",
+                        "throttling_failure_count",
+                        "throttling_failure_timestamp",
+                        "last_used_at",
+                    ]
+                )
+        if not verified:
+            self.throttle_increment(commit=True)
+        return verified
+
+    def throttle_increment(self, commit: bool = True) -> None:
+        super().throttle_increment(commit=False)
+        if commit:
+            self.save(update_fields=["throttling_failure_count", "throttling_failure_timestamp"])
+
+    def get_throttle_factor(self) -> int:
+        return 1
+
+    @property
+    def config_url(self) -> str:
+        """The otpauth:// link an authenticator app scans (Google's Key Uri Format)."""
+        issuer = settings.OTP_TOTP_ISSUER.replace(":", "")
+        label = f"{issuer}:{self.user.get_username()}" if issuer else self.user.get_username()
+        params = {
+            "secret": b32encode(self.bin_key).decode("ascii").rstrip("="),
+            "algorithm": "SHA1",
+            "digits": self.DIGITS,
+            "period": self.STEP,
+        }
+        if issuer:
+            params["issuer"] = issuer
+        return f"otpauth://totp/{quote(label)}?{urlencode(params, quote_via=quote)}"
+
+
+class StaffPreference(models.Model):
+    """A staff member's choices for the console.  Absent or blank: follow the browser."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="staff_preference")
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True)
+
+    def __str__(self) -> str:
+        return f"Preferences of user {self.user_id}"
+
+
+def preferred_language(user: AbstractBaseUser) -> str:
+    """The console language the staff member chose, or '' when they have not chosen one."""
+    language = StaffPreference.objects.filter(user_id=user.pk).values_list("language", flat=True).first()
+    return language or ""
