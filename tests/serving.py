@@ -120,9 +120,7 @@ class Site:
         try:
             connection.request(method, path, body=body.encode(), headers=headers or {})
             response = connection.getresponse()
-            return Answer(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
-            )
+            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode())
         finally:
             connection.close()
 
@@ -133,7 +131,8 @@ class Site:
         page = self.get("/consultation/")
         cookie = re.search(r"csrftoken=([^;]+)", page.headers.get("set-cookie", ""))
         field_ = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
-        assert cookie and field_, page.status
+        assert cookie, page.status
+        assert field_, page.status
         return cookie[1], field_[1]
 
     def post_consultation(self, token: str, *, language: str = "zh-hans") -> Answer:
@@ -191,7 +190,8 @@ tasks = {}
 for row in DBTaskResult.objects.values_list("args_kwargs", flat=True):
     key = row["args"][0] if row["args"] else None
     tasks[key] = tasks.get(key, 0) + 1
-submitted = {e["inquiry"] for e in AuditEvent.objects.filter(event_type=EventType.INQUIRY_SUBMITTED).values_list("extra", flat=True)}
+events = AuditEvent.objects.filter(event_type=EventType.INQUIRY_SUBMITTED)
+submitted = {extra["inquiry"] for extra in events.values_list("extra", flat=True)}
 consented = set(ConsentRecord.objects.values_list("person_id", flat=True))
 tokens, acknowledged = [], []
 for inquiry in Inquiry.objects.select_related("person"):
@@ -267,9 +267,7 @@ class Load:
     def acknowledged(self) -> set[str]:
         """Tokens the site answered with the redirect to the "received" page."""
         with self._lock:
-            return {
-                token for token, status, headers in self.answers if status == 302 and "ref=" in headers["location"]
-            }
+            return {token for token, status, headers in self.answers if status == 302 and "ref=" in headers["location"]}
 
     def statuses(self) -> set[int]:
         with self._lock:
