@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from piwarden.environment import persistent_secret, served_url
+from piwarden.environment import envint, envstr, persistent_secret, served_url
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
@@ -103,9 +103,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+        parser.add_argument("--host", default=envstr("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=envint("PORT", 8000, minimum=1))
+        parser.add_argument("--workers", type=int, default=envint("WEB_CONCURRENCY", 2, minimum=1))
         parser.add_argument("--no-worker", action="store_true", help="run the web server only")
 
     def handle(self, *args: Any, **options: Any) -> None:
