@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-WAIT_SECONDS = 90
+WAIT_SECONDS = 120
+START_SECONDS = 300  # migrating a fresh database on a loaded 2-core machine took 80 s
 
 
 def free_port() -> int:
@@ -97,7 +98,7 @@ class Site:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until(lambda: self.get("/").status == 200, "the site to answer")
+        wait_until(lambda: self.get("/").status == 200, "the site to answer", timeout=START_SECONDS)
         self.csrf = self.csrf_token()
         return self
 
