@@ -72,6 +72,8 @@ class ResilientWorker(Worker):
                 super().run()
                 return  # --batch or --max-tasks: the library's loop ended normally
             except TRANSIENT as exc:
+                if "no such table" in str(exc):
+                    raise  # SQLite says so for a database never migrated: not an outage to wait out
                 now = time.monotonic()
                 if now - last_failure > BACKOFF_RESET_AFTER:
                     self.backoff = BACKOFF_FIRST
