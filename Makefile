@@ -7,27 +7,39 @@ PYTHON ?= $(shell for c in python3.12 python3.13 python3 $$(ls -d $$HOME/.pyenv/
 VENV := .venv
 BIN := $(VENV)/bin
 UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
-STAMP := $(VENV)/.installed
+# `make run` installs what the site needs to run; `make test` (and `make install`) adds the dev
+# group: pytest, mypy, ruff, Playwright, stubs, aiosmtpd.
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
 LOCALE := src/piwarden/locale/zh_Hans/LC_MESSAGES
 PYTEST_ARGS ?= -n 2 --duty-report=var/duty-report.md
 
-.PHONY: run test lint types unit bench install messages clean
+.PHONY: run test lint types unit bench install install-run venv messages clean
 
-$(STAMP): pyproject.toml uv.lock
+venv:
 	@test -n "$(PYTHON)" || { echo "piwarden needs Python 3.12+ and none was found; set PYTHON=/path/to/python3.12"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(UV) sync --frozen --inexact --python $(BIN)/python
-	@touch $(STAMP)
 
-install: $(STAMP) messages
+$(STAMP_RUN): pyproject.toml uv.lock
+	@$(MAKE) --no-print-directory venv
+	$(UV) sync --frozen --inexact --no-dev --python $(BIN)/python
+	@touch $(STAMP_RUN)
+
+$(STAMP_DEV): pyproject.toml uv.lock
+	@$(MAKE) --no-print-directory venv
+	$(UV) sync --frozen --inexact --python $(BIN)/python
+	@touch $(STAMP_DEV) $(STAMP_RUN)
+
+install-run: $(STAMP_RUN) messages
+install: $(STAMP_DEV) messages
 
 # Compiled translations are build output, made from the committed .po file.
 messages: $(LOCALE)/django.mo
 $(LOCALE)/django.mo: $(LOCALE)/django.po
 	msgfmt --check --output-file=$@ $<
 
-run: install
+run: install-run
 	$(BIN)/piwarden serve
 
 lint: install

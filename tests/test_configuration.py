@@ -144,6 +144,7 @@ def test_the_generated_secret_key_is_private_and_reused(tmp_path):
 
 
 def test_the_secret_key_file_is_private_whatever_the_umask(tmp_path):
+    (tmp_path / "fresh").mkdir()
     previous = os.umask(0)
     try:
         key = persistent_secret(tmp_path / "fresh" / "secret_key")
@@ -151,6 +152,11 @@ def test_the_secret_key_file_is_private_whatever_the_umask(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "fresh" / "secret_key").stat().st_mode) == 0o600
     assert persistent_secret(tmp_path / "fresh" / "secret_key") == key
+
+
+def test_no_secret_key_file_or_directory_is_created_where_there_is_no_data_directory(tmp_path):
+    assert persistent_secret(tmp_path / "absent" / "secret_key")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_secret_key_file_is_honoured(tmp_path):

@@ -19,7 +19,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(url: str, timeout: float = 60) -> bytes:
+def wait_for(url: str, timeout: float = 300) -> bytes:  # migrating took 80 s on a loaded machine
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -108,16 +108,40 @@ def envsecret(name: str) -> str | None:
 
 
 def persistent_secret(path: Path) -> str:
-    """Return the secret stored at ``path``, creating it (mode 0600) on first use.
+    """Return the secret stored at ``path``, creating it (mode 0600) when its directory exists.
 
     This is the embedded default for a one-machine install; deployments set
-    ``SECRET_KEY`` or ``SECRET_KEY_FILE`` instead.
+    ``SECRET_KEY`` or ``SECRET_KEY_FILE`` instead.  Without the directory nothing is created (a
+    command run in the wrong place must not leave a stray data directory behind) and the secret
+    lives only as long as this process: ``piwarden serve`` creates the directory and the file
+    before it starts the processes that sign anything.
     """
-    if path.exists():
+    try:
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    except FileNotFoundError:
+        pass
     value = secrets.token_urlsafe(50)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)
+    if not path.parent.is_dir():
+        return value
+    # Written whole under a private name, then linked into place: a process starting at the same
+    # moment either sees no file or the whole secret, and exactly one secret wins.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        os.link(partial, path)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        partial.unlink()
     return value
+
+
+def served_url(host: str, port: int) -> str:
+    """The address a site bound to ``host:port`` is reached at from this machine."""
+    if host in {"", "0.0.0.0", "::"}:  # noqa: S104  # a wildcard bind: name this machine's loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

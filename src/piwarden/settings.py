@@ -12,6 +12,7 @@ WAL mode, a local Tink keyset, a file e-mail backend, all under
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -27,7 +28,13 @@ from piwarden.environment import (
     envsecret,
     envstr,
     persistent_secret,
+    served_url,
 )
+
+# Every file a piwarden process creates is owner-only whatever the caller's umask: the data
+# directory holds the database (and SQLite's -wal and -shm, which take the database file's mode),
+# the keys, the sealed outbox and the secret key.  `piwarden serve` also tightens older files.
+os.umask(0o077)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(envstr("PIWARDEN_DATA_DIR", "var")).resolve()
@@ -108,10 +115,13 @@ except ValueError as exc:
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the single writer; IMMEDIATE takes the write
     # lock at BEGIN so two writers queue instead of failing with "locked".
-    _db["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        "transaction_mode": "IMMEDIATE",
-    }
+    _init = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+    # Tests only: cap the database at N pages, so that "database or disk is full" can be provoked
+    # without filling a real disk (SQLite's own limit; the file is not changed).
+    _max_pages = envint("PIWARDEN_SQLITE_MAX_PAGES", 0)
+    if _max_pages:
+        _init += f" PRAGMA max_page_count={_max_pages};"
+    _db["OPTIONS"] = {"init_command": _init, "transaction_mode": "IMMEDIATE"}
     # Tests use a file (not :memory:) so that the canary test can read its bytes.
     _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DATABASES = {"default": _db}
@@ -174,7 +184,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 # Preload asks browsers to ship the HTTPS-only rule before the first visit; with includeSubDomains
 # and a year's max-age it is what `check --deploy` expects of an HTTPS site (security.W021).
 SECURE_HSTS_PRELOAD = _https and envbool("PIWARDEN_HSTS_PRELOAD", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("PIWARDEN_BEHIND_PROXY", False) else None
+# Forwarded headers are believed only behind a proxy the operator declares (gunicorn too: see
+# piwarden.gunicorn_conf).  PIWARDEN_TRUSTED_PROXIES counts the proxies in front of the site, each
+# appending the address it saw to X-Forwarded-For: the rate limit counts the address the outermost
+# one appended (piwarden.site.throttle.client_address), never what the client wrote there itself.
+PIWARDEN_BEHIND_PROXY = envbool("PIWARDEN_BEHIND_PROXY", default=False)
+PIWARDEN_TRUSTED_PROXIES = envint("PIWARDEN_TRUSTED_PROXIES", 1, minimum=1) if PIWARDEN_BEHIND_PROXY else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PIWARDEN_BEHIND_PROXY else None
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 SESSION_COOKIE_HTTPONLY = True
@@ -254,7 +270,10 @@ PIWARDEN_SALES_EMAIL = envstr("PIWARDEN_SALES_EMAIL", "sales@example.com")
 PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
 PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
-PIWARDEN_SITE_URL = envstr("PIWARDEN_SITE_URL", "http://127.0.0.1:8000")
+# Links in e-mails.  `piwarden serve` sets it for its children from the address it serves at.
+PIWARDEN_SITE_URL = envstr(
+    "PIWARDEN_SITE_URL", served_url(envstr("HOST", "127.0.0.1"), envint("PORT", 8000, minimum=1))
+)
 
 CAPTCHA_TEST_MODE = envbool("PIWARDEN_CAPTCHA_TEST_MODE", default=False)
 CAPTCHA_LENGTH = 5

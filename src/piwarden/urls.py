@@ -15,3 +15,6 @@ urlpatterns += i18n_patterns(
 
 if settings.PIWARDEN_BENCH:  # `make bench` only (see settings): the bare comparison view
     urlpatterns.append(path("bench/baseline/", include("bench_baseline.urls")))
+
+# A database or disk outage answers 503 with Retry-After in the visitor's language (site/outage.py).
+handler500 = "piwarden.site.outage.server_error"

@@ -81,10 +81,10 @@ def test_every_role_purpose_and_category_through_the_read_path(tmp_path: Path, c
         staff = as_request_sees(staff_client(user))
         for purpose in declaration.purposes:
             for category in declaration.categories:
-                # The category's fields on a consultation request; else its first field by its full
-                # path, which the read path has no way to reveal (the walk still asks).
+                # The category's fields on a consultation request; else its first field (or file store)
+                # by its full path, which the read path has no way to reveal (the walk still asks).
                 fields = [p.rsplit(".", 1)[1] for p in category.fields if p.startswith("inquiries.Inquiry.")]
-                fields = fields or [category.fields[0]]
+                fields = fields or (category.fields + category.files)[:1]
                 allowed = (
                     role.may_reveal(category.id, purpose.id)
                     and purpose.id in category.purposes

@@ -27,6 +27,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -67,15 +68,31 @@ def window_of(rate: str) -> tuple[int, int]:
 
 
 def client_address(request: HttpRequest) -> str:
-    """The address to count: REMOTE_ADDR, IPv4-mapped IPv6 as IPv4, other IPv6 cut to its /64."""
+    """The address to count, IPv4-mapped IPv6 as IPv4, other IPv6 cut to its /64.
+
+    Directly on the internet that is ``REMOTE_ADDR``.  Behind proxies the operator declared
+    (``PIWARDEN_BEHIND_PROXY``, ``PIWARDEN_TRUSTED_PROXIES`` = N), ``REMOTE_ADDR`` is the nearest
+    proxy, shared by every visitor; each proxy appends the address it saw to ``X-Forwarded-For``,
+    so the N-th entry from the right is what the outermost trusted proxy saw: the real client.
+    Entries further left were written by the client and are never believed.
+    """
     raw = request.META.get("REMOTE_ADDR", "")
+    source = "REMOTE_ADDR"
+    proxies = settings.PIWARDEN_TRUSTED_PROXIES
+    if proxies:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if forwarded:
+            # Fewer entries than proxies: every entry was appended by a trusted proxy, the first too.
+            raw = forwarded[max(len(forwarded) - proxies, 0)]
+            source = "X-Forwarded-For"
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
         # Every client would share one counter; as django-ratelimit did, refuse to guess.
         raise ImproperlyConfigured(
-            "REMOTE_ADDR is empty or not an IP address (a proxy connecting over a Unix socket?); "
-            "the rate limit cannot tell clients apart"
+            f"{source} is empty or not an IP address (a proxy connecting over a Unix socket, or one "
+            "that does not append X-Forwarded-For?); the rate limit cannot tell clients apart"
         ) from None
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:

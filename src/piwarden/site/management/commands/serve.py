@@ -1,69 +1,163 @@
-"""piwarden serve: the production server and its task worker, in one command."""
+"""piwarden serve: the production server and its task worker, in one command, supervised.
+
+A child that dies (gunicorn's master, the task worker) is logged and started again after a
+back-off (1, 2, 4 … 30 seconds; back to 1 once a child has run for a minute), so a database
+outage or a ``kill -9`` never stops the site.  Ctrl-C or SIGTERM stops everything.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from piwarden.environment import envint, envstr, persistent_secret, served_url
+
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+HEALTHY_AFTER = 60.0  # a child that ran this long before dying starts again after BACKOFF_FIRST
+POLL_SECONDS = 0.2
+DEFAULT_DATA_DIR = Path("var").resolve()
+
+
+@dataclass
+class Child:
+    """One supervised process: its command line, the running process, and its back-off."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    serve_id: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    start_at: float = 0.0  # time.monotonic() at which to (re)start it
+    backoff: float = BACKOFF_FIRST
+    incarnation: int = 0
+    dead_ids: list[str] = field(default_factory=list)  # worker ids of dead incarnations
+
+    def start(self) -> None:
+        self.incarnation += 1
+        # Its own process group, so that when it dies its orphans (gunicorn's workers) can be
+        # ended with it; Ctrl-C reaches it through the SIGTERM this command forwards.
+        self.process = subprocess.Popen(self.command(), env=self.env, process_group=0)  # noqa: S603  # our argv
+        self.started_at = time.monotonic()
+
+    def command(self) -> list[str]:
+        if self.name != "worker":
+            return self.argv
+        recover = [arg for dead in self.dead_ids[-10:] for arg in ("--recover-from", dead)]
+        return [*self.argv, "--worker-id", self.worker_id(), *recover]
+
+    def worker_id(self) -> str:
+        return f"{self.serve_id}-{self.incarnation}"
+
+
+def tighten(data_dir: Path) -> list[str]:
+    """Owner-only modes for everything under the data directory, made by any earlier version too.
+
+    Returns the paths whose mode could not be changed (owned by someone else).
+    """
+    paths = [data_dir]
+    for root, dirs, files in os.walk(data_dir):
+        paths += [Path(root) / name for name in (*dirs, *files)]
+    failed = []
+    for path in paths:
+        if path.is_symlink():
+            continue
+        try:
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        except PermissionError:
+            failed.append(str(path))
+    return failed
+
+
+def createstaff_command() -> str:
+    """The exact command that creates a staff account against this site's data."""
+    program = Path(sys.executable).with_name("piwarden")
+    try:
+        shown = f"{program.relative_to(Path.cwd())}"
+    except ValueError:
+        shown = str(program)
+    prefix = ""
+    if settings.DATA_DIR != DEFAULT_DATA_DIR:
+        prefix = f"PIWARDEN_DATA_DIR={shlex.quote(str(settings.DATA_DIR))} "
+    return f"{prefix}{shlex.quote(shown)} createstaff alice --role sales"
+
 
 class Command(BaseCommand):
     help = (
-        "Prepare and run the site: migrate, create missing keysets, then start "
-        "gunicorn (WSGI, static files by WhiteNoise) and the django-tasks-db worker. Ctrl-C stops both."
+        "Prepare and run the site: migrate, create missing keysets, then start and supervise gunicorn "
+        "(WSGI, static files by WhiteNoise) and the task worker. Ctrl-C stops both."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+        parser.add_argument("--host", default=envstr("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=envint("PORT", 8000, minimum=1))
+        parser.add_argument("--workers", type=int, default=envint("WEB_CONCURRENCY", 2, minimum=1))
         parser.add_argument("--no-worker", action="store_true", help="run the web server only")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        data_dir = Path(settings.DATA_DIR)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.environ.get("SECRET_KEY") and not os.environ.get("SECRET_KEY_FILE"):
+            persistent_secret(data_dir / "secret_key")  # before the children, which all read it
         call_command("migrate", interactive=False, verbosity=0)
         call_command("keys", "init")
-        address = f"http://{options['host']}:{options['port']}"
+        for path in tighten(data_dir):
+            self._log(f"cannot make {path} owner-only (not ours); fix its owner or mode")
+        host, port = options["host"], options["port"]
+        env = dict(os.environ)
+        env.setdefault("PIWARDEN_SITE_URL", served_url(host, port))
+        serve_id = f"serve-{uuid.uuid4().hex[:12]}"  # names this command's worker incarnations
         children = [
-            subprocess.Popen(  # noqa: S603  # argv is ours: this interpreter and fixed arguments
+            Child(
+                "gunicorn",
                 [
                     sys.executable,
                     "-m",
                     "gunicorn",
                     "piwarden.wsgi:application",
+                    "--config",
+                    "python:piwarden.gunicorn_conf",
                     "--bind",
-                    f"{options['host']}:{options['port']}",
+                    f"{host}:{port}",
                     "--workers",
                     str(options["workers"]),
                     "--graceful-timeout",
                     "10",
                     "--log-level",
                     "warning",
-                ]
+                ],
+                env,
             )
         ]
         if not options["no_worker"]:
             children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "piwarden", "db_worker", "--queue-name", "default", "--interval", "1"]
-                )
+                Child("worker", [sys.executable, "-m", "piwarden", "worker", "--queue-name", "default"], env, serve_id)
             )
+        address = f"http://{host}:{port}"
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"
             f"Staff console: {address}/backoffice/\n"
-            f"Create a staff account:  .venv/bin/piwarden createstaff alice --role sales\n"
-            f"Data directory: {settings.DATA_DIR}    Press Ctrl-C to stop.\n"
+            f"Create a staff account:  {createstaff_command()}\n"
+            f"Data directory: {data_dir}    Press Ctrl-C to stop.\n"
         )
+        self.stdout.flush()
         self._supervise(children)
 
-    def _supervise(self, children: list[subprocess.Popen[bytes]]) -> None:
+    def _supervise(self, children: list[Child]) -> None:
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -72,22 +166,54 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
+        for child in children:
+            child.start()
         while not stopping:
+            now = time.monotonic()
             for child in children:
-                if child.poll() is not None:
-                    self.stderr.write(f"{child.args!r} exited ({child.returncode}); stopping.")
-                    exit_code = child.returncode or 1
-                    stopping = True
-            time.sleep(0.5)
+                if child.process is None and now >= child.start_at:
+                    self._log(f"starting {child.name} again")
+                    child.start()
+                elif child.process is not None and child.process.poll() is not None:
+                    self._died(child, now)
+            time.sleep(POLL_SECONDS)
+        self._stop(children)
+
+    def _stop(self, children: list[Child]) -> None:
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
         for child in children:
+            if child.process is None:
+                continue
             try:
-                child.wait(timeout=15)
+                child.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                child.kill()
+                child.process.kill()
+                child.process.wait()
+            _end_group(child.process.pid)
         self.stdout.write("Stopped.")
-        if exit_code:
-            sys.exit(exit_code)
+
+    def _died(self, child: Child, now: float) -> None:
+        assert child.process is not None  # noqa: S101  # only called for a started child
+        code = child.process.returncode
+        _end_group(child.process.pid)  # gunicorn's workers, if its master was the one killed
+        if now - child.started_at >= HEALTHY_AFTER:
+            child.backoff = BACKOFF_FIRST
+        if child.name == "worker":
+            child.dead_ids.append(child.worker_id())  # its claimed tasks go back to the queue
+        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        self._log(f"{child.name} {how}; starting it again in {child.backoff:.0f} s")
+        child.process = None
+        child.start_at = now + child.backoff
+        child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+
+    def _log(self, message: str) -> None:
+        self.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} piwarden serve: {message}")
+        self.stderr.flush()
+
+
+def _end_group(pgid: int) -> None:
+    """SIGKILL whatever is left of a child's process group (nothing, normally)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
