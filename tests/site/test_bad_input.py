@@ -126,8 +126,8 @@ def read_form_page(response: Any) -> tuple[dict[str, str], str]:
         if not text:
             continue
         for name in group.names:
-            if name in {"captcha_0", "captcha_1"}:
-                name = "captcha"  # noqa: PLW2901  # the CAPTCHA's two inputs are one field
+            if name in {"captcha_0", "captcha_1", "new_captcha"}:
+                name = "captcha"  # noqa: PLW2901  # the CAPTCHA's inputs and its "new picture" button are one field
             errors[name] = text
     return errors, " ".join(" ".join(page.alerts).split())
 

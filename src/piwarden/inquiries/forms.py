@@ -71,11 +71,6 @@ class NormalisedCharField(forms.CharField):
         return unicodedata.normalize("NFC", str(super().to_python(value)))
 
 
-class NormalisedEmailField(forms.EmailField):
-    def to_python(self, value: Any) -> str:
-        return unicodedata.normalize("NFC", str(super().to_python(value)))
-
-
 # --- e-mail: a mailbox a company contact can really have ---------------------------------
 #
 # Django accepts what RFC 5322 allows: quoted local parts ("<b>x</b>"@example.com), IP
@@ -86,8 +81,11 @@ _RESERVED_TOP_LEVEL = frozenset({"localhost", "local", "localdomain", "invalid",
 
 
 def check_mailbox(address: str) -> None:
-    local, _at, domain = address.rpartition("@")
-    if local.startswith('"') or not local:
+    """Refuse, with its own message, an address that is well-formed but no company contact's mailbox."""
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain):
+        return  # not an address at all: Django's "Enter a valid email address." says so
+    if local.startswith('"'):
         raise forms.ValidationError(
             _(
                 "An e-mail address cannot contain quotation marks here. "
@@ -95,12 +93,25 @@ def check_mailbox(address: str) -> None:
             ),
             code="quoted_local_part",
         )
-    labels = domain.rstrip(".").split(".") if not domain.startswith("[") else []
-    if len(labels) < _MIN_DOMAIN_LABELS or labels[-1].lower() in _RESERVED_TOP_LEVEL or domain.endswith("."):
+    labels = [] if domain.startswith("[") or domain.endswith(".") else domain.split(".")
+    if len(labels) < _MIN_DOMAIN_LABELS or labels[-1].lower() in _RESERVED_TOP_LEVEL:
         raise forms.ValidationError(
             _("After the @ there must be a full domain name that receives e-mail, such as example.com."),
             code="not_a_mail_domain",
         )
+
+
+class MailboxField(forms.EmailField):
+    """An e-mail address, NFC-normalised, that a company contact can really receive mail at."""
+
+    def to_python(self, value: Any) -> str:
+        return unicodedata.normalize("NFC", str(super().to_python(value)))
+
+    def run_validators(self, value: Any) -> None:
+        if value in self.empty_values:
+            return
+        check_mailbox(value)  # first, so that the visitor reads the specific reason, and only it
+        super().run_validators(value)
 
 
 # --- choices, built and rendered once per language ---------------------------------------
@@ -193,7 +204,7 @@ class ConsultationForm(forms.Form):
         max_length=32,
         help_text=_("Mobile or landline; numbers outside mainland China start with + and the country code."),
     )
-    email = NormalisedEmailField(label=_("E-mail"), max_length=254)
+    email = MailboxField(label=_("E-mail"), max_length=254)
     company = NormalisedCharField(label=_("Company"), max_length=200)
     industry = forms.ChoiceField(label=_("Industry"), widget=OptionSelect)
     position = NormalisedCharField(label=_("Position"), max_length=100)
@@ -285,9 +296,7 @@ class ConsultationForm(forms.Form):
         )
 
     def clean_email(self) -> str:
-        address = normalise_email(self.cleaned_data["email"])
-        check_mailbox(address)
-        return address
+        return normalise_email(self.cleaned_data["email"])
 
     def clean_phone(self) -> str:
         try:
