@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from captcha.fields import CaptchaField
+from captcha.fields import CaptchaField, CaptchaTextInput
 from django import forms
 from django.conf import settings
 from django.forms.utils import flatatt
@@ -112,6 +112,16 @@ class MailboxField(forms.EmailField):
             return
         check_mailbox(value)  # first, so that the visitor reads the specific reason, and only it
         super().run_validators(value)
+
+
+class CaptchaPicture(CaptchaTextInput):  # type: ignore[misc]  # django-simple-captcha ships no type hints
+    """The CAPTCHA widget with its picture described in the page's language.
+
+    Its own template name: Django's form renderer looks in app directories only, where
+    django-simple-captcha's template (alt="captcha") would win over an override of the same name.
+    """
+
+    template_name = "inquiries/captcha_widget.html"
 
 
 # --- choices, built and rendered once per language ---------------------------------------
@@ -240,6 +250,7 @@ class ConsultationForm(forms.Form):
             self.initial.setdefault("submission_token", uuid.uuid4())
         if settings.PIWARDEN_CAPTCHA == "on":
             self.fields["captcha"] = CaptchaField(
+                widget=CaptchaPicture(),
                 label=_("Verification code"),
                 help_text=_("Type the characters shown in the picture."),
                 error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
