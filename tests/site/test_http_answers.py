@@ -152,6 +152,7 @@ def test_too_many_fields_get_our_413_page(client, language):
 def test_a_url_too_long_gets_our_414_page(client, language):
     response = client.get(f"{PREFIX[language]}/consultation/?q=" + "a" * MAX_URL_LENGTH)
     assert_our_page(response, HTTPStatus.REQUEST_URI_TOO_LONG, language)
+    assert len(response.content) < MAX_URL_LENGTH * 2  # the language switch does not repeat the address
     assert client.get(f"{PREFIX[language]}/consultation/?q=" + "a" * 100).status_code == HTTPStatus.OK
 
 

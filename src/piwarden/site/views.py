@@ -181,9 +181,10 @@ _HTTP_ERRORS = {
 def http_error(request: HttpRequest, status: HTTPStatus) -> HttpResponse:
     """A refusal in the visitor's language, with the site's header, footer and a way back."""
     title, message = _HTTP_ERRORS[status]
-    return render(
-        request, "site/http_error.html", {"status": status.value, "title": title, "message": message}, status=status
-    )
+    context: dict[str, object] = {"status": status.value, "title": title, "message": message}
+    if status == HTTPStatus.REQUEST_URI_TOO_LONG:
+        context |= {"url_zh": "/", "url_en": "/en/"}  # not the over-long address again, twice
+    return render(request, "site/http_error.html", context, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
