@@ -7,6 +7,7 @@
   It trusts them only when ``PIWARDEN_BEHIND_PROXY`` is on, and then from the addresses in
   gunicorn's own ``FORWARDED_ALLOW_IPS`` (default: this machine, where a reverse proxy runs).
 * Files it creates are owner-only (``umask`` 077): the data directory holds the database and keys.
+* Request lines up to gunicorn's maximum reach Django (``piwarden.site.limits``).
 * The ``Server`` header does not name the server software (nothing for a scanner to match).
 """
 
@@ -17,10 +18,13 @@ import os
 from gunicorn.http import wsgi as _gunicorn_wsgi  # type: ignore[import-untyped]  # gunicorn ships no types
 
 from piwarden.environment import envbool
+from piwarden.site.limits import REQUEST_LINE_LIMIT
 
 forwarded_allow_ips = (
     os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1") if envbool("PIWARDEN_BEHIND_PROXY", default=False) else ""
 )
+# Long request lines reach Django, which answers over-long URLs with the site's own 414 page.
+limit_request_line = REQUEST_LINE_LIMIT
 umask = 0o077  # gunicorn's own files (sockets, worker heartbeat files)
 os.umask(umask)  # and everything the site writes (settings.py does the same for every piwarden process)
 

@@ -69,12 +69,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "piwarden.site.middleware.PermissionsPolicyMiddleware",  # outermost: static files and error pages too
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "piwarden.vault.middleware.FailClosedMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "piwarden.site.middleware.UrlLengthMiddleware",  # after Locale: the 414 page is in the page's language
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -13,6 +13,10 @@ urlpatterns += i18n_patterns(
     prefix_default_language=False,
 )
 
+# Refused requests get the site's own page in the visitor's language, not Django's bare English
+# one; a body too large answers 413 (see piwarden.site.views.bad_request).  404 is 404.html.
+handler400 = "piwarden.site.views.bad_request"
+
 if settings.PIWARDEN_BENCH:  # `make bench` only (see settings): the bare comparison view
     urlpatterns.append(path("bench/baseline/", include("bench_baseline.urls")))
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import datetime
 import functools
-import gettext
 import hashlib
 import json
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import babel
 import pycountry
 from django.conf import settings
 from django.utils.translation import get_language
@@ -421,22 +421,31 @@ def load_declaration() -> Declaration:
 
 
 def region_name(code: str, language: str | None) -> str:
-    """The country or region's name in the page's language (pycountry's CLDR-derived names)."""
-    country = pycountry.countries.get(alpha_2=code)
-    if country is None:
-        return code
-    english = getattr(country, "common_name", None) or country.name
-    if (language or "").startswith("en"):
-        return str(english)
-    if code in _ZH_REGION_NAMES:
-        return _ZH_REGION_NAMES[code]
-    return _zh_countries().gettext(str(country.name))
+    """The country or region's name in the page's language: CLDR's (Babel), PRC naming for TW/HK/MO.
+
+    An unknown code is shown as it is (a staff page must still show what was stored).
+    """
+    return region_names(language).get(code, code)
 
 
-# Names a PRC site must use for these regions (pycountry's zh_CN names differ).
-_ZH_REGION_NAMES = {"TW": "中国台湾", "HK": "中国香港", "MO": "中国澳门"}
+def region_names(language: str | None) -> Mapping[str, str]:
+    """Every ISO 3166-1 code (pycountry's list) → its name in ``language``; built once per language."""
+    return _region_names("en" if (language or "").startswith("en") else "zh-hans")
+
+
+# The one convention a company in mainland China must follow for these regions, in both
+# languages: CLDR's own names ("台湾", "Hong Kong SAR China") do not follow it.
+_PRC_NAMES = {
+    "zh-hans": {"TW": "中国台湾", "HK": "中国香港", "MO": "中国澳门"},
+    "en": {"TW": "Taiwan, China", "HK": "Hong Kong SAR, China", "MO": "Macao SAR, China"},
+}
 
 
 @functools.cache
-def _zh_countries() -> gettext.NullTranslations:
-    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"], fallback=True)
+def _region_names(language: Literal["en", "zh-hans"]) -> Mapping[str, str]:
+    # CLDR (through Babel) rather than pycountry's translations: pycountry's zh_CN catalogue
+    # carries misspellings (柬埔塞 for 柬埔寨) and has no English short names.
+    territories = babel.Locale.parse("en" if language == "en" else "zh_Hans_CN").territories
+    names = {c.alpha_2: str(territories.get(c.alpha_2, c.name)) for c in pycountry.countries}
+    names.update(_PRC_NAMES[language])
+    return names
