@@ -39,7 +39,7 @@ def test_inbox_request_and_audit_pages_read_at_every_width(
     inquiry = Inquiry.objects.order_by("submitted_at").first()
     assert inquiry is not None
     carol = make_staff("carol", "privacy_officer", tmp_path)
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
     try:
         page = context.new_page()
         staff_sign_in(page, live_server.url, carol)

@@ -210,7 +210,7 @@ def test_staff_reveal_with_totp_purpose_and_reason_then_the_auditor_sees_it(
     assert event.reason == REASON
 
     bob = make_staff("bob", "auditor", tmp_path)
-    auditor: BrowserContext = browser.new_context()
+    auditor: BrowserContext = browser.new_context(locale="zh-CN")  # the console follows the browser: Chinese here
     try:
         audit_page = auditor.new_page()
         staff_sign_in(audit_page, live_server.url, bob)

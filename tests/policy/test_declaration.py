@@ -91,7 +91,7 @@ BROKEN = {
     ),
     "field declared twice": (
         [('    "inquiries.Inquiry.product",\n', '    "inquiries.Inquiry.product",\n    "inquiries.Inquiry.name",\n')],
-        ["categories.consultation.fields", "non_personal[2].fields", "'inquiries.Inquiry.name'", "more than once"],
+        ["categories.consultation.fields", "non_personal[3].fields", "'inquiries.Inquiry.name'", "more than once"],
     ),
     "retention of zero days": (
         [("retention_days = 730", "retention_days = 0")],

@@ -42,10 +42,15 @@ KEY_FREE_COMMANDS = frozenset(
 )
 
 
+def touches_personal_data(argv: list[str]) -> bool:
+    """Whether ``piwarden COMMAND …`` may read or write personal data (everything not key-free)."""
+    name = argv[1] if len(argv) > 1 else ""
+    return not (not name or name.startswith("-") or name in KEY_FREE_COMMANDS or {"-h", "--help"} & set(argv[2:]))
+
+
 def refuse_command_without_keys(argv: list[str]) -> None:
     """For ``piwarden COMMAND``: raise :class:`KeysRefused` before a command that needs keys runs without them."""
-    name = argv[1] if len(argv) > 1 else ""
-    if not name or name.startswith("-") or name in KEY_FREE_COMMANDS or {"-h", "--help"} & set(argv[2:]):
+    if not touches_personal_data(argv):
         return
     django.setup()
     from piwarden.vault.keycheck import verify_keys  # noqa: PLC0415  # needs the app registry set up just above
