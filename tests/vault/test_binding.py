@@ -96,3 +96,8 @@ def test_the_staff_reveal_never_shows_the_moved_value(rows: tuple[Inquiry, Inqui
     assert SECOND["company"] not in body
     assert response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR  # an integrity failure, not a page of values
     assert not AuditEvent.objects.filter(event_type="pii.revealed").exists()  # nothing was shown to record
+    failed = AuditEvent.objects.get(event_type="pii.reveal_failed")  # but the attempt left its trace
+    assert failed.actor == alice
+    assert failed.person_id == second.person_id
+    assert failed.extra["refusal"] == "a stored value failed its integrity check"
+    assert "完整性校验" in body  # told what happened, in the staff member's language

@@ -37,6 +37,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
 from piwarden.policy import gate
 from piwarden.policy.declaration import Role, load_declaration
+from piwarden.vault.crypto import CiphertextInvalid
 from piwarden.vault.keys import VaultUnavailable
 
 MIN_REASON_LENGTH = 10
@@ -239,7 +240,8 @@ def reveal_inquiry_fields(
     """Decrypt the chosen fields for a purpose the role and the gate allow; audit who, whom, what, why.
 
     Refused (by the role, the request or the gate) → :class:`RevealRefused`, recorded.  Keys
-    missing → ``VaultUnavailable`` propagates (the web layer answers 503), recorded too.
+    missing → ``VaultUnavailable`` propagates (the web layer answers 503), recorded too.  A
+    value that fails its integrity check → :class:`RevealRefused` (500), recorded, nothing shown.
     """
     chosen = list(dict.fromkeys(fields))
     reason = reason.strip()
@@ -277,4 +279,13 @@ def reveal_inquiry_fields(
         # The read rolled back with its record; the attempt itself must not vanish.
         attempt.record(EventType.PII_REVEAL_FAILED, gettext_noop("keys unavailable"))
         raise
+    except CiphertextInvalid:
+        # A value that does not authenticate where it is stored was altered or moved in the
+        # database: show nothing of the request, and leave a trace for the security team.
+        attempt.record(EventType.PII_REVEAL_FAILED, gettext_noop("a stored value failed its integrity check"))
+        message = _(
+            "A stored value failed its integrity check: it may have been altered in the database. "
+            "Nothing was shown. Tell the security team; this attempt is in the audit log."
+        )
+        raise RevealRefused(message, status=HTTPStatus.INTERNAL_SERVER_ERROR) from None
     return Revealed(inquiry=inquiry, values=values, purpose=purpose)
