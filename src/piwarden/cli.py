@@ -19,17 +19,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from piwarden.policy.declaration import DeclarationError  # noqa: PLC0415  # idem
     from piwarden.vault.keys import VaultUnavailable  # noqa: PLC0415  # idem
-    from piwarden.vault.startup import refuse_command_without_keys, touches_personal_data  # noqa: PLC0415  # idem
+    from piwarden.vault.startup import refuse_command_without_keys  # noqa: PLC0415  # idem
 
     argv = argv if argv is not None else sys.argv
     try:
         if argv[1:2] in (["migrate"], ["serve"]):
             _make_data_dir()  # the commands that create a fresh installation, before any check runs
         refuse_command_without_keys(argv)  # commands that may touch personal data need the database's keys
-        if touches_personal_data(argv) and (problem := unmigrated_database()) is not None:
-            # Before the command asks for anything (a password, say) that it could not store.
-            sys.stderr.write(f"piwarden: {problem}\n")
-            sys.exit(2)
         execute_from_command_line(argv)
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"piwarden: configuration error: {exc}\n")

@@ -55,14 +55,16 @@ class Command(BaseCommand):
 
     def _create(self, options: dict[str, Any]) -> None:
         username: str = options["username"]
+        # The database first: a name already taken, or a database never migrated (`piwarden` says so
+        # in one line), is said before anyone is asked for a password.
+        if User.objects.filter(username=username).exists():
+            raise CommandError(_("A user named “%(username)s” already exists.") % {"username": username})
         if options["password_file"] is None and not sys.stdin.isatty():
             # getpass would fall back to reading stdin with a warning (and echo) when there is no
-            # terminal: never take a password that way.  Said before anything else is looked at.
+            # terminal: never take a password that way.
             raise CommandError(
                 _("No terminal to ask for the password: run this in a terminal, or give --password-file FILE.")
             )
-        if User.objects.filter(username=username).exists():
-            raise CommandError(_("A user named “%(username)s” already exists.") % {"username": username})
         password = self._password(options["password_file"])
         try:
             validate_password(password, User(username=username, email=options["email"]))
