@@ -234,3 +234,32 @@ def test_the_deploy_check_reports_keys_that_cannot_open_the_data_as_an_error(sit
     assert result.returncode == 1
     assert "(vault.E001)" in result.stderr
     assert "not the ones this database was written with" in result.stderr
+
+
+RETIRE_THE_OLD_KEK_TOO_EARLY = (
+    "import json\n"
+    "from django.conf import settings\n"
+    "from pathlib import Path\n"
+    "from piwarden.vault import keycheck\n"
+    "from piwarden.vault.keys import get_provider\n"
+    "provider = get_provider()\n"
+    "old = provider.kek_primary_id()\n"
+    "provider.rotate()\n"  # a new primary, and the check row sealed under it (as `keys rotate` does) ...
+    "keycheck._record(provider, replace=True)\n"
+    "path = Path(settings.PIWARDEN_KEYS.removeprefix('file:')) / 'kek.json'\n"
+    "keyset = json.loads(path.read_text())\n"  # ... but the old key dropped before any data key moved
+    "keyset['key'] = [k for k in keyset['key'] if k['keyId'] != old]\n"
+    "path.write_text(json.dumps(keyset))\n"
+)
+
+
+@pytest.mark.duty("SEC-01")
+def test_data_keys_under_a_kek_key_the_keyset_no_longer_holds_stop_start_up(site):
+    assert piwarden("shell", "-c", RETIRE_THE_OLD_KEK_TOO_EARLY, data_dir=site).returncode == 0
+
+    result = piwarden("shell", "-c", STARTS_A_PERSON, data_dir=site)
+
+    assert result.returncode == 2
+    line = the_one_line(result.stderr)
+    assert "1 data keys are wrapped under key-encryption keys the keyset does not hold" in line
+    assert "Restore the right keys from your backup" in line

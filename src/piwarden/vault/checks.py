@@ -11,9 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
-from piwarden.vault.keycheck import database_ready, verify_keys
+from piwarden.vault.keycheck import database_ready, verify_keys, wrapped_under_absent_keks
 from piwarden.vault.keys import VaultUnavailable, get_provider
-from piwarden.vault.models import DataKey
 
 
 @register(Tags.security, deploy=True)
@@ -24,10 +23,9 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         verify_keys(record=False)
     except VaultUnavailable as exc:  # KeysRefused, or a PIWARDEN_KEYS this build cannot use
         return [Error(str(exc), id="vault.E001")]
-    # Cheap, by id (no unwrapping): `piwarden keys status` tries every key.
-    unopenable = (
-        DataKey.objects.filter(destroyed_at__isnull=True).exclude(kek_key_id__in=get_provider().key_ids()).count()
-    )
+    # Cheap, by id (no unwrapping): `piwarden keys status` tries every key.  verify_keys refuses
+    # these too; without a check row (an older database) only this count finds them.
+    unopenable = wrapped_under_absent_keks(get_provider())
     if unopenable:
         return [
             Error(

@@ -19,7 +19,8 @@ How
 When keys are first put in place, the database gets one :class:`KeyCheck` row:
 a fixed canary sealed under the KEK, and the blind index of a fixed canary.
 Start-up reads that row (one query), opens the seal and recomputes the digest,
-so both keys are checked without scanning anything.  A database that holds
+so both keys are checked without scanning anything; one indexed count makes sure no
+data key is wrapped under a KEK key the keyset no longer holds.  A database that holds
 data but no check row (written before this check existed) is checked by
 unwrapping its newest data key, and then gets its row.
 
@@ -142,6 +143,11 @@ def _mismatch(provider: KeyProvider, database: _Database) -> str | None:
             return "the key-encryption key does not open the database's key check"
         if not hmac.compare_digest(_blind_digest(), record.blind_digest):
             return "the blind-index key gives other digests than the ones the database was written with"
+        orphans = wrapped_under_absent_keks(provider)
+        if orphans:
+            # A KEK key retired from the keyset too early (or an old keyset restored): the check row
+            # opens, but these people's data would not.
+            return f"{orphans} data keys are wrapped under key-encryption keys the keyset does not hold"
         return None
     if not database.holds_data:
         return None
@@ -153,6 +159,11 @@ def _mismatch(provider: KeyProvider, database: _Database) -> str | None:
         except VaultUnavailable:
             return f"the key-encryption key does not unwrap the database's data keys (tried {newest.id})"
     return None
+
+
+def wrapped_under_absent_keks(provider: KeyProvider) -> int:
+    """Live data keys wrapped under KEK keys the keyset lacks: one indexed count, no unwrapping."""
+    return DataKey.objects.filter(destroyed_at__isnull=True).exclude(kek_key_id__in=provider.key_ids()).count()
 
 
 def _where() -> str:
