@@ -404,6 +404,33 @@ def test_the_audit_log_names_purposes_fields_actors_and_refusals(alice, carol, i
     assert "该角色不得为此目的查看该类信息" in refused  # why it was refused, in Chinese
 
 
+def test_the_audit_log_speaks_english_to_an_english_speaking_auditor(alice, carol, inquiry):
+    staff = staff_client(alice)
+    reveal(staff, inquiry.reference)
+    reveal(staff, inquiry.reference, purpose="security")
+    body = staff_client(carol).get("/backoffice/audit/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    revealed = body[body.index("<code>pii.revealed</code>") :]
+    revealed = revealed[: revealed.index("</tr>")]
+    assert "Answering the customer&#x27;s consultation request" in revealed
+    assert "E-mail, Name" in revealed
+    refused = body[body.index("<code>pii.reveal_refused</code>") :]
+    refused = refused[: refused.index("</tr>")]
+    assert "Investigating a security event" in refused
+    assert "答复" not in body  # nothing of the Chinese labels
+    assert "姓名" not in body
+
+
+def test_a_staff_members_reason_is_shown_as_written_never_translated(alice, carol, inquiry):
+    # The words happen to be a message the system translates; typed by staff, they stay as typed.
+    typed = "the person's data has been erased"
+    reveal(staff_client(alice), inquiry.reference, reason=typed)
+    body = staff_client(carol).get("/backoffice/audit/").content.decode()
+    revealed = body[body.index("<code>pii.revealed</code>") :]
+    revealed = revealed[: revealed.index("</tr>")]
+    assert "the person&#x27;s data has been erased" in revealed
+    assert "该个人的信息已被删除" not in revealed
+
+
 # --- the reveal reason -------------------------------------------------------------------------------
 
 

@@ -163,7 +163,8 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
         "purpose": purpose,
         "fields": [str(FIELD_LABELS.get(f, f)) for f in event.fields],
         # The system's reasons are English msgids (gettext_noop): shown in the staff member's language.
-        "reason": _(event.reason) if event.reason else "",
+        # A staff member's reason is their own words, shown exactly as written.
+        "reason": event.reason if event.actor_id is not None else _(event.reason) if event.reason else "",
         "refusal": _(refusal) if isinstance(refusal, str) and refusal else "",
     }
 
