@@ -56,6 +56,8 @@ def test_a_sealed_message_renamed_does_not_open(tmp_path: Path):
         open_sealed(moved)
 
 
+@pytest.mark.django_db
+@pytest.mark.duty("SEC-02")
 def test_the_outbox_command_lists_and_shows(settings, tmp_path: Path):
     settings.PIWARDEN_OUTBOX_DIR = tmp_path
     SealedFileBackend(file_path=str(tmp_path)).send_messages(
@@ -69,6 +71,12 @@ def test_the_outbox_command_lists_and_shows(settings, tmp_path: Path):
     out = io.StringIO()
     call_command("outbox", "show", name, stdout=out)
     assert "someone@example.com" in out.getvalue()
+    # Each opening of people's mail by the operator is on the record: what was opened, how.
+    readings = [e.extra for e in AuditEvent.objects.filter(event_type="outbox.read").order_by("seq")]
+    assert readings == [
+        {"action": "list", "messages": 1, "names": [name]},
+        {"action": "show", "messages": 1, "names": [name]},
+    ]
     with pytest.raises(CommandError, match="No message"):
         call_command("outbox", "show", "nope.eml.sealed")
 

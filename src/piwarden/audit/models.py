@@ -45,6 +45,7 @@ class EventType(models.TextChoices):
     AUDIT_VIEWED = "audit.viewed", _("Audit log viewed")
     KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
     OUTBOX_PRUNED = "outbox.pruned", _("Expired e-mail copies deleted from the outbox")
+    OUTBOX_READ = "outbox.read", _("Sealed e-mail copies opened by the operator")
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
 
 

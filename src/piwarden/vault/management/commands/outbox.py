@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from piwarden.audit.log import EventType, record_event
 from piwarden.vault.keys import VaultUnavailable
 from piwarden.vault.outbox import SUFFIX, expired_files, open_sealed, prune, retention, sealed_files
 
@@ -44,6 +46,7 @@ class Command(BaseCommand):
 
     def _list(self, directory: Path) -> None:
         files = list(sealed_files(directory))
+        _record_reading("list", [sealed.path.name for sealed in files])
         for sealed in files:
             message = message_from_bytes(open_sealed(sealed.path), policy=policy.default)
             self.stdout.write(f"{sealed.path.name}  {message['Subject']}")
@@ -55,6 +58,7 @@ class Command(BaseCommand):
         path = directory / Path(name).name
         if not name.endswith(SUFFIX) or not path.is_file():
             raise CommandError(f"No message {name!r} in {directory}.")
+        _record_reading("show", [path.name])
         message = message_from_bytes(open_sealed(path), policy=policy.default)
         self.stdout.write(message.as_string())
 
@@ -69,3 +73,11 @@ class Command(BaseCommand):
             return
         deleted = prune(directory)
         self.stdout.write(f"Deleted {deleted} sealed message(s) older than {days} days from {directory}.")
+
+
+def _record_reading(action: str, names: list[str]) -> None:
+    """Opening sealed mail reads people's addresses and messages: recorded before it happens."""
+    if not names:
+        return
+    with transaction.atomic():
+        record_event(EventType.OUTBOX_READ, extra={"action": action, "messages": len(names), "names": names[:50]})
