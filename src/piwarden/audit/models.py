@@ -46,6 +46,7 @@ class EventType(models.TextChoices):
     KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
     OUTBOX_PRUNED = "outbox.pruned", _("Expired e-mail copies deleted from the outbox")
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
+    RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
 
 
 class ActorKind(models.TextChoices):
