@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 import uuid
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from django_tasks_db.models import DBTaskResult
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import load_declaration
+from piwarden.site.housekeeping import JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
 
 MINUTE = datetime.timedelta(minutes=1)
@@ -197,3 +199,16 @@ def test_the_help_states_each_rule_with_the_declared_retention(capsys):
     ):
         assert f"({category})" in text
         assert rule.format(declaration.category(category).retention_days) in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "automatic"), [("/privacy/", "自动删除"), ("/en/privacy/", "automatically")])
+def test_the_privacy_page_names_exactly_what_is_deleted_automatically(client, url: str, automatic: str):
+    """The page says which data is deleted automatically today: the categories the jobs serve."""
+    page = client.get(url).content.decode()
+    [sentence] = [p for p in re.findall(r"<p>(.*?)</p>", page, re.DOTALL) if automatic in p]
+    language = "en" if url.startswith("/en/") else "zh-hans"
+    served = {job.category().id for job in JOBS}
+    for category in load_declaration().categories:
+        name = category.name.get(language).lower()
+        assert (name in sentence.lower()) == (category.id in served), category.id
