@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime
 import io
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import load_declaration
 from piwarden.site.housekeeping import JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
+from tests.serving import free_port, operator_env, wait_until
 
 MINUTE = datetime.timedelta(minutes=1)
 HOUR = datetime.timedelta(hours=1)
@@ -212,3 +216,21 @@ def test_the_privacy_page_names_exactly_what_is_deleted_automatically(client, ur
     for category in load_declaration().categories:
         name = category.name.get(language).lower()
         assert (name in sentence.lower()) == (category.id in served), category.id
+
+
+def test_the_loop_outlives_a_database_it_cannot_reach_and_stops_on_sigterm(tmp_path: Path):
+    """Run after run fails on the outage, said in one line each, and the process goes on."""
+    env = operator_env(tmp_path / "var", free_port(), DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/none")
+    log = tmp_path / "housekeeping.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # our own command
+            [sys.executable, "-m", "piwarden", "housekeeping", "--every", "1"], env=env, stdout=out, stderr=out
+        )
+    try:
+        wait_until(lambda: log.read_text().count("database unavailable") >= 2, "two runs to meet the outage")
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0
+    assert "Traceback" not in log.read_text()
