@@ -5,7 +5,8 @@ gives its category (found by a field or file store of the category, so a changed
 changes the job).  ``sweep`` runs every job once: the database deletions and the one
 ``retention.swept`` audit event that counts them share a transaction (invariant 3), each job in a
 savepoint of its own so that one job failing (a missing table, an unreadable directory) is
-reported and the others still run.  Every job is idempotent: a second sweep finds nothing.
+reported and the others still run.  Files cannot be rolled back: the outbox job runs last, and
+not at all once the connection is lost.  Every job is idempotent: a second sweep finds nothing.
 
 The general retention sweep of the remaining categories (consultation, identifiers, …) is not
 here yet: those are deleted on request until it arrives (see docs/operations.md).
@@ -109,13 +110,6 @@ def _lockout_counters(category: Category, now: datetime.datetime) -> int:
 
 JOBS: tuple[Job, ...] = (
     Job(
-        "sealed outbox copies",
-        OUTBOX_STORE,
-        "sealed e-mail files sent more than {days} days ago, judged by the UTC time at the start of "
-        "the file name (as `piwarden outbox prune`)",
-        _outbox,
-    ),
-    Job(
         "staff sessions",
         "sessions.Session.expire_date",
         "sessions once expired, as Django's `clearsessions` (the declaration allows {days} day(s) after expiry)",
@@ -145,6 +139,15 @@ JOBS: tuple[Job, ...] = (
         "axes.AccessAttempt.attempt_time",
         "django-axes lockout counters last updated {days} days ago or more",
         _lockout_counters,
+    ),
+    # Last: deleted files cannot be rolled back, so they go only once every database job has run
+    # on a connection that still works (see ``sweep``).
+    Job(
+        "sealed outbox copies",
+        OUTBOX_STORE,
+        "sealed e-mail files sent more than {days} days ago, judged by the UTC time at the start of "
+        "the file name (as `piwarden outbox prune`)",
+        _outbox,
     ),
 )
 

@@ -7,12 +7,13 @@ when the site is served otherwise.  The rules are in ``piwarden.site.housekeepin
 from __future__ import annotations
 
 import signal
+import textwrap
 import threading
 import time
-from argparse import ArgumentTypeError
+from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DatabaseError
 
 from piwarden.site.housekeeping import JOBS, Sweep, rules, sweep
@@ -31,19 +32,37 @@ def seconds(value: str) -> int:
     return number
 
 
+class HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+    """Django's option order, and the description as written: one rule per line."""
+
+
 class Command(BaseCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Built from the declaration, so that the help states the retention really enforced.
-        self.help = (
-            "Delete what policy/declaration.toml keeps no longer, once (--once) or every SECONDS "
-            f"(--every, default {DEFAULT_EVERY}; `piwarden serve` runs it so). Each run deletes, by "
-            "rule and category: "
-            + "; ".join(rules())
-            + ". A run that deletes something records one retention.swept audit event with the counts "
-            "per category; a job that fails is reported and the others still run (--once then exits "
-            "with status 1)."
+        rule_lines = [textwrap.fill(rule, 88, initial_indent="  - ", subsequent_indent="    ") for rule in rules()]
+        self.help = "\n".join(
+            [
+                textwrap.fill(
+                    "Delete what policy/declaration.toml keeps no longer, once (--once) or now and every "
+                    f"SECONDS (--every, default {DEFAULT_EVERY}; `piwarden serve` runs it so). "
+                    "The rules, each with the category it serves and its declared retention:",
+                    88,
+                ),
+                *rule_lines,
+                textwrap.fill(
+                    "A run that deletes something records one retention.swept audit event with the counts "
+                    "per category. A job that fails is reported and the others still run (--once then "
+                    "exits with status 1); a database outage makes the run delete nothing.",
+                    88,
+                ),
+            ]
         )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = HelpFormatter
+        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         when = parser.add_mutually_exclusive_group()
