@@ -47,6 +47,7 @@ class EventType(models.TextChoices):
     OUTBOX_PRUNED = "outbox.pruned", _("Expired e-mail copies deleted from the outbox")
     OUTBOX_READ = "outbox.read", _("Sealed e-mail copies opened by the operator")
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
+    RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
 
 
 class ActorKind(models.TextChoices):

@@ -148,11 +148,19 @@ def _delete(files: Sequence[SealedFile]) -> int:
     return deleted
 
 
+def delete_expired(directory: Path, now: datetime.datetime | None = None) -> int:
+    """Delete the copies older than the declared retention; returns how many.
+
+    The caller records the deletion in its own audit event, in its own transaction
+    (``prune`` here; the retention housekeeping records one event for all it deleted).
+    """
+    return _delete(expired_files(directory, now))
+
+
 def prune(directory: Path, now: datetime.datetime | None = None) -> int:
     """Delete the copies older than the declared retention; audited.  Returns how many."""
-    expired = expired_files(directory, now)
     with transaction.atomic():
-        deleted = _delete(expired)
+        deleted = delete_expired(directory, now)
         if deleted:
             record_event(
                 EventType.OUTBOX_PRUNED,

@@ -1,8 +1,9 @@
-"""piwarden serve: the production server and its task worker, in one command, supervised.
+"""piwarden serve: the production server, its task worker and the retention housekeeping, in one
+command, supervised.
 
-A child that dies (gunicorn's master, the task worker) is logged and started again after a
-back-off (1, 2, 4 … 30 seconds; back to 1 once a child has run for a minute), so a database
-outage or a ``kill -9`` never stops the site.  Ctrl-C or SIGTERM stops everything.
+A child that dies (gunicorn's master, the task worker, the housekeeping) is logged and started
+again after a back-off (1, 2, 4 … 30 seconds; back to 1 once a child has run for a minute), so a
+database outage or a ``kill -9`` never stops the site.  Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -99,14 +100,22 @@ def createstaff_command() -> str:
 class Command(BaseCommand):
     help = (
         "Prepare and run the site: migrate, create missing keysets, then start and supervise gunicorn "
-        "(WSGI, static files by WhiteNoise) and the task worker. Ctrl-C stops both."
+        "(WSGI, static files by WhiteNoise), the task worker and the retention housekeeping "
+        "(`piwarden housekeeping`, hourly). Ctrl-C stops them all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=envstr("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=envint("PORT", 8000, minimum=1))
         parser.add_argument("--workers", type=int, default=envint("WEB_CONCURRENCY", 2, minimum=1))
-        parser.add_argument("--no-worker", action="store_true", help="run the web server only")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="run the web server only (no worker, no housekeeping)"
+        )
+        parser.add_argument(
+            "--no-housekeeping",
+            action="store_true",
+            help="do not run the retention housekeeping (run `piwarden housekeeping --once` from cron instead)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data_dir = Path(settings.DATA_DIR)
@@ -147,6 +156,10 @@ class Command(BaseCommand):
             children.append(
                 Child("worker", [sys.executable, "-m", "piwarden", "worker", "--queue-name", "default"], env, serve_id)
             )
+        if not options["no_worker"] and not options["no_housekeeping"]:
+            # Deletes what the declaration keeps no longer (sessions, task results, sign-in logs,
+            # outbox copies), now and every hour; it rides out database outages by itself.
+            children.append(Child("housekeeping", [sys.executable, "-m", "piwarden", "housekeeping"], env))
         address = f"http://{host}:{port}"
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"

@@ -1,0 +1,217 @@
+"""The retention housekeeping: delete what the declaration says is kept no longer.
+
+Each job deletes one kind of data past the ``retention_days`` that ``policy/declaration.toml``
+gives its category (found by a field or file store of the category, so a changed declaration
+changes the job).  ``sweep`` runs every job once: the database deletions and the one
+``retention.swept`` audit event that counts them share a transaction (invariant 3), each job in a
+savepoint of its own so that one job failing (a missing table, an unreadable directory) is
+reported and the others still run.  Files cannot be rolled back: the outbox job runs last, and
+not at all once the connection is lost.  Every job is idempotent: a second sweep finds nothing.
+
+The general retention sweep of the remaining categories (consultation, identifiers, …) is not
+here yet: those are deleted on request until it arrives (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.audit.log import EventType, record_event
+from piwarden.policy.declaration import Category, load_declaration
+from piwarden.site.management.commands.worker import describe
+from piwarden.vault.outbox import STORE as OUTBOX_STORE
+from piwarden.vault.outbox import delete_expired
+
+logger = logging.getLogger("piwarden.housekeeping")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One deletion rule: what it deletes, which category it serves, and how."""
+
+    name: str
+    # A field ("app.Model.field") or file store ("app:store") of the category, whose declared
+    # retention the job enforces.
+    declared_by: str
+    rule: str  # the rule, with {days} for the declared retention
+    delete: Callable[[Category, datetime.datetime], int]
+
+    def category(self) -> Category:
+        declaration = load_declaration()
+        found = (
+            declaration.category_of_store(self.declared_by)
+            if ":" in self.declared_by
+            else declaration.category_of_field(self.declared_by)
+        )
+        if found is None:  # `policy check` refuses such a declaration; fail closed, delete nothing
+            raise LookupError(f"policy/declaration.toml declares no category holding {self.declared_by}")
+        return found
+
+    def describe_rule(self) -> str:
+        try:
+            category = self.category()
+        except LookupError as exc:
+            return f"{self.name}: {exc}; nothing is deleted"
+        return f"{self.name} ({category.id}): {self.rule.format(days=category.retention_days)}"
+
+
+def _cutoff(category: Category, now: datetime.datetime) -> datetime.datetime:
+    return now - datetime.timedelta(days=category.retention_days)
+
+
+def _outbox(category: Category, now: datetime.datetime) -> int:
+    # The outbox judges age by the sealed time in each file's name, against the same category.
+    return delete_expired(Path(settings.PIWARDEN_OUTBOX_DIR), now)
+
+
+def _sessions(category: Category, now: datetime.datetime) -> int:
+    # What Django's clearsessions does for the database engine, counted: a session is deleted as
+    # soon as it has expired, which keeps well inside the declared days after expiry.
+    deleted, _ = Session.objects.filter(expire_date__lt=now).delete()
+    return deleted
+
+
+def _task_results(category: Category, now: datetime.datetime) -> int:
+    # django-tasks-db's prune_db_task_results rule (finished_at at least N days ago), for every
+    # queue and backend: the whole table is the declared category.
+    deleted, _ = DBTaskResult.objects.finished().filter(finished_at__lte=_cutoff(category, now)).delete()
+    return deleted
+
+
+def _access_logs(category: Category, now: datetime.datetime) -> int:
+    # The rule of django-axes' axes_reset_logs --age N, with this sweep's clock.
+    deleted, _ = AccessLog.objects.filter(attempt_time__lte=_cutoff(category, now)).delete()
+    return int(deleted)  # axes ships no type information
+
+
+def _access_failure_logs(category: Category, now: datetime.datetime) -> int:
+    # The rule of django-axes' axes_reset_failure_logs --age N.
+    deleted, _ = AccessFailureLog.objects.filter(attempt_time__lte=_cutoff(category, now)).delete()
+    return int(deleted)
+
+
+def _lockout_counters(category: Category, now: datetime.datetime) -> int:
+    # django-axes clears a counter after the cool-off only when the same name or address tries
+    # again; one nobody revisits would stay for ever.  Its expiry row goes with it (cascade).
+    _, per_model = AccessAttempt.objects.filter(attempt_time__lte=_cutoff(category, now)).delete()
+    return int(per_model.get(AccessAttempt._meta.label, 0))
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "staff sessions",
+        "sessions.Session.expire_date",
+        "sessions once expired, as Django's `clearsessions` (the declaration allows {days} day(s) after expiry)",
+        _sessions,
+    ),
+    Job(
+        "task results",
+        "django_tasks_database.DBTaskResult.finished_at",
+        "finished django-tasks-db results, every queue, finished {days} days ago or more "
+        "(as `prune_db_task_results --min-age-days {days} --queue-name '*'`)",
+        _task_results,
+    ),
+    Job(
+        "sign-in logs",
+        "axes.AccessLog.attempt_time",
+        "django-axes access logs of attempts {days} days ago or more (as `axes_reset_logs --age {days}`)",
+        _access_logs,
+    ),
+    Job(
+        "sign-in failure logs",
+        "axes.AccessFailureLog.attempt_time",
+        "django-axes failure logs of attempts {days} days ago or more (as `axes_reset_failure_logs --age {days}`)",
+        _access_failure_logs,
+    ),
+    Job(
+        "lockout counters",
+        "axes.AccessAttempt.attempt_time",
+        "django-axes lockout counters last updated {days} days ago or more",
+        _lockout_counters,
+    ),
+    # Last: deleted files cannot be rolled back, so they go only once every database job has run
+    # on a connection that still works (see ``sweep``).
+    Job(
+        "sealed outbox copies",
+        OUTBOX_STORE,
+        "sealed e-mail files sent more than {days} days ago, judged by the UTC time at the start of "
+        "the file name (as `piwarden outbox prune`)",
+        _outbox,
+    ),
+)
+
+
+@dataclass
+class Sweep:
+    """What one run deleted per job, and which jobs failed (with the first line of their error)."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)  # job name -> category id
+    retention_days: dict[str, int] = field(default_factory=dict)  # category id -> days
+
+    def per_category(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name, count in self.deleted.items():
+            category = self.categories[name]
+            counts[category] = counts.get(category, 0) + count
+        return counts
+
+
+class SweepLostDatabase(DatabaseError):
+    """The database went away during the sweep: nothing of it was kept, nothing recorded."""
+
+
+@transaction.atomic(durable=True)
+def sweep(now: datetime.datetime | None = None) -> Sweep:
+    """Run every job once; record one ``retention.swept`` event when anything was deleted."""
+    now = now or timezone.now()
+    result = Sweep()
+    for job in JOBS:
+        if connection.needs_rollback:
+            # An earlier job lost the connection: the transaction is rolled back, so no job may
+            # delete what could no longer be recorded (the outbox's files cannot be restored).
+            raise SweepLostDatabase(f"the database connection was lost; nothing deleted ({result.failed})")
+        try:
+            category = job.category()
+            with transaction.atomic():
+                count = job.delete(category, now)
+        # One job's failure, whatever it is, must not stop the others: each serves its own promise.
+        except Exception as exc:  # reported in the log, the output and the audit event
+            result.failed[job.name] = describe(exc)
+            # An outage or a missing table is told in one line; anything else is a bug: its traceback.
+            expected = isinstance(exc, DatabaseError | OSError | LookupError)
+            logger.error("%s failed: %s", job.name, describe(exc), exc_info=not expected)
+            continue
+        result.deleted[job.name] = count
+        result.categories[job.name] = category.id
+        result.retention_days[category.id] = category.retention_days
+    if connection.needs_rollback:
+        raise SweepLostDatabase(f"the database connection was lost; nothing deleted ({result.failed})")
+    counts = result.per_category()
+    if any(counts.values()):
+        record_event(
+            EventType.RETENTION_SWEPT,
+            extra={
+                "deleted": {category: n for category, n in counts.items() if n},
+                "retention_days": {c: d for c, d in result.retention_days.items() if counts.get(c)},
+                "failed": sorted(result.failed),
+            },
+        )
+    return result
+
+
+def rules() -> list[str]:
+    """Each job's rule with the declared retention, for the command's help."""
+    return [job.describe_rule() for job in JOBS]

@@ -1,0 +1,117 @@
+"""piwarden housekeeping [--once | --every SECONDS]: delete data past its declared retention.
+
+``piwarden serve`` runs it as one of its children (every hour); run it from cron with ``--once``
+when the site is served otherwise.  The rules are in ``piwarden.site.housekeeping``.
+"""
+
+from __future__ import annotations
+
+import signal
+import textwrap
+import threading
+import time
+from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
+from django.db import DatabaseError
+
+from piwarden.site.housekeeping import JOBS, Sweep, rules, sweep
+from piwarden.site.management.commands.worker import describe, drop_connections
+
+DEFAULT_EVERY = 3600
+
+
+def seconds(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ArgumentTypeError(f"a whole number of seconds, at least 1 (not {value!r})")
+    return number
+
+
+class HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+    """Django's option order, and the description as written: one rule per line."""
+
+
+class Command(BaseCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Built from the declaration, so that the help states the retention really enforced.
+        rule_lines = [textwrap.fill(rule, 88, initial_indent="  - ", subsequent_indent="    ") for rule in rules()]
+        self.help = "\n".join(
+            [
+                textwrap.fill(
+                    "Delete what policy/declaration.toml keeps no longer, once (--once) or now and every "
+                    f"SECONDS (--every, default {DEFAULT_EVERY}; `piwarden serve` runs it so). "
+                    "The rules, each with the category it serves and its declared retention:",
+                    88,
+                ),
+                *rule_lines,
+                textwrap.fill(
+                    "A run that deletes something records one retention.swept audit event with the counts "
+                    "per category. A job that fails is reported and the others still run (--once then "
+                    "exits with status 1); a database outage makes the run delete nothing.",
+                    88,
+                ),
+            ]
+        )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = HelpFormatter
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        when = parser.add_mutually_exclusive_group()
+        when.add_argument("--once", action="store_true", help="run every job once and exit")
+        when.add_argument(
+            "--every",
+            type=seconds,
+            default=DEFAULT_EVERY,
+            metavar="SECONDS",
+            help=f"run every job now and then every SECONDS until stopped (default {DEFAULT_EVERY})",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["once"]:
+            result = self._run(quiet=False)
+            if result is None or result.failed:
+                raise CommandError("housekeeping: not every job ran; see the lines above")
+            return
+        stopping = threading.Event()
+
+        def stop(signum: int, frame: Any) -> None:
+            stopping.set()  # a run in progress finishes (and commits) first
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while not stopping.is_set():
+            self._run(quiet=True)
+            # Between runs hold no connection: a database restarted meanwhile is met fresh.
+            drop_connections()
+            stopping.wait(options["every"])
+
+    def _run(self, *, quiet: bool) -> Sweep | None:
+        """One sweep, told per job; None when the database could not be reached."""
+        try:
+            result = sweep()
+        except DatabaseError as exc:
+            self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
+            drop_connections()
+            return None
+        for job in JOBS:
+            if job.name in result.failed:
+                self._say(f"{job.name}: failed ({result.failed[job.name]}); nothing of it deleted", error=True)
+            elif result.deleted[job.name] or not quiet:
+                category = result.categories[job.name]
+                self._say(f"{job.name} ({category}): {result.deleted[job.name]} deleted")
+        return result
+
+    def _say(self, message: str, *, error: bool = False) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} piwarden housekeeping: {message}"
+        stream = self.stderr if error else self.stdout
+        stream.write(line)
+        stream.flush()

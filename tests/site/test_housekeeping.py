@@ -1,0 +1,236 @@
+"""`piwarden housekeeping` deletes what the declaration keeps no longer, and nothing younger.
+
+Each kind of data the privacy page says is deleted when its retention ends, and that a library or
+the outbox holds, is made twice: just past its declared retention and just inside it.  One run
+deletes exactly the first of each, records one `retention.swept` event, and a second run finds
+nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib.sessions.models import Session
+from django.core.mail import EmailMessage
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.audit.log import verify_chain
+from piwarden.audit.models import AuditEvent
+from piwarden.policy.declaration import load_declaration
+from piwarden.site.housekeeping import JOBS
+from piwarden.vault.outbox import SUFFIX, SealedFileBackend
+from tests.serving import free_port, operator_env, wait_until
+
+MINUTE = datetime.timedelta(minutes=1)
+HOUR = datetime.timedelta(hours=1)
+
+
+def days(category: str) -> datetime.timedelta:
+    return datetime.timedelta(days=load_declaration().category(category).retention_days)
+
+
+def seal_at(monkeypatch: pytest.MonkeyPatch, directory: Path, when: datetime.datetime, subject: str) -> str:
+    """Seal a message as the site's mailer would have at ``when``; return the file's name."""
+    before = set(directory.glob(f"*{SUFFIX}"))
+    with monkeypatch.context() as m:
+        m.setattr(timezone, "now", lambda: when)
+        SealedFileBackend(file_path=str(directory)).send_messages(
+            [EmailMessage(subject, "body", to=["wang.fang@example.com"])]
+        )
+    [path] = set(directory.glob(f"*{SUFFIX}")) - before
+    return path.name
+
+
+def session(expires: datetime.datetime) -> str:
+    key = uuid.uuid4().hex
+    Session.objects.create(session_key=key, session_data="e30:signed", expire_date=expires)
+    return key
+
+
+def task_result(status: str, finished: datetime.datetime | None) -> str:
+    result = DBTaskResult.objects.create(
+        status=status,
+        args_kwargs={"args": [str(uuid.uuid4())], "kwargs": {}},
+        task_path="piwarden.inquiries.tasks.send_acknowledgement",
+        backend_name="default",
+        queue_name="default",
+        run_after=timezone.now() - datetime.timedelta(days=400),
+        finished_at=finished,
+        exception_class_path="",
+        traceback="",
+    )
+    return str(result.pk)
+
+
+def sign_in_records(attempted: datetime.datetime, username: str) -> None:
+    """One row of each axes table, as a sign-in at ``attempted`` leaves them."""
+    seen = {
+        "ip_address": "203.0.113.7",
+        "user_agent": "Mozilla/5.0",
+        "username": username,
+        "http_accept": "text/html",
+        "path_info": "/backoffice/login/",
+    }
+    log = AccessLog.objects.create(**seen)
+    failure = AccessFailureLog.objects.create(**seen)
+    attempt = AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
+    # attempt_time is auto_now_add: set it as the clock of that day would have.
+    for model, pk in ((AccessLog, log.pk), (AccessFailureLog, failure.pk), (AccessAttempt, attempt.pk)):
+        model.objects.filter(pk=pk).update(attempt_time=attempted)
+
+
+def usernames(model: type[AccessLog] | type[AccessFailureLog] | type[AccessAttempt]) -> set[str]:
+    return set(model.objects.values_list("username", flat=True))
+
+
+def housekeeping() -> str:
+    out = io.StringIO()
+    call_command("housekeeping", "--once", stdout=out, stderr=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def outbox(settings, tmp_path: Path) -> Path:
+    directory = tmp_path / "outbox"
+    settings.PIWARDEN_OUTBOX_DIR = directory
+    return directory
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Path, monkeypatch):
+    now = timezone.now()
+    old_mail = seal_at(monkeypatch, outbox, now - days("outbox_copies") - MINUTE, "Expired ABC")
+    young_mail = seal_at(monkeypatch, outbox, now - days("outbox_copies") + HOUR, "Young DEF")
+    expired_session = session(now - MINUTE)  # Django's clearsessions rule: gone once expired
+    live_session = session(now + HOUR)
+    old_task = task_result(TaskResultStatus.SUCCESSFUL, now - days("queued_tasks") - MINUTE)
+    old_failed_task = task_result(TaskResultStatus.FAILED, now - days("queued_tasks") - MINUTE)
+    young_task = task_result(TaskResultStatus.SUCCESSFUL, now - days("queued_tasks") + HOUR)
+    waiting_task = task_result(TaskResultStatus.READY, None)  # queued long ago, never run: not finished
+    sign_in_records(now - days("sign_in_records") - MINUTE, "expired-attempt")
+    sign_in_records(now - days("sign_in_records") + HOUR, "kept-attempt")
+
+    output = housekeeping()
+
+    assert {p.name for p in outbox.iterdir()} == {young_mail}
+    assert old_mail not in {p.name for p in outbox.iterdir()}
+    assert set(Session.objects.values_list("session_key", flat=True)) == {live_session}
+    assert expired_session not in output
+    assert {str(pk) for pk in DBTaskResult.objects.values_list("pk", flat=True)} == {young_task, waiting_task}
+    assert {old_task, old_failed_task}.isdisjoint(output)
+    for model in (AccessLog, AccessFailureLog, AccessAttempt):
+        assert usernames(model) == {"kept-attempt"}, model
+    assert "sealed outbox copies (outbox_copies): 1 deleted" in output
+    assert "staff sessions (staff_sessions): 1 deleted" in output
+    assert "task results (queued_tasks): 2 deleted" in output
+    assert "sign-in logs (sign_in_records): 1 deleted" in output
+    assert "sign-in failure logs (sign_in_records): 1 deleted" in output
+    assert "lockout counters (sign_in_records): 1 deleted" in output
+
+    [event] = AuditEvent.objects.filter(event_type="retention.swept")
+    declaration = load_declaration()
+    assert event.extra == {
+        "deleted": {"outbox_copies": 1, "staff_sessions": 1, "queued_tasks": 2, "sign_in_records": 3},
+        "retention_days": {
+            c: declaration.category(c).retention_days
+            for c in ("outbox_copies", "staff_sessions", "queued_tasks", "sign_in_records")
+        },
+        "failed": [],
+    }
+    assert event.actor_kind == "system"
+    assert verify_chain() is None
+
+    # Idempotent: the next run finds nothing, deletes nothing and records nothing.
+    again = housekeeping()
+    assert again.count(": 0 deleted") == 6
+    assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
+    assert {p.name for p in outbox.iterdir()} == {young_mail}
+    assert usernames(AccessLog) == {"kept-attempt"}
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+def test_a_failing_job_is_reported_and_the_others_still_delete(outbox: Path, monkeypatch):
+    now = timezone.now()
+    seal_at(monkeypatch, outbox, now - days("outbox_copies") - MINUTE, "Expired ABC")
+    session(now - MINUTE)
+    task_result(TaskResultStatus.SUCCESSFUL, now - days("queued_tasks") - MINUTE)
+    sign_in_records(now - days("sign_in_records") - MINUTE, "expired-attempt")
+    with connection.cursor() as cursor:  # the table of one job is gone (rolled back with the test)
+        cursor.execute(f"DROP TABLE {connection.ops.quote_name(AccessLog._meta.db_table)}")
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="not every job ran"):
+        call_command("housekeeping", "--once", stdout=out, stderr=err)
+
+    assert "sign-in logs: failed (" in err.getvalue()
+    assert list(outbox.iterdir()) == []
+    assert not Session.objects.exists()
+    assert not DBTaskResult.objects.exists()
+    assert not AccessFailureLog.objects.exists()
+    assert not AccessAttempt.objects.exists()
+    [event] = AuditEvent.objects.filter(event_type="retention.swept")
+    assert event.extra["deleted"] == {"outbox_copies": 1, "staff_sessions": 1, "queued_tasks": 1, "sign_in_records": 2}
+    assert event.extra["failed"] == ["sign-in logs"]
+
+
+def test_the_help_states_each_rule_with_the_declared_retention(capsys):
+    with pytest.raises(SystemExit):
+        call_command("housekeeping", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    declaration = load_declaration()
+    for category, rule in (
+        ("outbox_copies", "sealed e-mail files sent more than {} days ago"),
+        ("staff_sessions", "sessions once expired"),
+        ("queued_tasks", "prune_db_task_results --min-age-days {}"),
+        ("sign_in_records", "axes_reset_logs --age {}"),
+        ("sign_in_records", "axes_reset_failure_logs --age {}"),
+    ):
+        assert f"({category})" in text
+        assert rule.format(declaration.category(category).retention_days) in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "automatic"), [("/privacy/", "自动删除"), ("/en/privacy/", "automatically")])
+def test_the_privacy_page_names_exactly_what_is_deleted_automatically(client, url: str, automatic: str):
+    """The page says which data is deleted automatically today: the categories the jobs serve."""
+    page = client.get(url).content.decode()
+    [sentence] = [p for p in re.findall(r"<p>(.*?)</p>", page, re.DOTALL) if automatic in p]
+    language = "en" if url.startswith("/en/") else "zh-hans"
+    served = {job.category().id for job in JOBS}
+    for category in load_declaration().categories:
+        name = category.name.get(language).lower()
+        assert (name in sentence.lower()) == (category.id in served), category.id
+
+
+def test_the_loop_outlives_a_database_it_cannot_reach_and_stops_on_sigterm(tmp_path: Path):
+    """Run after run fails on the outage, said in one line each, and the process goes on."""
+    env = operator_env(tmp_path / "var", free_port(), DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/none")
+    log = tmp_path / "housekeeping.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # our own command
+            [sys.executable, "-m", "piwarden", "housekeeping", "--every", "1"], env=env, stdout=out, stderr=out
+        )
+    try:
+        wait_until(lambda: log.read_text().count("database unavailable") >= 2, "two runs to meet the outage")
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0
+    assert "Traceback" not in log.read_text()
