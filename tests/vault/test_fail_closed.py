@@ -164,6 +164,7 @@ def test_new_keys_over_existing_data_take_the_scary_flag_and_are_audited(keys_di
     assert verify_chain() is None
     new_check = KeyCheck.objects.get()
     assert new_check.kek_key_id == get_provider().kek_primary_id() != old_check.kek_key_id
+    assert new_check.written_off_before is not None  # what the flag wrote off stops nothing from starting
     # The new keys now pass every check, and the old data is what the flag said: unreadable.
     assert init()[0].startswith("Keysets already present")
     with pytest.raises(CommandError, match="2 of 2 data keys cannot be unwrapped"):

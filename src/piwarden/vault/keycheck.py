@@ -32,6 +32,7 @@ over anything else takes :data:`FORCE_FLAG` and is recorded in the audit log.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +144,7 @@ def _mismatch(provider: KeyProvider, database: _Database) -> str | None:
             return "the key-encryption key does not open the database's key check"
         if not hmac.compare_digest(_blind_digest(), record.blind_digest):
             return "the blind-index key gives other digests than the ones the database was written with"
-        orphans = wrapped_under_absent_keks(provider)
+        orphans = wrapped_under_absent_keks(provider, since=record.written_off_before)
         if orphans:
             # A KEK key retired from the keyset too early (or an old keyset restored): the check row
             # opens, but these people's data would not.
@@ -161,9 +162,16 @@ def _mismatch(provider: KeyProvider, database: _Database) -> str | None:
     return None
 
 
-def wrapped_under_absent_keks(provider: KeyProvider) -> int:
-    """Live data keys wrapped under KEK keys the keyset lacks: one indexed count, no unwrapping."""
-    return DataKey.objects.filter(destroyed_at__isnull=True).exclude(kek_key_id__in=provider.key_ids()).count()
+def wrapped_under_absent_keks(provider: KeyProvider, *, since: datetime.datetime | None = None) -> int:
+    """Live data keys wrapped under KEK keys the keyset lacks: one indexed count, no unwrapping.
+
+    ``since``: count only keys created from then on (the ones before a forced replacement were
+    written off by the operator; ``keys status`` still counts them).
+    """
+    keys = DataKey.objects.filter(destroyed_at__isnull=True).exclude(kek_key_id__in=provider.key_ids())
+    if since is not None:
+        keys = keys.filter(created_at__gte=since)
+    return keys.count()
 
 
 def _where() -> str:
@@ -273,9 +281,11 @@ def initialise_keys(*, force: bool = False) -> InitResult:
 
 
 def _replace_over_existing_data(provider: KeyProvider, why: str) -> int:
-    unreadable = DataKey.objects.filter(destroyed_at__isnull=True).exclude(kek_key_id__in=provider.key_ids()).count()
+    unreadable = wrapped_under_absent_keks(provider)
     with transaction.atomic():
         _record(provider, replace=True)
+        # What the operator wrote off stops nothing from starting; a key lost later still does.
+        KeyCheck.objects.filter(pk=1).update(written_off_before=timezone.now())
         record_event(
             EventType.KEYS_REPLACED,
             reason=why,

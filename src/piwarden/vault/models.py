@@ -45,6 +45,11 @@ class KeyCheck(models.Model):
     kek_key_id = models.BigIntegerField(help_text="Id of the KEK key that sealed the canary (re-sealed on rotation).")
     blind_digest = models.CharField(max_length=64)
     recorded_at = models.DateTimeField()
+    written_off_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set by a forced key replacement: data keys created before it were written off by the operator.",
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="vault_keycheck_singleton")]
