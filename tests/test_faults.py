@@ -214,6 +214,8 @@ def test_a_postgresql_restart_under_load_answers_503_meanwhile_and_the_site_resu
             cluster.pg_ctl("stop", "-m", "fast")  # and a longer outage, to look at the answers it gets
             wait_until(lambda: load.count(503) >= 5, "requests answered 503 while the database is down")
             assert_503_in_both_languages(site)
+            # The worker polls once a second: let it meet the outage (five 503s can take less than that).
+            wait_until(lambda: "database unavailable" in site.log(), "the worker to say what it is waiting for")
             cluster.pg_ctl("start")
             before = load.count(302)
             wait_until(lambda: load.count(302) >= before + 5, "the site to resume once the database is back")
