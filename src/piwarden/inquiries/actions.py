@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.consent.actions import record_consent
-from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
+from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
 from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
 from piwarden.policy import gate
@@ -46,7 +46,7 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
         with transaction.atomic():
             person = find_or_create_person(email=submission.email, phone=submission.phone)
             if person.is_restricted:
-                decision = gate.check(person, PURPOSE, category="consultation")
+                decision = gate.check(person, PURPOSE, category=CATEGORY)
                 # The person asked us to stop: record the refusal (it commits) and store nothing else.
                 record_event(
                     EventType.PROCESSING_REFUSED,
@@ -76,7 +76,7 @@ def _store(person: Person, submission: Submission) -> Inquiry:
         language=submission.language,
         shown_text=submission.consent_text,
     )
-    gate.require(person, PURPOSE, category="consultation", context="inquiry.submit")
+    gate.require(person, PURPOSE, category=CATEGORY, context="inquiry.submit")
     inquiry = Inquiry(
         person=person,
         data_key_id=person.data_key_id,

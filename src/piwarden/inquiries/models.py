@@ -17,6 +17,8 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.vault.fields import EncryptedTextField
 
 PERSONAL_FIELDS = ("name", "phone", "email", "company", "industry", "position", "region")
+# The declared data category of those fields (policy/declaration.toml), as the gate is asked about it.
+CATEGORY = "consultation"
 
 
 def new_reference() -> str:

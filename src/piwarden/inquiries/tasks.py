@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from piwarden.audit.log import EventType, record_event
-from piwarden.inquiries.models import Inquiry
+from piwarden.inquiries.models import CATEGORY, Inquiry
 from piwarden.policy import gate
 from piwarden.policy.declaration import load_declaration
 
@@ -78,7 +78,7 @@ def acknowledge_inquiry(inquiry_id: str, attempt: int = 1) -> str:
             inquiry = Inquiry.objects.select_for_update().select_related("person").get(pk=inquiry_id)
             if inquiry.acknowledged_at is not None:
                 return "already acknowledged"
-            decision = gate.check(inquiry.person, PURPOSE, category="consultation")
+            decision = gate.check(inquiry.person, PURPOSE, category=CATEGORY)
             if not decision.allowed:
                 record_event(
                     EventType.PROCESSING_REFUSED,

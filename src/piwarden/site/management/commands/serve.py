@@ -160,7 +160,7 @@ class Command(BaseCommand):
             # Deletes what the declaration keeps no longer (sessions, task results, sign-in logs,
             # outbox copies), now and every hour; it rides out database outages by itself.
             children.append(Child("housekeeping", [sys.executable, "-m", "piwarden", "housekeeping"], env))
-        address = f"http://{host}:{port}"
+        address = served_url(host, port)
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"
             f"Staff console: {address}/backoffice/\n"
