@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "piwarden.audit",
     "piwarden.people",
     "piwarden.consent",
+    "piwarden.processing",
     "piwarden.inquiries",
     "piwarden.staff",
     "piwarden.site",

@@ -32,10 +32,11 @@ from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.forms import RevealForm
 from piwarden.consent.actions import withdraw_consent
+from piwarden.inquiries import access
 from piwarden.inquiries.actions import Submission, submit_inquiry
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry, InquiryStatus
 from piwarden.policy.declaration import load_declaration
-from piwarden.staff import access
+from piwarden.staff.access import staff_role
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import reset_provider
 from tests.backoffice.test_staff_console import REASON, canary, events, inquiry, reveal, staff_client
@@ -123,7 +124,7 @@ def test_the_privacy_officer_cannot_reveal_consultation_data_for_security(carol,
     response = reveal(staff, inquiry.reference, purpose="security")
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert canary["name"] not in response.content.decode()
-    assert "security" not in dict(RevealForm(role=access.staff_role(as_request_sees(staff))).fields["purpose"].choices)
+    assert "security" not in dict(RevealForm(role=staff_role(as_request_sees(staff))).fields["purpose"].choices)
     assert not events("pii.revealed").exists()
     assert events("pii.reveal_refused").get().purpose == "security"
 

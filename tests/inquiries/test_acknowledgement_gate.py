@@ -60,8 +60,14 @@ def test_after_withdrawal_or_restriction_the_worker_mails_the_person_nothing(
     refusal = AuditEvent.objects.get(event_type="processing.refused")
     assert refusal.person_id == inquiry.person_id
     assert refusal.purpose == "respond_inquiry"
-    assert refusal.extra == {"context": "inquiry.acknowledge", "inquiry": inquiry.reference}
     assert refusal.reason  # the gate's reason, kept for the person's request for an explanation
+    assert refusal.fields == ["email"]  # what the refused use would have read
+    assert refusal.extra == {
+        "context": "inquiry.acknowledge",
+        "category": "consultation",
+        "inquiry": inquiry.reference,
+        "refusal": refusal.reason,
+    }
     assert verify_chain() is None
 
     run_worker()  # nothing is left queued that would mail her later

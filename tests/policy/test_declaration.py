@@ -1,8 +1,8 @@
-"""The declaration (DESIGN invariant 1) and the processing gate (invariant 2).
+"""The declaration (DESIGN invariant 1).
 
 A declaration the site cannot use stops it from starting, with a message naming the file,
-the key and what is wrong; `piwarden policy check` fails when code and declaration disagree;
-the gate refuses every use of 张伟's data that her consent or a legal basis does not cover.
+the key and what is wrong; `piwarden policy check` fails when code and declaration disagree.
+The processing gate that applies the declaration is tested in tests/processing/.
 """
 
 from __future__ import annotations
@@ -13,24 +13,14 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
-from piwarden.audit.models import AuditEvent
-from piwarden.consent.actions import record_consent, withdraw_consent
-from piwarden.consent.models import ConsentKind, ConsentRecord
-from piwarden.inquiries.models import Inquiry
-from piwarden.people.actions import shred_person
-from piwarden.people.models import Person
-from piwarden.policy import gate
 from piwarden.policy.declaration import DeclarationError, load_declaration, parse_declaration
-from piwarden.policy.gate import ProcessingRefused
 from piwarden.policy.inventory import inspect_inventory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -247,128 +237,3 @@ def test_policy_check_reports_a_broken_declaration_as_a_command_error(use_declar
     use_declaration(edited(('hotline = "95015"\n', "")))
     with pytest.raises(CommandError, match=r"controller\.hotline: Field required"):
         call_command("policy", "check", stdout=io.StringIO(), stderr=io.StringIO())
-
-
-# -- the processing gate, with 张伟's real request --------------------------------------------------
-
-
-@pytest.fixture
-def zhang(db: None, submit: Any) -> Person:
-    """张伟 sent a consultation request through the form and agreed to `respond_inquiry`."""
-    response = submit()
-    assert response.status_code == HTTPStatus.FOUND
-    return Inquiry.objects.get().person
-
-
-def refusals(person: Person) -> list[tuple[str, str]]:
-    return list(
-        AuditEvent.objects.filter(event_type="processing.refused", person=person).values_list("purpose", "reason")
-    )
-
-
-def test_active_consent_allows_its_purpose(zhang):
-    decision = gate.check(zhang, "respond_inquiry", category="consultation")
-    assert decision
-    assert (decision.purpose, decision.basis, decision.reason) == ("respond_inquiry", "consent", "active consent")
-    with gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("test")) as allowed:
-        assert allowed == decision
-    # Consent needs no basis record; only the non-consent bases do (CON-01).
-    assert not AuditEvent.objects.filter(event_type="processing.basis").exists()
-
-
-@pytest.mark.duty("CON-04")
-def test_after_withdrawal_the_purpose_is_refused_with_a_reason(zhang):
-    assert withdraw_consent(zhang, "respond_inquiry", channel="web:privacy") == 1
-    decision = gate.check(zhang, "respond_inquiry", category="consultation")
-    assert not decision
-    assert decision.reason == "no active consent for this purpose"
-
-    with (
-        pytest.raises(ProcessingRefused) as refused,
-        gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("reply e-mail")),
-    ):
-        pytest.fail("the body of a refused use never runs")
-    assert refused.value.decision == decision
-    assert "no active consent" in str(refused.value)
-    assert refusals(zhang) == [("respond_inquiry", "no active consent for this purpose")]
-
-
-@pytest.mark.duty("RGT-01")
-def test_a_restricted_person_is_refused(zhang):
-    Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
-    zhang.refresh_from_db()
-    decision = gate.check(zhang, "respond_inquiry", category="consultation")
-    assert not decision
-    assert decision.reason == "the person has restricted processing of their data"
-    with (
-        pytest.raises(ProcessingRefused),
-        gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("t")),
-    ):
-        pass
-    assert refusals(zhang) == [("respond_inquiry", "the person has restricted processing of their data")]
-
-
-def test_an_erased_person_is_refused(zhang):
-    shred_person(zhang, reason="erasure request")
-    zhang.refresh_from_db()
-    for purpose, category in (("respond_inquiry", "consultation"), ("security", "rate_limit_counters")):
-        decision = gate.check(zhang, purpose, category=category)
-        assert not decision
-        assert decision.reason == "the person's data has been erased"
-
-
-@pytest.mark.duty("CON-03")
-def test_an_undeclared_purpose_is_refused(zhang):
-    decision = gate.check(zhang, "marketing", category="consultation")
-    assert not decision
-    assert decision.reason == "the purpose is not declared in the privacy policy"
-    with (
-        pytest.raises(ProcessingRefused),
-        gate.processing(zhang, "marketing", categories={"consultation"}, use=gate.Use("newsletter")),
-    ):
-        pass
-    assert refusals(zhang) == [("marketing", "the purpose is not declared in the privacy policy")]
-
-
-@pytest.mark.duty("CON-01")
-def test_a_non_consent_basis_allows_and_is_recorded(zhang):
-    decision = gate.check(zhang, "security", category="rate_limit_counters")
-    assert decision
-    assert decision.basis == "statutory_duty"
-    assert not AuditEvent.objects.filter(event_type="processing.basis").exists()  # check() has no side effects
-
-    with gate.processing(zhang, "security", categories={"rate_limit_counters"}, use=gate.Use("rate-limit review")):
-        pass
-
-    event = AuditEvent.objects.get(event_type="processing.basis")
-    assert event.person_id == zhang.pk
-    assert event.purpose == "security"
-    assert event.reason == "legal basis: statutory_duty"
-    assert event.extra == {"context": "rate-limit review", "category": "rate_limit_counters", "basis": "statutory_duty"}
-
-
-@pytest.mark.duty("CON-03")
-def test_consent_to_an_earlier_definition_of_the_purpose_is_refused(zhang):
-    ConsentRecord.objects.filter(person=zhang).update(purpose_hash="x" * 64)
-    decision = gate.check(zhang, "respond_inquiry", category="consultation")
-    assert not decision
-    assert "purpose changed" in decision.reason
-    assert "consent must be asked again" in decision.reason
-
-
-@pytest.mark.duty("CON-06")
-def test_ordinary_consent_does_not_pass_a_separate_consent_gate(zhang):
-    assert gate.check(zhang, "respond_inquiry", category="consultation")
-    decision = gate.check(zhang, "respond_inquiry", category="consultation", separate=True)
-    assert not decision
-    assert decision.reason == "no active separate consent for this purpose"
-
-    record_consent(
-        zhang,
-        "respond_inquiry",
-        channel="web:test",
-        language="zh-hans",
-        shown_text="单独同意",
-        kind=ConsentKind.SEPARATE,
-    )
-    assert gate.check(zhang, "respond_inquiry", category="consultation", separate=True)

@@ -13,9 +13,9 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.policy import gate
 from piwarden.policy.declaration import load_declaration
 from tests.conftest import consultation_data
+from tests.processing.test_gate import decide
 
 pytestmark = pytest.mark.django_db
 
@@ -134,5 +134,5 @@ def test_a_restricted_person_is_refused_and_the_refusal_is_kept(submit):
     assert refusal.person_id == person.pk
     person.refresh_from_db()
     # Storage and security survive restriction.
-    assert gate.check(person, "security", category="rate_limit_counters").allowed
-    assert not gate.check(person, "respond_inquiry", category="consultation").allowed
+    assert decide(person, "security", "rate_limit_counters").allowed
+    assert not decide(person, "respond_inquiry", "consultation").allowed

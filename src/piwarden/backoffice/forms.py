@@ -12,9 +12,9 @@ from django.db import transaction
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
 from piwarden.inquiries.models import PERSONAL_FIELDS, InquiryStatus
 from piwarden.policy.declaration import Role, load_declaration
-from piwarden.staff.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
 from piwarden.staff.models import Authenticator
 
 FIELD_LABELS = {

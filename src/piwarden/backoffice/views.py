@@ -21,6 +21,7 @@ from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.forms import FIELD_LABELS, ConsoleLanguageForm, InboxFilterForm, RevealForm, StaffLoginForm
+from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.models import PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.staff import access
@@ -85,15 +86,15 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     role = access.staff_role(request.user)
-    context: dict[str, Any] = {"role": role, "can_see_inquiries": access.can_see_inquiries(role)}
+    context: dict[str, Any] = {"role": role, "can_see_inquiries": inquiry_access.can_see_inquiries(role)}
     if not context["can_see_inquiries"]:
         return render(request, "backoffice/inbox.html", context)
     form = InboxFilterForm(request.GET)
     context["form"] = form
     if not form.is_valid():
         return render(request, "backoffice/inbox.html", context, status=400)
-    rows = access.list_inquiries_for_staff(request.user, form.inbox_filter())
-    context["page"] = Paginator(rows, access.INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = inquiry_access.list_inquiries_for_staff(request.user, form.inbox_filter())
+    context["page"] = Paginator(rows, inquiry_access.INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
     context["query"] = _query_without_page(request)
     return render(request, "backoffice/inbox.html", context)
 
@@ -101,7 +102,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "POST"])
 def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    inquiry = access.access_inquiry_for_staff(request.user, reference)
+    inquiry = inquiry_access.access_inquiry_for_staff(request.user, reference)
     role = access.staff_role(request.user)
     if role is None:  # staff_required makes this unreachable
         raise Http404
@@ -112,8 +113,8 @@ def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
     if request.method == "POST":
         form.is_valid()  # for the per-field messages; the access function decides
         try:
-            revealed = access.reveal_inquiry_fields(request.user, inquiry, **form.submitted()).values
-        except access.RevealRefused as exc:
+            revealed = inquiry_access.reveal_inquiry_fields(request.user, inquiry, **form.submitted()).values
+        except inquiry_access.RevealRefused as exc:
             context["refusal"] = str(exc)
             status = exc.status
         else:

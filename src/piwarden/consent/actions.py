@@ -22,11 +22,12 @@ def record_consent(
 ) -> ConsentRecord:
     """Record that ``person`` agreed to ``purpose_id`` having been shown ``shown_text``.
 
-    Runs in (or opens) a transaction and writes its audit event beside the record.
+    Joins the caller's transaction without a savepoint (or opens one) and writes its audit
+    event beside the record.
     """
     declaration = load_declaration()
     purpose = declaration.purpose(purpose_id)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         record = ConsentRecord.objects.create(
             person=person,
             purpose=purpose.id,

@@ -1,20 +1,24 @@
-"""Write paths for consultation requests."""
+"""Write paths for consultation requests: the submission.
+
+The e-mails that follow it are actions of their own (:mod:`piwarden.inquiries.mail`), run by
+the tasks (:mod:`piwarden.inquiries.tasks`) that the submission queues.
+"""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from piwarden.audit.log import ActorKind, EventType, record_event
-from piwarden.consent.actions import record_consent
+from piwarden.inquiries.mail import PURPOSE
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
+from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
 from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
-from piwarden.policy import gate
-
-PURPOSE = "respond_inquiry"
+from piwarden.processing import gate
 
 
 @dataclass(frozen=True)
@@ -35,48 +39,44 @@ class Submission:
 def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
     """Store a consultation request with its consent; return (inquiry, created).
 
-    One transaction holds the person, the consent record, the encrypted
-    request, their audit events and the queued acknowledgement (the task
-    backend writes to the same database, so the queue entry commits or rolls
-    back with the request: an acknowledged submission is never lost and never
-    e-mailed twice for one row).  A replayed form (same submission token)
-    returns the first request and creates nothing.
+    One transaction, the gate's, holds the person, the consent given on the form, the
+    encrypted request, their audit events and the two queued e-mails (the task backend writes
+    to the same database, so the queue entries commit or roll back with the request: an
+    acknowledged submission is never lost and never e-mailed twice for one row).  A person
+    who erased or restricted their data is refused by the gate, which commits the refusal and
+    raises :class:`~piwarden.processing.gate.ProcessingRefused`; nothing else is stored.
+
+    A replayed form (same submission token) meets the token's unique index: the first
+    request is returned and nothing is created.  Two first requests with one new e-mail meet
+    the person's unique index instead: the loser runs again and finds the winner's person.
     """
-    try:
-        with transaction.atomic():
-            person = find_or_create_person(email=submission.email, phone=submission.phone)
-            if person.is_restricted:
-                decision = gate.check(person, PURPOSE, category=CATEGORY)
-                # The person asked us to stop: record the refusal (it commits) and store nothing else.
-                record_event(
-                    EventType.PROCESSING_REFUSED,
-                    actor_kind=ActorKind.VISITOR,
-                    person=person,
-                    purpose=PURPOSE,
-                    reason=decision.reason,
-                    extra={"context": "inquiry.submit"},
-                )
-                refused: gate.ProcessingRefused | None = gate.ProcessingRefused(decision)
-            else:
-                refused = None
-                inquiry = _store(person, submission)
-    except IntegrityError:
-        # The same form raced itself (double click): the first one won.
-        return Inquiry.objects.get(submission_token=submission.submission_token), False
-    if refused is not None:
-        raise refused
-    return inquiry, True
+    for last_attempt in (False, True):
+        try:
+            return _submit(submission), True
+        except IntegrityError:
+            first = Inquiry.objects.filter(submission_token=submission.submission_token).first()
+            if first is not None:
+                return first, False
+            if last_attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _submit(submission: Submission) -> Inquiry:
+    given = gate.GivenConsent(
+        channel="web:consultation", language=submission.language, shown_text=submission.consent_text
+    )
+    with gate.processing(
+        functools.partial(find_or_create_person, email=submission.email, phone=submission.phone),
+        PURPOSE,
+        categories={CATEGORY},
+        use=gate.Use("inquiry.submit", actor_kind=ActorKind.VISITOR),
+        consent=given,
+    ) as permit:
+        return _store(permit.person, submission)
 
 
 def _store(person: Person, submission: Submission) -> Inquiry:
-    record_consent(
-        person,
-        PURPOSE,
-        channel="web:consultation",
-        language=submission.language,
-        shown_text=submission.consent_text,
-    )
-    gate.require(person, PURPOSE, category=CATEGORY, context="inquiry.submit")
     inquiry = Inquiry(
         person=person,
         data_key_id=person.data_key_id,
@@ -100,8 +100,6 @@ def _store(person: Person, submission: Submission) -> Inquiry:
         fields=PERSONAL_FIELDS,
         extra={"inquiry": inquiry.reference, "product": inquiry.product},
     )
-    from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales  # noqa: PLC0415  # tasks import this module
-
     acknowledge_inquiry.enqueue(str(inquiry.pk))
     notify_sales.enqueue(str(inquiry.pk))
     return inquiry

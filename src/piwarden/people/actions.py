@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from piwarden.audit.log import ActorKind, EventType, record_event
@@ -15,23 +15,21 @@ from piwarden.vault.crypto import create_data_key, destroy_data_key
 def find_or_create_person(*, email: str, phone: str | None = None) -> Person:
     """The person with this e-mail (by blind index), created with a data key if new.
 
-    Runs inside the caller's transaction.  Two concurrent first requests with
-    one e-mail meet the unique index; the loser re-reads the winner's row.
+    Joins the caller's transaction without a savepoint (or opens one).  Two concurrent first
+    requests with one e-mail meet the unique index: the loser's ``IntegrityError`` ends its
+    transaction, and its caller runs the act again, which then finds the winner's row.
     """
     email_index = blind.email_index(email)
     existing = Person.objects.filter(email_index=email_index).first()
     if existing is not None:
         return existing
-    try:
-        with transaction.atomic():
-            person = Person.objects.create(  # type: ignore[misc]  # django-stubs misreads nullable CharField subclasses
-                data_key=create_data_key(),
-                email_index=email_index,
-                phone_index=blind.phone_index(phone) if phone else None,
-            )
-            record_event(EventType.PERSON_CREATED, actor_kind=ActorKind.VISITOR, person=person)
-    except IntegrityError:
-        return Person.objects.get(email_index=email_index)
+    with transaction.atomic(savepoint=False):
+        person = Person.objects.create(  # type: ignore[misc]  # django-stubs misreads nullable CharField subclasses
+            data_key=create_data_key(),
+            email_index=email_index,
+            phone_index=blind.phone_index(phone) if phone else None,
+        )
+        record_event(EventType.PERSON_CREATED, actor_kind=ActorKind.VISITOR, person=person)
     return person
 
 

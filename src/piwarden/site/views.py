@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from piwarden.inquiries.actions import Submission, submit_inquiry
 from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import Inquiry
-from piwarden.policy.gate import ProcessingRefused
+from piwarden.processing.gate import ProcessingRefused
 from piwarden.site import throttle
 
 

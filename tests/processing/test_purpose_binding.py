@@ -25,9 +25,10 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import withdraw_consent
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.policy import gate
 from piwarden.policy.declaration import DeclarationError, load_declaration, validate_declaration
+from piwarden.processing import gate
 from tests.policy.test_declaration import REAL_TEXT
+from tests.processing.test_gate import decide
 
 DECLARATION = load_declaration()
 RAW = tomllib.loads(REAL_TEXT)
@@ -83,12 +84,12 @@ def zhang(db: None, submit: Any) -> Person:
 @pytest.mark.duty("CON-03")
 def test_the_gate_allows_a_purpose_only_for_the_categories_that_declare_it(zhang):
     for purpose, category in itertools.product(DECLARATION.purposes, DECLARATION.categories):
-        decision = gate.check(zhang, purpose.id, category=category.id)
+        decision = decide(zhang, purpose.id, category.id)
         # 张伟 consented to the one consent-based purpose; the others rest on a statutory basis.
         assert decision.allowed == (purpose.id in category.purposes), (purpose.id, category.id, decision)
         if purpose.id not in category.purposes:
             assert decision.reason == "the privacy policy does not declare this purpose for this category of data"
-    assert not gate.check(zhang, "respond_inquiry", category="no_such_category")
+    assert not decide(zhang, "respond_inquiry", "no_such_category")
 
 
 @pytest.mark.duty("RGT-01")
@@ -96,7 +97,7 @@ def test_security_does_not_reach_a_restricted_persons_consultation_data(zhang):
     """`security` survives restriction, so binding it to its own categories is what keeps it off the rest."""
     Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
     zhang.refresh_from_db()
-    assert gate.check(zhang, "security", category="rate_limit_counters")
+    assert decide(zhang, "security", "rate_limit_counters")
     use = gate.Use("staff.reveal", fields=("name",))
     with (
         pytest.raises(gate.ProcessingRefused) as refused,

@@ -1,0 +1,107 @@
+"""The e-mails of a consultation request, as actions: the acknowledgement and the sales notice.
+
+Each action opens its own durable transaction, locks the request, returns at once if its
+e-mail already went out, sends, and records that it was sent in that same transaction, so
+running one twice sends nothing twice.  A failed send raises :class:`MailNotSent` and leaves
+nothing behind; :mod:`piwarden.inquiries.tasks` wraps each action in a task that tries again
+later, and calls :func:`record_mail_failure` when it gives up.
+
+These live apart from :mod:`piwarden.inquiries.actions` because the submission there queues
+the tasks that call them: one module holding both would import itself through the tasks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from piwarden.audit.log import EventType, record_event
+from piwarden.inquiries.models import CATEGORY, Inquiry
+from piwarden.people.models import Person
+from piwarden.policy.declaration import load_declaration
+from piwarden.processing import gate
+
+# The declared purpose of the consultation data (policy/declaration.toml): storing, answering, acknowledging.
+PURPOSE = "respond_inquiry"
+
+
+class MailNotSent(Exception):
+    """Sending failed; the message names the request and the error class, never the address."""
+
+
+def send_acknowledgement(inquiry_id: str) -> str:
+    """E-mail the person that their request arrived: a use of their e-mail, so the gate decides."""
+    inquiry = Inquiry.objects.get(pk=inquiry_id)
+    if inquiry.acknowledged_at is not None:
+        return "already acknowledged"
+    use = gate.Use("inquiry.acknowledge", fields=("email",), extra={"inquiry": inquiry.reference})
+    person = functools.partial(Person.objects.get, pk=inquiry.person_id)  # read in the gate's transaction
+    try:
+        with gate.processing(person, PURPOSE, categories={CATEGORY}, use=use) as permit:
+            locked = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
+            if locked.acknowledged_at is not None:  # another worker was quicker
+                return "already acknowledged"
+            recipient = locked.email
+            if recipient is None:  # crypto-shredded meanwhile
+                return "erased"
+            context = {"inquiry": locked, "policy": load_declaration(), "site_url": settings.PIWARDEN_SITE_URL}
+            with translation.override(locked.language):
+                subject = render_to_string("inquiries/email/acknowledgement_subject.txt", context).strip()
+                body = render_to_string("inquiries/email/acknowledgement.txt", context)
+            _send(subject, body, recipient, locked.reference)
+            locked.acknowledged_at = timezone.now()
+            locked.save(update_fields=["acknowledged_at"])
+            record_event(
+                EventType.INQUIRY_ACKNOWLEDGED,
+                person=permit.person,
+                purpose=PURPOSE,
+                fields=["email"],
+                extra={"inquiry": locked.reference},
+            )
+    except gate.ProcessingRefused as refused:
+        return f"refused: {refused.decision.reason}"  # recorded by the gate
+    return "sent"
+
+
+@transaction.atomic(durable=True)
+def send_sales_notice(inquiry_id: str) -> str:
+    """Tell the sales inbox a request arrived; the e-mail holds no personal data (nothing to ask the gate)."""
+    inquiry = Inquiry.objects.select_for_update().get(pk=inquiry_id)
+    if inquiry.sales_notified_at is not None:
+        return "already notified"
+    context = {"inquiry": inquiry, "site_url": settings.PIWARDEN_SITE_URL, "policy": load_declaration()}
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = render_to_string("inquiries/email/sales_subject.txt", context).strip()
+        body = render_to_string("inquiries/email/sales.txt", context)
+    _send(subject, body, settings.PIWARDEN_SALES_EMAIL, inquiry.reference)
+    inquiry.sales_notified_at = timezone.now()
+    inquiry.save(update_fields=["sales_notified_at"])
+    return "sent"
+
+
+@transaction.atomic(durable=True)
+def record_mail_failure(inquiry_id: str, *, task: str, attempts: int, error: str) -> None:
+    """Every attempt failed: leave it in the audit log, so that staff follow up by phone."""
+    inquiry = Inquiry.objects.select_related("person").get(pk=inquiry_id)
+    record_event(
+        EventType.MAIL_FAILED,
+        person=inquiry.person,
+        purpose=PURPOSE,
+        reason=error,
+        extra={"inquiry": inquiry.reference, "attempts": attempts, "task": task},
+    )
+
+
+def _send(subject: str, body: str, recipient: str, reference: str) -> None:
+    try:
+        EmailMultiAlternatives(subject, body, to=[recipient]).send()
+    except OSError as exc:  # socket and SMTP errors (smtplib.SMTPException is an OSError)
+        # SMTP errors quote the recipient (SMTPRecipientsRefused, server replies), and the
+        # task backend stores the traceback in plaintext and logs it: keep the class only.
+        error = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        raise MailNotSent(f"{error} while mailing about {reference}") from None

@@ -1,0 +1,258 @@
+"""The processing gate: may this person's data of these categories be used for this purpose?
+
+Every use of personal data for a purpose (storing a request, answering it, e-mailing,
+revealing to staff, sharing, statistics, transfer) goes through :func:`processing`, the one
+entry point.  It decides on (person, purpose, categories) and says *why* in a
+:class:`Decision`:
+
+* the purpose is not declared → refused;
+* a category is not declared, or does not list the purpose → refused (purpose binding: data
+  collected to answer a request is not read "for security" because some other category
+  serves security, PIPL 6 and 14);
+* the person's data was erased → refused;
+* the person restricted processing → refused (PIPL 44), except for the purposes the
+  declaration marks ``survives_restriction`` (storage and security, PIPL 47 para 2);
+* the purpose rests on consent → allowed only with an active consent whose fingerprint
+  matches the purpose as declared *now* (a changed purpose needs re-consent, PIPL 14(2));
+  separate consent is required where the purpose demands it;
+* the purpose rests on another PIPL Art 13 basis → allowed, and the use of that basis is
+  written to the audit log.
+
+Every refusal and every use of a non-consent basis is recorded.  The gate owns the
+transaction: it opens a *durable* one, so it cannot run inside a caller's transaction; a
+refusal is committed before :class:`ProcessingRefused` reaches the caller, and no rollback of
+the caller's can take the record back.  An allowed use runs as the body of the ``with``
+block, in the same transaction as its record: if the body fails, nothing was used and the
+record goes with it.
+
+A write path that creates what it uses in the same act hands the gate two things, so that
+one transaction holds everything (the consultation submission does both):
+
+* the person as a function (finding or creating them), called inside the gate's transaction;
+* the consent this act gives (:class:`GivenConsent`), recorded after the person's own choices
+  (erased, restricted) were checked, and counted as the consent the purpose rests on.
+
+There is no side-effect-free form: nothing shows a decision without using the data.  A page
+that must one day (a rights portal listing what may still be done) should get it here, from
+the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils.translation import gettext_noop
+
+from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.consent.actions import record_consent
+from piwarden.consent.models import ConsentKind, ConsentRecord
+from piwarden.people.models import Person
+from piwarden.policy.declaration import Declaration, LegalBasis, Purpose, load_declaration
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    purpose: str
+    basis: str
+    reason: str
+    category: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+class ProcessingRefused(Exception):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"processing for {decision.purpose!r} refused: {decision.reason}")
+        self.decision = decision
+
+
+@dataclass(frozen=True)
+class Use:
+    """Who uses the data and how the attempt appears in the audit log.
+
+    ``stated_reason`` is a staff member's own words: it goes to the event's reason column (the
+    gate's reason is then in ``extra["refusal"]``).  ``refused_event`` lets a staff reveal keep
+    its own event type, so that one attempt is one row.
+    """
+
+    context: str
+    actor: AbstractBaseUser | None = None
+    actor_kind: ActorKind | None = None
+    fields: Collection[str] = ()
+    stated_reason: str = ""
+    refused_event: EventType = EventType.PROCESSING_REFUSED
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GivenConsent:
+    """The consent the person gives in the very act that uses it: what they were shown, where."""
+
+    channel: str
+    language: str
+    shown_text: str
+    kind: ConsentKind = ConsentKind.ORDINARY
+
+
+@dataclass(frozen=True)
+class Permit:
+    """An allowed use, as the body of :func:`processing` receives it."""
+
+    person: Person
+    decision: Decision
+    consent: ConsentRecord | None = None  # the record of a GivenConsent
+
+
+_in_force: ContextVar[Permit | None] = ContextVar("piwarden_permit", default=None)
+
+
+def permit_in_force() -> Permit | None:
+    """The permit whose use is running in this context, if any (for observers of the vault)."""
+    return _in_force.get()
+
+
+@contextmanager
+def processing(
+    person: Person | Callable[[], Person],
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool = False,
+    consent: GivenConsent | None = None,
+) -> Iterator[Permit]:
+    """Ask the gate, record the answer, and run the caller's use of the data in one transaction.
+
+    ::
+
+        with gate.processing(person, "respond_inquiry", categories={"consultation"}, use=Use("...")) as permit:
+            ...  # read or send the data; an exception here rolls the use (and its record) back
+
+    On refusal the refusal is committed first, then :class:`ProcessingRefused` is raised; the
+    body never runs.  Calling this inside another transaction is a programming error (Django
+    raises ``RuntimeError``), because that caller's rollback would otherwise erase the refusal.
+    """
+    with transaction.atomic(durable=True):
+        subject = person if isinstance(person, Person) else person()
+        decision = _decide(subject, purpose_id, categories, separate=separate, given=consent)
+        _record(decision, subject, use)
+        if decision.allowed:
+            permit = Permit(subject, decision, _record_given(subject, purpose_id, consent))
+            token = _in_force.set(permit)
+            try:
+                yield permit
+            finally:
+                _in_force.reset(token)
+            return
+    raise ProcessingRefused(decision)
+
+
+def _decide(
+    person: Person, purpose_id: str, categories: Collection[str], *, separate: bool, given: GivenConsent | None
+) -> Decision:
+    """Every category must allow the purpose; the first refusal answers (categories in name order)."""
+    if not categories:
+        raise ValueError("a use of personal data names at least one category")
+    ordered = sorted(categories)
+    declaration = load_declaration()
+    try:
+        purpose = declaration.purpose(purpose_id)
+    except KeyError:
+        undeclared = gettext_noop("the purpose is not declared in the privacy policy")
+        return Decision(False, purpose_id, "", undeclared, ordered[0])
+    unbound = _unbound(declaration, purpose, ordered)
+    if unbound is not None:
+        return unbound
+    basis, first = purpose.legal_basis.value, ordered[0]
+    if person.is_erased:
+        return Decision(False, purpose_id, basis, gettext_noop("the person's data has been erased"), first)
+    if person.is_restricted and not purpose.survives_restriction:
+        restricted = gettext_noop("the person has restricted processing of their data")
+        return Decision(False, purpose_id, basis, restricted, first)
+    if purpose.legal_basis is not LegalBasis.CONSENT:
+        return Decision(True, purpose_id, basis, f"legal basis: {basis}", first)
+    if given is not None and (given.kind is ConsentKind.SEPARATE or not separate):
+        # Recorded once allowed (see processing), under the purpose as declared now.
+        return Decision(True, purpose_id, basis, gettext_noop("active consent"), first)
+    return _consented(person, purpose, first, separate=separate)
+
+
+def _unbound(declaration: Declaration, purpose: Purpose, categories: list[str]) -> Decision | None:
+    """Purpose binding: the refusal for the first category that is undeclared or does not list the purpose."""
+    basis = purpose.legal_basis.value
+    for category in categories:
+        try:
+            declared = declaration.category(category)
+        except KeyError:
+            refused = gettext_noop("this category of data is not declared in the privacy policy")
+            return Decision(False, purpose.id, basis, refused, category)
+        if purpose.id not in declared.purposes:
+            refused = gettext_noop("the privacy policy does not declare this purpose for this category of data")
+            return Decision(False, purpose.id, basis, refused, category)
+    return None
+
+
+def _consented(person: Person, purpose: Purpose, category: str, *, separate: bool) -> Decision:
+    """A consent-based purpose: an active (separate, if asked) consent to the purpose as declared now."""
+    basis = purpose.legal_basis.value
+    consents = ConsentRecord.objects.filter(person=person).for_purpose(purpose.id).active()
+    if separate:
+        consents = consents.filter(kind=ConsentKind.SEPARATE)
+    fingerprints = set(consents.values_list("purpose_hash", flat=True))  # one query answers both questions
+    if not fingerprints:
+        reason = (
+            gettext_noop("no active separate consent for this purpose")
+            if separate
+            else gettext_noop("no active consent for this purpose")
+        )
+        return Decision(False, purpose.id, basis, reason, category)
+    if purpose.fingerprint not in fingerprints:
+        changed = gettext_noop("the purpose changed since consent was given; consent must be asked again")
+        return Decision(False, purpose.id, basis, changed, category)
+    return Decision(True, purpose.id, basis, gettext_noop("active consent"), category)
+
+
+def _record_given(person: Person, purpose_id: str, given: GivenConsent | None) -> ConsentRecord | None:
+    if given is None:
+        return None
+    return record_consent(
+        person,
+        purpose_id,
+        channel=given.channel,
+        language=given.language,
+        shown_text=given.shown_text,
+        kind=given.kind,
+    )
+
+
+def _record(decision: Decision, person: Person, use: Use) -> None:
+    """The audit row of a decision: every refusal, and every use of a non-consent basis."""
+    if decision.allowed and decision.basis == LegalBasis.CONSENT.value:
+        return  # the consent record is the evidence (CON-01)
+    extra = {"context": use.context, "category": decision.category, **use.extra}
+    if decision.allowed:
+        event, reason = EventType.PROCESSING_UNDER_BASIS, decision.reason
+        extra["basis"] = decision.basis
+    else:
+        event, reason = use.refused_event, use.stated_reason or decision.reason
+        extra["refusal"] = decision.reason
+    record_event(
+        event,
+        actor=use.actor,
+        actor_kind=use.actor_kind,
+        person=person,
+        purpose=decision.purpose,
+        fields=use.fields,
+        reason=reason,
+        extra=extra,
+    )

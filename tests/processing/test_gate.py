@@ -1,0 +1,210 @@
+"""The processing gate (DESIGN invariant 2), through its one entry point, with 张伟's real request.
+
+The gate refuses every use of 张伟's data that her consent or a legal basis does not cover,
+records each refusal and each use of a non-consent basis, and takes the consent a write path
+gives in the same act only after her own choices (erased, restricted) have been checked.
+"""
+
+from __future__ import annotations
+
+import functools
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from piwarden.audit.models import AuditEvent
+from piwarden.consent.actions import record_consent, withdraw_consent
+from piwarden.consent.models import ConsentKind, ConsentRecord
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.actions import find_or_create_person, shred_person
+from piwarden.people.models import Person
+from piwarden.processing import gate
+from piwarden.processing.gate import Decision, ProcessingRefused
+
+
+def decide(person: Person, purpose: str, category: str, *, separate: bool = False) -> Decision:
+    """The gate's answer through its one entry point (a refusal is recorded, as for any caller)."""
+    try:
+        with gate.processing(person, purpose, categories={category}, use=gate.Use("test"), separate=separate) as permit:
+            return permit.decision
+    except ProcessingRefused as refused:
+        return refused.decision
+
+
+@pytest.fixture
+def zhang(db: None, submit: Any) -> Person:
+    """张伟 sent a consultation request through the form and agreed to `respond_inquiry`."""
+    response = submit()
+    assert response.status_code == HTTPStatus.FOUND
+    return Inquiry.objects.get().person
+
+
+def refusals(person: Person) -> list[tuple[str, str]]:
+    return list(
+        AuditEvent.objects.filter(event_type="processing.refused", person=person).values_list("purpose", "reason")
+    )
+
+
+def test_active_consent_allows_its_purpose(zhang):
+    with gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("test")) as permit:
+        assert permit.person == zhang
+        assert permit.consent is None  # nothing given in this act
+    decision = permit.decision
+    assert (decision.purpose, decision.basis, decision.reason) == ("respond_inquiry", "consent", "active consent")
+    # Consent needs no basis record; only the non-consent bases do (CON-01).
+    assert not AuditEvent.objects.filter(event_type="processing.basis").exists()
+
+
+@pytest.mark.duty("CON-04")
+def test_after_withdrawal_the_purpose_is_refused_with_a_reason(zhang):
+    assert withdraw_consent(zhang, "respond_inquiry", channel="web:privacy") == 1
+    with (
+        pytest.raises(ProcessingRefused) as refused,
+        gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("reply e-mail")),
+    ):
+        pytest.fail("the body of a refused use never runs")
+    assert not refused.value.decision
+    assert refused.value.decision.reason == "no active consent for this purpose"
+    assert "no active consent" in str(refused.value)
+    assert refusals(zhang) == [("respond_inquiry", "no active consent for this purpose")]
+
+
+@pytest.mark.duty("RGT-01")
+def test_a_restricted_person_is_refused(zhang):
+    Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
+    zhang.refresh_from_db()
+    decision = decide(zhang, "respond_inquiry", "consultation")
+    assert not decision
+    assert decision.reason == "the person has restricted processing of their data"
+    assert refusals(zhang) == [("respond_inquiry", "the person has restricted processing of their data")]
+    # Security survives restriction (PIPL 47 para 2), under its statutory basis.
+    assert decide(zhang, "security", "rate_limit_counters")
+
+
+def test_an_erased_person_is_refused(zhang):
+    shred_person(zhang, reason="erasure request")
+    zhang.refresh_from_db()
+    for purpose, category in (("respond_inquiry", "consultation"), ("security", "rate_limit_counters")):
+        decision = decide(zhang, purpose, category)
+        assert not decision
+        assert decision.reason == "the person's data has been erased"
+
+
+@pytest.mark.duty("CON-03")
+def test_an_undeclared_purpose_is_refused(zhang):
+    decision = decide(zhang, "marketing", "consultation")
+    assert not decision
+    assert decision.reason == "the purpose is not declared in the privacy policy"
+    assert refusals(zhang) == [("marketing", "the purpose is not declared in the privacy policy")]
+
+
+@pytest.mark.duty("CON-01")
+def test_a_non_consent_basis_allows_and_is_recorded(zhang):
+    use = gate.Use("rate-limit review")
+    with gate.processing(zhang, "security", categories={"rate_limit_counters"}, use=use) as permit:
+        assert permit.decision.basis == "statutory_duty"
+
+    event = AuditEvent.objects.get(event_type="processing.basis")
+    assert event.person_id == zhang.pk
+    assert event.purpose == "security"
+    assert event.reason == "legal basis: statutory_duty"
+    assert event.extra == {"context": "rate-limit review", "category": "rate_limit_counters", "basis": "statutory_duty"}
+
+
+@pytest.mark.duty("CON-03")
+def test_consent_to_an_earlier_definition_of_the_purpose_is_refused(zhang):
+    ConsentRecord.objects.filter(person=zhang).update(purpose_hash="x" * 64)
+    decision = decide(zhang, "respond_inquiry", "consultation")
+    assert not decision
+    assert "purpose changed" in decision.reason
+    assert "consent must be asked again" in decision.reason
+
+
+@pytest.mark.duty("CON-06")
+def test_ordinary_consent_does_not_pass_a_separate_consent_gate(zhang):
+    assert decide(zhang, "respond_inquiry", "consultation")
+    decision = decide(zhang, "respond_inquiry", "consultation", separate=True)
+    assert not decision
+    assert decision.reason == "no active separate consent for this purpose"
+
+    record_consent(
+        zhang,
+        "respond_inquiry",
+        channel="web:test",
+        language="zh-hans",
+        shown_text="单独同意",
+        kind=ConsentKind.SEPARATE,
+    )
+    assert decide(zhang, "respond_inquiry", "consultation", separate=True)
+
+
+# -- the consent given in the same act --------------------------------------------------------
+
+GIVEN = gate.GivenConsent(channel="web:test", language="zh-hans", shown_text="我同意")
+
+
+@pytest.mark.duty("CON-04")
+def test_consent_given_in_the_act_is_recorded_and_answers_for_the_purpose(zhang):
+    assert withdraw_consent(zhang, "respond_inquiry", channel="web:privacy") == 1
+    with gate.processing(
+        zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("t"), consent=GIVEN
+    ) as permit:
+        assert permit.decision.allowed
+        assert permit.consent is not None
+    record = ConsentRecord.objects.get(pk=permit.consent.pk)
+    assert (record.channel, record.shown_text, record.kind) == ("web:test", "我同意", ConsentKind.ORDINARY)
+    assert decide(zhang, "respond_inquiry", "consultation")  # and it is the person's active consent now
+
+
+@pytest.mark.duty("RGT-01")
+def test_consent_given_in_the_act_does_not_override_a_restriction(zhang):
+    """The restriction is checked before the act's consent counts: the same rule as everywhere."""
+    Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
+    zhang.refresh_from_db()
+    before = ConsentRecord.objects.count()
+    with (
+        pytest.raises(ProcessingRefused) as refused,
+        gate.processing(zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("t"), consent=GIVEN),
+    ):
+        pytest.fail("the body of a refused use never runs")
+    assert refused.value.decision.reason == "the person has restricted processing of their data"
+    assert ConsentRecord.objects.count() == before  # a refused act leaves no consent behind
+    assert refusals(zhang) == [("respond_inquiry", "the person has restricted processing of their data")]
+
+
+@pytest.mark.duty("CON-06")
+def test_ordinary_consent_given_in_the_act_does_not_pass_a_separate_consent_gate(zhang):
+    with (
+        pytest.raises(ProcessingRefused) as refused,
+        gate.processing(
+            zhang, "respond_inquiry", categories={"consultation"}, use=gate.Use("t"), separate=True, consent=GIVEN
+        ),
+    ):
+        pytest.fail("never reached")
+    assert refused.value.decision.reason == "no active separate consent for this purpose"
+
+
+def test_a_person_found_in_the_act_is_found_in_the_gates_transaction(db: None):
+    """A person created for a use that then fails is rolled back with it: one act, one transaction."""
+    find = functools.partial(find_or_create_person, email="wang.fang@example.com")
+    with (
+        pytest.raises(ZeroDivisionError),
+        gate.processing(find, "respond_inquiry", categories={"consultation"}, use=gate.Use("t"), consent=GIVEN),
+    ):
+        _ = 1 / 0
+    assert not Person.objects.exists()
+    assert not ConsentRecord.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+    with gate.processing(
+        find, "respond_inquiry", categories={"consultation"}, use=gate.Use("t"), consent=GIVEN
+    ) as permit:
+        pass
+    assert Person.objects.get() == permit.person
+    assert ConsentRecord.objects.get().person_id == permit.person.pk
+    assert list(AuditEvent.objects.order_by("seq").values_list("event_type", flat=True)) == [
+        "person.created",
+        "consent.given",
+    ]
