@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 import tink
 from django.db import transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 from tink import aead
 from tink.proto import tink_pb2
@@ -28,6 +29,11 @@ from piwarden.vault.keys import VaultUnavailable, get_provider
 from piwarden.vault.models import DataKey
 
 logger = logging.getLogger(__name__)
+
+# Sent with ``key_id`` each time a data key is unwrapped to read or write someone's data (the
+# cache missed).  Nothing in the site listens: it lets a test prove that a page or a task
+# opened no one's data, with the real code path rather than a stand-in.
+data_key_unwrapped = Signal()
 
 _CACHE_SIZE = 512
 _cache: OrderedDict[uuid.UUID, aead.Aead] = OrderedDict()
@@ -96,6 +102,7 @@ def unwrap(key: DataKey) -> aead.Aead:
             raise VaultUnavailable(
                 f"data key {key.id} cannot be unwrapped with the current key-encryption keys"
             ) from None
+        data_key_unwrapped.send(sender=DataKey, key_id=key.id)
         return handle.primitive(aead.Aead)
     raise AssertionError("unreachable")
 
