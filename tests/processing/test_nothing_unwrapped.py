@@ -1,0 +1,127 @@
+"""Data is read only through the gate: no staff page and no task opens a data key on its own.
+
+Personal fields decrypt under the person's data key, and a key must be unwrapped before any of
+its fields can be read.  The vault announces every unwrap (``data_key_unwrapped``), so this
+counts real unwraps on the real code path:
+
+* every page of the staff console, for every role and for a visitor who is not signed in,
+  over requests nobody has revealed: not one key is unwrapped (masked means never decrypted);
+* every background task over such requests: no key is unwrapped except inside a use the gate
+  allowed, for the person that use is about (the acknowledgement reads the e-mail address it
+  writes to); when the gate refuses, nothing at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core import mail
+from django.tasks import Task
+from django.test import Client
+from django.urls import URLPattern, reverse
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.backoffice import urls as backoffice_urls
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.models import Person
+from piwarden.processing import gate
+from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
+from tests.backoffice.test_staff_console import staff_client
+from tests.conftest import consultation_data, make_staff
+from tests.inquiries.test_mail import PEOPLE, run_worker
+
+TEMPLATES = Path(backoffice_urls.__file__).parent / "templates" / "backoffice"
+
+
+@pytest.fixture
+def unwrapped() -> Iterator[list[tuple[uuid.UUID, gate.Permit | None]]]:
+    """Each data key unwrapped while the test runs, with the gate's permit then in force."""
+    seen: list[tuple[uuid.UUID, gate.Permit | None]] = []
+
+    def note(sender: object, *, key_id: uuid.UUID, **kwargs: object) -> None:
+        seen.append((key_id, gate.permit_in_force()))
+
+    data_key_unwrapped.connect(note, dispatch_uid="test_nothing_unwrapped")
+    yield seen
+    data_key_unwrapped.disconnect(dispatch_uid="test_nothing_unwrapped")
+
+
+def submitted(language: str) -> Inquiry:
+    response = Client().post(
+        "/en/consultation/" if language == "en" else "/consultation/", consultation_data(**PEOPLE[language])
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    return Inquiry.objects.get(reference=response["Location"].split("ref=")[1].split("&")[0])
+
+
+def every_task() -> dict[str, Task[..., object]]:
+    """The tasks of every piwarden app, by their path (a new one is walked without editing this file)."""
+    found: dict[str, Task[..., object]] = {}
+    for config in apps.get_app_configs():
+        if not config.name.startswith("piwarden.") or not Path(config.path, "tasks.py").exists():
+            continue
+        module = importlib.import_module(f"{config.name}.tasks")
+        found.update({value.module_path: value for value in vars(module).values() if isinstance(value, Task)})
+    return found
+
+
+def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -> None:
+    inquiries = [submitted("zh-hans"), submitted("en")]
+    visitors = {
+        "anonymous": Client(),
+        **{role: staff_client(make_staff(f"staff-{role}", role, tmp_path)) for role in ("sales", "auditor")},
+        "privacy_officer": staff_client(make_staff("staff-po", "privacy_officer", tmp_path)),
+    }
+    forget_cached_keys()
+    unwrapped.clear()  # whatever signing in did (it reads no person's data anyway)
+    rendered: set[str] = set()
+    for pattern in backoffice_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        kwargs = {"reference": inquiries[0].reference} if "reference" in pattern.pattern.converters else {}
+        url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)
+        for client in visitors.values():
+            response = client.get(url, follow=True)
+            rendered |= {t.name for t in response.templates}
+    # A failed sign-in, then the lockout page.
+    intruder, guess = Client(), {"username": "staff-sales", "password": "guess", "otp_token": "000000"}
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = intruder.post(reverse("backoffice:login"), guess)
+        rendered |= {t.name for t in response.templates}
+
+    assert unwrapped == []
+    pages = {f"backoffice/{p.name}" for p in TEMPLATES.glob("*.html")}
+    assert pages <= rendered, f"not rendered: {sorted(pages - rendered)}"
+
+
+@pytest.mark.django_db(transaction=True)  # the worker commits and closes connections
+def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped) -> None:
+    # Zhang Wei restricts processing before the worker runs: every task runs over her request.
+    zhang = submitted("zh-hans")
+    Person.objects.filter(pk=zhang.person_id).update(restricted_at=timezone.now())
+    forget_cached_keys()
+    unwrapped.clear()
+    run_worker()
+    ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
+    assert set(every_task()) <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"
+    assert unwrapped == []  # the acknowledgement was refused, the sales notice holds no personal data
+    assert [m.to for m in mail.outbox] == [[settings.PIWARDEN_SALES_EMAIL]]
+
+    # Wang Fang does not: the acknowledgement reads her address, inside the use the gate allowed.
+    wang = submitted("en")
+    forget_cached_keys()
+    unwrapped.clear()
+    run_worker()
+    assert [m.to for m in mail.outbox[1:]].count([PEOPLE["en"]["email"]]) == 1
+    assert len(unwrapped) == 1
+    key_id, permit = unwrapped[0]
+    assert permit is not None
+    assert key_id == wang.data_key_id == permit.person.data_key_id
+    assert permit.decision.purpose == "respond_inquiry"
