@@ -1,0 +1,112 @@
+"""The submission's write path, called as the view calls it: one act, one transaction, nothing twice.
+
+``submit_inquiry`` hands the gate the person to find or create and the consent the form gives;
+everything it writes commits together.  These tests go under the view (whose replay pre-check
+would answer first) to the guarantees the write path holds on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.audit.models import AuditEvent
+from piwarden.consent.models import ConsentRecord
+from piwarden.inquiries.actions import Submission, submit_inquiry
+from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
+from piwarden.people.models import Person
+from tests.conftest import consultation_data
+
+
+def submission(token: uuid.UUID | None = None, **overrides: Any) -> Submission:
+    data = {**consultation_data(), **overrides}
+    return Submission(
+        **{f: data[f] for f in PERSONAL_FIELDS},
+        product=data["product"],
+        submission_token=token or uuid.uuid4(),
+        language="zh-hans",
+        consent_text="我同意",
+    )
+
+
+def counts() -> dict[str, int]:
+    models = (Person, ConsentRecord, Inquiry, AuditEvent, DBTaskResult)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.mark.django_db
+def test_a_replayed_submission_returns_the_first_request_and_creates_nothing():
+    """A double click that beats the view's pre-check meets the token's unique index instead."""
+    token = uuid.uuid4()
+    first, created = submit_inquiry(submission(token))
+    assert created
+    before = counts()
+    again, created = submit_inquiry(submission(token, name="另一个名字"))
+    assert (again, created) == (first, False)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_new_persons_submission_writes_each_row_once_and_reads_nothing_back():
+    submit_inquiry(submission(email="first@example.com"))  # the audit chain exists from here on
+    with CaptureQueriesContext(connection) as queries:
+        submit_inquiry(submission(email="zhang.wei@example.com"))
+    statements = [q["sql"] for q in queries.captured_queries]
+    # Inside the test's transaction the gate's transaction is one savepoint; there is no other.
+    assert [s.split()[0] for s in statements if "SAVEPOINT" in s] == ["SAVEPOINT", "RELEASE"]
+    # The audit log's own statements are its business (tests/audit); the rest, in order:
+    ours = [s for s in statements if "SAVEPOINT" not in s and '"audit_' not in s]
+    assert [(s.split()[0], _table(s)) for s in ours] == [
+        ("SELECT", "people_person"),  # by the e-mail's blind index
+        ("INSERT", "vault_datakey"),
+        ("INSERT", "people_person"),
+        ("INSERT", "consent_consentrecord"),  # and no read of it back: the gate counts it as given
+        ("INSERT", "inquiries_inquiry"),
+        ("INSERT", "django_tasks_database_dbtaskresult"),  # the acknowledgement
+        ("INSERT", "django_tasks_database_dbtaskresult"),  # the sales notice
+    ]
+
+
+def _table(sql: str) -> str:
+    word = "INTO" if sql.startswith("INSERT") else "FROM"
+    return sql.split(f"{word} ", 1)[1].split(maxsplit=1)[0].strip('"')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_requests_with_one_email_end_with_one_person():
+    """The loser of the race on the person's unique index runs again and joins the winner's person.
+
+    On SQLite writers queue at BEGIN (IMMEDIATE), so the race cannot happen there.
+    """
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises writers at BEGIN: no two first requests overlap")
+    raced: list[Inquiry] = []
+
+    def rival() -> None:
+        try:
+            raced.append(submit_inquiry(submission(email="wang.fang@example.com"))[0])
+        finally:
+            connections.close_all()
+
+    def after_the_person_lookup(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute(sql, params, many, context)
+        if not raced and sql.startswith("SELECT") and 'FROM "people_person"' in sql:
+            thread = threading.Thread(target=rival)  # commits the same new person first
+            thread.start()
+            thread.join()
+        return result
+
+    with connection.execute_wrapper(after_the_person_lookup):
+        mine, created = submit_inquiry(submission(email="wang.fang@example.com"))
+    assert created
+    assert len(raced) == 1
+    assert Person.objects.count() == 1
+    assert mine.person_id == raced[0].person_id
+    assert Inquiry.objects.count() == ConsentRecord.objects.count() == 2
+    assert DBTaskResult.objects.count() == 4
