@@ -30,9 +30,9 @@ from piwarden.vault.models import DataKey
 
 logger = logging.getLogger(__name__)
 
-# Sent with ``key_id`` each time a data key is unwrapped to read or write someone's data (the
-# cache missed).  Nothing in the site listens: it lets a test prove that a page or a task
-# opened no one's data, with the real code path rather than a stand-in.
+# Sent with ``key_id`` each time a data key is unwrapped (the cache missed, or start-up checks
+# a key).  Nothing in the site listens: it lets a test prove that a page or a task opened no
+# one's data, on the real code path rather than a stand-in.
 data_key_unwrapped = Signal()
 
 _CACHE_SIZE = 512
