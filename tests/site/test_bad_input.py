@@ -36,7 +36,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.site.throttle import window_of
+from piwarden.ratelimit.limiter import window_of
 from piwarden.vault.models import DataKey
 from tests.conftest import consultation_data
 
