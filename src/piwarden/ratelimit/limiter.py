@@ -148,9 +148,9 @@ def _increment(bucket: str, window_start: int) -> int:
 def _sweep_old_windows(moment: int) -> None:
     """Delete counters whose window started more than a day ago, at most once per process per 10 min.
 
-    Why here and not in a scheduled job: piwarden has no scheduler (the task worker runs queued
-    work only, and may not run at all), and a management command would need a cron entry every
-    deployment must remember.  Why a per-process clock and not "1 in 100 requests at random": the
+    Why here and not in the retention housekeeping (``piwarden.site.housekeeping``): the limiter
+    keeps its one-day promise wherever it is used, whether or not a housekeeping process runs
+    beside it (``serve --no-housekeeping``).  Why a per-process clock and not "1 in 100 requests at random": the
     declared retention is one day, and a random sweep on a quiet site (a few posts a week) could
     leave counters for weeks; with the clock, any request more than 10 minutes after this
     process's last sweep deletes everything older than a day.  The cost is one indexed range
