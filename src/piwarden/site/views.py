@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -69,7 +68,7 @@ def consultation(request: HttpRequest) -> HttpResponse:
     form = ConsultationPageForm(request.POST)
     if not form.is_valid():
         # A form posted again after it was stored fails here (its CAPTCHA was used up): show the first.
-        replayed = _already_received(request)
+        replayed = _already_received(form)
         if replayed is not None:
             return redirect_to_received(replayed, again=True)
         return _consultation_page(request, form, status=400)
@@ -84,13 +83,10 @@ def consultation(request: HttpRequest) -> HttpResponse:
     return redirect_to_received(inquiry, again=not created)  # a replay with a valid form: the first request
 
 
-def _already_received(request: HttpRequest) -> Inquiry | None:
+def _already_received(form: ConsultationPageForm) -> Inquiry | None:
     """The request this form already created, if the same form is posted again."""
-    try:
-        token = uuid.UUID(request.POST.get("submission_token", ""))
-    except ValueError:
-        return None  # a malformed token is not a replay; the form reports it
-    return Inquiry.objects.filter(submission_token=token).first()
+    token = form.cleaned_data.get("submission_token")  # absent when malformed: not a replay, an error
+    return None if token is None else Inquiry.objects.filter(submission_token=token).first()
 
 
 def redirect_to_received(inquiry: Inquiry, *, again: bool) -> HttpResponse:
