@@ -235,7 +235,7 @@ def region_choices(language: str) -> OptionList:
 @functools.lru_cache(maxsize=8)
 def _declared_choices(kind: str, language: str, digest: str) -> OptionList:
     declaration = load_declaration()
-    items = declaration.industries if kind == "industry" else declaration.products
+    items = {"industry": declaration.industries, "product": declaration.products}[kind]
     return OptionList([(item.id, item.name.get(language)) for item in items])
 
 
@@ -305,7 +305,7 @@ def _request_field(name: str) -> forms.Field:
 class _RequestFieldsMetaclass(forms.forms.DeclarativeFieldsMetaclass):
     """Puts a field for each of ``REQUEST_FIELDS`` first, before the fields the class declares."""
 
-    def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> type:  # a metaclass
+    def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> type:
         if not any(isinstance(base, _RequestFieldsMetaclass) for base in bases):
             attrs = {**{field: _request_field(field) for field in REQUEST_FIELDS}, **attrs}
         return super().__new__(mcs, name, bases, attrs)
