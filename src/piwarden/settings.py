@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "piwarden.processing",
     "piwarden.inquiries",
     "piwarden.staff",
+    "piwarden.ratelimit",
     "piwarden.site",
     "piwarden.backoffice",
 ]
@@ -132,7 +133,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
     # Nothing shared lives in the cache: the rate limit has its own counter table
-    # (piwarden.site.throttle) and django-axes keeps its lockouts in the database.
+    # (piwarden.ratelimit.limiter) and django-axes keeps its lockouts in the database.
     # A per-process memory cache is all Django itself needs.
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
@@ -190,7 +191,7 @@ SECURE_HSTS_PRELOAD = _https and envbool("PIWARDEN_HSTS_PRELOAD", default=True)
 # Forwarded headers are believed only behind a proxy the operator declares (gunicorn too: see
 # piwarden.gunicorn_conf).  PIWARDEN_TRUSTED_PROXIES counts the proxies in front of the site, each
 # appending the address it saw to X-Forwarded-For: the rate limit counts the address the outermost
-# one appended (piwarden.site.throttle.client_address), never what the client wrote there itself.
+# one appended (piwarden.ratelimit.limiter.client_address), never what the client wrote there itself.
 PIWARDEN_BEHIND_PROXY = envbool("PIWARDEN_BEHIND_PROXY", default=False)
 PIWARDEN_TRUSTED_PROXIES = envint("PIWARDEN_TRUSTED_PROXIES", 1, minimum=1) if PIWARDEN_BEHIND_PROXY else 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PIWARDEN_BEHIND_PROXY else None

@@ -34,7 +34,7 @@ from piwarden.backoffice.forms import RevealForm
 from piwarden.consent.actions import withdraw_consent
 from piwarden.inquiries import access
 from piwarden.inquiries.actions import Submission, submit_inquiry
-from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry, InquiryStatus
+from piwarden.inquiries.models import PERSONAL_FIELDS, REQUEST_FIELDS, Inquiry, InquiryStatus
 from piwarden.policy.declaration import load_declaration
 from piwarden.staff.access import staff_role
 from piwarden.vault.crypto import forget_cached_keys
@@ -277,8 +277,7 @@ def make_requests(count: int, **overrides: str) -> list[Inquiry]:
         data = {**consultation_data(), **overrides}
         inquiry, _created = submit_inquiry(
             Submission(
-                **{f: data[f] for f in PERSONAL_FIELDS},
-                product=data["product"],
+                values={f: data[f] for f in REQUEST_FIELDS},
                 submission_token=uuid.uuid4(),
                 language="zh-hans",
                 consent_text="同意",

@@ -197,7 +197,7 @@ def test_the_sales_notice_carries_the_reference_and_no_personal_data(smtp, setti
     for inquiry in inquiries:
         (notice,) = [n for n in notices if inquiry.reference in n.subject]
         assert notice.rcpt_tos == [settings.PIWARDEN_SALES_EMAIL]
-        assert inquiry.reference in notice.body
+        assert f"{settings.PIWARDEN_SITE_URL}/backoffice/inquiries/{inquiry.reference}/" in notice.body
         text = str(notice.message)  # headers and every part, not only the visible body
         for person in PEOPLE.values():
             for value in personal_values(person):

@@ -15,6 +15,7 @@ HTTP interface:
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,8 @@ import pytest
 from captcha.models import CaptchaStore
 from django.db import connection
 from django.test import Client
-from django.utils import translation
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 from django_tasks_db.models import DBTaskResult
 
@@ -36,7 +38,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.site.throttle import window_of
+from piwarden.ratelimit.limiter import window_of
 from piwarden.vault.models import DataKey
 from tests.conftest import consultation_data
 
@@ -49,6 +51,7 @@ LANGUAGES = [
 STORED = (Inquiry, Person, ConsentRecord, AuditEvent, DataKey, DBTaskResult)
 TEXT_FIELDS = ("name", "phone", "email", "company", "position")
 MARKUP = ("<script>alert(1)</script>", "<b>x</b>", '"><img src=x onerror=alert(1)>')
+HOUR = datetime.timedelta(hours=1)
 SQL = ("'; DROP TABLE inquiries_inquiry; --", "1 OR 1=1", "admin'--")
 
 
@@ -360,6 +363,58 @@ def test_the_right_captcha_answer_passes(client, real_captcha):
     assert Inquiry.objects.count() == 1
 
 
+def test_an_expired_challenge_is_refused_and_used_up(client, real_captcha):
+    CaptchaStore.objects.filter(pk=real_captcha.pk).update(expiration=timezone.now() - datetime.timedelta(seconds=1))
+    response = client.post(
+        "/en/consultation/", consultation_data(captcha_0=real_captcha.hashkey, captcha_1=real_captcha.response)
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    errors, _alert = read_form_page(response)
+    assert set(errors) == {"captcha"}
+    assert not CaptchaStore.objects.filter(hashkey=real_captcha.hashkey).exists()
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right", "wrong"])
+def test_an_answer_is_checked_and_used_up_in_one_statement_and_other_challenges_are_left(client, real_captcha, right):
+    """No write of the library's own: expired challenges are the housekeeping's (test_housekeeping)."""
+    expired = CaptchaStore.objects.create(challenge="AB", response="ab", expiration=timezone.now() - HOUR)
+    answer = real_captcha.response if right else "x" + real_captcha.response
+    with CaptureQueriesContext(connection) as queries:
+        client.post("/en/consultation/", consultation_data(captcha_0=real_captcha.hashkey, captcha_1=answer))
+    table = CaptchaStore._meta.db_table
+    touching = [q["sql"] for q in queries.captured_queries if table in q["sql"]]
+    # A refused form is shown again with a new picture: that one INSERT is the page's, not the check's.
+    [statement] = [sql for sql in touching if not sql.startswith("INSERT")]
+    assert statement.startswith("DELETE")
+    assert "RETURNING" in statement
+    assert len(touching) == (1 if right else 2)
+    assert Inquiry.objects.count() == (1 if right else 0)
+    assert expired.hashkey in set(CaptchaStore.objects.values_list("hashkey", flat=True))
+    assert real_captcha.hashkey not in set(CaptchaStore.objects.values_list("hashkey", flat=True))
+
+
+def test_a_replay_whose_challenge_is_used_up_is_shown_the_first_request(client, real_captcha):
+    """The replay's CAPTCHA cannot pass again (it was used up), yet the visitor sees what was received."""
+    data = consultation_data(captcha_0=real_captcha.hashkey, captcha_1=real_captcha.response)
+    first = client.post("/en/consultation/", data)
+    assert first.status_code == HTTPStatus.FOUND
+    after_first = stored_counts()
+    again = client.post("/en/consultation/", data)
+    assert again.status_code == HTTPStatus.FOUND
+    assert again["Location"] == first["Location"] + "&again=1"
+    assert stored_counts() == after_first
+
+
+def test_a_valid_form_is_not_looked_up_before_it_is_stored(client):
+    """The unique submission token catches a replay on the valid path: no SELECT for it first."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/en/consultation/", consultation_data())
+    assert response.status_code == HTTPStatus.FOUND
+    table = Inquiry._meta.db_table
+    assert [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and table in q["sql"]] == []
+
+
 # --- replays, methods, garbage ------------------------------------------------------
 
 
@@ -442,6 +497,17 @@ def test_the_fourth_post_in_a_minute_is_refused_by_the_rate_limit_with_retry_aft
     other = client.post(url, consultation_data(), REMOTE_ADDR="203.0.113.9")
     assert other.status_code == HTTPStatus.FOUND
     assert Inquiry.objects.count() == 4
+
+
+def test_the_new_picture_button_and_the_page_itself_are_not_counted(client, settings):
+    settings.PIWARDEN_CONSULTATION_RATE = "1/m"
+    _wait_for_a_fresh_window("1/m")
+    for _ in range(3):
+        assert client.get("/en/consultation/", REMOTE_ADDR="198.51.100.8").status_code == HTTPStatus.OK
+        picture = client.post("/en/consultation/", {"new_captcha": "1"}, REMOTE_ADDR="198.51.100.8")
+        assert picture.status_code == HTTPStatus.OK
+    assert client.post("/en/consultation/", consultation_data(), REMOTE_ADDR="198.51.100.8").status_code == 302
+    assert client.post("/en/consultation/", consultation_data(), REMOTE_ADDR="198.51.100.8").status_code == 429
 
 
 # --- a double click that races itself -------------------------------------------------

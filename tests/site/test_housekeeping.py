@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from captcha.models import CaptchaStore
 from django.contrib.sessions.models import Session
 from django.core.mail import EmailMessage
 from django.core.management import call_command
@@ -31,7 +32,7 @@ from django_tasks_db.models import DBTaskResult
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import load_declaration
-from piwarden.site.housekeeping import JOBS
+from piwarden.site.housekeeping import EXPIRIES, JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
 from tests.serving import free_port, operator_env, wait_until
 
@@ -124,6 +125,8 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     waiting_task = task_result(TaskResultStatus.READY, None)  # queued long ago, never run: not finished
     sign_in_records(now - days("sign_in_records") - MINUTE, "expired-attempt")
     sign_in_records(now - days("sign_in_records") + HOUR, "kept-attempt")
+    expired_challenge = CaptchaStore.objects.create(challenge="AB", response="ab", expiration=now - MINUTE).hashkey
+    live_challenge = CaptchaStore.objects.create(challenge="CD", response="cd", expiration=now + HOUR).hashkey
 
     output = housekeeping()
 
@@ -141,10 +144,13 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     assert "sign-in logs (sign_in_records): 1 deleted" in output
     assert "sign-in failure logs (sign_in_records): 1 deleted" in output
     assert "lockout counters (sign_in_records): 1 deleted" in output
+    assert set(CaptchaStore.objects.values_list("hashkey", flat=True)) == {live_challenge}
+    assert expired_challenge not in output
+    assert "expired CAPTCHA challenges (not personal): 1 deleted" in output
 
     [event] = AuditEvent.objects.filter(event_type="retention.swept")
     declaration = load_declaration()
-    assert event.extra == {
+    assert event.extra == {  # the CAPTCHA challenges are no person's data: not counted here
         "deleted": {"outbox_copies": 1, "staff_sessions": 1, "queued_tasks": 2, "sign_in_records": 3},
         "retention_days": {
             c: declaration.category(c).retention_days
@@ -157,7 +163,7 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
 
     # Idempotent: the next run finds nothing, deletes nothing and records nothing.
     again = housekeeping()
-    assert again.count(": 0 deleted") == 6
+    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) == 7
     assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert usernames(AccessLog) == {"kept-attempt"}

@@ -13,7 +13,7 @@ from http import HTTPStatus
 import pytest
 from django.test import RequestFactory
 
-from piwarden.site import throttle
+from piwarden.ratelimit import limiter
 from tests.conftest import consultation_data
 
 PROXY = "127.0.0.1"
@@ -54,7 +54,7 @@ def test_behind_a_proxy_the_rate_limit_counts_each_visitor_not_the_proxy(client,
 def test_the_counted_address_is_the_one_the_outermost_trusted_proxy_appended(settings, proxies, forwarded, counted):
     settings.PIWARDEN_TRUSTED_PROXIES = proxies
     request = RequestFactory().post("/consultation/", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR=forwarded)
-    assert throttle.client_address(request) == counted
+    assert limiter.client_address(request) == counted
 
 
 @pytest.mark.parametrize(("behind_proxy", "trusted"), [("off", ""), ("on", "127.0.0.1,::1")])

@@ -13,19 +13,12 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
-from piwarden.inquiries.models import PERSONAL_FIELDS, InquiryStatus
+from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry, InquiryStatus
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.staff.models import Authenticator
 
-FIELD_LABELS = {
-    "name": _("Name"),
-    "phone": _("Contact number"),
-    "email": _("E-mail"),
-    "company": _("Company"),
-    "industry": _("Industry"),
-    "position": _("Position"),
-    "region": _("Country / region"),
-}
+# The personal fields' labels, as the model names them (translated when shown).
+FIELD_LABELS = {f.name: f.verbose_name for f in Inquiry._meta.concrete_fields if f.name in PERSONAL_FIELDS}
 
 
 class _CodeInput(forms.TextInput):
@@ -90,7 +83,7 @@ class StaffLoginForm(AuthenticationForm):
         # Locked for the check, so that two requests cannot both spend the same code.
         with transaction.atomic():
             device: Authenticator | None = (
-                Authenticator.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
+                Authenticator.objects.select_for_update().filter(user_id=user.pk, confirmed=True).order_by("pk").first()
             )
             if device is None or not device.verify_token(token):
                 return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import IntegrityError
@@ -23,17 +24,20 @@ from piwarden.processing import gate
 
 @dataclass(frozen=True)
 class Submission:
-    name: str
-    phone: str
-    email: str
-    company: str
-    industry: str
-    position: str
-    region: str
-    product: str
+    """A validated request (``ConsultationForm.to_submission``): its fields by name, and how it came."""
+
+    values: Mapping[str, str]  # every one of REQUEST_FIELDS
     submission_token: uuid.UUID
     language: str
     consent_text: str
+
+    @property
+    def email(self) -> str:
+        return self.values["email"]
+
+    @property
+    def phone(self) -> str:
+        return self.values["phone"]
 
 
 def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
@@ -81,15 +85,8 @@ def _store(person: Person, submission: Submission) -> Inquiry:
         person=person,
         data_key_id=person.data_key_id,
         submission_token=submission.submission_token,
-        name=submission.name,
-        phone=submission.phone,
-        email=submission.email,
-        company=submission.company,
-        industry=submission.industry,
-        position=submission.position,
-        region=submission.region,
-        product=submission.product,
         language=submission.language,
+        **submission.values,
     )
     inquiry.save(force_insert=True)
     record_event(

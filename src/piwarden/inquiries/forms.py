@@ -1,25 +1,36 @@
-"""The consultation form: exactly the declared fields, validated at the boundary."""
+"""The consultation request's input validation, for every interface (the page, a future API).
+
+:class:`ConsultationForm` has one field per field of the request that ``Inquiry`` declares
+(``REQUEST_FIELDS``), labelled with the model field's ``verbose_name`` and as long as it allows;
+``_INPUTS`` says how each is typed in and checked.  What only the web page needs (the CAPTCHA,
+autocomplete hints, the "Please choose" entries) is added by ``piwarden.site.forms``.
+"""
 
 from __future__ import annotations
 
 import functools
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from captcha.fields import CaptchaField, CaptchaTextInput
 from django import forms
 from django.conf import settings
 from django.forms.utils import flatatt
 from django.utils.choices import BaseChoiceIterator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, override
+from django.utils.text import format_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from piwarden.inquiries.actions import Submission
+from piwarden.inquiries.models import REQUEST_FIELDS, Inquiry
 from piwarden.policy.declaration import load_declaration, region_names
 from piwarden.vault.blind import InvalidPhoneNumber, normalise_email, normalise_phone
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # --- names: letters of every script ------------------------------------------------------
 #
@@ -71,6 +82,41 @@ class NormalisedCharField(forms.CharField):
         return unicodedata.normalize("NFC", str(super().to_python(value)))
 
 
+class NameTextField(NormalisedCharField):
+    """A name, a company, a position: spaces collapsed, letters of every script and ``punctuation`` only."""
+
+    def __init__(self, *, punctuation: frozenset[str], message: StrOrPromise, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.punctuation = punctuation
+        self.message = message
+
+    def clean(self, value: Any) -> str:
+        return _clean_text(super().clean(value), self.punctuation, str(self.message))
+
+
+class PhoneField(NormalisedCharField):
+    """A phone number, stored in E.164 (``vault.blind.normalise_phone``): the form a person is found by."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            _("Mobile or landline; numbers outside mainland China start with + and the country code."),
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> str:
+        try:
+            return normalise_phone(super().clean(value))
+        except InvalidPhoneNumber:
+            raise forms.ValidationError(
+                _(
+                    "This is not a valid phone number. "
+                    "Numbers outside mainland China start with + and the country code."
+                ),
+                code="invalid_phone",
+            ) from None
+
+
 # --- e-mail: a mailbox a company contact can really have ---------------------------------
 #
 # Django accepts what RFC 5322 allows: quoted local parts ("<b>x</b>"@example.com), IP
@@ -102,26 +148,22 @@ def check_mailbox(address: str) -> None:
 
 
 class MailboxField(forms.EmailField):
-    """An e-mail address, NFC-normalised, that a company contact can really receive mail at."""
+    """An e-mail address, NFC-normalised, that a company contact can really receive mail at.
+
+    Cleaned to the form a person is found by (``vault.blind.normalise_email``).
+    """
 
     def to_python(self, value: Any) -> str:
         return unicodedata.normalize("NFC", str(super().to_python(value)))
+
+    def clean(self, value: Any) -> str:
+        return normalise_email(super().clean(value))
 
     def run_validators(self, value: Any) -> None:
         if value in self.empty_values:
             return
         check_mailbox(value)  # first, so that the visitor reads the specific reason, and only it
         super().run_validators(value)
-
-
-class CaptchaPicture(CaptchaTextInput):  # type: ignore[misc]  # django-simple-captcha ships no type hints
-    """The CAPTCHA widget with its picture described in the page's language.
-
-    Its own template name: Django's form renderer looks in app directories only, where
-    django-simple-captcha's template (alt="captcha") would win over an override of the same name.
-    """
-
-    template_name = "inquiries/captcha_widget.html"
 
 
 # --- choices, built and rendered once per language ---------------------------------------
@@ -167,10 +209,6 @@ class OptionSelect(forms.Select):
         return format_html('<select name="{}"{}>\n', name, attributes) + mark_safe("\n".join(html) + "\n</select>")  # noqa: S308  # each option was built by format_html above
 
 
-def _language_key(language: str | None) -> str:
-    return "en" if (language or "").startswith("en") else "zh-hans"
-
-
 def reading_order(name: str, language: str) -> tuple[Any, ...]:
     """Sort key for a name as a reader of ``language`` expects to find it.
 
@@ -191,35 +229,91 @@ def reading_order(name: str, language: str) -> tuple[Any, ...]:
 def region_choices(language: str) -> OptionList:
     """The regions in the reader's order, mainland China first (the storage region, most visitors)."""
     names = region_names(language)
-    ordered = sorted(names.items(), key=lambda item: (item[0] != "CN", reading_order(item[1], language)))
-    return _with_placeholder(language, ordered)
+    return OptionList(sorted(names.items(), key=lambda item: (item[0] != "CN", reading_order(item[1], language))))
 
 
 @functools.lru_cache(maxsize=8)
 def _declared_choices(kind: str, language: str, digest: str) -> OptionList:
     declaration = load_declaration()
-    items = declaration.industries if kind == "industry" else declaration.products
-    return _with_placeholder(language, [(item.id, item.name.get(language)) for item in items])
+    items = {"industry": declaration.industries, "product": declaration.products}[kind]
+    return OptionList([(item.id, item.name.get(language)) for item in items])
 
 
-def _with_placeholder(language: str, items: list[tuple[str, str]]) -> OptionList:
-    with override(language):
-        return OptionList([("", str(_("Please choose"))), *items])
+def choices_for(name: str, language: str) -> OptionList:
+    """The choices of the request field ``name`` in ``language``, built once per language (and declaration)."""
+    if name == "region":
+        return region_choices(language)
+    return _declared_choices(name, language, load_declaration().digest)
 
 
-class ConsultationForm(forms.Form):
-    name = NormalisedCharField(label=_("Name"), max_length=100)
-    phone = NormalisedCharField(
-        label=_("Contact number"),
-        max_length=32,
-        help_text=_("Mobile or landline; numbers outside mainland China start with + and the country code."),
-    )
-    email = MailboxField(label=_("E-mail"), max_length=254)
-    company = NormalisedCharField(label=_("Company"), max_length=200)
-    industry = forms.ChoiceField(label=_("Industry"), widget=OptionSelect)
-    position = NormalisedCharField(label=_("Position"), max_length=100)
-    region = forms.ChoiceField(label=_("Country / region"), widget=OptionSelect)
-    product = forms.ChoiceField(label=_("Product or service of interest"), widget=OptionSelect)
+def language_key(language: str | None) -> str:
+    return "en" if (language or "").startswith("en") else "zh-hans"
+
+
+# --- the request's fields, from the model ------------------------------------------------
+
+
+def _choice(*, label: StrOrPromise, max_length: int | None) -> forms.Field:
+    # A value from a list (its length is the list's); the choices are set per form from
+    # choices_for(): an OptionList, taken as it is.
+    return forms.ChoiceField(label=label, widget=OptionSelect)
+
+
+# How each request field is typed in and checked (its label and length come from the model).
+# A field not named here is free text with the characters of a company name.
+_INPUTS: dict[str, Callable[..., forms.Field]] = {
+    "name": functools.partial(
+        NameTextField,
+        punctuation=_NAME_PUNCTUATION,
+        message=_("A name may contain letters, spaces, dots, hyphens and apostrophes only."),
+    ),
+    "phone": PhoneField,
+    "email": MailboxField,
+    "company": functools.partial(
+        NameTextField,
+        punctuation=_ORG_PUNCTUATION,
+        message=_("A company name may contain letters, digits, spaces and . , & ( ) - / only."),
+    ),
+    "industry": _choice,
+    "position": functools.partial(
+        NameTextField,
+        punctuation=_ORG_PUNCTUATION,
+        message=_("A position may contain letters, digits, spaces and . , & ( ) - / only."),
+    ),
+    "region": _choice,
+    "product": _choice,
+}
+
+
+_MODEL_FIELDS = {f.name: f for f in Inquiry._meta.concrete_fields}
+
+
+def _request_field(name: str) -> forms.Field:
+    model_field = _MODEL_FIELDS[name]
+    label = model_field.verbose_name
+    make = _INPUTS.get(name)
+    if make is None:
+        make = functools.partial(
+            NameTextField,
+            punctuation=_ORG_PUNCTUATION,
+            message=format_lazy(_("{label} may contain letters, digits, spaces and . , & ( ) - / only."), label=label),
+        )
+    length = getattr(model_field, "plaintext_max_length", None) or model_field.max_length
+    return make(label=label, max_length=length)
+
+
+class _RequestFieldsMetaclass(forms.forms.DeclarativeFieldsMetaclass):
+    """Puts a field for each of ``REQUEST_FIELDS`` first, before the fields the class declares."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> type:
+        if not any(isinstance(base, _RequestFieldsMetaclass) for base in bases):
+            attrs = {**{field: _request_field(field) for field in REQUEST_FIELDS}, **attrs}
+        return super().__new__(mcs, name, bases, attrs)
+
+
+class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
+    """A consultation request, checked: the request's fields, the consent, the replay token."""
+
     consent = forms.BooleanField(required=True)
     submission_token = forms.UUIDField(
         widget=forms.HiddenInput,
@@ -231,48 +325,22 @@ class ConsultationForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        language = _language_key(get_language())
-        digest = load_declaration().digest
-        choices = {
-            "industry": _declared_choices("industry", language, digest),
-            "product": _declared_choices("product", language, digest),
-            "region": region_choices(language),
-        }
-        for name, options in choices.items():
-            field = self.fields[name]
-            assert isinstance(field, forms.ChoiceField)  # noqa: S101  # declared above as ChoiceFields
-            field.choices = options  # an OptionList is taken as it is: no per-instance normalisation
+        language = language_key(get_language())
+        for name, field in self.fields.items():
+            if isinstance(field, forms.ChoiceField) and name in REQUEST_FIELDS:
+                field.choices = self.options(name, language)  # an OptionList: no per-instance normalisation
         self.fields["consent"].label = self.consent_text()
         self.fields["consent"].error_messages["required"] = _(
             "Please tick the box to agree, or we cannot process your request."
         )
         if not self.is_bound:
             self.initial.setdefault("submission_token", uuid.uuid4())
-        if settings.PIWARDEN_CAPTCHA == "on":
-            self.fields["captcha"] = CaptchaField(
-                widget=CaptchaPicture(),
-                label=_("Verification code"),
-                help_text=_("Type the characters shown in the picture."),
-                error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
-            )
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             field.error_messages.setdefault("required", _("This field is required."))
-            if name in {"name", "company", "position", "phone", "email"}:
-                field.widget.attrs.setdefault("autocomplete", _AUTOCOMPLETE.get(name, "off"))
 
-    @classmethod
-    def refilled(cls, data: Mapping[str, Any]) -> ConsultationForm:
-        """An unbound form showing what the visitor typed, with a new CAPTCHA (the "new picture" button).
-
-        Nothing is validated or stored; the values are shown again as the widgets escape them.
-        """
-        initial: dict[str, Any] = {name: data.get(name, "") for name in cls.base_fields}
-        initial["consent"] = bool(data.get("consent"))
-        try:
-            initial["submission_token"] = uuid.UUID(str(data.get("submission_token", "")))
-        except ValueError:
-            initial["submission_token"] = uuid.uuid4()
-        return cls(initial=initial)
+    def options(self, name: str, language: str) -> OptionList:
+        """The choices the field ``name`` offers (a page adds its "Please choose" entry)."""
+        return choices_for(name, language)
 
     @staticmethod
     def consent_text() -> str:
@@ -285,42 +353,6 @@ class ConsultationForm(forms.Form):
             % {"version": declaration.version, "controller": declaration.controller.name}
         )
 
-    def clean_name(self) -> str:
-        return _clean_text(
-            self.cleaned_data["name"],
-            _NAME_PUNCTUATION,
-            str(_("A name may contain letters, spaces, dots, hyphens and apostrophes only.")),
-        )
-
-    def clean_company(self) -> str:
-        return _clean_text(
-            self.cleaned_data["company"],
-            _ORG_PUNCTUATION,
-            str(_("A company name may contain letters, digits, spaces and . , & ( ) - / only.")),
-        )
-
-    def clean_position(self) -> str:
-        return _clean_text(
-            self.cleaned_data["position"],
-            _ORG_PUNCTUATION,
-            str(_("A position may contain letters, digits, spaces and . , & ( ) - / only.")),
-        )
-
-    def clean_email(self) -> str:
-        return normalise_email(self.cleaned_data["email"])
-
-    def clean_phone(self) -> str:
-        try:
-            return normalise_phone(self.cleaned_data["phone"])
-        except InvalidPhoneNumber:
-            raise forms.ValidationError(
-                _(
-                    "This is not a valid phone number. "
-                    "Numbers outside mainland China start with + and the country code."
-                ),
-                code="invalid_phone",
-            ) from None
-
     def clean(self) -> dict[str, Any]:
         # A field sent twice (HTTP parameter pollution) is ambiguous: Django would
         # silently keep the last value while a proxy or log may show the first.
@@ -332,11 +364,16 @@ class ConsultationForm(forms.Form):
                     self.add_error(name, _("Please give only one value."))
         return cleaned
 
+    def request_fields(self) -> list[forms.BoundField]:
+        """The request's fields, in the model's order, for a page to show one by one."""
+        return [self[name] for name in REQUEST_FIELDS]
 
-_AUTOCOMPLETE = {
-    "name": "name",
-    "company": "organization",
-    "position": "organization-title",
-    "phone": "tel",
-    "email": "email",
-}
+    def to_submission(self, language: str | None = None) -> Submission:
+        """The validated request, for ``submit_inquiry`` (call only once ``is_valid()``)."""
+        data = self.cleaned_data
+        return Submission(
+            values={name: data[name] for name in REQUEST_FIELDS},
+            submission_token=data["submission_token"],
+            language=language or get_language() or settings.LANGUAGE_CODE,
+            consent_text=str(self.fields["consent"].label),  # exactly what the box said
+        )

@@ -1,8 +1,11 @@
 """Consultation requests (policy §一(I)1.1).
 
-The seven fields the policy names are encrypted under the person's data key;
-``product`` (what the request is about) is not personal and stays readable so
-that the inbox can be sorted and counted without decrypting anything.
+The request's fields are declared here once: the personal ones, encrypted under the person's
+data key, and ``product`` (what the request is about), which is not personal and stays readable
+so that the inbox can be sorted and counted without decrypting anything.  Their ``verbose_name``
+is the label the form, the staff console and the audit log show; the form and the submission
+are built from them (``inquiries.forms``), so a new field is this model, its migration, its
+declaration in ``policy/declaration.toml`` and the translation of its label.
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ from uuid6 import uuid7
 
 from piwarden.policy.declaration import load_declaration
 from piwarden.vault.fields import EncryptedTextField
-
-PERSONAL_FIELDS = ("name", "phone", "email", "company", "industry", "position", "region")
-# The declared data category of those fields (policy/declaration.toml), as the gate is asked about it.
-CATEGORY = "consultation"
+from piwarden.vault.models import PersonalData
 
 
 def new_reference() -> str:
@@ -32,22 +32,20 @@ class InquiryStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
-class Inquiry(models.Model):
+class Inquiry(PersonalData):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     reference = models.CharField(max_length=10, unique=True, default=new_reference, editable=False)
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="inquiries")
-    data_key = models.ForeignKey("vault.DataKey", on_delete=models.PROTECT, related_name="+")
     submission_token = models.UUIDField(unique=True, help_text="From the form; a replayed form creates nothing.")
 
-    name = EncryptedTextField(max_length=100)
-    phone = EncryptedTextField(max_length=32)
-    email = EncryptedTextField(max_length=254)
-    company = EncryptedTextField(max_length=200)
-    industry = EncryptedTextField(max_length=40)
-    position = EncryptedTextField(max_length=100)
-    region = EncryptedTextField(max_length=2)
+    name = EncryptedTextField(_("Name"), max_length=100)
+    phone = EncryptedTextField(_("Contact number"), max_length=32)
+    email = EncryptedTextField(_("E-mail"), max_length=254)
+    company = EncryptedTextField(_("Company"), max_length=200)
+    industry = EncryptedTextField(_("Industry"), max_length=40)
+    position = EncryptedTextField(_("Position"), max_length=100)
+    region = EncryptedTextField(_("Country / region"), max_length=2)
 
-    product = models.CharField(max_length=40)
+    product = models.CharField(_("Product or service of interest"), max_length=40)
     language = models.CharField(max_length=10)
     status = models.CharField(max_length=10, choices=InquiryStatus.choices, default=InquiryStatus.NEW)
     submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -68,3 +66,11 @@ class Inquiry(models.Model):
             if product.id == self.product:
                 return str(product.name)
         return self.product
+
+
+# The personal fields of a request (the encrypted ones), in the model's order.
+PERSONAL_FIELDS = tuple(f.name for f in Inquiry._meta.concrete_fields if isinstance(f, EncryptedTextField))
+# What the visitor fills in: the personal fields and the product asked about.
+REQUEST_FIELDS = (*PERSONAL_FIELDS, "product")
+# The declared data category of the personal fields (policy/declaration.toml), as the gate is asked about it.
+CATEGORY = "consultation"

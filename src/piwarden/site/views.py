@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -14,11 +14,11 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
-from piwarden.inquiries.actions import Submission, submit_inquiry
-from piwarden.inquiries.forms import ConsultationForm
+from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
-from piwarden.site import throttle
+from piwarden.ratelimit.decorators import rate_limit
+from piwarden.site.forms import ConsultationPageForm
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
@@ -37,78 +37,56 @@ def contact(request: HttpRequest) -> HttpResponse:
     return render(request, "site/contact.html")
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
-def consultation(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and NEW_CAPTCHA in request.POST:
-        # The "new picture" button: no validation, nothing stored, what was typed shown again.
-        # (A GET link would lose it, or put it in the URL and so in every log on the way.)
-        return render(
-            request, "site/consultation.html", {"form": ConsultationForm.refilled(request.POST), "new_captcha": True}
-        )
-    if request.method == "POST":
-        # Throttle before any expensive work (CAPTCHA look-up, key unwrap, hashing), and outside
-        # any transaction: the counter is one autocommit upsert (see piwarden.site.throttle).
-        limit = throttle.hit(request, "consultation", settings.PIWARDEN_CONSULTATION_RATE)
-        if limit.limited:
-            form = ConsultationForm()
-            response = render(
-                request,
-                "site/consultation.html",
-                {"form": form, "error": _("Too many requests from your network. Please wait a minute and try again.")},
-                status=429,
-            )
-            response["Retry-After"] = str(limit.retry_after)
-            return response
-        form = ConsultationForm(request.POST)
-        replayed = _already_received(request)
-        if replayed is not None:
-            return redirect_to_received(replayed, again=True)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                inquiry, _created = submit_inquiry(
-                    Submission(
-                        name=data["name"],
-                        phone=data["phone"],
-                        email=data["email"],
-                        company=data["company"],
-                        industry=data["industry"],
-                        position=data["position"],
-                        region=data["region"],
-                        product=data["product"],
-                        submission_token=data["submission_token"],
-                        language=get_language() or settings.LANGUAGE_CODE,
-                        consent_text=str(form.fields["consent"].label),  # exactly what the box said
-                    )
-                )
-            except ProcessingRefused:
-                return render(
-                    request,
-                    "site/consultation.html",
-                    {
-                        "form": form,
-                        "error": _(
-                            "You have restricted the processing of your personal information, so we cannot take "
-                            "this request online. Please call or e-mail us (see below)."
-                        ),
-                    },
-                    status=409,
-                )
-            return redirect_to_received(inquiry, again=not _created)
-        return render(request, "site/consultation.html", {"form": form}, status=400)
-    return render(request, "site/consultation.html", {"form": ConsultationForm()})
-
-
 NEW_CAPTCHA = "new_captcha"
 
 
-def _already_received(request: HttpRequest) -> Inquiry | None:
-    """The request this form already created, if the same form is posted again."""
+def _consultation_page(
+    request: HttpRequest, form: ConsultationPageForm, status: int = 200, **context: Any
+) -> HttpResponse:
+    return render(request, "site/consultation.html", {"form": form, **context}, status=status)
+
+
+def _is_submission(request: HttpRequest) -> bool:
+    # The "new picture" button posts too, but stores nothing: it is not counted.
+    return request.method == "POST" and NEW_CAPTCHA not in request.POST
+
+
+def _too_many_requests(request: HttpRequest) -> HttpResponse:
+    error = _("Too many requests from your network. Please wait a minute and try again.")
+    return _consultation_page(request, ConsultationPageForm(), error=error)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@rate_limit("consultation", rate_setting="PIWARDEN_CONSULTATION_RATE", refuse=_too_many_requests, counts=_is_submission)
+def consultation(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _consultation_page(request, ConsultationPageForm())
+    if NEW_CAPTCHA in request.POST:
+        # The "new picture" button: no validation, nothing stored, what was typed shown again.
+        # (A GET link would lose it, or put it in the URL and so in every log on the way.)
+        return _consultation_page(request, ConsultationPageForm.refilled(request.POST), new_captcha=True)
+    form = ConsultationPageForm(request.POST)
+    if not form.is_valid():
+        # A form posted again after it was stored fails here (its CAPTCHA was used up): show the first.
+        replayed = _already_received(form)
+        if replayed is not None:
+            return redirect_to_received(replayed, again=True)
+        return _consultation_page(request, form, status=400)
     try:
-        token = uuid.UUID(request.POST.get("submission_token", ""))
-    except ValueError:
-        return None  # a malformed token is not a replay; the form reports it
-    return Inquiry.objects.filter(submission_token=token).first()
+        inquiry, created = submit_inquiry(form.to_submission())
+    except ProcessingRefused:
+        error = _(
+            "You have restricted the processing of your personal information, so we cannot take "
+            "this request online. Please call or e-mail us (see below)."
+        )
+        return _consultation_page(request, form, status=409, error=error)
+    return redirect_to_received(inquiry, again=not created)  # a replay with a valid form: the first request
+
+
+def _already_received(form: ConsultationPageForm) -> Inquiry | None:
+    """The request this form already created, if the same form is posted again."""
+    token = form.cleaned_data.get("submission_token")  # absent when malformed: not a replay, an error
+    return None if token is None else Inquiry.objects.filter(submission_token=token).first()
 
 
 def redirect_to_received(inquiry: Inquiry, *, again: bool) -> HttpResponse:

@@ -28,7 +28,7 @@ from django_otp.oath import TOTP
 
 from piwarden.vault import crypto
 from piwarden.vault.fields import EncryptedTextField
-from piwarden.vault.models import DataKey
+from piwarden.vault.models import DataKey, EncryptedModel
 
 SECRET_BYTES = 20  # RFC 4226's recommended 160 bits; what every authenticator app expects for SHA-1
 _CODE = re.compile(r"[0-9]{6}")
@@ -38,7 +38,7 @@ def new_device_id() -> int:
     return secrets.randbits(62) + 1
 
 
-class Authenticator(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc]  # django_otp ships no type hints
+class Authenticator(EncryptedModel, TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc,django-manager-missing]  # django_otp ships no type hints
     """One staff member's TOTP authenticator (6 digits, 30 s, SHA-1: what the apps support)."""
 
     STEP = 30
@@ -47,7 +47,7 @@ class Authenticator(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[mi
     T0 = 0
 
     id = models.BigIntegerField(primary_key=True, default=new_device_id, editable=False)
-    data_key = models.OneToOneField(DataKey, on_delete=models.PROTECT, related_name="+")
+    data_key = models.OneToOneField(DataKey, on_delete=models.PROTECT, related_name="+")  # a key of its own
     secret = EncryptedTextField(help_text="The shared TOTP secret, hex, encrypted under data_key.")
     drift = models.SmallIntegerField(default=0, help_text="Time steps the phone's clock is known to be off.")
     last_t = models.BigIntegerField(

@@ -1,9 +1,11 @@
 """Model field types that keep personal data encrypted at rest.
 
 ``EncryptedTextField`` stores a Tink AEAD ciphertext; the model attribute
-reads and writes plaintext.  The model must have a ``data_key`` foreign key
-(the owner's data key) and a client-generated primary key, because the
-associated data names the row: ``<table>|<pk>|<column>``.
+reads and writes plaintext.  The model extends
+:class:`~piwarden.vault.models.EncryptedModel` (its ``data_key`` is the owner's
+data key) and has a client-generated primary key, because the associated data
+names the row: ``<table>|<pk>|<column>``.  The field's system check refuses a
+model that does not.
 
 Why a descriptor and not ``from_db_value``: ``from_db_value`` does not see the
 row, so it can neither pick the owner's key nor build associated data.  The
@@ -16,11 +18,13 @@ Reading a crypto-shredded row gives ``None``: the value no longer exists.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.core import checks
 from django.db import models
 
 from piwarden.vault import crypto
+from piwarden.vault.models import EncryptedModel
 
 _PENDING = object()  # plaintext assigned, not encrypted yet
 _PLAIN_PREFIX = "_vault_plain_"
@@ -36,7 +40,7 @@ class _EncryptedAttribute:
         self.attname = field.attname
         self.plain_key = _PLAIN_PREFIX + field.attname
 
-    def __get__(self, instance: models.Model | None, owner: type[models.Model]) -> Any:
+    def __get__(self, instance: EncryptedModel | None, owner: type[EncryptedModel]) -> Any:
         if instance is None:
             return self
         state = instance.__dict__
@@ -49,7 +53,7 @@ class _EncryptedAttribute:
             return None
         try:
             plain: str | None = crypto.decrypt(
-                instance.data_key_id,  # type: ignore[attr-defined]  # required of models using this field
+                instance.data_key_id,
                 bytes(ciphertext),
                 associated_data(instance, self.field),
             )
@@ -95,13 +99,36 @@ class EncryptedTextField(models.BinaryField):  # type: ignore[type-arg]  # djang
         super().contribute_to_class(cls, name, private_only)
         setattr(cls, self.attname, _EncryptedAttribute(self))
 
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = super().check(**kwargs)
+        model = self.model
+        if not issubclass(model, EncryptedModel):
+            errors.append(
+                checks.Error(
+                    f"{model._meta.label} has an encrypted field but does not extend vault.models.EncryptedModel.",
+                    hint="Extend PersonalData (a person's data) or EncryptedModel: they hold the data-key link.",
+                    obj=self,
+                    id="vault.E003",
+                )
+            )
+        elif not model._meta.pk or not model._meta.pk.has_default():
+            errors.append(
+                checks.Error(
+                    f"{model._meta.label} has an encrypted field but its primary key has no default.",
+                    hint="The ciphertext's associated data names the row: its key must be known before the INSERT.",
+                    obj=self,
+                    id="vault.E004",
+                )
+            )
+        return errors
+
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         state = model_instance.__dict__
         ciphertext = state.get(self.attname)
         if ciphertext is _PENDING:
             plain = state[_PLAIN_PREFIX + self.attname]
             ciphertext = crypto.encrypt(
-                model_instance.data_key_id,  # type: ignore[attr-defined]  # required of models using this field
+                cast(EncryptedModel, model_instance).data_key_id,  # the check above makes it one
                 plain,
                 associated_data(model_instance, self),
             )

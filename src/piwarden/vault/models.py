@@ -56,3 +56,33 @@ class KeyCheck(models.Model):
 
     def __str__(self) -> str:
         return f"KeyCheck (KEK key {self.kek_key_id})"
+
+
+class EncryptedModel(models.Model):
+    """The contract of every model with :class:`~piwarden.vault.fields.EncryptedTextField` fields.
+
+    Each encrypted field of a row is sealed under ``data_key``, with associated data that names
+    the row's primary key; so the key must be chosen before the INSERT (a default, such as
+    ``uuid7``), which ``EncryptedTextField``'s system check demands along with this base.  A
+    model whose rows belong to a person extends :class:`PersonalData` instead.
+    """
+
+    data_key = models.ForeignKey(DataKey, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class PersonalData(EncryptedModel):
+    """A person's encrypted data: sealed under that person's data key, and linked to the person.
+
+    The link is how export and erasure find every row of a person; ``data_key`` is the person's
+    own, so destroying it (crypto-shredding) makes every such row unreadable at once.  The reverse
+    accessor is the app's label (``person.inquiries``); a second model of the same app overrides
+    ``person`` with a name of its own (Django's checks report the clash until it does).
+    """
+
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="%(app_label)s")
+
+    class Meta:
+        abstract = True

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DatabaseError
 
-from piwarden.site.housekeeping import JOBS, Sweep, rules, sweep
+from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules, sweep
 from piwarden.site.management.commands.worker import describe, drop_connections
 
 DEFAULT_EVERY = 3600
@@ -102,12 +102,11 @@ class Command(BaseCommand):
             self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
             drop_connections()
             return None
-        for job in JOBS:
-            if job.name in result.failed:
-                self._say(f"{job.name}: failed ({result.failed[job.name]}); nothing of it deleted", error=True)
-            elif result.deleted[job.name] or not quiet:
-                category = result.categories[job.name]
-                self._say(f"{job.name} ({category}): {result.deleted[job.name]} deleted")
+        for name, kind in [(e.name, "not personal") for e in EXPIRIES] + [(j.name, "") for j in JOBS]:
+            if name in result.failed:
+                self._say(f"{name}: failed ({result.failed[name]}); nothing of it deleted", error=True)
+            elif result.deleted[name] or not quiet:
+                self._say(f"{name} ({kind or result.categories[name]}): {result.deleted[name]} deleted")
         return result
 
     def _say(self, message: str, *, error: bool = False) -> None:

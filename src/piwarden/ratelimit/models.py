@@ -1,4 +1,4 @@
-"""Rows of the public site's own: the rate-limit counters (``piwarden.site.throttle``)."""
+"""The rate-limit counters (``piwarden.ratelimit.limiter``)."""
 
 from __future__ import annotations
 

@@ -11,11 +11,8 @@ database (two processes racing on one bucket each get their own count), and run 
 so it is one short write transaction of its own.  SQLite (Django 6.1 requires ≥ 3.37) and
 PostgreSQL (≥ 15) both support the statement; they are the two databases piwarden runs on.
 Calling :func:`hit` inside an ``atomic()`` block works, but then holds the counter row (and, on
-SQLite, the write lock) until that block ends: the consultation view calls it before any.
-
-This replaces django-ratelimit over Django's ``DatabaseCache``, which took ~11 statements and two
-write transactions per request (a ``COUNT(*)`` to decide on culling before each write, an
-``add`` that rolls back when the key exists, then an ``incr``).
+SQLite, the write lock) until that block ends: :func:`piwarden.ratelimit.decorators.rate_limit`
+calls it before the view runs, outside any transaction.
 
 Old windows are deleted in the request path too (:func:`_sweep_old_windows`); see there.
 """
@@ -34,7 +31,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 
 from piwarden.environment import parse_rate
-from piwarden.site.models import RateCounter
+from piwarden.ratelimit.models import RateCounter
 from piwarden.vault.blind import blind_index
 
 # Counters are deleted once their window started more than a day ago (policy/declaration.toml,
@@ -43,7 +40,7 @@ from piwarden.vault.blind import blind_index
 KEEP_SECONDS = 86_400
 # At most one sweep per process in this many seconds.
 SWEEP_EVERY_SECONDS = 600
-# IPv6 clients are counted per /64, the prefix one subscriber usually gets (as django-ratelimit did).
+# IPv6 clients are counted per /64, the prefix one subscriber usually gets.
 IPV6_PREFIX = 64
 
 _last_sweep: float = 0.0  # per process: time.monotonic() of this process's last sweep (0: none yet)
@@ -89,7 +86,7 @@ def client_address(request: HttpRequest) -> str:
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
-        # Every client would share one counter; as django-ratelimit did, refuse to guess.
+        # Every client would share one counter: refuse to guess.
         raise ImproperlyConfigured(
             f"{source} is empty or not an IP address (a proxy connecting over a Unix socket, or one "
             "that does not append X-Forwarded-For?); the rate limit cannot tell clients apart"
@@ -151,9 +148,9 @@ def _increment(bucket: str, window_start: int) -> int:
 def _sweep_old_windows(moment: int) -> None:
     """Delete counters whose window started more than a day ago, at most once per process per 10 min.
 
-    Why here and not in a scheduled job: piwarden has no scheduler (the task worker runs queued
-    work only, and may not run at all), and a management command would need a cron entry every
-    deployment must remember.  Why a per-process clock and not "1 in 100 requests at random": the
+    Why here and not in the retention housekeeping (``piwarden.site.housekeeping``): the limiter
+    keeps its one-day promise wherever it is used, whether or not a housekeeping process runs
+    beside it (``serve --no-housekeeping``).  Why a per-process clock and not "1 in 100 requests at random": the
     declared retention is one day, and a random sweep on a quiet site (a few posts a week) could
     leave counters for weeks; with the clock, any request more than 10 minutes after this
     process's last sweep deletes everything older than a day.  The cost is one indexed range

@@ -1,4 +1,4 @@
-"""The per-client rate limit (``piwarden.site.throttle``): one statement, no address stored, shared.
+"""The per-client rate limit (``piwarden.ratelimit.limiter``): one statement, no address stored, shared.
 
 Runs on whichever database ``DATABASE_URL`` names (SQLite by default, PostgreSQL in CI).
 """
@@ -18,8 +18,8 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from piwarden.environment import envrate, parse_rate
-from piwarden.site import throttle
-from piwarden.site.models import RateCounter
+from piwarden.ratelimit import limiter
+from piwarden.ratelimit.models import RateCounter
 from piwarden.vault.fields import BlindIndexField
 from tests.conftest import consultation_data
 
@@ -34,7 +34,7 @@ def request_from(address: str = ADDRESS) -> Any:
 @pytest.fixture
 def swept_recently(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if this process had just swept: hits do not sweep (tests of the sweep reset this)."""
-    monkeypatch.setattr(throttle, "_last_sweep", time.monotonic())
+    monkeypatch.setattr(limiter, "_last_sweep", time.monotonic())
 
 
 def all_rows() -> list[tuple[Any, ...]]:
@@ -51,7 +51,7 @@ def all_rows() -> list[tuple[Any, ...]]:
 def test_a_hit_is_one_sql_statement_first_and_later():
     for expected_count in (1, 2, 3):
         with CaptureQueriesContext(connection) as queries:
-            limit = throttle.hit(request_from(), "consultation", "5/m")
+            limit = limiter.hit(request_from(), "consultation", "5/m")
         assert limit.count == expected_count
         statements = [q["sql"] for q in queries.captured_queries]
         assert len(statements) == 1, statements
@@ -87,7 +87,7 @@ def test_the_consultation_post_spends_one_statement_on_its_rate_limit(client):
     ],
 )
 def test_the_client_address_is_never_stored(address, forms):
-    throttle.hit(request_from(address), "consultation", "5/m")
+    limiter.hit(request_from(address), "consultation", "5/m")
     rows = all_rows()
     assert len(rows) == 1
     for value in rows[0]:
@@ -95,25 +95,25 @@ def test_the_client_address_is_never_stored(address, forms):
         for form in forms:
             assert form not in text
     assert isinstance(RateCounter._meta.get_field("bucket"), BlindIndexField)
-    assert RateCounter.objects.get().bucket == throttle.bucket_for(
-        "consultation", throttle.client_address(request_from(address))
+    assert RateCounter.objects.get().bucket == limiter.bucket_for(
+        "consultation", limiter.client_address(request_from(address))
     )
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("swept_recently")
 def test_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4():
-    assert throttle.hit(request_from("2001:db8:1:2::1"), "consultation", "5/m", now=T0).count == 1
-    assert throttle.hit(request_from("2001:db8:1:2:ffff::9"), "consultation", "5/m", now=T0).count == 2
-    assert throttle.hit(request_from("2001:db8:1:3::1"), "consultation", "5/m", now=T0).count == 1
-    assert throttle.hit(request_from("203.0.113.5"), "consultation", "5/m", now=T0).count == 1
-    assert throttle.hit(request_from("::ffff:203.0.113.5"), "consultation", "5/m", now=T0).count == 2
+    assert limiter.hit(request_from("2001:db8:1:2::1"), "consultation", "5/m", now=T0).count == 1
+    assert limiter.hit(request_from("2001:db8:1:2:ffff::9"), "consultation", "5/m", now=T0).count == 2
+    assert limiter.hit(request_from("2001:db8:1:3::1"), "consultation", "5/m", now=T0).count == 1
+    assert limiter.hit(request_from("203.0.113.5"), "consultation", "5/m", now=T0).count == 1
+    assert limiter.hit(request_from("::ffff:203.0.113.5"), "consultation", "5/m", now=T0).count == 2
 
 
 @pytest.mark.parametrize("address", ["", "unix:/run/gunicorn.sock", "not an address"])
 def test_a_request_without_a_client_address_is_a_configuration_error(address):
     with pytest.raises(ImproperlyConfigured, match="REMOTE_ADDR"):
-        throttle.client_address(request_from(address))
+        limiter.client_address(request_from(address))
 
 
 # --- counting -------------------------------------------------------------------------------
@@ -122,17 +122,17 @@ def test_a_request_without_a_client_address_is_a_configuration_error(address):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("swept_recently")
 def test_the_request_over_the_rate_is_limited_and_others_are_not():
-    outcomes = [throttle.hit(request_from(), "consultation", "3/m", now=T0 + 5).limited for _ in range(5)]
+    outcomes = [limiter.hit(request_from(), "consultation", "3/m", now=T0 + 5).limited for _ in range(5)]
     assert outcomes == [False, False, False, True, True]
-    assert not throttle.hit(request_from("203.0.113.9"), "consultation", "3/m", now=T0 + 5).limited
+    assert not limiter.hit(request_from("203.0.113.9"), "consultation", "3/m", now=T0 + 5).limited
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("swept_recently")
 def test_two_scopes_do_not_share_a_count():
     for _ in range(3):
-        throttle.hit(request_from(), "consultation", "3/m", now=T0)
-    other = throttle.hit(request_from(), "newsletter", "3/m", now=T0)
+        limiter.hit(request_from(), "consultation", "3/m", now=T0)
+    other = limiter.hit(request_from(), "newsletter", "3/m", now=T0)
     assert other.count == 1
     assert not other.limited
     assert RateCounter.objects.count() == 2
@@ -142,9 +142,9 @@ def test_two_scopes_do_not_share_a_count():
 @pytest.mark.usefixtures("swept_recently")
 def test_a_new_window_starts_from_zero():
     for _ in range(4):
-        last = throttle.hit(request_from(), "consultation", "3/m", now=T0 + 59)
+        last = limiter.hit(request_from(), "consultation", "3/m", now=T0 + 59)
     assert last.limited
-    fresh = throttle.hit(request_from(), "consultation", "3/m", now=T0 + 60)
+    fresh = limiter.hit(request_from(), "consultation", "3/m", now=T0 + 60)
     assert fresh.count == 1
     assert not fresh.limited
     assert sorted(RateCounter.objects.values_list("window_start", "count")) == [(T0, 4), (T0 + 60, 1)]
@@ -154,11 +154,11 @@ def test_a_new_window_starts_from_zero():
 @pytest.mark.usefixtures("swept_recently")
 @pytest.mark.parametrize(("rate", "window"), [("5/s", 1), ("5/m", 60), ("5/h", 3600), ("5/d", 86400)])
 def test_retry_after_is_the_time_left_in_the_window(rate, window):
-    assert throttle.hit(request_from(), "consultation", rate, now=T0).retry_after == window
-    assert throttle.hit(request_from(), "consultation", rate, now=T0 + window - 1).retry_after == 1
-    assert throttle.hit(request_from(), "consultation", rate, now=T0 + window - 0.5).retry_after == 1
+    assert limiter.hit(request_from(), "consultation", rate, now=T0).retry_after == window
+    assert limiter.hit(request_from(), "consultation", rate, now=T0 + window - 1).retry_after == 1
+    assert limiter.hit(request_from(), "consultation", rate, now=T0 + window - 0.5).retry_after == 1
     for offset in (0.25, window / 3, window / 2, window - 1.75):
-        retry_after = throttle.hit(request_from(), "consultation", rate, now=T0 + offset).retry_after
+        retry_after = limiter.hit(request_from(), "consultation", rate, now=T0 + offset).retry_after
         assert 1 <= retry_after <= window
         assert retry_after == window - int(offset)
 
@@ -174,7 +174,7 @@ def test_concurrent_hits_on_one_bucket_are_all_counted():
         try:
             barrier.wait(timeout=10)
             for _ in range(20):
-                throttle.hit(request_from(), "consultation", "1000/d", now=T0)
+                limiter.hit(request_from(), "consultation", "1000/d", now=T0)
         except BaseException as exc:  # noqa: BLE001  # reported to the test thread below
             failures.append(exc)
         finally:
@@ -197,10 +197,10 @@ def test_windows_older_than_a_day_are_swept_at_most_once_per_interval(monkeypatc
     now = T0 + 10 * 86400
     RateCounter.objects.create(window_start=now - 86400 - 60, bucket="a" * 64, count=3)  # over a day old
     RateCounter.objects.create(window_start=now - 86400 + 60, bucket="b" * 64, count=3)  # not yet a day old
-    monkeypatch.setattr(throttle, "_last_sweep", 0.0)  # this process has not swept yet
+    monkeypatch.setattr(limiter, "_last_sweep", 0.0)  # this process has not swept yet
 
     with CaptureQueriesContext(connection) as queries:
-        throttle.hit(request_from(), "consultation", "5/m", now=now)
+        limiter.hit(request_from(), "consultation", "5/m", now=now)
     assert [q["sql"].split(None, 1)[0] for q in queries.captured_queries] == ["INSERT", "DELETE"]
     remaining = set(RateCounter.objects.values_list("bucket", flat=True))
     assert "a" * 64 not in remaining  # over a day old: deleted
@@ -209,12 +209,12 @@ def test_windows_older_than_a_day_are_swept_at_most_once_per_interval(monkeypatc
 
     RateCounter.objects.create(window_start=now - 2 * 86400, bucket="c" * 64, count=1)
     with CaptureQueriesContext(connection) as queries:
-        throttle.hit(request_from(), "consultation", "5/m", now=now)
+        limiter.hit(request_from(), "consultation", "5/m", now=now)
     assert len(queries.captured_queries) == 1  # swept less than ten minutes ago: no DELETE
     assert RateCounter.objects.filter(bucket="c" * 64).exists()
 
-    monkeypatch.setattr(throttle, "_last_sweep", time.monotonic() - throttle.SWEEP_EVERY_SECONDS - 1)
-    throttle.hit(request_from(), "consultation", "5/m", now=now)
+    monkeypatch.setattr(limiter, "_last_sweep", time.monotonic() - limiter.SWEEP_EVERY_SECONDS - 1)
+    limiter.hit(request_from(), "consultation", "5/m", now=now)
     assert not RateCounter.objects.filter(bucket="c" * 64).exists()
 
 
@@ -226,7 +226,7 @@ def test_windows_older_than_a_day_are_swept_at_most_once_per_interval(monkeypatc
 )
 def test_a_rate_is_a_count_per_unit(text, expected):
     assert parse_rate(text) == expected
-    assert throttle.window_of(text) == expected
+    assert limiter.window_of(text) == expected
 
 
 BAD_RATES = ["x", "", "5", "5/", "/m", "0/m", "-1/m", "5/min", "5/10m", "5/M", "5.5/m", "five/m", "5/w"]
@@ -235,7 +235,7 @@ BAD_RATES = ["x", "", "5", "5/", "/m", "0/m", "-1/m", "5/min", "5/10m", "5/M", "
 @pytest.mark.parametrize("text", BAD_RATES)
 def test_a_bad_rate_is_a_configuration_error(text):
     with pytest.raises(ImproperlyConfigured, match="is not a rate like 5/m"):
-        throttle.window_of(text)
+        limiter.window_of(text)
 
 
 @pytest.mark.parametrize("text", ["x", "5/min"])

@@ -1,0 +1,45 @@
+"""``@rate_limit``: count a view's requests per client, and refuse those over the rate."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from piwarden.ratelimit.limiter import hit
+
+View = Callable[..., HttpResponse]
+
+
+def rate_limit(
+    scope: str,
+    *,
+    rate_setting: str,
+    refuse: Callable[[HttpRequest], HttpResponse],
+    counts: Callable[[HttpRequest], bool] = lambda request: request.method == "POST",
+) -> Callable[[View], View]:
+    """Count each request for which ``counts(request)`` is true under ``scope``, at the rate the
+    setting ``rate_setting`` names (``N/s|m|h|d``, read per request so that tests may change it).
+
+    Over the rate, the view does not run: ``refuse(request)`` answers instead, with status 429
+    and ``Retry-After`` set here.  The count is taken before the view, outside any transaction
+    (one autocommit upsert), so a refused request costs one statement and no expensive work.
+    """
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def limited_view(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            if counts(request):
+                limit = hit(request, scope, getattr(settings, rate_setting))
+                if limit.limited:
+                    response = refuse(request)
+                    response.status_code = 429
+                    response["Retry-After"] = str(limit.retry_after)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return limited_view
+
+    return decorate

@@ -1,0 +1,127 @@
+"""The consultation page's form: the request's validation plus what only a web page needs.
+
+The CAPTCHA, the browser's autocomplete hints and the "Please choose" entry of each list are the
+page's; the request itself is checked by :class:`piwarden.inquiries.forms.ConsultationForm`,
+which an API uses as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from captcha.conf import settings as captcha_settings
+from captcha.fields import CaptchaField, CaptchaTextInput
+from captcha.models import CaptchaStore
+from django import forms
+from django.conf import settings
+from django.db import connections, router
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
+
+from piwarden.inquiries.forms import ConsultationForm, OptionList, choices_for
+from piwarden.policy.declaration import load_declaration
+
+# The browser's autofill names (HTML's autocomplete tokens); every other field gets "off".
+AUTOCOMPLETE = {
+    "name": "name",
+    "company": "organization",
+    "position": "organization-title",
+    "phone": "tel",
+    "email": "email",
+}
+
+
+class CaptchaPicture(CaptchaTextInput):  # type: ignore[misc]  # django-simple-captcha ships no type hints
+    """The CAPTCHA widget with its picture described in the page's language.
+
+    Its own template name: Django's form renderer looks in app directories only, where
+    django-simple-captcha's template (alt="captcha") would win over an override of the same name.
+    """
+
+    template_name = "inquiries/captcha_widget.html"
+
+
+class OneTimeCaptchaField(CaptchaField):  # type: ignore[misc]  # django-simple-captcha ships no type hints
+    """django-simple-captcha's field, answered with one statement: the challenge is deleted as it is read.
+
+    ``DELETE … WHERE hashkey = %s RETURNING response, expiration`` uses the challenge up whatever
+    the answer (one attempt per picture, as the library does) and tells whether it was right and
+    still valid.  The library's own check also deletes every expired challenge, in a write
+    transaction of its own, on every answer; the housekeeping does that here
+    (``piwarden.site.housekeeping``).
+    """
+
+    def clean(self, value: list[str]) -> str:
+        forms.MultiValueField.clean(self, value)  # required, and each part a string
+        hashkey, response = value[0], (value[1] or "").strip().lower()
+        value[1] = ""  # never shown again
+        stored = _take_challenge(hashkey)
+        if captcha_settings.CAPTCHA_TEST_MODE and response == "passed":
+            return str(self.compress(value))
+        if stored is None or not stored[1] or not secrets.compare_digest(stored[0].encode(), response.encode()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return str(self.compress(value))
+
+
+def _take_challenge(hashkey: str) -> tuple[str, bool] | None:
+    """Delete the challenge ``hashkey``; its (response, still valid) if there was one."""
+    connection = connections[router.db_for_write(CaptchaStore)]
+    quote = connection.ops.quote_name
+    meta = CaptchaStore._meta
+    table = quote(meta.db_table)
+    response, expiration, key = (quote(meta.get_field(f).column) for f in ("response", "expiration", "hashkey"))
+    sql = (
+        f"DELETE FROM {table} WHERE {key} = %s "  # noqa: S608  # names from the model; values are bound
+        f"RETURNING {response}, CASE WHEN {expiration} > %s THEN 1 ELSE 0 END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hashkey, connection.ops.adapt_datetimefield_value(timezone.now())])
+        rows = cursor.fetchall()  # to the end: SQLite finishes (and in autocommit commits) the statement only then
+    if not rows:
+        return None
+    return str(rows[0][0]), bool(rows[0][1])
+
+
+@functools.lru_cache(maxsize=16)
+def _with_placeholder(name: str, language: str, digest: str) -> OptionList:
+    """The choices of ``name`` after a "Please choose" entry, built once per language (and declaration)."""
+    with override(language):
+        return OptionList([("", str(_("Please choose"))), *choices_for(name, language)])
+
+
+class ConsultationPageForm(ConsultationForm):
+    """The request's form as the consultation page shows it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if settings.PIWARDEN_CAPTCHA == "on":
+            self.fields["captcha"] = OneTimeCaptchaField(
+                widget=CaptchaPicture(),
+                label=_("Verification code"),
+                help_text=_("Type the characters shown in the picture."),
+                error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
+            )
+        for name, hint in AUTOCOMPLETE.items():
+            self.fields[name].widget.attrs.setdefault("autocomplete", hint)
+
+    def options(self, name: str, language: str) -> OptionList:
+        return _with_placeholder(name, language, load_declaration().digest)
+
+    @classmethod
+    def refilled(cls, data: Mapping[str, Any]) -> ConsultationPageForm:
+        """An unbound form showing what the visitor typed, with a new CAPTCHA (the "new picture" button).
+
+        Nothing is validated or stored; the values are shown again as the widgets escape them.
+        """
+        initial: dict[str, Any] = {name: data.get(name, "") for name in cls.base_fields}
+        initial["consent"] = bool(data.get("consent"))
+        try:
+            initial["submission_token"] = uuid.UUID(str(data.get("submission_token", "")))
+        except ValueError:
+            initial["submission_token"] = uuid.uuid4()
+        return cls(initial=initial)
