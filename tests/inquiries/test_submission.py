@@ -1,8 +1,8 @@
 """The submission's write path, called as the view calls it: one act, one transaction, nothing twice.
 
 ``submit_inquiry`` hands the gate the person to find or create and the consent the form gives;
-everything it writes commits together.  These tests go under the view (whose replay pre-check
-would answer first) to the guarantees the write path holds on its own.
+everything it writes commits together.  These tests go under the view to the guarantees the
+write path holds on its own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.actions import Submission, submit_inquiry
-from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
+from piwarden.inquiries.models import REQUEST_FIELDS, Inquiry
 from piwarden.people.models import Person
 from tests.conftest import consultation_data
 
@@ -27,8 +27,7 @@ from tests.conftest import consultation_data
 def submission(token: uuid.UUID | None = None, **overrides: Any) -> Submission:
     data = {**consultation_data(), **overrides}
     return Submission(
-        **{f: data[f] for f in PERSONAL_FIELDS},
-        product=data["product"],
+        values={f: data[f] for f in REQUEST_FIELDS},
         submission_token=token or uuid.uuid4(),
         language="zh-hans",
         consent_text="我同意",
@@ -42,7 +41,7 @@ def counts() -> dict[str, int]:
 
 @pytest.mark.django_db
 def test_a_replayed_submission_returns_the_first_request_and_creates_nothing():
-    """A double click that beats the view's pre-check meets the token's unique index instead."""
+    """A double click meets the token's unique index."""
     token = uuid.uuid4()
     first, created = submit_inquiry(submission(token))
     assert created
