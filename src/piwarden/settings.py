@@ -1,7 +1,7 @@
 """Django settings for piwarden.
 
 Technical capability comes from the environment (see ``environment.py`` and the
-operator table in ``docs/configuration.md``); the privacy policy itself
+operator table in the README's "Configuration" section); the privacy policy itself
 (purposes, categories, retention, recipients) comes from the declaration in
 ``policy/`` and is loaded by ``piwarden.policy``.
 
