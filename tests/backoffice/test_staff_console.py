@@ -180,10 +180,13 @@ def test_repeated_failures_lock_the_account_out(client, alice):
 
 def test_sign_out_ends_the_session_and_is_audited(client, alice):
     sign_in(client, alice)
+    signed_in_key = client.session.session_key
+    assert Session.objects.filter(session_key=signed_in_key).exists()
     response = client.post("/backoffice/logout/")
     assert redirects_to_login(response)
     assert redirects_to_login(client.get("/backoffice/"))
     assert events("staff.signed_out").get().actor == alice
+    assert not Session.objects.filter(session_key=signed_in_key).exists()  # deleted, not just forgotten
 
 
 # --- createstaff -----------------------------------------------------------------

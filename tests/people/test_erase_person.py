@@ -51,6 +51,7 @@ def test_an_erased_persons_request_reads_as_gone_and_the_act_is_audited(submit):
     [
         (("--email", "nobody@example.com", "--reason", "Asked by phone today", "--yes"), "No one with that"),
         (("--email", consultation_data()["email"], "--reason", "short", "--yes"), "at least 10 characters"),
+        (("--email", consultation_data()["email"], "--reason", "x" * 501, "--yes"), "at most 500 characters"),
         (("--email", consultation_data()["email"], "--reason", "Asked by phone today"), "No terminal to confirm"),
     ],
 )
