@@ -47,6 +47,9 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 CSRF_FAILURE_VIEW = "piwarden.site.views.csrf_failure"
 
 INSTALLED_APPS = [
+    # Before django.contrib.auth, whose createsuperuser it replaces with a refusal: every staff
+    # account is made by createstaff (staff.actions.create_staff, audited).
+    "piwarden.staff",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -63,7 +66,6 @@ INSTALLED_APPS = [
     "piwarden.people",
     "piwarden.consent",
     "piwarden.inquiries",
-    "piwarden.staff",
     "piwarden.site",
     "piwarden.backoffice",
 ]

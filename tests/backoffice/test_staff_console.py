@@ -200,6 +200,15 @@ def _createstaff(tmp_path: Path, username: str, role: str, password: str = STAFF
     return out.getvalue()
 
 
+@pytest.mark.duty("SEC-02")
+def test_createstaff_is_the_only_way_to_make_a_staff_account(db):
+    """Django's createsuperuser would make an unaudited account with no role and no authenticator."""
+    with pytest.raises(CommandError, match="createstaff"):
+        call_command("createsuperuser", "--noinput", username="root", email="root@example.com")
+    assert not User.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
 def test_createstaff_prints_an_otpauth_uri_and_a_qr_code(db, tmp_path):
     output = _createstaff(tmp_path, "dora", "sales")
     uri = next(line for line in output.splitlines() if line.startswith("otpauth://"))
