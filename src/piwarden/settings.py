@@ -1,7 +1,7 @@
 """Django settings for piwarden.
 
 Technical capability comes from the environment (see ``environment.py`` and the
-operator table in ``docs/configuration.md``); the privacy policy itself
+operator table in the README's "Configuration" section); the privacy policy itself
 (purposes, categories, retention, recipients) comes from the declaration in
 ``policy/`` and is loaded by ``piwarden.policy``.
 
@@ -47,6 +47,9 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 CSRF_FAILURE_VIEW = "piwarden.site.views.csrf_failure"
 
 INSTALLED_APPS = [
+    # Before django.contrib.auth, whose createsuperuser it replaces with a refusal: every staff
+    # account is made by createstaff (staff.actions.create_staff, audited).
+    "piwarden.staff",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -64,7 +67,6 @@ INSTALLED_APPS = [
     "piwarden.consent",
     "piwarden.processing",
     "piwarden.inquiries",
-    "piwarden.staff",
     "piwarden.ratelimit",
     "piwarden.site",
     "piwarden.backoffice",

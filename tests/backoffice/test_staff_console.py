@@ -180,10 +180,13 @@ def test_repeated_failures_lock_the_account_out(client, alice):
 
 def test_sign_out_ends_the_session_and_is_audited(client, alice):
     sign_in(client, alice)
+    signed_in_key = client.session.session_key
+    assert Session.objects.filter(session_key=signed_in_key).exists()
     response = client.post("/backoffice/logout/")
     assert redirects_to_login(response)
     assert redirects_to_login(client.get("/backoffice/"))
     assert events("staff.signed_out").get().actor == alice
+    assert not Session.objects.filter(session_key=signed_in_key).exists()  # deleted, not just forgotten
 
 
 # --- createstaff -----------------------------------------------------------------
@@ -195,6 +198,15 @@ def _createstaff(tmp_path: Path, username: str, role: str, password: str = STAFF
     out = io.StringIO()
     call_command("createstaff", username, role=role, password_file=secret, stdout=out)
     return out.getvalue()
+
+
+@pytest.mark.duty("SEC-02")
+def test_createstaff_is_the_only_way_to_make_a_staff_account(db):
+    """Django's createsuperuser would make an unaudited account with no role and no authenticator."""
+    with pytest.raises(CommandError, match="createstaff"):
+        call_command("createsuperuser", "--noinput", username="root", email="root@example.com")
+    assert not User.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 def test_createstaff_prints_an_otpauth_uri_and_a_qr_code(db, tmp_path):

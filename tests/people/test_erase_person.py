@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.inquiries.models import Inquiry
+from piwarden.people.actions import erase_person
 from piwarden.people.models import Person
 from piwarden.vault import blind
 from tests.conftest import consultation_data
@@ -51,6 +52,7 @@ def test_an_erased_persons_request_reads_as_gone_and_the_act_is_audited(submit):
     [
         (("--email", "nobody@example.com", "--reason", "Asked by phone today", "--yes"), "No one with that"),
         (("--email", consultation_data()["email"], "--reason", "short", "--yes"), "at least 10 characters"),
+        (("--email", consultation_data()["email"], "--reason", "x" * 501, "--yes"), "at most 500 characters"),
         (("--email", consultation_data()["email"], "--reason", "Asked by phone today"), "No terminal to confirm"),
     ],
 )
@@ -60,3 +62,15 @@ def test_a_refused_erasure_says_why_and_changes_nothing(submit, args, message):
         erase(*args)
     assert not Person.objects.filter(erased_at__isnull=False).exists()
     assert not AuditEvent.objects.filter(event_type="person.shredded").exists()
+
+
+def test_erasing_twice_erases_and_records_once(submit):
+    """The write path itself, as the rights portal will call it: a second call finds nothing to do."""
+    assert submit().status_code == 302
+    person = Person.objects.get()
+
+    assert erase_person(person, reason="Asked by phone on 2026-12-01") is True
+    assert erase_person(person, reason="Asked again by e-mail") is False
+
+    assert AuditEvent.objects.filter(event_type="person.shredded").count() == 1
+    assert Person.objects.get().is_erased

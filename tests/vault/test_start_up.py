@@ -245,7 +245,7 @@ RETIRE_THE_OLD_KEK_TOO_EARLY = (
     "provider = get_provider()\n"
     "old = provider.kek_primary_id()\n"
     "provider.rotate()\n"  # a new primary, and the check row sealed under it (as `keys rotate` does) ...
-    "keycheck._record(provider, replace=True)\n"
+    "keycheck.reseal_key_check()\n"
     "path = Path(settings.PIWARDEN_KEYS.removeprefix('file:')) / 'kek.json'\n"
     "keyset = json.loads(path.read_text())\n"  # ... but the old key dropped before any data key moved
     "keyset['key'] = [k for k in keyset['key'] if k['keyId'] != old]\n"

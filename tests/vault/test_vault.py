@@ -44,7 +44,7 @@ from piwarden.vault.keys import (
     get_provider,
     reset_provider,
 )
-from piwarden.vault.models import DataKey
+from piwarden.vault.models import DataKey, KeyCheck
 from tests.conftest import consultation_data
 
 pytestmark = pytest.mark.django_db
@@ -271,6 +271,8 @@ def test_rotation_rewraps_every_data_key_and_reads_keep_working(initialised_keys
     event = AuditEvent.objects.get(event_type="keys.rotated")
     assert event.extra == {"primary_key_id": new_primary, "rewrapped": 3}
     assert verify_chain() is None
+    # The key check is sealed under the new primary with that event, so the old key can be retired.
+    assert KeyCheck.objects.get(pk=1).kek_key_id == new_primary
 
     for inquiry, persona in zip(sent_before, (ZHANG, LI, WANG), strict=True):
         again = fresh(inquiry)

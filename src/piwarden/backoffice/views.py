@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import login, logout
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +15,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.forms import FIELD_LABELS, ConsoleLanguageForm, InboxFilterForm, RevealForm, StaffLoginForm
@@ -25,7 +22,7 @@ from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.models import PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.staff import access
-from piwarden.staff.actions import set_console_language
+from piwarden.staff.actions import record_failed_sign_in, set_console_language, sign_in_staff, sign_out_staff
 from piwarden.staff.models import preferred_language
 
 
@@ -35,33 +32,19 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = StaffLoginForm(request, data=request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            user = form.get_user()
-            with transaction.atomic():
-                login(request, user)
-                record_event(EventType.STAFF_SIGNED_IN, actor=user)
+            sign_in_staff(request, form.get_user())
             target = request.GET.get("next", "")
             if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
                 target = ""
             return redirect(target or "backoffice:inbox")
-        # Name the account only when it is a staff account: a mistyped username may be anything.
-        account = User.objects.filter(username=request.POST.get("username", "")[:150], is_staff=True).first()
-        with transaction.atomic():
-            record_event(
-                EventType.STAFF_SIGN_IN_FAILED,
-                actor=account,
-                purpose="security",
-                extra={"known_account": account is not None, "failed_step": form.failed_step},
-            )
+        record_failed_sign_in(username=request.POST.get("username", ""), failed_step=form.failed_step)
         return render(request, "backoffice/login.html", {"form": form}, status=400)
     return render(request, "backoffice/login.html", {"form": form})
 
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
-    if isinstance(request.user, User):
-        with transaction.atomic():
-            record_event(EventType.STAFF_SIGNED_OUT, actor=request.user)
-    logout(request)
+    sign_out_staff(request)
     return redirect("backoffice:login")
 
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.audit.models import REASON_MAX_LENGTH
 from piwarden.people.models import Person
 from piwarden.vault import blind, outbox
 from piwarden.vault.crypto import create_data_key, destroy_data_key
@@ -33,7 +34,7 @@ def find_or_create_person(*, email: str, phone: str | None = None) -> Person:
     return person
 
 
-def shred_person(person: Person, *, reason: str) -> None:
+def shred_person(person: Person, *, reason: str) -> bool:
     """Destroy the person's data key: every ciphertext of theirs becomes unreadable.
 
     The blind indexes are cleared too, so the person can no longer be found.
@@ -44,12 +45,14 @@ def shred_person(person: Person, *, reason: str) -> None:
     cleared, and inside the transaction: a rollback leaves the person intact
     with fewer copies of mail already sent, while deleting after the commit
     could, after a crash in between, leave copies nothing can find any more.
-    Erasure workflows (rights requests, retention) build on this.
+    Erasure workflows (rights requests, retention) build on this, inside their own
+    transaction; :func:`erase_person` is the entry point for one erasure on request.
+    Returns False when the person was erased already (nothing is done or recorded again).
     """
     with transaction.atomic():
         locked = Person.objects.select_for_update().select_related("data_key").get(pk=person.pk)
         if locked.is_erased:
-            return
+            return False
         mail_deleted = 0
         if locked.email_index:
             mail_deleted = outbox.delete_messages_to(settings.PIWARDEN_OUTBOX_DIR, locked.email_index)
@@ -61,3 +64,30 @@ def shred_person(person: Person, *, reason: str) -> None:
         record_event(
             EventType.PERSON_SHREDDED, person=locked, reason=reason, extra={"outbox_messages_deleted": mail_deleted}
         )
+    return True
+
+
+# An erasure's reason says when and how the person asked (never who they are): as much as the
+# staff read path asks of a reveal's reason, and no more than the audit log keeps.
+MIN_ERASURE_REASON = 10
+
+
+def erasure_reason(text: str) -> str:
+    """The reason as recorded (trimmed); ValueError when it is too short or too long to keep."""
+    reason = text.strip()
+    if len(reason) < MIN_ERASURE_REASON:
+        raise ValueError(f"Give a reason of at least {MIN_ERASURE_REASON} characters (when and how the person asked).")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValueError(f"Give a reason of at most {REASON_MAX_LENGTH} characters.")
+    return reason
+
+
+@transaction.atomic(durable=True)
+def erase_person(person: Person, *, reason: str) -> bool:
+    """Erase one person at their request (policy §三(二), §六), as its own transaction.
+
+    Crypto-shreds them through :func:`shred_person` with the reason checked
+    (:func:`erasure_reason`) and recorded in ``person.shredded``.  Returns False when they were
+    erased already.  Cannot be undone: interfaces confirm before they call it.
+    """
+    return shred_person(person, reason=erasure_reason(reason))

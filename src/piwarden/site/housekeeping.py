@@ -2,11 +2,8 @@
 
 Each job deletes one kind of data past the ``retention_days`` that ``policy/declaration.toml``
 gives its category (found by a field or file store of the category, so a changed declaration
-changes the job).  ``sweep`` runs every job once: the database deletions and the one
-``retention.swept`` audit event that counts them share a transaction (invariant 3), each job in a
-savepoint of its own so that one job failing (a missing table, an unreadable directory) is
-reported and the others still run.  Files cannot be rolled back: the outbox job runs last, and
-not at all once the connection is lost.  Every job is idempotent: a second sweep finds nothing.
+changes the job).  :func:`piwarden.site.actions.sweep_retention` runs every job once and records
+what they deleted.  Every job is idempotent: a second sweep finds nothing.
 
 Rows about no person that are useless once expired (CAPTCHA challenges) are deleted by the
 same sweep (``EXPIRIES``), before the jobs; they count towards no category and no audit event.
@@ -18,7 +15,6 @@ here yet: those are deleted on request until it arrives (see docs/operations.md)
 from __future__ import annotations
 
 import datetime
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +23,11 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from captcha.models import CaptchaStore
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from piwarden.audit.log import EventType, record_event
 from piwarden.policy.declaration import Category, load_declaration
-from piwarden.site.management.commands.worker import describe
 from piwarden.vault.outbox import STORE as OUTBOX_STORE
 from piwarden.vault.outbox import delete_expired
-
-logger = logging.getLogger("piwarden.housekeeping")
 
 
 @dataclass(frozen=True)
@@ -200,56 +190,6 @@ class Sweep:
                 continue  # an expiry: no person's data
             counts[category] = counts.get(category, 0) + count
         return counts
-
-
-class SweepLostDatabase(DatabaseError):
-    """The database went away during the sweep: nothing of it was kept, nothing recorded."""
-
-
-@transaction.atomic(durable=True)
-def sweep(now: datetime.datetime | None = None) -> Sweep:
-    """Run every job once; record one ``retention.swept`` event when anything was deleted."""
-    now = now or timezone.now()
-    result = Sweep()
-    for expiry in EXPIRIES:
-        try:
-            with transaction.atomic():
-                result.deleted[expiry.name] = expiry.delete(now)
-        except DatabaseError as exc:  # reported like a job's; the jobs still run
-            result.failed[expiry.name] = describe(exc)
-            logger.error("%s failed: %s", expiry.name, describe(exc))
-    for job in JOBS:
-        if connection.needs_rollback:
-            # An earlier job lost the connection: the transaction is rolled back, so no job may
-            # delete what could no longer be recorded (the outbox's files cannot be restored).
-            raise SweepLostDatabase(f"the database connection was lost; nothing deleted ({result.failed})")
-        try:
-            category = job.category()
-            with transaction.atomic():
-                count = job.delete(category, now)
-        # One job's failure, whatever it is, must not stop the others: each serves its own promise.
-        except Exception as exc:  # reported in the log, the output and the audit event
-            result.failed[job.name] = describe(exc)
-            # An outage or a missing table is told in one line; anything else is a bug: its traceback.
-            expected = isinstance(exc, DatabaseError | OSError | LookupError)
-            logger.error("%s failed: %s", job.name, describe(exc), exc_info=not expected)
-            continue
-        result.deleted[job.name] = count
-        result.categories[job.name] = category.id
-        result.retention_days[category.id] = category.retention_days
-    if connection.needs_rollback:
-        raise SweepLostDatabase(f"the database connection was lost; nothing deleted ({result.failed})")
-    counts = result.per_category()
-    if any(counts.values()):
-        record_event(
-            EventType.RETENTION_SWEPT,
-            extra={
-                "deleted": {category: n for category, n in counts.items() if n},
-                "retention_days": {c: d for c, d in result.retention_days.items() if counts.get(c)},
-                "failed": sorted(result.failed),
-            },
-        )
-    return result
 
 
 def rules() -> list[str]:

@@ -26,7 +26,9 @@ unwrapping its newest data key, and then gets its row.
 
 An installation is *empty* when it has no check row, no data key and no blind
 index: only then does ``keys init`` create keys.  Putting new keys in place
-over anything else takes :data:`FORCE_FLAG` and is recorded in the audit log.
+over anything else takes :data:`FORCE_FLAG` and is recorded in the audit log
+(the write path is :func:`piwarden.vault.actions.initialise_keys`; this module
+creates missing keyset files, compares and checks, and records no event).
 """
 
 from __future__ import annotations
@@ -40,10 +42,9 @@ from pathlib import Path
 import tink
 from django.apps import apps
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.utils import timezone
 
-from piwarden.audit.log import EventType, record_event
 from piwarden.vault import blind, crypto
 from piwarden.vault.fields import BlindIndexField
 from piwarden.vault.keys import BLIND_FILE, KEK_FILE, KeyProvider, LocalKeysetProvider, VaultUnavailable, get_provider
@@ -68,10 +69,12 @@ class _Database:
 
 
 @dataclass(frozen=True)
-class InitResult:
+class PreparedKeys:
+    """The keys at hand after ``keys init``'s checks, and whether they must replace the database's."""
+
+    provider: KeyProvider
     created: bool  # keyset files were created
-    replaced: bool  # new keys were put in place over existing data (audited)
-    unreadable: int  # live data keys the keys now in place cannot unwrap
+    replace_because: str | None  # why the keys are not the database's (only with force); None: they are
 
 
 # -- what the database holds -------------------------------------------------------------
@@ -194,7 +197,7 @@ def _mismatch_message(why: str) -> str:
     )
 
 
-def _record(provider: KeyProvider, *, replace: bool = False) -> None:
+def record_key_check(provider: KeyProvider, *, replace: bool = False) -> None:
     """Write the check row for the keys at hand (``replace``: over another's; the caller audits)."""
     row = KeyCheck(
         sealed=provider.kek().encrypt(_SEAL_CANARY, _SEAL_AD),
@@ -242,16 +245,16 @@ def verify_keys(*, record: bool = True, missing_ok_when_empty: bool = False) -> 
     if why is not None:
         raise KeysRefused(_mismatch_message(why))
     if record and database.record is None:
-        _record(provider)
+        record_key_check(provider)
 
 
-def initialise_keys(*, force: bool = False) -> InitResult:
-    """``piwarden keys init``: create keys for an empty installation, check them for any other.
+def prepare_keys(*, force: bool = False) -> PreparedKeys:
+    """The checks of ``piwarden keys init``: create keys for an empty installation, check them for any other.
 
-    Never overwrites a keyset file.  With ``force`` (the operator's
-    :data:`FORCE_FLAG`), missing keys are created and the keys at hand become
-    the database's keys even though stored data was written with others; that
-    act is audited with how many data keys it leaves unreadable.
+    Never overwrites a keyset file.  Raises :class:`KeysRefused` when the keys at hand are
+    missing or not the database's, unless ``force`` (the operator's :data:`FORCE_FLAG`): then
+    missing keys are created and the answer says why they must replace the database's, which
+    :func:`piwarden.vault.actions.initialise_keys` does, audited.
     """
     provider = get_provider()
     database = _read_database()
@@ -269,29 +272,15 @@ def initialise_keys(*, force: bool = False) -> InitResult:
     if database is None:
         provider.kek()  # report unreadable keys now, not at the first request
         provider.blind_prf()
-        return InitResult(created=created, replaced=False, unreadable=0)
+        return PreparedKeys(provider, created=created, replace_because=None)
     why = "new keys were created" if created and holds_data else _mismatch(provider, database)
     if why is None:
         if database.record is None:
-            _record(provider)
-        return InitResult(created=created, replaced=False, unreadable=0)
+            record_key_check(provider)
+        return PreparedKeys(provider, created=created, replace_because=None)
     if not force:
         raise KeysRefused(_mismatch_message(why))
-    return InitResult(created=created, replaced=True, unreadable=_replace_over_existing_data(provider, why))
-
-
-def _replace_over_existing_data(provider: KeyProvider, why: str) -> int:
-    unreadable = wrapped_under_absent_keks(provider)
-    with transaction.atomic():
-        _record(provider, replace=True)
-        # What the operator wrote off stops nothing from starting; a key lost later still does.
-        KeyCheck.objects.filter(pk=1).update(written_off_before=timezone.now())
-        record_event(
-            EventType.KEYS_REPLACED,
-            reason=why,
-            extra={"location": settings.PIWARDEN_KEYS, "unreadable_data_keys": unreadable},
-        )
-    return unreadable
+    return PreparedKeys(provider, created=created, replace_because=why)
 
 
 def reseal_key_check() -> None:

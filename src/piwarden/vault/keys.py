@@ -9,7 +9,8 @@ KEK never enters the database.  Destroying a person's wrapped data key makes
 every ciphertext of theirs unreadable, in the live database and in every
 backup (crypto-shredding).
 
-A :class:`KeyProvider` hands out two primitives:
+A :class:`KeyProvider` hands out two primitives, and manages the keysets behind them
+(``kek_primary_id``, ``key_ids``, ``reload``, ``rotate``):
 
 * ``kek()`` — the AEAD that wraps and unwraps data keys;
 * ``blind_prf()`` — the keyed PRF behind blind indexes (HMAC-SHA256), so a
@@ -17,7 +18,7 @@ A :class:`KeyProvider` hands out two primitives:
 
 The embedded default, :class:`LocalKeysetProvider`, keeps two Tink keysets as
 JSON files (mode 0600) in ``var/keys/``.  A KMS or HashiCorp Vault transit key
-replaces it by implementing the same three methods; nothing else changes.
+replaces it by implementing the six methods of :class:`KeyProvider`; nothing else changes.
 
 Failure is closed: when a keyset is missing or unreadable every use raises
 :class:`VaultUnavailable`, the web layer answers 503, and nothing is written.

@@ -5,7 +5,9 @@ The embedded default has no mail server, so outgoing mail is written under
 invariant 5 (never plaintext at rest) covers them like any table: each
 message is sealed with a fresh AES256-GCM key that is itself wrapped by the
 key-encryption key, exactly as a person's data key is.  ``piwarden outbox``
-lists, opens and prunes them for the operator.
+lists, opens and prunes them for the operator (through
+:func:`piwarden.vault.access.open_outbox_messages` and
+:func:`piwarden.vault.actions.prune_outbox`, which audit it).
 
 The copies are personal data (category ``outbox_copies`` of the declaration,
 file store ``vault:outbox``), so two more rules hold:
@@ -42,11 +44,9 @@ from typing import Any
 import tink
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
-from django.db import transaction
 from django.utils import timezone
 from tink import aead
 
-from piwarden.audit.log import EventType, record_event
 from piwarden.policy.declaration import load_declaration
 from piwarden.vault import blind
 from piwarden.vault.keys import get_provider
@@ -152,21 +152,10 @@ def delete_expired(directory: Path, now: datetime.datetime | None = None) -> int
     """Delete the copies older than the declared retention; returns how many.
 
     The caller records the deletion in its own audit event, in its own transaction
-    (``prune`` here; the retention housekeeping records one event for all it deleted).
+    (:func:`piwarden.vault.actions.prune_outbox`; the retention sweep records one event for all
+    it deleted).
     """
     return _delete(expired_files(directory, now))
-
-
-def prune(directory: Path, now: datetime.datetime | None = None) -> int:
-    """Delete the copies older than the declared retention; audited.  Returns how many."""
-    with transaction.atomic():
-        deleted = delete_expired(directory, now)
-        if deleted:
-            record_event(
-                EventType.OUTBOX_PRUNED,
-                extra={"deleted": deleted, "retention_days": retention().days},
-            )
-    return deleted
 
 
 def delete_messages_to(directory: Path, email_index: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from piwarden.people.actions import shred_person
+from piwarden.people.actions import erase_person, erasure_reason
 from piwarden.people.models import Person
 from piwarden.vault import blind
 
@@ -26,9 +26,10 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        reason = options["reason"].strip()
-        if len(reason) < 10:  # noqa: PLR2004  # the staff read path asks as much of a reason
-            raise CommandError("Give a reason of at least 10 characters (when and how the person asked).")
+        try:  # checked before anyone is asked to confirm; erase_person checks it again
+            reason = erasure_reason(options["reason"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         person = Person.objects.filter(email_index=blind.email_index(options["email"])).first()
         if person is None:
             raise CommandError("No one with that e-mail address is stored (already erased, or never here).")
@@ -40,5 +41,6 @@ class Command(BaseCommand):
             answer = input("Erase this person for good? Type 'erase' to confirm: ")
             if answer.strip() != "erase":
                 raise CommandError("Not confirmed; nothing was erased.")
-        shred_person(person, reason=reason)
+        if not erase_person(person, reason=reason):  # erased meanwhile by another process
+            raise CommandError(f"Person {person.reference} was erased already; nothing more was done.")
         self.stdout.write(f"Erased person {person.reference}: their data can no longer be read anywhere.")

@@ -1,4 +1,4 @@
-"""piwarden policy check | show"""
+"""piwarden policy check"""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DatabaseError
 
-from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules, sweep
+from piwarden.site.actions import sweep_retention
+from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
 from piwarden.site.management.commands.worker import describe, drop_connections
 
 DEFAULT_EVERY = 3600
@@ -97,7 +98,7 @@ class Command(BaseCommand):
     def _run(self, *, quiet: bool) -> Sweep | None:
         """One sweep, told per job; None when the database could not be reached."""
         try:
-            result = sweep()
+            result = sweep_retention()
         except DatabaseError as exc:
             self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
             drop_connections()

@@ -7,11 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from piwarden.audit.log import EventType, record_event
-from piwarden.vault.crypto import count_unopenable, rewrap_all
-from piwarden.vault.keycheck import FORCE_FLAG, initialise_keys, key_check_status, reseal_key_check, verify_keys
+from piwarden.vault.actions import initialise_keys, rotate_keys
+from piwarden.vault.crypto import count_unopenable
+from piwarden.vault.keycheck import FORCE_FLAG, key_check_status, verify_keys
 from piwarden.vault.keys import LocalKeysetProvider, VaultUnavailable, get_provider
 from piwarden.vault.models import DataKey
 
@@ -53,7 +52,7 @@ class Command(BaseCommand):
             elif action == "status":
                 self._status(provider)
             else:
-                self._rotate(provider, options["batch_size"], resume=options["resume"])
+                self._rotate(options["batch_size"], resume=options["resume"])
         except VaultUnavailable as exc:
             raise CommandError(str(exc)) from None
 
@@ -110,20 +109,15 @@ class Command(BaseCommand):
                 "Restore the keys from your backup."
             )
 
-    def _rotate(self, provider: Any, batch_size: int, *, resume: bool) -> None:
+    def _rotate(self, batch_size: int, *, resume: bool) -> None:
         if not resume:
-            new_id = provider.rotate()
-            self.stdout.write(f"New primary KEK key {new_id}; re-wrapping data keys…")
+            self.stdout.write("Adding a new primary KEK key and re-wrapping every data key under it…")
         started = time.monotonic()
-        moved = rewrap_all(batch_size=batch_size, progress=self._progress)
-        reseal_key_check()
+        rotation = rotate_keys(batch_size=batch_size, resume=resume, progress=self._progress)
         self.stderr.write("", style_func=_plain)
-        with transaction.atomic():
-            record_event(
-                EventType.KEYS_ROTATED,
-                extra={"primary_key_id": provider.kek_primary_id(), "rewrapped": moved},
-            )
-        self.stdout.write(f"Re-wrapped {moved} data keys in {time.monotonic() - started:.1f} s.")
+        if rotation.new_key_id is not None:
+            self.stdout.write(f"New primary KEK key {rotation.new_key_id}.")
+        self.stdout.write(f"Re-wrapped {rotation.rewrapped} data keys in {time.monotonic() - started:.1f} s.")
 
     def _progress(self, done: int, total: int) -> None:
         width = 30

@@ -8,11 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from piwarden.audit.log import EventType, record_event
+from piwarden.vault.access import open_outbox_messages
+from piwarden.vault.actions import prune_outbox
 from piwarden.vault.keys import VaultUnavailable
-from piwarden.vault.outbox import SUFFIX, expired_files, open_sealed, prune, retention, sealed_files
+from piwarden.vault.outbox import SUFFIX, expired_files, retention, sealed_files
 
 
 class Command(BaseCommand):
@@ -45,12 +45,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _list(self, directory: Path) -> None:
-        files = list(sealed_files(directory))
-        _record_reading("list", [sealed.path.name for sealed in files])
-        for sealed in files:
-            message = message_from_bytes(open_sealed(sealed.path), policy=policy.default)
-            self.stdout.write(f"{sealed.path.name}  {message['Subject']}")
-        self.stdout.write(f"{len(files)} message(s) in {directory}")
+        paths = [sealed.path for sealed in sealed_files(directory)]
+        for path, raw in zip(paths, open_outbox_messages(paths, action="list"), strict=True):
+            message = message_from_bytes(raw, policy=policy.default)
+            self.stdout.write(f"{path.name}  {message['Subject']}")
+        self.stdout.write(f"{len(paths)} message(s) in {directory}")
 
     def _show(self, directory: Path, name: str | None) -> None:
         if not name:
@@ -58,8 +57,8 @@ class Command(BaseCommand):
         path = directory / Path(name).name
         if not name.endswith(SUFFIX) or not path.is_file():
             raise CommandError(f"No message {name!r} in {directory}.")
-        _record_reading("show", [path.name])
-        message = message_from_bytes(open_sealed(path), policy=policy.default)
+        [raw] = open_outbox_messages([path], action="show")
+        message = message_from_bytes(raw, policy=policy.default)
         self.stdout.write(message.as_string())
 
     def _prune(self, directory: Path, *, dry_run: bool) -> None:
@@ -71,13 +70,5 @@ class Command(BaseCommand):
             count = len(expired_files(directory))
             self.stdout.write(f"{count} sealed message(s) older than {days} days in {directory}; none deleted.")
             return
-        deleted = prune(directory)
+        deleted = prune_outbox(directory)
         self.stdout.write(f"Deleted {deleted} sealed message(s) older than {days} days from {directory}.")
-
-
-def _record_reading(action: str, names: list[str]) -> None:
-    """Opening sealed mail reads people's addresses and messages: recorded before it happens."""
-    if not names:
-        return
-    with transaction.atomic():
-        record_event(EventType.OUTBOX_READ, extra={"action": action, "messages": len(names), "names": names[:50]})
