@@ -31,6 +31,9 @@ def fill_sign_in(page: Page, username: str, password: str, code: str) -> None:
 def test_sign_in_errors_and_the_console_in_the_browser_language(live_server, browser: Browser, tmp_path, width):
     SHOTS.mkdir(parents=True, exist_ok=True)
     alice = make_staff("alice", "sales", tmp_path)
+    # The wrong codes are bob's: each one makes his authenticator wait longer before the next
+    # try (django-otp's throttle), which would refuse alice's right code just after.
+    make_staff("bob", "sales", tmp_path)
     base = live_server.url
     for locale, wrong in (
         ("en-GB", "The username, password or authenticator code is not right."),
@@ -40,7 +43,7 @@ def test_sign_in_errors_and_the_console_in_the_browser_language(live_server, bro
         try:
             page = context.new_page()
             page.goto(f"{base}/backoffice/login/")
-            fill_sign_in(page, "alice", STAFF_PASSWORD, "000000")  # the right password, a wrong code
+            fill_sign_in(page, "bob", STAFF_PASSWORD, "000000")  # the right password, a wrong code
             expect(page.locator(".alert-error")).to_contain_text(wrong)
             expect(page.locator("[name=otp_token]")).to_have_value("")  # the code is not echoed back
             page.screenshot(path=SHOTS / f"sign-in-error-{locale}-{width}.png", full_page=True)
