@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gettext
 import io
 import os
@@ -57,6 +58,21 @@ def _compiled_translations() -> None:
     gettext._translations.clear()  # type: ignore[attr-defined]  # stdlib cache keyed by .mo path
     trans_real._translations = {}
     trans_real._default = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static() -> None:
+    """The static files as `piwarden serve` collects them: hashed names, .gz and .br copies, a manifest.
+
+    Pages name their CSS by the manifest, so the suite runs against the storage production uses.
+    Once per test run: the xdist workers share the data directory, and the first one collects.
+    """
+    root = Path(settings.STATIC_ROOT)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with (root.parent / "collectstatic.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "staticfiles.json").exists():
+            call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def consultation_data(**overrides: Any) -> dict[str, str]:

@@ -19,20 +19,24 @@ from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import Inquiry
 from piwarden.policy.gate import ProcessingRefused
 from piwarden.site import throttle
+from piwarden.site.pagecache import rendered_once
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
+@rendered_once  # depends only on the language and the path
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "site/home.html")
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
+@rendered_once  # depends only on the language and the path
 def privacy(request: HttpRequest) -> HttpResponse:
     language = "en" if get_language() == "en" else "zh-hans"
     return render(request, "site/privacy.html", {"policy_text": f"privacy/{language}.html"})
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
+@rendered_once  # depends only on the language and the path
 def contact(request: HttpRequest) -> HttpResponse:
     return render(request, "site/contact.html")
 

@@ -1,0 +1,102 @@
+"""Pages rendered once per process, language and path, then served from the stored bytes.
+
+The home, privacy and contact pages show the declaration and the texts, in the page's language,
+with the path's own links (the language switcher, the current menu entry): nothing else.  So
+:func:`rendered_once` renders such a view on its first request and answers later requests with the
+same body.  The middleware still runs on every request and adds its headers as usual
+(``Content-Language``, ``Vary``, CSP, HSTS …); only the view's body is kept.
+
+The stored body is keyed on the language, the path, the declaration's digest (which covers its
+texts) and the compiled catalogue's modification time, so a reloaded declaration or recompiled
+translations render again.  Nothing is stored:
+
+* under ``DEBUG`` (templates change while the server runs);
+* for a request with a query string (it shows in the language links, and an unbounded number of
+  strings must not fill the memory) or another method than GET and HEAD;
+* for any answer but a plain 200;
+* when rendering touched something of the request's own: the CSRF token (which sets a cookie),
+  the CSP nonce (a new one per response) or a cookie.  Such a view is simply rendered each time.
+
+What the decorator cannot see is a template reading ``request.user`` or a header; a view it wraps
+must not (tests/site/test_pagecache.py checks the wrapped pages for an anonymous visitor against a
+signed-in staff member).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import get_language
+
+from piwarden.policy.declaration import load_declaration
+
+MAX_ENTRIES = 64  # pages x languages, with room; a full store is emptied, never grown
+
+View = Callable[..., HttpResponse]
+_store: dict[tuple[str, ...], tuple[bytes, str]] = {}
+
+
+def rendered_once(view: View) -> View:
+    """Serve ``view``'s body from the per-process store when it depends only on language and path."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.DEBUG or request.method not in {"GET", "HEAD"} or request.META.get("QUERY_STRING"):
+            return view(request, *args, **kwargs)
+        key = (view.__module__, view.__qualname__, get_language() or "", request.path, *_version())
+        stored = _store.get(key)
+        if stored is not None:
+            body, content_type = stored
+            return HttpResponse(body, content_type=content_type)
+        csrf_before = request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        response = view(request, *args, **kwargs)
+        if _reusable(request, response, csrf_before):
+            if len(_store) >= MAX_ENTRIES:
+                _store.clear()
+            _store[key] = (response.content, response["Content-Type"])
+        return response
+
+    return wrapper
+
+
+def forget_pages() -> None:
+    """Drop every stored page (tests that change settings the pages show)."""
+    _store.clear()
+
+
+def _version() -> tuple[str, str]:
+    """What the stored bodies were made from: the declaration (with its texts) and the translations."""
+    return load_declaration().digest, str(_catalogue_mtime())
+
+
+def _catalogue_mtime() -> int:
+    newest = 0
+    for catalogue in _catalogues(tuple(str(locale) for locale in settings.LOCALE_PATHS)):
+        try:
+            newest = max(newest, os.stat(catalogue).st_mtime_ns)
+        except OSError:
+            continue
+    return newest
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogues(locale_paths: tuple[str, ...]) -> tuple[Path, ...]:
+    """The project's compiled catalogues (looked up once; their times are read on every request)."""
+    return tuple(catalogue for locale in locale_paths for catalogue in Path(locale).glob("*/LC_MESSAGES/django.mo"))
+
+
+def _reusable(request: HttpRequest, response: HttpResponse, csrf_before: object) -> bool:
+    nonce = getattr(request, "_csp_nonce", None)
+    return (
+        response.status_code == 200  # noqa: PLR2004  # a plain success, nothing else
+        and not response.streaming
+        and not response.cookies
+        and not bool(nonce)  # a LazyNonce is truthy once generated
+        and request.META.get("CSRF_COOKIE_NEEDS_UPDATE") == csrf_before
+    )

@@ -1,0 +1,182 @@
+"""Public pages rendered once per process, language and path (piwarden.site.pagecache).
+
+Whether a page was rendered is observed through Django's ``template_rendered`` signal, which the
+test environment sends for every template; the bodies and headers are compared as a browser
+receives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.test import Client, RequestFactory
+from django.test.signals import template_rendered
+from django.utils.csp import LazyNonce
+
+from piwarden.policy.declaration import load_declaration
+from piwarden.site.pagecache import forget_pages, rendered_once
+from tests.conftest import sign_in
+from tests.policy.test_declaration import edited, policy_dir
+
+pytestmark = pytest.mark.django_db
+
+CACHED = ["/", "/privacy/", "/contact/", "/en/", "/en/privacy/", "/en/contact/"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_store() -> Iterator[None]:
+    forget_pages()
+    yield
+    forget_pages()
+
+
+@pytest.fixture
+def rendered() -> Iterator[list[str]]:
+    """The names of the templates rendered while the test runs."""
+    names: list[str] = []
+
+    def record(sender: Any, template: Any, **kwargs: Any) -> None:
+        names.append(str(template.name))
+
+    template_rendered.connect(record)
+    yield names
+    template_rendered.disconnect(record)
+
+
+@pytest.mark.parametrize("url", CACHED)
+def test_a_public_page_is_rendered_once_then_served_from_the_store(
+    client: Client, rendered: list[str], url: str
+) -> None:
+    first = client.get(url)
+    assert rendered, "the first request renders the page"
+    rendered.clear()
+    second = client.get(url)
+    assert rendered == []
+    assert second.status_code == first.status_code == HTTPStatus.OK
+    assert second.content == first.content
+
+
+@pytest.mark.parametrize("url", CACHED)
+def test_a_stored_page_keeps_every_header_the_middleware_adds(client: Client, url: str) -> None:
+    first = client.get(url)
+    second = client.get(url)
+    for header in (
+        "Content-Type",
+        "Content-Language",
+        "Vary",
+        "Content-Security-Policy",
+        "X-Frame-Options",
+        "Permissions-Policy",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+        "X-Content-Type-Options",
+    ):
+        assert second.headers.get(header) == first.headers.get(header), header
+    assert second.headers["Content-Language"] == ("en" if url.startswith("/en/") else "zh-hans")
+
+
+def test_head_is_answered_from_the_store_too(client: Client) -> None:
+    client.get("/privacy/")
+    answer = client.head("/privacy/")
+    assert answer.status_code == HTTPStatus.OK
+    assert answer["Content-Type"].startswith("text/html")
+
+
+def test_a_signed_in_staff_member_gets_the_same_bytes_as_a_visitor(alice: User) -> None:
+    """The contract the decorator cannot check itself: nothing on these pages depends on the user."""
+    visitor, staff = Client(), Client()
+    assert sign_in(staff, alice).status_code == HTTPStatus.FOUND
+    for url in CACHED:
+        forget_pages()
+        as_staff = staff.get(url).content  # rendered for the staff member, then stored
+        assert visitor.get(url).content == as_staff, url
+        forget_pages()
+        assert visitor.get(url).content == as_staff, url  # rendered for the visitor
+
+
+def test_a_query_string_is_rendered_every_time_and_not_stored(client: Client, rendered: list[str]) -> None:
+    client.get("/contact/")
+    rendered.clear()
+    with_query = client.get("/contact/?from=newsletter")
+    assert rendered, "a request with a query string renders"
+    assert b"?from=newsletter" in with_query.content  # the language links keep it
+    assert b"?from=newsletter" not in client.get("/contact/").content
+
+
+def test_a_new_declaration_renders_the_pages_again(client: Client, settings: Any, tmp_path: Path) -> None:
+    name = "奇安信科技集团股份有限公司"
+    assert name.encode() in client.get("/").content
+    settings.POLICY_DIR = policy_dir(tmp_path, edited((f'zh-hans = "{name}"', 'zh-hans = "示例网络安全有限公司"')))
+    load_declaration.cache_clear()
+    try:
+        page = client.get("/").content
+    finally:
+        load_declaration.cache_clear()  # before pytest-django restores POLICY_DIR
+    assert "示例网络安全有限公司".encode() in page
+    assert name.encode() not in page
+
+
+def test_nothing_is_stored_under_debug(client: Client, settings: Any, rendered: list[str]) -> None:
+    settings.DEBUG = True
+    client.get("/")
+    rendered.clear()
+    client.get("/")
+    assert rendered
+
+
+def test_an_unknown_page_is_still_404(client: Client) -> None:
+    client.get("/")
+    assert client.get("/no-such-page/").status_code == HTTPStatus.NOT_FOUND
+
+
+# --- what makes a page request-dependent is never stored --------------------------------------
+
+
+def _view(template: str) -> Any:
+    compiled = engines["django"].from_string(template)
+
+    @rendered_once
+    def view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(compiled.render({}, request))
+
+    return view
+
+
+def test_a_page_that_shows_the_csrf_token_is_rendered_every_time() -> None:
+    view = _view("<form>{% csrf_token %}</form>")
+    factory = RequestFactory()
+    first, second = view(factory.get("/form/")), view(factory.get("/form/"))
+    assert b"csrfmiddlewaretoken" in first.content
+    assert first.content != second.content
+
+
+def test_a_page_that_uses_the_csp_nonce_is_rendered_every_time() -> None:
+    view = _view("<script nonce='{{ csp_nonce }}'></script>")
+    factory = RequestFactory()
+    bodies = []
+    for _ in range(2):
+        request = factory.get("/script/")
+        request._csp_nonce = LazyNonce()  # type: ignore[attr-defined]  # as ContentSecurityPolicyMiddleware does
+        bodies.append(view(request).content)
+    assert bodies[0] != bodies[1]
+
+
+def test_an_answer_other_than_200_is_not_stored() -> None:
+    calls: list[int] = []
+
+    @rendered_once
+    def gone(request: HttpRequest) -> HttpResponse:
+        calls.append(1)
+        return HttpResponse("gone", status=HTTPStatus.GONE)
+
+    factory = RequestFactory()
+    gone(factory.get("/gone/"))
+    gone(factory.get("/gone/"))
+    assert len(calls) == 2  # both requests reached the view
