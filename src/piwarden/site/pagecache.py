@@ -4,7 +4,8 @@ The home, privacy and contact pages show the declaration and the texts, in the p
 with the path's own links (the language switcher, the current menu entry): nothing else.  So
 :func:`rendered_once` renders such a view on its first request and answers later requests with the
 same body.  The middleware still runs on every request and adds its headers as usual
-(``Content-Language``, ``Vary``, CSP, HSTS …); only the view's body is kept.
+(``Content-Language``, ``Vary``, CSP, HSTS …); only the view's body is kept, with a
+gzip-compressed copy made once for the browsers that accept it.
 
 The stored body is keyed on the language, the path, the declaration's digest (which covers its
 texts) and the compiled catalogue's modification time, so a reloaded declaration or recompiled
@@ -25,6 +26,7 @@ signed-in staff member).
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +34,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.gzip import re_accepts_gzip
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language
 
 from piwarden.policy.declaration import load_declaration
@@ -39,7 +43,31 @@ from piwarden.policy.declaration import load_declaration
 MAX_ENTRIES = 64  # pages x languages, with room; a full store is emptied, never grown
 
 View = Callable[..., HttpResponse]
-_store: dict[tuple[str, ...], tuple[bytes, str]] = {}
+
+
+class Stored:
+    """A page's body, plain and gzip-compressed (compressed once, here, instead of on every request).
+
+    No BREACH padding is needed: a stored page holds no secret (a page that shows the CSRF token
+    is never stored), and the same bytes go to everyone.
+    """
+
+    def __init__(self, body: bytes, content_type: str) -> None:
+        self.body = body
+        self.content_type = content_type
+        self.gzipped = gzip.compress(body, compresslevel=9, mtime=0)
+
+    def response(self, request: HttpRequest) -> HttpResponse:
+        if len(self.gzipped) < len(self.body) and re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+            response = HttpResponse(self.gzipped, content_type=self.content_type)
+            response["Content-Encoding"] = "gzip"  # so GZipMiddleware leaves it as it is
+        else:
+            response = HttpResponse(self.body, content_type=self.content_type)
+        patch_vary_headers(response, ("Accept-Encoding",))
+        return response
+
+
+_store: dict[tuple[str, ...], Stored] = {}
 
 
 def rendered_once(view: View) -> View:
@@ -51,16 +79,15 @@ def rendered_once(view: View) -> View:
             return view(request, *args, **kwargs)
         key = (view.__module__, view.__qualname__, get_language() or "", request.path, *_version())
         stored = _store.get(key)
-        if stored is not None:
-            body, content_type = stored
-            return HttpResponse(body, content_type=content_type)
-        csrf_before = request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
-        response = view(request, *args, **kwargs)
-        if _reusable(request, response, csrf_before):
+        if stored is None:
+            csrf_before = request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+            response = view(request, *args, **kwargs)
+            if not _reusable(request, response, csrf_before):
+                return response
             if len(_store) >= MAX_ENTRIES:
                 _store.clear()
-            _store[key] = (response.content, response["Content-Type"])
-        return response
+            stored = _store[key] = Stored(response.content, response["Content-Type"])
+        return stored.response(request)
 
     return wrapper
 
