@@ -1,4 +1,4 @@
-"""Public pages rendered once per process, language and path (piwarden.site.pagecache).
+"""Pages rendered once per process, language and path (piwarden.site.pagecache), forms with their blanks filled in.
 
 Whether a page was rendered is observed through Django's ``template_rendered`` signal, which the
 test environment sends for every template; the bodies and headers are compared as a browser
@@ -7,6 +7,9 @@ receives them.
 
 from __future__ import annotations
 
+import re
+import secrets
+import uuid
 from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
@@ -15,13 +18,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.template import engines
 from django.test import Client, RequestFactory
 from django.test.signals import template_rendered
 from django.utils.csp import LazyNonce
 
 from piwarden.policy.declaration import load_declaration
-from piwarden.site.pagecache import forget_pages, rendered_once
+from piwarden.site.pagecache import FilledInPage, forget_pages, rendered_once
 from tests.conftest import sign_in
 from tests.policy.test_declaration import edited, policy_dir
 
@@ -180,3 +184,85 @@ def test_an_answer_other_than_200_is_not_stored() -> None:
     gone(factory.get("/gone/"))
     gone(factory.get("/gone/"))
     assert len(calls) == 2  # both requests reached the view
+
+
+# --- FilledInPage: a form page stored once, each request's own values filled in ---------------
+
+FORM_PAGE = """<form>{% csrf_token %}<input name="token" value="{{ token }}"><img src="/picture/{{ key }}/">
+<input type="hidden" name="key" value="{{ key }}"></form>"""
+
+
+@pytest.fixture
+def form_page(settings: Any, tmp_path: Path) -> FilledInPage:
+    (tmp_path / "fill.html").write_text(FORM_PAGE)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+
+    def context(request: HttpRequest) -> dict[str, Any]:
+        return {"token": uuid.uuid4(), "key": secrets.token_hex(20), "csrf_token": get_token(request)}
+
+    def read(context: dict[str, Any]) -> dict[str, str]:
+        return {"csrf": str(context["csrf_token"]), "token": str(context["token"]), "key": context["key"]}
+
+    def fresh(request: HttpRequest) -> dict[str, str]:
+        return {"csrf": get_token(request), "token": str(uuid.uuid4()), "key": secrets.token_hex(20)}
+
+    return FilledInPage("fill.html", context=context, read=read, fresh=fresh)
+
+
+def _fields(body: bytes) -> dict[str, str]:
+    text = body.decode()
+    found = {
+        "csrf": re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text),
+        "token": re.search(r'name="token" value="([^"]+)"', text),
+        "key": re.search(r'name="key" value="([^"]+)"', text),
+        "picture": re.search(r'src="/picture/([^"/]+)/"', text),
+    }
+    return {name: match.group(1) for name, match in found.items() if match is not None}
+
+
+def test_a_form_page_is_rendered_once_and_filled_in_with_each_requests_values(
+    form_page: FilledInPage, rendered: list[str]
+) -> None:
+    factory = RequestFactory()
+    first = form_page(factory.get("/form/"))
+    assert rendered == ["fill.html"]
+    rendered.clear()
+    second = form_page(factory.get("/form/"))
+    assert rendered == []
+    one, two = _fields(first.content), _fields(second.content)
+    assert set(one) == set(two) == {"csrf", "token", "key", "picture"}
+    assert two["key"] == two["picture"]  # a value shown twice is filled in twice
+    assert all(one[name] != two[name] for name in one)
+    filled_back = second.content.decode()
+    for name in ("csrf", "token", "key"):
+        filled_back = filled_back.replace(two[name], one[name])
+    assert filled_back == first.content.decode()
+
+
+def test_a_form_page_whose_values_do_not_match_is_rendered_in_full(
+    form_page: FilledInPage, rendered: list[str]
+) -> None:
+    factory = RequestFactory()
+    form_page(factory.get("/form/"))
+    form_page.fresh = lambda request: {"csrf": get_token(request), "token": str(uuid.uuid4())}  # no key
+    rendered.clear()
+    page = form_page(factory.get("/form/"))
+    assert rendered == ["fill.html"]
+    assert _fields(page.content)["key"] == _fields(page.content)["picture"]
+
+
+def test_a_value_that_would_need_escaping_is_never_filled_in(form_page: FilledInPage, rendered: list[str]) -> None:
+    form_page.read = lambda context: {"token": str(context["token"]), "key": '"><b>' + context["key"]}
+    factory = RequestFactory()
+    form_page(factory.get("/form/"))
+    rendered.clear()
+    form_page(factory.get("/form/"))
+    assert rendered == ["fill.html"]
+
+
+def test_a_form_page_with_a_query_string_is_rendered_in_full(form_page: FilledInPage, rendered: list[str]) -> None:
+    factory = RequestFactory()
+    form_page(factory.get("/form/"))
+    rendered.clear()
+    form_page(factory.get("/form/?utm=x"))
+    assert rendered == ["fill.html"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.gzip import re_accepts_gzip
+from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language
 
@@ -127,3 +129,76 @@ def _reusable(request: HttpRequest, response: HttpResponse, csrf_before: object)
         and not bool(nonce)  # a LazyNonce is truthy once generated
         and request.META.get("CSRF_COOKIE_NEEDS_UPDATE") == csrf_before
     )
+
+
+# --- pages with a few values of their own per request (a form page) ----------------------------
+
+Values = dict[str, str]
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9_-]{16,}")  # long and random: never met by chance, and nothing to escape
+
+
+class FilledInPage:
+    """A form page rendered once per language and path, with blanks for the values each request makes.
+
+    An unbound form page differs between two visitors only in a few random values: the CSRF token,
+    the submission token, the CAPTCHA challenge's key.  The first request renders the page
+    through the form and its templates as usual; ``read`` then names the values that render used
+    (``{"csrf": …, "captcha": …}``), and the page is stored cut at every place they appear.  Later
+    requests call ``fresh`` for new values of the same names (storing the new CAPTCHA challenge, say)
+    and get the stored page with those values put in.
+
+    Each value must be at least 16 characters of ``[A-Za-z0-9_-]`` (random, so it cannot also
+    appear in the page by chance, and with nothing to escape).  ``read`` and ``fresh`` must name the
+    same values; if they do not, or a value is missing from the page, the request is rendered in
+    full and nothing is stored.  Not stored either: under DEBUG, with a query string, for any
+    answer but 200, or when the page used the CSP nonce.
+    """
+
+    def __init__(
+        self,
+        template_name: str,
+        *,
+        context: Callable[[HttpRequest], dict[str, Any]],
+        read: Callable[[dict[str, Any]], Values],
+        fresh: Callable[[HttpRequest], Values],
+    ) -> None:
+        self.template_name = template_name
+        self.context = context
+        self.read = read
+        self.fresh = fresh
+        self._pages: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        storable = not settings.DEBUG and request.method in {"GET", "HEAD"} and not request.META.get("QUERY_STRING")
+        key = (get_language() or "", request.path, *_version())
+        parts = self._pages.get(key) if storable else None
+        if parts is not None:
+            values = self.fresh(request)
+            if set(values) == set(parts[1::2]) and all(_SAFE_VALUE.fullmatch(v) for v in values.values()):
+                return HttpResponse("".join(values[p] if i % 2 else p for i, p in enumerate(parts)))
+        context = self.context(request)
+        response = render(request, self.template_name, context)
+        if storable and response.status_code == 200 and not bool(getattr(request, "_csp_nonce", None)):  # noqa: PLR2004
+            cut = _cut(response.content.decode(), self.read(context))
+            if cut is not None:
+                if len(self._pages) >= MAX_ENTRIES:
+                    self._pages.clear()
+                self._pages[key] = cut
+        return response
+
+    def forget(self) -> None:
+        self._pages.clear()
+
+
+def _cut(page: str, values: Values) -> tuple[str, ...] | None:
+    """The page as text, name, text, name, … text, cut at every occurrence of every value."""
+    if not values or not all(_SAFE_VALUE.fullmatch(v) for v in values.values()):
+        return None
+    if len(set(values.values())) != len(values):
+        return None
+    names = {value: name for name, value in values.items()}
+    pieces = re.split("(" + "|".join(re.escape(v) for v in values.values()) + ")", page)
+    parts = tuple(names[p] if i % 2 else p for i, p in enumerate(pieces))
+    if set(parts[1::2]) != set(values):
+        return None  # a value the page does not show: it cannot be filled in
+    return parts
