@@ -21,6 +21,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils.translation import trans_real
 from django_otp.oath import totp
+from pytest_django.live_server_helper import LiveServer
 
 from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
@@ -73,6 +74,22 @@ def _collected_static() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (root / "staticfiles.json").exists():
             call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """pytest-django's live server, with the static files served as production serves them.
+
+    pytest-django puts Django's StaticFilesHandler in front, which serves the apps' own files by
+    their plain names; the pages name the collected, hashed files, which the site's WhiteNoise
+    serves.  So nothing is put in front here.
+    """
+    address = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    server = LiveServer(address, start=False)
+    server.thread.static_handler = lambda handler: handler
+    server.start()
+    yield server
+    server.stop()
 
 
 def consultation_data(**overrides: Any) -> dict[str, str]:
