@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gettext
 import io
 import os
@@ -20,6 +21,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils.translation import trans_real
 from django_otp.oath import totp
+from pytest_django.live_server_helper import LiveServer
 
 from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
@@ -57,6 +59,37 @@ def _compiled_translations() -> None:
     gettext._translations.clear()  # type: ignore[attr-defined]  # stdlib cache keyed by .mo path
     trans_real._translations = {}
     trans_real._default = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static() -> None:
+    """The static files as `piwarden serve` collects them: hashed names, .gz and .br copies, a manifest.
+
+    Pages name their CSS by the manifest, so the suite runs against the storage production uses.
+    Once per test run: the xdist workers share the data directory, and the first one collects.
+    """
+    root = Path(settings.STATIC_ROOT)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with (root.parent / "collectstatic.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "staticfiles.json").exists():
+            call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """pytest-django's live server, with the static files served as production serves them.
+
+    pytest-django puts Django's StaticFilesHandler in front, which serves the apps' own files by
+    their plain names; the pages name the collected, hashed files, which the site's WhiteNoise
+    serves.  So nothing is put in front here.
+    """
+    address = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    server = LiveServer(address, start=False)
+    server.thread.static_handler = lambda handler: handler
+    server.start()
+    yield server
+    server.stop()
 
 
 def consultation_data(**overrides: Any) -> dict[str, str]:

@@ -7,4 +7,5 @@ app_name = "bench_baseline"
 urlpatterns = [
     path("", views.submit, name="submit"),
     path("received/", views.received, name="received"),
+    path("page/", views.page, name="page"),
 ]

@@ -1,7 +1,7 @@
 """POST → validate → insert one row → redirect.  CSRF-protected like every Django view."""
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,3 +21,9 @@ def submit(request: HttpRequest) -> HttpResponse:
 @require_GET
 def received(request: HttpRequest) -> HttpResponse:
     return HttpResponse("received\n", content_type="text/plain")
+
+
+@require_GET
+def page(request: HttpRequest) -> HttpResponse:
+    """The reference for the GET arms: one ~3 KB template (no includes, no inheritance) through render()."""
+    return render(request, "bench_baseline/page.html", {"title": "Network security", "company": "Example Ltd"})

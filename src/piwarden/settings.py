@@ -76,7 +76,11 @@ MIDDLEWARE = [
     "piwarden.site.middleware.PermissionsPolicyMiddleware",  # outermost: static files and error pages too
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, compressed ahead of time (see STORAGES)
+    # Pages and other text leave gzip-compressed when the browser accepts it (the privacy page:
+    # 48 KB → 14 KB); Django's GZipMiddleware pads each response against BREACH.  Below WhiteNoise,
+    # so static files never reach it.
+    "piwarden.site.middleware.TextGZipMiddleware",
     "piwarden.vault.middleware.FailClosedMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -109,6 +113,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# Django's form renderer, with its one-line <input> templates written in Python (a form's inputs
+# cost more through the template engine than the page around them).
+FORM_RENDERER = "piwarden.site.rendering.FormRenderer"
 
 # --- database -------------------------------------------------------------
 
@@ -235,11 +243,17 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 # --- static files ---------------------------------------------------------
 
+# `collectstatic` (run by `piwarden serve`, `make bench` and the test session) copies the files to
+# STATIC_ROOT under names carrying their content's hash (site.3f2a….css), each with a .gz and a
+# .br beside it.  WhiteNoise sends the compressed copy the browser accepts, and a hashed name
+# with a year's Cache-Control (immutable): a changed file gets a new name, so no cache serves an
+# old one.  Under DEBUG the files are served from the apps as they are, without the hash.
 STATIC_URL = "/static/"
-WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # --- e-mail ---------------------------------------------------------------
@@ -286,6 +300,10 @@ CAPTCHA_LENGTH = 5
 CAPTCHA_TIMEOUT = 10  # minutes
 CAPTCHA_IMAGE_SIZE = (150, 50)
 CAPTCHA_FONT_SIZE = 34
+# The library's defaults: two arcs and lines, then a speck on a tenth of the pixels, each drawn
+# by its own Python call (half of the picture's CPU).  The specks here are drawn in one call.
+CAPTCHA_NOISE_FUNCTIONS = ("captcha.helpers.noise_arcs", "piwarden.site.captcha.noise_specks")
+CAPTCHA_FILTER_FUNCTIONS = ("piwarden.site.captcha.smooth_grey",)
 
 # `make bench` only: PIWARDEN_BENCH=on adds the bare comparison view (bench/bench_baseline, with
 # bench/ on sys.path) at /bench/baseline/.  Off by default; never on in production.

@@ -261,7 +261,7 @@ def test_public_pages_load_nothing_from_another_origin(live_server, page: Page):
         assert page.evaluate("window.__cspViolations") == [], path
         # The stylesheet and the CAPTCHA picture really loaded (same origin).
         assert page.evaluate("document.styleSheets.length") >= 1, path
-    assert any(url.endswith("/static/piwarden/site.css") for url in requests)
+    assert any(re.search(r"/static/piwarden/site\.[0-9a-f]{12}\.css$", url) for url in requests)
     assert any("/captcha/image/" in url for url in requests)
     foreign = [url for url in requests if not url.startswith(live_server.url + "/")]
     assert foreign == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from http import HTTPStatus
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
 
 from piwarden.site.limits import MAX_URL_LENGTH
 from piwarden.site.views import http_error
@@ -76,3 +77,12 @@ class UrlLengthMiddleware:
         if len(request.get_full_path()) > MAX_URL_LENGTH:
             return http_error(request, HTTPStatus.REQUEST_URI_TOO_LONG)
         return self.get_response(request)
+
+
+class TextGZipMiddleware(GZipMiddleware):
+    """Django's GZipMiddleware (BREACH-padded) for text only: a PNG (the CAPTCHA) is compressed already."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if not response.get("Content-Type", "").startswith(("text/", "application/json")):
+            return response
+        return super().process_response(request, response)

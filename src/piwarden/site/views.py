@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from http import HTTPStatus
 from typing import Any
 
+from captcha.models import CaptchaStore
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy
@@ -19,20 +22,24 @@ from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.site.forms import ConsultationPageForm
+from piwarden.site.pagecache import FilledInPage, Values, rendered_once
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
+@rendered_once  # depends only on the language and the path
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "site/home.html")
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
+@rendered_once  # depends only on the language and the path
 def privacy(request: HttpRequest) -> HttpResponse:
     language = "en" if get_language() == "en" else "zh-hans"
     return render(request, "site/privacy.html", {"policy_text": f"privacy/{language}.html"})
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
+@rendered_once  # depends only on the language and the path
 def contact(request: HttpRequest) -> HttpResponse:
     return render(request, "site/contact.html")
 
@@ -56,11 +63,40 @@ def _too_many_requests(request: HttpRequest) -> HttpResponse:
     return _consultation_page(request, ConsultationPageForm(), error=error)
 
 
+# --- the empty form: stored once per language, filled in with each visitor's own values ---------
+
+
+def _empty_form_context(request: HttpRequest) -> dict[str, Any]:
+    return {"form": ConsultationPageForm(), "csrf_token": get_token(request)}
+
+
+def _values_shown(context: dict[str, Any]) -> Values:
+    """The per-visitor values in a rendered empty form: the CSRF token, the submission token, the CAPTCHA."""
+    form = context["form"]
+    values = {"csrf": str(context["csrf_token"]), "token": str(form.initial["submission_token"])}
+    if "captcha" in form.fields:  # the widget keeps the key of the challenge it stored
+        values["captcha"] = form.fields["captcha"].widget._key
+    return values
+
+
+def _new_values(request: HttpRequest) -> Values:
+    """New values of the same names, made as the form makes them (the CAPTCHA challenge is stored)."""
+    values = {"csrf": get_token(request), "token": str(uuid.uuid4())}
+    if settings.PIWARDEN_CAPTCHA == "on":
+        values["captcha"] = CaptchaStore.generate_key()
+    return values
+
+
+EMPTY_CONSULTATION_PAGE = FilledInPage(
+    "site/consultation.html", context=_empty_form_context, read=_values_shown, fresh=_new_values
+)
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limit("consultation", rate_setting="PIWARDEN_CONSULTATION_RATE", refuse=_too_many_requests, counts=_is_submission)
 def consultation(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _consultation_page(request, ConsultationPageForm())
+        return EMPTY_CONSULTATION_PAGE(request)
     if NEW_CAPTCHA in request.POST:
         # The "new picture" button: no validation, nothing stored, what was typed shown again.
         # (A GET link would lose it, or put it in the URL and so in every log on the way.)

@@ -99,8 +99,8 @@ def createstaff_command() -> str:
 
 class Command(BaseCommand):
     help = (
-        "Prepare and run the site: migrate, create missing keysets, then start and supervise gunicorn "
-        "(WSGI, static files by WhiteNoise), the task worker and the retention housekeeping "
+        "Prepare and run the site: migrate, create missing keysets, collect the static files, then start and "
+        "supervise gunicorn (WSGI, static files by WhiteNoise), the task worker and the retention housekeeping "
         "(`piwarden housekeeping`, hourly). Ctrl-C stops them all."
     )
 
@@ -124,6 +124,8 @@ class Command(BaseCommand):
             persistent_secret(data_dir / "secret_key")  # before the children, which all read it
         call_command("migrate", interactive=False, verbosity=0)
         call_command("keys", "init")
+        # The static files under their hashed names, with .gz and .br copies (settings.STORAGES).
+        call_command("collectstatic", interactive=False, verbosity=0)
         for path in tighten(data_dir):
             self._log(f"cannot make {path} owner-only (not ours); fix its owner or mode")
         host, port = options["host"], options["port"]
