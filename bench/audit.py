@@ -19,6 +19,7 @@ import io
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -53,11 +54,22 @@ def run(total: int, append_n: int) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("keys", "init", stdout=io.StringIO())
 
-    from django.contrib.auth.models import User  # noqa: PLC0415
-    from django.db import connection, transaction  # noqa: PLC0415
+    from django.db import connection  # noqa: PLC0415
 
-    from piwarden.audit.chain import seal, verify  # noqa: PLC0415
-    from piwarden.audit.log import EventType, batched, record_event  # noqa: PLC0415
+    print(f"backend: {connection.vendor}; load average before: {os.getloadavg()[0]:.2f}")
+    one = scene()
+    append(one, append_n)
+    fill(one, total)
+    seal_and_verify(total)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def scene() -> Callable[[int], None]:
+    """A function recording the i-th generated event (the log emptied first)."""
+    from django.contrib.auth.models import User  # noqa: PLC0415
+    from django.db import transaction  # noqa: PLC0415
+
+    from piwarden.audit.log import EventType, record_event  # noqa: PLC0415
     from piwarden.audit.models import AuditChainHead, AuditEvent  # noqa: PLC0415
     from piwarden.people.actions import find_or_create_person  # noqa: PLC0415
 
@@ -90,27 +102,39 @@ def run(total: int, append_n: int) -> None:
         else:
             record_event(EventType.INQUIRY_SUBMITTED, actor_kind="visitor", person=person, fields=["name", "email"])
 
-    print(f"backend: {connection.vendor}; load average before: {os.getloadavg()[0]:.2f}")
+    return one
 
-    # Append, one event per call, in one transaction (the request's).
+
+def append(one: Callable[[int], None], n: int) -> None:
+    from django.db import transaction  # noqa: PLC0415
+
+    from piwarden.audit.log import batched  # noqa: PLC0415
+
+    # One event per call, in one transaction (the request's).
     with transaction.atomic():
         start = time.process_time()
-        for i in range(append_n):
+        for i in range(n):
             one(i)
-        single = (time.process_time() - start) / append_n
-    # Append, batched: three events per block (a consultation's), one INSERT each.
+        single = (time.process_time() - start) / n
+    # Batched: three events per block (a consultation's), one INSERT each.
     with transaction.atomic():
         start = time.process_time()
-        for i in range(0, append_n, 3):
+        for i in range(0, n, 3):
             with batched():
                 one(i)
                 one(i + 1)
                 one(i + 2)
-        three = (time.process_time() - start) / (len(range(0, append_n, 3)) * 3)
-    print(f"append, one INSERT per event:         {single * 1e6:7.1f} µs/event (CPU)")
-    print(f"append, batched() 3 events/INSERT:     {three * 1e6:7.1f} µs/event (CPU)")
+        three = (time.process_time() - start) / (len(range(0, n, 3)) * 3)
+    print(f"append, one INSERT per event:          {single * 1e6:6.1f} µs/event (CPU)")
+    print(f"append, batched() 3 events per INSERT: {three * 1e6:6.1f} µs/event (CPU)")
 
-    # Fill up to `total` quickly (batched blocks of 1000), then seal.
+
+def fill(one: Callable[[int], None], total: int) -> None:
+    from django.db import transaction  # noqa: PLC0415
+
+    from piwarden.audit.log import batched  # noqa: PLC0415
+    from piwarden.audit.models import AuditEvent  # noqa: PLC0415
+
     made = AuditEvent.objects.count()
     start = time.perf_counter()
     while made < total:
@@ -118,8 +142,12 @@ def run(total: int, append_n: int) -> None:
             for i in range(min(1000, total - made)):
                 one(made + i)
         made = min(total, made + 1000)
-    fill = time.perf_counter() - start
-    print(f"filled to {total:,} events in {fill:.1f} s")
+    print(f"filled to {total:,} events in {time.perf_counter() - start:.1f} s")
+
+
+def seal_and_verify(total: int) -> None:
+    from piwarden.audit.chain import seal, verify  # noqa: PLC0415
+
     holdback = total // 100
     start = time.perf_counter()
     sealed = seal(limit=total - holdback)
@@ -133,7 +161,6 @@ def run(total: int, append_n: int) -> None:
         elapsed = time.perf_counter() - start
         assert broken is None, broken
         print(f"verify ({label}): {total:,} events in {elapsed:.2f} s = {total / elapsed:,.0f} events/s")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

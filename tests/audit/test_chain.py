@@ -122,21 +122,23 @@ def sealed(scene: AuditEvent) -> AuditEvent:
 
 
 @pytest.mark.duty("SEC-02")
-@pytest.mark.parametrize("column", COLUMNS + ["id"])
+@pytest.mark.parametrize("column", [*COLUMNS, "id"])
 def test_rewriting_any_column_of_a_sealed_event_is_detected_and_names_it(sealed: AuditEvent, column: str) -> None:
     now_id = tamper(sealed, column)
     broken = verify_chain()
-    assert broken is not None and broken.pk == now_id
+    assert broken is not None
+    assert broken.pk == now_id
 
 
 @pytest.mark.duty("SEC-02")
-@pytest.mark.parametrize("column", [c for c in COLUMNS + ["id"] if c not in UNSEEN_WHEN_PENDING])
+@pytest.mark.parametrize("column", [c for c in [*COLUMNS, "id"] if c not in UNSEEN_WHEN_PENDING])
 def test_rewriting_any_column_of_an_unsealed_event_is_detected_and_names_it(scene: AuditEvent, column: str) -> None:
     assert scene.seq is None
     assert verify_chain() is None
     now_id = tamper(scene, column)
     broken = verify_chain()
-    assert broken is not None and broken.pk == now_id
+    assert broken is not None
+    assert broken.pk == now_id
 
 
 @pytest.mark.duty("SEC-02")
