@@ -82,9 +82,13 @@ def test_without_batched_each_event_is_one_insert_at_once() -> None:
 
 @pytest.mark.django_db
 def test_a_block_left_by_an_exception_writes_nothing() -> None:
-    with pytest.raises(LookupError), transaction.atomic(), batched():
-        record(2)
-        raise LookupError("the change failed")
+    def failing_change() -> None:
+        with transaction.atomic(), batched():
+            record(2)
+            raise LookupError("the change failed")
+
+    with pytest.raises(LookupError):
+        failing_change()
     assert not AuditEvent.objects.exists()
 
 
