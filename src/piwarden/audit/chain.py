@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 
@@ -225,42 +226,103 @@ def _head() -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+@dataclass
+class _Walk:
+    """Where the walk over sealed events is: the hash and seq the next event must follow."""
+
+    head: tuple[int, str]
+    prev: str = GENESIS
+    expected: int = 1
+    last_pk: int = 0
+
+
 def _verify_sealed(progress: Callable[[int], None] | None) -> Break | None:
     # The head is read first: the sealer may seal more while we walk, never less.
-    head = _head() or (0, GENESIS)
-    table = _q(AuditEvent._meta.db_table)
-    render = _render(connection.vendor, with_link=True)
+    walk = _Walk(head=_head() or (0, GENESIS))
     in_database = connection.vendor == "postgresql"
-    computed = f"encode(sha256(convert_to({render}, 'UTF8')), 'hex')" if in_database else render
-    sql = (
-        f"SELECT {_col('seq')}, {_col('id')}, {_col('prev_hash')}, {_col('hash')}, {computed} FROM {table} "  # noqa: S608  # names from the model
-        f"WHERE {_col('seq')} > %s ORDER BY {_col('seq')} LIMIT %s"
-    )
-    prev, expected, last_pk = GENESIS, 1, 0
-    sha256 = hashlib.sha256
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(sql, [expected - 1, VERIFY_BATCH])
+            if in_database and _summary_holds(cursor, walk, progress):
+                continue
+            cursor.execute(_rows_sql(connection.vendor), [walk.expected - 1, VERIFY_BATCH])
             rows = cursor.fetchall()
             if not rows:
                 break
-            for seq, pk, prev_hash, stored, text in rows:
-                if text is None or seq != expected or prev_hash != prev:
-                    return _link_break(seq, pk, prev, expected, text)
-                if (text if in_database else sha256(text.encode()).hexdigest()) != stored:
-                    return Break(pk, seq, "its hash does not match its stored columns (the event was rewritten)")
-                if seq == head[0] and stored != head[1]:
-                    return Break(pk, seq, "its hash is not the one the chain head recorded (the chain was rewritten)")
-                prev = stored
-                expected += 1
-            last_pk = rows[-1][1]
+            broken = _check_rows(rows, walk, hashed=in_database)
+            if broken is not None:
+                return broken
             if progress is not None:
                 progress(len(rows))
-    if expected - 1 < head[0]:
-        return Break(
-            last_pk, expected - 1 or None, f"the chain ends here but was sealed up to seq {head[0]} (events deleted)"
-        )
+    if walk.expected - 1 < walk.head[0]:
+        why = f"the chain ends here but was sealed up to seq {walk.head[0]} (events deleted)"
+        return Break(walk.last_pk, walk.expected - 1 or None, why)
     return None
+
+
+@cache
+def _rows_sql(vendor: str) -> str:
+    """One batch of sealed events: seq, id, prev_hash, hash and the hashed text (PostgreSQL: its hash)."""
+    render = _render(vendor, with_link=True)
+    computed = f"encode(sha256(convert_to({render}, 'UTF8')), 'hex')" if vendor == "postgresql" else render
+    return (
+        f"SELECT {_col('seq')}, {_col('id')}, {_col('prev_hash')}, {_col('hash')}, {computed} AS computed "  # noqa: S608  # names from the model
+        f"FROM {_q(AuditEvent._meta.db_table)} WHERE {_col('seq')} > %s ORDER BY {_col('seq')} LIMIT %s"
+    )
+
+
+def _check_rows(
+    rows: list[tuple[int, int, str | None, str | None, str | None]], walk: _Walk, *, hashed: bool
+) -> Break | None:
+    sha256 = hashlib.sha256
+    head_seq, head_hash = walk.head
+    prev, expected = walk.prev, walk.expected
+    for seq, pk, prev_hash, stored, text in rows:
+        if text is None or seq != expected or prev_hash != prev:
+            return _link_break(seq, pk, prev, expected, text)
+        if (text if hashed else sha256(text.encode()).hexdigest()) != stored:
+            return Break(pk, seq, "its hash does not match its stored columns (the event was rewritten)")
+        if seq == head_seq and stored != head_hash:
+            return Break(pk, seq, "its hash is not the one the chain head recorded (the chain was rewritten)")
+        prev = stored
+        expected += 1
+    walk.prev, walk.expected, walk.last_pk = prev, expected, rows[-1][1]
+    return None
+
+
+@cache
+def _summary_sql() -> str:
+    """PostgreSQL: check a whole batch in the database and return one row about it."""
+    seq, pk, prev_hash, stored = _col("seq"), _col("id"), _col("prev_hash"), _col("hash")
+    return f"""
+        WITH batch AS ({_rows_sql("postgresql")}),
+        linked AS (
+            SELECT batch.*, lag({stored}) OVER w AS before, lag({seq}) OVER w AS seq_before
+            FROM batch WINDOW w AS (ORDER BY {seq})
+        )
+        SELECT count(*), min({seq}),
+            bool_or(
+                computed IS DISTINCT FROM {stored}
+                OR (seq_before IS NOT NULL AND ({prev_hash} IS DISTINCT FROM before OR {seq} <> seq_before + 1))
+                OR ({seq} = %s AND {stored} IS DISTINCT FROM %s)
+            ),
+            (array_agg({prev_hash} ORDER BY {seq}))[1],
+            (array_agg({stored} ORDER BY {seq} DESC))[1],
+            (array_agg({pk} ORDER BY {seq} DESC))[1]
+        FROM linked
+    """  # noqa: S608  # names from the model
+
+
+def _summary_holds(cursor: Any, walk: _Walk, progress: Callable[[int], None] | None) -> bool:
+    """Whether the next batch checks out as a whole (then the walk moves past it); when it does
+    not, the caller walks the batch row by row to name the event."""
+    cursor.execute(_summary_sql(), [walk.expected - 1, VERIFY_BATCH, *walk.head])
+    count, first_seq, bad, first_prev, last_hash, last_pk = cursor.fetchone()
+    if not count or bad or first_seq != walk.expected or first_prev != walk.prev:
+        return False
+    walk.prev, walk.expected, walk.last_pk = last_hash, walk.expected + count, last_pk
+    if progress is not None:
+        progress(count)
+    return True
 
 
 def _link_break(seq: int, pk: int, prev: str, expected: int, text: str | None) -> Break:
