@@ -1,7 +1,7 @@
 """The audit log's costs: append (µs per event in the request), seal and verify (events per second).
 
     .venv/bin/python bench/audit.py [--events 1000000]          (SQLite in a fresh temporary data dir)
-    DATABASE_URL=postgres://… .venv/bin/python bench/audit.py   (PostgreSQL: the database is emptied of audit events)
+    DATABASE_URL=postgres://…/EMPTY_DB .venv/bin/python bench/audit.py   (PostgreSQL: a new, empty database)
 
 * append: ``record_event`` inside one transaction, one event per call (as a request writes them),
   then the same inside ``batched()`` (N events, one INSERT), CPU time per event;

@@ -190,19 +190,31 @@ def _seal_batch(limit: int, after: int) -> tuple[int, int, int]:
 
 def seal_every(stop: threading.Event, seconds: float = 1.0) -> None:
     """Seal whatever is pending, then again every ``seconds`` until ``stop`` is set (the worker's
-    sealer thread).  An idle pass is one indexed read; a database outage is logged and waited out."""
+    sealer thread).  An idle pass is one indexed read.  A database outage is logged once, waited
+    out with a back-off (up to 30 s), and logged again when sealing resumes."""
+    wait = seconds
     while not stop.is_set():
         try:
             if pending():
                 seal()
         except DatabaseError as exc:
-            logger.warning(
-                "audit sealer: database unavailable (%s); trying again",
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
-            connection.close()
-        stop.wait(seconds)
-    connection.close()
+            if wait == seconds:
+                logger.warning("audit sealer: cannot reach the database (%s); waiting for it", describe(exc))
+            wait = min(wait * 2, 30.0)
+            _close()
+        else:
+            if wait != seconds:
+                logger.warning("audit sealer: the database answers again; sealing resumed")
+            wait = seconds
+        stop.wait(wait)
+    _close()
+
+
+def _close() -> None:
+    try:
+        connection.close()
+    except DatabaseError:  # closing a connection whose server went away can fail too
+        connection.connection = None
 
 
 def count_events() -> int:
