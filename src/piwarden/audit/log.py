@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -59,7 +59,7 @@ _Row = tuple[Any, ...]
 _buffer: ContextVar[list[_Row] | None] = ContextVar("audit_buffer", default=None)
 
 
-@cache
+@lru_cache(maxsize=4096)  # callers use a few dozen key names; bounded all the same
 def _is_secret(key: str) -> bool:
     words = [w for w in re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", key).lower()) if w]
     return bool(words) and (words[-1] in _KEY_WORDS or any(w in _SECRET_WORDS for w in words))
@@ -76,7 +76,7 @@ def _masked(value: Any) -> Any:
     return value
 
 
-@cache
+@lru_cache(maxsize=32)  # requests write 1 to a few events; bulk writers reuse their chunk size
 def _insert_sql(db: BaseDatabaseWrapper, rows: int) -> str:
     """``INSERT INTO <table> (<columns>) VALUES (…), (…)`` for ``rows`` rows, from the model."""
     meta = AuditEvent._meta
