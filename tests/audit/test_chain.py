@@ -26,7 +26,7 @@ from django.test import Client
 
 from piwarden.audit.chain import seal
 from piwarden.audit.log import verify_chain
-from piwarden.audit.models import AuditEvent
+from piwarden.audit.models import AuditChainHead, AuditEvent
 from tests.conftest import sign_in
 from tests.vault.test_vault import sent
 
@@ -160,6 +160,11 @@ def test_deleting_the_last_sealed_events_is_detected(sealed: AuditEvent) -> None
     assert last is not None
     AuditEvent.objects.filter(seq__gt=sealed.seq).delete()
     assert verify_chain() == sealed  # the chain now ends here, but the head says it went further
+
+
+def test_deleting_the_chain_head_is_detected(sealed: AuditEvent) -> None:
+    AuditChainHead.objects.all().delete()
+    assert verify_chain() == AuditEvent.objects.order_by("-seq").first()
 
 
 def test_swapping_two_sealed_events_is_detected(sealed: AuditEvent) -> None:

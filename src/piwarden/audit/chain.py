@@ -250,7 +250,8 @@ class _Walk:
 
 def _verify_sealed(progress: Callable[[int], None] | None) -> Break | None:
     # The head is read first: the sealer may seal more while we walk, never less.
-    walk = _Walk(head=_head() or (0, GENESIS))
+    head = _head()
+    walk = _Walk(head=head or (0, GENESIS))
     in_database = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         while True:
@@ -265,6 +266,8 @@ def _verify_sealed(progress: Callable[[int], None] | None) -> Break | None:
                 return broken
             if progress is not None:
                 progress(len(rows))
+    if head is None and walk.expected > 1:
+        return Break(walk.last_pk, walk.expected - 1, "the chain head is gone, so a truncated tail would not show")
     if walk.expected - 1 < walk.head[0]:
         why = f"the chain ends here but was sealed up to seq {walk.head[0]} (events deleted)"
         return Break(walk.last_pk, walk.expected - 1 or None, why)
