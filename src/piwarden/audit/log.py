@@ -3,8 +3,8 @@
 An append takes no lock but the row it writes: the event goes in with its content ``digest``
 and without ``seq``/``prev_hash``/``hash``, which the sealer (``piwarden.audit.chain``) fills
 in after commit.  Inside ``batched()`` the events of a block are buffered and written, at the
-block's exit, in one multi-row INSERT; outside it each event is one INSERT.  The statement is
-built once from the model's metadata (the ORM's per-object work costs more than the write).
+block's exit, in one statement (``_write``); outside it each event is one INSERT.  The statement
+is built once from the model's metadata (the ORM's per-object work costs more than the write).
 """
 
 from __future__ import annotations
@@ -89,20 +89,32 @@ def _insert_sql(db: BaseDatabaseWrapper, rows: int, *, driver: bool = False) -> 
 
 
 def _write(db: BaseDatabaseWrapper, rows: list[_Row]) -> None:
+    """Insert ``rows`` in one statement: on PostgreSQL one multi-row INSERT (one round trip per
+    ``_ROWS_PER_STATEMENT``), on SQLite one prepared single-row INSERT run for every row
+    (``executemany``: no round trips to save, and SQLite's multi-row VALUES costs more per row)."""
+    watched = bool(db.queries_logged or db.execute_wrappers)
+    if db.vendor == "sqlite":
+        many = len(rows) > 1
+        _send(db, _insert_sql(db, 1, driver=not watched), rows if many else rows[0], many=many, watched=watched)
+        return
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[start : start + _ROWS_PER_STATEMENT]
         params = [v for row in chunk for v in row]
-        if db.queries_logged or db.execute_wrappers:
-            # Someone counts or wraps statements (DEBUG, CaptureQueriesContext, a wrapper): go
-            # through Django's cursor so that they see this one.
-            with db.cursor() as cursor:
-                cursor.execute(_insert_sql(db, len(chunk)), params)
-            continue
-        # The same statement straight to the driver: Django's cursor costs more than the insert.
-        db.validate_no_broken_transaction()
-        db.ensure_connection()
-        with db.wrap_database_errors:
-            db.connection.execute(_insert_sql(db, len(chunk), driver=True), params)
+        _send(db, _insert_sql(db, len(chunk), driver=not watched), params, many=False, watched=watched)
+
+
+def _send(db: BaseDatabaseWrapper, sql: str, params: Any, *, many: bool, watched: bool) -> None:
+    if watched:
+        # Someone counts or wraps statements (DEBUG, CaptureQueriesContext, a wrapper): go
+        # through Django's cursor so that they see this one.
+        with db.cursor() as cursor:
+            (cursor.executemany if many else cursor.execute)(sql, params)
+        return
+    # The same statement straight to the driver: Django's cursor costs more than the insert.
+    db.validate_no_broken_transaction()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        (db.connection.executemany if many else db.connection.execute)(sql, params)
 
 
 def _db_values(db: BaseDatabaseWrapper, now: datetime.datetime, person: Person | None) -> tuple[Any, Any]:
@@ -169,7 +181,7 @@ def record_event(
 
 @contextmanager
 def batched() -> Iterator[None]:
-    """Buffer the ``record_event`` calls of the block and write them in one INSERT at its exit.
+    """Buffer the ``record_event`` calls of the block and write them in one statement at its exit.
 
     The exit must still be inside the transaction of the change (as ``record_event`` is); a
     block left by an exception writes nothing.  The buffer ignores savepoints: an event recorded
