@@ -43,7 +43,9 @@ logger = logging.getLogger("piwarden.audit")
 
 GENESIS = "0" * 64
 SEP = "\x1f"
-SEAL_BATCH = 5000
+# Events per sealing transaction: on SQLite each one holds the write lock (about 0.1 s for 1000
+# here), so a backlog (say, after an upgrade) is sealed in short turns between requests.
+SEAL_BATCH = 1000
 VERIFY_BATCH = 20000
 
 _reported: set[int] = set()  # pending events already logged as not sealable (log once per process)
