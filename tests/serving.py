@@ -216,7 +216,7 @@ print(json.dumps({
     "tokens": tokens,
     "acknowledged": acknowledged,
     "partial": partial,
-    "chain_breaks_at": None if broken is None else broken.seq,
+    "chain_breaks_at": None if broken is None else broken.pk,
     "tasks": dict(DBTaskResult.objects.values_list("status").annotate(Count("id")).order_by()),
 }))
 """

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from piwarden.audit.chain import seal
 from piwarden.audit.log import EventType, record_event, verify_chain
 from piwarden.audit.models import AuditEvent
 
@@ -58,8 +59,8 @@ NOT_SECRET = {
 
 def stored(extra: dict[str, Any]) -> AuditEvent:
     with transaction.atomic():
-        event = record_event(EventType.STAFF_SIGN_IN_FAILED, purpose="security", extra=extra)
-    return AuditEvent.objects.get(pk=event.pk)
+        record_event(EventType.STAFF_SIGN_IN_FAILED, purpose="security", extra=extra)
+    return AuditEvent.objects.latest("id")
 
 
 def row_text(event: AuditEvent) -> str:
@@ -72,7 +73,9 @@ def test_a_secret_looking_key_is_masked(key: str) -> None:
     event = stored({key: SECRET, "inquiry": "AB12CD34EF"})
     assert event.extra == {key: MASK, "inquiry": "AB12CD34EF"}
     assert SECRET not in row_text(event)
-    assert verify_chain() is None  # the hash covers what was stored, the mask included
+    assert verify_chain() is None  # the digest covers what was stored, the mask included
+    seal()
+    assert verify_chain() is None  # and so does the chain
 
 
 @pytest.mark.duty("SEC-01")

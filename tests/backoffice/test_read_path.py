@@ -91,7 +91,7 @@ def test_every_role_purpose_and_category_through_the_read_path(tmp_path: Path, c
                     and purpose.id in category.purposes
                     and set(fields) <= set(PERSONAL_FIELDS)
                 )
-                before = AuditEvent.objects.order_by("seq").last()
+                before = AuditEvent.objects.order_by("id").last()
                 try:
                     revealed = access.reveal_inquiry_fields(
                         staff, inquiry, fields=fields, purpose=purpose.id, reason=REASON
@@ -105,7 +105,7 @@ def test_every_role_purpose_and_category_through_the_read_path(tmp_path: Path, c
                     assert all(revealed.values[f] for f in fields)  # decrypted, none missing
                     assert {f: revealed.values[f] for f in canary} == canary
                     outcome = "revealed"
-                (event,) = AuditEvent.objects.filter(seq__gt=before.seq if before else 0)
+                (event,) = AuditEvent.objects.filter(id__gt=before.id if before else 0)
                 assert event.event_type == {"revealed": "pii.revealed", "refused": "pii.reveal_refused"}[outcome]
                 assert (event.actor, event.person_id, event.purpose) == (user, inquiry.person_id, purpose.id)
                 assert event.reason == REASON
@@ -140,7 +140,7 @@ def test_called_directly_the_access_function_refuses_a_purpose_outside_the_role(
             access.reveal_inquiry_fields(staff, inquiry, fields=["name", "email"], purpose=purpose, reason=REASON)
         assert refused.value.status == HTTPStatus.FORBIDDEN
     assert not events("pii.revealed").exists()
-    recorded = events("pii.reveal_refused").order_by("seq")
+    recorded = events("pii.reveal_refused").order_by("id")
     assert [e.purpose for e in recorded] == ["security", "consent_evidence", "marketing"]
     assert {e.extra["refusal"] for e in recorded} == {"the role may not reveal this category for this purpose"}
     assert all(e.actor == alice and e.fields == ["email", "name"] for e in recorded)
@@ -220,7 +220,7 @@ def test_a_refused_opening_of_the_audit_log_is_recorded(alice):
     staff = staff_client(alice)
     assert staff.get("/backoffice/audit/").status_code == HTTPStatus.NOT_FOUND
     assert staff.get("/backoffice/audit/?page=3").status_code == HTTPStatus.NOT_FOUND
-    refused = list(events("staff.access_refused").order_by("seq"))
+    refused = list(events("staff.access_refused").order_by("id"))
     assert [(e.actor, e.extra["page"]) for e in refused] == [(alice, "audit"), (alice, "audit")]
     assert refused[0].extra["refusal"] == "the role may not read the audit log"
     assert not events("audit.viewed").exists()
@@ -230,7 +230,7 @@ def test_a_refused_opening_of_a_request_is_recorded(bob, inquiry):
     staff = staff_client(bob)
     assert staff.get(f"/backoffice/inquiries/{inquiry.reference}/").status_code == HTTPStatus.NOT_FOUND
     assert reveal(staff, inquiry.reference).status_code == HTTPStatus.NOT_FOUND
-    refused = list(events("staff.access_refused").order_by("seq"))
+    refused = list(events("staff.access_refused").order_by("id"))
     assert [(e.actor, e.extra["page"]) for e in refused] == [(bob, "inquiry"), (bob, "inquiry")]
     assert not events("pii.revealed").exists()
     with pytest.raises(Http404):

@@ -114,7 +114,7 @@ def test_wrong_codes_count_towards_the_lockout_like_wrong_passwords(client, alic
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert not signed_in(client)
     assert Authenticator.objects.get(user=alice).last_t == -1  # no code was ever accepted
-    failed = AuditEvent.objects.filter(event_type="staff.sign_in_failed").order_by("seq")
+    failed = AuditEvent.objects.filter(event_type="staff.sign_in_failed").order_by("id")
     assert [e.extra["failed_step"] for e in failed] == ["code"] * limit + ["password"]
 
 

@@ -204,7 +204,7 @@ def test_a_person_found_in_the_act_is_found_in_the_gates_transaction(db: None):
         pass
     assert Person.objects.get() == permit.person
     assert ConsentRecord.objects.get().person_id == permit.person.pk
-    assert list(AuditEvent.objects.order_by("seq").values_list("event_type", flat=True)) == [
+    assert list(AuditEvent.objects.order_by("id").values_list("event_type", flat=True)) == [
         "person.created",
         "consent.given",
     ]

@@ -4,16 +4,28 @@ Every state change and every staff read of personal data writes one
 :class:`AuditEvent` in the same transaction as the change (DESIGN invariant 3).
 Events name fields and purposes, never values.
 
-Tamper evidence: each event carries ``seq``, ``prev_hash`` and ``hash`` =
-SHA-256(prev_hash || canonical JSON of the event).  Appends are serialised by
-locking the single :class:`AuditChainHead` row, so the chain has no forks.
-Rewriting or deleting an event breaks every later hash; the audit capability
-adds checkpoints kept elsewhere and a verifier that names the first broken
-event.
+Tamper evidence comes in two steps, so that no request waits on another:
+
+* **Append** (``piwarden.audit.log.record_event``): a request inserts its events
+  with no lock beyond the row it writes.  Each carries ``digest`` = SHA-256 of
+  its content (:func:`content_digest`); ``seq``, ``prev_hash`` and ``hash`` are
+  NULL.  Order of insertion is the autoincrement ``id``.
+* **Seal** (``piwarden.audit.chain.seal``), after commit, by the one sealer
+  holding the :class:`AuditChainHead` row: pending events, by ``id``, get
+  ``seq`` = head + 1, ``prev_hash`` = the head's hash and ``hash`` = SHA-256 of
+  the row as the database stores it (prev_hash, seq, id, digest and every
+  content column; ``chain.py`` spells the exact bytes).
+
+Rewriting any column of a sealed event, deleting one or reordering them breaks
+the chain; rewriting an unsealed event breaks its digest.  ``piwarden audit
+verify`` names the first broken event.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -57,7 +69,8 @@ class ActorKind(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    seq = models.BigIntegerField(unique=True)
+    # NULL until sealed (see the module docstring); order by id, which exists at insert.
+    seq = models.BigIntegerField(unique=True, null=True, blank=True)
     occurred_at = models.DateTimeField(db_index=True)
     event_type = models.CharField(max_length=40, choices=EventType.choices)
     actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
@@ -72,35 +85,90 @@ class AuditEvent(models.Model):
     # Staff type reveal reasons here (free text, declared as its own category): bounded.
     reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True)
     extra = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64)
+    # NULL, not "", until sealed: unique allows many NULLs, and "not sealed" differs from any hash.
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001  # see above
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
-        ordering = ["seq"]
-        indexes = [models.Index(fields=["person", "seq"], name="audit_person_seq_idx")]
+        ordering = ["id"]
+        indexes = [models.Index(fields=["person", "id"], name="audit_person_id_idx")]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.event_type}"
+        return f"#{self.seq if self.seq is not None else f'(id {self.pk})'} {self.event_type}"
 
-    def chain_body(self) -> dict[str, Any]:
-        """What the hash covers: every column but the hashes themselves (one definition for
-        appending and for verifying, so the two cannot drift apart)."""
-        return {
-            "seq": self.seq,
-            "occurred_at": self.occurred_at.isoformat(),
-            "event_type": self.event_type,
-            "actor_kind": self.actor_kind,
-            "actor": self.actor_id,
-            "person": str(self.person_id) if self.person_id is not None else None,
-            "purpose": self.purpose,
-            "fields": self.fields,
-            "reason": self.reason,
-            "extra": self.extra,
-        }
+    def content(self) -> dict[str, Any]:
+        """What ``digest`` covers: every column but the chain's own (id, seq, hashes, digest)."""
+        return dict(zip(CONTENT_ATTRS, (getattr(self, name) for name in CONTENT_ATTRS), strict=True))
+
+    def content_digest(self) -> str:
+        """The digest this event's content should carry (as loaded through the ORM)."""
+        return digest_of(tuple(getattr(self, name) for name in CONTENT_ATTRS))
+
+
+# The content columns, as ``values_list()`` names them, in the order ``digest_of`` takes them.
+CONTENT_ATTRS = (
+    "occurred_at",
+    "event_type",
+    "actor_kind",
+    "actor_id",
+    "person_id",
+    "purpose",
+    "fields",
+    "reason",
+    "extra",
+)
+
+
+def column_of(name: str) -> str:
+    """The database column of an :class:`AuditEvent` field (raw statements are built from these)."""
+    field = AuditEvent._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise LookupError(f"AuditEvent.{name} is not a column")
+    return field.column
+
+
+def digest_of(values: tuple[Any, ...]) -> str:
+    """The digest of content loaded through the ORM (``CONTENT_ATTRS``, in order)."""
+    occurred_at, event_type, actor_kind, actor, person, purpose, fields, reason, extra = values
+    return content_digest(
+        (
+            occurred_at.isoformat(),
+            event_type,
+            actor_kind,
+            actor,
+            str(person) if person is not None else None,
+            purpose,
+            canonical_json(fields),
+            reason,
+            canonical_json(extra),
+        )
+    )
+
+
+# Built once: json.dumps() with arguments builds a new encoder on every call.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_framed = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no spaces, UTF-8 as is (what SQLite stores)."""
+    return _canonical(value)
+
+
+def content_digest(parts: Sequence[Any]) -> str:
+    """SHA-256 of an event's content, computed at insert and again by the sealer and ``verify``.
+
+    ``parts``: occurred_at (ISO 8601), event_type, actor_kind, actor id, person id (text),
+    purpose, fields (canonical JSON), reason, extra (canonical JSON).  They are framed as one
+    JSON array, so that no part can borrow from its neighbour, and JSON columns enter as their
+    canonical text, so that a value read back (from PostgreSQL's jsonb, which reorders keys)
+    gives the same digest as the value written."""
+    return hashlib.sha256(_framed(list(parts)).encode("utf-8")).hexdigest()
 
 
 class AuditChainHead(models.Model):
-    """The single row that orders appends (locked with SELECT … FOR UPDATE)."""
+    """The last sealed event's seq and hash, in one row that only the sealer locks (never a request)."""
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)

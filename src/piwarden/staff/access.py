@@ -77,4 +77,4 @@ def open_audit_log(user: AbstractBaseUser | AnonymousUser, *, page: str) -> Quer
         refuse_opening(user, "audit", gettext_noop("the role may not read the audit log"))
     with transaction.atomic(durable=True):
         record_event(EventType.AUDIT_VIEWED, actor=actor_of(user), extra={"page": page[:10]})
-    return AuditEvent.objects.select_related("actor", "person").order_by("-seq")
+    return AuditEvent.objects.select_related("actor", "person").order_by("-id")  # seq is set later, by the sealer

@@ -13,13 +13,16 @@ options and adds, by subclassing (never by patching the library):
   queued again after the back-off instead of being recorded as failed: the tasks are idempotent
   (see ``piwarden.inquiries.tasks``), so running one again sends nothing twice;
 * ``--recover-from WORKER_ID`` returns the tasks a dead worker had claimed (``piwarden serve``
-  passes the id of the worker it has just seen die, e.g. after ``kill -9``).
+  passes the id of the worker it has just seen die, e.g. after ``kill -9``);
+* a thread that seals the audit events requests appended, every second
+  (``piwarden.audit.chain.seal_every``; ``--no-audit-sealer`` leaves it to ``piwarden audit seal``).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
 from argparse import ArgumentParser
 from typing import Any
@@ -31,6 +34,8 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
+
+from piwarden.audit.chain import seal_every
 
 logger = logging.getLogger("piwarden.worker")
 
@@ -137,6 +142,11 @@ class Command(DbWorkerCommand):
             metavar="WORKER_ID",
             help="return the tasks this dead worker had claimed to the queue (repeatable)",
         )
+        parser.add_argument(
+            "--no-audit-sealer",
+            action="store_true",
+            help="do not seal the audit log every second in this process (run `piwarden audit seal` instead)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # As the library's handle(), with our worker; --reload is not offered (a production worker).
@@ -157,4 +167,9 @@ class Command(DbWorkerCommand):
             excluded_queue_names=excluded_queue_names,
         )
         worker.configure_signals()
+        if not options["no_audit_sealer"]:
+            # Its own thread (and so its own connection); a daemon, so that it never delays the
+            # worker's exit: a seal cut short is a transaction rolled back, done again next time.
+            stop = threading.Event()
+            threading.Thread(target=seal_every, args=(stop,), name="audit-sealer", daemon=True).start()
         worker.run()

@@ -1,0 +1,167 @@
+"""The audit log's costs: append (µs per event in the request), seal and verify (events per second).
+
+    .venv/bin/python bench/audit.py [--events 1000000]          (SQLite in a fresh temporary data dir)
+    DATABASE_URL=postgres://…/EMPTY_DB .venv/bin/python bench/audit.py   (PostgreSQL: a new, empty database)
+
+* append: ``record_event`` inside one transaction, one event per call (as a request writes them),
+  then the same inside ``batched()`` (N events, one INSERT), CPU time per event;
+* seal: ``seal()`` over every pending event;
+* verify: ``verify()`` over the whole log, sealed, then with the last 1% left unsealed.
+
+The events are generated (no request around them): the content of the three events a consultation
+writes, with a person, an actor and a reason on every tenth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def configure(data_dir: Path) -> None:
+    for inherited in ("PIWARDEN_KEYS", "SECRET_KEY", "SECRET_KEY_FILE"):
+        os.environ.pop(inherited, None)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "piwarden.settings",
+            "PIWARDEN_DATA_DIR": str(data_dir),
+            "DEBUG": "off",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--append", type=int, default=20_000, help="events timed one per call and batched")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="piwarden-bench-audit-") as tmp:
+        configure(Path(tmp))
+        run(args.events, args.append)
+
+
+def run(total: int, append_n: int) -> None:
+    import django  # noqa: PLC0415  # only after configure()
+    from django.core.management import call_command  # noqa: PLC0415
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("keys", "init", stdout=io.StringIO())
+
+    from django.db import connection  # noqa: PLC0415
+
+    print(f"backend: {connection.vendor}; load average before: {os.getloadavg()[0]:.2f}")
+    one = scene()
+    append(one, append_n)
+    fill(one, total)
+    seal_and_verify(total)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def scene() -> Callable[[int], None]:
+    """A function recording the i-th generated event (the log emptied first)."""
+    from django.contrib.auth.models import User  # noqa: PLC0415
+    from django.db import transaction  # noqa: PLC0415
+
+    from piwarden.audit.log import EventType, record_event  # noqa: PLC0415
+    from piwarden.audit.models import AuditChainHead, AuditEvent  # noqa: PLC0415
+    from piwarden.people.actions import find_or_create_person  # noqa: PLC0415
+
+    AuditEvent.objects.all().delete()
+    AuditChainHead.objects.all().delete()
+    alice = User.objects.create(username=f"bench-{time.time_ns()}")
+    with transaction.atomic():
+        person = find_or_create_person(email="bench@example.com")
+
+    def one(i: int) -> None:
+        if i % 3 == 0:
+            record_event(EventType.PERSON_CREATED, actor_kind="visitor", person=person, purpose="respond_inquiry")
+        elif i % 3 == 1:
+            record_event(
+                EventType.CONSENT_GIVEN,
+                actor_kind="visitor",
+                person=person,
+                purpose="respond_inquiry",
+                extra={"notice": "2026-12-01", "separate": False},
+            )
+        elif i % 10 == 2:
+            record_event(
+                EventType.PII_REVEALED,
+                actor=alice,
+                person=person,
+                purpose="respond_inquiry",
+                fields=["name", "email"],
+                reason="Calling back about the quote",
+            )
+        else:
+            record_event(EventType.INQUIRY_SUBMITTED, actor_kind="visitor", person=person, fields=["name", "email"])
+
+    return one
+
+
+def append(one: Callable[[int], None], n: int) -> None:
+    from django.db import transaction  # noqa: PLC0415
+
+    from piwarden.audit.log import batched  # noqa: PLC0415
+
+    # One event per call, in one transaction (the request's).
+    with transaction.atomic():
+        start = time.process_time()
+        for i in range(n):
+            one(i)
+        single = (time.process_time() - start) / n
+    # Batched: three events per block (a consultation's), one INSERT each.
+    with transaction.atomic():
+        start = time.process_time()
+        for i in range(0, n, 3):
+            with batched():
+                one(i)
+                one(i + 1)
+                one(i + 2)
+        three = (time.process_time() - start) / (len(range(0, n, 3)) * 3)
+    print(f"append, one INSERT per event:          {single * 1e6:6.1f} µs/event (CPU)")
+    print(f"append, batched() 3 events per INSERT: {three * 1e6:6.1f} µs/event (CPU)")
+
+
+def fill(one: Callable[[int], None], total: int) -> None:
+    from django.db import transaction  # noqa: PLC0415
+
+    from piwarden.audit.log import batched  # noqa: PLC0415
+    from piwarden.audit.models import AuditEvent  # noqa: PLC0415
+
+    made = AuditEvent.objects.count()
+    start = time.perf_counter()
+    while made < total:
+        with transaction.atomic(), batched():
+            for i in range(min(1000, total - made)):
+                one(made + i)
+        made = min(total, made + 1000)
+    print(f"filled to {total:,} events in {time.perf_counter() - start:.1f} s")
+
+
+def seal_and_verify(total: int) -> None:
+    from piwarden.audit.chain import seal, verify  # noqa: PLC0415
+
+    holdback = total // 100
+    start = time.perf_counter()
+    sealed = seal(limit=total - holdback)
+    elapsed = time.perf_counter() - start
+    print(f"seal:   {sealed:,} events in {elapsed:.1f} s = {sealed / elapsed:,.0f} events/s")
+    for label in ("99% sealed, 1% pending", "all sealed"):
+        if label == "all sealed":
+            seal()
+        start = time.perf_counter()
+        broken = verify()
+        elapsed = time.perf_counter() - start
+        assert broken is None, broken
+        print(f"verify ({label}): {total:,} events in {elapsed:.2f} s = {total / elapsed:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""``piwarden audit seal`` and ``piwarden audit verify``, run as an operator runs them.
+
+Two processes append at once (each its own connection and transactions), the command seals
+them into one chain, and ``verify`` exits 0; a rewritten sealed event, a rewritten pending one
+and a deleted one each make it exit 1 naming the event.  Off a terminal it prints no progress
+bar; on one (a pseudo-terminal) it does, on stderr, unless ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import subprocess
+import textwrap
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+
+from piwarden.audit.log import EventType, record_event
+from piwarden.audit.models import AuditEvent
+from tests.staff.test_createstaff import PIWARDEN, command_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APPEND = textwrap.dedent(
+    """
+    import sys
+    import django
+    django.setup()
+    from django.db import transaction
+    from piwarden.audit.log import EventType, batched, record_event
+    who = sys.argv[1]
+    for i in range(25):
+        with transaction.atomic(), batched():
+            for j in range(4):
+                record_event(EventType.STAFF_SIGN_IN_FAILED, purpose="security", extra={"who": who, "n": i * 4 + j})
+    """
+)
+
+
+def piwarden(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # our own command, fixed argv
+        [PIWARDEN, *argv], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=command_env(), check=False
+    )
+
+
+def append_in_two_processes() -> None:
+    env = command_env(DJANGO_SETTINGS_MODULE="piwarden.settings")
+    python = os.path.join(os.path.dirname(PIWARDEN), "python")
+    processes = [
+        subprocess.Popen([python, "-c", APPEND, who], env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603  # fixed argv
+        for who in ("a", "b")
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+
+
+def test_two_processes_append_and_the_command_seals_them_into_one_chain() -> None:
+    append_in_two_processes()
+    assert AuditEvent.objects.count() == 200
+    assert AuditEvent.objects.filter(seq=None).count() == 200
+
+    verified = piwarden("audit", "verify")  # pending events are checked too
+    assert verified.returncode == 0, verified.stderr
+    assert "200 event(s) verified" in verified.stdout
+    assert verified.stderr == ""  # no progress bar off a terminal
+
+    sealed = piwarden("audit", "seal")
+    assert sealed.returncode == 0, sealed.stderr
+    assert "200 event(s) sealed" in sealed.stdout
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 201))
+    assert set(AuditEvent.objects.values_list("extra__who", flat=True)) == {"a", "b"}
+    assert piwarden("audit", "verify").returncode == 0
+
+    AuditEvent.objects.filter(seq=120).update(reason="nothing to see")
+    broken = piwarden("audit", "verify")
+    assert broken.returncode == 1
+    event_id = AuditEvent.objects.get(seq=120).pk
+    assert f"seq 120 (id {event_id})" in broken.stderr
+    assert "rewritten" in broken.stderr
+
+
+def test_a_rewritten_pending_event_is_named_by_its_id() -> None:
+    with transaction.atomic():
+        for _ in range(3):
+            record_event(EventType.AUDIT_VIEWED, extra={"page": "1"})
+    target = AuditEvent.objects.order_by("id")[1]
+    AuditEvent.objects.filter(pk=target.pk).update(extra={"page": "2"})
+    with pytest.raises(CommandError, match=f"unsealed id {target.pk}: its digest does not match"):
+        call_command("audit", "verify", "--quiet")
+
+
+def test_a_deleted_sealed_event_is_named_by_the_one_after_it() -> None:
+    with transaction.atomic():
+        for _ in range(4):
+            record_event(EventType.AUDIT_VIEWED, extra={"page": "1"})
+    call_command("audit", "seal", stdout=io.StringIO())
+    AuditEvent.objects.filter(seq=2).delete()
+    follower = AuditEvent.objects.get(seq=3)
+    with pytest.raises(CommandError, match=rf"seq 3 \(id {follower.pk}\): seq 2 is missing"):
+        call_command("audit", "verify", "--quiet")
+
+
+def run_on_a_terminal(*argv: str) -> tuple[int, str]:
+    """Run the command with a pseudo-terminal as its stderr; return its status and what the terminal got."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(  # noqa: S603  # our own command, fixed argv
+        [PIWARDEN, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, env=command_env()
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the command closed the terminal's last end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return process.wait(timeout=60), shown.decode(errors="replace")
+
+
+def test_on_a_terminal_verify_shows_a_progress_bar_unless_quiet() -> None:
+    with transaction.atomic():
+        for _ in range(5):
+            record_event(EventType.AUDIT_VIEWED, extra={"page": "1"})
+    status, shown = run_on_a_terminal("audit", "verify")
+    assert status == 0
+    assert "100%" in shown
+    assert "5/5 events" in shown
+    status, shown = run_on_a_terminal("audit", "verify", "--quiet")
+    assert status == 0
+    assert shown == ""
