@@ -545,3 +545,20 @@ def test_two_concurrent_posts_of_one_form_store_one_request():
     assert DBTaskResult.objects.count() == 2  # one acknowledgement, one sales notice
     assert AuditEvent.objects.count() == 3
     assert verify_chain() is None
+
+
+# At most this many SQL statements for a new person's consultation request, everything included:
+# rate limit (and its sweep of old windows, once in ten minutes), CAPTCHA, person and data key,
+# consent, the request, its audit events (one batch), the two e-mails; here also the savepoint
+# pair of the test's own transaction, which is BEGIN and COMMIT in production.
+POST_STATEMENT_BUDGET = 14
+
+
+def test_a_new_persons_request_costs_at_most_the_statement_budget(client, real_captcha):
+    body = consultation_data(captcha_0=real_captcha.hashkey, captcha_1=real_captcha.response)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/en/consultation/", body)
+    assert response.status_code == HTTPStatus.FOUND
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) <= POST_STATEMENT_BUDGET, "\n".join(s[:120] for s in statements)
+    assert Inquiry.objects.count() == 1

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
-from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.audit.log import ActorKind, EventType, batched, record_event
 from piwarden.consent.actions import record_consent
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
@@ -142,7 +142,9 @@ def processing(
     body never runs.  Calling this inside another transaction is a programming error (Django
     raises ``RuntimeError``), because that caller's rollback would otherwise erase the refusal.
     """
-    with transaction.atomic(durable=True):
+    # The use's audit events (the gate's own, the person's creation, the consent, the use) are
+    # written in one statement at the end of the transaction.
+    with transaction.atomic(durable=True), batched():
         subject = person if isinstance(person, Person) else person()
         decision = _decide(subject, purpose_id, categories, separate=separate, given=consent)
         _record(decision, subject, use)
