@@ -39,33 +39,39 @@ LIBRARY_YEARS = range(min(d.year for d in _LIBRARY_HOLIDAYS), max(d.year for d i
 class WorkingCalendar:
     """The days off and make-up workdays of every known year.
 
-    ``loaded_years`` were loaded by an operator and override the library; the library's years
-    are known too; any other year counts its weekends only.
+    The years an operator loaded (``loaded_years``, their dates in ``holidays`` and
+    ``workdays``) take the place of the library's; the library's years are known too; any
+    other year counts its weekends only.
     """
 
     loaded_years: frozenset[int] = frozenset()
-    holidays: frozenset[date] = _LIBRARY_HOLIDAYS
-    workdays: frozenset[date] = _LIBRARY_WORKDAYS
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
 
     def is_known(self, year: int) -> bool:
         return year in self.loaded_years or year in LIBRARY_YEARS
 
     def is_working_day(self, day: date) -> bool:
-        if day in self.workdays:
+        if day.year in self.loaded_years:
+            holidays, workdays = self.holidays, self.workdays
+        else:
+            holidays, workdays = _LIBRARY_HOLIDAYS, _LIBRARY_WORKDAYS
+        if day in workdays:
             return True
-        return day not in self.holidays and day.weekday() < 5  # noqa: PLR2004  # Monday..Friday
+        return day not in holidays and day.weekday() < 5  # noqa: PLR2004  # Monday..Friday
 
 
 def load_calendar() -> WorkingCalendar:
-    """The library's schedules with every year an operator loaded put in their place."""
+    """The library's schedules with every year an operator loaded put in their place (two queries)."""
     loaded = frozenset(ScheduleYear.objects.values_list("year", flat=True))
     if not loaded:
         return WorkingCalendar()
-    holidays = {d for d in _LIBRARY_HOLIDAYS if d.year not in loaded}
-    workdays = {d for d in _LIBRARY_WORKDAYS if d.year not in loaded}
-    for day, kind in ScheduleDay.objects.values_list("date", "kind"):
-        (holidays if kind == DayKind.HOLIDAY else workdays).add(day)
-    return WorkingCalendar(loaded_years=loaded, holidays=frozenset(holidays), workdays=frozenset(workdays))
+    days = ScheduleDay.objects.values_list("date", "kind")
+    return WorkingCalendar(
+        loaded_years=loaded,
+        holidays=frozenset(d for d, kind in days if kind == DayKind.HOLIDAY),
+        workdays=frozenset(d for d, kind in days if kind == DayKind.WORKDAY),
+    )
 
 
 @dataclass(frozen=True)
