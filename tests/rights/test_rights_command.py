@@ -168,3 +168,17 @@ def test_load_schedule_refuses_an_implausible_year(alice):
 def test_load_schedule_is_an_entry_point_that_refuses_to_run_inside_another_transaction(alice):
     with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
         load_schedule(year=2027, holidays=[date(2027, 1, 1)], workdays=[], by=alice)
+
+
+def test_schedules_lists_where_each_year_comes_from(alice):
+    assert run("schedules").splitlines() == [
+        "2004-2026: the chinese-calendar library's data",
+        "Any other year: not loaded; due dates that run into it are provisional.",
+    ]
+    load_2027()
+    run("load-schedule", "2026", "--holidays", "2026-01-01..2026-01-03,2026-03-09..2026-03-18", "--by", "alice")
+    lines = run("schedules").splitlines()
+    assert lines[0] == "2004-2026: the chinese-calendar library's data (loaded instead: 2026)"
+    assert lines[1].startswith("2026: loaded on ")
+    assert lines[1].endswith(" by alice (13 days off, 0 make-up workdays)")
+    assert lines[2].endswith(" by alice (31 days off, 5 make-up workdays)")

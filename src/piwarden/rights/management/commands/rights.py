@@ -1,4 +1,4 @@
-"""piwarden rights due-date YYYY-MM-DD | load-schedule YEAR --holidays … [--workdays …] --by USERNAME"""
+"""piwarden rights due-date YYYY-MM-DD | schedules | load-schedule YEAR --holidays … [--workdays …] --by USERNAME"""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count, Q
 
 from piwarden.rights.actions import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule
 from piwarden.rights.clock import LIBRARY_YEARS, RESPONSE_WORKING_DAYS, DueDate, due_date
+from piwarden.rights.models import DayKind, ScheduleYear
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -68,15 +70,16 @@ def periods(days: tuple[date, ...]) -> str:
 class Command(BaseCommand):
     help = (
         "The PRC working-day clock of the rights requests (policy §六: an answer within 15 working days). "
-        "due-date: when the answer to a request received on a date is due.  load-schedule: put a year's days "
-        "off and make-up workdays from the State Council's notice in place (audited; replaces what the clock "
-        "knew of that year)."
+        "due-date: when the answer to a request received on a date is due.  schedules: which years it knows.  "
+        "load-schedule: put a year's days off and make-up workdays from the State Council's notice in place "
+        "(audited; replaces what the clock knew of that year)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{due-date,load-schedule}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{due-date,schedules,load-schedule}")
         due = actions.add_parser("due-date", help="the due date of an answer to a request received on DATE")
         due.add_argument("received", metavar="DATE", help="the day of receipt, YYYY-MM-DD")
+        actions.add_parser("schedules", help="which years the clock knows, and where each year's schedule comes from")
         load = actions.add_parser(
             "load-schedule", help="load a year's schedule from the State Council's notice (replaces it if loaded)"
         )
@@ -102,6 +105,8 @@ class Command(BaseCommand):
                     f"({FIRST_YEAR} to {LAST_YEAR})."
                 )
             self.due_date(received)
+        elif options["action"] == "schedules":
+            self.schedules()
         else:
             self.load_schedule(options)
 
@@ -120,6 +125,23 @@ class Command(BaseCommand):
                 f"  piwarden rights load-schedule {due.unknown_years[0]} --holidays FIRST..LAST,... "
                 "--workdays DATE,... --by USERNAME"
             )
+
+    def schedules(self) -> None:
+        loaded = ScheduleYear.objects.select_related("loaded_by").annotate(
+            holidays=Count("days", filter=Q(days__kind=DayKind.HOLIDAY)),
+            workdays=Count("days", filter=Q(days__kind=DayKind.WORKDAY)),
+        )
+        replaced = sorted(str(s.year) for s in loaded if s.year in LIBRARY_YEARS)
+        self.stdout.write(
+            f"{LIBRARY_YEARS[0]}-{LIBRARY_YEARS[-1]}: the chinese-calendar library's data"
+            + (f" (loaded instead: {', '.join(replaced)})" if replaced else "")
+        )
+        for schedule in loaded:
+            self.stdout.write(
+                f"{schedule.year}: loaded on {schedule.loaded_at:%Y-%m-%d} by {schedule.loaded_by.get_username()} "
+                f"({schedule.holidays} days off, {schedule.workdays} make-up workdays)"
+            )
+        self.stdout.write("Any other year: not loaded; due dates that run into it are provisional.")
 
     def load_schedule(self, options: dict[str, Any]) -> None:
         holidays = parse_days(options["holidays"], "--holidays")
