@@ -8,13 +8,14 @@ for 2026 as the chinese-calendar library ships it: days off 1-3 Jan, 15-23 Feb, 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from piwarden.rights.actions import load_schedule
 from piwarden.rights.clock import (
     LIBRARY_YEARS,
+    day_of_receipt,
     due_date,
     is_working_day,
     load_calendar,
@@ -129,3 +130,10 @@ def test_working_days_between_and_left():
     assert working_days_left(due, today=date(2026, 10, 16)) == -1  # Friday: one working day overdue
     assert working_days_left(due, today=date(2026, 10, 17)) == -1  # the weekend adds none
     assert working_days_left(due, today=date(2026, 10, 19)) == -2
+
+
+def test_the_day_of_receipt_is_the_day_in_china():
+    assert day_of_receipt(datetime(2026, 2, 13, 15, 59, tzinfo=UTC)) == date(2026, 2, 13)
+    assert day_of_receipt(datetime(2026, 2, 13, 16, 0, tzinfo=UTC)) == date(2026, 2, 14)  # 00:00 in Beijing
+    with pytest.raises(ValueError, match="time zone"):
+        day_of_receipt(datetime(2026, 2, 13, 16, 0))  # noqa: DTZ001  # the mistake it refuses

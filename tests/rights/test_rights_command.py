@@ -126,6 +126,7 @@ def test_loading_a_library_year_says_it_takes_the_library_s_place(alice):
         "load-schedule", "2026", "--holidays", "2026-01-01..2026-01-03,2026-03-09..2026-03-18", "--by", "alice"
     )
     assert "It takes the place of the chinese-calendar library's data for 2026." in output
+    assert "Note: no make-up workdays given" in output
 
 
 @pytest.mark.parametrize(

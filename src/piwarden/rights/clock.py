@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from chinese_calendar import constants as library
 
 from piwarden.rights.models import DayKind, ScheduleDay, ScheduleYear
 
 RESPONSE_WORKING_DAYS = 15  # policy §六: "within 15 working days"
+PRC_TIME = ZoneInfo("Asia/Shanghai")  # the calendar's days are China Standard Time days, whatever TIME_ZONE says
 
 _LIBRARY_HOLIDAYS = frozenset(library.holidays)
 _LIBRARY_WORKDAYS = frozenset(library.workdays)
@@ -96,6 +98,13 @@ def _days_after(start: date) -> Iterable[date]:
     while True:
         day += timedelta(days=1)
         yield day
+
+
+def day_of_receipt(received_at: datetime) -> date:
+    """The PRC calendar day on which a request arrived (a request at 23:30 UTC arrived the next day)."""
+    if received_at.tzinfo is None:
+        raise ValueError("the moment of receipt must carry its time zone")
+    return received_at.astimezone(PRC_TIME).date()
 
 
 def due_date(received: date, calendar: WorkingCalendar | None = None) -> DueDate:

@@ -158,6 +158,8 @@ class Command(BaseCommand):
             f"({periods(loaded.holidays)}) and {len(loaded.workdays)} make-up workdays "
             f"({periods(loaded.workdays) or 'none'})."
         )
+        if not loaded.workdays:
+            self.stdout.write("Note: no make-up workdays given; most notices list some (调休上班): check yours.")
         if loaded.replaced is not None:
             self.stdout.write(
                 f"It replaces the schedule {loaded.replaced.loaded_by} loaded on "
