@@ -9,10 +9,10 @@ each year's notice comes from, in order:
 3. nothing: the year is *not known*, and only weekends are days off.
 
 Counting a year that is not known treats its holidays as working days, so the due date usually
-comes earlier than the final one; but a make-up Saturday before a holiday that falls after the
-due date is counted as a day off, and can make the date later by that day (at most the number of
-such Saturdays in the period, one or two).  Such a date is therefore *provisional*: it is shown
-as such and names the years whose schedule an operator should load.
+comes earlier than the final one; but a make-up Saturday or Sunday before a holiday that falls
+after the due date is counted as a day off, and can make the date later by that day (at most the
+number of such days in the period, one or two).  Such a date is therefore *provisional*: it is
+shown as such and names the years whose schedule an operator should load.
 
 Reading: :func:`load_calendar` reads the loaded schedules in two queries; every other function
 takes the calendar it returns (or loads one), so a page that shows many due dates reads once.
