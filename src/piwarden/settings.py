@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "piwarden.consent",
     "piwarden.processing",
     "piwarden.inquiries",
+    "piwarden.rights",
     "piwarden.ratelimit",
     "piwarden.site",
     "piwarden.backoffice",

@@ -60,6 +60,7 @@ class EventType(models.TextChoices):
     OUTBOX_READ = "outbox.read", _("Sealed e-mail copies opened by the operator")
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
     RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
+    SCHEDULE_LOADED = "rights.schedule_loaded", _("A year's working-day schedule loaded from the State Council notice")
 
 
 class ActorKind(models.TextChoices):
