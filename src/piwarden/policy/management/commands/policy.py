@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from piwarden.people.registry import coverage_problems
 from piwarden.policy.declaration import DeclarationError, load_declaration
 from piwarden.policy.inventory import inspect_inventory
 
@@ -29,10 +30,11 @@ class Command(BaseCommand):
         except DeclarationError as exc:
             raise CommandError(str(exc)) from None
         report = inspect_inventory(declaration)
-        if report.problems:
-            for problem in report.problems:
+        problems = report.problems + coverage_problems(declaration)
+        if problems:
+            for problem in problems:
                 self.stderr.write(problem)
-            raise CommandError(f"{len(report.problems)} problem(s) between policy/declaration.toml and the models")
+            raise CommandError(f"{len(problems)} problem(s) between policy/declaration.toml and the code")
         for label, reason in sorted(report.exempt.items()):
             self.stdout.write(f"not inventoried: app {label!r}: {reason}")
         fields = sum(len(c.fields) for c in declaration.categories)
@@ -40,5 +42,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"policy {declaration.version}: {fields} personal fields and {files} file store(s) in "
             f"{len(declaration.categories)} categories, {len(declaration.non_personal_fields)} non-personal fields "
-            f"and {len(declaration.non_personal_files)} file store(s); every stored field and file store is declared."
+            f"and {len(declaration.non_personal_files)} file store(s); every stored field and file store is declared, "
+            "and every category has an exporter and an eraser."
         )
