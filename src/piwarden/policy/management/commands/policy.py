@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from piwarden.people.registry import coverage_problems
 from piwarden.policy.declaration import DeclarationError, load_declaration
 from piwarden.policy.inventory import inspect_inventory
 
@@ -16,7 +16,9 @@ class Command(BaseCommand):
         "Check the privacy-policy declaration against the code: fails when a field of any installed "
         "app's models (piwarden's, Django's and the libraries') or a file store an app writes is not "
         "declared (as personal, in a category, or as non_personal with a reason), when a declared "
-        "field or store exists nowhere, or when something in an encrypted category is not encrypted."
+        "field or store exists nowhere, when something in an encrypted category is not encrypted, or "
+        "when a rule another app adds fails (system checks tagged 'policy': a declared category without "
+        "an exporter or an eraser, piwarden.people.checks)."
     )
 
     requires_system_checks: list[str] = []  # this command *is* the check; report, don't pre-empt
@@ -30,7 +32,7 @@ class Command(BaseCommand):
         except DeclarationError as exc:
             raise CommandError(str(exc)) from None
         report = inspect_inventory(declaration)
-        problems = report.problems + coverage_problems(declaration)
+        problems = report.problems + [m.msg for m in checks.run_checks(tags=["policy"]) if m.is_serious()]
         if problems:
             for problem in problems:
                 self.stderr.write(problem)
