@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.utils.translation import gettext_noop
+
 from piwarden.audit.models import AuditEvent
 from piwarden.people.registry import Keeps, Record, Subject, register
 from piwarden.processing.gate import Permit
 
 CHUNK = 500
 
-KEPT = (
+KEPT = gettext_noop(
     "Kept for accountability (PIPL 51) in the tamper-evident chain, where deleting an event breaks the "
     "verification of every later one; events name fields and purposes, never the person's values."
 )

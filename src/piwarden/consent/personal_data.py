@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from piwarden.consent.models import ConsentRecord
 from piwarden.people.models import Person
@@ -44,8 +45,10 @@ register(
     subject=Subject.VISITOR,
     export=export_consents,
     erase=Keeps(
-        "Proof of consent (PIPL 14) for what was done before the erasure; no identifying value. Every active "
-        "consent is withdrawn, and the records are deleted at the end of their declared retention.",
+        gettext_noop(
+            "Proof of consent (PIPL 14) for what was done before the erasure; no identifying value. Every active "
+            "consent is withdrawn, and the records are deleted at the end of their declared retention."
+        ),
         restrict=withdraw_all,
     ),
     module=__name__,

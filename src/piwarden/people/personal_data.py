@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.utils.translation import gettext_noop
+
 from piwarden.people.registry import Keeps, Record, Shredded, Subject, register
 from piwarden.processing.gate import Permit
 
@@ -35,7 +37,7 @@ register(
     "identifiers",
     subject=Subject.VISITOR,
     export=export_identifiers,
-    erase=Shredded("the e-mail and phone blind indexes are cleared"),
+    erase=Shredded(gettext_noop("The look-up digests of your e-mail address and phone number are cleared.")),
     module=__name__,
 )
 register(
@@ -43,8 +45,10 @@ register(
     subject=Subject.VISITOR,
     export=export_lifecycle,
     erase=Keeps(
-        "The Person row (timestamps only, no identifying value) anchors the audit trail and records the "
-        "erasure itself; the requests' submission times and languages go with the request rows."
+        gettext_noop(
+            "The Person row (timestamps only, no identifying value) anchors the audit trail and records the "
+            "erasure itself; the requests' submission times and languages go with the request rows."
+        )
     ),
     module=__name__,
 )

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext_noop
+
 from piwarden.policy.declaration import Declaration
 
 if TYPE_CHECKING:
@@ -200,7 +202,9 @@ def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Re
         if isinstance(handler.export, Unattributable):
             yield Section(category.id, handler.subject, handler.export.reason)
         elif handler.subject is not Subject.VISITOR:
-            yield Section(category.id, handler.subject, "about staff accounts, not about visitors")
+            yield Section(
+                category.id, handler.subject, gettext_noop("About the staff who run this website, not about visitors.")
+            )
         else:
             yield Section(category.id, handler.subject)
             yield from handler.export(permit)

@@ -8,9 +8,11 @@ is nothing to export or erase per person.  Every counter is deleted a day after 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from piwarden.people.registry import Subject, Unattributable, register
 
-WHY = (
+WHY = gettext_noop(
     "A keyed digest of an IP address we never keep, so it cannot be tied to anyone; every counter is "
     "deleted one day after its window ends."
 )

@@ -24,6 +24,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
 from piwarden.staff.models import Authenticator, StaffPreference
@@ -150,8 +151,10 @@ register(
     subject=Subject.STAFF,
     export=export_account,
     erase=Keeps(
-        "Audit events name the account as their actor (PIPL 51: who accessed what); it is deactivated, its "
-        "password made unusable and its name and e-mail cleared, and deleted at the end of its retention.",
+        gettext_noop(
+            "Audit events name the account as their actor (PIPL 51: who accessed what); it is deactivated, its "
+            "password made unusable and its name and e-mail cleared, and deleted at the end of its retention."
+        ),
         restrict=deactivate_account,
     ),
     module=__name__,
@@ -164,8 +167,10 @@ register(
     subject=Subject.STAFF,
     export=export_sign_in_records,
     erase=Keeps(
-        "Network logs: the Cybersecurity Law requires them for at least six months; the housekeeping deletes "
-        "them after the declared 184 days."
+        gettext_noop(
+            "Network logs: the Cybersecurity Law requires them for at least six months; the housekeeping deletes "
+            "them after the declared 184 days."
+        )
     ),
     module=__name__,
 )

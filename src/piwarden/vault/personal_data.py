@@ -8,10 +8,13 @@ crypto-shredding step (``shred_person``), before the index that finds them is cl
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from piwarden.people.registry import Record, Shredded, Subject, register
 from piwarden.processing.gate import Permit
@@ -30,13 +33,24 @@ def export_outbox(permit: Permit) -> Iterator[Record]:
             message = outbox.open_sealed(sealed.path)
         except FileNotFoundError:
             continue  # pruned since the listing
-        yield {"sent_at": sealed.sent_at.isoformat(), "message": message.decode("utf-8", "replace")}
+        yield {"sent_at": sealed.sent_at.isoformat(), **_readable(message)}
+
+
+def _readable(raw: bytes) -> Record:
+    """The message as a person reads it: headers and the text of each part (decoded from base64)."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    texts = [
+        part.get_content()
+        for part in message.walk()
+        if part.get_content_maintype() == "text" and not part.is_multipart()
+    ]
+    return {"to": str(message["to"]), "subject": str(message["subject"]), "texts": texts}
 
 
 register(
     "outbox_copies",
     subject=Subject.VISITOR,
     export=export_outbox,
-    erase=Shredded("the sealed copies of mail sent to the person are deleted"),
+    erase=Shredded(gettext_noop("The sealed copies of the e-mails sent to you are deleted.")),
     module=__name__,
 )
