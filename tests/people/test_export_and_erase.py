@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.log import verify_chain
@@ -201,3 +202,18 @@ def test_a_staff_members_own_data_is_exported_and_erased(alice):
     assert not alice.has_usable_password()
     assert not Authenticator.objects.filter(user=alice).exists()
     assert DataKey.objects.get(pk=device.data_key_id).is_destroyed
+
+
+@pytest.mark.duty("RGT-02")
+def test_a_person_who_restricted_processing_still_receives_their_export(client, outbox):
+    """Restriction stops processing, not the person's own access (the purpose survives restriction)."""
+    values = canaries()
+    person = seeded(client, values)
+    Person.objects.filter(pk=person.pk).update(restricted_at=timezone.now())  # no restriction action exists yet
+    person.refresh_from_db()
+
+    export = by_category(person)
+
+    (request,) = export["consultation"][1]
+    assert request["email"] == values["email"]
+    assert export["person_lifecycle"][1][0]["restricted_at"] is not None
