@@ -128,7 +128,7 @@ def test_the_sealed_outbox_is_a_declared_encrypted_file_store():
     category = load_declaration().category_of_store("vault:outbox")
     assert category is not None
     assert category.encrypted
-    assert category.purposes == ["respond_inquiry"]
+    assert category.purposes == ["respond_inquiry", "answer_rights_request"]
 
 
 # -- the schema: a non-personal entry carries its reason; file stores are checked like fields -----

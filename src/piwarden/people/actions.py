@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -9,6 +11,8 @@ from django.utils import timezone
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.audit.models import REASON_MAX_LENGTH
 from piwarden.people.models import Person
+from piwarden.people.registry import Subject, erase_categories
+from piwarden.policy.declaration import load_declaration
 from piwarden.vault import blind, outbox
 from piwarden.vault.crypto import create_data_key, destroy_data_key
 
@@ -34,7 +38,7 @@ def find_or_create_person(*, email: str, phone: str | None = None) -> Person:
     return person
 
 
-def shred_person(person: Person, *, reason: str) -> bool:
+def shred_person(person: Person, *, reason: str, erased: Mapping[str, int] | None = None) -> bool:
     """Destroy the person's data key: every ciphertext of theirs becomes unreadable.
 
     The blind indexes are cleared too, so the person can no longer be found.
@@ -47,6 +51,7 @@ def shred_person(person: Person, *, reason: str) -> bool:
     could, after a crash in between, leave copies nothing can find any more.
     Erasure workflows (rights requests, retention) build on this, inside their own
     transaction; :func:`erase_person` is the entry point for one erasure on request.
+    ``erased`` (counts per category of what the erasers deleted or restricted) joins the event.
     Returns False when the person was erased already (nothing is done or recorded again).
     """
     with transaction.atomic():
@@ -61,9 +66,10 @@ def shred_person(person: Person, *, reason: str) -> bool:
         locked.phone_index = None
         locked.erased_at = timezone.now()
         locked.save(update_fields=["email_index", "phone_index", "erased_at"])
-        record_event(
-            EventType.PERSON_SHREDDED, person=locked, reason=reason, extra={"outbox_messages_deleted": mail_deleted}
-        )
+        extra: dict[str, object] = {"outbox_messages_deleted": mail_deleted}
+        if erased is not None:
+            extra["erased"] = dict(erased)
+        record_event(EventType.PERSON_SHREDDED, person=locked, reason=reason, extra=extra)
     return True
 
 
@@ -86,8 +92,15 @@ def erasure_reason(text: str) -> str:
 def erase_person(person: Person, *, reason: str) -> bool:
     """Erase one person at their request (policy §三(二), §六), as its own transaction.
 
-    Crypto-shreds them through :func:`shred_person` with the reason checked
-    (:func:`erasure_reason`) and recorded in ``person.shredded``.  Returns False when they were
-    erased already.  Cannot be undone: interfaces confirm before they call it.
+    Runs the eraser of every visitor category (:mod:`piwarden.people.registry`: their rows
+    deleted, what the law requires to keep restricted), then crypto-shreds them through
+    :func:`shred_person` with the reason checked (:func:`erasure_reason`) and recorded in
+    ``person.shredded`` with the counts per category (never values).  Returns False when they
+    were erased already.  Cannot be undone: interfaces confirm before they call it.
     """
-    return shred_person(person, reason=erasure_reason(reason))
+    reason = erasure_reason(reason)
+    locked = Person.objects.select_for_update().get(pk=person.pk)
+    if locked.is_erased:
+        return False
+    erased = erase_categories(locked, load_declaration(), Subject.VISITOR)
+    return shred_person(locked, reason=reason, erased=erased)

@@ -5,3 +5,11 @@ class PeopleConfig(AppConfig):
     name = "piwarden.people"
     label = "people"
     verbose_name = "People (data subjects)"
+
+    def ready(self) -> None:
+        # Every app's personal_data.py registers the exporters and erasers of the categories it
+        # stores (piwarden.people.registry), as the admin finds admin.py.
+        from django.utils.module_loading import autodiscover_modules  # noqa: PLC0415  # keep apps.py free of imports that load models
+
+        autodiscover_modules("personal_data")
+        from piwarden.people import checks  # noqa: F401, PLC0415  # registers the coverage check

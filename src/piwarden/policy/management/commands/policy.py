@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from piwarden.policy.declaration import DeclarationError, load_declaration
@@ -15,7 +16,9 @@ class Command(BaseCommand):
         "Check the privacy-policy declaration against the code: fails when a field of any installed "
         "app's models (piwarden's, Django's and the libraries') or a file store an app writes is not "
         "declared (as personal, in a category, or as non_personal with a reason), when a declared "
-        "field or store exists nowhere, or when something in an encrypted category is not encrypted."
+        "field or store exists nowhere, when something in an encrypted category is not encrypted, or "
+        "when a rule another app adds fails (system checks tagged 'policy': a declared category without "
+        "an exporter or an eraser, piwarden.people.checks)."
     )
 
     requires_system_checks: list[str] = []  # this command *is* the check; report, don't pre-empt
@@ -29,10 +32,11 @@ class Command(BaseCommand):
         except DeclarationError as exc:
             raise CommandError(str(exc)) from None
         report = inspect_inventory(declaration)
-        if report.problems:
-            for problem in report.problems:
+        problems = report.problems + [m.msg for m in checks.run_checks(tags=["policy"]) if m.is_serious()]
+        if problems:
+            for problem in problems:
                 self.stderr.write(problem)
-            raise CommandError(f"{len(report.problems)} problem(s) between policy/declaration.toml and the models")
+            raise CommandError(f"{len(problems)} problem(s) between policy/declaration.toml and the code")
         for label, reason in sorted(report.exempt.items()):
             self.stdout.write(f"not inventoried: app {label!r}: {reason}")
         fields = sum(len(c.fields) for c in declaration.categories)
@@ -40,5 +44,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"policy {declaration.version}: {fields} personal fields and {files} file store(s) in "
             f"{len(declaration.categories)} categories, {len(declaration.non_personal_fields)} non-personal fields "
-            f"and {len(declaration.non_personal_files)} file store(s); every stored field and file store is declared."
+            f"and {len(declaration.non_personal_files)} file store(s); every stored field and file store is declared, "
+            "and every category has an exporter and an eraser."
         )

@@ -1,0 +1,78 @@
+"""What this app stores about a person, exported and erased (``piwarden.people.registry``).
+
+* ``consultation``: the requests' personal fields, decrypted, one request at a time; erasure
+  deletes the request rows (their submission time and language, declared in
+  ``person_lifecycle``, go with them).
+* ``queued_tasks``: the background jobs that worked on the person's requests (django-tasks-db
+  names the request by its id in the job's arguments); erasure deletes those that are not
+  running (a running one finishes and is pruned after its declared retention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+from django.tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
+from piwarden.people.models import Person
+from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.processing.gate import Permit
+
+CHUNK = 200  # rows per database round trip when streaming
+
+
+def _requests(person: Person) -> QuerySet[Inquiry]:
+    return Inquiry.objects.filter(person=person).order_by("submitted_at", "id")
+
+
+def export_consultation(permit: Permit) -> Iterator[Record]:
+    for inquiry in _requests(permit.person).iterator(chunk_size=CHUNK):
+        yield {
+            "reference": inquiry.reference,
+            "submitted_at": inquiry.submitted_at.isoformat(),
+            "language": inquiry.language,
+            "product": inquiry.product,
+            "status": inquiry.status,
+            **{name: getattr(inquiry, name) for name in PERSONAL_FIELDS},
+        }
+
+
+def erase_consultation(person: Person) -> int:
+    deleted, _ = _requests(person).delete()
+    return deleted
+
+
+def _tasks_of(person: Person) -> QuerySet[DBTaskResult[Any, Any]]:
+    # The tasks of inquiries.tasks take the request's id as their first argument.
+    ids = [str(pk) for pk in Inquiry.objects.filter(person=person).values_list("id", flat=True)]
+    return DBTaskResult.objects.filter(
+        task_path__startswith="piwarden.inquiries.tasks.", args_kwargs__args__0__in=ids
+    ).order_by("enqueued_at", "id")
+
+
+def export_tasks(permit: Permit) -> Iterator[Record]:
+    for job in _tasks_of(permit.person).iterator(chunk_size=CHUNK):
+        yield {
+            "task": job.task_path.rsplit(".", 1)[-1],
+            "status": job.status,
+            "enqueued_at": job.enqueued_at.isoformat(),
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+            "error": job.exception_class_path or None,
+        }
+
+
+def erase_tasks(person: Person) -> int:
+    deleted, _ = _tasks_of(person).exclude(status=TaskResultStatus.RUNNING).delete()
+    return deleted
+
+
+register(
+    CATEGORY, subject=Subject.VISITOR, export=export_consultation, erase=Deletes(erase_consultation), module=__name__
+)
+# Declared after consultation, so erased before it (erasers run last-declared first): the tasks are
+# found through the request rows, which the consultation eraser deletes.
+register("queued_tasks", subject=Subject.VISITOR, export=export_tasks, erase=Deletes(erase_tasks), module=__name__)

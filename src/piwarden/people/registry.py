@@ -1,0 +1,237 @@
+"""Every declared data category, exported and erased: one exporter and one eraser each (invariant 8).
+
+pretix's data shredders are the model: the app that stores a category says, next to its models,
+how to hand a person their data of that category (the *exporter*: a generator of records, one
+row or file at a time, never all at once) and what erasure does to it (the *eraser*).  Each app
+does so in its ``personal_data.py`` module, which :class:`~piwarden.people.apps.PeopleConfig`
+imports at start-up (``autodiscover_modules``, as the admin finds ``admin.py``); nothing is
+wired through signals.
+
+Whose data a category is decides what its two halves mean (:class:`Subject`):
+
+* ``VISITOR``: about a :class:`~piwarden.people.models.Person`.  The exporter receives the
+  :class:`~piwarden.processing.gate.Permit` that the gate granted for the purpose
+  :data:`EXPORT_PURPOSE` (so it cannot run without one) and yields that person's records,
+  decrypted.  :func:`export_person` opens the gate once for every visitor category and runs
+  every exporter inside it.
+* ``STAFF``: about a staff account (``auth.User``).  The exporter receives the user and yields
+  that staff member's own records (:func:`export_staff`).  The gate decides about persons, so a
+  staff export is not asked of it.
+* ``NOBODY``: pseudonymous data that cannot be attributed to anyone we can name (rate-limit
+  counters hold a keyed digest of an address we never kept).  Both halves are
+  :class:`Unattributable`, with the reason.
+
+An eraser is one of three kinds, so that "nothing happens" is always a stated decision:
+
+* :class:`Deletes`: deletes the subject's rows or files and returns how many;
+* :class:`Keeps`: the law (or the audit trail) requires keeping them: the reason is stated, and
+  an optional ``restrict`` step takes them out of use (withdrawing consents, deactivating an
+  account) and returns how many it changed;
+* :class:`Shredded`: erased by :func:`piwarden.people.actions.shred_person` itself (the data
+  key destroyed, the look-up indexes cleared, the sealed copies of mail deleted), which
+  :func:`~piwarden.people.actions.erase_person` runs last in the same transaction.
+
+:func:`coverage_problems` compares the registry with the declaration; ``piwarden policy check``
+and the system checks fail on any category without both halves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.utils.translation import gettext_noop
+
+from piwarden.policy.declaration import Declaration
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from piwarden.people.models import Person
+    from piwarden.processing.gate import Permit
+
+# The purpose every visitor export is asked of the gate for (policy/declaration.toml: PIPL 13(3),
+# the controller's legal obligation to answer a request under PIPL 45).
+EXPORT_PURPOSE = "answer_rights_request"
+
+# One row or file of a category, as the person receives it: JSON-serialisable values.
+Record = Mapping[str, Any]
+
+
+class Subject(StrEnum):
+    VISITOR = "visitor"
+    STAFF = "staff"
+    NOBODY = "nobody"
+
+
+@dataclass(frozen=True)
+class Unattributable:
+    """Neither exported nor erased per person: nothing in the category can be tied to one."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deletes:
+    """Deletes the subject's rows or files of the category; returns how many."""
+
+    erase: Callable[[Any], int]
+
+
+@dataclass(frozen=True)
+class Keeps:
+    """Kept, for the stated reason; ``restrict`` (if any) takes the rows out of use and counts them."""
+
+    reason: str
+    restrict: Callable[[Any], int] | None = None
+
+
+@dataclass(frozen=True)
+class Shredded:
+    """Erased by the crypto-shredding step of the erasure (``shred_person``): what it does to the category."""
+
+    how: str
+
+
+Eraser = Deletes | Keeps | Shredded | Unattributable
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A category's exporter and eraser, as its app registered them."""
+
+    category: str
+    subject: Subject
+    export: Callable[[Any], Iterator[Record]] | Unattributable
+    erase: Eraser
+    module: str
+
+
+_handlers: dict[str, Handler] = {}
+
+
+class RegistryError(Exception):
+    """A category registered twice, or with halves that do not fit its subject."""
+
+
+def register(
+    category: str,
+    *,
+    subject: Subject,
+    export: Callable[[Any], Iterator[Record]] | Unattributable,
+    erase: Eraser,
+    module: str,
+) -> None:
+    """Register the exporter and eraser of ``category`` (called from an app's ``personal_data.py``)."""
+    if category in _handlers:
+        raise RegistryError(f"category {category!r} is registered twice ({_handlers[category].module}, {module})")
+    unattributable = isinstance(export, Unattributable) or isinstance(erase, Unattributable)
+    if unattributable != (subject is Subject.NOBODY):
+        raise RegistryError(f"category {category!r}: only a category about nobody is Unattributable, and it is both")
+    if isinstance(erase, Shredded) and subject is not Subject.VISITOR:
+        raise RegistryError(f"category {category!r}: only a person's data is crypto-shredded")
+    _handlers[category] = Handler(category, subject, export, erase, module)
+
+
+def handlers() -> Mapping[str, Handler]:
+    return dict(_handlers)
+
+
+def handlers_for(declaration: Declaration, subject: Subject) -> list[Handler]:
+    """The registered handlers of ``subject``'s declared categories, in the declaration's order."""
+    found = (_handlers.get(c.id) for c in declaration.categories)
+    return [h for h in found if h is not None and h.subject is subject]
+
+
+def coverage_problems(declaration: Declaration) -> list[str]:
+    """One message per declared category without an exporter and eraser, or registered but undeclared."""
+    declared = [c.id for c in declaration.categories]
+    problems = [
+        f"category {category!r}: has no exporter and no eraser (register both in the personal_data.py of the "
+        f"app that stores it; an eraser may keep the data, saying why, but cannot be missing)"
+        for category in declared
+        if category not in _handlers
+    ]
+    problems += [
+        f"category {category!r}: has an exporter and eraser ({handler.module}) but is not declared"
+        for category, handler in sorted(_handlers.items())
+        if category not in declared
+    ]
+    return problems
+
+
+# --- running them ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """What an export says about one category before its records: its id, and why it is empty."""
+
+    category: str
+    subject: Subject
+    note: str = ""
+
+
+def export_person(person: Person, declaration: Declaration, *, context: str) -> Iterator[Section | Record]:
+    """Everything about ``person``, category by category: a :class:`Section`, then its records.
+
+    Every declared category gets a section, so the export is complete by construction; a
+    category about staff or about nobody says so instead of having records.  The visitor
+    categories are read under one permit of the gate for :data:`EXPORT_PURPOSE` (one durable
+    transaction, one audit record of the basis): consume the generator without opening a
+    transaction of your own, and close it (or exhaust it) to end the transaction.  A refusal
+    (erased person, purpose not declared for a category) raises ``ProcessingRefused`` before
+    anything is yielded.
+    """
+    from piwarden.processing import gate  # noqa: PLC0415  # the gate imports people.models; people.registry loads first
+
+    visitor = handlers_for(declaration, Subject.VISITOR)
+    use = gate.Use(context=context, extra={"categories": len(visitor)})
+    categories = {h.category for h in visitor}
+    with gate.processing(person, EXPORT_PURPOSE, categories=categories, use=use) as permit:
+        yield from _sections(declaration, permit)
+
+
+def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Record]:
+    for category in declaration.categories:
+        handler = _handlers.get(category.id)
+        if handler is None:
+            raise LookupError(f"category {category.id!r} has no exporter (piwarden policy check says so too)")
+        if isinstance(handler.export, Unattributable):
+            yield Section(category.id, handler.subject, handler.export.reason)
+        elif handler.subject is not Subject.VISITOR:
+            yield Section(
+                category.id, handler.subject, gettext_noop("About the staff who run this website, not about visitors.")
+            )
+        else:
+            yield Section(category.id, handler.subject)
+            yield from handler.export(permit)
+
+
+def export_staff(user: User, declaration: Declaration) -> Iterator[Section | Record]:
+    """A staff member's own data, category by category (the staff categories only)."""
+    for handler in handlers_for(declaration, Subject.STAFF):
+        yield Section(handler.category, handler.subject)
+        assert not isinstance(handler.export, Unattributable)  # noqa: S101  # register() refuses it for staff
+        yield from handler.export(user)
+
+
+def erase_categories(subject: Person | User, declaration: Declaration, kind: Subject) -> dict[str, int]:
+    """Run every eraser of ``kind``'s categories on ``subject``, in the caller's transaction.
+
+    Returns, per category, how many rows or files were deleted (:class:`Deletes`) or taken out of
+    use (:class:`Keeps` with a restriction): counts only, never values, for the audit record.
+    Categories erased by the crypto-shredding are left to it.  Erasers run last-declared first:
+    data found through other data (queued tasks through the requests they name) is declared
+    after it, so it is erased while what finds it is still there.
+    """
+    counts: dict[str, int] = {}
+    for handler in reversed(handlers_for(declaration, kind)):
+        eraser = handler.erase
+        if isinstance(eraser, Deletes):
+            counts[handler.category] = eraser.erase(subject)
+        elif isinstance(eraser, Keeps) and eraser.restrict is not None:
+            counts[handler.category] = eraser.restrict(subject)
+    return counts

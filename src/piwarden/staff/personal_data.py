@@ -1,0 +1,176 @@
+"""What is stored about staff members, exported and erased (``piwarden.people.registry``).
+
+These categories are about the staff who run the site, not about visitors: each exporter
+yields one staff member's own data (``export_staff``), each eraser acts on one staff account.
+
+* ``staff_accounts``: kept and deactivated.  Audit events name the account as their actor, and
+  accounting for every access (PIPL 51) needs to know who acted; the account is deactivated, its
+  password made unusable and its name and e-mail cleared, and it is deleted at the end of its
+  declared retention.
+* ``staff_authenticators`` and ``staff_sign_in_state``: the authenticator rows, deleted with the
+  data keys of their secrets destroyed (one function: whichever eraser runs first finds them).
+  The secret itself is never exported: whoever held the archive could sign in as the staff member.
+* ``staff_preferences`` and ``staff_sessions``: deleted.
+* ``sign_in_records``: django-axes' records of sign-in attempts under the account's user name, kept:
+  the Cybersecurity Law requires network logs for six months (deleted after the declared 184 days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
+from piwarden.staff.models import Authenticator, StaffPreference
+from piwarden.vault.crypto import destroy_data_key
+
+CHUNK = 200
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def export_account(user: User) -> Iterator[Record]:
+    yield {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "password": "a one-way hash is held; the password itself never is",
+        "roles": sorted(user.groups.values_list("name", flat=True)),
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "date_joined": _iso(user.date_joined),
+        "last_login": _iso(user.last_login),
+    }
+
+
+def deactivate_account(user: User) -> int:
+    user.is_active = False
+    user.set_unusable_password()
+    user.first_name = user.last_name = user.email = ""
+    user.save(update_fields=["is_active", "password", "first_name", "last_name", "email"])
+    return 1
+
+
+def export_authenticator_secrets(user: User) -> Iterator[Record]:
+    for device in Authenticator.objects.filter(user=user).order_by("created_at", "id"):
+        yield {"authenticator": device.name, "secret": "held encrypted; not exported (it signs you in)"}
+
+
+def export_sign_in_state(user: User) -> Iterator[Record]:
+    for device in Authenticator.objects.filter(user=user).order_by("created_at", "id"):
+        yield {
+            "authenticator": device.name,
+            "confirmed": device.confirmed,
+            "created_at": _iso(device.created_at),
+            "last_used_at": _iso(device.last_used_at),
+            "drift": device.drift,
+            "last_t": device.last_t,
+            "throttling_failure_count": device.throttling_failure_count,
+            "throttling_failure_timestamp": _iso(device.throttling_failure_timestamp),
+        }
+
+
+def delete_authenticators(user: User) -> int:
+    deleted = 0
+    for device in Authenticator.objects.filter(user=user).select_related("data_key"):
+        key = device.data_key
+        device.delete()
+        destroy_data_key(key)
+        deleted += 1
+    return deleted
+
+
+def export_preferences(user: User) -> Iterator[Record]:
+    for preference in StaffPreference.objects.filter(user=user):
+        yield {"language": preference.language}
+
+
+def delete_preferences(user: User) -> int:
+    deleted, _ = StaffPreference.objects.filter(user=user).delete()
+    return deleted
+
+
+def _sessions_of(user: User) -> Iterator[Session]:
+    # Django keeps the user id inside the signed session data: each live session is decoded.
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=CHUNK):
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            yield session
+
+
+def export_sessions(user: User) -> Iterator[Record]:
+    for session in _sessions_of(user):
+        yield {"expires_at": _iso(session.expire_date)}
+
+
+def delete_sessions(user: User) -> int:
+    keys = [session.session_key for session in _sessions_of(user)]
+    deleted, _ = Session.objects.filter(session_key__in=keys).delete()
+    return deleted
+
+
+def export_sign_in_records(user: User) -> Iterator[Record]:
+    for model in (AccessAttempt, AccessLog, AccessFailureLog):
+        rows = model.objects.filter(username=user.username).order_by("attempt_time")
+        for row in rows.values("attempt_time", "ip_address", "user_agent", "path_info").iterator(chunk_size=CHUNK):
+            yield {"table": model.__name__, **row, "attempt_time": _iso(row["attempt_time"])}
+
+
+register(
+    "staff_authenticators",
+    subject=Subject.STAFF,
+    export=export_authenticator_secrets,
+    erase=Deletes(delete_authenticators),
+    module=__name__,
+)
+register(
+    "staff_sign_in_state",
+    subject=Subject.STAFF,
+    export=export_sign_in_state,
+    erase=Deletes(delete_authenticators),
+    module=__name__,
+)
+register(
+    "staff_preferences",
+    subject=Subject.STAFF,
+    export=export_preferences,
+    erase=Deletes(delete_preferences),
+    module=__name__,
+)
+register(
+    "staff_accounts",
+    subject=Subject.STAFF,
+    export=export_account,
+    erase=Keeps(
+        gettext_noop(
+            "Audit events name the account as their actor (PIPL 51: who accessed what); it is deactivated, its "
+            "password made unusable and its name and e-mail cleared, and deleted at the end of its retention."
+        ),
+        restrict=deactivate_account,
+    ),
+    module=__name__,
+)
+register(
+    "staff_sessions", subject=Subject.STAFF, export=export_sessions, erase=Deletes(delete_sessions), module=__name__
+)
+register(
+    "sign_in_records",
+    subject=Subject.STAFF,
+    export=export_sign_in_records,
+    erase=Keeps(
+        gettext_noop(
+            "Network logs: the Cybersecurity Law requires them for at least six months; the housekeeping deletes "
+            "them after the declared 184 days."
+        )
+    ),
+    module=__name__,
+)
