@@ -36,7 +36,7 @@ from piwarden.vault import blind
 from piwarden.vault.models import DataKey
 from piwarden.vault.outbox import open_sealed, sealed_files
 from tests.conftest import consultation_data
-from tests.site.test_canary import (
+from tests.vault.test_canary import (
     assert_absent,
     assert_absent_from_every_row,
     canaries,

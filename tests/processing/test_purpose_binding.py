@@ -5,7 +5,7 @@ visitors their details are used only to answer them.  Two guards keep that promi
 refuses a role granted a purpose for a category that does not declare it, and the gate refuses
 a (purpose, category) pair the declaration does not list, whoever asks.  Both are walked here
 over every role, purpose and category of the real declaration (the read path's walk is in
-tests/backoffice/test_read_path.py).
+tests/inquiries/test_access.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import reset_provider
 from tests.conftest import STAFF_PASSWORD, current_code, sign_in
-from tests.site.test_canary import files_under, read_if_present, sqlite_files
+from tests.vault.test_canary import files_under, read_if_present, sqlite_files
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("SEC-01")]
 

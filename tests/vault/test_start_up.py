@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from piwarden.vault.keys import BLIND_FILE, KEK_FILE, LocalKeysetProvider
-from tests.test_configuration import production
+from tests.test_environment import production
 
 FORCE_FLAG = "--i-understand-existing-data-becomes-unreadable"
 STARTS_A_PERSON = (
