@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from django.utils.translation import trans_real
 from django_otp.oath import totp
 from pytest_django.live_server_helper import LiveServer
 
+from piwarden.policy.declaration import load_declaration
 from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import get_provider, reset_provider
@@ -90,6 +91,19 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def declared(settings: Any, tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """Make a text the declaration in force for this test; the real one is back afterwards."""
+    from tests.policy.test_declaration import policy_dir  # noqa: PLC0415  # a test module: loaded only when used
+
+    def _use(text: str) -> None:
+        settings.POLICY_DIR = policy_dir(tmp_path, text)
+        load_declaration.cache_clear()
+
+    yield _use
+    load_declaration.cache_clear()
 
 
 def consultation_data(**overrides: Any) -> dict[str, str]:

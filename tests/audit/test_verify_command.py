@@ -21,7 +21,7 @@ from django.db import transaction
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
-from tests.staff.test_createstaff import PIWARDEN, command_env
+from tests.commands import PIWARDEN, command_env, piwarden
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,12 +39,6 @@ APPEND = textwrap.dedent(
                 record_event(EventType.STAFF_SIGN_IN_FAILED, purpose="security", extra={"who": who, "n": i * 4 + j})
     """
 )
-
-
-def piwarden(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  # our own command, fixed argv
-        [PIWARDEN, *argv], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=command_env(), check=False
-    )
 
 
 def append_in_two_processes() -> None:

@@ -88,6 +88,18 @@ def by_category(person: Person) -> dict[str, tuple[Section, list[Any]]]:
     return found
 
 
+def test_an_export_read_in_part_keeps_its_record_and_holds_no_transaction(client, outbox):
+    person = seeded(client, canaries())
+    stream = export_person(person, load_declaration(), context="test.export.partial")
+    first = next(stream)
+    assert isinstance(first, Section)
+    # The consumer works outside any transaction (on SQLite: without holding the write lock) ...
+    assert not connection.in_atomic_block
+    stream.close()  # ... and stops early (a download cut off): what was read stays on record
+    recorded = AuditEvent.objects.filter(event_type="processing.basis", person=person, purpose="answer_rights_request")
+    assert [e.extra["context"] for e in recorded] == ["test.export.partial"]
+
+
 @pytest.mark.duty("RGT-02")
 def test_the_export_names_every_category_and_yields_what_the_person_gave(client, outbox):
     values = canaries()

@@ -8,9 +8,6 @@ both halves, so a new category cannot ship without them.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core import checks
@@ -29,7 +26,7 @@ from piwarden.people.registry import (
 )
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.inventory import inspect_inventory
-from tests.policy.test_declaration import edited, policy_dir
+from tests.policy.test_declaration import edited
 
 pytestmark = pytest.mark.duty("RGT-02")
 
@@ -51,16 +48,6 @@ SPLIT = (
         '[[categories]]\nid = "identifiers"',
     ),
 )
-
-
-@pytest.fixture
-def declared(settings: Any, tmp_path: Path) -> Iterator[Callable[[str], None]]:
-    def _use(text: str) -> None:
-        settings.POLICY_DIR = policy_dir(tmp_path, text)
-        load_declaration.cache_clear()
-
-    yield _use
-    load_declaration.cache_clear()
 
 
 def test_every_declared_category_has_an_exporter_and_an_eraser():

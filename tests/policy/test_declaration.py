@@ -12,9 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -167,18 +165,6 @@ def test_the_site_starts_on_the_real_declaration(tmp_path):
 # -- piwarden policy check ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def use_declaration(settings: Any, tmp_path: Path) -> Iterator[Any]:
-    """Make ``text`` the declaration in force (settings.POLICY_DIR), restoring the real one afterwards."""
-
-    def _use(text: str) -> None:
-        settings.POLICY_DIR = policy_dir(tmp_path, text)
-        load_declaration.cache_clear()
-
-    yield _use
-    load_declaration.cache_clear()
-
-
 def test_policy_check_passes_on_the_real_declaration():
     out = io.StringIO()
     call_command("policy", "check", stdout=out)
@@ -219,13 +205,13 @@ ENCRYPTED_AS_NON_PERSONAL = (
     ],
     ids=["undeclared", "unstored", "plain-in-encrypted", "encrypted-as-non-personal"],
 )
-def test_policy_check_fails_when_code_and_declaration_disagree(tmp_path, use_declaration, edits, problem):
+def test_policy_check_fails_when_code_and_declaration_disagree(tmp_path, declared, edits, problem):
     text = edited(*edits)
     report = inspect_inventory(parse_declaration(policy_dir(tmp_path / "direct", text) / "declaration.toml"))
     assert len(report.problems) == 1
     assert report.problems[0].startswith(problem)
 
-    use_declaration(text)
+    declared(text)
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError, match=r"1 problem\(s\)"):
         call_command("policy", "check", stdout=out, stderr=err)
@@ -233,7 +219,7 @@ def test_policy_check_fails_when_code_and_declaration_disagree(tmp_path, use_dec
     assert "is declared." not in out.getvalue()
 
 
-def test_policy_check_reports_a_broken_declaration_as_a_command_error(use_declaration):
-    use_declaration(edited(('hotline = "95015"\n', "")))
+def test_policy_check_reports_a_broken_declaration_as_a_command_error(declared):
+    declared(edited(('hotline = "95015"\n', "")))
     with pytest.raises(CommandError, match=r"controller\.hotline: Field required"):
         call_command("policy", "check", stdout=io.StringIO(), stderr=io.StringIO())

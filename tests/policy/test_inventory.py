@@ -9,7 +9,6 @@ no personal data must say why; and the privacy page shows the new categories in 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +59,6 @@ OTHER_APPS = [
     "django_tasks_database.DBTaskResult.args_kwargs",
     "django_tasks_database.DBTaskResult.traceback",
 ]
-
-
-@pytest.fixture
-def declared(settings: Any, tmp_path: Path) -> Iterator[Callable[[str], None]]:
-    """Make a text the declaration in force for this test; the real one is back afterwards."""
-
-    def _use(text: str) -> None:
-        settings.POLICY_DIR = policy_dir(tmp_path, text)
-        load_declaration.cache_clear()
-
-    yield _use
-    load_declaration.cache_clear()
 
 
 @pytest.mark.parametrize("path", OTHER_APPS)

@@ -83,6 +83,14 @@ def test_a_restricted_person_is_refused(zhang):
     assert decide(zhang, "security", "rate_limit_counters")
 
 
+def test_a_restriction_made_after_the_caller_loaded_the_person_is_seen(zhang):
+    stale = Person.objects.get(pk=zhang.pk)  # loaded before the restriction, as a page or task may
+    Person.objects.filter(pk=zhang.pk).update(restricted_at=timezone.now())
+    decision = decide(stale, "respond_inquiry", "consultation")
+    assert not decision
+    assert decision.reason == "the person has restricted processing of their data"
+
+
 def test_an_erased_person_is_refused(zhang):
     shred_person(zhang, reason="erasure request")
     zhang.refresh_from_db()

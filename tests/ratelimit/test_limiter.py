@@ -6,7 +6,6 @@ Runs on whichever database ``DATABASE_URL`` names (SQLite by default, PostgreSQL
 from __future__ import annotations
 
 import os
-import threading
 import time
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +20,7 @@ from piwarden.environment import envrate, parse_rate
 from piwarden.ratelimit import limiter
 from piwarden.ratelimit.models import RateCounter
 from piwarden.vault.fields import BlindIndexField
+from tests.concurrency import at_once
 from tests.conftest import consultation_data
 
 ADDRESS = "198.51.100.77"
@@ -167,25 +167,12 @@ def test_retry_after_is_the_time_left_in_the_window(rate, window):
 @pytest.mark.usefixtures("swept_recently")
 def test_concurrent_hits_on_one_bucket_are_all_counted():
     """Two threads, each with its own database connection (as two server processes would have)."""
-    barrier = threading.Barrier(2)
-    failures: list[BaseException] = []
 
     def hammer() -> None:
-        try:
-            barrier.wait(timeout=10)
-            for _ in range(20):
-                limiter.hit(request_from(), "consultation", "1000/d", now=T0)
-        except BaseException as exc:  # noqa: BLE001  # reported to the test thread below
-            failures.append(exc)
-        finally:
-            connection.close()
+        for _ in range(20):
+            limiter.hit(request_from(), "consultation", "1000/d", now=T0)
 
-    threads = [threading.Thread(target=hammer) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures
+    at_once(hammer)
     assert list(RateCounter.objects.values_list("window_start", "count")) == [(T0, 40)]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 from datetime import date
 
 import pytest
@@ -14,7 +13,7 @@ from django.db import transaction
 from piwarden.audit.models import AuditEvent
 from piwarden.rights.actions import load_schedule
 from piwarden.rights.models import ScheduleDay, ScheduleYear
-from tests.staff.test_createstaff import PIWARDEN, command_env
+from tests.commands import piwarden
 
 pytestmark = pytest.mark.django_db
 
@@ -70,13 +69,7 @@ def test_due_date_refuses_what_is_not_a_plausible_iso_date(received):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_command_exits_2_from_the_shell_with_one_line():
-    result = subprocess.run(  # noqa: S603  # our own command, fixed argv
-        [PIWARDEN, "rights", "due-date", "2026-12-32"],
-        capture_output=True,
-        text=True,
-        env=command_env(LANG="en_US.UTF-8"),
-        check=False,
-    )
+    result = piwarden("rights", "due-date", "2026-12-32", LANG="en_US.UTF-8")
     assert result.returncode == 2
     assert (
         result.stderr.strip() == "CommandError: '2026-12-32' is not a date in ISO format (YYYY-MM-DD, e.g. 2027-02-06)."

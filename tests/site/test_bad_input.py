@@ -40,6 +40,7 @@ from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
 from piwarden.ratelimit.limiter import window_of
 from piwarden.vault.models import DataKey
+from tests.concurrency import at_once
 from tests.conftest import consultation_data
 
 pytestmark = pytest.mark.django_db
@@ -516,25 +517,7 @@ def test_the_new_picture_button_and_the_page_itself_are_not_counted(client, sett
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_posts_of_one_form_store_one_request():
     data = consultation_data()
-    barrier = threading.Barrier(2)
-    responses: list[Any] = []
-    failures: list[BaseException] = []
-
-    def post() -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses.append(Client().post("/consultation/", data))
-        except BaseException as exc:  # noqa: BLE001  # reported to the test thread below
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures
+    responses = at_once(lambda: Client().post("/consultation/", data))
     assert [r.status_code for r in responses] == [HTTPStatus.FOUND, HTTPStatus.FOUND]
     inquiry = Inquiry.objects.get()
     for response in responses:

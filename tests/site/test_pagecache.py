@@ -163,6 +163,19 @@ def test_a_page_that_shows_the_csrf_token_is_rendered_every_time() -> None:
     assert first.content != second.content
 
 
+def test_a_page_that_shows_the_csrf_token_is_not_stored_when_the_cookie_was_renewed_already() -> None:
+    # The middleware sets the flag before the view for a visitor whose cookie is missing or
+    # malformed: the token the page then shows is still that visitor's own.
+    view = _view("<form>{% csrf_token %}</form>")
+    factory = RequestFactory()
+    requests = [factory.get("/renewed/") for _ in range(2)]
+    for request in requests:
+        request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True
+    first, second = (view(request) for request in requests)
+    assert first.content != second.content
+    assert all(request.META["CSRF_COOKIE_NEEDS_UPDATE"] for request in requests)  # the cookie is still sent
+
+
 def test_a_page_that_uses_the_csp_nonce_is_rendered_every_time() -> None:
     view = _view("<script nonce='{{ csp_nonce }}'></script>")
     factory = RequestFactory()

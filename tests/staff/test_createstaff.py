@@ -8,38 +8,20 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
-import sys
 import termios
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from piwarden.audit.models import AuditEvent
 from piwarden.staff.models import Authenticator
+from tests.commands import PIWARDEN, command_env, piwarden
 
-PIWARDEN = shutil.which("piwarden", path=str(Path(sys.executable).parent)) or "piwarden"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
-
-
-def command_env(**extra: str) -> dict[str, str]:
-    """The environment of the test run, pointed at this test's database."""
-    env = {k: v for k, v in os.environ.items() if k != "PIWARDEN_CAPTCHA_TEST_MODE"}  # its warning is not ours
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{settings_dict['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-        )
-    env.update(extra)
-    return env
 
 
 def nothing_was_created(username: str) -> bool:
@@ -52,14 +34,7 @@ def nothing_was_created(username: str) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_without_a_terminal_it_says_what_to_do_in_one_line():
-    result = subprocess.run(  # noqa: S603  # our own command, fixed argv
-        [PIWARDEN, "createstaff", "nadia", "--role", "sales"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=command_env(LANG="en_US.UTF-8"),
-        check=False,
-    )
+    result = piwarden("createstaff", "nadia", "--role", "sales", LANG="en_US.UTF-8")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

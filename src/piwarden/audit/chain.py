@@ -38,6 +38,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 
 from piwarden.audit.models import CONTENT_ATTRS, AuditChainHead, AuditEvent, column_of, digest_of
+from piwarden.errors import describe
 
 logger = logging.getLogger("piwarden.audit")
 
@@ -62,12 +63,6 @@ class Break:
     def __str__(self) -> str:
         where = f"seq {self.seq} (id {self.event_id})" if self.seq is not None else f"unsealed id {self.event_id}"
         return f"audit event {where}: {self.why}"
-
-
-def describe(exc: BaseException) -> str:
-    """The first line of a database error (never a query)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _q(name: str) -> str:

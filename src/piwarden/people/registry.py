@@ -2,7 +2,7 @@
 
 pretix's data shredders are the model: the app that stores a category says, next to its models,
 how to hand a person their data of that category (the *exporter*: a generator of records, one
-row or file at a time, never all at once) and what erasure does to it (the *eraser*).  Each app
+row or file at a time) and what erasure does to it (the *eraser*).  Each app
 does so in its ``personal_data.py`` module, which :class:`~piwarden.people.apps.PeopleConfig`
 imports at start-up (``autodiscover_modules``, as the admin finds ``admin.py``); nothing is
 wired through signals.
@@ -178,12 +178,14 @@ def export_person(person: Person, declaration: Declaration, *, context: str) -> 
     """Everything about ``person``, category by category: a :class:`Section`, then its records.
 
     Every declared category gets a section, so the export is complete by construction; a
-    category about staff or about nobody says so instead of having records.  The visitor
-    categories are read under one permit of the gate for :data:`EXPORT_PURPOSE` (one durable
-    transaction, one audit record of the basis): consume the generator without opening a
-    transaction of your own, and close it (or exhaust it) to end the transaction.  A refusal
-    (erased person, purpose not declared for a category) raises ``ProcessingRefused`` before
-    anything is yielded.
+    category about staff or about nobody says so instead of having records.  Nothing is read
+    until the first item is asked for (outside any transaction of the caller's); then every
+    visitor category is read under one permit of the gate for :data:`EXPORT_PURPOSE` (one
+    durable transaction, one audit record of the basis), which commits before the first item is
+    handed out.  So a consumer that stops early cannot roll back the record of what was read,
+    and no transaction (on SQLite, the write lock) stays open while the consumer works.  A
+    refusal (erased person, purpose not declared for a category) raises ``ProcessingRefused``
+    before anything is yielded.
     """
     from piwarden.processing import gate  # noqa: PLC0415  # the gate imports people.models; people.registry loads first
 
@@ -191,7 +193,8 @@ def export_person(person: Person, declaration: Declaration, *, context: str) -> 
     use = gate.Use(context=context, extra={"categories": len(visitor)})
     categories = {h.category for h in visitor}
     with gate.processing(person, EXPORT_PURPOSE, categories=categories, use=use) as permit:
-        yield from _sections(declaration, permit)
+        read = list(_sections(declaration, permit))  # one person's data: small enough to hold
+    yield from read
 
 
 def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Record]:

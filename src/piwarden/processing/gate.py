@@ -28,7 +28,8 @@ record goes with it.
 A write path that creates what it uses in the same act hands the gate two things, so that
 one transaction holds everything (the consultation submission does both):
 
-* the person as a function (finding or creating them), called inside the gate's transaction;
+* the person as a function (finding or creating them), called inside the gate's transaction
+  (a person given as an object has their restriction and erasure read again there);
 * the consent this act gives (:class:`GivenConsent`), recorded after the person's own choices
   (erased, restricted) were checked, and counted as the consent the purpose rests on.
 
@@ -145,7 +146,7 @@ def processing(
     # The use's audit events (the gate's own, the person's creation, the consent, the use) are
     # written in one statement at the end of the transaction.
     with transaction.atomic(durable=True), batched():
-        subject = person if isinstance(person, Person) else person()
+        subject = _as_of_now(person) if isinstance(person, Person) else person()
         decision = _decide(subject, purpose_id, categories, separate=separate, given=consent)
         _record(decision, subject, use)
         if decision.allowed:
@@ -157,6 +158,13 @@ def processing(
                 _in_force.reset(token)
             return
     raise ProcessingRefused(decision)
+
+
+def _as_of_now(person: Person) -> Person:
+    """``person`` with their own choices (restricted, erased) as stored now, read in the gate's
+    transaction: the caller may have loaded them before a restriction or an erasure committed."""
+    person.refresh_from_db(fields=["restricted_at", "erased_at"])
+    return person
 
 
 def _decide(

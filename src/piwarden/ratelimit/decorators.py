@@ -25,7 +25,8 @@ def rate_limit(
 
     Over the rate, the view does not run: ``refuse(request)`` answers instead, with status 429
     and ``Retry-After`` set here.  The count is taken before the view, outside any transaction
-    (one autocommit upsert), so a refused request costs one statement and no expensive work.
+    (one autocommit upsert), so a refused request costs that statement and what ``refuse``
+    does, and none of the view's work.
     """
 
     def decorate(view: View) -> View:

@@ -16,8 +16,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from piwarden.audit.log import EventType, record_event
+from piwarden.errors import describe
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep
-from piwarden.site.management.commands.worker import describe
 
 logger = logging.getLogger("piwarden.housekeeping")
 

@@ -82,9 +82,14 @@ def rendered_once(view: View) -> View:
         key = (view.__module__, view.__qualname__, get_language() or "", request.path, *_version())
         stored = _store.get(key)
         if stored is None:
-            csrf_before = request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+            # Unset while the view runs, so that a token asked for is seen even when the middleware
+            # had already set the flag (a new cookie for a missing or malformed one); then put back.
+            csrf_before = request.META.pop("CSRF_COOKIE_NEEDS_UPDATE", False)
             response = view(request, *args, **kwargs)
-            if not _reusable(request, response, csrf_before):
+            csrf_used = bool(request.META.get("CSRF_COOKIE_NEEDS_UPDATE"))
+            if csrf_before or csrf_used:
+                request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True
+            if csrf_used or not _reusable(request, response):
                 return response
             if len(_store) >= MAX_ENTRIES:
                 _store.clear()
@@ -122,14 +127,13 @@ def _catalogues(locale_paths: tuple[str, ...]) -> tuple[Path, ...]:
     return tuple(catalogue for locale in locale_paths for catalogue in Path(locale).glob("*/LC_MESSAGES/django.mo"))
 
 
-def _reusable(request: HttpRequest, response: HttpResponse, csrf_before: object) -> bool:
+def _reusable(request: HttpRequest, response: HttpResponse) -> bool:
     nonce = getattr(request, "_csp_nonce", None)
     return (
         response.status_code == 200  # noqa: PLR2004  # a plain success, nothing else
         and not response.streaming
         and not response.cookies
         and not bool(nonce)  # a LazyNonce is truthy once generated
-        and request.META.get("CSRF_COOKIE_NEEDS_UPDATE") == csrf_before
     )
 
 

@@ -6,8 +6,9 @@ piwarden uses envelope encryption.  Each person has a *data key* (a Tink
 AES256-GCM keyset of one key) that encrypts their fields; the data key is
 stored in the database only *wrapped* by the *key-encryption key* (KEK).  The
 KEK never enters the database.  Destroying a person's wrapped data key makes
-every ciphertext of theirs unreadable, in the live database and in every
-backup (crypto-shredding).
+every ciphertext of theirs in the live database unreadable (crypto-shredding).
+A backup taken before that still holds the wrapped data key, which the KEK
+unwraps: restoring it restores the person's data (docs/operations.md).
 
 A :class:`KeyProvider` hands out two primitives, and manages the keysets behind them
 (``kek_primary_id``, ``key_ids``, ``reload``, ``rotate``):

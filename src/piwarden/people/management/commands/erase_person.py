@@ -17,8 +17,8 @@ class Command(BaseCommand):
         "Erase one person at their request (policy §三(二), §六): find them by e-mail address through the blind "
         "index, delete their consultation requests and the background jobs about them, withdraw their consents "
         "(each category's eraser), destroy their data key so that everything they gave us becomes unreadable "
-        "here and in every backup, clear their look-up digests and delete the sealed copies of e-mails sent to "
-        "them.  The act is "
+        "here (a database backup taken before keeps it readable with the KEK), clear their look-up digests "
+        "and delete the sealed copies of e-mails sent to them.  The act is "
         "recorded in the audit log with the reason.  Cannot be undone.  Asks for confirmation unless --yes."
     )
 

@@ -127,9 +127,14 @@ class Command(BaseCommand):
             )
 
     def schedules(self) -> None:
-        loaded = ScheduleYear.objects.select_related("loaded_by").annotate(
-            holidays=Count("days", filter=Q(days__kind=DayKind.HOLIDAY)),
-            workdays=Count("days", filter=Q(days__kind=DayKind.WORKDAY)),
+        # By year, said here: Django leaves Meta.ordering out of a query that aggregates.
+        loaded = (
+            ScheduleYear.objects.select_related("loaded_by")
+            .annotate(
+                holidays=Count("days", filter=Q(days__kind=DayKind.HOLIDAY)),
+                workdays=Count("days", filter=Q(days__kind=DayKind.WORKDAY)),
+            )
+            .order_by("year")
         )
         replaced = sorted(str(s.year) for s in loaded if s.year in LIBRARY_YEARS)
         self.stdout.write(

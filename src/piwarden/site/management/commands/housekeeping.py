@@ -16,9 +16,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DatabaseError
 
+from piwarden.errors import describe
 from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
-from piwarden.site.management.commands.worker import describe, drop_connections
+from piwarden.site.management.commands.worker import drop_connections
 
 DEFAULT_EVERY = 3600
 

@@ -36,6 +36,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.chain import seal_every
+from piwarden.errors import describe
 
 logger = logging.getLogger("piwarden.worker")
 
@@ -54,12 +55,6 @@ def drop_connections() -> None:
         except TRANSIENT:
             # Closing a connection whose server went away can fail too; it is gone either way.
             connection.connection = None
-
-
-def describe(exc: BaseException) -> str:
-    """The first line of a database error: enough to tell an outage from a bug, never a query."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 class ResilientWorker(Worker):
