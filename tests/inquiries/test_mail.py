@@ -15,9 +15,11 @@ shows both halves.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -27,12 +29,14 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.tasks import TaskResultStatus
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.models import AuditEvent
+from piwarden.inquiries.mail import send_acknowledgement, send_sales_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.inquiries.tasks import MAX_ATTEMPTS, acknowledge_inquiry
 from piwarden.policy.declaration import load_declaration
@@ -283,3 +287,58 @@ def test_a_refused_recipient_leaves_no_address_in_the_task_table(smtp, caplog):
     for value in personal_values(PEOPLE["en"]):
         assert value not in stored
         assert value not in logged
+
+
+class StallingCollector(Collector):
+    """Holds every message at DATA until the test lets it through, as a slow mail server does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
+        self.reached.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_slow_mail_server_holds_up_no_visitor(smtp):
+    """While the acknowledgement waits for the mail server, no transaction is open: on SQLite an
+    open one would hold the site's only write lock, and a visitor's request would wait its 5 s
+    and fail."""
+    first = submit("en")
+    smtp.stop()
+    stalling = StallingCollector()
+    smtp.collector = stalling
+    smtp.start()
+    outcome: list[str] = []
+
+    def acknowledge() -> None:
+        try:
+            outcome.append(send_acknowledgement(str(first.pk)))
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=acknowledge)
+    sender.start()
+    try:
+        assert stalling.reached.wait(10), "the acknowledgement did not reach the mail server"
+        second = submit("zh-hans")  # stored while the mail server still has the first message
+        assert Inquiry.objects.filter(pk=second.pk).exists()
+    finally:
+        stalling.release.set()
+        sender.join(30)
+    assert outcome == ["sent"]
+    assert [r.rcpt_tos for r in stalling.received] == [[PEOPLE["en"]["email"]]]
+    first.refresh_from_db()
+    assert first.acknowledged_at is not None
+    assert AuditEvent.objects.filter(event_type="inquiry.acknowledged", person=first.person).count() == 1
+
+
+def test_the_mail_actions_refuse_to_run_inside_a_transaction(smtp):
+    inquiry = submit("en")
+    for action in (send_acknowledgement, send_sales_notice):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            action(str(inquiry.pk))
+    assert smtp.collector.received == []

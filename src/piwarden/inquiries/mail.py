@@ -1,10 +1,19 @@
 """The e-mails of a consultation request, as actions: the acknowledgement and the sales notice.
 
-Each action opens its own durable transaction, locks the request, returns at once if its
-e-mail already went out, sends, and records that it was sent in that same transaction, so
-running one twice sends nothing twice.  A failed send raises :class:`MailNotSent` and leaves
-nothing behind; :mod:`piwarden.inquiries.tasks` wraps each action in a task that tries again
-later, and calls :func:`record_mail_failure` when it gives up.
+Each action runs in three steps, so that no transaction is open while the mail server talks:
+
+1. in a durable transaction (for the acknowledgement, the gate's), return at once if the e-mail
+   already went out, else read what the message needs and render it;
+2. send, with no transaction open: on SQLite a transaction holds the one write lock of the whole
+   site, and a mail server may take up to its timeout (30 s) to answer, far past the 5 s that
+   every other writer waits before it gives up;
+3. in a second durable transaction, record that it went out (only if no other run did meanwhile).
+
+Running an action twice after it succeeded sends nothing.  A crash between steps 2 and 3 would
+send the e-mail again on the next try: at least once, as before (sending inside the transaction
+had the same window between the send and the commit).  A failed send raises
+:class:`MailNotSent` and leaves nothing behind; :mod:`piwarden.inquiries.tasks` wraps each action
+in a task that tries again later, and calls :func:`record_mail_failure` when it gives up.
 
 These live apart from :mod:`piwarden.inquiries.actions` because the submission there queues
 the tasks that call them: one module holding both would import itself through the tasks.
@@ -42,36 +51,42 @@ def send_acknowledgement(inquiry_id: str) -> str:
     use = gate.Use("inquiry.acknowledge", fields=("email",), extra={"inquiry": inquiry.reference})
     person = functools.partial(Person.objects.get, pk=inquiry.person_id)  # read in the gate's transaction
     try:
-        with gate.processing(person, PURPOSE, categories={CATEGORY}, use=use) as permit:
-            locked = Inquiry.objects.select_for_update().get(pk=inquiry.pk)
-            if locked.acknowledged_at is not None:  # another worker was quicker
+        with gate.processing(person, PURPOSE, categories={CATEGORY}, use=use):
+            current = Inquiry.objects.get(pk=inquiry.pk)
+            if current.acknowledged_at is not None:  # another worker was quicker
                 return "already acknowledged"
-            recipient = locked.email
+            recipient = current.email
             if recipient is None:  # crypto-shredded meanwhile
                 return "erased"
-            context = {"inquiry": locked, "policy": load_declaration(), "site_url": settings.PIWARDEN_SITE_URL}
-            with translation.override(locked.language):
+            context = {"inquiry": current, "policy": load_declaration(), "site_url": settings.PIWARDEN_SITE_URL}
+            with translation.override(current.language):
                 subject = render_to_string("inquiries/email/acknowledgement_subject.txt", context).strip()
                 body = render_to_string("inquiries/email/acknowledgement.txt", context)
-            _send(subject, body, recipient, locked.reference)
-            locked.acknowledged_at = timezone.now()
-            locked.save(update_fields=["acknowledged_at"])
-            record_event(
-                EventType.INQUIRY_ACKNOWLEDGED,
-                person=permit.person,
-                purpose=PURPOSE,
-                fields=["email"],
-                extra={"inquiry": locked.reference},
-            )
     except gate.ProcessingRefused as refused:
         return f"refused: {refused.decision.reason}"  # recorded by the gate
+    _send(subject, body, recipient, current.reference)
+    _record_acknowledged(current)
     return "sent"
 
 
 @transaction.atomic(durable=True)
+def _record_acknowledged(inquiry: Inquiry) -> None:
+    marked = Inquiry.objects.filter(pk=inquiry.pk, acknowledged_at__isnull=True).update(acknowledged_at=timezone.now())
+    if marked:
+        record_event(
+            EventType.INQUIRY_ACKNOWLEDGED,
+            person=inquiry.person,
+            purpose=PURPOSE,
+            fields=["email"],
+            extra={"inquiry": inquiry.reference},
+        )
+
+
 def send_sales_notice(inquiry_id: str) -> str:
     """Tell the sales inbox a request arrived; the e-mail holds no personal data (nothing to ask the gate)."""
-    inquiry = Inquiry.objects.select_for_update().get(pk=inquiry_id)
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("send_sales_notice() talks to the mail server: it must not run inside a transaction")
+    inquiry = Inquiry.objects.get(pk=inquiry_id)
     if inquiry.sales_notified_at is not None:
         return "already notified"
     context = {"inquiry": inquiry, "site_url": settings.PIWARDEN_SITE_URL, "policy": load_declaration()}
@@ -79,8 +94,8 @@ def send_sales_notice(inquiry_id: str) -> str:
         subject = render_to_string("inquiries/email/sales_subject.txt", context).strip()
         body = render_to_string("inquiries/email/sales.txt", context)
     _send(subject, body, settings.PIWARDEN_SALES_EMAIL, inquiry.reference)
-    inquiry.sales_notified_at = timezone.now()
-    inquiry.save(update_fields=["sales_notified_at"])
+    with transaction.atomic(durable=True):
+        Inquiry.objects.filter(pk=inquiry.pk, sales_notified_at__isnull=True).update(sales_notified_at=timezone.now())
     return "sent"
 
 
