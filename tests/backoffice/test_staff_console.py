@@ -571,3 +571,16 @@ def test_the_audit_page_lists_every_event_with_a_label_in_the_staff_language(bob
     assert "创建员工账号" in body
     assert "查看审计日志" in body
     assert "安全审计员" in body  # the header names the viewer's role
+
+
+def test_the_audit_page_says_what_an_unchained_entry_is_until_the_sealer_numbers_it(alice, bob, inquiry):
+    reveal(staff_client(alice), inquiry.reference)
+    auditor = staff_client(bob)
+    before = auditor.get("/backoffice/audit/").content.decode()
+    assert 'id="audit-pending"' in before
+    assert "尚未加入哈希链" in before  # the staff member's language
+    seal()
+    after = auditor.get("/backoffice/audit/").content.decode()
+    # The opening records itself before it lists: after a seal, its own record is the one pending entry.
+    assert before.count('title="尚未加入哈希链"') > 1
+    assert after.count('title="尚未加入哈希链"') == 1

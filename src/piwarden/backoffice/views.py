@@ -116,9 +116,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     events = access.open_audit_log(request.user, page=requested)
     page = Paginator(events, access.AUDIT_PAGE_SIZE).get_page(requested)
     rows = [_audit_row(event) for event in page]
-    return render(
-        request, "backoffice/audit.html", {"page": page, "rows": rows, "role": access.staff_role(request.user)}
-    )
+    context = {
+        "page": page,
+        "rows": rows,
+        "pending": any(row["event"].seq is None for row in rows),
+        "role": access.staff_role(request.user),
+    }
+    return render(request, "backoffice/audit.html", context)
 
 
 def _query_without_page(request: HttpRequest) -> str:
