@@ -38,7 +38,9 @@ GETTEXT_FUNCTIONS = {"_", "gettext", "gettext_lazy", "gettext_noop"}
 
 
 def _has_chinese(text: str) -> bool:
-    return any("\u4e00" <= c <= "\u9fff" for c in text)
+    """Han characters, or Chinese punctuation alone (a list separator such as 、 is a whole translation)."""
+    han = any("\u4e00" <= c <= "\u9fff" for c in text)
+    return han or (bool(text) and all("\u3000" <= c <= "\u303f" for c in text))
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import pytest
 from django import forms
 from django.utils import translation
 
-from piwarden.backoffice.forms import FIELD_LABELS
 from piwarden.inquiries.forms import ConsultationForm
-from piwarden.inquiries.models import PERSONAL_FIELDS, REQUEST_FIELDS, Inquiry
+from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, REQUEST_FIELDS, Inquiry
 from piwarden.site.forms import ConsultationPageForm
 from piwarden.vault.fields import EncryptedTextField
 from tests.conftest import consultation_data

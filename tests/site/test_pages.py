@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
-from piwarden.inquiries.models import Inquiry
+from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, Inquiry
 from tests.conftest import consultation_data
 
 pytestmark = pytest.mark.django_db
@@ -359,3 +360,26 @@ def test_a_refused_csrf_token_is_explained_in_the_page_language(prefix, expected
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert expected in response.content.decode()
     assert not Inquiry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "/consultation/",
+            "我们只收集本表单中的信息：姓名、联系电话、电子邮箱、公司名称、所属行业、职务和国家/地区，以及您关注的产品。",
+        ),
+        (
+            "/en/consultation/",
+            "We collect only the details in this form: name, contact number, e-mail, company, industry, position "
+            "and country / region, plus the product you are interested in.",
+        ),
+    ],
+)
+def test_the_form_page_names_the_fields_it_collects_as_the_model_labels_them(client, url, expected):
+    page = " ".join(client.get(url).content.decode().split())
+    assert expected in page
+    for name in PERSONAL_FIELDS:  # every field the model declares personal, none left out
+        with translation.override("en" if url.startswith("/en/") else "zh-hans"):
+            label = str(FIELD_LABELS[name])
+        assert (label[:1].lower() + label[1:]) in page

@@ -13,12 +13,9 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
-from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry, InquiryStatus
+from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, InquiryStatus
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.staff.models import Authenticator
-
-# The personal fields' labels, as the model names them (translated when shown).
-FIELD_LABELS = {f.name: f.verbose_name for f in Inquiry._meta.concrete_fields if f.name in PERSONAL_FIELDS}
 
 
 class _CodeInput(forms.TextInput):

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
-from piwarden.backoffice.forms import FIELD_LABELS, ConsoleLanguageForm, InboxFilterForm, RevealForm, StaffLoginForm
+from piwarden.backoffice.forms import ConsoleLanguageForm, InboxFilterForm, RevealForm, StaffLoginForm
 from piwarden.inquiries import access as inquiry_access
-from piwarden.inquiries.models import PERSONAL_FIELDS
+from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.staff import access
 from piwarden.staff.actions import record_failed_sign_in, set_console_language, sign_in_staff, sign_out_staff
@@ -69,7 +69,11 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     role = access.staff_role(request.user)
-    context: dict[str, Any] = {"role": role, "can_see_inquiries": inquiry_access.can_see_inquiries(role)}
+    context: dict[str, Any] = {
+        "role": role,
+        "can_see_inquiries": inquiry_access.can_see_inquiries(role),
+        "name_label": FIELD_LABELS["name"],  # the masked column, named as the model names the field
+    }
     if not context["can_see_inquiries"]:
         return render(request, "backoffice/inbox.html", context)
     form = InboxFilterForm(request.GET)

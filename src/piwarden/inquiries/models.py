@@ -70,6 +70,8 @@ class Inquiry(PersonalData):
 
 # The personal fields of a request (the encrypted ones), in the model's order.
 PERSONAL_FIELDS = tuple(f.name for f in Inquiry._meta.concrete_fields if isinstance(f, EncryptedTextField))
+# Each personal field's label (lazy, translated where shown): the staff console's and the page's.
+FIELD_LABELS = {f.name: f.verbose_name for f in Inquiry._meta.concrete_fields if f.name in PERSONAL_FIELDS}
 # What the visitor fills in: the personal fields and the product asked about.
 REQUEST_FIELDS = (*PERSONAL_FIELDS, "product")
 # The declared data category of the personal fields (policy/declaration.toml), as the gate is asked about it.

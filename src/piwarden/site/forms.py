@@ -21,9 +21,10 @@ from django.conf import settings
 from django.db import connections, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import override
+from django.utils.translation import override, pgettext
 
 from piwarden.inquiries.forms import ConsultationForm, OptionList, choices_for
+from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration
 
 # The browser's autofill names (HTML's autocomplete tokens); every other field gets "off".
@@ -94,6 +95,18 @@ def _with_placeholder(name: str, language: str, digest: str) -> OptionList:
         return OptionList([("", str(_("Please choose"))), *choices_for(name, language)])
 
 
+def list_in_sentence(labels: list[str]) -> str:
+    """``["Name", "E-mail", "Position"]`` → "name, e-mail and position" (姓名、电子邮箱和职务)."""
+    words = [label[:1].lower() + label[1:] for label in labels]  # labels start a line; here they don't
+    if len(words) < 2:  # noqa: PLR2004  # one word needs no "and"
+        return "".join(words)
+    separator = pgettext("between the items of a list in a sentence", ", ")
+    return pgettext("the last two items of a list in a sentence", "%(items)s and %(last)s") % {
+        "items": separator.join(words[:-1]),
+        "last": words[-1],
+    }
+
+
 class ConsultationPageForm(ConsultationForm):
     """The request's form as the consultation page shows it."""
 
@@ -111,6 +124,11 @@ class ConsultationPageForm(ConsultationForm):
 
     def options(self, name: str, language: str) -> OptionList:
         return _with_placeholder(name, language, load_declaration().digest)
+
+    @property
+    def personal_fields_text(self) -> str:
+        """The personal fields, named as their labels are, as a list in a sentence of the page's language."""
+        return list_in_sentence([str(FIELD_LABELS[name]) for name in PERSONAL_FIELDS])
 
     @classmethod
     def refilled(cls, data: Mapping[str, Any]) -> ConsultationPageForm:
