@@ -7,7 +7,8 @@ not count) and fails on a new copy, wherever it appears:
 
 * the gate's event types (``PROCESSING_REFUSED``, ``PROCESSING_UNDER_BASIS``, or their stored
   values) named outside the gate and the model that defines them;
-* a person's restriction or erasure read outside the gate and the model that defines them;
+* a person's restriction or erasure read (or filtered on in a query) outside the gate and the
+  model that defines them;
 * a :class:`Decision` or :class:`ProcessingRefused` made outside the gate;
 * ``policy/`` importing a feature app (it is the declaration alone), and any import cycle
   between piwarden's modules, counting imports inside functions (one hid a cycle there).
@@ -28,7 +29,7 @@ GATE = "piwarden/processing/gate.py"
 
 GATE_EVENTS = {"PROCESSING_REFUSED", "PROCESSING_UNDER_BASIS"}
 GATE_EVENT_VALUES = {"processing.refused", "processing.basis"}
-PERSON_CHOICES = {"is_restricted", "is_erased", "restricted_at"}
+PERSON_CHOICES = {"is_restricted", "is_erased", "restricted_at", "erased_at"}
 GATE_RESULTS = {"Decision", "ProcessingRefused"}
 
 # Where a name may appear although it is not the gate, and why.
@@ -41,6 +42,8 @@ NOT_A_DECISION = {
     ("piwarden/people/actions.py", "shred_person", "is_erased"): "erasure is idempotent: it reads its own result",
     ("piwarden/people/actions.py", "erase_person", "is_erased"): "erasure is idempotent: it reads its own result",
     ("piwarden/people/personal_data.py", "export_lifecycle", "restricted_at"): "the export hands the person the date",
+    ("piwarden/people/personal_data.py", "export_lifecycle", "erased_at"): "the export hands the person the date",
+    ("piwarden/people/actions.py", "shred_person", "erased_at"): "erasure sets it",
 }
 # policy/ may import the vault's field types: the inventory checks that declared fields are encrypted.
 POLICY_MAY_IMPORT = ("piwarden.policy", "piwarden.vault.fields")
@@ -78,6 +81,8 @@ def gate_parts(module: str, tree: ast.Module) -> list[Finding]:
                 name = str(child.value)
             elif isinstance(child, ast.Call) and _called(child) in GATE_RESULTS:
                 name = f"{_called(child)}(...)"
+            elif isinstance(child, ast.keyword) and child.arg and child.arg.split("__")[0] in PERSON_CHOICES:
+                name = child.arg.split("__")[0]  # a query that filters on the person's choices
             if name is not None and (module, function, name) not in NOT_A_DECISION:
                 found.append(Finding(module, getattr(child, "lineno", 0), function, name))
             visit(child, inner)
@@ -112,6 +117,9 @@ def test_the_gate_itself_is_found_by_the_scan():
 
 
 HAND_MADE = """
+def mail_everyone():
+    return Person.objects.filter(restricted_at__isnull=True, erased_at=None)
+
 def submit_inquiry(submission):
     with transaction.atomic():
         person = find_or_create_person(email=submission.email)
@@ -122,10 +130,16 @@ def submit_inquiry(submission):
 
 
 def test_a_hand_made_check_is_caught():
-    """The copy the review found in the submission, as it was: every part of it is reported."""
+    """The copy the review found in the submission, and a query that decides in bulk: all reported."""
     found = gate_parts("piwarden/inquiries/actions.py", ast.parse(HAND_MADE))
-    assert [f.name for f in found] == ["is_restricted", "PROCESSING_REFUSED", "ProcessingRefused(...)", "Decision(...)"]
-    assert {f.function for f in found} == {"submit_inquiry"}
+    assert [(f.function, f.name) for f in found] == [
+        ("mail_everyone", "restricted_at"),
+        ("mail_everyone", "erased_at"),
+        ("submit_inquiry", "is_restricted"),
+        ("submit_inquiry", "PROCESSING_REFUSED"),
+        ("submit_inquiry", "ProcessingRefused(...)"),
+        ("submit_inquiry", "Decision(...)"),
+    ]
 
 
 # -- the import graph ------------------------------------------------------------------------------

@@ -97,7 +97,11 @@ class Use:
 
 @dataclass(frozen=True)
 class GivenConsent:
-    """The consent the person gives in the very act that uses it: what they were shown, where."""
+    """The consent the person gives in the very act that uses it: what they were shown, where.
+
+    Recorded (through ``record_consent``) only once the gate allows the use, so a person who
+    erased or restricted their data leaves no new consent behind.
+    """
 
     channel: str
     language: str
