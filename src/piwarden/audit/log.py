@@ -67,8 +67,6 @@ def _is_secret(key: str) -> bool:
 
 def _masked(value: Any) -> Any:
     """A copy of ``value`` with every secret-looking key's value masked, at any depth."""
-    if type(value) is dict:
-        return {k: (_MASK if _is_secret(str(k)) else _masked(v)) for k, v in value.items()}
     if isinstance(value, dict):
         return {k: (_MASK if _is_secret(str(k)) else _masked(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -7,9 +7,8 @@ same body.  The middleware still runs on every request and adds its headers as u
 (``Content-Language``, ``Vary``, CSP, HSTS …); only the view's body is kept, with a
 gzip-compressed copy made once for the browsers that accept it.
 
-The stored body is keyed on the language, the path, the declaration's digest (which covers its
-texts) and the compiled catalogue's modification time, so a reloaded declaration or recompiled
-translations render again.  Nothing is stored:
+The stored body is keyed on the language, the path and the declaration's digest (which covers its
+texts), so a reloaded declaration renders again; translations change only with a restart.  Nothing is stored:
 
 * under ``DEBUG`` (templates change while the server runs);
 * for a request with a query string (it shows in the language links, and an unbounded number of
@@ -27,10 +26,8 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -106,25 +103,13 @@ def forget_pages() -> None:
         page.forget()
 
 
-def _version() -> tuple[str, str]:
-    """What the stored bodies were made from: the declaration (with its texts) and the translations."""
-    return load_declaration().digest, str(_catalogue_mtime())
+def _version() -> tuple[str]:
+    """What the stored bodies were made from: the declaration in force (its digest covers its texts).
 
-
-def _catalogue_mtime() -> int:
-    newest = 0
-    for catalogue in _catalogues(tuple(str(locale) for locale in settings.LOCALE_PATHS)):
-        try:
-            newest = max(newest, os.stat(catalogue).st_mtime_ns)
-        except OSError:
-            continue
-    return newest
-
-
-@functools.lru_cache(maxsize=4)
-def _catalogues(locale_paths: tuple[str, ...]) -> tuple[Path, ...]:
-    """The project's compiled catalogues (looked up once; their times are read on every request)."""
-    return tuple(catalogue for locale in locale_paths for catalogue in Path(locale).glob("*/LC_MESSAGES/django.mo"))
+    The translations need no key of their own: Django reads a process's catalogues once, so a
+    recompiled catalogue reaches pages only through a restart, which empties this store too.
+    """
+    return (load_declaration().digest,)
 
 
 def _reusable(request: HttpRequest, response: HttpResponse) -> bool:
