@@ -61,6 +61,11 @@ class EventType(models.TextChoices):
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
     RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
     SCHEDULE_LOADED = "rights.schedule_loaded", _("A year's working-day schedule loaded from the State Council notice")
+    # rights-execute: the fulfilment actions of issue 7 §4 (deletion ledger, restriction, withdrawal, correction)
+    ERASURES_REPLAYED = "retention.erasures_replayed", _("Erasures replayed from the erasure ledger after a restore")
+    PERSON_RESTRICTED = "person.restricted", _("Processing of a person's data restricted")
+    RESTRICTION_LIFTED = "person.restriction_lifted", _("Restriction of processing lifted")
+    PERSON_CORRECTED = "person.corrected", _("A person's data corrected")
 
 
 class ActorKind(models.TextChoices):
