@@ -171,8 +171,9 @@ def test_erasure_deletes_the_rows_keeps_what_the_law_keeps_and_leaves_no_value(c
     assert erased.phone_index is None
     assert DataKey.objects.get(pk=erased.data_key_id).is_destroyed
     shredded = AuditEvent.objects.get(person=person, event_type="person.shredded")
-    assert shredded.extra["erased"] == {"consultation": 1, "queued_tasks": 2, "consent_records": 1}
-    assert shredded.extra["outbox_messages_deleted"] == 1  # the acknowledgement; the sales notices remain
+    # The acknowledgement (the sales notices remain), deleted by the category's eraser before the shredding.
+    assert shredded.extra["erased"] == {"consultation": 1, "queued_tasks": 2, "consent_records": 1, "outbox_copies": 1}
+    assert shredded.extra["outbox_messages_deleted"] == 0
     assert len(list(sealed_files(outbox))) == 3
     assert Inquiry.objects.get(person=other).name == "Other Person"  # nobody else is touched
     assert verify_chain() is None
