@@ -256,7 +256,7 @@ def _checked_changes(changes: Mapping[str, str]) -> dict[str, tuple[Correctable,
     checked: dict[str, tuple[Correctable, str]] = {}
     for field, value in changes.items():
         if field not in declared:
-            errors[field] = [str(_("This is not a field of the privacy policy's declaration."))]
+            errors[field] = [str(_("This is not personal information the privacy policy declares."))]
         elif field not in known:
             errors[field] = [str(_("This information cannot be corrected (it is not something you gave us)."))]
         else:
