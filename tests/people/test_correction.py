@@ -109,7 +109,9 @@ def test_a_correction_names_what_to_correct(zhang):
 def test_another_persons_e_mail_is_refused_without_saying_it_is_known(zhang, client):
     assert client.post("/consultation/", consultation_data(email="li.na@example.com")).status_code == 302
     with pytest.raises(CorrectionRefused, match="cannot be recorded for you here"):
-        correct_person_data(zhang, {"inquiries.Inquiry.email": "li.na@example.com"}, by=None, reference=REFERENCE)
+        correct_person_data(
+            zhang, {"inquiries.Inquiry.email": "li.na@example.com"}, by=None, reference=REFERENCE, language="en"
+        )
     assert Person.objects.get(pk=zhang.pk).email_index == blind.email_index("zhang.wei@example.com")
     assert {i.email for i in Inquiry.objects.filter(person=zhang)} == {"zhang.wei@example.com"}
     assert not AuditEvent.objects.filter(event_type="person.corrected").exists()

@@ -32,6 +32,7 @@ from piwarden.people.models import Person
 from piwarden.vault import blind
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.models import DataKey
+from tests.commands import piwarden
 from tests.conftest import consultation_data
 from tests.vault.test_canary import assert_absent, assert_absent_from_every_row, canaries, read_if_present, sqlite_files
 
@@ -259,3 +260,27 @@ def test_replay_refuses_a_damaged_ledger(ledger_file):
     ledger_file.write_text(ledger_file.read_text().replace('"seq":1', '"seq":7'))
     with pytest.raises(Exception, match="is damaged"):
         replay()
+
+
+def test_the_operator_is_warned_until_the_replay_has_run(client, ledger_file, tmp_path):
+    """As an operator sees it: `piwarden check --deploy` and `piwarden retention replay-erasures`, run as commands."""
+    assert client.post("/en/consultation/", consultation_data()).status_code == HTTPStatus.FOUND
+    person = Person.objects.get()
+    backup = Snapshot(tmp_path)
+    erase_person(person, reason=REASON)
+    env = {"PIWARDEN_ERASURE_LEDGER": str(ledger_file)}
+    assert "people.W001" not in piwarden("check", "--deploy", **env).stderr
+    backup.restore()
+    connection.close()  # the commands below write to this database
+
+    before = piwarden("check", "--deploy", **env)
+    assert "people.W001" in before.stderr
+    assert "names 1 person(s) this database has not erased" in before.stderr
+    replayed = piwarden("retention", "replay-erasures", **env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "Erased again: 1 person(s)" in replayed.stdout
+    after = piwarden("check", "--deploy", **env)
+    assert "people.W001" not in after.stderr
+
+    assert Person.objects.get().is_erased
+    assert not Inquiry.objects.exists()
