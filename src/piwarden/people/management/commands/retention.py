@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from piwarden.people import ledger
 from piwarden.people.actions import record_replay, record_unrecorded_erasures, replay_erasure
@@ -42,6 +43,8 @@ class Command(BaseCommand):
             replayed += replay_erasure(entry)
             self._progress(done, total)
         self.stderr.write("", ending="\n" if total else "")
+        if replayed:
+            self._fold_sqlite_log()
         recorded = record_unrecorded_erasures(comparison.unrecorded)
         if replayed or recorded:
             record_replay(replayed=replayed, recorded=recorded, entries=comparison.entries)
@@ -51,6 +54,24 @@ class Command(BaseCommand):
             f"not in this database: {comparison.absent}; "
             f"erasures written to the ledger that it lacked: {recorded}."
         )
+
+    def _fold_sqlite_log(self) -> None:
+        """SQLite: fold the write-ahead log into the file and empty it.
+
+        The restore wrote the erased persons' wrapped data keys into the log; until its frames are
+        overwritten they stay readable there.  Freed space in the file itself is overwritten
+        (``PRAGMA secure_delete``, settings.py).  Busy while other processes read: said, not fatal.
+        """
+        if connection.vendor != "sqlite":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = cursor.fetchone()[0]
+        if busy:
+            self.stdout.write(
+                "The database's write-ahead log could not be emptied (other processes are reading): the old copies "
+                "of the erased keys stay in it until it is overwritten; run this again when the site is stopped."
+            )
 
     def _describe(self, comparison: ledger.Comparison) -> None:
         self.stdout.write(
