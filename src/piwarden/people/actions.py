@@ -51,7 +51,13 @@ def find_or_create_person(*, email: str, phone: str | None = None) -> Person:
 
 
 def shred_person(
-    person: Person, *, reason: str, erased: Mapping[str, int] | None = None, replayed: ledger.Entry | None = None
+    person: Person,
+    *,
+    reason: str,
+    erased: Mapping[str, int] | None = None,
+    replayed: ledger.Entry | None = None,
+    by: User | None = None,
+    reference: str = "",
 ) -> bool:
     """Destroy the person's data key: every ciphertext of theirs becomes unreadable.
 
@@ -88,7 +94,9 @@ def shred_person(
             extra["erased"] = dict(erased)
         if replayed is not None:
             extra["replayed_ledger_entry"] = replayed.seq
-        record_event(EventType.PERSON_SHREDDED, person=locked, reason=reason, extra=extra)
+        if reference:
+            extra["reference"] = reference
+        record_event(EventType.PERSON_SHREDDED, actor=by, person=locked, reason=reason, extra=extra)
         if replayed is None:
             ledger.append(locked.pk, locked.data_key_id, locked.erased_at)
     return True
@@ -110,21 +118,23 @@ def erasure_reason(text: str) -> str:
 
 
 @transaction.atomic(durable=True)
-def erase_person(person: Person, *, reason: str) -> bool:
+def erase_person(person: Person, *, reason: str, by: User | None = None, reference: str = "") -> bool:
     """Erase one person at their request (policy §三(二), §六), as its own transaction.
 
     Runs the eraser of every visitor category (:mod:`piwarden.people.registry`: their rows
     deleted, what the law requires to keep restricted), then crypto-shreds them through
     :func:`shred_person` with the reason checked (:func:`erasure_reason`) and recorded in
-    ``person.shredded`` with the counts per category (never values).  Returns False when they
-    were erased already.  Cannot be undone: interfaces confirm before they call it.
+    ``person.shredded`` with the counts per category (never values), the staff member who acts
+    (``by``; None for the person's own verified request or the operator) and the request's
+    ``reference``.  Returns False when they were erased already.  Cannot be undone: interfaces
+    confirm before they call it.
     """
     reason = erasure_reason(reason)
     locked = Person.objects.select_for_update().get(pk=person.pk)
     if locked.is_erased:
         return False
     erased = erase_categories(locked, load_declaration(), Subject.VISITOR)
-    return shred_person(locked, reason=reason, erased=erased)
+    return shred_person(locked, reason=reason, erased=erased, by=by, reference=reference)
 
 
 # --- replaying erasures after a restore (invariant 6) -----------------------------------------
