@@ -61,6 +61,12 @@ class EventType(models.TextChoices):
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
     RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
     SCHEDULE_LOADED = "rights.schedule_loaded", _("A year's working-day schedule loaded from the State Council notice")
+    # rights-intake: the rights portal's intake (requests, codes, status page)
+    RIGHTS_REQUEST_SUBMITTED = "rights.request_submitted", _("Rights request submitted (awaiting verification)")
+    RIGHTS_REQUEST_VERIFIED = "rights.request_verified", _("Rights request verified and received")
+    RIGHTS_CODE_SENT = "rights.code_sent", _("One-time code for a rights request issued")
+    RIGHTS_CODE_REFUSED = "rights.code_refused", _("One-time code for a rights request refused")
+    RIGHTS_STATUS_OPENED = "rights.status_opened", _("Rights request status opened by the person")
 
 
 class ActorKind(models.TextChoices):

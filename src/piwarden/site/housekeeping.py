@@ -26,6 +26,7 @@ from django.contrib.sessions.models import Session
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.policy.declaration import Category, load_declaration
+from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
 from piwarden.vault.outbox import STORE as OUTBOX_STORE
 from piwarden.vault.outbox import delete_expired
 
@@ -102,7 +103,26 @@ def _lockout_counters(category: Category, now: datetime.datetime) -> int:
     return int(per_model.get(AccessAttempt._meta.label, 0))
 
 
+# A rights request whose e-mail address was never confirmed is no request (policy/declaration.toml,
+# rights_requests: "deleted 24 hours after it was sent"); its steps and codes go with it (cascade).
+UNVERIFIED_REQUEST_HOURS = 24
+
+
+def _unverified_rights_requests(category: Category, now: datetime.datetime) -> int:
+    cutoff = now - datetime.timedelta(hours=UNVERIFIED_REQUEST_HOURS)
+    stale = RightsRequest.objects.filter(status=RequestStatus.AWAITING_VERIFICATION, submitted_at__lte=cutoff)
+    _, per_model = stale.delete()
+    return int(per_model.get(RightsRequest._meta.label, 0))
+
+
 JOBS: tuple[Job, ...] = (
+    Job(
+        "unverified rights requests",
+        "rights.RightsRequest.email",
+        f"rights requests whose e-mail address was never confirmed, {UNVERIFIED_REQUEST_HOURS} hours after "
+        "they were sent, with their steps and codes (confirmed requests: {days} days after closing)",
+        _unverified_rights_requests,
+    ),
     Job(
         "staff sessions",
         "sessions.Session.expire_date",
@@ -163,12 +183,24 @@ def _captcha_challenges(now: datetime.datetime) -> int:
     return int(deleted)  # django-simple-captcha ships no type information
 
 
+def _rights_codes(now: datetime.datetime) -> int:
+    # A code past its 10 minutes opens nothing; typed afterwards it is simply wrong.
+    deleted, _ = VerificationCode.objects.filter(expires_at__lte=now).delete()
+    return deleted
+
+
 EXPIRIES: tuple[Expiry, ...] = (
     Expiry(
         "expired CAPTCHA challenges",
         "captcha.CaptchaStore.expiration",
         "CAPTCHA challenges past their expiry time, answered or not",
         _captcha_challenges,
+    ),
+    Expiry(
+        "expired one-time codes",
+        "rights.VerificationCode.expires_at",
+        "rights requests' one-time codes past their 10 minutes, used or not",
+        _rights_codes,
     ),
 )
 

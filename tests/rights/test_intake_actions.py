@@ -1,0 +1,99 @@
+"""The intake's write paths, called directly: submit, verify, follow."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from piwarden.audit.models import AuditEvent
+from piwarden.rights import clock
+from piwarden.rights.actions import (
+    CodeOutcome,
+    RequestInput,
+    open_status,
+    send_follow_code,
+    submit_request,
+    verify_request,
+)
+from piwarden.rights.models import (
+    ActingAs,
+    CodePurpose,
+    RequestKind,
+    RequestStatus,
+    RightsRequest,
+    VerificationCode,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def given(email: str = "li.na@example.com", kind: RequestKind = RequestKind.ACCESS) -> RequestInput:
+    return RequestInput(kind=kind, email=email, details="", acting_as=ActingAs.SELF, language="zh-hans")
+
+
+def the_code(request: RightsRequest, purpose: CodePurpose = CodePurpose.VERIFY) -> str:
+    """The code as the e-mail would carry it (sealed on the row until the mail task sends it)."""
+    code = VerificationCode.objects.filter(request=request, purpose=purpose).latest("created_at")
+    assert code.sealed_code is not None
+    return code.sealed_code
+
+
+def test_a_submitted_request_awaits_verification_with_a_hashed_code():
+    request = submit_request(given())
+    assert request.status == RequestStatus.AWAITING_VERIFICATION
+    code = VerificationCode.objects.get(request=request)
+    assert code.purpose == CodePurpose.VERIFY
+    assert code.sealed_code is not None
+    assert code.sealed_code not in code.code_hash
+    assert code.expires_at - code.created_at == datetime.timedelta(minutes=10)
+    assert AuditEvent.objects.filter(event_type="rights.request_submitted").count() == 1
+
+
+@pytest.mark.duty("RGT-09")
+def test_the_right_code_receives_the_request_with_its_due_date():
+    request = submit_request(given())
+    check = verify_request(request.reference, the_code(request))
+    assert check.outcome is CodeOutcome.OK
+    request.refresh_from_db()
+    assert request.status == RequestStatus.RECEIVED
+    received = clock.day_of_receipt(request.submitted_at)
+    assert request.received_on == received
+    due = clock.due_date(received)
+    assert (request.due_on, request.due_provisional) == (due.date, due.provisional)
+    assert list(request.steps.values_list("status", flat=True)) == ["awaiting_verification", "received"]
+
+
+@pytest.mark.duty("RGT-10")
+def test_three_wrong_codes_kill_the_code_and_the_right_one_then_says_so():
+    request = submit_request(given())
+    right = the_code(request)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        assert verify_request(request.reference, wrong).outcome is CodeOutcome.WRONG
+    assert verify_request(request.reference, right).outcome is CodeOutcome.EXHAUSTED
+    request.refresh_from_db()
+    assert request.status == RequestStatus.AWAITING_VERIFICATION
+
+
+def test_an_expired_or_replayed_code_is_refused():
+    request = submit_request(given())
+    code = the_code(request)
+    VerificationCode.objects.filter(request=request).update(expires_at=timezone.now())
+    assert verify_request(request.reference, code).outcome is CodeOutcome.EXPIRED
+    other = submit_request(given())
+    code = the_code(other)
+    assert verify_request(other.reference, code).ok
+    assert verify_request(other.reference, code).outcome is CodeOutcome.USED
+
+
+def test_following_needs_the_requesters_address():
+    request = submit_request(given())
+    assert verify_request(request.reference, the_code(request)).ok
+    send_follow_code(request.reference, "someone.else@example.com")
+    assert not VerificationCode.objects.filter(request=request, purpose=CodePurpose.FOLLOW).exists()
+    send_follow_code(request.reference, "LI.NA@example.com")
+    check = open_status(request.reference, the_code(request, CodePurpose.FOLLOW))
+    assert check.ok
+    assert check.request == request
