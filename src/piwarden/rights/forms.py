@@ -18,7 +18,7 @@ from piwarden.rights.actions import RequestInput, normalise_reference
 from piwarden.rights.codes import normalise_code
 from piwarden.rights.models import CODE_DIGITS, REFERENCE_LENGTH, ActingAs, RequestKind, RightsRequest
 
-DETAILS_MAX = RightsRequest._meta.get_field("details").plaintext_max_length  # type: ignore[union-attr]
+DETAILS_MAX = RightsRequest._meta.get_field("details").plaintext_max_length
 # Kinds whose request says nothing without details: what to correct, which consent to withdraw.
 NEEDS_DETAILS = frozenset({RequestKind.CORRECTION, RequestKind.WITHDRAWAL, RequestKind.COMPLAINT})
 _ALLOWED_CONTROLS = frozenset("\n\t")

@@ -129,8 +129,6 @@ def record_mail_failure(object_id: str, *, task: str, attempts: int, error: str)
 
 
 def _send(subject: str, body: str, recipient: str, reference: str) -> None:
-    if transaction.get_connection().in_atomic_block:
-        raise RuntimeError("rights mail talks to the mail server: it must not run inside a transaction")
     try:
         EmailMultiAlternatives(subject, body, to=[recipient]).send()
     except OSError as exc:  # socket and SMTP errors; their text may quote the address: the class only
