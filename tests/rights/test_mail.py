@@ -64,7 +64,8 @@ def test_a_refused_send_is_retried_and_the_last_failure_is_audited_without_the_a
         send_code_mail.call(str(code.pk))
     assert ADDRESS not in str(raised.value)
     retry = DBTaskResult.objects.filter(status=TaskResultStatus.READY, args_kwargs__args__1=2).get()
-    assert retry.run_after is not None and retry.run_after > timezone.now()
+    assert retry.run_after is not None
+    assert retry.run_after > timezone.now()
     code.refresh_from_db()
     assert code.sealed_code is not None  # still waiting to be sent
 
