@@ -33,6 +33,7 @@ from piwarden.rights.models import (
     CODE_ATTEMPTS,
     CODE_DIGITS,
     CODE_LIFETIME,
+    OPEN_STATUSES,
     REFERENCE_LENGTH,
     ActingAs,
     CodePurpose,
@@ -75,6 +76,7 @@ class LoadedSchedule:
     holidays: tuple[date, ...]
     workdays: tuple[date, ...]
     replaced: ReplacedSchedule | None  # what had been loaded for that year before
+    requests_redated: int = 0  # open requests whose provisional due date was counted again
 
 
 def check_schedule(year: int, holidays: Iterable[date], workdays: Iterable[date]) -> None:
@@ -143,6 +145,7 @@ def load_schedule(*, year: int, holidays: Iterable[date], workdays: Iterable[dat
         [ScheduleDay(schedule=schedule, date=d, kind=DayKind.HOLIDAY) for d in holidays]
         + [ScheduleDay(schedule=schedule, date=d, kind=DayKind.WORKDAY) for d in workdays]
     )
+    redated = _redate_provisional_requests()
     record_event(
         EventType.SCHEDULE_LOADED,
         actor=by,
@@ -151,9 +154,31 @@ def load_schedule(*, year: int, holidays: Iterable[date], workdays: Iterable[dat
             "holidays": [d.isoformat() for d in holidays],
             "workdays": [d.isoformat() for d in workdays],
             "replaced": replaced_record,
+            "requests_redated": redated,
         },
     )
-    return LoadedSchedule(year=year, holidays=holidays, workdays=workdays, replaced=replaced)
+    return LoadedSchedule(year=year, holidays=holidays, workdays=workdays, replaced=replaced, requests_redated=redated)
+
+
+def _redate_provisional_requests() -> int:
+    """Count again the due date of every open request whose date was provisional (rights-intake).
+
+    Runs in the load's transaction, after the new days are written, so the count sees them: a
+    date counted with weekends only becomes the final one (or stays provisional if it runs into
+    yet another year not loaded).  An extended date is staff's own, told to the person: left alone.
+    """
+    calendar = clock.load_calendar()
+    changed = []
+    open_provisional = RightsRequest.objects.filter(
+        status__in=OPEN_STATUSES, due_provisional=True, received_on__isnull=False, extended_due_on__isnull=True
+    ).only("id", "received_on", "due_on", "due_provisional")
+    for request in open_provisional:
+        assert request.received_on is not None  # noqa: S101  # filtered on
+        due = clock.due_date(request.received_on, calendar)
+        request.due_on, request.due_provisional = due.date, due.provisional
+        changed.append(request)
+    RightsRequest.objects.bulk_update(changed, ["due_on", "due_provisional"])
+    return len(changed)
 
 
 # --- the intake of a rights request ---------------------------------------------------------
