@@ -233,7 +233,7 @@ def _submit(given: RequestInput, context: str) -> RightsRequest:
             submitted_at=now,
         )
         request.save(force_insert=True)
-        _step(request, RequestStatus.AWAITING_VERIFICATION, now)
+        append_step(request, RequestStatus.AWAITING_VERIFICATION, now)
         code = _issue_code(request, CodePurpose.VERIFY, now)
         record_event(
             EventType.RIGHTS_REQUEST_SUBMITTED,
@@ -248,7 +248,10 @@ def _submit(given: RequestInput, context: str) -> RightsRequest:
     return request
 
 
-def _step(request: RightsRequest, status: RequestStatus, at: datetime, note: str = "") -> RequestStep:
+def append_step(request: RightsRequest, status: RequestStatus, at: datetime, note: str = "") -> RequestStep:
+    """One line of the request's timeline, as its status page shows it; ``note`` is told to the person
+    (encrypted under their data key).  A part of a write path: call it inside that path's transaction,
+    where the request's own fields change (the staff queue and fulfilment do too)."""
     step = RequestStep(
         person_id=request.person_id, data_key_id=request.data_key_id, request=request, at=at, status=status, note=note
     )
@@ -379,7 +382,7 @@ def _receive(request: RightsRequest, now: datetime) -> None:
     request.due_on = due.date
     request.due_provisional = due.provisional
     request.save(update_fields=["status", "verified_at", "received_on", "due_on", "due_provisional"])
-    _step(request, RequestStatus.RECEIVED, now)
+    append_step(request, RequestStatus.RECEIVED, now)
     record_event(
         EventType.RIGHTS_REQUEST_VERIFIED,
         actor_kind=ActorKind.VISITOR,
