@@ -295,6 +295,10 @@ PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
 PIWARDEN_ERASURE_LEDGER = Path(envstr("PIWARDEN_ERASURE_LEDGER", str(DATA_DIR / "erasures.ledger"))).resolve()
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
 PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
+# The rights portal: forms that send a one-time code, and codes typed back, per client address;
+# codes e-mailed to one address, whoever asks (rights-intake).
+PIWARDEN_RIGHTS_RATE = envrate("PIWARDEN_RIGHTS_RATE", "5/m")
+PIWARDEN_RIGHTS_MAIL_RATE = envrate("PIWARDEN_RIGHTS_MAIL_RATE", "5/h")
 # Links in e-mails.  `piwarden serve` sets it for its children from the address it serves at.
 PIWARDEN_SITE_URL = envstr(
     "PIWARDEN_SITE_URL", served_url(envstr("HOST", "127.0.0.1"), envint("PORT", 8000, minimum=1))

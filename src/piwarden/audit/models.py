@@ -66,6 +66,12 @@ class EventType(models.TextChoices):
     PERSON_RESTRICTED = "person.restricted", _("Processing of a person's data restricted")
     RESTRICTION_LIFTED = "person.restriction_lifted", _("Restriction of processing lifted")
     PERSON_CORRECTED = "person.corrected", _("A person's data corrected")
+    # rights-intake: the rights portal's intake (requests, codes, status page)
+    RIGHTS_REQUEST_SUBMITTED = "rights.request_submitted", _("Rights request submitted (awaiting verification)")
+    RIGHTS_REQUEST_VERIFIED = "rights.request_verified", _("Rights request verified and received")
+    RIGHTS_CODE_SENT = "rights.code_sent", _("One-time code for a rights request issued")
+    RIGHTS_CODE_REFUSED = "rights.code_refused", _("One-time code for a rights request refused")
+    RIGHTS_STATUS_OPENED = "rights.status_opened", _("Rights request status opened by the person")
 
 
 class ActorKind(models.TextChoices):

@@ -108,10 +108,17 @@ def bucket_for(scope: str, address: str) -> str:
 
 def hit(request: HttpRequest, scope: str, rate: str, *, now: float | None = None) -> Limit:
     """Count this request against ``rate`` (``N/s|m|h|d``) for its client under ``scope``."""
+    return hit_key(scope, client_address(request), rate, now=now)
+
+
+def hit_key(scope: str, key: str, rate: str, *, now: float | None = None) -> Limit:
+    """Count one event against ``rate`` for ``key`` under ``scope``: a client address, or anything
+    else a limit is per (the rights portal counts codes per e-mail address).  The key is kept only
+    as its blind index, as an address is."""
     limit, window = window_of(rate)
     moment = int(time.time() if now is None else now)
     window_start = moment - moment % window
-    count = _increment(bucket_for(scope, client_address(request)), window_start)
+    count = _increment(bucket_for(scope, key), window_start)
     _sweep_old_windows(moment)
     return Limit(limited=count > limit, retry_after=window_start + window - moment, count=count)
 

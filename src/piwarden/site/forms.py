@@ -26,6 +26,7 @@ from django.utils.translation import override, pgettext
 from piwarden.inquiries.forms import ConsultationForm, OptionList, choices_for
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration
+from piwarden.rights.forms import RightsRequestForm
 
 # The browser's autofill names (HTML's autocomplete tokens); every other field gets "off".
 AUTOCOMPLETE = {
@@ -143,3 +144,17 @@ class ConsultationPageForm(ConsultationForm):
         except ValueError:
             initial["submission_token"] = uuid.uuid4()
         return cls(initial=initial)
+
+
+class RightsRequestPageForm(RightsRequestForm):
+    """The rights request's form as the portal's page shows it: with the CAPTCHA (rights-intake)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if settings.PIWARDEN_CAPTCHA == "on":
+            self.fields["captcha"] = OneTimeCaptchaField(
+                widget=CaptchaPicture(),
+                label=_("Verification code"),
+                help_text=_("Type the characters shown in the picture."),
+                error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
+            )

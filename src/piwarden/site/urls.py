@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.site import views
+from piwarden.site import rights_views, views
 
 app_name = "site"
 
@@ -10,4 +10,10 @@ urlpatterns = [
     path("contact/", views.contact, name="contact"),
     path("consultation/", views.consultation, name="consultation"),
     path("consultation/received/", views.consultation_received, name="consultation_received"),
+    path("rights/", rights_views.rights, name="rights"),
+    path("rights/verify/", rights_views.rights_verify, name="rights_verify"),
+    path("rights/received/", rights_views.rights_received, name="rights_received"),
+    path("rights/status/", rights_views.rights_status, name="rights_status"),
+    path("rights/status/code/", rights_views.rights_status_code, name="rights_status_code"),
+    path("rights/status/view/", rights_views.rights_status_view, name="rights_status_view"),
 ]

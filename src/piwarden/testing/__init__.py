@@ -19,6 +19,8 @@ if "PIWARDEN_DATA_DIR" not in os.environ or os.environ.get("PIWARDEN_TEST_RUN") 
 os.environ["PIWARDEN_TEST_RUN"] = "1"  # xdist workers inherit the controller's directory
 os.environ.setdefault("PIWARDEN_CAPTCHA_TEST_MODE", "on")
 os.environ.setdefault("PIWARDEN_CONSULTATION_RATE", "10000/m")
+os.environ.setdefault("PIWARDEN_RIGHTS_RATE", "10000/m")
+os.environ.setdefault("PIWARDEN_RIGHTS_MAIL_RATE", "10000/h")
 os.environ.setdefault("PIWARDEN_HTTPS", "off")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 

@@ -1,0 +1,136 @@
+"""The e-mails of a rights request, as actions: the one-time code and the receipt.
+
+Each runs as the consultation's e-mails do (:mod:`piwarden.inquiries.mail`), in three steps so
+that no transaction is open while the mail server talks: in the gate's durable transaction, read
+what the message needs and render it (or return at once if it went out already); send, with no
+transaction open; in a second durable transaction, record that it went out.
+
+* The code e-mail reads the code sealed on its row (``VerificationCode.sealed_code``) and clears
+  it once sent: the code then exists only as its keyed digest.  A code past its 10 minutes is not
+  sent any more.
+* The receipt e-mail names the reference, the day of receipt and the due date, and says when the
+  date is provisional (a year of the count whose schedule is not loaded).
+
+Both are written in the request's language, and every link is built from a named URL.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from piwarden.audit.log import EventType, record_event
+from piwarden.people.models import Person
+from piwarden.policy.declaration import load_declaration
+from piwarden.processing import gate
+from piwarden.rights.models import CODE_LIFETIME, RightsRequest, VerificationCode
+
+# policy/declaration.toml: the purpose and category of a request's personal fields.
+PURPOSE = "answer_rights_request"
+CATEGORY = "rights_requests"
+
+
+class MailNotSent(Exception):
+    """Sending failed; the message names the request and the error class, never the address."""
+
+
+def _link(name: str, language: str) -> str:
+    with translation.override(language):
+        return settings.PIWARDEN_SITE_URL.rstrip("/") + reverse(name)
+
+
+def send_code(code_id: str) -> str:
+    """E-mail a one-time code to the requester: a use of their e-mail, so the gate decides."""
+    code = VerificationCode.objects.select_related("request").defer("sealed_code").get(pk=code_id)
+    request = code.request
+    if code.used_at is not None or code.expires_at <= timezone.now():
+        return "no longer needed"
+    use = gate.Use("rights.code_mail", fields=("email",), extra={"request": request.reference})
+    person = functools.partial(Person.objects.get, pk=request.person_id)  # read in the gate's transaction
+    try:
+        with gate.processing(person, PURPOSE, categories={CATEGORY}, use=use):
+            current = VerificationCode.objects.select_related("request").get(pk=code.pk)
+            digits, recipient = current.sealed_code, current.request.email
+            if digits is None:  # sent already (or used meanwhile)
+                return "already sent"
+            if recipient is None:  # crypto-shredded meanwhile
+                return "erased"
+            language = current.request.language
+            context = {
+                "request": current.request,
+                "code": digits,
+                "minutes": int(CODE_LIFETIME.total_seconds() // 60),
+                "purpose": current.purpose,
+                "verify_url": _link("site:rights_verify", language),
+                "status_url": _link("site:rights_status_code", language),
+                "policy": load_declaration(),
+            }
+            with translation.override(language):
+                subject = render_to_string("rights/email/code_subject.txt", context).strip()
+                body = render_to_string("rights/email/code.txt", context)
+    except gate.ProcessingRefused as refused:
+        return f"refused: {refused.decision.reason}"  # recorded by the gate
+    _send(subject, body, recipient, request.reference)
+    with transaction.atomic(durable=True):
+        VerificationCode.objects.filter(pk=code.pk).update(sealed_code=None)
+    return "sent"
+
+
+def send_receipt(request_id: str) -> str:
+    """E-mail the requester that the request was received: reference, due date, provisional or not."""
+    request = RightsRequest.objects.get(pk=request_id)
+    if request.receipt_sent_at is not None:
+        return "already sent"
+    use = gate.Use("rights.receipt_mail", fields=("email",), extra={"request": request.reference})
+    person = functools.partial(Person.objects.get, pk=request.person_id)
+    try:
+        with gate.processing(person, PURPOSE, categories={CATEGORY}, use=use):
+            current = RightsRequest.objects.get(pk=request.pk)
+            if current.receipt_sent_at is not None:
+                return "already sent"
+            recipient = current.email
+            if recipient is None:
+                return "erased"
+            context = {
+                "request": current,
+                "status_url": _link("site:rights_status", current.language),
+                "policy": load_declaration(),
+            }
+            with translation.override(current.language):
+                subject = render_to_string("rights/email/receipt_subject.txt", context).strip()
+                body = render_to_string("rights/email/receipt.txt", context)
+    except gate.ProcessingRefused as refused:
+        return f"refused: {refused.decision.reason}"
+    _send(subject, body, recipient, current.reference)
+    with transaction.atomic(durable=True):
+        RightsRequest.objects.filter(pk=current.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
+    return "sent"
+
+
+@transaction.atomic(durable=True)
+def record_mail_failure(object_id: str, *, task: str, attempts: int, error: str) -> None:
+    """Every attempt failed: leave it in the audit log (the object is a request or a code)."""
+    request = RightsRequest.objects.select_related("person").filter(pk=object_id).first()
+    if request is None:
+        request = VerificationCode.objects.select_related("request__person").get(pk=object_id).request
+    record_event(
+        EventType.MAIL_FAILED,
+        person=request.person,
+        purpose=PURPOSE,
+        reason=error,
+        extra={"request": request.reference, "attempts": attempts, "task": task},
+    )
+
+
+def _send(subject: str, body: str, recipient: str, reference: str) -> None:
+    try:
+        EmailMultiAlternatives(subject, body, to=[recipient]).send()
+    except OSError as exc:  # socket and SMTP errors; their text may quote the address: the class only
+        error = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        raise MailNotSent(f"{error} while mailing about {reference}") from None
