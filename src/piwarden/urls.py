@@ -3,9 +3,12 @@ from django.conf.urls.i18n import i18n_patterns
 from django.urls import include, path
 from django.urls.resolvers import URLPattern, URLResolver
 
+from piwarden.api.main import api
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("captcha/", include("captcha.urls")),
     path("backoffice/", include("piwarden.backoffice.urls")),
+    path("api/", api.urls),  # the JSON API, not per language: Accept-Language chooses
 ]
 # Chinese at /, English at /en/ (DESIGN: zh-hans first, English second).
 urlpatterns += i18n_patterns(
