@@ -33,9 +33,7 @@ HEADERS = {  # the site's security headers, which JSON answers carry too
 
 def post(path: str, body: Any, language: str = "zh-hans", client: Client | None = None) -> Any:
     data = body if isinstance(body, str) else json.dumps(body)
-    return (client or Client()).post(
-        path, data, content_type="application/json", headers={"accept-language": language}
-    )
+    return (client or Client()).post(path, data, content_type="application/json", headers={"accept-language": language})
 
 
 def get(path: str, token: str | None, language: str = "zh-hans") -> Any:
@@ -64,7 +62,7 @@ def plain(response: Any) -> None:
     assert "Set-Cookie" not in response
     assert response["Cache-Control"] == "no-store"
     assert response["Content-Type"] == "application/json; charset=utf-8"
-    assert HEADERS <= set(response.headers)
+    assert set(response.headers) >= HEADERS
 
 
 @pytest.mark.duty("RGT-08")
@@ -352,7 +350,7 @@ def test_the_schema_is_served_and_no_docs_page_loads_anything_from_elsewhere():
     schema = Client().get("/api/openapi.json")
     assert schema.status_code == HTTPStatus.OK
     assert schema.cookies == {}
-    assert HEADERS <= set(schema.headers)
+    assert set(schema.headers) >= HEADERS
     paths = schema.json()["paths"]
     assert set(paths) == {
         "/api/rights/requests",

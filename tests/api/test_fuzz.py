@@ -1,0 +1,77 @@
+"""Schemathesis over /api/openapi.json: every operation, no 5xx, every answer as the schema says.
+
+The site runs in-process (its WSGI application on the test database) and the schema is the one
+it serves.  The limits are loosened so that the generated requests reach the operations rather
+than the 429.  The read of a request gets a real token (for another request than the generated
+reference names, or none when the generation drops the header): its 404 and 401 are checked too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from piwarden.api import tokens
+from piwarden.rights.actions import RequestInput, submit_request
+from piwarden.rights.models import ActingAs, RequestKind
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = 30  # per operation and mode: the whole file runs in well under a minute
+OPERATIONS = 5
+
+
+@pytest.fixture
+def api_schema(settings: Any) -> Iterator[schemathesis.BaseSchema]:
+    settings.PIWARDEN_RIGHTS_RATE = settings.PIWARDEN_API_RATE = "1000000/m"
+    settings.PIWARDEN_RIGHTS_MAIL_RATE = "1000000/h"
+    # As Django's test client does: the end of a request must not close the test's connection
+    # (inside the test's transaction, it would).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_operation_answers_as_its_schema_says_and_never_5xx(api_schema, mode):
+    given_request = RequestInput(RequestKind.ACCESS, "fuzz@example.com", "", ActingAs.SELF, "en")
+    token = tokens.issue(submit_request(given_request))
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) == OPERATIONS
+    started = time.monotonic()
+    for operation in operations:
+        # werkzeug's client does not undo the site's gzip: ask for none.
+        headers = {"Accept-Encoding": "identity"}
+        if operation.method == "get":
+            headers["Authorization"] = f"Bearer {token}"
+        fuzz(operation, mode, headers)
+    assert time.monotonic() - started < 60
+
+
+def fuzz(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @examples(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def answers_as_the_schema_says(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            headers=headers,
+            checks=[not_a_server_error, response_schema_conformance],
+            environ_overrides={"REMOTE_ADDR": "192.0.2.1"},  # werkzeug's client leaves it empty
+        )
+
+    answers_as_the_schema_says()
