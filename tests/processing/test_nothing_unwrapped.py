@@ -33,6 +33,8 @@ from piwarden.backoffice import urls as backoffice_urls
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
 from piwarden.processing import gate
+from piwarden.rights.actions import RequestInput, submit_request, verify_request
+from piwarden.rights.models import ActingAs, RequestKind, RightsRequest, VerificationCode
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -60,6 +62,16 @@ def submitted(language: str) -> Inquiry:
     )
     assert response.status_code == HTTPStatus.FOUND
     return Inquiry.objects.get(reference=response["Location"].split("ref=")[1].split("&")[0])
+
+
+def received_rights_request(email: str) -> RightsRequest:
+    """A rights request verified with its code (read from its row): its code and receipt e-mails queued."""
+    given = RequestInput(kind=RequestKind.ACCESS, email=email, details="", acting_as=ActingAs.SELF, language="en")
+    request = submit_request(given)
+    code = VerificationCode.objects.get(request=request).sealed_code
+    assert code is not None
+    assert verify_request(request.reference, code).ok  # the code e-mail then finds nothing left to send
+    return request
 
 
 def every_task() -> dict[str, Task[..., object]]:
@@ -106,13 +118,19 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped) ->
     # Zhang Wei restricts processing before the worker runs: every task runs over her request.
     zhang = submitted("zh-hans")
     Person.objects.filter(pk=zhang.person_id).update(restricted_at=timezone.now())
+    liu = received_rights_request("liu.yang@example.com")  # queues the code and receipt e-mails
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
     ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
     assert set(every_task()) <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"
-    assert unwrapped == []  # the acknowledgement was refused, the sales notice holds no personal data
-    assert [m.to for m in mail.outbox] == [[settings.PIWARDEN_SALES_EMAIL]]
+    # Zhang's acknowledgement was refused, the sales notice holds no personal data; the receipt of
+    # Liu's rights request read Liu's address, inside the use the gate allowed, and nothing else.
+    assert [(key, permit is not None and permit.person.data_key_id) for key, permit in unwrapped] == [
+        (liu.data_key_id, liu.data_key_id)
+    ]
+    assert sorted(m.to for m in mail.outbox) == [["liu.yang@example.com"], [settings.PIWARDEN_SALES_EMAIL]]
+    mail.outbox.remove(next(m for m in mail.outbox if m.to == ["liu.yang@example.com"]))
 
     # Wang Fang does not: the acknowledgement reads her address, inside the use the gate allowed.
     wang = submitted("en")

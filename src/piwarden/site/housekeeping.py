@@ -103,26 +103,7 @@ def _lockout_counters(category: Category, now: datetime.datetime) -> int:
     return int(per_model.get(AccessAttempt._meta.label, 0))
 
 
-# A rights request whose e-mail address was never confirmed is no request (policy/declaration.toml,
-# rights_requests: "deleted 24 hours after it was sent"); its steps and codes go with it (cascade).
-UNVERIFIED_REQUEST_HOURS = 24
-
-
-def _unverified_rights_requests(category: Category, now: datetime.datetime) -> int:
-    cutoff = now - datetime.timedelta(hours=UNVERIFIED_REQUEST_HOURS)
-    stale = RightsRequest.objects.filter(status=RequestStatus.AWAITING_VERIFICATION, submitted_at__lte=cutoff)
-    _, per_model = stale.delete()
-    return int(per_model.get(RightsRequest._meta.label, 0))
-
-
 JOBS: tuple[Job, ...] = (
-    Job(
-        "unverified rights requests",
-        "rights.RightsRequest.email",
-        f"rights requests whose e-mail address was never confirmed, {UNVERIFIED_REQUEST_HOURS} hours after "
-        "they were sent, with their steps and codes (confirmed requests: {days} days after closing)",
-        _unverified_rights_requests,
-    ),
     Job(
         "staff sessions",
         "sessions.Session.expire_date",
@@ -168,12 +149,19 @@ JOBS: tuple[Job, ...] = (
 
 @dataclass(frozen=True)
 class Expiry:
-    """Rows of no person, useless after their expiry time: deleted once expired."""
+    """Rows useless after their expiry time: deleted once expired.
+
+    Most are of no person (``category`` empty).  One that deletes a person's data early, by a rule
+    of its own rather than its category's retention (a rights request never confirmed), names the
+    category: the sweep's event counts it there, and the privacy page's list of categories deleted
+    at the end of their retention (``JOBS``) does not claim it.
+    """
 
     name: str
-    declared_by: str  # a field the declaration lists as non_personal
+    declared_by: str  # a field the declaration lists as non_personal, or one of ``category``
     rule: str
     delete: Callable[[datetime.datetime], int]
+    category: str = ""
 
 
 def _captcha_challenges(now: datetime.datetime) -> int:
@@ -181,6 +169,18 @@ def _captcha_challenges(now: datetime.datetime) -> int:
     # page's CAPTCHA field leaves them to this sweep (piwarden.site.forms.OneTimeCaptchaField).
     deleted, _ = CaptchaStore.objects.filter(expiration__lte=now).delete()
     return int(deleted)  # django-simple-captcha ships no type information
+
+
+# A rights request whose e-mail address was never confirmed is no request (policy/declaration.toml,
+# rights_requests: "deleted 24 hours after it was sent"); its steps and codes go with it (cascade).
+UNVERIFIED_REQUEST_HOURS = 24
+
+
+def _unverified_rights_requests(now: datetime.datetime) -> int:
+    cutoff = now - datetime.timedelta(hours=UNVERIFIED_REQUEST_HOURS)
+    stale = RightsRequest.objects.filter(status=RequestStatus.AWAITING_VERIFICATION, submitted_at__lte=cutoff)
+    _, per_model = stale.delete()
+    return int(per_model.get(RightsRequest._meta.label, 0))
 
 
 def _rights_codes(now: datetime.datetime) -> int:
@@ -195,6 +195,14 @@ EXPIRIES: tuple[Expiry, ...] = (
         "captcha.CaptchaStore.expiration",
         "CAPTCHA challenges past their expiry time, answered or not",
         _captcha_challenges,
+    ),
+    Expiry(
+        "unverified rights requests",
+        "rights.RightsRequest.email",
+        f"rights requests whose e-mail address was never confirmed, {UNVERIFIED_REQUEST_HOURS} hours after they "
+        "were sent, with their steps and codes",
+        _unverified_rights_requests,
+        category="rights_requests",
     ),
     Expiry(
         "expired one-time codes",
@@ -226,4 +234,6 @@ class Sweep:
 
 def rules() -> list[str]:
     """Each job's rule with the declared retention, for the command's help."""
-    return [job.describe_rule() for job in JOBS] + [f"{e.name} (not personal): {e.rule}" for e in EXPIRIES]
+    return [job.describe_rule() for job in JOBS] + [
+        f"{e.name} ({e.category or 'not personal'}): {e.rule}" for e in EXPIRIES
+    ]

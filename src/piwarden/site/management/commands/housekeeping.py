@@ -104,7 +104,7 @@ class Command(BaseCommand):
             self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
             drop_connections()
             return None
-        for name, kind in [(e.name, "not personal") for e in EXPIRIES] + [(j.name, "") for j in JOBS]:
+        for name, kind in [(e.name, e.category or "not personal") for e in EXPIRIES] + [(j.name, "") for j in JOBS]:
             if name in result.failed:
                 self._say(f"{name}: failed ({result.failed[name]}); nothing of it deleted", error=True)
             elif result.deleted[name] or not quiet:
