@@ -7,6 +7,8 @@ input, what is wrong with each field (the same messages the portal's form shows)
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Schema
@@ -17,6 +19,7 @@ from piwarden.rights.actions import CodeOutcome
 from piwarden.rights.models import CODE_ATTEMPTS, CODE_LIFETIME
 
 NO_STORE = "no-store"  # answers name requests and carry tokens: no cache keeps them
+CONTENT_TYPE = "application/json; charset=utf-8"  # ninja's
 
 
 class Error(Schema):
@@ -43,10 +46,10 @@ class ApiError(Exception):
 
 
 def render(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    from piwarden.api.main import api  # noqa: PLC0415  # the handler is registered on api itself
-
+    """The error as JSON (as ninja renders an answer), never cached; ``request`` for the handlers' signature."""
     body = {"error": exc.code, "message": exc.message, "fields": exc.fields}
-    response = api.create_response(request, body, status=exc.status)
+    response = HttpResponse(json.dumps(body), status=exc.status, content_type=CONTENT_TYPE)
+    response["Cache-Control"] = NO_STORE
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
     return response
