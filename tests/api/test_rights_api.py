@@ -362,3 +362,16 @@ def test_the_schema_is_served_and_no_docs_page_loads_anything_from_elsewhere():
     assert "no CAPTCHA" in schema.json()["info"]["description"]
     assert schema.json()["components"]["securitySchemes"]["Token"] == {"type": "http", "scheme": "bearer"}
     assert Client().get("/api/docs").status_code == HTTPStatus.NOT_FOUND
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_path_under_api_that_is_no_operation_answers_a_json_404_in_the_language_asked(method):
+    for language in ("zh-hans", "en"):
+        answer = getattr(Client(enforce_csrf_checks=True), method)(
+            "/api/rights/nothing", headers={"accept-language": language}
+        )
+        assert answer.status_code == HTTPStatus.NOT_FOUND
+        assert answer.json()["error"] == "no_such_operation"
+        assert ("There is no such operation" in answer.json()["message"]) == (language == "en")
+        assert answer["Content-Language"] == language
+        plain(answer)

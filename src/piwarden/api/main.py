@@ -19,7 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 
 from piwarden.api import errors
@@ -106,3 +108,14 @@ api.add_decorator(in_request_language, mode="view")  # before ninja's own checks
 api.add_router("/rights/", rights_router)
 for _kind in errors.HANDLED:
     api.add_exception_handler(_kind, errors.handle)
+
+
+@csrf_exempt
+def no_such_operation(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any other path under /api/: a JSON 404 in the request's language, not the site's HTML page."""
+    return in_request_language(_no_such_operation)(request)
+
+
+def _no_such_operation(request: HttpRequest) -> HttpResponse:
+    message = _("There is no such operation; the operations are listed at /api/openapi.json.")
+    return errors.render(request, errors.ApiError(404, "no_such_operation", message))
