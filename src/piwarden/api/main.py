@@ -7,7 +7,7 @@ ninja's loads its script from a CDN and the site loads nothing from another orig
 
 No cookies either way: a client proves it may read a request with a bearer token
 (``api.tokens``), never a session or a CSRF cookie, so the API is exempt from CSRF (ninja marks
-its views so) and no answer sets one.  Every answer carries ``Cache-Control: no-store``.
+its views so) and no answer sets one.  Every operation's answer carries ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ follow. The same requests, checks and limits as the pages under /rights/.
    token that is forged or expired, answers 404.
 
 Errors are `{"error": code, "message": text, "fields": {...}}`, the message in the language of
-`Accept-Language` (zh-hans by default, or en).
+`Accept-Language` (zh-hans by default, or en). Codes: `invalid` (400, `fields` says what, with
+the messages of the form on /rights/), `malformed` (400, not this operation's JSON),
+`code_wrong`, `code_expired`, `code_used`, `code_exhausted` (400), `unauthorized` (401, no
+bearer token), `not_found` (404), `rate_limited` and `too_many_codes` (429).
 
 Rate limits: the pages' limits per network address (and per e-mail address for codes sent),
 counted together with the pages, plus, since the API has no CAPTCHA, a stricter one of its own
