@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "piwarden.ratelimit",
     "piwarden.site",
     "piwarden.backoffice",
+    "piwarden.api",
 ]
 
 MIDDLEWARE = [
@@ -299,6 +300,9 @@ PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per
 # codes e-mailed to one address, whoever asks (rights-intake).
 PIWARDEN_RIGHTS_RATE = envrate("PIWARDEN_RIGHTS_RATE", "5/m")
 PIWARDEN_RIGHTS_MAIL_RATE = envrate("PIWARDEN_RIGHTS_MAIL_RATE", "5/h")
+# The JSON API has no CAPTCHA: besides the portal's limits, every POST to it counts here, per
+# client address (rights-api).
+PIWARDEN_API_RATE = envrate("PIWARDEN_API_RATE", "30/h")
 # Links in e-mails.  `piwarden serve` sets it for its children from the address it serves at.
 PIWARDEN_SITE_URL = envstr(
     "PIWARDEN_SITE_URL", served_url(envstr("HOST", "127.0.0.1"), envint("PORT", 8000, minimum=1))

@@ -3,9 +3,13 @@ from django.conf.urls.i18n import i18n_patterns
 from django.urls import include, path
 from django.urls.resolvers import URLPattern, URLResolver
 
+from piwarden.api.main import api, no_such_operation
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("captcha/", include("captcha.urls")),
     path("backoffice/", include("piwarden.backoffice.urls")),
+    path("api/", api.urls),  # the JSON API, not per language: Accept-Language chooses
+    path("api/<path:rest>", no_such_operation),
 ]
 # Chinese at /, English at /en/ (DESIGN: zh-hans first, English second).
 urlpatterns += i18n_patterns(

@@ -21,6 +21,7 @@ os.environ.setdefault("PIWARDEN_CAPTCHA_TEST_MODE", "on")
 os.environ.setdefault("PIWARDEN_CONSULTATION_RATE", "10000/m")
 os.environ.setdefault("PIWARDEN_RIGHTS_RATE", "10000/m")
 os.environ.setdefault("PIWARDEN_RIGHTS_MAIL_RATE", "10000/h")
+os.environ.setdefault("PIWARDEN_API_RATE", "10000/h")
 os.environ.setdefault("PIWARDEN_HTTPS", "off")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 

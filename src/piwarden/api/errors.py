@@ -1,0 +1,137 @@
+"""The API's one error shape: ``{"error": code, "message": text, "fields": {...}}``.
+
+``message`` is in the request's language (``Accept-Language``: zh-hans by default, or en), as
+the site's pages are; ``error`` is a stable code a program can test; ``fields`` names, for bad
+input, what is wrong with each field (the same messages the portal's form shows).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from piwarden.rights.actions import CodeOutcome
+from piwarden.rights.models import CODE_ATTEMPTS, CODE_LIFETIME
+
+NO_STORE = "no-store"  # answers name requests and carry tokens: no cache keeps them
+CONTENT_TYPE = "application/json; charset=utf-8"  # ninja's
+
+
+class Error(Schema):
+    error: str
+    message: str
+    fields: dict[str, list[str]] = {}
+
+
+class ApiError(Exception):
+    """An answer other than success, raised by an operation and rendered by :func:`render`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(code)  # the code only: a message may quote what was sent
+        self.status, self.code, self.message, self.fields = status, code, message, fields or {}
+        self.retry_after = retry_after
+
+
+def render(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    """The error as JSON (as ninja renders an answer), never cached; ``request`` for the handlers' signature."""
+    body = {"error": exc.code, "message": exc.message, "fields": exc.fields}
+    response = HttpResponse(json.dumps(body), status=exc.status, content_type=CONTENT_TYPE)
+    response["Cache-Control"] = NO_STORE
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def invalid(fields: dict[str, list[str]]) -> ApiError:
+    return ApiError(400, "invalid", _("Some fields are not valid; each is explained under fields."), fields=fields)
+
+
+def not_found() -> ApiError:
+    # One answer for a reference that does not exist, a token for another request, a forged or
+    # expired token and an erased request: nothing tells them apart.
+    return ApiError(
+        404,
+        "not_found",
+        _(
+            "Nothing to show for this reference with this token. A token opens one request for 30 minutes: "
+            "ask for a code again to get a new one."
+        ),
+    )
+
+
+def unauthorised() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        _("This needs the token you received with the code: send it as Authorization: Bearer <token>."),
+    )
+
+
+def malformed() -> ApiError:
+    return ApiError(
+        400,
+        "malformed",
+        _("The request is not the JSON this operation takes; its description is at /api/openapi.json."),
+    )
+
+
+def rate_limited() -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        _("Too many requests from your network. Please wait and try again; Retry-After says how many seconds."),
+    )
+
+
+def too_many_codes(retry_after: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_codes",
+        _("Too many codes were sent to this e-mail address recently. Please wait an hour and try again."),
+        retry_after=retry_after,
+    )
+
+
+def code_refused(outcome: CodeOutcome) -> ApiError:
+    """The portal's messages for a code that did not open the request (the same catalogue entries)."""
+    minutes = int(CODE_LIFETIME.total_seconds() // 60)
+    messages = {
+        CodeOutcome.WRONG: _(
+            "That code is not right for this reference. Check both in our e-mail and try again. A code works "
+            "for %(minutes)d minutes and stops working after %(attempts)d wrong tries: then ask for a new one."
+        )
+        % {"minutes": minutes, "attempts": CODE_ATTEMPTS},
+        CodeOutcome.EXPIRED: _("This code has expired: a code works for %(minutes)d minutes. Ask for a new one.")
+        % {"minutes": minutes},
+        CodeOutcome.USED: _("This code has been used already: each code works once. Ask for a new one."),
+        CodeOutcome.EXHAUSTED: _(
+            "This code was typed wrongly %(attempts)d times, so it no longer works. Ask for a new one."
+        )
+        % {"attempts": CODE_ATTEMPTS},
+    }
+    return ApiError(400, f"code_{outcome}", messages[outcome])
+
+
+def handle(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
+    """Our errors, and ninja's own refusals (a body that is not the schema's JSON, no bearer token) in our shape."""
+    if isinstance(exc, ApiError):
+        return render(request, exc)
+    if isinstance(exc, AuthenticationError):
+        return render(request, unauthorised())
+    return render(request, malformed())  # a pydantic ValidationError, or a body that is not JSON (HttpError)
+
+
+HANDLED = (ApiError, AuthenticationError, HttpError, NinjaValidationError)
