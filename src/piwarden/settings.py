@@ -313,10 +313,9 @@ CAPTCHA_LENGTH = 5
 CAPTCHA_TIMEOUT = 10  # minutes
 CAPTCHA_IMAGE_SIZE = (150, 50)
 CAPTCHA_FONT_SIZE = 34
-# The library's defaults: two arcs and lines, then a speck on a tenth of the pixels, each drawn
-# by its own Python call (half of the picture's CPU).  The specks here are drawn in one call.
-CAPTCHA_NOISE_FUNCTIONS = ("captcha.helpers.noise_arcs", "piwarden.site.captcha.noise_specks")
-CAPTCHA_FILTER_FUNCTIONS = ("piwarden.site.captcha.smooth_grey",)
+# The picture is drawn by piwarden.site.captcha.picture (size, font size, colours and letter
+# rotation from these settings; its own noise), not by the library's view; no 2x picture.
+CAPTCHA_2X_IMAGE = False
 
 # `make bench` only: PIWARDEN_BENCH=on adds the bare comparison view (bench/bench_baseline, with
 # bench/ on sys.path) at /bench/baseline/.  Off by default; never on in production.

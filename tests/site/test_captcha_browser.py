@@ -1,9 +1,10 @@
-"""The CAPTCHA's "new picture" button in Chromium with JavaScript off, as a visitor would use it."""
+"""The CAPTCHA in Chromium: the "new picture" button with JavaScript off; the picture decodes at its size."""
 
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, expect
+from django.conf import settings
+from playwright.sync_api import Browser, Page, expect
 
 from piwarden.inquiries.models import Inquiry
 
@@ -40,3 +41,10 @@ def test_a_new_picture_keeps_the_form_and_enter_still_sends_it(live_server, brow
     page.wait_for_url("**/consultation/received/?ref=*")
     assert Inquiry.objects.get().name == "สมศักดิ์"
     context.close()
+
+
+def test_chromium_shows_the_picture_at_its_size(live_server, page: Page):
+    page.goto(f"{live_server.url}/consultation/")
+    picture = page.locator("img.captcha")
+    picture.evaluate("img => img.decode()")  # rejects if the browser cannot decode the picture
+    assert picture.evaluate("img => [img.naturalWidth, img.naturalHeight]") == list(settings.CAPTCHA_IMAGE_SIZE)
