@@ -285,6 +285,8 @@ else:
     }
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "noreply@example.com")
 PIWARDEN_SALES_EMAIL = envstr("PIWARDEN_SALES_EMAIL", "sales@example.com")
+# Rights requests: reminders of unassigned requests (working day 10) and every escalation (overdue).
+PIWARDEN_PRIVACY_OFFICER_EMAIL = envstr("PIWARDEN_PRIVACY_OFFICER_EMAIL", "privacy@example.com")
 
 # --- piwarden -------------------------------------------------------------
 

@@ -67,6 +67,17 @@ class EventType(models.TextChoices):
     RIGHTS_CODE_SENT = "rights.code_sent", _("One-time code for a rights request issued")
     RIGHTS_CODE_REFUSED = "rights.code_refused", _("One-time code for a rights request refused")
     RIGHTS_STATUS_OPENED = "rights.status_opened", _("Rights request status opened by the person")
+    # rights-queue: the staff queue of rights requests (assign, extend, refuse, approve, complete, remind)
+    RIGHTS_ASSIGNED = "rights.assigned", _("Rights request assigned to a staff member")
+    RIGHTS_STARTED = "rights.started", _("Rights request taken in hand")
+    RIGHTS_EXTENDED = "rights.extended", _("Rights request extended, with the reason sent to the person")
+    RIGHTS_REFUSAL_PROPOSED = "rights.refusal_proposed", _("Refusal of a rights request awaiting a second approval")
+    RIGHTS_REFUSED = "rights.refused", _("Rights request refused, with the reasons sent to the person")
+    RIGHTS_COMPLETED = "rights.completed", _("Rights request completed, with the result sent to the person")
+    RIGHTS_FULFILLED = "rights.fulfilled", _("Rights request executed (archive, erasure, restriction, ...)")
+    RIGHTS_ACTION_REFUSED = "rights.action_refused", _("Staff action on a rights request refused")
+    RIGHTS_REMINDED = "rights.reminded", _("Reminder sent: a rights request reached working day 10")
+    RIGHTS_ESCALATED = "rights.escalated", _("Escalated: a rights request is overdue")
 
 
 class ActorKind(models.TextChoices):

@@ -159,6 +159,20 @@ class RightsRequest(PersonalData):
     )
     completed_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # rights-queue: the staff queue.  A refusal on a ground the law does not recognise waits for a
+    # second staff member's approval: proposed here (the person still sees "in progress"), refused
+    # only once approved.  The reminder (working day 10) and the escalation (overdue) go out once.
+    proposed_ground = models.CharField(max_length=32, choices=RefusalGround.choices, blank=True)
+    proposed_reasons = EncryptedTextField(_("Proposed reasons for a refusal"), max_length=8000, blank=True)
+    refusal_proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refusal_proposed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    reminder_mailed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_mailed_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)  # the right executed (archive, erasure, ...)
 
     class Meta:
         ordering = ["-submitted_at"]
@@ -175,6 +189,11 @@ class RightsRequest(PersonalData):
         """The date the answer is due now: the extended date once extended."""
         return self.extended_due_on or self.due_on
 
+    @property
+    def awaits_approval(self) -> bool:
+        """A refusal on a ground the law does not recognise, waiting for a second staff member."""
+        return self.is_open and self.refusal_proposed_at is not None
+
 
 class RequestStep(PersonalData):
     """One change of a request's state, as the person's status page lists it.
@@ -189,6 +208,7 @@ class RequestStep(PersonalData):
     at = models.DateTimeField()
     status = models.CharField(max_length=24, choices=RequestStatus.choices)
     note = EncryptedTextField(_("Note"), max_length=8000, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)  # rights-queue: the person was e-mailed this step
 
     class Meta:
         ordering = ["at", "id"]
