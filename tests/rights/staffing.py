@@ -16,7 +16,10 @@ from tests.rights.mailbox import deliver
 
 
 def verified_request(
-    email: str = "li.na@example.com", kind: RequestKind = RequestKind.ACCESS, details: str = "", language: str = "zh-hans"
+    email: str = "li.na@example.com",
+    kind: RequestKind = RequestKind.ACCESS,
+    details: str = "",
+    language: str = "zh-hans",
 ) -> RightsRequest:
     """A request submitted and verified through the intake's write paths (the code as the e-mail carries it)."""
     given = RequestInput(kind=kind, email=email, details=details, acting_as=ActingAs.SELF, language=language)

@@ -107,7 +107,9 @@ def test_the_write_path_itself_refuses_a_late_extension(carol, rf):
     assert request.due_on is not None
     carol.is_verified = lambda: True  # type: ignore[attr-defined]  # as django-otp's middleware marks a verified session
     with pytest.raises(Exception, match="passed"):
-        extend_request(carol, request.reference, reason="We need more time.", today=request.due_on + datetime.timedelta(days=1))
+        extend_request(
+            carol, request.reference, reason="We need more time.", today=request.due_on + datetime.timedelta(days=1)
+        )
     assert extend_request(carol, request.reference, reason="We need more time.", today=request.due_on)
 
 
@@ -155,7 +157,11 @@ def test_a_refusal_on_reasons_the_law_does_not_recognise_needs_another_approver(
     assert act(console(dave), request.reference, "approve").status_code == HTTPStatus.FOUND
     request.refresh_from_db()
     assert request.status == RequestStatus.REFUSED
-    assert (request.refusal_ground, request.approved_by, request.outcome) == ("excessive_technical_means", dave, reasons)
+    assert (request.refusal_ground, request.approved_by, request.outcome) == (
+        "excessive_technical_means",
+        dave,
+        reasons,
+    )
     assert not request.awaits_approval
     deliver()
     deliver()

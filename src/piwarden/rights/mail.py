@@ -185,8 +185,6 @@ def send_alert(request_id: str, kind: str) -> str:
     """E-mail staff that a request reached working day 10 (``reminder``: the assignee, or the privacy
     officer's address) or is overdue (``escalation``: the privacy officer and the assignee).  Holds no
     personal data: the reference, the kind and the dates, and the queue's link."""
-    if transaction.get_connection().in_atomic_block:
-        raise RuntimeError("send_alert() talks to the mail server: it must not run inside a transaction")
     marker = "reminder_mailed_at" if kind == "reminder" else "escalation_mailed_at"
     request = RightsRequest.objects.select_related("assigned_to").get(pk=request_id)
     if getattr(request, marker) is not None:
