@@ -130,7 +130,9 @@ except ValueError as exc:
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the single writer; IMMEDIATE takes the write
     # lock at BEGIN so two writers queue instead of failing with "locked".
-    _init = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+    # secure_delete overwrites what a DELETE or UPDATE frees, so that an erased person's wrapped
+    # data key and ciphertexts do not linger in the file's free space (piwarden.people.ledger).
+    _init = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA secure_delete=ON;"
     # Tests only: cap the database at N pages, so that "database or disk is full" can be provoked
     # without filling a real disk (SQLite's own limit; the file is not changed).
     _max_pages = envint("PIWARDEN_SQLITE_MAX_PAGES", 0)
@@ -291,6 +293,8 @@ PIWARDEN_PRIVACY_OFFICER_EMAIL = envstr("PIWARDEN_PRIVACY_OFFICER_EMAIL", "priva
 # --- piwarden -------------------------------------------------------------
 
 PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
+# The erasure ledger (piwarden.people.ledger): keep it on storage apart from the database's backups.
+PIWARDEN_ERASURE_LEDGER = Path(envstr("PIWARDEN_ERASURE_LEDGER", str(DATA_DIR / "erasures.ledger"))).resolve()
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
 PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
 # The rights portal: forms that send a one-time code, and codes typed back, per client address;

@@ -20,6 +20,7 @@ mistake, they refuse instead of becoming part of it.
 from __future__ import annotations
 
 import ast
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,20 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 from django.test import RequestFactory
+from django.utils import timezone
 
-from piwarden.people.actions import erase_person, find_or_create_person
+from piwarden.people import ledger
+from piwarden.people.actions import (
+    correct_person_data,
+    erase_person,
+    find_or_create_person,
+    lift_restriction,
+    record_replay,
+    replay_erasure,
+    restrict_processing,
+    withdraw,
+)
+from piwarden.people.models import Person
 from piwarden.site.actions import sweep_retention
 from piwarden.staff.actions import (
     create_staff,
@@ -53,6 +66,10 @@ EXCEPTIONS: dict[str, str] = {
     "inquiries/mail.py": (
         "the e-mail actions (acknowledgement, sales notice, failure): apart from actions.py, "
         "which queues the tasks that call them, so that the imports run one way"
+    ),
+    "rights/fulfil.py": (
+        "the execution of a completed rights request (rights-queue): its erasure runs after the completion's "
+        "e-mail, from the mail task, so apart from rights/actions.py for the same reason as rights/mail.py"
     ),
     "rights/mail.py": (
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "
@@ -171,7 +188,22 @@ ENTRY_POINTS: dict[str, Callable[[User, Path], object]] = {
     "prune_outbox": lambda _user, tmp: prune_outbox(tmp),
     "open_outbox_messages": lambda _user, tmp: open_outbox_messages([tmp / "x.eml.sealed"], action="show"),
     "sweep_retention": lambda _user, _tmp: sweep_retention(),
+    # rights-execute
+    "restrict_processing": lambda user, _tmp: restrict_processing(_someone(), by=user, reference="R-1"),
+    "lift_restriction": lambda user, _tmp: lift_restriction(_someone(), by=user, reason="Asked by phone today"),
+    "withdraw": lambda _user, _tmp: withdraw(_someone(), "respond_inquiry", channel="test", reference="R-1"),
+    "correct_person_data": lambda user, _tmp: correct_person_data(
+        _someone(), {"inquiries.Inquiry.name": "张伟"}, by=user, reference="R-1"
+    ),
+    "replay_erasure": lambda _user, _tmp: replay_erasure(
+        ledger.Entry(1, uuid.uuid4(), uuid.uuid4(), timezone.now(), ledger.GENESIS, ledger.GENESIS)
+    ),
+    "record_replay": lambda _user, _tmp: record_replay(replayed=0, recorded=0, entries=0),
 }
+
+
+def _someone() -> Person:
+    return find_or_create_person(email="zhang.wei@example.com")
 
 
 @pytest.mark.django_db

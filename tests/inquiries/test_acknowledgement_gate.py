@@ -11,14 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import transaction
-from django.utils import timezone
 
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import withdraw_consent
 from piwarden.inquiries.models import Inquiry
-from piwarden.people.models import Person
+from piwarden.people.actions import restrict_processing
 from tests.inquiries import test_mail
 from tests.inquiries.test_mail import PEOPLE, run_worker, submit
 
@@ -32,9 +30,7 @@ def withdraw(inquiry: Inquiry) -> None:
 
 
 def restrict(inquiry: Inquiry) -> None:
-    # No write path for restriction exists yet: this is the column one will set.
-    with transaction.atomic():
-        Person.objects.filter(pk=inquiry.person_id).update(restricted_at=timezone.now())
+    assert restrict_processing(inquiry.person, by=None, reference="R-TEST-1") is True
 
 
 @pytest.mark.duty("CON-04")

@@ -72,3 +72,11 @@ def test_erasing_twice_erases_and_records_once(submit):
 
     assert AuditEvent.objects.filter(event_type="person.shredded").count() == 1
     assert Person.objects.get().is_erased
+
+
+def test_staff_erasing_on_a_request_are_recorded_with_its_reference(submit, carol):
+    """As the rights queue calls it: the acting staff member and the request's reference join the event."""
+    assert submit().status_code == 302
+    assert erase_person(Person.objects.get(), reason="Rights request R-2026-0200", by=carol, reference="R-2026-0200")
+    event = AuditEvent.objects.get(event_type="person.shredded")
+    assert (event.actor_id, event.actor_kind, event.extra["reference"]) == (carol.pk, "staff", "R-2026-0200")

@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
-from piwarden.people.actions import erase_person
+from piwarden.people.actions import erase_person, restrict_processing
 from piwarden.people.models import Person
 from piwarden.people.registry import Section, Subject, erase_categories, export_person, export_staff
 from piwarden.policy.declaration import load_declaration
@@ -171,8 +170,9 @@ def test_erasure_deletes_the_rows_keeps_what_the_law_keeps_and_leaves_no_value(c
     assert erased.phone_index is None
     assert DataKey.objects.get(pk=erased.data_key_id).is_destroyed
     shredded = AuditEvent.objects.get(person=person, event_type="person.shredded")
-    assert shredded.extra["erased"] == {"consultation": 1, "queued_tasks": 2, "consent_records": 1}
-    assert shredded.extra["outbox_messages_deleted"] == 1  # the acknowledgement; the sales notices remain
+    # The acknowledgement (the sales notices remain), deleted by the category's eraser before the shredding.
+    assert shredded.extra["erased"] == {"consultation": 1, "queued_tasks": 2, "consent_records": 1, "outbox_copies": 1}
+    assert shredded.extra["outbox_messages_deleted"] == 0
     assert len(list(sealed_files(outbox))) == 3
     assert Inquiry.objects.get(person=other).name == "Other Person"  # nobody else is touched
     assert verify_chain() is None
@@ -221,8 +221,7 @@ def test_a_person_who_restricted_processing_still_receives_their_export(client, 
     """Restriction stops processing, not the person's own access (the purpose survives restriction)."""
     values = canaries()
     person = seeded(client, values)
-    Person.objects.filter(pk=person.pk).update(restricted_at=timezone.now())  # no restriction action exists yet
-    person.refresh_from_db()
+    assert restrict_processing(person, by=None, reference="R-TEST-1") is True
 
     export = by_category(person)
 

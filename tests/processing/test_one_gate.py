@@ -44,6 +44,14 @@ NOT_A_DECISION = {
     ("piwarden/people/personal_data.py", "export_lifecycle", "restricted_at"): "the export hands the person the date",
     ("piwarden/people/personal_data.py", "export_lifecycle", "erased_at"): "the export hands the person the date",
     ("piwarden/people/actions.py", "shred_person", "erased_at"): "erasure sets it",
+    # rights-execute: the ledger, its replay and the restriction's own write paths
+    ("piwarden/people/actions.py", "replay_erasure", "is_erased"): "replay is idempotent: it reads its own result",
+    ("piwarden/people/actions.py", "replay_erasure", "erased_at"): "the ledger entry's time, for the audit reason",
+    ("piwarden/people/actions.py", "restrict_processing", "restricted_at"): "restriction sets it",
+    ("piwarden/people/actions.py", "restrict_processing", "is_erased"): "nothing is left to restrict once erased",
+    ("piwarden/people/actions.py", "lift_restriction", "restricted_at"): "lifting clears it",
+    ("piwarden/people/ledger.py", "_parse", "erased_at"): "a ledger entry's time",
+    ("piwarden/people/ledger.py", "_erased_ids", "erased_at"): "the ledger compared with the database's erasures",
 }
 # policy/ may import the vault's field types: the inventory checks that declared fields are encrypted.
 POLICY_MAY_IMPORT = ("piwarden.policy", "piwarden.vault.fields")

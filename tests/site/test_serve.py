@@ -44,6 +44,8 @@ def test_serve_starts_a_working_site_on_a_fresh_data_dir_and_stops_on_ctrl_c(tmp
     outbox.mkdir(parents=True)
     expired = outbox / "20000101-000000-000000000000.eml.sealed"
     expired.write_bytes(b"{}")
+    # An erasure ledger whose first line was edited: serve says so at start-up, with what to do.
+    (tmp_path / "var" / "erasures.ledger").write_text('{"seq":1,"person":"edited"}\n')
     server = subprocess.Popen(  # our own command
         [sys.executable, "-m", "piwarden", "serve", "--workers", "1"],
         env=env,
@@ -72,6 +74,8 @@ def test_serve_starts_a_working_site_on_a_fresh_data_dir_and_stops_on_ctrl_c(tmp
     assert f"http://127.0.0.1:{port}" in output
     assert "createstaff" in output  # it tells the operator how to make a staff account
     assert "Stopped." in output
+    assert "piwarden serve: the erasure ledger" in output
+    assert "is damaged: line 1 is not a ledger entry" in output
     assert "piwarden housekeeping: sealed outbox copies (outbox_copies): 1 deleted" in output
     assert server.returncode == 0
     # Nothing of it is left running.

@@ -278,7 +278,7 @@ def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
             and today <= found.due_on,
             "extension_days": rights_actions.EXTENSION_WORKING_DAYS,
             "unrecognised": sorted(str(g.label) for g in UNRECOGNISED_GROUNDS),
-            "execution_note": fulfil.describe(found.kind),
+            "execution_note": fulfil.describe(found),
         }
     )
     return render(request, "backoffice/rights_request.html", context, status=status)

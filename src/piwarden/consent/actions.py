@@ -51,7 +51,11 @@ def record_consent(
 
 
 def withdraw_consent(person: Person, purpose_id: str, *, channel: str) -> int:
-    """Withdraw every active consent of ``person`` to ``purpose_id``; return how many."""
+    """Mark every active consent of ``person`` to ``purpose_id`` withdrawn; return how many.
+
+    The records only: a person's withdrawal is :func:`piwarden.people.actions.withdraw`, which also
+    deletes what was held on that consent alone.
+    """
     with transaction.atomic():
         now = timezone.now()
         count = ConsentRecord.objects.filter(person=person).for_purpose(purpose_id).active().update(withdrawn_at=now)

@@ -3,6 +3,9 @@
 * ``consultation``: the requests' personal fields, decrypted, one request at a time; erasure
   deletes the request rows (their submission time and language, declared in
   ``person_lifecycle``, go with them).
+* correction: each personal field of a request may be corrected (``correctable``), checked by
+  the consultation form's own field and written to every request of the person; the e-mail and
+  phone number are the Person's look-up keys, whose blind indexes are recomputed.
 * ``queued_tasks``: the background jobs that worked on the person's requests (django-tasks-db
   names the request by its id in the job's arguments); erasure deletes those that are not
   running (a running one finishes and is pruned after its declared retention).
@@ -10,16 +13,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db.models import QuerySet
 from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Correctable, Deletes, Index, Record, Subject, register, register_correctable
 from piwarden.processing.gate import Permit
 
 CHUNK = 200  # rows per database round trip when streaming
@@ -76,3 +80,39 @@ register(
 # Declared after consultation, so erased before it (erasers run last-declared first): the tasks are
 # found through the request rows, which the consultation eraser deletes.
 register("queued_tasks", subject=Subject.VISITOR, export=export_tasks, erase=Deletes(erase_tasks), module=__name__)
+
+
+def _clean(name: str) -> Callable[[str], str]:
+    def clean(value: str) -> str:
+        # A fresh form: its choice fields get their choices (in the active language) per instance.
+        return str(ConsultationForm().fields[name].clean(value))
+
+    return clean
+
+
+def _apply(name: str) -> Callable[[Person, str], tuple[int, int]]:
+    def apply(person: Person, value: str) -> tuple[int, int]:
+        changed = unchanged = 0
+        for inquiry in _requests(person).select_for_update():
+            if getattr(inquiry, name) == value:
+                unchanged += 1
+                continue
+            setattr(inquiry, name, value)
+            inquiry.save(update_fields=[name])  # each row sealed under its own associated data
+            changed += 1
+        return changed, unchanged
+
+    return apply
+
+
+_INDEXES = {"email": Index.EMAIL, "phone": Index.PHONE}
+for _name in PERSONAL_FIELDS:
+    register_correctable(
+        Correctable(
+            field=f"inquiries.Inquiry.{_name}",
+            category=CATEGORY,
+            clean=_clean(_name),
+            apply=_apply(_name),
+            index=_INDEXES.get(_name),
+        )
+    )

@@ -1,10 +1,17 @@
 from django.apps import AppConfig
 
+from piwarden.policy.stores import FileStore
+
 
 class PeopleConfig(AppConfig):
     name = "piwarden.people"
     label = "people"
     verbose_name = "People (data subjects)"
+
+    # Declared in policy/declaration.toml as "people:erasure_ledger" (piwarden.people.ledger).
+    file_stores = (
+        FileStore("erasure_ledger", "PIWARDEN_ERASURE_LEDGER (PIWARDEN_DATA_DIR/erasures.ledger)", sealed=False),
+    )
 
     def ready(self) -> None:
         # Every app's personal_data.py registers the exporters and erasers of the categories it

@@ -37,7 +37,7 @@ and the system checks fail on any category without both halves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -221,20 +221,67 @@ def export_staff(user: User, declaration: Declaration) -> Iterator[Section | Rec
         yield from handler.export(user)
 
 
-def erase_categories(subject: Person | User, declaration: Declaration, kind: Subject) -> dict[str, int]:
+def erase_categories(
+    subject: Person | User, declaration: Declaration, kind: Subject, *, only: Collection[str] | None = None
+) -> dict[str, int]:
     """Run every eraser of ``kind``'s categories on ``subject``, in the caller's transaction.
 
     Returns, per category, how many rows or files were deleted (:class:`Deletes`) or taken out of
     use (:class:`Keeps` with a restriction): counts only, never values, for the audit record.
     Categories erased by the crypto-shredding are left to it.  Erasers run last-declared first:
     data found through other data (queued tasks through the requests they name) is declared
-    after it, so it is erased while what finds it is still there.
+    after it, so it is erased while what finds it is still there.  ``only``: these categories
+    alone (a withdrawal of consent erases what was held on that consent only).
     """
     counts: dict[str, int] = {}
     for handler in reversed(handlers_for(declaration, kind)):
+        if only is not None and handler.category not in only:
+            continue
         eraser = handler.erase
         if isinstance(eraser, Deletes):
             counts[handler.category] = eraser.erase(subject)
         elif isinstance(eraser, Keeps) and eraser.restrict is not None:
             counts[handler.category] = eraser.restrict(subject)
     return counts
+
+
+# --- correction (PIPL 46) ------------------------------------------------------------------
+
+
+class Index(StrEnum):
+    """A blind index on the Person that a corrected field's value is looked up by."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+@dataclass(frozen=True)
+class Correctable:
+    """A declared field a person may have corrected: how a new value is checked, and where it goes.
+
+    ``clean`` checks and normalises a new value exactly as the form that collected it does
+    (raising Django's ``ValidationError`` with the form's messages); ``apply`` writes it to every
+    row of the person that holds the field, inside the caller's permit, and returns
+    (rows changed, rows that held it already); ``index`` names the Person's blind index to
+    recompute from the new value, if the field has one.
+    """
+
+    field: str
+    category: str
+    clean: Callable[[str], str]
+    apply: Callable[[Person, str], tuple[int, int]]
+    index: Index | None = None
+
+
+_correctables: dict[str, Correctable] = {}
+
+
+def register_correctable(correctable: Correctable) -> None:
+    """Called from an app's ``personal_data.py``, beside the exporter and eraser of the field's category."""
+    if correctable.field in _correctables:
+        raise RegistryError(f"field {correctable.field!r} is registered as correctable twice")
+    _correctables[correctable.field] = correctable
+
+
+def correctables() -> Mapping[str, Correctable]:
+    return dict(_correctables)

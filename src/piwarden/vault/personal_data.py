@@ -2,8 +2,9 @@
 
 ``outbox_copies``: the sealed copies of the e-mails sent to the person, found by the tag of
 their e-mail blind index (``piwarden.vault.outbox``) and opened one at a time for the export.
-The gate's record of the export is the record of this opening.  Erasure deletes them in the
-crypto-shredding step (``shred_person``), before the index that finds them is cleared.
+The gate's record of the export is the record of this opening.  Erasure deletes them (the
+eraser runs before the crypto-shredding clears the index that finds them, and ``shred_person``
+deletes any left), and so does the withdrawal of the consent they were sent on.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.utils.translation import gettext_noop
 
-from piwarden.people.registry import Record, Shredded, Subject, register
+from piwarden.people.models import Person
+from piwarden.people.registry import Deletes, Record, Subject, register
 from piwarden.processing.gate import Permit
 from piwarden.vault import outbox
 
@@ -47,10 +48,10 @@ def _readable(raw: bytes) -> Record:
     return {"to": str(message["to"]), "subject": str(message["subject"]), "texts": texts}
 
 
-register(
-    "outbox_copies",
-    subject=Subject.VISITOR,
-    export=export_outbox,
-    erase=Shredded(gettext_noop("The sealed copies of the e-mails sent to you are deleted.")),
-    module=__name__,
-)
+def erase_outbox(person: Person) -> int:
+    if not person.email_index:
+        return 0
+    return outbox.delete_messages_to(Path(settings.PIWARDEN_OUTBOX_DIR), person.email_index)
+
+
+register("outbox_copies", subject=Subject.VISITOR, export=export_outbox, erase=Deletes(erase_outbox), module=__name__)

@@ -17,9 +17,10 @@ class Command(BaseCommand):
         "Erase one person at their request (policy §三(二), §六): find them by e-mail address through the blind "
         "index, delete their consultation requests and the background jobs about them, withdraw their consents "
         "(each category's eraser), destroy their data key so that everything they gave us becomes unreadable "
-        "here (a database backup taken before keeps it readable with the KEK), clear their look-up digests "
-        "and delete the sealed copies of e-mails sent to them.  The act is "
-        "recorded in the audit log with the reason.  Cannot be undone.  Asks for confirmation unless --yes."
+        "here, clear their look-up digests and delete the sealed copies of e-mails sent to them.  The act is "
+        "recorded in the audit log with the reason, and in the erasure ledger, so that `piwarden retention "
+        "replay-erasures` erases them again after a restore of an earlier database backup (which holds their "
+        "key).  Cannot be undone.  Asks for confirmation unless --yes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

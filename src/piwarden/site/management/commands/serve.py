@@ -25,6 +25,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from piwarden.environment import envint, envstr, persistent_secret, served_url
+from piwarden.people import ledger
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
@@ -128,6 +129,9 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         for path in tighten(data_dir):
             self._log(f"cannot make {path} owner-only (not ours); fix its owner or mode")
+        erasures = ledger.warning()  # a restored database that un-erased people (invariant 6)
+        if erasures is not None:
+            self._log(erasures)
         host, port = options["host"], options["port"]
         env = dict(os.environ)
         env.setdefault("PIWARDEN_SITE_URL", served_url(host, port))
