@@ -251,7 +251,7 @@ def test_public_pages_load_nothing_from_another_origin(live_server, page: Page):
     page.on("console", note_console)
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     page.add_init_script(CSP_PROBE)
-    for path in ("/", "/consultation/", "/privacy/", "/en/"):
+    for path in ("/", "/consultation/", "/privacy/", "/en/", "/rights/", "/en/rights/status/"):
         response = page.goto(live_server.url + path)
         assert response is not None
         assert response.status == 200, path

@@ -159,3 +159,27 @@ def test_the_person_export_holds_both_rights_categories():
 def test_send_follow_code_for_an_unknown_reference_does_nothing():
     send_follow_code("ABCDEFGHJK", "li.na@example.com")
     assert not VerificationCode.objects.exists()
+
+
+@pytest.mark.duty("RGT-09")
+def test_loading_a_years_schedule_redates_the_provisional_due_dates(tmp_path):
+    from piwarden.rights.actions import load_schedule  # noqa: PLC0415
+    from tests.conftest import make_staff  # noqa: PLC0415
+
+    request = submit_request(given())
+    RightsRequest.objects.filter(pk=request.pk).update(
+        submitted_at=datetime.datetime(2026, 12, 24, 2, tzinfo=datetime.UTC)
+    )
+    assert verify_request(request.reference, the_code(request)).ok
+    request.refresh_from_db()
+    assert request.due_provisional
+    weekends_only = request.due_on
+    # A 2027 schedule with a week off in the middle of the count (not the real notice: a test's).
+    holidays = [datetime.date(2027, 1, 1), *(datetime.date(2027, 1, d) for d in range(4, 9))]
+    holidays += [datetime.date(2027, 10, d) for d in range(1, 8)]
+    loaded = load_schedule(year=2027, holidays=holidays, workdays=[], by=make_staff("olga", "admin", tmp_path))
+    assert loaded.requests_redated == 1
+    request.refresh_from_db()
+    assert not request.due_provisional
+    assert request.due_on == clock.due_date(datetime.date(2026, 12, 24)).date
+    assert request.due_on > weekends_only

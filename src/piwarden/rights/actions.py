@@ -90,6 +90,7 @@ class LoadedSchedule:
     holidays: tuple[date, ...]
     workdays: tuple[date, ...]
     replaced: ReplacedSchedule | None  # what had been loaded for that year before
+    requests_redated: int = 0  # open requests whose provisional due date was counted again
 
 
 def check_schedule(year: int, holidays: Iterable[date], workdays: Iterable[date]) -> None:
@@ -158,6 +159,7 @@ def load_schedule(*, year: int, holidays: Iterable[date], workdays: Iterable[dat
         [ScheduleDay(schedule=schedule, date=d, kind=DayKind.HOLIDAY) for d in holidays]
         + [ScheduleDay(schedule=schedule, date=d, kind=DayKind.WORKDAY) for d in workdays]
     )
+    redated = _redate_provisional_requests()
     record_event(
         EventType.SCHEDULE_LOADED,
         actor=by,
@@ -166,9 +168,31 @@ def load_schedule(*, year: int, holidays: Iterable[date], workdays: Iterable[dat
             "holidays": [d.isoformat() for d in holidays],
             "workdays": [d.isoformat() for d in workdays],
             "replaced": replaced_record,
+            "requests_redated": redated,
         },
     )
-    return LoadedSchedule(year=year, holidays=holidays, workdays=workdays, replaced=replaced)
+    return LoadedSchedule(year=year, holidays=holidays, workdays=workdays, replaced=replaced, requests_redated=redated)
+
+
+def _redate_provisional_requests() -> int:
+    """Count again the due date of every open request whose date was provisional (rights-intake).
+
+    Runs in the load's transaction, after the new days are written, so the count sees them: a
+    date counted with weekends only becomes the final one (or stays provisional if it runs into
+    yet another year not loaded).  An extended date is staff's own, told to the person: left alone.
+    """
+    calendar = clock.load_calendar()
+    changed = []
+    open_provisional = RightsRequest.objects.filter(
+        status__in=OPEN_STATUSES, due_provisional=True, received_on__isnull=False, extended_due_on__isnull=True
+    ).only("id", "received_on", "due_on", "due_provisional")
+    for request in open_provisional:
+        assert request.received_on is not None  # noqa: S101  # filtered on
+        due = clock.due_date(request.received_on, calendar)
+        request.due_on, request.due_provisional = due.date, due.provisional
+        changed.append(request)
+    RightsRequest.objects.bulk_update(changed, ["due_on", "due_provisional"])
+    return len(changed)
 
 
 # --- the intake of a rights request ---------------------------------------------------------
@@ -223,7 +247,7 @@ def _submit(given: RequestInput, context: str) -> RightsRequest:
             submitted_at=now,
         )
         request.save(force_insert=True)
-        _step(request, RequestStatus.AWAITING_VERIFICATION, now)
+        append_step(request, RequestStatus.AWAITING_VERIFICATION, now)
         code = _issue_code(request, CodePurpose.VERIFY, now)
         record_event(
             EventType.RIGHTS_REQUEST_SUBMITTED,
@@ -238,7 +262,10 @@ def _submit(given: RequestInput, context: str) -> RightsRequest:
     return request
 
 
-def _step(request: RightsRequest, status: RequestStatus, at: datetime, note: str = "") -> RequestStep:
+def append_step(request: RightsRequest, status: RequestStatus, at: datetime, note: str = "") -> RequestStep:
+    """One line of the request's timeline, as its status page shows it; ``note`` is told to the person
+    (encrypted under their data key).  A part of a write path: call it inside that path's transaction,
+    where the request's own fields change (the staff queue and fulfilment do too)."""
     step = RequestStep(
         person_id=request.person_id, data_key_id=request.data_key_id, request=request, at=at, status=status, note=note
     )
@@ -369,7 +396,7 @@ def _receive(request: RightsRequest, now: datetime) -> None:
     request.due_on = due.date
     request.due_provisional = due.provisional
     request.save(update_fields=["status", "verified_at", "received_on", "due_on", "due_provisional"])
-    _step(request, RequestStatus.RECEIVED, now)
+    append_step(request, RequestStatus.RECEIVED, now)
     record_event(
         EventType.RIGHTS_REQUEST_VERIFIED,
         actor_kind=ActorKind.VISITOR,
