@@ -285,3 +285,12 @@ def test_the_operator_is_warned_until_the_replay_has_run(client, ledger_file, tm
 
     assert Person.objects.get().is_erased
     assert not Inquiry.objects.exists()
+
+
+def test_an_unreadable_ledger_is_one_line_not_a_crash(settings, tmp_path):
+    settings.PIWARDEN_ERASURE_LEDGER = tmp_path  # a directory: reading it fails
+    warning = ledger.warning()
+    assert warning is not None
+    assert "cannot be read" in warning
+    with pytest.raises(Exception, match="cannot be read"):
+        replay()

@@ -252,7 +252,13 @@ def compare(ledger: Path | None = None, progress: Callable[[int], None] | None =
 def warning(ledger: Path | None = None) -> str | None:
     """One line for start-up when the ledger and the database disagree, saying what to do; else None."""
     where = ledger or path()
-    result = compare(ledger)
+    try:
+        result = compare(ledger)
+    except OSError as exc:
+        return (
+            f"the erasure ledger {where} cannot be read ({exc.strerror}): erasures cannot be checked against "
+            "this database; fix the file's owner or mode (or PIWARDEN_ERASURE_LEDGER)."
+        )
     if result.damaged:
         return (
             f"the erasure ledger {where} is damaged: {result.damaged}. Restore it from its own backup, then run "

@@ -27,7 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
-        comparison = ledger.compare()
+        try:
+            comparison = ledger.compare()
+        except OSError as exc:
+            raise CommandError(f"The erasure ledger {ledger.path()} cannot be read ({exc.strerror}).") from None
         if comparison.damaged:
             raise CommandError(
                 f"The erasure ledger {ledger.path()} is damaged: {comparison.damaged}. Restore it from its own "
