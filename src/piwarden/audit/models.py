@@ -61,6 +61,10 @@ class EventType(models.TextChoices):
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
     RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
     SCHEDULE_LOADED = "rights.schedule_loaded", _("A year's working-day schedule loaded from the State Council notice")
+    # branch rights-archive: the archive that answers an access or copy request
+    ARCHIVE_BUILT = "rights.archive_built", _("A copy of a person's data prepared for download")
+    ARCHIVE_FAILED = "rights.archive_failed", _("A copy of a person's data could not be prepared")
+    ARCHIVE_DOWNLOADED = "rights.archive_downloaded", _("A copy of a person's data downloaded")
 
 
 class ActorKind(models.TextChoices):
