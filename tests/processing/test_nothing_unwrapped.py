@@ -33,6 +33,7 @@ from piwarden.backoffice import urls as backoffice_urls
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
 from piwarden.processing import gate
+from piwarden.rights.tasks import build_archive_task
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -102,16 +103,25 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
 
 
 @pytest.mark.django_db(transaction=True)  # the worker commits and closes connections
-def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped) -> None:
+def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, settings, tmp_path) -> None:
+    settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
     # Zhang Wei restricts processing before the worker runs: every task runs over her request.
     zhang = submitted("zh-hans")
     Person.objects.filter(pk=zhang.person_id).update(restricted_at=timezone.now())
+    # She also asks for a copy of her data (answering a rights request survives the restriction).
+    build_archive_task.enqueue(str(zhang.person_id), "R-UNWRAP")
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
     ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
     assert set(every_task()) <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"
-    assert unwrapped == []  # the acknowledgement was refused, the sales notice holds no personal data
+    # The acknowledgement was refused, the sales notice holds no personal data; the archive read
+    # and sealed her data inside the uses the gate allowed for answering her request, and only hers.
+    assert unwrapped
+    for key_id, permit in unwrapped:
+        assert permit is not None
+        assert key_id == zhang.data_key_id == permit.person.data_key_id
+        assert permit.decision.purpose == "answer_rights_request"
     assert [m.to for m in mail.outbox] == [[settings.PIWARDEN_SALES_EMAIL]]
 
     # Wang Fang does not: the acknowledgement reads her address, inside the use the gate allowed.

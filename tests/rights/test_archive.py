@@ -36,6 +36,7 @@ from piwarden.rights.models import Archive, ArchiveStatus
 from piwarden.rights.tasks import build_archive_task
 from piwarden.site.actions import sweep_retention
 from piwarden.vault import blind
+from piwarden.vault.crypto import aead_for
 from tests.conftest import consultation_data
 from tests.vault.test_canary import assert_absent, canaries
 
@@ -185,7 +186,7 @@ def test_the_file_at_rest_holds_no_value_and_opens_only_for_its_person_and_name(
     # Opened with another person's key, even for its own archive id, the file does not open.
     keys = {"person_id": person.pk, "archive_id": archive.id, "part": "zip"}
     with pytest.raises(archives.SealedArchiveInvalid):
-        sealing.open_sealed(sealing.archive_path(archive.id), data_key_id=other.data_key_id, **keys)
+        sealing.open_sealed(sealing.archive_path(archive.id), key=aead_for(other.data_key_id), **keys)
     # The other person's key on this file (the file moved onto the other archive's name) fails.
     own, theirs = sealing.archive_path(archive.id), sealing.archive_path(other_archive.id)
     shutil.copyfile(own, theirs)

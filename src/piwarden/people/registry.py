@@ -187,8 +187,8 @@ def export_person(person: Person, declaration: Declaration, *, context: str) -> 
     refusal (erased person, purpose not declared for a category) raises ``ProcessingRefused``
     before anything is yielded.
 
-    The records are streamed: the permit the gate granted is then used to read, exporter by
-    exporter, each in chunks of rows (``iterator(chunk_size=...)``), outside the gate's
+    The records are streamed (``gate.streamed``): the permit the gate granted is in force while
+    each exporter reads, in chunks of rows (``iterator(chunk_size=...)``), outside the gate's
     transaction, so that a person with 100 000 records is never held in memory at once (the
     archive of :mod:`piwarden.rights.archive` needs this).  The recorded use covers that reading;
     an erasure that commits meanwhile deletes the rows and destroys the data key, so the
@@ -201,7 +201,7 @@ def export_person(person: Person, declaration: Declaration, *, context: str) -> 
     categories = {h.category for h in visitor}
     with gate.processing(person, EXPORT_PURPOSE, categories=categories, use=use) as granted:
         permit = granted  # the use is recorded when this commits, before anything is read or handed out
-    yield from _sections(declaration, permit)
+    yield from gate.streamed(permit, _sections(declaration, permit))
 
 
 def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Record]:

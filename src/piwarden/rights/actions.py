@@ -11,6 +11,7 @@ from datetime import date, datetime
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from tink import aead
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.models import Person
@@ -19,6 +20,7 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
 from piwarden.rights import sealing
 from piwarden.rights.models import Archive, ArchiveStatus, DayKind, ScheduleDay, ScheduleYear
+from piwarden.vault.crypto import aead_for
 
 # The Measures on National Annual Holidays and Memorial Days (全国年节及纪念日放假办法), as
 # amended with effect from 2025: 13 statutory days off a year, New Year's Day among them.  The
@@ -142,18 +144,26 @@ def archive_lifetime() -> dt.timedelta:
     return dt.timedelta(days=load_declaration().category(ARCHIVE_CATEGORY).retention_days)
 
 
-def start_archive(person: Person, *, reference: str) -> Archive:
-    """The row of an archive about to be built, asked of the gate (an erased person gets none).
+@dataclass(frozen=True)
+class StartedArchive:
+    archive: Archive
+    key: aead.Aead  # the person's data key, opened under the gate's permit, to seal the archive with
 
-    The gate's ``processing.basis`` event records the use; the build's outcome is recorded by
-    :func:`finish_archive` or :func:`fail_archive`.
+
+def start_archive(person: Person, *, reference: str) -> StartedArchive:
+    """The row of an archive about to be built, and the key to seal it, asked of the gate.
+
+    An erased person gets ``ProcessingRefused`` and no row.  The gate's ``processing.basis``
+    event records the use; the build's outcome is recorded by :func:`finish_archive` or
+    :func:`fail_archive`.
     """
     use = gate.Use("rights.archive.start", extra={"reference": reference})
     with gate.processing(person, EXPORT_PURPOSE, categories={ARCHIVE_CATEGORY}, use=use) as permit:
         now = timezone.now()
-        return Archive.objects.create(
+        archive = Archive.objects.create(
             person=permit.person, reference=reference, created_at=now, expires_at=now + archive_lifetime()
         )
+        return StartedArchive(archive, aead_for(permit.person.data_key_id))
 
 
 def note_archive_progress(archive_id: uuid.UUID, *, records: int, categories: int) -> None:
@@ -235,8 +245,8 @@ def download_archive(
         try:
             chunks = sealing.open_sealed(
                 sealing.page_path(archive.id) if page else sealing.archive_path(archive.id),
+                key=aead_for(permit.person.data_key_id),
                 person_id=permit.person.pk,
-                data_key_id=permit.person.data_key_id,
                 archive_id=archive.id,
                 part=part,
             )

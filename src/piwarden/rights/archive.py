@@ -281,11 +281,12 @@ def build_archive(
     erased while it was built (the erasure deleted the row; the file is deleted too).
     """
     declaration = load_declaration()
-    archive = actions.start_archive(person, reference=reference)
+    started = actions.start_archive(person, reference=reference)
+    archive = started.archive
     if store_progress:
         progress = _stored(archive, progress)
     try:
-        digest, size, counts = _write(archive, person, declaration, progress)
+        digest, size, counts = _write(started, person, declaration, progress)
     except BaseException as exc:
         actions.fail_archive(archive.id, error=type(exc).__name__)
         raise
@@ -312,12 +313,13 @@ def _stored(archive: Archive, then: Progress | None) -> Progress:
 
 
 def _write(
-    archive: Archive, person: Person, declaration: Declaration, progress: Progress | None
+    started: actions.StartedArchive, person: Person, declaration: Declaration, progress: Progress | None
 ) -> tuple[str, int, dict[str, int]]:
     """One pass over the export into the sealed zip and page; (sha256, size, counts) of the zip."""
+    archive = started.archive
     items = export_person(person, declaration, context=f"rights.archive:{archive.id}")
     first = next(items)  # the gate: refused before any file is written
-    keys = {"person_id": person.pk, "data_key_id": person.data_key_id, "archive_id": archive.id}
+    keys = {"key": started.key, "person_id": person.pk, "archive_id": archive.id}
     out = sealing.SealedWriter(sealing.archive_path(archive.id), part="zip", **keys)
     page_out: sealing.SealedWriter | None = None
     data, page = sealing.Spool(), sealing.Spool()

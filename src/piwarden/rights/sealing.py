@@ -30,9 +30,7 @@ from typing import IO, Any
 
 import tink
 from django.conf import settings
-from tink import streaming_aead
-
-from piwarden.vault.crypto import aead_for
+from tink import aead, streaming_aead
 
 streaming_aead.register()
 
@@ -96,10 +94,10 @@ class _Unclosing(io.RawIOBase):
 class SealedWriter:
     """Writes one sealed part (``part``: "zip" or "page") of an archive, from nothing to a synced file."""
 
-    def __init__(self, path: Path, *, person_id: uuid.UUID, data_key_id: uuid.UUID, archive_id: uuid.UUID, part: str):
+    def __init__(self, path: Path, *, key: aead.Aead, person_id: uuid.UUID, archive_id: uuid.UUID, part: str):
         ad = _ad(person_id, archive_id, part)
         handle = tink.new_keyset_handle(_TEMPLATE)
-        wrapped = tink.proto_keyset_format.serialize_encrypted(handle, aead_for(data_key_id), ad)
+        wrapped = tink.proto_keyset_format.serialize_encrypted(handle, key, ad)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.path = path
         self._file = os.fdopen(fd, "wb")
@@ -126,9 +124,12 @@ class SealedWriter:
             self.path.unlink(missing_ok=True)
 
 
-def open_sealed(path: Path, *, person_id: uuid.UUID, data_key_id: uuid.UUID, archive_id: uuid.UUID, part: str) -> Iterator[bytes]:
-    """The plaintext of a sealed part, in chunks; the key is opened before this returns.
+def open_sealed(
+    path: Path, *, key: aead.Aead, person_id: uuid.UUID, archive_id: uuid.UUID, part: str
+) -> Iterator[bytes]:
+    """The plaintext of a sealed part, in chunks; the content key is opened before this returns.
 
+    ``key`` is the person's data key (``vault.crypto.aead_for``), opened under the gate's permit.
     Raises :class:`SealedArchiveInvalid` at once when the key does not open (another person's
     key, a file moved from another archive), and while reading when a segment fails to
     authenticate (a damaged or cut file).  ``FileNotFoundError`` when there is no file.
@@ -141,7 +142,7 @@ def open_sealed(path: Path, *, person_id: uuid.UUID, data_key_id: uuid.UUID, arc
             raise SealedArchiveInvalid("not a sealed archive")
         wrapped = file.read(int.from_bytes(header[len(MAGIC) :], "big"))
         try:
-            handle = tink.proto_keyset_format.parse_encrypted(wrapped, aead_for(data_key_id), ad)
+            handle = tink.proto_keyset_format.parse_encrypted(wrapped, key, ad)
         except tink.TinkError:
             raise SealedArchiveInvalid("the archive's key does not open with this person's key for this archive") from None
         primitive = handle.primitive(streaming_aead.StreamingAead)
