@@ -10,5 +10,7 @@ class RightsConfig(AppConfig):
 
     # Files written outside the database, declared in policy/declaration.toml as "rights:<name>".
     file_stores = (
-        FileStore("exports", "PIWARDEN_EXPORTS_DIR/*.zip.sealed: people's archives, sealed under their data key", sealed=True),
+        FileStore(
+            "exports", "PIWARDEN_EXPORTS_DIR/*.zip.sealed: people's archives, sealed under their data key", sealed=True
+        ),
     )

@@ -148,17 +148,17 @@ class _Build:
         category = self.declaration.category(section.category)
         self.category, self.section, self.columns = category, section, []
         self.counts[category.id] = 0
-        entry = {
+        entry: dict[str, Any] = {
             "id": category.id,
             "name": category.name.model_dump(by_alias=True),
             "description": category.description.model_dump(by_alias=True),
             "subject": section.subject.value,
         }
-        if section.note:
-            entry["note"] = both(section.note)
+        note = both(section.note) if section.note else {}
+        if note:
+            entry["note"] = note
         separator = b"," if len(self.counts) > 1 else b""
         self.data.write(separator + _json(entry)[:-1] + b', "records": [')
-        note = entry.get("note") or {}
         context = {"category": category, "note_zh": note.get("zh-hans"), "note_en": note.get("en")}
         self.page.write(render_to_string("rights/archive/section.html", context).encode())
 
@@ -216,7 +216,9 @@ class _Build:
         self.zip.writestr(README_NAME, readme(self.archive, self.declaration, self.csv_files))
 
 
-def _copy(chunks: Iterable[bytes], archive: zipfile.ZipFile, name: str, tee: sealing.SealedWriter | None = None) -> None:
+def _copy(
+    chunks: Iterable[bytes], archive: zipfile.ZipFile, name: str, tee: sealing.SealedWriter | None = None
+) -> None:
     with archive.open(name, "w", force_zip64=True) as entry:
         for chunk in chunks:
             entry.write(chunk)
@@ -232,7 +234,9 @@ def readme(archive: Archive, declaration: Declaration, csv_files: list[str]) -> 
             lines = [
                 gettext("Your personal information held by %(controller)s")
                 % {"controller": declaration.controller.name.get(language)},
-                gettext("Request reference: %(reference)s. Prepared: %(when)s (UTC). Privacy policy version: %(version)s.")
+                gettext(
+                    "Request reference: %(reference)s. Prepared: %(when)s (UTC). Privacy policy version: %(version)s."
+                )
                 % {
                     "reference": archive.reference,
                     "when": archive.created_at.strftime("%Y-%m-%d %H:%M"),

@@ -49,7 +49,9 @@ def delete_archives(person: Person) -> int:
 def delete_expired_archives(cutoff: datetime.datetime, now: datetime.datetime) -> int:
     """For the retention sweep (in its transaction): delete the archives that expired by ``now`` or
     were prepared before ``cutoff``, their files once the sweep commits, and files without a row
-    (left by a crash, or by an erasure during a build) unchanged for an hour.  Returns rows plus orphan files deleted."""
+    (left by a crash, or by an erasure during a build) unchanged for an hour.
+
+    Returns the rows plus the orphan files deleted."""
     expired = Archive.objects.filter(Q(expires_at__lte=now) | Q(created_at__lte=cutoff))
     ids = list(expired.values_list("id", flat=True))
     deleted, _ = Archive.objects.filter(pk__in=ids).delete()

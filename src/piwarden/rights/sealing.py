@@ -94,7 +94,7 @@ class _Unclosing(io.RawIOBase):
 class SealedWriter:
     """Writes one sealed part (``part``: "zip" or "page") of an archive, from nothing to a synced file."""
 
-    def __init__(self, path: Path, *, key: aead.Aead, person_id: uuid.UUID, archive_id: uuid.UUID, part: str):
+    def __init__(self, path: Path, *, key: aead.Aead, person_id: uuid.UUID, archive_id: uuid.UUID, part: str) -> None:
         ad = _ad(person_id, archive_id, part)
         handle = tink.new_keyset_handle(_TEMPLATE)
         wrapped = tink.proto_keyset_format.serialize_encrypted(handle, key, ad)
@@ -106,7 +106,8 @@ class SealedWriter:
         self._stream = primitive.new_encrypting_stream(_Unclosing(self._file), ad)
 
     def write(self, data: bytes) -> int:
-        return self._stream.write(data)
+        written: int = self._stream.write(data)
+        return written
 
     def close(self) -> None:
         """Finish the ciphertext (its last segment says it is the last) and put it on disk."""
@@ -144,7 +145,7 @@ def open_sealed(
         try:
             handle = tink.proto_keyset_format.parse_encrypted(wrapped, key, ad)
         except tink.TinkError:
-            raise SealedArchiveInvalid("the archive's key does not open with this person's key for this archive") from None
+            raise SealedArchiveInvalid("the archive's key does not open with this key for this archive") from None
         primitive = handle.primitive(streaming_aead.StreamingAead)
     except BaseException:
         file.close()
