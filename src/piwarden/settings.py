@@ -262,6 +262,8 @@ STORAGES = {
 # --- e-mail ---------------------------------------------------------------
 
 PIWARDEN_OUTBOX_DIR = DATA_DIR / "outbox"
+# The archives that answer access and copy requests (piwarden.rights.archive), sealed.
+PIWARDEN_EXPORTS_DIR = DATA_DIR / "exports"
 _mailer = envchoice("PIWARDEN_EMAIL", "file", ("file", "smtp"))
 if _mailer == "file":
     MAILERS = {

@@ -102,4 +102,6 @@ def test_the_timeline_shows_the_steps_the_person_sees(carol):
     page = client.get(f"/backoffice/rights/{request.reference}/").content.decode()
     timeline = page.split('id="timeline"')[1].split("</ol>")[0]
     assert timeline.count("<li>") == 4  # awaiting verification, received, in progress, extended
-    assert "我们需要更多时间来核对您的资料。" in timeline
+    assert "我们需要更多时间来核对您的资料。" not in page  # our answer may quote the person: revealed on demand
+    response = act(client, request.reference, "reveal", field_names=["extension_reason"], reason="Checking our answer")
+    assert "我们需要更多时间来核对您的资料。" in response.content.decode()

@@ -72,6 +72,10 @@ class EventType(models.TextChoices):
     PERSON_RESTRICTED = "person.restricted", _("Processing of a person's data restricted")
     RESTRICTION_LIFTED = "person.restriction_lifted", _("Restriction of processing lifted")
     PERSON_CORRECTED = "person.corrected", _("A person's data corrected")
+    # branch rights-archive: the archive that answers an access or copy request
+    ARCHIVE_BUILT = "rights.archive_built", _("A copy of a person's data prepared for download")
+    ARCHIVE_FAILED = "rights.archive_failed", _("A copy of a person's data could not be prepared")
+    ARCHIVE_DOWNLOADED = "rights.archive_downloaded", _("A copy of a person's data downloaded")
     # rights-queue: the staff queue of rights requests (assign, extend, refuse, approve, complete, remind)
     RIGHTS_ASSIGNED = "rights.assigned", _("Rights request assigned to a staff member")
     RIGHTS_STARTED = "rights.started", _("Rights request taken in hand")

@@ -255,7 +255,12 @@ class CompleteForm(forms.Form):
 class RightsRevealForm(forms.Form):
     field_names = forms.MultipleChoiceField(
         label=_("Fields to reveal"),
-        choices=[("email", _("E-mail")), ("details", _("Details"))],
+        choices=[
+            ("email", _("E-mail")),
+            ("details", _("Details")),
+            ("outcome", _("Result or reasons")),
+            ("extension_reason", _("Reason for the extension")),
+        ],
         widget=forms.CheckboxSelectMultiple,
     )
     reason = forms.CharField(

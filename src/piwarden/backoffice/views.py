@@ -262,13 +262,22 @@ def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
     done = request.GET.get("done", "")
     if done in RIGHTS_ACTIONS:
         context["done"] = _("Done. The step is recorded and, where the person is told, e-mailed.")
-    view = rights_access.read_answers_for_staff(request.user, found)
+    steps = rights_access.timeline_for_staff(request.user, found)
     due = found.answer_due_on
     today = clock.day_of_receipt(timezone.now())
     context.update(
         {
             "r": found,
-            "view": view,
+            "steps": steps,
+            "masked_rows": [
+                {
+                    "field": f,
+                    "label": getattr(RightsRequest._meta.get_field(f), "verbose_name", f),
+                    "shown": f in context["revealed"],
+                    "value": context["revealed"].get(f),
+                }
+                for f in rights_access.REVEALABLE
+            ],
             "due": due,
             "left": clock.working_days_left(due, today) if due is not None and found.is_open else None,
             "overdue": due is not None and found.is_open and today > due,

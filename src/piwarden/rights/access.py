@@ -99,7 +99,9 @@ def read_status(request_id: uuid.UUID | str) -> RequestStatusView | None:
 # is committed on its own before the caller hears of it: call these outside any transaction.
 
 STAFF_PAGE_SIZE = 50
-REVEALABLE = ("email", "details")  # what the person wrote; our own answers are shown to the handler
+# What the person wrote, and our answers to them (they may quote the person's data): each shown only
+# when revealed; the console's timeline shows the steps' states and dates, never their notes.
+REVEALABLE = ("email", "details", "outcome", "extension_reason")
 MIN_REVEAL_REASON, MAX_REVEAL_REASON = 10, 200
 
 
@@ -257,11 +259,15 @@ def reveal_request_fields(
     return values
 
 
-def read_answers_for_staff(user: AbstractBaseUser | AnonymousUser, request: RightsRequest) -> RequestStatusView | None:
-    """The timeline with our own answers (extension reasons, results, refusals) as the person sees it.
+@dataclass(frozen=True)
+class StaffStep:
+    at: datetime
+    status: RequestStatus
+    mailed: bool  # the person was e-mailed this step
 
-    These are texts staff wrote to the person, not what the person gave: shown to the handler
-    without a reveal, but read through the gate (recorded) like the person's own status page.
-    """
+
+def timeline_for_staff(user: AbstractBaseUser | AnonymousUser, request: RightsRequest) -> tuple[StaffStep, ...]:
+    """The steps the person sees, as states and dates: the notes stay sealed (revealed on demand)."""
     require_handler(user, "read_timeline", request.reference)
-    return read_status(request.pk)
+    steps = request.steps.only("at", "status", "mailed_at").order_by("at", "id")
+    return tuple(StaffStep(s.at, RequestStatus(s.status), s.mailed_at is not None) for s in steps)

@@ -13,9 +13,10 @@ whatever the address, and :func:`send_follow_code` returns nothing.  A code chec
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -26,12 +27,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from tink import aead
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.actions import find_or_create_person
+from piwarden.people.models import Person
+from piwarden.people.registry import EXPORT_PURPOSE
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
-from piwarden.rights import clock, fulfil
+from piwarden.rights import clock, fulfil, sealing
 from piwarden.rights.access import StaffRefused, refuse_action, require_handler
 from piwarden.rights.codes import code_digest, new_code, normalise_code, same_digest
 from piwarden.rights.fulfil import Fulfilment
@@ -43,6 +47,8 @@ from piwarden.rights.models import (
     REFERENCE_LENGTH,
     UNRECOGNISED_GROUNDS,
     ActingAs,
+    Archive,
+    ArchiveStatus,
     CodePurpose,
     DayKind,
     RefusalGround,
@@ -62,6 +68,7 @@ from piwarden.rights.tasks import (
     send_step_mail,
 )
 from piwarden.vault import blind
+from piwarden.vault.crypto import aead_for
 
 # The Measures on National Annual Holidays and Memorial Days (全国年节及纪念日放假办法), as
 # amended with effect from 2025: 13 statutory days off a year, New Year's Day among them.  The
@@ -506,7 +513,7 @@ def _staff_event(event: EventType, actor: User, request: RightsRequest, **extra:
 
 
 def _mailed_step(request: RightsRequest, status: RequestStatus, now: datetime, note: str) -> RequestStep:
-    step = _step(request, status, now, note)
+    step = append_step(request, status, now, note)
     send_step_mail.enqueue(str(step.pk))  # the task backend writes to this database: queued on commit
     return step
 
@@ -549,7 +556,7 @@ def _start(actor: User, reference: str) -> None:
     request.status = RequestStatus.IN_PROGRESS
     request.assigned_to = request.assigned_to or actor
     request.save(update_fields=["status", "assigned_to"])
-    _step(request, RequestStatus.IN_PROGRESS, timezone.now())
+    append_step(request, RequestStatus.IN_PROGRESS, timezone.now())
     _staff_event(EventType.RIGHTS_STARTED, actor, request)
 
 
@@ -798,3 +805,137 @@ def _escalate(request_id: uuid.UUID, today: date) -> bool:
     )
     send_escalation_mail.enqueue(str(request.pk))
     return True
+
+
+# --- the archive that answers an access or copy request (piwarden.rights.archive) ----------------
+
+ARCHIVE_CATEGORY = "rights_archives"  # policy/declaration.toml
+
+
+class ArchiveUnavailable(Exception):
+    """No ready, unexpired archive of this id for this person (one answer for every case)."""
+
+
+def archive_lifetime() -> dt.timedelta:
+    """How long an archive is kept: the declared retention of its category (5 days)."""
+    return dt.timedelta(days=load_declaration().category(ARCHIVE_CATEGORY).retention_days)
+
+
+@dataclass(frozen=True)
+class StartedArchive:
+    archive: Archive
+    key: aead.Aead  # the person's data key, opened under the gate's permit, to seal the archive with
+
+
+def start_archive(person: Person, *, reference: str) -> StartedArchive:
+    """The row of an archive about to be built, and the key to seal it, asked of the gate.
+
+    An erased person gets ``ProcessingRefused`` and no row.  The gate's ``processing.basis``
+    event records the use; the build's outcome is recorded by :func:`finish_archive` or
+    :func:`fail_archive`.
+    """
+    use = gate.Use("rights.archive.start", extra={"reference": reference})
+    with gate.processing(person, EXPORT_PURPOSE, categories={ARCHIVE_CATEGORY}, use=use) as permit:
+        now = timezone.now()
+        archive = Archive.objects.create(
+            person=permit.person, reference=reference, created_at=now, expires_at=now + archive_lifetime()
+        )
+        return StartedArchive(archive, aead_for(permit.person.data_key_id))
+
+
+def note_archive_progress(archive_id: uuid.UUID, *, records: int, categories: int) -> None:
+    """How far the build got, for a page that shows progress (counts only; not audited)."""
+    Archive.objects.filter(pk=archive_id, status=ArchiveStatus.BUILDING).update(
+        records_done=records, categories_done=categories
+    )
+
+
+@transaction.atomic(durable=True)
+def finish_archive(archive_id: uuid.UUID, *, size: int, sha256: str, counts: Mapping[str, int]) -> Archive | None:
+    """Mark the archive ready and record ``rights.archive_built``; None when its row is gone.
+
+    The row is gone when the person was erased (or the archive expired) while it was built: the
+    caller then deletes the file it wrote.
+    """
+    archive = Archive.objects.select_for_update().filter(pk=archive_id, status=ArchiveStatus.BUILDING).first()
+    if archive is None:
+        return None
+    archive.status = ArchiveStatus.READY
+    archive.size, archive.sha256, archive.counts = size, sha256, dict(counts)
+    archive.records_done, archive.categories_done = sum(counts.values()), len(counts)
+    archive.save(update_fields=["status", "size", "sha256", "counts", "records_done", "categories_done"])
+    record_event(
+        EventType.ARCHIVE_BUILT,
+        person=archive.person,
+        purpose=EXPORT_PURPOSE,
+        extra={
+            "archive": str(archive.id),
+            "reference": archive.reference,
+            "records": archive.records_done,
+            "categories": archive.categories_done,
+            "size": size,
+        },
+    )
+    return archive
+
+
+@transaction.atomic(durable=True)
+def fail_archive(archive_id: uuid.UUID, *, error: str) -> None:
+    """Mark the build failed (``error``: the exception's class, never its message) and delete its files."""
+    archive = Archive.objects.select_for_update().filter(pk=archive_id).first()
+    transaction.on_commit(lambda: sealing.delete_files([archive_id]))
+    if archive is None:
+        return
+    archive.status = ArchiveStatus.FAILED
+    archive.save(update_fields=["status"])
+    record_event(
+        EventType.ARCHIVE_FAILED,
+        person=archive.person,
+        purpose=EXPORT_PURPOSE,
+        extra={"archive": str(archive.id), "reference": archive.reference, "error": error},
+    )
+
+
+def download_archive(
+    archive_id: uuid.UUID, person: Person, *, page: bool = False, actor_kind: ActorKind = ActorKind.VISITOR
+) -> tuple[Archive, Iterator[bytes]]:
+    """Open a ready archive of ``person`` for download: the row, and its plaintext zip in chunks
+    (with ``page``, its readable page instead: the HTML that is also the zip's ``index.html``).
+
+    Asked of the gate; the archive's key is opened and the download recorded
+    (``rights.archive_downloaded``, ``downloaded_at``) in the gate's transaction, before the
+    first byte.  :class:`ArchiveUnavailable` for an archive that is not theirs, not ready, expired
+    or whose file is missing; :class:`~piwarden.rights.sealing.SealedArchiveInvalid` when the
+    file does not open with their key (moved or damaged): nothing is recorded then.
+    """
+    part = "page" if page else "zip"
+    use = gate.Use("rights.archive.download", actor_kind=actor_kind, extra={"archive": str(archive_id), "part": part})
+    with gate.processing(person, EXPORT_PURPOSE, categories={ARCHIVE_CATEGORY}, use=use) as permit:
+        now = timezone.now()
+        archive = (
+            Archive.objects.select_for_update()
+            .filter(pk=archive_id, person=permit.person, status=ArchiveStatus.READY, expires_at__gt=now)
+            .first()
+        )
+        if archive is None:
+            raise ArchiveUnavailable(str(archive_id))
+        try:
+            chunks = sealing.open_sealed(
+                sealing.page_path(archive.id) if page else sealing.archive_path(archive.id),
+                key=aead_for(permit.person.data_key_id),
+                person_id=permit.person.pk,
+                archive_id=archive.id,
+                part=part,
+            )
+        except FileNotFoundError:
+            raise ArchiveUnavailable(str(archive_id)) from None
+        archive.downloaded_at = now
+        archive.save(update_fields=["downloaded_at"])
+        record_event(
+            EventType.ARCHIVE_DOWNLOADED,
+            actor_kind=actor_kind,
+            person=permit.person,
+            purpose=EXPORT_PURPOSE,
+            extra={"archive": str(archive.id), "reference": archive.reference, "part": part},
+        )
+    return archive, chunks

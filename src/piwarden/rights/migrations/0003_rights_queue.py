@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('rights', '0002_rights_requests'),
+        ('rights', '0002_archive'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
