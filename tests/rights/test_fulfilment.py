@@ -4,15 +4,19 @@ completion e-mail went out.  A guardian's request executes nothing on the reques
 
 from __future__ import annotations
 
+import io
+import zipfile
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
+from django.utils import timezone
 
 from piwarden.audit.models import AuditEvent
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.rights.models import ActingAs, RequestKind, RequestStatus, RightsRequest
-from tests.rights.mailbox import deliver, messages_to
+from piwarden.rights.models import ActingAs, Archive, RequestKind, RequestStatus, RightsRequest
+from tests.rights.mailbox import deliver, last_code_to, messages_to
 from tests.rights.staffing import act, console, verified_request
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +98,39 @@ def test_a_guardians_deletion_erases_nothing_of_the_requester(carol):
     act(console(carol), request.reference, "complete", result="We have erased your child's records we identified.")
     deliver()
     assert not person_of(request).is_erased
+
+
+@pytest.mark.duty("RGT-02")
+def test_completing_an_access_request_builds_the_archive_behind_the_verified_status_page(
+    carol, submit, settings, tmp_path
+):
+    settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
+    assert submit().status_code == HTTPStatus.FOUND  # something to find: a consultation
+    request = verified_request(EMAIL, kind=RequestKind.ACCESS, language="en")
+    result = "Here is everything we hold about you, as the archive linked below."
+    assert act(console(carol), request.reference, "complete", result=result).status_code == HTTPStatus.FOUND
+    deliver()  # the completion e-mail and the archive's build, as the worker runs them
+    archive = Archive.objects.get(person_id=request.person_id, reference=request.reference)
+    assert archive.status == "ready"
+    [sent] = [m for m in messages_to(EMAIL) if request.reference in m.subject]
+    assert "/en/rights/status/archive/" in sent.body
+    # Without the verified opening: sent to get a code.
+    visitor = Client()
+    assert visitor.get("/en/rights/status/archive/")["Location"].endswith("/rights/status/")
+    assert visitor.get("/en/rights/status/archive/download/").status_code == HTTPStatus.FOUND
+    # With a code from the status page: the page, then the zip, recorded.
+    visitor.post("/en/rights/status/", {"reference": request.reference, "email": EMAIL})
+    code = last_code_to(EMAIL)
+    assert visitor.post("/en/rights/status/code/", {"reference": request.reference, "code": code}).status_code == 302
+    page = visitor.get("/en/rights/status/archive/")
+    assert page.status_code == HTTPStatus.OK
+    assert "/rights/status/archive/download/" in page.content.decode()
+    download = visitor.get("/en/rights/status/archive/download/")
+    assert download.status_code == HTTPStatus.OK
+    body = b"".join(download.streaming_content)
+    with zipfile.ZipFile(io.BytesIO(body)) as zipped:
+        assert "data.json" in zipped.namelist()
+    assert AuditEvent.objects.filter(event_type="rights.archive_downloaded").count() == 1
+    # Expired: not to be had any more.
+    Archive.objects.filter(pk=archive.pk).update(expires_at=timezone.now())
+    assert visitor.get("/en/rights/status/archive/download/").status_code == HTTPStatus.NOT_FOUND

@@ -87,12 +87,8 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
     if request.kind == RequestKind.DELETION:
         return Executed(done=False, what="erasure after the completion e-mail")
     if request.kind in (RequestKind.ACCESS, RequestKind.COPY):
-        return Executed(done=False, what="archive")
+        return Executed(done=True, what="archive")  # queued in the completion's transaction
     return Executed(done=False, what="answer")
-
-
-def after_completion(request: RightsRequest) -> None:
-    """In the completion's transaction: queue what runs after it (the archive's build)."""
 
 
 def after_step_mail(step_id: str) -> None:
@@ -149,6 +145,14 @@ EXECUTES: dict[str, Any] = {
     ),
     RequestKind.CORRECTION: gettext_lazy(
         "Completing writes the values you confirm below everywhere they are held, then sends your result."
+    ),
+    RequestKind.ACCESS: gettext_lazy(
+        "Completing prepares the archive of everything about the person (in the background) and sends your "
+        "result with the link to it; it can be downloaded for 5 days after the person verifies again."
+    ),
+    RequestKind.COPY: gettext_lazy(
+        "Completing prepares the archive of everything about the person (in the background) and sends your "
+        "result with the link to it; it can be downloaded for 5 days after the person verifies again."
     ),
     RequestKind.DELETION: gettext_lazy(
         "Completing sends your result, then erases the person's data for good. This cannot be undone."

@@ -163,8 +163,9 @@ def send_step(step_id: str) -> str:
                 "step": current,
                 "note": current.note or "",
                 "status_url": _link("site:rights_status", language),
+                "archive_url": _link("site:rights_archive", language),
                 "policy": load_declaration(),
-                "archive_days": ARCHIVE_DAYS,
+                "archive_days": load_declaration().category("rights_archives").retention_days,
             }
             with translation.override(language):
                 context["ground"] = current.request.get_refusal_ground_display()
@@ -176,9 +177,6 @@ def send_step(step_id: str) -> str:
     with transaction.atomic(durable=True):
         RequestStep.objects.filter(pk=step.pk, mailed_at__isnull=True).update(mailed_at=timezone.now())
     return "sent"
-
-
-ARCHIVE_DAYS = 5  # an archive's download link works this many days (issue 7 §4)
 
 
 def send_alert(request_id: str, kind: str) -> str:
