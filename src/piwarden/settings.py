@@ -263,6 +263,8 @@ STORAGES = {
 # --- e-mail ---------------------------------------------------------------
 
 PIWARDEN_OUTBOX_DIR = DATA_DIR / "outbox"
+# The archives that answer access and copy requests (piwarden.rights.archive), sealed.
+PIWARDEN_EXPORTS_DIR = DATA_DIR / "exports"
 _mailer = envchoice("PIWARDEN_EMAIL", "file", ("file", "smtp"))
 if _mailer == "file":
     MAILERS = {
@@ -288,6 +290,8 @@ else:
     }
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "noreply@example.com")
 PIWARDEN_SALES_EMAIL = envstr("PIWARDEN_SALES_EMAIL", "sales@example.com")
+# Rights requests: reminders of unassigned requests (working day 10) and every escalation (overdue).
+PIWARDEN_PRIVACY_OFFICER_EMAIL = envstr("PIWARDEN_PRIVACY_OFFICER_EMAIL", "privacy@example.com")
 
 # --- piwarden -------------------------------------------------------------
 

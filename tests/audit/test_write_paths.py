@@ -67,6 +67,10 @@ EXCEPTIONS: dict[str, str] = {
         "the e-mail actions (acknowledgement, sales notice, failure): apart from actions.py, "
         "which queues the tasks that call them, so that the imports run one way"
     ),
+    "rights/fulfil.py": (
+        "the execution of a completed rights request (rights-queue): its erasure runs after the completion's "
+        "e-mail, from the mail task, so apart from rights/actions.py for the same reason as rights/mail.py"
+    ),
     "rights/mail.py": (
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "
         "same reason as inquiries/mail.py"

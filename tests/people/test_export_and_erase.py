@@ -171,7 +171,13 @@ def test_erasure_deletes_the_rows_keeps_what_the_law_keeps_and_leaves_no_value(c
     assert DataKey.objects.get(pk=erased.data_key_id).is_destroyed
     shredded = AuditEvent.objects.get(person=person, event_type="person.shredded")
     # The acknowledgement (the sales notices remain), deleted by the category's eraser before the shredding.
-    assert shredded.extra["erased"] == {"consultation": 1, "queued_tasks": 2, "consent_records": 1, "outbox_copies": 1}
+    assert shredded.extra["erased"] == {
+        "consultation": 1,
+        "queued_tasks": 2,
+        "consent_records": 1,
+        "outbox_copies": 1,
+        "rights_archives": 0,
+    }
     assert shredded.extra["outbox_messages_deleted"] == 0
     assert len(list(sealed_files(outbox))) == 3
     assert Inquiry.objects.get(person=other).name == "Other Person"  # nobody else is touched

@@ -13,6 +13,7 @@ counts real unwraps on the real code path:
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import uuid
 from collections.abc import Iterator
@@ -33,8 +34,15 @@ from piwarden.backoffice import urls as backoffice_urls
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
 from piwarden.processing import gate
-from piwarden.rights.actions import RequestInput, submit_request, verify_request
+from piwarden.rights.actions import (
+    RequestInput,
+    complete_request,
+    remind_and_escalate,
+    submit_request,
+    verify_request,
+)
 from piwarden.rights.models import ActingAs, RequestKind, RightsRequest, VerificationCode
+from piwarden.rights.tasks import build_archive_task
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -87,6 +95,7 @@ def every_task() -> dict[str, Task[..., object]]:
 
 def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -> None:
     inquiries = [submitted("zh-hans"), submitted("en")]
+    rights_request = received_rights_request("he.li@example.com")  # rights-queue: its page is walked too
     visitors = {
         "anonymous": Client(),
         **{role: staff_client(make_staff(f"staff-{role}", role, tmp_path)) for role in ("sales", "auditor")},
@@ -97,7 +106,8 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
     rendered: set[str] = set()
     for pattern in backoffice_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
-        kwargs = {"reference": inquiries[0].reference} if "reference" in pattern.pattern.converters else {}
+        reference = rights_request.reference if pattern.name == "rights_request" else inquiries[0].reference
+        kwargs = {"reference": reference} if "reference" in pattern.pattern.converters else {}
         url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)
         for client in visitors.values():
             response = client.get(url, follow=True)
@@ -114,23 +124,44 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
 
 
 @pytest.mark.django_db(transaction=True)  # the worker commits and closes connections
-def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped) -> None:
+def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, settings, tmp_path) -> None:
+    settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
     # Zhang Wei restricts processing before the worker runs: every task runs over her request.
     zhang = submitted("zh-hans")
     Person.objects.filter(pk=zhang.person_id).update(restricted_at=timezone.now())
     liu = received_rights_request("liu.yang@example.com")  # queues the code and receipt e-mails
+    # She also asks for a copy of her data (answering a rights request survives the restriction).
+    build_archive_task.enqueue(str(zhang.person_id), "R-UNWRAP")
+    # rights-queue: a completed request (its e-mail), and the staff's reminder and escalation.
+    chen = received_rights_request("chen.jing@example.com")
+    officer = make_staff("staff-officer", "privacy_officer", tmp_path)
+    officer.is_verified = lambda: True  # type: ignore[attr-defined]  # as django-otp marks a verified session
+    complete_request(officer, chen.reference, result="We have answered your question by this e-mail.")
+    zhou = received_rights_request("zhou.min@example.com")
+    liu.refresh_from_db()
+    assert liu.due_on is not None
+    RightsRequest.objects.filter(pk=zhou.pk).update(due_on=liu.due_on - datetime.timedelta(days=1))
+    done = remind_and_escalate(today=liu.due_on)
+    assert (done.reminded, done.escalated) == ((liu.reference,), (zhou.reference,))
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
     ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
     assert set(every_task()) <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"
-    # Zhang's acknowledgement was refused, the sales notice holds no personal data; the receipt of
-    # Liu's rights request read Liu's address, inside the use the gate allowed, and nothing else.
-    assert [(key, permit is not None and permit.person.data_key_id) for key, permit in unwrapped] == [
-        (liu.data_key_id, liu.data_key_id)
-    ]
-    assert sorted(m.to for m in mail.outbox) == [["liu.yang@example.com"], [settings.PIWARDEN_SALES_EMAIL]]
-    mail.outbox.remove(next(m for m in mail.outbox if m.to == ["liu.yang@example.com"]))
+    # Zhang's acknowledgement was refused, the sales notice holds no personal data; the archive read
+    # and sealed her data, and each rights e-mail (receipts, the completion) read its requester's
+    # address, inside the uses the gate allowed for answering their requests; the staff's reminder
+    # and escalation read nobody's.
+    assert unwrapped
+    for key_id, permit in unwrapped:
+        assert permit is not None
+        assert key_id == permit.person.data_key_id
+        assert permit.decision.purpose == "answer_rights_request"
+    assert {key for key, _permit in unwrapped} == {r.data_key_id for r in (liu, chen, zhou)} | {zhang.data_key_id}
+    requesters = ["chen.jing@example.com", "liu.yang@example.com", "zhou.min@example.com"]
+    assert sorted(r for m in mail.outbox for r in m.to if r in requesters) == sorted([*requesters, requesters[0]])
+    assert [m.to for m in mail.outbox].count([settings.PIWARDEN_PRIVACY_OFFICER_EMAIL]) == 2
+    mail.outbox[:] = [m for m in mail.outbox if m.to == [settings.PIWARDEN_SALES_EMAIL]]
 
     # Wang Fang does not: the acknowledgement reads her address, inside the use the gate allowed.
     wang = submitted("en")

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.http import QueryDict
@@ -14,7 +15,9 @@ from django.utils.translation import gettext_lazy as _
 
 from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, InquiryStatus
-from piwarden.policy.declaration import Role, load_declaration
+from piwarden.policy.declaration import LegalBasis, Role, load_declaration
+from piwarden.rights.access import QueueFilter
+from piwarden.rights.models import RefusalGround, RequestKind, RequestStatus
 from piwarden.staff.models import Authenticator
 
 
@@ -176,3 +179,94 @@ class InboxFilterForm(forms.Form):
             submitted_from=data.get("submitted_from"),
             submitted_to=data.get("submitted_to"),
         )
+
+
+# --- rights-queue: the rights requests' queue and actions -------------------------------------
+
+
+class RightsQueueFilterForm(forms.Form):
+    """Narrow the queue by plain columns only (state, kind, mine)."""
+
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    kind = forms.ChoiceField(label=_("Request"), required=False)
+    mine = forms.BooleanField(label=_("Assigned to me"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        status, kind = self.fields["status"], self.fields["kind"]
+        assert isinstance(status, forms.ChoiceField) and isinstance(kind, forms.ChoiceField)  # noqa: S101, PT018
+        status.choices = [("", _("Any status")), *[c for c in RequestStatus.choices if c[0] != "awaiting_verification"]]
+        kind.choices = [("", _("Any kind")), *RequestKind.choices]
+
+    def queue_filter(self) -> QueueFilter:
+        data = self.cleaned_data
+        return QueueFilter(status=data.get("status") or "", kind=data.get("kind") or "", mine=bool(data.get("mine")))
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(label=_("Assign to"), queryset=User.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, handlers: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ModelChoiceField)  # noqa: S101  # declared above
+        assignee.queryset = handlers
+
+
+class ExtendForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why more time is needed (e-mailed to the person)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=4000,
+    )
+
+
+class RefuseForm(forms.Form):
+    ground = forms.ChoiceField(label=_("Ground"), choices=RefusalGround.choices)
+    reasons = forms.CharField(
+        label=_("Reasons (e-mailed to the person)"), widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
+    )
+
+
+class CompleteForm(forms.Form):
+    result = forms.CharField(
+        label=_("Result (e-mailed to the person)"), widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
+    )
+    purpose = forms.ChoiceField(label=_("Consent withdrawn for"), required=False)
+
+    def __init__(self, *args: Any, corrections: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        declaration = load_declaration()
+        purpose = self.fields["purpose"]
+        assert isinstance(purpose, forms.ChoiceField)  # noqa: S101  # declared above
+        purpose.choices = [("", "—")] + [
+            (p.id, str(p.name)) for p in declaration.purposes if p.legal_basis is LegalBasis.CONSENT
+        ]
+        self.correction_names = []
+        for name, label in corrections:
+            key = "correct__" + name.replace(".", "__")
+            self.fields[key] = forms.CharField(label=label, required=False, max_length=4000)
+            self.correction_names.append((key, name))
+
+    def corrections(self) -> dict[str, str]:
+        return {name: self.cleaned_data[key] for key, name in self.correction_names if self.cleaned_data.get(key)}
+
+
+class RightsRevealForm(forms.Form):
+    field_names = forms.MultipleChoiceField(
+        label=_("Fields to reveal"),
+        choices=[
+            ("email", _("E-mail")),
+            ("details", _("Details")),
+            ("outcome", _("Result or reasons")),
+            ("extension_reason", _("Reason for the extension")),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        min_length=10,
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Why you need to see this now. Kept in the audit log: write no personal information here."),
+    )

@@ -11,4 +11,6 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
     path("audit/", views.audit_log, name="audit"),
+    path("rights/", views.rights_queue, name="rights_queue"),
+    path("rights/<str:reference>/", views.rights_request_detail, name="rights_request"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -9,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -17,10 +19,25 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
-from piwarden.backoffice.forms import ConsoleLanguageForm, InboxFilterForm, RevealForm, StaffLoginForm
+from piwarden.backoffice.forms import (
+    AssignForm,
+    CompleteForm,
+    ConsoleLanguageForm,
+    ExtendForm,
+    InboxFilterForm,
+    RefuseForm,
+    RevealForm,
+    RightsQueueFilterForm,
+    RightsRevealForm,
+    StaffLoginForm,
+)
 from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration, region_name
+from piwarden.rights import access as rights_access
+from piwarden.rights import actions as rights_actions
+from piwarden.rights import clock, fulfil
+from piwarden.rights.models import UNRECOGNISED_GROUNDS, RequestKind, RightsRequest
 from piwarden.staff import access
 from piwarden.staff.actions import record_failed_sign_in, set_console_language, sign_in_staff, sign_out_staff
 from piwarden.staff.models import preferred_language
@@ -171,3 +188,145 @@ def _readable(field: str, value: str | None) -> str | None:
         names = {i.id: str(i.name) for i in load_declaration().industries}
         return names.get(value, value)
     return value
+
+
+# --- rights-queue: the rights requests (issue 7 §3) ---------------------------------------
+
+
+@staff_required
+@require_GET
+def rights_queue(request: HttpRequest) -> HttpResponse:
+    """Verified requests, the earliest answer due first, with working days left; nothing decrypted."""
+    role = access.staff_role(request.user)
+    form = RightsQueueFilterForm(request.GET)
+    context: dict[str, Any] = {"role": role, "form": form}
+    if not form.is_valid():
+        return render(request, "backoffice/rights_queue.html", context, status=400)
+    rows = rights_access.list_requests_for_staff(request.user, form.queue_filter())
+    page = Paginator(rows, rights_access.STAFF_PAGE_SIZE).get_page(request.GET.get("page"))
+    calendar, today = clock.load_calendar(), clock.day_of_receipt(timezone.now())
+    context["page"] = page
+    context["rows"] = [_queue_row(r, calendar, today) for r in page]
+    context["query"] = _query_without_page(request)
+    return render(request, "backoffice/rights_queue.html", context)
+
+
+def _queue_row(row: RightsRequest, calendar: clock.WorkingCalendar, today: date) -> dict[str, Any]:
+    due = row.answer_due_on
+    left = clock.working_days_left(due, today, calendar) if due is not None and row.is_open else None
+    return {
+        "request": row,
+        "due": due,
+        "left": left,
+        "overdue": due is not None and row.is_open and today > due,
+        "escalated": row.escalated_at is not None and row.is_open,
+        "awaits_approval": row.awaits_approval,
+    }
+
+
+RIGHTS_ACTIONS = ("assign", "start", "extend", "refuse", "approve", "complete", "reveal")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    """One request: its dates, its timeline and the action forms; what the person wrote stays masked."""
+    found = rights_access.access_request_for_staff(request.user, reference)
+    role = access.staff_role(request.user)
+    handlers = User.objects.filter(
+        is_active=True, is_staff=True, groups__name__in=[r.id for r in load_declaration().roles if r.handle_rights]
+    ).order_by("username")
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    bound = request.POST if request.method == "POST" else None
+    forms_ = {
+        "assign": AssignForm(bound if action == "assign" else None, handlers=handlers),
+        "extend": ExtendForm(bound if action == "extend" else None),
+        "refuse": RefuseForm(bound if action == "refuse" else None),
+        "complete": CompleteForm(bound if action == "complete" else None, corrections=_corrections(found)),
+        "reveal": RightsRevealForm(bound if action == "reveal" else None),
+    }
+    context: dict[str, Any] = {"role": role, "forms": forms_, "revealed": {}}
+    status = 200
+    if request.method == "POST":
+        try:
+            revealed = _run_action(request, found, action, forms_)
+        except rights_access.StaffRefused as exc:
+            context["refusal"], status = str(exc), exc.status
+        else:
+            if action == "reveal":
+                context["revealed"] = revealed
+                context["done"] = _("Revealed. This access was recorded in the audit log.")
+            else:
+                return redirect(reverse("backoffice:rights_request", args=[found.reference]) + f"?done={action}")
+        found = rights_access.access_request_for_staff(request.user, reference)
+    done = request.GET.get("done", "")
+    if done in RIGHTS_ACTIONS:
+        context["done"] = _("Done. The step is recorded and, where the person is told, e-mailed.")
+    steps = rights_access.timeline_for_staff(request.user, found)
+    due = found.answer_due_on
+    today = clock.day_of_receipt(timezone.now())
+    context.update(
+        {
+            "r": found,
+            "steps": steps,
+            "masked_rows": [
+                {
+                    "field": f,
+                    "label": getattr(RightsRequest._meta.get_field(f), "verbose_name", f),
+                    "shown": f in context["revealed"],
+                    "value": context["revealed"].get(f),
+                }
+                for f in rights_access.REVEALABLE
+            ],
+            "due": due,
+            "left": clock.working_days_left(due, today) if due is not None and found.is_open else None,
+            "overdue": due is not None and found.is_open and today > due,
+            "may_extend": found.is_open
+            and found.extended_due_on is None
+            and found.due_on is not None
+            and today <= found.due_on,
+            "extension_days": rights_actions.EXTENSION_WORKING_DAYS,
+            "unrecognised": sorted(str(g.label) for g in UNRECOGNISED_GROUNDS),
+            "execution_note": fulfil.describe(found),
+        }
+    )
+    return render(request, "backoffice/rights_request.html", context, status=status)
+
+
+def _corrections(found: RightsRequest) -> list[tuple[str, str]]:
+    """The fields staff may confirm new values for, on a correction request (none for other kinds)."""
+    if found.kind != RequestKind.CORRECTION:
+        return []
+    return fulfil.correctable_fields()
+
+
+def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_: dict[str, Any]) -> dict[str, Any]:
+    """Run the posted action; the write path repeats every check (role, state, text) itself."""
+    user, reference = request.user, found.reference
+    if action not in RIGHTS_ACTIONS:
+        raise rights_access.StaffRefused(_("Unknown action."), status=400)
+    form: Any = forms_.get(action)
+    if form is not None and not form.is_valid():
+        # The write path decides and records role refusals; a form error is bad input only.
+        rights_access.require_handler(user, action, reference)
+        raise rights_access.StaffRefused(_("Check the form: some of it is missing or not right."), status=400)
+    if action == "assign":
+        rights_actions.assign_request(user, reference, to=form.cleaned_data["assignee"])
+    elif action == "start":
+        rights_actions.start_request(user, reference)
+    elif action == "extend":
+        rights_actions.extend_request(user, reference, reason=form.cleaned_data["reason"])
+    elif action == "refuse":
+        rights_actions.refuse_request(
+            user, reference, ground=form.cleaned_data["ground"], reasons=form.cleaned_data["reasons"]
+        )
+    elif action == "approve":
+        rights_actions.approve_refusal(user, reference)
+    elif action == "complete":
+        given = fulfil.Fulfilment(corrections=form.corrections(), purpose=form.cleaned_data.get("purpose") or "")
+        rights_actions.complete_request(user, reference, result=form.cleaned_data["result"], fulfilment=given)
+    else:
+        return rights_access.reveal_request_fields(
+            user, found, fields=form.cleaned_data["field_names"], reason=form.cleaned_data["reason"]
+        )
+    return {}

@@ -179,22 +179,29 @@ def export_person(person: Person, declaration: Declaration, *, context: str) -> 
 
     Every declared category gets a section, so the export is complete by construction; a
     category about staff or about nobody says so instead of having records.  Nothing is read
-    until the first item is asked for (outside any transaction of the caller's); then every
-    visitor category is read under one permit of the gate for :data:`EXPORT_PURPOSE` (one
-    durable transaction, one audit record of the basis), which commits before the first item is
-    handed out.  So a consumer that stops early cannot roll back the record of what was read,
+    until the first item is asked for (outside any transaction of the caller's); then the gate
+    is asked once for every visitor category for :data:`EXPORT_PURPOSE` (one durable
+    transaction, one audit record of the basis), and that record commits before the first item
+    is handed out.  So a consumer that stops early cannot roll back the record of what was read,
     and no transaction (on SQLite, the write lock) stays open while the consumer works.  A
     refusal (erased person, purpose not declared for a category) raises ``ProcessingRefused``
     before anything is yielded.
+
+    The records are streamed (``gate.streamed``): the permit the gate granted is in force while
+    each exporter reads, in chunks of rows (``iterator(chunk_size=...)``), outside the gate's
+    transaction, so that a person with 100 000 records is never held in memory at once (the
+    archive of :mod:`piwarden.rights.archive` needs this).  The recorded use covers that reading;
+    an erasure that commits meanwhile deletes the rows and destroys the data key, so the
+    remaining reads find nothing of the person (and the archive's write path refuses to finish).
     """
     from piwarden.processing import gate  # noqa: PLC0415  # the gate imports people.models; people.registry loads first
 
     visitor = handlers_for(declaration, Subject.VISITOR)
     use = gate.Use(context=context, extra={"categories": len(visitor)})
     categories = {h.category for h in visitor}
-    with gate.processing(person, EXPORT_PURPOSE, categories=categories, use=use) as permit:
-        read = list(_sections(declaration, permit))  # one person's data: small enough to hold
-    yield from read
+    with gate.processing(person, EXPORT_PURPOSE, categories=categories, use=use) as granted:
+        permit = granted  # the use is recorded when this commits, before anything is read or handed out
+    yield from gate.streamed(permit, _sections(declaration, permit))
 
 
 def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Record]:

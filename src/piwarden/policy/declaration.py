@@ -193,6 +193,8 @@ class Role(_Strict):
     name: Localized
     reveal: dict[Identifier, list[Identifier]] = Field(default_factory=dict)
     read_audit: bool
+    # May handle rights requests in the staff queue (assign, extend, refuse, approve, complete).
+    handle_rights: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

@@ -164,6 +164,26 @@ def processing(
     raise ProcessingRefused(decision)
 
 
+def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
+    """The reading of an allowed use, streamed after the gate's transaction (and its record) committed.
+
+    An export hands out records one by one to a consumer that may stop at any time: the use is
+    recorded first (its ``with processing(...)`` block commits before anything is read), and the
+    records are read afterwards, in chunks, outside any transaction.  While each item is read,
+    ``permit`` is in force (:func:`permit_in_force`), exactly as inside the ``with`` block; while the
+    consumer works between two items, it is not.
+    """
+    while True:
+        token = _in_force.set(permit)
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        finally:
+            _in_force.reset(token)
+        yield item
+
+
 def _as_of_now(person: Person) -> Person:
     """``person`` with their own choices (restricted, erased) as stored now, read in the gate's
     transaction: the caller may have loaded them before a restriction or an erasure committed."""

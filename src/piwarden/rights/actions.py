@@ -13,31 +13,45 @@ whatever the address, and :func:`send_follow_code` returns nothing.  A code chec
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+from tink import aead
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.actions import find_or_create_person
+from piwarden.people.models import Person
+from piwarden.people.registry import EXPORT_PURPOSE
+from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
-from piwarden.rights import clock
+from piwarden.rights import clock, fulfil, sealing
+from piwarden.rights.access import StaffRefused, refuse_action, require_handler
 from piwarden.rights.codes import code_digest, new_code, normalise_code, same_digest
+from piwarden.rights.fulfil import Fulfilment
 from piwarden.rights.models import (
     CODE_ATTEMPTS,
     CODE_DIGITS,
     CODE_LIFETIME,
     OPEN_STATUSES,
     REFERENCE_LENGTH,
+    UNRECOGNISED_GROUNDS,
     ActingAs,
+    Archive,
+    ArchiveStatus,
     CodePurpose,
     DayKind,
+    RefusalGround,
     RequestKind,
     RequestStatus,
     RequestStep,
@@ -46,8 +60,16 @@ from piwarden.rights.models import (
     ScheduleYear,
     VerificationCode,
 )
-from piwarden.rights.tasks import send_code_mail, send_receipt_mail
+from piwarden.rights.tasks import (
+    build_archive_task,
+    send_code_mail,
+    send_escalation_mail,
+    send_receipt_mail,
+    send_reminder_mail,
+    send_step_mail,
+)
 from piwarden.vault import blind
+from piwarden.vault.crypto import aead_for
 
 # The Measures on National Annual Holidays and Memorial Days (全国年节及纪念日放假办法), as
 # amended with effect from 2025: 13 statutory days off a year, New Year's Day among them.  The
@@ -434,3 +456,488 @@ def _send_follow_code(request: RightsRequest, index: str, use: gate.Use) -> None
             extra={"request": request.reference, "code_purpose": code.purpose},
         )
         send_code_mail.enqueue(str(code.pk))
+
+
+# --- rights-queue: the staff's write paths (issue 7 §2, §3) ---------------------------------
+#
+# Each public function checks the staff member's role first (``handle_rights``, refused and
+# recorded by :func:`piwarden.rights.access.require_handler`, committed on its own), then makes its
+# change in one durable transaction with its audit event, the step the person sees on the status
+# page and, for an extension, a refusal or a completion, the queued e-mail to the person
+# (:func:`piwarden.rights.tasks.send_step_mail`: sent once, retried while the mail server is down).
+# A request that is closed, or in a state the action does not apply to, is refused with a message
+# and nothing changes.
+
+# An extension adds this many working days to the original due date, once.  The law says
+# "promptly" and gives no number; the policy promises 15 working days "or an explanation within
+# them": a further 15 (about three weeks) doubles the period as GDPR 12(3) doubles its month,
+# and keeps the whole within the 30 days GB/T 35273 §8.7 allows for most requests.
+EXTENSION_WORKING_DAYS = 15
+MIN_TEXT, MAX_TEXT = 10, 4000
+
+
+def _today() -> date:
+    return clock.day_of_receipt(timezone.now())
+
+
+def _text(value: str, what: str) -> str:
+    text = (value or "").strip()
+    if len(text) < MIN_TEXT:
+        raise StaffRefused(
+            _("Write the %(what)s for the person, in at least %(n)d characters.") % {"what": what, "n": MIN_TEXT},
+            status=400,
+        )
+    if len(text) > MAX_TEXT:
+        raise StaffRefused(_("Keep it to %(n)d characters at most.") % {"n": MAX_TEXT}, status=400)
+    return text
+
+
+def _locked_open(reference: str) -> RightsRequest:
+    request = (
+        RightsRequest.objects.select_for_update()
+        .select_related("person")
+        .exclude(status=RequestStatus.AWAITING_VERIFICATION)
+        .filter(reference=reference)
+        .first()
+    )
+    if request is None:
+        raise StaffRefused(_("No such request."), status=404)
+    if not request.is_open:
+        raise StaffRefused(_("This request is closed already."), status=409)
+    return request
+
+
+def _staff_event(event: EventType, actor: User, request: RightsRequest, **extra: object) -> None:
+    record_event(
+        event, actor=actor, person=request.person, purpose=PURPOSE, extra={"request": request.reference, **extra}
+    )
+
+
+def _mailed_step(request: RightsRequest, status: RequestStatus, now: datetime, note: str) -> RequestStep:
+    step = append_step(request, status, now, note)
+    send_step_mail.enqueue(str(step.pk))  # the task backend writes to this database: queued on commit
+    return step
+
+
+def handles_rights(user: User) -> bool:
+    """Whether an (active staff) account holds a declared role that handles rights requests."""
+    if not user.is_active or not user.is_staff:
+        return False
+    handlers = {r.id for r in load_declaration().roles if r.handle_rights}
+    return user.groups.filter(name__in=handlers).exists()
+
+
+def assign_request(user: AbstractBaseUser | AnonymousUser, reference: str, *, to: User | None = None) -> None:
+    """Give the request to a staff member (``to``, or the one acting) who handles rights requests."""
+    actor = require_handler(user, "assign", reference)
+    assignee = to or actor
+    if not handles_rights(assignee):
+        raise StaffRefused(_("That staff member does not handle rights requests."), status=400)
+    _assign(actor, reference, assignee)
+
+
+@transaction.atomic(durable=True)
+def _assign(actor: User, reference: str, assignee: User) -> None:
+    request = _locked_open(reference)
+    request.assigned_to = assignee
+    request.save(update_fields=["assigned_to"])
+    _staff_event(EventType.RIGHTS_ASSIGNED, actor, request, assigned_to=assignee.pk)
+
+
+def start_request(user: AbstractBaseUser | AnonymousUser, reference: str) -> None:
+    """Take the request in hand: in progress (the person sees the step); assigned to the actor if nobody."""
+    _start(require_handler(user, "start", reference), reference)
+
+
+@transaction.atomic(durable=True)
+def _start(actor: User, reference: str) -> None:
+    request = _locked_open(reference)
+    if request.status != RequestStatus.RECEIVED:
+        raise StaffRefused(_("This request is in progress already."), status=409)
+    request.status = RequestStatus.IN_PROGRESS
+    request.assigned_to = request.assigned_to or actor
+    request.save(update_fields=["status", "assigned_to"])
+    append_step(request, RequestStatus.IN_PROGRESS, timezone.now())
+    _staff_event(EventType.RIGHTS_STARTED, actor, request)
+
+
+def extend_request(
+    user: AbstractBaseUser | AnonymousUser, reference: str, *, reason: str, today: date | None = None
+) -> date:
+    """Extend the answer by :data:`EXTENSION_WORKING_DAYS` working days, once, before the original
+    due date has passed (policy §六: the explanation reaches the person within the 15 working days).
+    The reason is e-mailed to the person and shown on the status page.  Returns the new due date."""
+    actor = require_handler(user, "extend", reference)
+    return _extend(actor, reference, _text(reason, _("explanation of the extension")), today or _today())
+
+
+@transaction.atomic(durable=True)
+def _extend(actor: User, reference: str, reason: str, today: date) -> date:
+    request = _locked_open(reference)
+    if request.extended_due_on is not None:
+        raise StaffRefused(_("This request was extended once already; answer it."), status=409)
+    assert request.due_on is not None  # noqa: S101  # a verified request has its due date
+    if today > request.due_on:
+        raise StaffRefused(
+            _("The original due date (%(due)s) has passed: an extension must reach the person before it.")
+            % {"due": request.due_on.isoformat()},
+            status=409,
+        )
+    calendar = clock.load_calendar()
+    new_due, counted = request.due_on, 0
+    while counted < EXTENSION_WORKING_DAYS:
+        new_due += timedelta(days=1)
+        counted += calendar.is_working_day(new_due)
+    request.status = RequestStatus.EXTENDED
+    request.extended_due_on = new_due
+    request.extension_reason = reason
+    request.save(update_fields=["status", "extended_due_on", "extension_reason"])
+    _mailed_step(request, RequestStatus.EXTENDED, timezone.now(), reason)
+    _staff_event(
+        EventType.RIGHTS_EXTENDED,
+        actor,
+        request,
+        due_on=request.due_on.isoformat(),
+        extended_due_on=new_due.isoformat(),
+        working_days=EXTENSION_WORKING_DAYS,
+    )
+    return new_due
+
+
+def refuse_request(user: AbstractBaseUser | AnonymousUser, reference: str, *, ground: str, reasons: str) -> bool:
+    """Refuse with a ground and the reasons (PIPL 50).  On a ground the law recognises the refusal
+    is made and e-mailed at once (True); on one it does not (:data:`UNRECOGNISED_GROUNDS`) it is
+    only proposed, and waits for :func:`approve_refusal` by another staff member (False)."""
+    actor = require_handler(user, "refuse", reference)
+    if ground not in RefusalGround.values:
+        raise StaffRefused(_("Choose the ground of the refusal."), status=400)
+    text = _text(reasons, _("reasons of the refusal"))
+    return _refuse_or_propose(actor, reference, RefusalGround(ground), text)
+
+
+@transaction.atomic(durable=True)
+def _refuse_or_propose(actor: User, reference: str, ground: RefusalGround, reasons: str) -> bool:
+    request = _locked_open(reference)
+    if ground in UNRECOGNISED_GROUNDS:
+        request.proposed_ground = ground
+        request.proposed_reasons = reasons
+        request.refusal_proposed_by = actor
+        request.refusal_proposed_at = timezone.now()
+        request.save(
+            update_fields=["proposed_ground", "proposed_reasons", "refusal_proposed_by", "refusal_proposed_at"]
+        )
+        _staff_event(EventType.RIGHTS_REFUSAL_PROPOSED, actor, request, ground=str(ground))
+        return False
+    _refuse(actor, request, ground, reasons, approved_by=None)
+    return True
+
+
+def _refuse(actor: User, request: RightsRequest, ground: str, reasons: str, *, approved_by: User | None) -> None:
+    now = timezone.now()
+    request.status = RequestStatus.REFUSED
+    request.refusal_ground = ground
+    request.outcome = reasons
+    request.decided_at = now
+    request.approved_by = approved_by
+    request.proposed_ground, request.proposed_reasons = "", ""
+    request.refusal_proposed_by, request.refusal_proposed_at = None, None
+    request.save(
+        update_fields=[
+            "status",
+            "refusal_ground",
+            "outcome",
+            "decided_at",
+            "approved_by",
+            "proposed_ground",
+            "proposed_reasons",
+            "refusal_proposed_by",
+            "refusal_proposed_at",
+        ]
+    )
+    _mailed_step(request, RequestStatus.REFUSED, now, reasons)
+    _staff_event(
+        EventType.RIGHTS_REFUSED,
+        actor,
+        request,
+        ground=ground,
+        approved_by=approved_by.pk if approved_by is not None else None,
+    )
+
+
+def approve_refusal(user: AbstractBaseUser | AnonymousUser, reference: str) -> None:
+    """A second staff member approves a refusal proposed on a ground the law does not recognise."""
+    _approve(require_handler(user, "approve", reference), reference)
+
+
+def _approve(actor: User, reference: str) -> None:
+    with transaction.atomic(durable=True):
+        request = _locked_open(reference)
+        if request.refusal_proposed_at is None:
+            raise StaffRefused(_("No refusal awaits approval on this request."), status=409)
+        proposer = request.refusal_proposed_by
+        if proposer is None or proposer.pk != actor.pk:
+            _refuse(actor, request, request.proposed_ground, request.proposed_reasons or "", approved_by=actor)
+            return
+    refuse_action(actor, "approve", gettext_noop("the approver proposed the refusal"), reference)
+    raise StaffRefused(_("Another staff member must approve a refusal you proposed."))
+
+
+def complete_request(
+    user: AbstractBaseUser | AnonymousUser, reference: str, *, result: str, fulfilment: Fulfilment | None = None
+) -> None:
+    """Answer the request with its result (e-mailed, shown on the status page), executing it first
+    where its kind executes (:func:`piwarden.rights.fulfil.execute`); see that module for each kind."""
+    actor = require_handler(user, "complete", reference)
+    text = _text(result, _("result"))
+    request = RightsRequest.objects.select_related("person").filter(reference=reference).first()
+    if request is None or not request.is_open:
+        raise StaffRefused(_("This request is closed already."), status=409)
+    executed = fulfil.execute(actor, request, fulfilment or Fulfilment())  # each its own write path
+    _complete(actor, reference, text, executed)
+
+
+@transaction.atomic(durable=True)
+def _complete(actor: User, reference: str, result: str, executed: fulfil.Executed) -> None:
+    request = _locked_open(reference)
+    now = timezone.now()
+    request.status = RequestStatus.COMPLETED
+    request.outcome = result
+    request.decided_at = request.completed_at = now
+    request.proposed_ground, request.proposed_reasons = "", ""
+    request.refusal_proposed_by, request.refusal_proposed_at = None, None
+    if executed.done:
+        request.fulfilled_at = now
+    request.save(
+        update_fields=[
+            "status",
+            "outcome",
+            "decided_at",
+            "completed_at",
+            "proposed_ground",
+            "proposed_reasons",
+            "refusal_proposed_by",
+            "refusal_proposed_at",
+            "fulfilled_at",
+        ]
+    )
+    _mailed_step(request, RequestStatus.COMPLETED, now, result)
+    _staff_event(EventType.RIGHTS_COMPLETED, actor, request, executed=executed.what)
+    if executed.what == "archive":  # built by the worker; the completion e-mail links to its page
+        build_archive_task.enqueue(str(request.person_id), request.reference)
+
+
+# --- rights-queue: reminders at working day 10 and escalation when overdue (RGT-09) --------
+
+REMIND_AT_WORKING_DAY = 10
+
+
+@dataclass(frozen=True)
+class Reminders:
+    reminded: tuple[str, ...]  # references
+    escalated: tuple[str, ...]
+
+
+def remind_and_escalate(today: date | None = None) -> Reminders:
+    """The periodic job (``piwarden rights remind``; ``piwarden serve`` runs it hourly): each open
+    request on or past its 10th working day after receipt is reminded once (e-mail to the assignee,
+    or the privacy officer's address), and each past its due date (the extended one once extended)
+    is escalated once (e-mail to the privacy officer, an audit event, a flag in the queue).
+    Idempotent: a second run the same day finds nothing to do.  ``today``: the PRC day (tests pass it)."""
+    today = today or _today()
+    calendar = clock.load_calendar()
+    reminded: list[str] = []
+    escalated: list[str] = []
+    candidates = (
+        RightsRequest.objects.filter(status__in=OPEN_STATUSES, received_on__isnull=False)
+        .filter(Q(reminded_at__isnull=True) | Q(escalated_at__isnull=True))
+        .only("id", "reference", "received_on", "due_on", "extended_due_on", "reminded_at", "escalated_at")
+        .order_by("due_on", "id")
+    )
+    for request in candidates:
+        due = request.answer_due_on
+        if request.received_on is None or due is None:  # verified requests have both
+            continue
+        if today > due:
+            if request.escalated_at is None and _escalate(request.pk, today):
+                escalated.append(request.reference)
+        elif request.reminded_at is None:
+            day = clock.working_days_between(request.received_on, today, calendar)
+            if day >= REMIND_AT_WORKING_DAY and _remind(request.pk, day):
+                reminded.append(request.reference)
+    return Reminders(reminded=tuple(reminded), escalated=tuple(escalated))
+
+
+@transaction.atomic(durable=True)
+def _remind(request_id: uuid.UUID, working_day: int) -> bool:
+    request = RightsRequest.objects.select_for_update().select_related("person").get(pk=request_id)
+    if request.reminded_at is not None or not request.is_open:
+        return False
+    request.reminded_at = timezone.now()
+    request.save(update_fields=["reminded_at"])
+    record_event(
+        EventType.RIGHTS_REMINDED,
+        actor_kind=ActorKind.SYSTEM,
+        person=request.person,
+        purpose=PURPOSE,
+        extra={"request": request.reference, "working_day": working_day, "assigned_to": request.assigned_to_id},
+    )
+    send_reminder_mail.enqueue(str(request.pk))
+    return True
+
+
+@transaction.atomic(durable=True)
+def _escalate(request_id: uuid.UUID, today: date) -> bool:
+    request = RightsRequest.objects.select_for_update().select_related("person").get(pk=request_id)
+    if request.escalated_at is not None or not request.is_open:
+        return False
+    due = request.answer_due_on
+    request.escalated_at = timezone.now()
+    request.save(update_fields=["escalated_at"])
+    record_event(
+        EventType.RIGHTS_ESCALATED,
+        actor_kind=ActorKind.SYSTEM,
+        person=request.person,
+        purpose=PURPOSE,
+        extra={
+            "request": request.reference,
+            "due_on": due.isoformat() if due else None,
+            "today": today.isoformat(),
+            "assigned_to": request.assigned_to_id,
+        },
+    )
+    send_escalation_mail.enqueue(str(request.pk))
+    return True
+
+
+# --- the archive that answers an access or copy request (piwarden.rights.archive) ----------------
+
+ARCHIVE_CATEGORY = "rights_archives"  # policy/declaration.toml
+
+
+class ArchiveUnavailable(Exception):
+    """No ready, unexpired archive of this id for this person (one answer for every case)."""
+
+
+def archive_lifetime() -> dt.timedelta:
+    """How long an archive is kept: the declared retention of its category (5 days)."""
+    return dt.timedelta(days=load_declaration().category(ARCHIVE_CATEGORY).retention_days)
+
+
+@dataclass(frozen=True)
+class StartedArchive:
+    archive: Archive
+    key: aead.Aead  # the person's data key, opened under the gate's permit, to seal the archive with
+
+
+def start_archive(person: Person, *, reference: str) -> StartedArchive:
+    """The row of an archive about to be built, and the key to seal it, asked of the gate.
+
+    An erased person gets ``ProcessingRefused`` and no row.  The gate's ``processing.basis``
+    event records the use; the build's outcome is recorded by :func:`finish_archive` or
+    :func:`fail_archive`.
+    """
+    use = gate.Use("rights.archive.start", extra={"reference": reference})
+    with gate.processing(person, EXPORT_PURPOSE, categories={ARCHIVE_CATEGORY}, use=use) as permit:
+        now = timezone.now()
+        archive = Archive.objects.create(
+            person=permit.person, reference=reference, created_at=now, expires_at=now + archive_lifetime()
+        )
+        return StartedArchive(archive, aead_for(permit.person.data_key_id))
+
+
+def note_archive_progress(archive_id: uuid.UUID, *, records: int, categories: int) -> None:
+    """How far the build got, for a page that shows progress (counts only; not audited)."""
+    Archive.objects.filter(pk=archive_id, status=ArchiveStatus.BUILDING).update(
+        records_done=records, categories_done=categories
+    )
+
+
+@transaction.atomic(durable=True)
+def finish_archive(archive_id: uuid.UUID, *, size: int, sha256: str, counts: Mapping[str, int]) -> Archive | None:
+    """Mark the archive ready and record ``rights.archive_built``; None when its row is gone.
+
+    The row is gone when the person was erased (or the archive expired) while it was built: the
+    caller then deletes the file it wrote.
+    """
+    archive = Archive.objects.select_for_update().filter(pk=archive_id, status=ArchiveStatus.BUILDING).first()
+    if archive is None:
+        return None
+    archive.status = ArchiveStatus.READY
+    archive.size, archive.sha256, archive.counts = size, sha256, dict(counts)
+    archive.records_done, archive.categories_done = sum(counts.values()), len(counts)
+    archive.save(update_fields=["status", "size", "sha256", "counts", "records_done", "categories_done"])
+    record_event(
+        EventType.ARCHIVE_BUILT,
+        person=archive.person,
+        purpose=EXPORT_PURPOSE,
+        extra={
+            "archive": str(archive.id),
+            "reference": archive.reference,
+            "records": archive.records_done,
+            "categories": archive.categories_done,
+            "size": size,
+        },
+    )
+    return archive
+
+
+@transaction.atomic(durable=True)
+def fail_archive(archive_id: uuid.UUID, *, error: str) -> None:
+    """Mark the build failed (``error``: the exception's class, never its message) and delete its files."""
+    archive = Archive.objects.select_for_update().filter(pk=archive_id).first()
+    transaction.on_commit(lambda: sealing.delete_files([archive_id]))
+    if archive is None:
+        return
+    archive.status = ArchiveStatus.FAILED
+    archive.save(update_fields=["status"])
+    record_event(
+        EventType.ARCHIVE_FAILED,
+        person=archive.person,
+        purpose=EXPORT_PURPOSE,
+        extra={"archive": str(archive.id), "reference": archive.reference, "error": error},
+    )
+
+
+def download_archive(
+    archive_id: uuid.UUID, person: Person, *, page: bool = False, actor_kind: ActorKind = ActorKind.VISITOR
+) -> tuple[Archive, Iterator[bytes]]:
+    """Open a ready archive of ``person`` for download: the row, and its plaintext zip in chunks
+    (with ``page``, its readable page instead: the HTML that is also the zip's ``index.html``).
+
+    Asked of the gate; the archive's key is opened and the download recorded
+    (``rights.archive_downloaded``, ``downloaded_at``) in the gate's transaction, before the
+    first byte.  :class:`ArchiveUnavailable` for an archive that is not theirs, not ready, expired
+    or whose file is missing; :class:`~piwarden.rights.sealing.SealedArchiveInvalid` when the
+    file does not open with their key (moved or damaged): nothing is recorded then.
+    """
+    part = "page" if page else "zip"
+    use = gate.Use("rights.archive.download", actor_kind=actor_kind, extra={"archive": str(archive_id), "part": part})
+    with gate.processing(person, EXPORT_PURPOSE, categories={ARCHIVE_CATEGORY}, use=use) as permit:
+        now = timezone.now()
+        archive = (
+            Archive.objects.select_for_update()
+            .filter(pk=archive_id, person=permit.person, status=ArchiveStatus.READY, expires_at__gt=now)
+            .first()
+        )
+        if archive is None:
+            raise ArchiveUnavailable(str(archive_id))
+        try:
+            chunks = sealing.open_sealed(
+                sealing.page_path(archive.id) if page else sealing.archive_path(archive.id),
+                key=aead_for(permit.person.data_key_id),
+                person_id=permit.person.pk,
+                archive_id=archive.id,
+                part=part,
+            )
+        except FileNotFoundError:
+            raise ArchiveUnavailable(str(archive_id)) from None
+        archive.downloaded_at = now
+        archive.save(update_fields=["downloaded_at"])
+        record_event(
+            EventType.ARCHIVE_DOWNLOADED,
+            actor_kind=actor_kind,
+            person=permit.person,
+            purpose=EXPORT_PURPOSE,
+            extra={"archive": str(archive.id), "reference": archive.reference, "part": part},
+        )
+    return archive, chunks

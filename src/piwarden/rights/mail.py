@@ -29,7 +29,7 @@ from piwarden.audit.log import EventType, record_event
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
-from piwarden.rights.models import CODE_LIFETIME, RightsRequest, VerificationCode
+from piwarden.rights.models import CODE_LIFETIME, RequestStep, RightsRequest, VerificationCode
 
 # policy/declaration.toml: the purpose and category of a request's personal fields.
 PURPOSE = "answer_rights_request"
@@ -134,3 +134,91 @@ def _send(subject: str, body: str, recipient: str, reference: str) -> None:
     except OSError as exc:  # socket and SMTP errors; their text may quote the address: the class only
         error = f"{type(exc).__module__}.{type(exc).__qualname__}"
         raise MailNotSent(f"{error} while mailing about {reference}") from None
+
+
+# --- rights-queue: the e-mails of the staff's steps, and the staff's reminders ----------------
+
+
+def send_step(step_id: str) -> str:
+    """E-mail the requester a step staff took: an extension (with its reason), a refusal (with its
+    ground, reasons and the routes of complaint), a completion (with the result).  Once: the step's
+    ``mailed_at`` says it went out."""
+    step = RequestStep.objects.select_related("request").defer("note").get(pk=step_id)
+    if step.mailed_at is not None:
+        return "already sent"
+    request = step.request
+    use = gate.Use("rights.step_mail", fields=("email",), extra={"request": request.reference, "step": step.status})
+    person = functools.partial(Person.objects.get, pk=request.person_id)
+    try:
+        with gate.processing(person, PURPOSE, categories={CATEGORY}, use=use):
+            current = RequestStep.objects.select_related("request").get(pk=step.pk)
+            if current.mailed_at is not None:
+                return "already sent"
+            recipient = current.request.email
+            if recipient is None:
+                return "erased"
+            language = current.request.language
+            context = {
+                "request": current.request,
+                "step": current,
+                "note": current.note or "",
+                "status_url": _link("site:rights_status", language),
+                "archive_url": _link("site:rights_archive", language),
+                "policy": load_declaration(),
+                "archive_days": load_declaration().category("rights_archives").retention_days,
+            }
+            with translation.override(language):
+                context["ground"] = current.request.get_refusal_ground_display()
+                subject = render_to_string("rights/email/step_subject.txt", context).strip()
+                body = render_to_string("rights/email/step.txt", context)
+    except gate.ProcessingRefused as refused:
+        return f"refused: {refused.decision.reason}"
+    _send(subject, body, recipient, request.reference)
+    with transaction.atomic(durable=True):
+        RequestStep.objects.filter(pk=step.pk, mailed_at__isnull=True).update(mailed_at=timezone.now())
+    return "sent"
+
+
+def send_alert(request_id: str, kind: str) -> str:
+    """E-mail staff that a request reached working day 10 (``reminder``: the assignee, or the privacy
+    officer's address) or is overdue (``escalation``: the privacy officer and the assignee).  Holds no
+    personal data: the reference, the kind and the dates, and the queue's link."""
+    marker = "reminder_mailed_at" if kind == "reminder" else "escalation_mailed_at"
+    request = RightsRequest.objects.select_related("assigned_to").get(pk=request_id)
+    if getattr(request, marker) is not None:
+        return "already sent"
+    officer = settings.PIWARDEN_PRIVACY_OFFICER_EMAIL
+    assignee = request.assigned_to.email if request.assigned_to is not None else ""
+    recipients = [assignee or officer] if kind == "reminder" else list(dict.fromkeys(filter(None, [officer, assignee])))
+    context = {
+        "request": request,
+        "kind": kind,
+        "url": settings.PIWARDEN_SITE_URL.rstrip("/") + reverse("backoffice:rights_request", args=[request.reference]),
+    }
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = render_to_string("rights/email/alert_subject.txt", context).strip()
+        body = render_to_string("rights/email/alert.txt", context)
+    try:
+        EmailMultiAlternatives(subject, body, to=recipients).send()
+    except OSError as exc:
+        raise MailNotSent(
+            f"{type(exc).__module__}.{type(exc).__qualname__} while alerting about {request.reference}"
+        ) from None
+    with transaction.atomic(durable=True):
+        RightsRequest.objects.filter(pk=request.pk, **{f"{marker}__isnull": True}).update(**{marker: timezone.now()})
+    return "sent"
+
+
+@transaction.atomic(durable=True)
+def record_step_mail_failure(object_id: str, *, task: str, attempts: int, error: str) -> None:
+    """Every attempt failed (a step's e-mail to the person, or a staff alert): in the audit log."""
+    request = RightsRequest.objects.select_related("person").filter(pk=object_id).first()
+    if request is None:
+        request = RequestStep.objects.select_related("request__person").get(pk=object_id).request
+    record_event(
+        EventType.MAIL_FAILED,
+        person=request.person,
+        purpose=PURPOSE,
+        reason=error,
+        extra={"request": request.reference, "attempts": attempts, "task": task},
+    )

@@ -6,6 +6,8 @@ A year's notice lists the days off (放假) and the make-up workdays (调休上�
 :class:`ScheduleYear` per loaded year and one :class:`ScheduleDay` per listed date.  Every other
 day of a loaded year is a working day from Monday to Friday and a day off at the weekend.  A
 loaded year replaces the data of the chinese-calendar library for that year (see ``clock``).
+
+And the copies of people's data that answer their access and copy requests (:class:`Archive`).
 """
 
 from __future__ import annotations
@@ -159,6 +161,20 @@ class RightsRequest(PersonalData):
     )
     completed_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # rights-queue: the staff queue.  A refusal on a ground the law does not recognise waits for a
+    # second staff member's approval: proposed here (the person still sees "in progress"), refused
+    # only once approved.  The reminder (working day 10) and the escalation (overdue) go out once.
+    proposed_ground = models.CharField(max_length=32, choices=RefusalGround.choices, blank=True)
+    proposed_reasons = EncryptedTextField(_("Proposed reasons for a refusal"), max_length=8000, blank=True)
+    refusal_proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refusal_proposed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    reminder_mailed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_mailed_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)  # the right executed (archive, erasure, ...)
 
     class Meta:
         ordering = ["-submitted_at"]
@@ -175,6 +191,11 @@ class RightsRequest(PersonalData):
         """The date the answer is due now: the extended date once extended."""
         return self.extended_due_on or self.due_on
 
+    @property
+    def awaits_approval(self) -> bool:
+        """A refusal on a ground the law does not recognise, waiting for a second staff member."""
+        return self.is_open and self.refusal_proposed_at is not None
+
 
 class RequestStep(PersonalData):
     """One change of a request's state, as the person's status page lists it.
@@ -189,6 +210,7 @@ class RequestStep(PersonalData):
     at = models.DateTimeField()
     status = models.CharField(max_length=24, choices=RequestStatus.choices)
     note = EncryptedTextField(_("Note"), max_length=8000, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)  # rights-queue: the person was e-mailed this step
 
     class Meta:
         ordering = ["at", "id"]
@@ -234,3 +256,39 @@ class VerificationCode(PersonalData):
 
     def __str__(self) -> str:
         return f"Code for {self.purpose} (expires {self.expires_at.isoformat()})"
+
+
+class ArchiveStatus(models.TextChoices):
+    BUILDING = "building", _("Being prepared")
+    READY = "ready", _("Ready to download")
+    FAILED = "failed", _("Could not be prepared")
+
+
+class Archive(models.Model):
+    """A copy of everything about a person (PIPL 45): a sealed zip under the data directory.
+
+    The file (``PIWARDEN_EXPORTS_DIR/<id>.zip.sealed``, :mod:`piwarden.rights.archive`) is
+    encrypted under the person's own data key, so erasing them makes it unreadable even where a
+    copy survives; this row says whose it is, for which request, how far its building got and
+    when it expires (the declared retention of ``rights_archives``, counted from ``created_at``).
+    ``sha256`` and ``size`` describe the plaintext zip, so a download can be checked.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="rights_archives")
+    reference = models.CharField(max_length=40, help_text="The rights request this archive answers.")
+    status = models.CharField(max_length=10, choices=ArchiveStatus.choices, default=ArchiveStatus.BUILDING)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    records_done = models.PositiveBigIntegerField(default=0)
+    categories_done = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True, help_text="Records per category id, once ready.")
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "created_at"], name="rights_archive_person_idx")]
+
+    def __str__(self) -> str:
+        return f"Archive {self.id} ({self.status})"

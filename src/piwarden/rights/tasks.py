@@ -12,12 +12,24 @@ The arguments are opaque ids (a code's, a request's): a task's arguments are sto
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
 
 from django.tasks import Task, task
 from django.utils import timezone
 
-from piwarden.rights.mail import MailNotSent, record_mail_failure, send_code, send_receipt
+from piwarden.people.models import Person
+from piwarden.processing.gate import ProcessingRefused
+from piwarden.rights import fulfil
+from piwarden.rights.mail import (
+    MailNotSent,
+    record_mail_failure,
+    record_step_mail_failure,
+    send_alert,
+    send_code,
+    send_receipt,
+    send_step,
+)
 
 MAX_ATTEMPTS = 8
 CODE_MAIL_ATTEMPTS = 4  # after 1, 2 and 4 minutes: a code lives 10 minutes
@@ -47,3 +59,66 @@ def send_code_mail(code_id: str, attempt: int = 1) -> str:
 def send_receipt_mail(request_id: str, attempt: int = 1) -> str:
     """E-mail the requester that their request was received, with its reference and due date."""
     return _with_retry(send_receipt_mail, request_id, attempt, send_receipt, MAX_ATTEMPTS)
+
+
+# --- rights-queue ---------------------------------------------------------------------------
+
+
+def _step_with_retry(task_: Task[[str, int], str], object_id: str, attempt: int, action: Callable[[str], str]) -> str:
+    try:
+        return action(object_id)
+    except MailNotSent as exc:
+        if attempt < MAX_ATTEMPTS:
+            delay = datetime.timedelta(minutes=min(2 ** (attempt - 1), 60))
+            task_.using(run_after=timezone.now() + delay).enqueue(object_id, attempt + 1)
+        else:
+            record_step_mail_failure(object_id, task=task_.name, attempts=attempt, error=str(exc))
+        raise
+
+
+@task()
+def send_step_mail(step_id: str, attempt: int = 1) -> str:
+    """E-mail the requester an extension, a refusal or a completion; then run what waits for it
+    (a deletion's erasure: after the e-mail, or after its last failed attempt)."""
+    try:
+        outcome = _step_with_retry(send_step_mail, step_id, attempt, send_step)
+    except MailNotSent:
+        if attempt >= MAX_ATTEMPTS:
+            fulfil.after_step_mail(step_id)
+        raise
+    fulfil.after_step_mail(step_id)
+    return outcome
+
+
+@task()
+def send_reminder_mail(request_id: str, attempt: int = 1) -> str:
+    """Remind the assignee (or the privacy officer) that a request reached working day 10."""
+    return _step_with_retry(send_reminder_mail, request_id, attempt, functools.partial(send_alert, kind="reminder"))
+
+
+@task()
+def send_escalation_mail(request_id: str, attempt: int = 1) -> str:
+    """Tell the privacy officer (and the assignee) that a request is overdue."""
+    return _step_with_retry(send_escalation_mail, request_id, attempt, functools.partial(send_alert, kind="escalation"))
+
+
+# --- rights-archive: the archive's build ---
+
+
+@task()
+def build_archive_task(person_id: str, reference: str) -> str:
+    """Build the archive of a person for the request ``reference``; progress is stored on its row.
+
+    Returns the archive's id, or "refused" when the person was erased (the gate recorded the
+    refusal; no archive is left).  Any other failure marks the row failed and fails the task.
+    """
+    # rights.archive reads rights.actions when imported, and rights.actions queues this module's
+    # tasks: imported when the task runs (merge of rights-archive into rights-queue).
+    from piwarden.rights.archive import ArchiveUnavailable, build_archive  # noqa: PLC0415
+
+    person = Person.objects.get(pk=person_id)
+    try:
+        archive = build_archive(person, reference=reference, store_progress=True)
+    except (ProcessingRefused, ArchiveUnavailable):
+        return "refused"
+    return str(archive.id)

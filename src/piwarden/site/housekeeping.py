@@ -27,6 +27,8 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.policy.declaration import Category, load_declaration
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
+from piwarden.rights.personal_data import delete_expired_archives
+from piwarden.rights.sealing import STORE as EXPORTS_STORE
 from piwarden.vault.outbox import STORE as OUTBOX_STORE
 from piwarden.vault.outbox import delete_expired
 
@@ -96,6 +98,10 @@ def _access_failure_logs(category: Category, now: datetime.datetime) -> int:
     return int(deleted)
 
 
+def _archives(category: Category, now: datetime.datetime) -> int:
+    return delete_expired_archives(now - datetime.timedelta(days=category.retention_days), now)
+
+
 def _lockout_counters(category: Category, now: datetime.datetime) -> int:
     # django-axes clears a counter after the cool-off only when the same name or address tries
     # again; one nobody revisits would stay for ever.  Its expiry row goes with it (cascade).
@@ -134,6 +140,13 @@ JOBS: tuple[Job, ...] = (
         "axes.AccessAttempt.attempt_time",
         "django-axes lockout counters last updated {days} days ago or more",
         _lockout_counters,
+    ),
+    Job(
+        "rights archives",
+        EXPORTS_STORE,
+        "archives of access and copy requests past their expiry or prepared {days} days ago or more (the rows "
+        "now, their sealed files once the sweep has committed), and sealed files whose row is gone",
+        _archives,
     ),
     # Last: deleted files cannot be rolled back, so they go only once every database job has run
     # on a connection that still works (see ``sweep``).

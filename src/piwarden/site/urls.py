@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.site import rights_views, views
+from piwarden.site import rights_archive_views, rights_views, views
 
 app_name = "site"
 
@@ -16,4 +16,9 @@ urlpatterns = [
     path("rights/status/", rights_views.rights_status, name="rights_status"),
     path("rights/status/code/", rights_views.rights_status_code, name="rights_status_code"),
     path("rights/status/view/", rights_views.rights_status_view, name="rights_status_view"),
+    # rights-queue: the archive of an access or copy request, for the verified requester
+    path("rights/status/archive/", rights_archive_views.rights_archive, name="rights_archive"),
+    path(
+        "rights/status/archive/download/", rights_archive_views.rights_archive_download, name="rights_archive_download"
+    ),
 ]

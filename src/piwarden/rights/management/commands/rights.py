@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+import signal
+import threading
 from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.db.models import Count, Q
 
-from piwarden.rights.actions import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule
+from piwarden.errors import describe as describe_error
+from piwarden.rights.actions import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule, remind_and_escalate
 from piwarden.rights.clock import LIBRARY_YEARS, RESPONSE_WORKING_DAYS, DueDate, due_date
 from piwarden.rights.models import DayKind, ScheduleYear
+from piwarden.site.management.commands.worker import drop_connections
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -76,7 +81,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{due-date,schedules,load-schedule}")
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="{due-date,schedules,load-schedule,remind}"
+        )
         due = actions.add_parser("due-date", help="the due date of an answer to a request received on DATE")
         due.add_argument("received", metavar="DATE", help="the day of receipt, YYYY-MM-DD")
         actions.add_parser("schedules", help="which years the clock knows, and where each year's schedule comes from")
@@ -95,6 +102,12 @@ class Command(BaseCommand):
             "--workdays", default="", help="the make-up workdays (调休上班), Saturdays or Sundays, e.g. 2027-02-20"
         )
         load.add_argument("--by", required=True, metavar="USERNAME", help="your staff account: who loaded it")
+        remind = actions.add_parser(
+            "remind",
+            help="remind at working day 10 and escalate overdue requests (each once); `piwarden serve` runs it hourly",
+        )
+        remind.add_argument("--today", metavar="DATE", help="count as if today were DATE (YYYY-MM-DD, PRC day)")
+        remind.add_argument("--every", type=int, metavar="SECONDS", help="run now and then every SECONDS until stopped")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "due-date":
@@ -107,6 +120,8 @@ class Command(BaseCommand):
             self.due_date(received)
         elif options["action"] == "schedules":
             self.schedules()
+        elif options["action"] == "remind":
+            self.remind(options)
         else:
             self.load_schedule(options)
 
@@ -173,3 +188,32 @@ class Command(BaseCommand):
             )
         elif loaded.year in LIBRARY_YEARS:
             self.stdout.write(f"It takes the place of the chinese-calendar library's data for {loaded.year}.")
+
+    def remind(self, options: dict[str, Any]) -> None:
+        today = parse_date(options["today"]) if options["today"] else None
+        every = options["every"]
+        if every is not None and every < 1:
+            raise bad_input("--every: a whole number of seconds, at least 1.")
+        stopping = threading.Event()
+        if every is not None:
+            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+            signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+        while True:
+            try:
+                done = remind_and_escalate(today)
+            except DatabaseError as exc:
+                if every is None:
+                    raise CommandError(f"rights remind: database unavailable ({describe_error(exc)})") from None
+                self.stderr.write(f"rights remind: database unavailable ({describe_error(exc)}); trying again later")
+                drop_connections()
+            else:
+                if every is None or done.reminded or done.escalated:
+                    self.stdout.write(
+                        f"Reminded {len(done.reminded)} ({', '.join(done.reminded) or 'none'}); "
+                        f"escalated {len(done.escalated)} ({', '.join(done.escalated) or 'none'})."
+                    )
+            if every is None:
+                return
+            drop_connections()
+            if stopping.wait(every):
+                return

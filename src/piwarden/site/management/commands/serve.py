@@ -166,6 +166,9 @@ class Command(BaseCommand):
             # Deletes what the declaration keeps no longer (sessions, task results, sign-in logs,
             # outbox copies), now and every hour; it rides out database outages by itself.
             children.append(Child("housekeeping", [sys.executable, "-m", "piwarden", "housekeeping"], env))
+            # rights-queue: reminds at working day 10 and escalates overdue rights requests, hourly.
+            remind = [sys.executable, "-m", "piwarden", "rights", "remind", "--every", "3600"]
+            children.append(Child("rights-reminders", remind, env))
         address = served_url(host, port)
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"

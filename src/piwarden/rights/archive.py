@@ -1,0 +1,395 @@
+"""The archive that answers an access or copy request (PIPL 45, policy §六): built and opened.
+
+:func:`build_archive` assembles everything about a person from every declared category (through
+:func:`piwarden.people.registry.export_person`, so through the gate, and complete by
+construction) into one zip:
+
+* ``data.json``: every category in the declaration's order, with its names and description in
+  zh-hans and English, its records (or why it has none), the policy version and the generation time;
+* ``<category>.csv``: one per category with records, a header row then one row per record
+  (UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese right);
+* ``index.html``: the same, readable in a browser (no script, no style, nothing from elsewhere);
+* ``README.txt``: what each file is, in zh-hans and English.
+
+The zip is sealed under the person's data key (:mod:`piwarden.rights.sealing`) under
+``PIWARDEN_EXPORTS_DIR``, with a :class:`~piwarden.rights.models.Archive` row that expires after
+the declared retention of ``rights_archives``.  The readable page is sealed beside it, so that a
+page of the portal can stream it (:func:`open_archive_page`) without unpacking the zip.
+
+Why a module of its own in ``rights``: the archive is the fulfilment of one kind of rights request
+and knows nothing of the request itself (the intake passes a reference); the file format and
+its keys are in :mod:`~piwarden.rights.sealing`, shared with the write paths (``actions``), which
+may not import the builder (that would be a cycle).
+
+**Streaming.**  Nothing holds all records: the records flow once from the exporters (each reads
+its rows in chunks) into the zip, which is written entry by entry through the encrypting stream
+(``zipfile`` on an unseekable stream writes data descriptors).  A category's CSV is written while
+its records arrive (the export yields category by category, so one entry is open at a time).
+The JSON and HTML files span every category, so they are written at the same time into two
+temporary :class:`~piwarden.rights.sealing.Spool` files (sealed under a key that lives only in
+memory) and copied into the zip at the end.  One pass means one read of the database, one record
+of the gate, and files that agree with each other (two passes could see different data).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import hashlib
+import html
+import io
+import json
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from piwarden.people.models import Person
+from piwarden.people.registry import Record, Section, export_person
+from piwarden.policy.declaration import Category, Declaration, load_declaration
+from piwarden.rights import actions, sealing
+from piwarden.rights.models import Archive
+
+FORMAT = "piwarden-archive/1"
+JSON_NAME, PAGE_NAME, README_NAME = "data.json", "index.html", "README.txt"
+LANGUAGES = ("zh-hans", "en")
+PROGRESS_EVERY = 2000  # records between two progress reports
+STORE_PROGRESS_EVERY = 1.0  # seconds between two writes of the progress on the row
+
+# (records done, categories done): called as the build goes (a task stores it on the row).
+Progress = Callable[[int, int], None]
+
+ArchiveUnavailable = actions.ArchiveUnavailable
+SealedArchiveInvalid = sealing.SealedArchiveInvalid
+
+
+def both(text: str) -> dict[str, str]:
+    """A fixed text of ours in both languages (zh-hans from the catalogue)."""
+    found = {}
+    for language in LANGUAGES:
+        with translation.override(language):
+            found[language] = gettext(text)
+    return found
+
+
+class _Sink(io.RawIOBase):
+    """The zip's output: hashes and counts the plaintext, then hands it to the sealed file."""
+
+    def __init__(self, out: sealing.SealedWriter) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        data = bytes(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        return len(data)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, default=str).encode()
+
+
+@dataclass
+class _Build:
+    """The state of one pass over the export."""
+
+    archive: Archive
+    declaration: Declaration
+    zip: zipfile.ZipFile
+    data: sealing.Spool
+    page: sealing.Spool
+    progress: Progress | None
+    counts: dict[str, int] = field(default_factory=dict)
+    records: int = 0
+    category: Category | None = None
+    section: Section | None = None
+    columns: list[str] = field(default_factory=list)
+    csv_entry: io.TextIOWrapper | None = None
+    csv_writer: Any = None
+    csv_files: list[str] = field(default_factory=list)
+
+    def start(self, generated_at: datetime.datetime) -> None:
+        head = {
+            "format": FORMAT,
+            "archive": str(self.archive.id),
+            "reference": self.archive.reference,
+            "person": self.archive.person.reference,
+            "generated_at": generated_at.isoformat(),
+            "policy_version": self.declaration.version,
+            "controller": {"name": self.declaration.controller.name.model_dump(by_alias=True)},
+        }
+        self.data.write(_json(head)[:-1] + b', "categories": [')
+        context = {"archive": self.archive, "head": head, "declaration": self.declaration}
+        self.page.write(render_to_string("rights/archive/start.html", context).encode())
+
+    def open_section(self, section: Section) -> None:
+        self.close_section()
+        category = self.declaration.category(section.category)
+        self.category, self.section, self.columns = category, section, []
+        self.counts[category.id] = 0
+        entry: dict[str, Any] = {
+            "id": category.id,
+            "name": category.name.model_dump(by_alias=True),
+            "description": category.description.model_dump(by_alias=True),
+            "subject": section.subject.value,
+        }
+        note = both(section.note) if section.note else {}
+        if note:
+            entry["note"] = note
+        separator = b"," if len(self.counts) > 1 else b""
+        self.data.write(separator + _json(entry)[:-1] + b', "records": [')
+        context = {"category": category, "note_zh": note.get("zh-hans"), "note_en": note.get("en")}
+        self.page.write(render_to_string("rights/archive/section.html", context).encode())
+
+    def add(self, record: Record) -> None:
+        assert self.category is not None  # noqa: S101  # export_person yields a Section first
+        count = self.counts[self.category.id]
+        if count == 0:
+            self._open_table(record)
+        row = [_cell(record.get(column)) for column in self.columns]
+        extra = {k: v for k, v in record.items() if k not in self.columns}
+        if extra:  # a key the first record did not have: kept, in the last column
+            row[-1] = _cell(extra)
+        self.csv_writer.writerow(row)
+        self.data.write((b"," if count else b"") + _json(dict(record)))
+        cells = "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
+        self.page.write(f"<tr>{cells}</tr>\n".encode())
+        self.counts[self.category.id] = count + 1
+        self.records += 1
+        if self.progress is not None and self.records % PROGRESS_EVERY == 0:
+            self.progress(self.records, len(self.counts) - 1)
+
+    def _open_table(self, first: Record) -> None:
+        assert self.category is not None  # noqa: S101
+        self.columns = [*first.keys(), "other"]
+        name = f"{self.category.id}.csv"
+        self.csv_files.append(name)
+        self.csv_entry = io.TextIOWrapper(
+            self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline="", write_through=True
+        )
+        self.csv_writer = csv.writer(self.csv_entry)
+        self.csv_writer.writerow(self.columns)
+        heads = "".join(f"<th>{html.escape(column)}</th>" for column in self.columns)
+        self.page.write(f"<table><thead><tr>{heads}</tr></thead><tbody>\n".encode())
+
+    def close_section(self) -> None:
+        if self.category is None:
+            return
+        count = self.counts[self.category.id]
+        self.data.write(b'], "count": ' + str(count).encode() + b"}")
+        if self.csv_entry is not None:
+            self.csv_entry.close()
+            self.csv_entry, self.csv_writer = None, None
+            self.page.write(b"</tbody></table>\n")
+        self.page.write(b"</section>\n")
+        self.category = None
+        if self.progress is not None:
+            self.progress(self.records, len(self.counts))
+
+    def finish(self, page_out: sealing.SealedWriter) -> None:
+        self.close_section()
+        self.data.write(b"]}\n")
+        self.page.write(render_to_string("rights/archive/end.html", {}).encode())
+        _copy(self.data.chunks(), self.zip, JSON_NAME)
+        _copy(self.page.chunks(), self.zip, PAGE_NAME, tee=page_out)
+        self.zip.writestr(README_NAME, readme(self.archive, self.declaration, self.csv_files))
+
+
+def _copy(
+    chunks: Iterable[bytes], archive: zipfile.ZipFile, name: str, tee: sealing.SealedWriter | None = None
+) -> None:
+    with archive.open(name, "w", force_zip64=True) as entry:
+        for chunk in chunks:
+            entry.write(chunk)
+            if tee is not None:
+                tee.write(chunk)
+
+
+def readme(archive: Archive, declaration: Declaration, csv_files: list[str]) -> str:
+    """README.txt: what the archive is and what each file holds, zh-hans first, then English."""
+    parts = []
+    for language in LANGUAGES:
+        with translation.override(language):
+            lines = [
+                gettext("Your personal information held by %(controller)s")
+                % {"controller": declaration.controller.name.get(language)},
+                gettext(
+                    "Request reference: %(reference)s. Prepared: %(when)s (UTC). Privacy policy version: %(version)s."
+                )
+                % {
+                    "reference": archive.reference,
+                    "when": archive.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "version": declaration.version,
+                },
+                "",
+                gettext("The files in this archive:"),
+                f"- {JSON_NAME}: "
+                + gettext(
+                    "every category of information we hold about you, in the order of our privacy policy, "
+                    "with its name in Chinese and English and its records (machine-readable JSON)."
+                ),
+                f"- {PAGE_NAME}: " + gettext("the same information as a page to read in a web browser."),
+            ]
+            for name in csv_files:
+                category = declaration.category(name.removesuffix(".csv"))
+                lines.append(
+                    f"- {name}: "
+                    + gettext("the records of “%(category)s”, one row each (CSV, UTF-8).")
+                    % {"category": category.name.get(language)}
+                )
+            lines.append(f"- {README_NAME}: " + gettext("this explanation."))
+            lines += [
+                "",
+                gettext(
+                    "A category without a CSV file holds no records about you; data.json says why where there is "
+                    "a reason. Questions: %(hotline)s, %(email)s."
+                )
+                % {"hotline": declaration.controller.hotline, "email": declaration.controller.email},
+            ]
+            parts.append("\n".join(lines))
+    return "\n\n----------------------------------------\n\n".join(parts) + "\n"
+
+
+def build_archive(
+    person: Person, *, reference: str, progress: Progress | None = None, store_progress: bool = False
+) -> Archive:
+    """Build, seal and store the archive of everything about ``person``; returns its row, ready.
+
+    ``reference`` names the rights request (in the file, the audit and the row).  ``progress`` is
+    called with (records done, categories done) as the build goes; with ``store_progress`` the
+    counts are also written on the row (at most once a second) for a page to show.  The gate is
+    asked first (for the archive row, then for the export): an erased person gets
+    ``ProcessingRefused`` and no row or file.  On any failure the files are deleted and the row
+    marked failed (``rights.archive_failed``); :class:`ArchiveUnavailable` when the person was
+    erased while it was built (the erasure deleted the row; the file is deleted too).
+    """
+    declaration = load_declaration()
+    started = actions.start_archive(person, reference=reference)
+    archive = started.archive
+    if store_progress:
+        progress = _stored(archive, progress)
+    try:
+        digest, size, counts = _write(started, person, declaration, progress)
+    except BaseException as exc:
+        actions.fail_archive(archive.id, error=type(exc).__name__)
+        raise
+    ready = actions.finish_archive(archive.id, size=size, sha256=digest, counts=counts)
+    if ready is None:
+        sealing.delete_files([archive.id])
+        raise ArchiveUnavailable(str(archive.id))
+    return ready
+
+
+def _stored(archive: Archive, then: Progress | None) -> Progress:
+    last = 0.0
+
+    def report(records: int, categories: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= STORE_PROGRESS_EVERY:
+            actions.note_archive_progress(archive.id, records=records, categories=categories)
+            last = now
+        if then is not None:
+            then(records, categories)
+
+    return report
+
+
+def _write(
+    started: actions.StartedArchive, person: Person, declaration: Declaration, progress: Progress | None
+) -> tuple[str, int, dict[str, int]]:
+    """One pass over the export into the sealed zip and page; (sha256, size, counts) of the zip."""
+    archive = started.archive
+    items = export_person(person, declaration, context=f"rights.archive:{archive.id}")
+    first = next(items)  # the gate: refused before any file is written
+    keys = {"key": started.key, "person_id": person.pk, "archive_id": archive.id}
+    out = sealing.SealedWriter(sealing.archive_path(archive.id), part="zip", **keys)
+    page_out: sealing.SealedWriter | None = None
+    data, page = sealing.Spool(), sealing.Spool()
+    try:
+        page_out = sealing.SealedWriter(sealing.page_path(archive.id), part="page", **keys)
+        sink = _Sink(out)
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zipped:
+            build = _Build(archive, declaration, zipped, data, page, progress)
+            build.start(timezone.now())
+            for item in _chained(first, items):
+                if isinstance(item, Section):
+                    build.open_section(item)
+                else:
+                    build.add(item)
+            build.finish(page_out)
+        out.close()
+        page_out.close()
+    except BaseException:
+        out.abandon()
+        if page_out is not None:
+            page_out.abandon()
+        raise
+    finally:
+        data.close()
+        page.close()
+    return sink.sha256.hexdigest(), sink.size, build.counts
+
+
+def _chained(first: Section | Record, rest: Iterator[Section | Record]) -> Iterator[Section | Record]:
+    yield first
+    yield from rest
+
+
+def open_archive(archive_id: Any, person: Person) -> Iterator[bytes]:
+    """The archive's zip, decrypted in chunks, for a download view; the download is recorded first.
+
+    :class:`ArchiveUnavailable` (answer 404) for an archive that is not this person's, not ready,
+    expired or missing; ``ProcessingRefused`` for an erased person;
+    :class:`SealedArchiveInvalid` for a file that does not open with their key.
+    """
+    _, chunks = actions.download_archive(archive_id, person)
+    return chunks
+
+
+def open_archive_page(archive_id: Any, person: Person) -> Iterator[bytes]:
+    """The archive's readable page (its ``index.html``), decrypted in chunks, for a page of the portal."""
+    _, chunks = actions.download_archive(archive_id, person, page=True)
+    return chunks
+
+
+def archive_context(archive: Archive) -> dict[str, Any]:
+    """What a status page shows about an archive (no personal value): view-ready, in the active language."""
+    declaration = load_declaration()
+    names = {c.id: str(c.name) for c in declaration.categories}
+    return {
+        "archive": archive,
+        "status": archive.get_status_display(),
+        "records_done": archive.records_done,
+        "categories_done": archive.categories_done,
+        "categories_total": len(declaration.categories),
+        "counts": [(names.get(category, category), count) for category, count in archive.counts.items()],
+        "expires_at": archive.expires_at,
+        "download_ready": archive.status == "ready" and archive.expires_at > timezone.now(),
+    }
+
+
+def render_archive_status(archive: Archive) -> str:
+    """The status fragment of an archive (progress, counts per category, expiry), for a portal page."""
+    return render_to_string("rights/archive/status.html", archive_context(archive))

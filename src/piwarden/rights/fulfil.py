@@ -1,0 +1,167 @@
+"""Fulfilment: what completing a request executes, kind by kind (issue 7 §4).
+
+Staff confirm every execution by completing the request in the queue; nothing runs by itself
+right after the person's verification.  Why: the one-time code proves that the requester reads
+the e-mail address they gave, not that the data held under it is theirs to ask for (a guardian,
+a relative of a deceased person, a shared or mistyped address), and an erasure cannot be undone.
+A staff member reads the request and confirms, which the law allows ("promptly", PIPL 45-50)
+and the 15-working-day clock bounds; the queue's reminders and escalation keep it prompt.
+
+* access, copy: the archive of everything about the person is built by a task;
+* deletion: the person is erased (every category's eraser, crypto-shredding, the ledger), after
+  the completion e-mail went out (the address is unreadable after the erasure);
+* restriction: processing is restricted (the gate then allows only what survives it);
+* withdrawal: consent to the purpose staff confirm is withdrawn, and what rested on it alone deleted;
+* correction: the values staff confirm are written everywhere they are held;
+* explanation, complaint, cancellation, deceased relative: the written answer is the result.
+
+Each execution is its own write path (a durable transaction with its audit event), run before
+the completion is recorded; each is idempotent, so completing again after a crash in between
+does nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.people.actions import CorrectionRefused, correct_person_data, erase_person, restrict_processing, withdraw
+from piwarden.people.registry import correctables
+from piwarden.rights.access import StaffRefused
+from piwarden.rights.models import ActingAs, RequestKind, RequestStatus, RequestStep, RightsRequest
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """What staff confirm on completion, for the kinds that need it."""
+
+    corrections: dict[str, str] = field(default_factory=dict)  # correction: declared field -> new value
+    purpose: str = ""  # withdrawal: the consent-based purpose withdrawn
+
+
+@dataclass(frozen=True)
+class Executed:
+    done: bool  # the right was executed (or is queued to be, for an archive or an erasure)
+    what: str  # for the audit event: what ran ("archive", "erasure", ...; "answer" for a written one)
+
+
+def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Executed:
+    """Run the execution of ``request``'s kind that must happen before its completion is recorded.
+
+    Only for a person acting for themself: the requester's record is then the data subject's.  A
+    guardian's or a relative's request names someone else, whom staff identify: its answer is
+    written.  Bad input (no purpose, a correction the form would refuse) raises
+    :class:`StaffRefused` (400) and nothing is done.
+    """
+    if request.acting_as != ActingAs.SELF:
+        return Executed(done=False, what="answer")
+    person, reference = request.person, request.reference
+    if request.kind == RequestKind.RESTRICTION:
+        restrict_processing(person, by=actor, reference=reference)
+        return Executed(done=True, what="restriction")
+    if request.kind == RequestKind.WITHDRAWAL:
+        if not fulfilment.purpose:
+            raise StaffRefused(_("Choose the purpose whose consent is withdrawn."), status=400)
+        try:
+            withdraw(person, fulfilment.purpose, channel="rights_request", reference=reference)
+        except ValueError:
+            raise StaffRefused(_("Choose the purpose whose consent is withdrawn."), status=400) from None
+        return Executed(done=True, what="withdrawal")
+    if request.kind == RequestKind.CORRECTION:
+        if not fulfilment.corrections:
+            raise StaffRefused(_("Give the corrected values the person asked for."), status=400)
+        try:
+            correct_person_data(person, fulfilment.corrections, by=actor, reference=reference)
+        except CorrectionRefused as refused:
+            raise StaffRefused(str(refused), status=400) from None
+        return Executed(done=True, what="correction")
+    if request.kind == RequestKind.DELETION:
+        return Executed(done=False, what="erasure after the completion e-mail")
+    if request.kind in (RequestKind.ACCESS, RequestKind.COPY):
+        return Executed(done=True, what="archive")  # queued in the completion's transaction
+    return Executed(done=False, what="answer")
+
+
+def after_step_mail(step_id: str) -> None:
+    """After a step's e-mail went out (or finally failed): a completed deletion now erases the person
+    (every category's eraser, the crypto-shredding, the erasure ledger: ``people.actions.erase_person``).
+
+    After, not before: the address the completion goes to is unreadable once the person is erased.
+    Idempotent: an erased person is not erased again, and the request is marked once."""
+    step = RequestStep.objects.select_related("request__person").get(pk=step_id)
+    request = step.request
+    if step.status != RequestStatus.COMPLETED or request.kind != RequestKind.DELETION:
+        return
+    if request.acting_as != ActingAs.SELF or request.fulfilled_at is not None:
+        return
+    erase_person(request.person, reason=f"Rights request {request.reference}: deletion asked by the person, confirmed")
+    _mark_fulfilled(request.pk, "erasure")
+
+
+@transaction.atomic(durable=True)
+def _mark_fulfilled(request_id: uuid.UUID, what: str) -> None:
+    request = RightsRequest.objects.select_for_update().select_related("person").get(pk=request_id)
+    if request.fulfilled_at is not None:
+        return
+    request.fulfilled_at = timezone.now()
+    request.save(update_fields=["fulfilled_at"])
+    record_event(
+        EventType.RIGHTS_FULFILLED,
+        actor_kind=ActorKind.SYSTEM,
+        person=request.person,
+        purpose="answer_rights_request",
+        extra={"request": request.reference, "executed": what},
+    )
+
+
+def correctable_fields() -> list[tuple[str, str]]:
+    """(declared field, label) of what a correction may change, as its model names it."""
+    fields = []
+    for name in sorted(correctables()):
+        app_label, model, field_name = name.split(".")
+        label = apps.get_model(app_label, model)._meta.get_field(field_name).verbose_name
+        fields.append((name, f"{label} ({name})"))
+    return fields
+
+
+ANSWER = gettext_lazy("Completing sends your written result to the person; nothing else runs.")
+EXECUTES: dict[str, Any] = {
+    RequestKind.RESTRICTION: gettext_lazy(
+        "Completing restricts the processing of the person's data now (only storage and security go on), "
+        "then sends your result."
+    ),
+    RequestKind.WITHDRAWAL: gettext_lazy(
+        "Completing withdraws the consent for the purpose you choose and deletes what was held on it alone, "
+        "then sends your result."
+    ),
+    RequestKind.CORRECTION: gettext_lazy(
+        "Completing writes the values you confirm below everywhere they are held, then sends your result."
+    ),
+    RequestKind.ACCESS: gettext_lazy(
+        "Completing prepares the archive of everything about the person (in the background) and sends your "
+        "result with the link to it; it can be downloaded for 5 days after the person verifies again."
+    ),
+    RequestKind.COPY: gettext_lazy(
+        "Completing prepares the archive of everything about the person (in the background) and sends your "
+        "result with the link to it; it can be downloaded for 5 days after the person verifies again."
+    ),
+    RequestKind.DELETION: gettext_lazy(
+        "Completing sends your result, then erases the person's data for good. This cannot be undone."
+    ),
+}
+
+
+def describe(request: RightsRequest) -> str:
+    """What completing this request does, for the staff member about to confirm it."""
+    if request.acting_as != ActingAs.SELF:
+        return str(ANSWER)
+    return str(EXECUTES.get(request.kind, ANSWER))

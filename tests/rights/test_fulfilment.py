@@ -1,0 +1,136 @@
+"""Completing a request executes it (issue 7 §4), over HTTP as a privacy officer: restriction set,
+consent withdrawn with what rested on it deleted, values corrected, the person erased after the
+completion e-mail went out.  A guardian's request executes nothing on the requester's record."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from http import HTTPStatus
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from piwarden.audit.models import AuditEvent
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.models import Person
+from piwarden.rights.models import ActingAs, Archive, RequestKind, RequestStatus, RightsRequest
+from tests.rights.mailbox import deliver, last_code_to, messages_to
+from tests.rights.staffing import act, console, verified_request
+
+pytestmark = pytest.mark.django_db
+
+EMAIL = "zhang.wei@example.com"  # the consultation fixture's address: the same person
+
+
+def person_of(request: RightsRequest) -> Person:
+    return Person.objects.get(pk=request.person_id)
+
+
+@pytest.mark.duty("RGT-01")
+def test_completing_a_restriction_restricts_processing(carol):
+    request = verified_request(EMAIL, kind=RequestKind.RESTRICTION)
+    response = act(console(carol), request.reference, "complete", result="已按您的要求限制处理您的个人信息。")
+    assert response.status_code == HTTPStatus.FOUND
+    assert person_of(request).restricted_at is not None
+    request.refresh_from_db()
+    assert (request.status, request.fulfilled_at is not None) == (RequestStatus.COMPLETED, True)
+    assert AuditEvent.objects.filter(event_type="person.restricted", actor=carol).count() == 1
+    deliver()
+    assert len(messages_to(EMAIL)) == 1  # the completion still reaches a restricted person
+
+
+@pytest.mark.duty("RGT-05")
+def test_completing_a_deletion_mails_the_person_then_erases_them(carol, submit):
+    assert submit().status_code == HTTPStatus.FOUND  # a consultation by the same person
+    request = verified_request(EMAIL, kind=RequestKind.DELETION)
+    client = console(carol)
+    response = act(client, request.reference, "complete", result="我们已删除您的个人信息。")
+    assert response.status_code == HTTPStatus.FOUND
+    assert not person_of(request).is_erased  # not before the e-mail
+    deliver()
+    [sent] = messages_to(EMAIL)
+    assert "我们已删除您的个人信息。" in sent.body
+    assert person_of(request).is_erased
+    assert not Inquiry.objects.filter(person_id=request.person_id).exists()
+    request.refresh_from_db()
+    assert request.fulfilled_at is not None
+    assert request.email is None  # sealed under the destroyed key: unreadable
+    assert AuditEvent.objects.filter(event_type="rights.fulfilled").count() == 1
+    deliver()  # nothing more to do, nothing sent again
+    assert len(messages_to(EMAIL)) == 1
+
+
+@pytest.mark.duty("RGT-08")
+def test_completing_a_withdrawal_needs_the_purpose_and_deletes_what_rested_on_it(carol, submit):
+    assert submit().status_code == HTTPStatus.FOUND
+    request = verified_request(EMAIL, kind=RequestKind.WITHDRAWAL)
+    client = console(carol)
+    result = "已撤回您对答复咨询的同意。"
+    assert act(client, request.reference, "complete", result=result).status_code == HTTPStatus.BAD_REQUEST
+    assert Inquiry.objects.filter(person_id=request.person_id).exists()
+    response = act(client, request.reference, "complete", result=result, purpose="respond_inquiry")
+    assert response.status_code == HTTPStatus.FOUND
+    assert not Inquiry.objects.filter(person_id=request.person_id).exists()
+    assert AuditEvent.objects.filter(event_type="consent.withdrawn").count() == 1
+
+
+@pytest.mark.duty("RGT-04")
+def test_completing_a_correction_writes_the_values_staff_confirm(carol, submit):
+    assert submit().status_code == HTTPStatus.FOUND
+    request = verified_request(EMAIL, kind=RequestKind.CORRECTION, details="公司名称应为 新示例有限公司")
+    client = console(carol)
+    field = "correct__inquiries__Inquiry__company"
+    page = client.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    assert f'name="{field}"' in page
+    response = act(client, request.reference, "complete", result="已更正您的公司名称。", **{field: "新示例有限公司"})
+    assert response.status_code == HTTPStatus.FOUND
+    assert Inquiry.objects.get(person_id=request.person_id).company == "新示例有限公司"
+    [event] = AuditEvent.objects.filter(event_type="person.corrected")
+    assert event.fields == ["inquiries.Inquiry.company"]
+    assert "新示例" not in str(event.extra)
+
+
+def test_a_guardians_deletion_erases_nothing_of_the_requester(carol):
+    request = verified_request("guardian@example.com", kind=RequestKind.DELETION)
+    RightsRequest.objects.filter(pk=request.pk).update(acting_as=ActingAs.GUARDIAN)
+    act(console(carol), request.reference, "complete", result="We have erased your child's records we identified.")
+    deliver()
+    assert not person_of(request).is_erased
+
+
+@pytest.mark.duty("RGT-02")
+def test_completing_an_access_request_builds_the_archive_behind_the_verified_status_page(
+    carol, submit, settings, tmp_path
+):
+    settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
+    assert submit().status_code == HTTPStatus.FOUND  # something to find: a consultation
+    request = verified_request(EMAIL, kind=RequestKind.ACCESS, language="en")
+    result = "Here is everything we hold about you, as the archive linked below."
+    assert act(console(carol), request.reference, "complete", result=result).status_code == HTTPStatus.FOUND
+    deliver()  # the completion e-mail and the archive's build, as the worker runs them
+    archive = Archive.objects.get(person_id=request.person_id, reference=request.reference)
+    assert archive.status == "ready"
+    [sent] = [m for m in messages_to(EMAIL) if request.reference in m.subject]
+    assert "/en/rights/status/archive/" in sent.body
+    # Without the verified opening: sent to get a code.
+    visitor = Client()
+    assert visitor.get("/en/rights/status/archive/")["Location"].endswith("/rights/status/")
+    assert visitor.get("/en/rights/status/archive/download/").status_code == HTTPStatus.FOUND
+    # With a code from the status page: the page, then the zip, recorded.
+    visitor.post("/en/rights/status/", {"reference": request.reference, "email": EMAIL})
+    code = last_code_to(EMAIL)
+    assert visitor.post("/en/rights/status/code/", {"reference": request.reference, "code": code}).status_code == 302
+    page = visitor.get("/en/rights/status/archive/")
+    assert page.status_code == HTTPStatus.OK
+    assert "/rights/status/archive/download/" in page.content.decode()
+    download = visitor.get("/en/rights/status/archive/download/")
+    assert download.status_code == HTTPStatus.OK
+    body = b"".join(download.streaming_content)
+    with zipfile.ZipFile(io.BytesIO(body)) as zipped:
+        assert "data.json" in zipped.namelist()
+    assert AuditEvent.objects.filter(event_type="rights.archive_downloaded").count() == 1
+    # Expired: not to be had any more.
+    Archive.objects.filter(pk=archive.pk).update(expires_at=timezone.now())
+    assert visitor.get("/en/rights/status/archive/download/").status_code == HTTPStatus.NOT_FOUND
