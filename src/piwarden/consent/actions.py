@@ -9,6 +9,7 @@ from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
+from piwarden.prepared import prepare_insert
 
 
 def record_consent(
@@ -28,7 +29,7 @@ def record_consent(
     declaration = load_declaration()
     purpose = declaration.purpose(purpose_id)
     with transaction.atomic(savepoint=False):
-        record = ConsentRecord.objects.create(
+        record = ConsentRecord(
             person=person,
             purpose=purpose.id,
             kind=kind,
@@ -40,6 +41,7 @@ def record_consent(
             shown_text=shown_text,
             given_at=timezone.now(),
         )
+        prepare_insert(record).run()  # the statement's text built once (piwarden.prepared)
         record_event(
             EventType.CONSENT_GIVEN,
             actor_kind=ActorKind.VISITOR,
