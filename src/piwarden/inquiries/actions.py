@@ -16,7 +16,7 @@ from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.inquiries.mail import PURPOSE
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
 from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
-from piwarden.people.actions import NewPerson, person_or_new
+from piwarden.people.actions import NewPerson, new_person, person_or_new
 from piwarden.prepared import prepare_enqueue, prepare_insert
 from piwarden.processing import gate
 
@@ -50,25 +50,27 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
     raises :class:`~piwarden.processing.gate.ProcessingRefused`; nothing else is stored.
 
     A replayed form (same submission token) meets the token's unique index: the first
-    request is returned and nothing is created.  Two first requests with one new e-mail meet
-    the person's unique index instead: the loser runs again and finds the winner's person.
+    request is returned and nothing is created.  The first attempt takes the e-mail for a new
+    one (most requests come from people not known yet) and does not look it up: a known
+    person's e-mail meets the unique index of the person's e-mail instead, and so do two
+    first requests with one new e-mail; the second attempt looks the person up and finds them.
     """
-    for last_attempt in (False, True):
+    for look_up in (False, True):
         try:
-            return _submit(submission), True
+            return _submit(submission, look_up=look_up), True
         except IntegrityError:
             first = Inquiry.objects.filter(submission_token=submission.submission_token).first()
             if first is not None:
                 return first, False
-            if last_attempt:
+            if look_up:
                 raise
     raise AssertionError("unreachable")
 
 
-def _submit(submission: Submission) -> Inquiry:
+def _submit(submission: Submission, *, look_up: bool) -> Inquiry:
     # Prepare, then write: everything but the INSERTs happens before the gate opens its
     # transaction, which on SQLite holds the one write lock (every other request's write waits).
-    found = person_or_new(email=submission.email, phone=submission.phone)
+    found = (person_or_new if look_up else new_person)(email=submission.email, phone=submission.phone)
     person = found.person if isinstance(found, NewPerson) else found
     inquiry = Inquiry(
         person=person,

@@ -62,12 +62,19 @@ def person_or_new(*, email: str, phone: str | None = None) -> Person | NewPerson
     found here is handed to the gate as an object, which reads their restriction and erasure again
     inside its transaction.
     """
-    email_index = blind.email_index(email)
-    existing = Person.objects.filter(email_index=email_index).first()
-    if existing is not None:
-        return existing
+    existing = Person.objects.filter(email_index=blind.email_index(email)).first()
+    return existing if existing is not None else new_person(email=email, phone=phone)
+
+
+def new_person(*, email: str, phone: str | None = None) -> NewPerson:
+    """A :class:`NewPerson` with this e-mail, without looking first: the unique index on the
+    e-mail's blind index refuses it (``IntegrityError``) if the person is known."""
     key = new_data_key()
-    person = Person(data_key=key, email_index=email_index, phone_index=blind.phone_index(phone) if phone else None)
+    person = Person(  # type: ignore[misc]  # django-stubs misreads nullable CharField subclasses
+        data_key=key,
+        email_index=blind.email_index(email),
+        phone_index=blind.phone_index(phone) if phone else None,
+    )
     return NewPerson(person, (prepare_insert(key), prepare_insert(person)))
 
 
