@@ -21,6 +21,7 @@ from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.actions import Submission, submit_inquiry
 from piwarden.inquiries.models import REQUEST_FIELDS, Inquiry
 from piwarden.people.models import Person
+from piwarden.vault.models import DataKey
 from tests.conftest import consultation_data
 
 
@@ -52,6 +53,27 @@ def test_a_replayed_submission_returns_the_first_request_and_creates_nothing():
 
 
 @pytest.mark.django_db
+def test_a_known_persons_submission_joins_them_after_the_unique_index_says_so():
+    """The first attempt takes the e-mail for a new one; the index refuses it, nothing of it stays."""
+    first, _ = submit_inquiry(submission(email="zhang.wei@example.com"))
+    before = counts()
+    second, created = submit_inquiry(submission(email="Zhang.Wei@example.com"))
+    assert created
+    assert second.person_id == first.person_id
+    assert second.data_key_id == first.data_key_id
+    after = counts()
+    assert after["Person"] == before["Person"]
+    assert (after["Inquiry"], after["ConsentRecord"], after["DBTaskResult"]) == (
+        before["Inquiry"] + 1,
+        before["ConsentRecord"] + 1,
+        before["DBTaskResult"] + 2,
+    )
+    assert after["AuditEvent"] == before["AuditEvent"] + 2  # consent and request: no person created
+    assert DataKey.objects.count() == Person.objects.count()  # the refused attempt's key was never stored
+    assert second.name == consultation_data()["name"]  # sealed under the person's own key
+
+
+@pytest.mark.django_db
 def test_a_new_persons_submission_writes_each_row_once_and_reads_nothing_back():
     submit_inquiry(submission(email="first@example.com"))  # the audit chain exists from here on
     with CaptureQueriesContext(connection) as queries:
@@ -62,7 +84,7 @@ def test_a_new_persons_submission_writes_each_row_once_and_reads_nothing_back():
     # The audit log's own statements are its business (tests/audit); the rest, in order:
     ours = [s for s in statements if "SAVEPOINT" not in s and '"audit_' not in s]
     assert [(s.split()[0], _table(s)) for s in ours] == [
-        ("SELECT", "people_person"),  # by the e-mail's blind index
+        # no lookup by the e-mail's blind index: the person's unique index says whether it is known
         ("INSERT", "vault_datakey"),
         ("INSERT", "people_person"),
         ("INSERT", "consent_consentrecord"),  # and no read of it back: the gate counts it as given
@@ -93,15 +115,14 @@ def test_two_first_requests_with_one_email_end_with_one_person():
         finally:
             connections.close_all()
 
-    def after_the_person_lookup(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        result = execute(sql, params, many, context)
-        if not raced and sql.startswith("SELECT") and 'FROM "people_person"' in sql:
+    def before_the_person_insert(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not raced and sql.startswith('INSERT INTO "people_person"'):
             thread = threading.Thread(target=rival)  # commits the same new person first
             thread.start()
             thread.join()
-        return result
+        return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(after_the_person_lookup):
+    with connection.execute_wrapper(before_the_person_insert):
         mine, created = submit_inquiry(submission(email="wang.fang@example.com"))
     assert created
     assert len(raced) == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import cast
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -9,6 +12,7 @@ from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
+from piwarden.prepared import PreparedInsert, prepare_insert
 
 
 def record_consent(
@@ -25,29 +29,66 @@ def record_consent(
     Joins the caller's transaction without a savepoint (or opens one) and writes its audit
     event beside the record.
     """
-    declaration = load_declaration()
-    purpose = declaration.purpose(purpose_id)
+    given = prepare_consent(person, purpose_id, channel=channel, language=language, shown_text=shown_text, kind=kind)
     with transaction.atomic(savepoint=False):
-        record = ConsentRecord.objects.create(
-            person=person,
-            purpose=purpose.id,
-            kind=kind,
-            policy_version=declaration.version,
-            policy_hash=declaration.digest,
-            purpose_hash=purpose.fingerprint,
-            channel=channel,
-            language=language,
-            shown_text=shown_text,
-            given_at=timezone.now(),
-        )
+        return given.record()
+
+
+@dataclass(frozen=True)
+class PreparedConsent:
+    """A consent record made but not written: :meth:`record` writes it and its audit event."""
+
+    row: PreparedInsert
+    policy_version: str
+
+    def record(self) -> ConsentRecord:
+        """Write the record and its event, in the caller's transaction."""
+        record = cast(ConsentRecord, self.row.run())
         record_event(
             EventType.CONSENT_GIVEN,
             actor_kind=ActorKind.VISITOR,
-            person=person,
-            purpose=purpose.id,
-            extra={"consent": str(record.pk), "kind": kind, "channel": channel, "policy_version": declaration.version},
+            person=record.person,
+            purpose=record.purpose,
+            extra={
+                "consent": str(record.pk),
+                "kind": record.kind,
+                "channel": record.channel,
+                "policy_version": self.policy_version,
+            },
         )
-    return record
+        return record
+
+
+def prepare_consent(
+    person: Person,
+    purpose_id: str,
+    *,
+    channel: str,
+    language: str,
+    shown_text: str,
+    kind: ConsentKind = ConsentKind.ORDINARY,
+) -> PreparedConsent:
+    """The record of ``person``'s consent to ``purpose_id`` as declared now, ready to be written.
+
+    Made before a transaction (the gate does, for the consent given in the act it allows), so
+    that only its INSERT runs while the transaction holds SQLite's write lock.  Preparing records
+    nothing: a refused act drops it.
+    """
+    declaration = load_declaration()
+    purpose = declaration.purpose(purpose_id)
+    record = ConsentRecord(
+        person=person,
+        purpose=purpose.id,
+        kind=kind,
+        policy_version=declaration.version,
+        policy_hash=declaration.digest,
+        purpose_hash=purpose.fingerprint,
+        channel=channel,
+        language=language,
+        shown_text=shown_text,
+        given_at=timezone.now(),
+    )
+    return PreparedConsent(prepare_insert(record), declaration.version)
 
 
 def withdraw_consent(person: Person, purpose_id: str, *, channel: str) -> int:

@@ -6,7 +6,6 @@ the tasks (:mod:`piwarden.inquiries.tasks`) that the submission queues.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.inquiries.mail import PURPOSE
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
 from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
-from piwarden.people.actions import find_or_create_person
-from piwarden.people.models import Person
+from piwarden.people.actions import NewPerson, new_person, person_or_new
+from piwarden.prepared import prepare_enqueue, prepare_insert
 from piwarden.processing import gate
 
 
@@ -51,36 +50,28 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
     raises :class:`~piwarden.processing.gate.ProcessingRefused`; nothing else is stored.
 
     A replayed form (same submission token) meets the token's unique index: the first
-    request is returned and nothing is created.  Two first requests with one new e-mail meet
-    the person's unique index instead: the loser runs again and finds the winner's person.
+    request is returned and nothing is created.  The first attempt takes the e-mail for a new
+    one (most requests come from people not known yet) and does not look it up: a known
+    person's e-mail meets the unique index of the person's e-mail instead, and so do two
+    first requests with one new e-mail; the second attempt looks the person up and finds them.
     """
-    for last_attempt in (False, True):
+    for look_up in (False, True):
         try:
-            return _submit(submission), True
+            return _submit(submission, look_up=look_up), True
         except IntegrityError:
             first = Inquiry.objects.filter(submission_token=submission.submission_token).first()
             if first is not None:
                 return first, False
-            if last_attempt:
+            if look_up:
                 raise
     raise AssertionError("unreachable")
 
 
-def _submit(submission: Submission) -> Inquiry:
-    given = gate.GivenConsent(
-        channel="web:consultation", language=submission.language, shown_text=submission.consent_text
-    )
-    with gate.processing(
-        functools.partial(find_or_create_person, email=submission.email, phone=submission.phone),
-        PURPOSE,
-        categories={CATEGORY},
-        use=gate.Use("inquiry.submit", actor_kind=ActorKind.VISITOR),
-        consent=given,
-    ) as permit:
-        return _store(permit.person, submission)
-
-
-def _store(person: Person, submission: Submission) -> Inquiry:
+def _submit(submission: Submission, *, look_up: bool) -> Inquiry:
+    # Prepare, then write: everything but the INSERTs happens before the gate opens its
+    # transaction, which on SQLite holds the one write lock (every other request's write waits).
+    found = (person_or_new if look_up else new_person)(email=submission.email, phone=submission.phone)
+    person = found.person if isinstance(found, NewPerson) else found
     inquiry = Inquiry(
         person=person,
         data_key_id=person.data_key_id,
@@ -88,15 +79,29 @@ def _store(person: Person, submission: Submission) -> Inquiry:
         language=submission.language,
         **submission.values,
     )
-    inquiry.save(force_insert=True)
-    record_event(
-        EventType.INQUIRY_SUBMITTED,
-        actor_kind=ActorKind.VISITOR,
-        person=person,
-        purpose=PURPOSE,
-        fields=PERSONAL_FIELDS,
-        extra={"inquiry": inquiry.reference, "product": inquiry.product},
+    # A new person's request is sealed now, under the key this act just made; a known person's
+    # key is opened only once the gate allows the use, inside its transaction.
+    sealed = prepare_insert(inquiry) if isinstance(found, NewPerson) else None
+    queued = (prepare_enqueue(acknowledge_inquiry, str(inquiry.pk)), prepare_enqueue(notify_sales, str(inquiry.pk)))
+    given = gate.GivenConsent(
+        channel="web:consultation", language=submission.language, shown_text=submission.consent_text
     )
-    acknowledge_inquiry.enqueue(str(inquiry.pk))
-    notify_sales.enqueue(str(inquiry.pk))
-    return inquiry
+    with gate.processing(
+        found,
+        PURPOSE,
+        categories={CATEGORY},
+        use=gate.Use("inquiry.submit", actor_kind=ActorKind.VISITOR),
+        consent=given,
+    ):
+        (sealed or prepare_insert(inquiry)).run()
+        record_event(
+            EventType.INQUIRY_SUBMITTED,
+            actor_kind=ActorKind.VISITOR,
+            person=person,
+            purpose=PURPOSE,
+            fields=PERSONAL_FIELDS,
+            extra={"inquiry": inquiry.reference, "product": inquiry.product},
+        )
+        for task in queued:
+            task.run()
+        return inquiry

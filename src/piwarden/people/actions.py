@@ -20,9 +20,10 @@ from piwarden.people import ledger
 from piwarden.people.models import Person
 from piwarden.people.registry import EXPORT_PURPOSE, Correctable, Index, Subject, correctables, erase_categories
 from piwarden.policy.declaration import Declaration, LegalBasis, load_declaration
+from piwarden.prepared import PreparedInsert, prepare_insert
 from piwarden.processing import gate
 from piwarden.vault import blind, outbox
-from piwarden.vault.crypto import create_data_key, destroy_data_key
+from piwarden.vault.crypto import destroy_data_key, new_data_key
 from piwarden.vault.models import DataKey
 
 if TYPE_CHECKING:
@@ -36,18 +37,56 @@ def find_or_create_person(*, email: str, phone: str | None = None) -> Person:
     requests with one e-mail meet the unique index: the loser's ``IntegrityError`` ends its
     transaction, and its caller runs the act again, which then finds the winner's row.
     """
-    email_index = blind.email_index(email)
-    existing = Person.objects.filter(email_index=email_index).first()
-    if existing is not None:
-        return existing
+    found = person_or_new(email=email, phone=phone)
+    if isinstance(found, Person):
+        return found
     with transaction.atomic(savepoint=False):
-        person = Person.objects.create(  # type: ignore[misc]  # django-stubs misreads nullable CharField subclasses
-            data_key=create_data_key(),
-            email_index=email_index,
-            phone_index=blind.phone_index(phone) if phone else None,
-        )
-        record_event(EventType.PERSON_CREATED, actor_kind=ActorKind.VISITOR, person=person)
-    return person
+        return found()
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    """A person not stored yet: their data key made and wrapped, their rows prepared.
+
+    Everything but the writing happens before the transaction (:func:`person_or_new`); calling
+    it inside the transaction (as the gate calls a finder) INSERTs the data key and the person and
+    records their creation.  ``person.data_key_id`` is known at once, so a write path can seal the
+    person's first data under it beforehand.  If another request created the same e-mail
+    meanwhile, the person's unique index raises ``IntegrityError``: the caller prepares again.
+    """
+
+    person: Person
+    rows: tuple[PreparedInsert, ...]
+
+    def __call__(self) -> Person:
+        for row in self.rows:
+            row.run()
+        record_event(EventType.PERSON_CREATED, actor_kind=ActorKind.VISITOR, person=self.person)
+        return self.person
+
+
+def person_or_new(*, email: str, phone: str | None = None) -> Person | NewPerson:
+    """The person with this e-mail (by blind index), or a :class:`NewPerson` ready to be written.
+
+    Run it before the transaction: it reads without taking SQLite's write lock, and the key
+    generation, wrapping and blind indexes of a new person stay out of the lock's span.  A person
+    found here is handed to the gate as an object, which reads their restriction and erasure again
+    inside its transaction.
+    """
+    existing = Person.objects.filter(email_index=blind.email_index(email)).first()
+    return existing if existing is not None else new_person(email=email, phone=phone)
+
+
+def new_person(*, email: str, phone: str | None = None) -> NewPerson:
+    """A :class:`NewPerson` with this e-mail, without looking first: the unique index on the
+    e-mail's blind index refuses it (``IntegrityError``) if the person is known."""
+    key = new_data_key()
+    person = Person(  # type: ignore[misc]  # django-stubs misreads nullable CharField subclasses
+        data_key=key,
+        email_index=blind.email_index(email),
+        phone_index=blind.phone_index(phone) if phone else None,
+    )
+    return NewPerson(person, (prepare_insert(key), prepare_insert(person)))
 
 
 def shred_person(

@@ -29,7 +29,9 @@ A write path that creates what it uses in the same act hands the gate two things
 one transaction holds everything (the consultation submission does both):
 
 * the person as a function (finding or creating them), called inside the gate's transaction
-  (a person given as an object has their restriction and erasure read again there);
+  (a person given as an object has their restriction and erasure read again there); a function
+  that already knows whom it will return says so in a ``person`` attribute
+  (``people.actions.NewPerson``), so that the consent record is made before the transaction;
 * the consent this act gives (:class:`GivenConsent`), recorded after the person's own choices
   (erased, restricted) were checked, and counted as the consent the purpose rests on.
 
@@ -50,7 +52,7 @@ from django.db import transaction
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import ActorKind, EventType, batched, record_event
-from piwarden.consent.actions import record_consent
+from piwarden.consent.actions import PreparedConsent, prepare_consent
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
 from piwarden.policy.declaration import Declaration, LegalBasis, Purpose, load_declaration
@@ -99,8 +101,8 @@ class Use:
 class GivenConsent:
     """The consent the person gives in the very act that uses it: what they were shown, where.
 
-    Recorded (through ``record_consent``) only once the gate allows the use, so a person who
-    erased or restricted their data leaves no new consent behind.
+    Recorded (through ``consent.actions.prepare_consent``) only once the gate allows the use, so a
+    person who erased or restricted their data leaves no new consent behind.
     """
 
     channel: str
@@ -149,12 +151,18 @@ def processing(
     """
     # The use's audit events (the gate's own, the person's creation, the consent, the use) are
     # written in one statement at the end of the transaction.
+    # The consent given in this act is made before the transaction when the person is known
+    # (SQLite's one write lock is held from BEGIN to COMMIT): inside, only its INSERT runs.
+    known = person if isinstance(person, Person) else getattr(person, "person", None)
+    prepared = _prepare_given(known, purpose_id, consent) if isinstance(known, Person) else None
     with transaction.atomic(durable=True), batched():
         subject = _as_of_now(person) if isinstance(person, Person) else person()
         decision = _decide(subject, purpose_id, categories, separate=separate, given=consent)
         _record(decision, subject, use)
         if decision.allowed:
-            permit = Permit(subject, decision, _record_given(subject, purpose_id, consent))
+            if prepared is None or subject is not known:
+                prepared = _prepare_given(subject, purpose_id, consent)
+            permit = Permit(subject, decision, prepared.record() if prepared is not None else None)
             token = _in_force.set(permit)
             try:
                 yield permit
@@ -256,10 +264,10 @@ def _consented(person: Person, purpose: Purpose, category: str, *, separate: boo
     return Decision(True, purpose.id, basis, gettext_noop("active consent"), category)
 
 
-def _record_given(person: Person, purpose_id: str, given: GivenConsent | None) -> ConsentRecord | None:
+def _prepare_given(person: Person, purpose_id: str, given: GivenConsent | None) -> PreparedConsent | None:
     if given is None:
         return None
-    return record_consent(
+    return prepare_consent(
         person,
         purpose_id,
         channel=given.channel,

@@ -62,13 +62,23 @@ def _kek_id_of(wrapped: bytes) -> int:
 
 def create_data_key() -> DataKey:
     """A new data key, wrapped under the current KEK primary and saved."""
+    key = new_data_key()
+    key.save(force_insert=True)
+    return key
+
+
+def new_data_key() -> DataKey:
+    """A new data key, wrapped under the current KEK primary, not saved yet.
+
+    Its primitive is ready for encrypting at once, so a write path can seal a new person's fields
+    before its transaction opens and only INSERT them inside (``piwarden.prepared``).
+    """
     provider = get_provider()
     key = DataKey()
     handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
     wrapped = tink.proto_keyset_format.serialize_encrypted(handle, provider.kek(), _wrap_ad(key.id))
     key.wrapped = wrapped
     key.kek_key_id = _kek_id_of(wrapped)
-    key.save(force_insert=True)
     _remember(key.id, handle.primitive(aead.Aead))
     return key
 

@@ -1,0 +1,126 @@
+"""Prepared INSERTs write what ``save()`` and ``enqueue()`` write, with the work done before the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from django.db import connection, models, transaction
+from django.db.models import signals
+from django.tasks.signals import task_enqueued
+from django.test.utils import CaptureQueriesContext
+from django_tasks_db.models import DBTaskResult
+
+from piwarden.consent.models import ConsentRecord
+from piwarden.inquiries.models import Inquiry
+from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
+from piwarden.people.actions import new_person
+from piwarden.prepared import PreparedInsert, prepare_enqueue, prepare_insert
+from piwarden.vault import crypto
+from piwarden.vault.fields import associated_data
+from tests.conftest import consultation_data
+
+# Columns that differ between two rows of one task by nature.
+_OWN = {"id", "enqueued_at"}
+
+
+def _columns(row: DBTaskResult[Any, Any]) -> dict[str, Any]:
+    return {f.attname: getattr(row, f.attname) for f in DBTaskResult._meta.concrete_fields if f.attname not in _OWN}
+
+
+@pytest.mark.django_db
+def test_a_prepared_enqueue_writes_the_row_enqueue_writes():
+    """The task backend's own row, column for column: a new django_tasks_db that changes it fails here."""
+    ours = prepare_enqueue(notify_sales, "0190abcd")
+    with transaction.atomic():
+        ours.run()
+    theirs = notify_sales.enqueue("0190abcd")
+    rows = {str(r.pk): r for r in DBTaskResult.objects.all()}
+    assert set(rows) == {str(ours.instance.pk), theirs.id}
+    assert _columns(rows[str(ours.instance.pk)]) == _columns(rows[theirs.id])
+    assert rows[str(ours.instance.pk)].task_result.args == ["0190abcd"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_enqueued_is_sent_after_commit_and_not_after_a_rollback():
+    sent: list[str] = []
+
+    def note(sender: object, *, task_result: Any, **kwargs: object) -> None:
+        sent.append(task_result.id)
+
+    task_enqueued.connect(note, dispatch_uid="test_prepared")
+    try:
+        kept, dropped = prepare_enqueue(acknowledge_inquiry, "kept"), prepare_enqueue(acknowledge_inquiry, "dropped")
+        with transaction.atomic():
+            kept.run()
+            assert sent == []  # not while the row could still roll back
+        assert sent == [str(kept.instance.pk)]
+        with pytest.raises(RuntimeError):
+            _run_then_fail(dropped)
+        assert sent == [str(kept.instance.pk)]
+        assert list(DBTaskResult.objects.values_list("pk", flat=True)) == [kept.instance.pk]
+    finally:
+        task_enqueued.disconnect(dispatch_uid="test_prepared")
+
+
+def _run_then_fail(row: PreparedInsert) -> None:
+    with transaction.atomic():
+        row.run()
+        raise RuntimeError("the act failed")
+
+
+@pytest.mark.django_db
+def test_a_request_sealed_before_the_transaction_reads_back_and_is_bound_to_its_row():
+    person = new_person(email="zhang.wei@example.com", phone="13800138000")
+    data = consultation_data()
+    inquiry = Inquiry(
+        person=person.person,
+        data_key_id=person.person.data_key_id,
+        submission_token=uuid.uuid4(),
+        language="zh-hans",
+        **{f: data[f] for f in ("name", "phone", "email", "company", "industry", "position", "region", "product")},
+    )
+    row = prepare_insert(inquiry)  # sealed here, outside any transaction
+    sealed_name = bytes(inquiry.__dict__["name"])  # the ciphertext the INSERT will send
+    assert data["name"].encode() not in sealed_name
+    with transaction.atomic():
+        person()
+        row.run()
+    crypto.forget_cached_keys()  # read with the key unwrapped from the database, not the one made here
+    stored = Inquiry.objects.get(pk=inquiry.pk)
+    assert (stored.name, stored.email, stored.region) == (data["name"], data["email"], data["region"])
+    field = Inquiry._meta.get_field("name")
+    other_row = Inquiry(pk=uuid.uuid4(), data_key_id=stored.data_key_id)
+    with pytest.raises(crypto.CiphertextInvalid):
+        crypto.decrypt(stored.data_key_id, sealed_name, associated_data(other_row, field))
+
+
+@pytest.mark.django_db
+def test_the_statement_is_seen_by_whoever_counts_statements_and_save_signals_are_sent():
+    seen: list[tuple[str, bool]] = []
+
+    def pre(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+        seen.append(("pre_save", instance._state.adding))
+
+    def post(sender: type[models.Model], instance: models.Model, created: bool, **kwargs: Any) -> None:
+        seen.append(("post_save", created))
+
+    signals.pre_save.connect(pre, sender=DBTaskResult, dispatch_uid="test_prepared_pre")
+    signals.post_save.connect(post, sender=DBTaskResult, dispatch_uid="test_prepared_post")
+    try:
+        row = prepare_enqueue(notify_sales, "x")
+        assert seen == [("pre_save", True)]
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            row.run()
+    finally:
+        signals.pre_save.disconnect(dispatch_uid="test_prepared_pre")
+        signals.post_save.disconnect(dispatch_uid="test_prepared_post")
+    assert seen == [("pre_save", True), ("post_save", True)]
+    assert [q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]] == ["INSERT"]
+    assert not row.instance._state.adding
+
+
+def test_a_row_without_its_primary_key_is_refused():
+    with pytest.raises(ValueError, match="primary key"):
+        prepare_insert(ConsentRecord(id=None, purpose="respond_inquiry"))
