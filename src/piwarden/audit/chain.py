@@ -37,7 +37,9 @@ other through its connection, since other connections do not see its rows.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -422,16 +424,20 @@ def _pg_chunk(cursor: Any, lo: int, hi: int, head: tuple[int, str]) -> Chunk:
 
 def _verify_pending(progress: Callable[[int], None] | None) -> Break | None:
     """Events not sealed yet, by id: no hash, and a digest that matches their content.  The
-    columns are read raw; on SQLite the stored text is hashed as is (what ``record_event``
-    wrote), and only an event whose digest does not match that way is loaded through the ORM
-    to decide (``digest_of``)."""
+    columns are read raw (on SQLite the stored text, hashed as ``record_event`` wrote it; on
+    PostgreSQL the driver's values, as the ORM would load them), and only an event whose digest
+    does not match that way is loaded through the ORM to decide (``digest_of``)."""
     table = _q(AuditEvent._meta.db_table)
-    columns = ", ".join(_col(c) for c in ("id", "prev_hash", "hash", "digest", *_CONTENT_COLUMNS))
+    sqlite = connection.vendor == "sqlite"
+    # On SQLite the timestamp as its stored text (a bare column would be parsed by the driver).
+    when = f"CAST({_col('occurred_at')} AS TEXT)" if sqlite else _col("occurred_at")
+    columns = ", ".join([*(_col(c) for c in ("id", "prev_hash", "hash", "digest")), when])
+    columns += ", " + ", ".join(_col(c) for c in _CONTENT_COLUMNS[1:])
     sql = (
         f"SELECT {columns} FROM {table} WHERE {_col('seq')} IS NULL AND {_col('id')} > %s "  # noqa: S608  # names from the model
         f"ORDER BY {_col('id')} LIMIT %s"
     )
-    as_stored = _as_stored_sqlite if connection.vendor == "sqlite" and connection.timezone_name == "UTC" else None
+    as_read = _as_stored_sqlite if sqlite and connection.timezone_name == "UTC" else _as_loaded
     last = 0
     with connection.cursor() as cursor:
         while True:
@@ -442,9 +448,7 @@ def _verify_pending(progress: Callable[[int], None] | None) -> Break | None:
             for pk, prev_hash, stored_hash, digest, *content in batch:
                 if prev_hash is not None or stored_hash is not None:
                     return Break(pk, None, "it carries a hash but no seq (half sealed, or its seq was erased)")
-                if as_stored is not None and digest == as_stored(content):
-                    continue
-                if digest != _orm_digest(pk):
+                if digest != as_read(content) and digest != _orm_digest(pk):
                     return Break(pk, None, "its digest does not match its content (the event was rewritten)")
             last = batch[-1][0]
             if progress is not None:
@@ -466,6 +470,16 @@ def _as_stored_sqlite(content: list[Any]) -> str | None:
         person = f"{person[:8]}-{person[8:12]}-{person[12:16]}-{person[16:20]}-{person[20:]}"
     when = f"{occurred_at[:10]}T{occurred_at[11:]}+00:00"
     return content_digest((when, event_type, actor_kind, actor, person, purpose, fields, reason, extra))
+
+
+def _as_loaded(content: list[Any]) -> str | None:
+    """The digest of content as the driver returns it (PostgreSQL: datetimes and UUIDs loaded,
+    jsonb as text, which JSONField would parse), or None when it is not in that form."""
+    occurred_at, event_type, actor_kind, actor, person, purpose, fields, reason, extra = content
+    if not isinstance(occurred_at, datetime.datetime):
+        return None
+    fields, extra = (json.loads(v) if isinstance(v, str) else v for v in (fields, extra))
+    return digest_of((occurred_at, event_type, actor_kind, actor, person, purpose, fields, reason, extra))
 
 
 def _orm_digest(pk: int) -> str | None:
