@@ -130,10 +130,44 @@ def append(one: Callable[[int], None], n: int) -> None:
                 one(i + 1)
                 one(i + 2)
         three, three_wall = (time.process_time() - start) / (blocks * 3), (time.perf_counter() - wall) / (blocks * 3)
+    statement_alone(one)
     print(f"append, one INSERT per event:          {single * 1e6:6.1f} µs/event CPU, {single_wall * 1e6:6.1f} wall")
     print(
         f"append, batched() 3 events per INSERT: {three * 1e6:6.1f} µs/event CPU, {three_wall * 1e6:6.1f} wall "
         f"({three * 3e6:.0f} µs CPU, {three_wall * 3e6:.0f} µs wall per statement)"
+    )
+
+
+def statement_alone(one: Callable[[int], None], n: int = 2000) -> None:
+    """A batch of 3 events' INSERT alone, as ``record_event`` sends it and through Django's cursor
+    (how it went before on PostgreSQL: client-side binding), interleaved, rolled back."""
+    from django.db import DEFAULT_DB_ALIAS, connections, transaction  # noqa: PLC0415
+
+    from piwarden.audit import log  # noqa: PLC0415
+
+    rows: list[tuple[object, ...]] = []
+    token = log._buffer.set(rows)
+    with transaction.atomic():
+        for i in range(3):
+            one(i)
+    log._buffer.reset(token)
+    connection = connections[DEFAULT_DB_ALIAS]
+    sqlite = connection.vendor == "sqlite"
+    results: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(3):
+        for through_django in (False, True):
+            sql = log._insert_sql(connection, 1 if sqlite else 3, driver=not through_django)
+            params = rows if sqlite else [v for row in rows for v in row]
+            with transaction.atomic():
+                start = time.process_time()
+                for _ in range(n):
+                    log._send(connection, sql, params, many=sqlite, watched=through_django)
+                results[through_django].append((time.process_time() - start) / n)
+                transaction.set_rollback(True)
+    sent, django = (sorted(results[k])[1] for k in (False, True))
+    print(
+        f"append, the INSERT of 3 events alone:   {sent * 1e6:6.1f} µs CPU per statement as sent, "
+        f"{django * 1e6:6.1f} through Django's cursor (medians of 3 rounds)"
     )
 
 
