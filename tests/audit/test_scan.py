@@ -22,7 +22,7 @@ from django.db.models import F
 from piwarden.audit import chain
 from piwarden.audit.chain import seal, verify
 from piwarden.audit.log import EventType, batched, record_event
-from piwarden.audit.models import AuditEvent
+from piwarden.audit.models import AuditChainHead, AuditEvent
 from piwarden.audit.scan import GENESIS, Break
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -183,3 +183,26 @@ def test_a_pending_event_stored_in_another_json_spelling_still_verifies(log: dic
     broken = every_way()
     assert broken is not None
     assert (broken.event_id, broken.seq) == (target, None)
+
+
+@pytest.mark.duty("SEC-02")
+@pytest.mark.parametrize("where", ["first chunk", "middle chunk"])
+def test_a_prev_hash_that_only_starts_with_the_right_hash_is_named_even_with_the_chain_rehashed(
+    log: dict[int, int], where: str
+) -> None:
+    """Someone who can write the database rehashes the chain after a prev_hash that starts with
+    the hash before it (then a separator and more): every hash follows from its columns, the
+    head included, yet the prev_hash is not the hash before it."""
+    s = AT[where]
+    before = AuditEvent.objects.get(seq=s - 1).hash
+    AuditEvent.objects.filter(seq=s).update(prev_hash=f"{before}\x1fforged")
+    for seq in range(s, EVENTS + 1):
+        pk = log[seq]
+        if seq > s:
+            AuditEvent.objects.filter(pk=pk).update(prev_hash=AuditEvent.objects.get(seq=seq - 1).hash)
+        AuditEvent.objects.filter(pk=pk).update(hash=hash_of(pk))
+    AuditChainHead.objects.filter(pk=1).update(hash=AuditEvent.objects.get(seq=EVENTS).hash)
+    broken = every_way()
+    assert broken is not None
+    assert (broken.event_id, broken.seq) == (log[s], s)
+    assert "prev_hash" in broken.why

@@ -356,7 +356,9 @@ def _sqlite_queries() -> SqliteQueries:
     columns = ["prev_hash", "seq", "id", "digest", *_CONTENT_COLUMNS]
     template = SEP.join(["%s"] * len(columns))
     hashed = f"format('{template}', {', '.join(_col(c) for c in columns)})"
+    # A prev_hash of another length could hold a separator and still start with the right hash.
     never_null = " OR ".join(f"{_col(c)} IS NULL" for c in columns if c not in ("actor", "person"))
+    never_null += f" OR length({prev_hash}) <> 64"
     return SqliteQueries(
         first=f"SELECT {seq}, {pk}, {prev_hash}, ({render}) IS NULL {where} ORDER BY {seq} LIMIT 1",
         last=f"SELECT {seq}, {pk}, {stored} {where} ORDER BY {seq} DESC LIMIT 1",
