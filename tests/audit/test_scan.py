@@ -193,6 +193,8 @@ def test_a_prev_hash_that_only_starts_with_the_right_hash_is_named_even_with_the
     """Someone who can write the database rehashes the chain after a prev_hash that starts with
     the hash before it (then a separator and more): every hash follows from its columns, the
     head included, yet the prev_hash is not the hash before it."""
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL enforces varchar(64): such a prev_hash cannot be stored")
     s = AT[where]
     before = AuditEvent.objects.get(seq=s - 1).hash
     AuditEvent.objects.filter(seq=s).update(prev_hash=f"{before}\x1fforged")
