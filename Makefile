@@ -56,6 +56,7 @@ test: lint types unit
 
 bench: install
 	$(BIN)/python bench/consultation.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

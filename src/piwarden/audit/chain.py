@@ -23,46 +23,51 @@ therefore tied to its backend: a copy to another one is verified before it, not 
 **Verify.**  ``verify()`` walks sealed events by seq (hash, link to the predecessor, no gap, and
 the head matching the last one, so that a truncated tail is seen), then the pending events by id
 (digest against content, no half-sealed row), and returns the first :class:`Break` or None.
+The hashed bytes and the digests are unchanged: only the way they are read is new.
+
+The walk over sealed events goes a seq range (a chunk, ``VERIFY_CHUNK`` events) at a time:
+each chunk is checked on its own, its first event's link to the one before left out, and the
+chunks are joined in order (``scan.walk``), so the first break named is the one the event-by-
+event walk names.  On SQLite the chunks go to forked worker processes (one per core), each
+reading the chunk in one statement (``format()`` renders the hashed bytes, ``scan``); on
+PostgreSQL the database hashes each chunk and returns its first event and first break, over
+one connection per core.  Inside a transaction (a test's) the chunks are checked one after the
+other through its connection, since other connections do not see its rows.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import logging
+import multiprocessing
+import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Max
 
-from piwarden.audit.models import CONTENT_ATTRS, AuditChainHead, AuditEvent, column_of, digest_of
+from piwarden.audit.models import CONTENT_ATTRS, AuditChainHead, AuditEvent, column_of, content_digest, digest_of
+from piwarden.audit.scan import GENESIS, SEP, Break, Chunk, SqliteQueries, Walk, check_chunk, scan, sqlite_chunk, walk
 from piwarden.errors import describe
 
 logger = logging.getLogger("piwarden.audit")
 
-GENESIS = "0" * 64
-SEP = "\x1f"
 # Events per sealing transaction: on SQLite each one holds the write lock (about 0.1 s for 1000
 # here), so a backlog (say, after an upgrade) is sealed in short turns between requests.
 SEAL_BATCH = 1000
-VERIFY_BATCH = 20000
+VERIFY_BATCH = 20000  # pending events read at a time
+# Sealed events per chunk of `verify`, and from how many sealed events it is worth starting workers.
+VERIFY_CHUNK = 50_000
+PARALLEL_FROM = 200_000
+MAX_WORKERS = 4
 
 _reported: set[int] = set()  # pending events already logged as not sealable (log once per process)
-
-
-@dataclass(frozen=True)
-class Break:
-    """The first event that does not verify, and why."""
-
-    event_id: int
-    seq: int | None
-    why: str
-
-    def __str__(self) -> str:
-        where = f"seq {self.seq} (id {self.event_id})" if self.seq is not None else f"unsealed id {self.event_id}"
-        return f"audit event {where}: {self.why}"
 
 
 def _q(name: str) -> str:
@@ -215,12 +220,21 @@ def _close() -> None:
 
 
 def count_events() -> int:
-    return AuditEvent.objects.count()
+    """How many events ``verify`` will check, for its progress bar: the last seq and the pending
+    events, two index reads (``count(*)`` of the whole log costs a tenth of the verification)."""
+    top = AuditEvent.objects.aggregate(top=Max("seq"))["top"] or 0
+    return int(top) + AuditEvent.objects.filter(seq__isnull=True).count()
 
 
-def verify(progress: Callable[[int], None] | None = None) -> Break | None:
-    """The first event that breaks the chain or its digest, or None.  ``progress(n)`` hears of each batch."""
-    broken = _verify_sealed(progress)
+def verify(
+    progress: Callable[[int], None] | None = None, *, chunk: int = VERIFY_CHUNK, workers: int | None = None
+) -> Break | None:
+    """The first event that breaks the chain or its digest, or None.  ``progress(n)`` hears of each chunk.
+
+    Sealed events are checked a seq range of ``chunk`` events at a time, by ``workers`` (default:
+    one per core when the log is large enough) each with its own connection, and the chunks
+    joined in order; inside a transaction (a test's) the chunks are checked through its connection."""
+    broken = _verify_sealed(progress, chunk, workers)
     if broken is not None:
         return broken
     return _verify_pending(progress)
@@ -235,133 +249,245 @@ def _head() -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-@dataclass
-class _Walk:
-    """Where the walk over sealed events is: the hash and seq the next event must follow."""
-
-    head: tuple[int, str]
-    prev: str = GENESIS
-    expected: int = 1
-    last_pk: int = 0
-
-
-def _verify_sealed(progress: Callable[[int], None] | None) -> Break | None:
+def _verify_sealed(progress: Callable[[int], None] | None, chunk: int, workers: int | None) -> Break | None:
     # The head is read first: the sealer may seal more while we walk, never less.
     head = _head()
-    walk = _Walk(head=head or (0, GENESIS))
-    in_database = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        while True:
-            if in_database and _summary_holds(cursor, walk, progress):
-                continue
-            cursor.execute(_rows_sql(connection.vendor), [walk.expected - 1, VERIFY_BATCH])
-            rows = cursor.fetchall()
-            if not rows:
-                break
-            broken = _check_rows(rows, walk, hashed=in_database)
-            if broken is not None:
-                return broken
-            if progress is not None:
-                progress(len(rows))
-    if head is None and walk.expected > 1:
-        return Break(walk.last_pk, walk.expected - 1, "the chain head is gone, so a truncated tail would not show")
-    if walk.expected - 1 < walk.head[0]:
-        why = f"the chain ends here but was sealed up to seq {walk.head[0]} (events deleted)"
-        return Break(walk.last_pk, walk.expected - 1 or None, why)
+        cursor.execute(f"SELECT max({_col('seq')}) FROM {_q(AuditEvent._meta.db_table)}")  # noqa: S608  # names from the model
+        top = cursor.fetchone()[0] or 0
+    ranges = [(lo, min(lo + chunk, top + 1)) for lo in range(1, top + 1, chunk)]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if top >= PARALLEL_FROM else 1
+    state = Walk()
+    broken = walk(_chunks(ranges, head or (0, GENESIS), workers), state, progress)
+    if broken is not None:
+        return broken
+    if head is None and state.expected > 1:
+        return Break(state.last_pk, state.expected - 1, "the chain head is gone, so a truncated tail would not show")
+    if head is not None and state.expected - 1 < head[0]:
+        why = f"the chain ends here but was sealed up to seq {head[0]} (events deleted)"
+        return Break(state.last_pk, state.expected - 1 or None, why)
     return None
 
 
+def _chunks(ranges: list[tuple[int, int]], head: tuple[int, str], workers: int) -> Iterator[Chunk]:
+    """Each range's :class:`Chunk`, in order: computed here, or ahead by ``workers`` with their
+    own connections (which see only what is committed: not inside a transaction)."""
+    parallel = workers > 1 and len(ranges) > 1 and not connection.in_atomic_block
+    if connection.vendor == "sqlite":
+        name = str(connection.settings_dict["NAME"])
+        # Workers are forked (they run only ``scan``): not beside other threads, which a fork
+        # could catch holding a lock.
+        if parallel and threading.active_count() == 1 and name != ":memory:" and "mode=memory" not in name:
+            yield from _in_processes(name, ranges, head, workers)
+            return
+        connection.ensure_connection()
+        for lo, hi in ranges:
+            yield check_chunk(connection.connection, _sqlite_queries(), lo, hi, head)
+        return
+    if parallel:
+        yield from _in_threads(ranges, head, workers)
+        return
+    with connection.cursor() as cursor:
+        for lo, hi in ranges:
+            yield _pg_chunk(cursor, lo, hi, head)
+
+
+def _in_processes(name: str, ranges: list[tuple[int, int]], head: tuple[int, str], workers: int) -> Iterator[Chunk]:
+    """SQLite: the chunks checked by worker processes (hashing is CPU work, and SQLite's too)."""
+    context = multiprocessing.get_context("fork")
+    queries = _sqlite_queries()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        try:
+            yield from pool.map(sqlite_chunk, [(name, queries, lo, hi, head) for lo, hi in ranges])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_threads(ranges: list[tuple[int, int]], head: tuple[int, str], workers: int) -> Iterator[Chunk]:
+    """PostgreSQL: the chunks checked by the database over ``workers`` connections (threads only wait)."""
+    results: list[Chunk | BaseException | None] = [None] * len(ranges)
+    ready = [threading.Event() for _ in ranges]
+    stop = threading.Event()
+
+    def work(first: int) -> None:
+        try:
+            with connection.cursor() as cursor:  # this thread's own connection
+                for i in range(first, len(ranges), workers):
+                    if stop.is_set():
+                        return
+                    try:
+                        results[i] = _pg_chunk(cursor, *ranges[i], head)
+                    except BaseException as exc:  # noqa: BLE001  # handed to the walk, which raises it
+                        results[i] = exc
+                        return
+                    finally:
+                        ready[i].set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for i in range(len(ranges)):
+            while not ready[i].wait(1.0):
+                if not threads[i % workers].is_alive() and not ready[i].is_set():
+                    raise RuntimeError("an audit verification thread ended early")
+            result = results[i]
+            if isinstance(result, BaseException):
+                raise result
+            if result is None:
+                raise RuntimeError("an audit verification thread left a chunk unchecked")
+            yield result
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
 @cache
-def _rows_sql(vendor: str) -> str:
-    """One batch of sealed events: seq, id, prev_hash, hash and the hashed text (PostgreSQL: its hash)."""
-    render = _render(vendor, with_link=True)
-    computed = f"encode(sha256(convert_to({render}, 'UTF8')), 'hex')" if vendor == "postgresql" else render
-    return (
-        f"SELECT {_col('seq')}, {_col('id')}, {_col('prev_hash')}, {_col('hash')}, {computed} AS computed "  # noqa: S608  # names from the model
-        f"FROM {_q(AuditEvent._meta.db_table)} WHERE {_col('seq')} > %s ORDER BY {_col('seq')} LIMIT %s"
+def _sqlite_queries() -> SqliteQueries:
+    table = _q(AuditEvent._meta.db_table)
+    seq, pk, prev_hash, stored = _col("seq"), _col("id"), _col("prev_hash"), _col("hash")
+    where = f"FROM {table} WHERE {seq} >= ? AND {seq} < ?"  # names from the model (no S608 below: no SELECT here)
+    render = _render("sqlite", with_link=True)
+    # The same bytes as ``render`` (format() writes NULL as '', which ``never_null`` counts).
+    columns = ["prev_hash", "seq", "id", "digest", *_CONTENT_COLUMNS]
+    template = SEP.join(["%s"] * len(columns))
+    hashed = f"format('{template}', {', '.join(_col(c) for c in columns)})"
+    # A prev_hash of another length could hold a separator and still start with the right hash.
+    never_null = " OR ".join(f"{_col(c)} IS NULL" for c in columns if c not in ("actor", "person"))
+    never_null += f" OR length({prev_hash}) <> 64"
+    return SqliteQueries(
+        first=f"SELECT {seq}, {pk}, {prev_hash}, ({render}) IS NULL {where} ORDER BY {seq} LIMIT 1",
+        last=f"SELECT {seq}, {pk}, {stored} {where} ORDER BY {seq} DESC LIMIT 1",
+        summary=(
+            f"SELECT count(*), min({seq}), max({seq}), sum({never_null}), group_concat({stored} || char(31), ''), "
+            f"CAST(group_concat({hashed}, char(30)) AS BLOB) {where}"
+        ),
+        exact=f"SELECT {seq}, {pk}, {prev_hash}, {stored}, CAST({render} AS BLOB) {where} ORDER BY {seq}",
     )
 
 
-def _check_rows(
-    rows: list[tuple[int, int, str | None, str | None, str | None]], walk: _Walk, *, hashed: bool
-) -> Break | None:
-    sha256 = hashlib.sha256
-    head_seq, head_hash = walk.head
-    prev, expected = walk.prev, walk.expected
-    for seq, pk, prev_hash, stored, text in rows:
-        if text is None or seq != expected or prev_hash != prev:
-            return _link_break(seq, pk, prev, expected, text)
-        if (text if hashed else sha256(text.encode()).hexdigest()) != stored:
-            return Break(pk, seq, "its hash does not match its stored columns (the event was rewritten)")
-        if seq == head_seq and stored != head_hash:
-            return Break(pk, seq, "its hash is not the one the chain head recorded (the chain was rewritten)")
-        prev = stored
-        expected += 1
-    walk.prev, walk.expected, walk.last_pk = prev, expected, rows[-1][1]
-    return None
+# The content columns in the order the hashed text has them (after prev_hash, seq, id, digest).
+_CONTENT_COLUMNS = (
+    "occurred_at",
+    "event_type",
+    "actor_kind",
+    "actor",
+    "person",
+    "purpose",
+    "fields",
+    "reason",
+    "extra",
+)
 
 
 @cache
-def _summary_sql() -> str:
-    """PostgreSQL: check a whole batch in the database and return one row about it."""
+def _pg_chunk_sql() -> str:
+    """PostgreSQL: the first event of a seq range and its first break, hashed by the database."""
     seq, pk, prev_hash, stored = _col("seq"), _col("id"), _col("prev_hash"), _col("hash")
+    computed = f"encode(sha256(convert_to({_render('postgresql', with_link=True)}, 'UTF8')), 'hex')"
     return f"""
-        WITH batch AS ({_rows_sql("postgresql")}),
-        linked AS (
-            SELECT batch.*, lag({stored}) OVER w AS before, lag({seq}) OVER w AS seq_before
-            FROM batch WINDOW w AS (ORDER BY {seq})
+        WITH chunk AS (
+            SELECT {seq}, {pk}, {prev_hash}, {stored}, {computed} AS computed,
+                lag({stored}) OVER w AS before, lag({seq}) OVER w AS seq_before
+            FROM {_q(AuditEvent._meta.db_table)} WHERE {seq} >= %s AND {seq} < %s
+            WINDOW w AS (ORDER BY {seq})
         )
-        SELECT count(*), min({seq}),
-            bool_or(
-                computed IS DISTINCT FROM {stored}
-                OR (seq_before IS NOT NULL AND ({prev_hash} IS DISTINCT FROM before OR {seq} <> seq_before + 1))
-                OR ({seq} = %s AND {stored} IS DISTINCT FROM %s)
-            ),
-            (array_agg({prev_hash} ORDER BY {seq}))[1],
-            (array_agg({stored} ORDER BY {seq} DESC))[1],
-            (array_agg({pk} ORDER BY {seq} DESC))[1]
-        FROM linked
+        SELECT {seq}, {pk}, {prev_hash}, {stored}, computed, before, seq_before FROM chunk
+        WHERE seq_before IS NULL OR computed IS NULL OR computed IS DISTINCT FROM {stored}
+            OR {prev_hash} IS DISTINCT FROM before OR {seq} <> seq_before + 1
+            OR ({seq} = %s AND {stored} IS DISTINCT FROM %s)
+        ORDER BY {seq} LIMIT 2
     """  # noqa: S608  # names from the model
 
 
-def _summary_holds(cursor: Any, walk: _Walk, progress: Callable[[int], None] | None) -> bool:
-    """Whether the next batch checks out as a whole (then the walk moves past it); when it does
-    not, the caller walks the batch row by row to name the event."""
-    cursor.execute(_summary_sql(), [walk.expected - 1, VERIFY_BATCH, *walk.head])
-    count, first_seq, bad, first_prev, last_hash, last_pk = cursor.fetchone()
-    if not count or bad or first_seq != walk.expected or first_prev != walk.prev:
-        return False
-    walk.prev, walk.expected, walk.last_pk = last_hash, walk.expected + count, last_pk
-    if progress is not None:
-        progress(count)
-    return True
-
-
-def _link_break(seq: int, pk: int, prev: str, expected: int, text: str | None) -> Break:
-    if text is None:
-        return Break(pk, seq, "a column that is never empty is NULL (the event was rewritten)")
-    if seq != expected:
-        return Break(pk, seq, f"seq {expected} is missing before it (an event was deleted or renumbered)")
-    return Break(pk, seq, "its prev_hash is not the hash of the event before it (an event was deleted or moved)")
+def _pg_chunk(cursor: Any, lo: int, hi: int, head: tuple[int, str]) -> Chunk:
+    cursor.execute(_pg_chunk_sql(), [lo, hi, *head])
+    rows = cursor.fetchall()
+    if not rows:
+        return Chunk(0, None, None, None)
+    table, seq, pk, stored = _q(AuditEvent._meta.db_table), _col("seq"), _col("id"), _col("hash")
+    cursor.execute(
+        f"SELECT {seq}, {pk}, {stored} FROM {table} WHERE {seq} >= %s AND {seq} < %s ORDER BY {seq} DESC LIMIT 1",  # noqa: S608  # names from the model
+        [lo, hi],
+    )
+    last = tuple(cursor.fetchone())
+    first_seq, first_pk, first_prev, _, first_computed = rows[0][:5]
+    broken = scan([rows[0][:5]], head, None, None)
+    if broken is None and len(rows) > 1:
+        row, before, seq_before = rows[1][:5], rows[1][5], rows[1][6]
+        broken = scan([row], head, before, seq_before + 1)
+    count = last[0] - first_seq + 1
+    return Chunk(count, (first_seq, first_pk, first_prev, first_computed is None), last, broken)
 
 
 def _verify_pending(progress: Callable[[int], None] | None) -> Break | None:
+    """Events not sealed yet, by id: no hash, and a digest that matches their content.  The
+    columns are read raw (on SQLite the stored text, hashed as ``record_event`` wrote it; on
+    PostgreSQL the driver's values, as the ORM would load them), and only an event whose digest
+    does not match that way is loaded through the ORM to decide (``digest_of``)."""
+    table = _q(AuditEvent._meta.db_table)
+    sqlite = connection.vendor == "sqlite"
+    # On SQLite the timestamp as its stored text (a bare column would be parsed by the driver).
+    when = f"CAST({_col('occurred_at')} AS TEXT)" if sqlite else _col("occurred_at")
+    columns = ", ".join([*(_col(c) for c in ("id", "prev_hash", "hash", "digest")), when])
+    columns += ", " + ", ".join(_col(c) for c in _CONTENT_COLUMNS[1:])
+    sql = (
+        f"SELECT {columns} FROM {table} WHERE {_col('seq')} IS NULL AND {_col('id')} > %s "  # noqa: S608  # names from the model
+        f"ORDER BY {_col('id')} LIMIT %s"
+    )
+    as_read = _as_stored_sqlite if sqlite and connection.timezone_name == "UTC" else _as_loaded
     last = 0
-    pending = AuditEvent.objects.filter(seq__isnull=True).order_by("pk")
-    while True:
-        batch = list(
-            pending.filter(pk__gt=last).values_list("pk", "prev_hash", "hash", "digest", *CONTENT_ATTRS)[:VERIFY_BATCH]
-        )
-        if not batch:
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [last, VERIFY_BATCH])
+            batch = cursor.fetchall()
+            if not batch:
+                return None
+            for pk, prev_hash, stored_hash, digest, *content in batch:
+                if prev_hash is not None or stored_hash is not None:
+                    return Break(pk, None, "it carries a hash but no seq (half sealed, or its seq was erased)")
+                if digest != as_read(content) and digest != _orm_digest(pk):
+                    return Break(pk, None, "its digest does not match its content (the event was rewritten)")
+            last = batch[-1][0]
+            if progress is not None:
+                progress(len(batch))
+
+
+_UUID_HEX = 32  # a UUID as Django stores it on SQLite
+
+
+def _as_stored_sqlite(content: list[Any]) -> str | None:
+    """The digest of content as SQLite stores it (Django's naive UTC text, UUIDs as 32 hex digits,
+    JSON as ``record_event`` wrote it), or None when it is not in that form."""
+    occurred_at, event_type, actor_kind, actor, person, purpose, fields, reason, extra = content
+    if not isinstance(occurred_at, str) or occurred_at[10:11] != " ":
+        return None
+    if person is not None:
+        if not isinstance(person, str) or len(person) != _UUID_HEX:
             return None
-        for pk, prev_hash, stored_hash, digest, *content in batch:
-            if prev_hash is not None or stored_hash is not None:
-                return Break(pk, None, "it carries a hash but no seq (half sealed, or its seq was erased)")
-            if digest != digest_of(tuple(content)):
-                return Break(pk, None, "its digest does not match its content (the event was rewritten)")
-        last = batch[-1][0]
-        if progress is not None:
-            progress(len(batch))
+        person = f"{person[:8]}-{person[8:12]}-{person[12:16]}-{person[16:20]}-{person[20:]}"
+    when = f"{occurred_at[:10]}T{occurred_at[11:]}+00:00"
+    return content_digest((when, event_type, actor_kind, actor, person, purpose, fields, reason, extra))
+
+
+def _as_loaded(content: list[Any]) -> str | None:
+    """The digest of content as the driver returns it (PostgreSQL: datetimes and UUIDs loaded,
+    jsonb as text, which JSONField would parse), or None when it is not in that form."""
+    occurred_at, event_type, actor_kind, actor, person, purpose, fields, reason, extra = content
+    if not isinstance(occurred_at, datetime.datetime):
+        return None
+    fields, extra = (json.loads(v) if isinstance(v, str) else v for v in (fields, extra))
+    return digest_of((occurred_at, event_type, actor_kind, actor, person, purpose, fields, reason, extra))
+
+
+def _orm_digest(pk: int) -> str | None:
+    """The digest of the event's content as the ORM loads it (None: it is gone)."""
+    content = AuditEvent.objects.filter(pk=pk).values_list(*CONTENT_ATTRS).first()
+    return None if content is None else digest_of(tuple(content))
 
 
 def verify_chain() -> AuditEvent | None:

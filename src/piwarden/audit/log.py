@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from piwarden.audit.chain import SEP, verify_chain
+from piwarden.audit.chain import verify_chain
 from piwarden.audit.models import ActorKind, AuditEvent, EventType, canonical_json, column_of, content_digest
+from piwarden.audit.scan import SEP
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -112,7 +113,21 @@ def _send(db: BaseDatabaseWrapper, sql: str, params: Any, *, many: bool, watched
     db.validate_no_broken_transaction()
     db.ensure_connection()
     with db.wrap_database_errors:
-        (db.connection.executemany if many else db.connection.execute)(sql, params)
+        if db.vendor == "postgresql":
+            _send_bound(db.connection, sql, params, many=many)
+        else:
+            (db.connection.executemany if many else db.connection.execute)(sql, params)
+
+
+def _send_bound(raw: Any, sql: str, params: Any, *, many: bool) -> None:
+    """PostgreSQL: the values sent beside the statement (server-side binding), not quoted into
+    it: Django's connections quote on the client (``ClientCursor``), which for a batch of three
+    events (30 values) cost about three times the rest of the statement's client CPU here.
+    Not prepared: that saved nothing measurable and breaks behind a transaction-mode pooler."""
+    from psycopg import Cursor  # noqa: PLC0415  # PostgreSQL only
+
+    with Cursor(raw) as cursor:
+        (cursor.executemany if many else cursor.execute)(sql, params)
 
 
 def _db_values(db: BaseDatabaseWrapper, now: datetime.datetime, person: Person | None) -> tuple[Any, Any]:
