@@ -105,3 +105,21 @@ def test_the_timeline_shows_the_steps_the_person_sees(carol):
     assert "我们需要更多时间来核对您的资料。" not in page  # our answer may quote the person: revealed on demand
     response = act(client, request.reference, "reveal", field_names=["extension_reason"], reason="Checking our answer")
     assert "我们需要更多时间来核对您的资料。" in response.content.decode()
+
+
+def test_the_queue_reads_in_a_constant_number_of_statements(carol):
+    """No statement per row (the assignee, the calendar): 3 requests or 12, the same count."""
+    from django.db import connection  # noqa: PLC0415
+    from django.test.utils import CaptureQueriesContext  # noqa: PLC0415
+
+    client = console(carol)
+    for n in range(3):
+        act(client, verified_request(f"q{n}@example.com").reference, "assign", assignee=carol.pk)
+    with CaptureQueriesContext(connection) as few:
+        queue(client)
+    for n in range(3, 12):
+        act(client, verified_request(f"q{n}@example.com").reference, "assign", assignee=carol.pk)
+    with CaptureQueriesContext(connection) as many:
+        page = queue(client)
+    assert page.count('data-reference="') == 12
+    assert len(many) == len(few), [q["sql"] for q in many.captured_queries]

@@ -41,8 +41,8 @@ from piwarden.rights.actions import (
     submit_request,
     verify_request,
 )
+from piwarden.rights.archive_tasks import build_archive_task
 from piwarden.rights.models import ActingAs, RequestKind, RightsRequest, VerificationCode
-from piwarden.rights.tasks import build_archive_task
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -86,10 +86,11 @@ def every_task() -> dict[str, Task[..., object]]:
     """The tasks of every piwarden app, by their path (a new one is walked without editing this file)."""
     found: dict[str, Task[..., object]] = {}
     for config in apps.get_app_configs():
-        if not config.name.startswith("piwarden.") or not Path(config.path, "tasks.py").exists():
+        if not config.name.startswith("piwarden."):
             continue
-        module = importlib.import_module(f"{config.name}.tasks")
-        found.update({value.module_path: value for value in vars(module).values() if isinstance(value, Task)})
+        for path in sorted(Path(config.path).glob("*tasks.py")):  # tasks.py, and rights' archive_tasks.py
+            module = importlib.import_module(f"{config.name}.{path.stem}")
+            found.update({value.module_path: value for value in vars(module).values() if isinstance(value, Task)})
     return found
 
 

@@ -13,9 +13,9 @@ CODE = re.compile(r"^\s+(\d{6})\s*$", re.MULTILINE)  # the code stands on a line
 
 
 def deliver() -> list[str]:
-    """Run the queued rights e-mail tasks as the worker would (the task's own function), oldest first."""
+    """Run the queued rights tasks (e-mails, the archive's build) as the worker would, oldest first."""
     outcomes = []
-    jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path__startswith="piwarden.rights.tasks.")
+    jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path__startswith="piwarden.rights.")
     for job in jobs.order_by("enqueued_at", "id"):
         task = import_string(job.task_path)
         outcomes.append(task.call(*job.args_kwargs["args"], **job.args_kwargs["kwargs"]))

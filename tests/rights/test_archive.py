@@ -32,8 +32,8 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.rights import archive as archives
 from piwarden.rights import sealing
+from piwarden.rights.archive_tasks import build_archive_task
 from piwarden.rights.models import Archive, ArchiveStatus
-from piwarden.rights.tasks import build_archive_task
 from piwarden.site.actions import sweep_retention
 from piwarden.vault import blind
 from piwarden.vault.crypto import aead_for

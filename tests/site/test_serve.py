@@ -67,6 +67,9 @@ def test_serve_starts_a_working_site_on_a_fresh_data_dir_and_stops_on_ctrl_c(tmp
             if " piwarden housekeeping" in command_line(pid) and parent_of(pid) == server.pid
         ]
         assert len(housekeeping) == 1
+        # rights-queue: the rights requests' reminders and escalations, hourly.
+        reminders = [pid for pid in descendants(server.pid) if " piwarden rights remind" in command_line(pid)]
+        assert len(reminders) == 1
         wait_until(lambda: not expired.exists(), "the housekeeping to delete the expired outbox copy")
     finally:
         os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group

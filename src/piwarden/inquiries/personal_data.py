@@ -58,8 +58,28 @@ def _tasks_of(person: Person) -> QuerySet[DBTaskResult[Any, Any]]:
     ).order_by("enqueued_at", "id")
 
 
+def _tasks_streamed(person: Person) -> Iterator[DBTaskResult[Any, Any]]:
+    """The tasks of the person's requests, a chunk of requests at a time (a person may have
+    100 000 requests: neither their ids nor one query naming them all is held at once)."""
+    ids = Inquiry.objects.filter(person=person).order_by("submitted_at", "id").values_list("id", flat=True)
+    chunk: list[str] = []
+    for pk in ids.iterator(chunk_size=CHUNK):
+        chunk.append(str(pk))
+        if len(chunk) == CHUNK:
+            yield from _tasks_naming(chunk)
+            chunk = []
+    if chunk:
+        yield from _tasks_naming(chunk)
+
+
+def _tasks_naming(ids: list[str]) -> QuerySet[DBTaskResult[Any, Any]]:
+    return DBTaskResult.objects.filter(
+        task_path__startswith="piwarden.inquiries.tasks.", args_kwargs__args__0__in=ids
+    ).order_by("enqueued_at", "id")
+
+
 def export_tasks(permit: Permit) -> Iterator[Record]:
-    for job in _tasks_of(permit.person).iterator(chunk_size=CHUNK):
+    for job in _tasks_streamed(permit.person):
         yield {
             "task": job.task_path.rsplit(".", 1)[-1],
             "status": job.status,

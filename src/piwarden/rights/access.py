@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -21,7 +21,7 @@ from piwarden.people.models import Person
 from piwarden.policy.declaration import Role
 from piwarden.processing import gate
 from piwarden.rights import clock
-from piwarden.rights.models import RequestStatus, RightsRequest
+from piwarden.rights.models import OPEN_STATUSES, RequestStatus, RightsRequest
 from piwarden.staff.access import actor_of, refuse_opening, staff_role
 
 PURPOSE = "answer_rights_request"
@@ -147,7 +147,7 @@ class QueueFilter:
 def list_requests_for_staff(
     user: AbstractBaseUser | AnonymousUser, filters: QueueFilter | None = None
 ) -> QuerySet[RightsRequest]:
-    """Open and closed requests, verified ones only, the earliest answer due first; nothing decrypted."""
+    """Verified requests, the open ones first, each by the date its answer is due; nothing decrypted."""
     if not can_handle_rights(staff_role(user)):
         refuse_opening(user, "rights_queue", gettext_noop("the role does not handle rights requests"))
     filters = filters or QueueFilter()
@@ -155,8 +155,11 @@ def list_requests_for_staff(
         RightsRequest.objects.exclude(status=RequestStatus.AWAITING_VERIFICATION)
         .only(*QUEUE_COLUMNS)
         .select_related("assigned_to")
-        .annotate(answer_due=Coalesce("extended_due_on", "due_on"))
-        .order_by("answer_due", "submitted_at", "id")
+        .annotate(
+            answer_due=Coalesce("extended_due_on", "due_on"),
+            closed=Case(When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1)),
+        )
+        .order_by("closed", "answer_due", "submitted_at", "id")  # open ones first, the earliest due first
     )
     if filters.status:
         rows = rows.filter(status=filters.status)

@@ -61,7 +61,6 @@ from piwarden.rights.models import (
     VerificationCode,
 )
 from piwarden.rights.tasks import (
-    build_archive_task,
     send_code_mail,
     send_escalation_mail,
     send_receipt_mail,
@@ -722,8 +721,7 @@ def _complete(actor: User, reference: str, result: str, executed: fulfil.Execute
     )
     _mailed_step(request, RequestStatus.COMPLETED, now, result)
     _staff_event(EventType.RIGHTS_COMPLETED, actor, request, executed=executed.what)
-    if executed.what == "archive":  # built by the worker; the completion e-mail links to its page
-        build_archive_task.enqueue(str(request.person_id), request.reference)
+    fulfil.after_completion(request, executed)  # queues the archive's build, for access and copy
 
 
 # --- rights-queue: reminders at working day 10 and escalation when overdue (RGT-09) --------

@@ -14,3 +14,10 @@ class RightsConfig(AppConfig):
             "exports", "PIWARDEN_EXPORTS_DIR/*.zip.sealed: people's archives, sealed under their data key", sealed=True
         ),
     )
+
+    def ready(self) -> None:
+        # rights-queue: completing an access or copy request builds the archive (rights-archive).
+        from piwarden.rights import archive_tasks, fulfil  # noqa: PLC0415  # apps are loaded first
+        from piwarden.rights.models import RequestKind  # noqa: PLC0415
+
+        fulfil.on_completion((RequestKind.ACCESS, RequestKind.COPY), archive_tasks.queue_archive)

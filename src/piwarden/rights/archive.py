@@ -185,9 +185,7 @@ class _Build:
         self.columns = [*first.keys(), "other"]
         name = f"{self.category.id}.csv"
         self.csv_files.append(name)
-        self.csv_entry = io.TextIOWrapper(
-            self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline="", write_through=True
-        )
+        self.csv_entry = io.TextIOWrapper(self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline="")
         self.csv_writer = csv.writer(self.csv_entry)
         self.csv_writer.writerow(self.columns)
         heads = "".join(f"<th>{html.escape(column)}</th>" for column in self.columns)

@@ -23,6 +23,7 @@ does nothing twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +87,26 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
         return Executed(done=True, what="correction")
     if request.kind == RequestKind.DELETION:
         return Executed(done=False, what="erasure after the completion e-mail")
-    if request.kind in (RequestKind.ACCESS, RequestKind.COPY):
+    if request.kind in _AFTER_COMPLETION:
         return Executed(done=True, what="archive")  # queued in the completion's transaction
     return Executed(done=False, what="answer")
+
+
+_AFTER_COMPLETION: dict[str, Callable[[RightsRequest], None]] = {}
+
+
+def on_completion(kinds: Iterable[str], hook: Callable[[RightsRequest], None]) -> None:
+    """Register what a completion of these kinds queues in its transaction (``RightsConfig.ready``:
+    the archive's build, whose module imports rights.actions and so cannot be imported from here)."""
+    for kind in kinds:
+        _AFTER_COMPLETION[kind] = hook
+
+
+def after_completion(request: RightsRequest, executed: Executed) -> None:
+    """In the completion's transaction: queue what runs after it (for access and copy, the archive)."""
+    hook = _AFTER_COMPLETION.get(request.kind)
+    if hook is not None and executed.done and request.acting_as == ActingAs.SELF:
+        hook(request)
 
 
 def after_step_mail(step_id: str) -> None:

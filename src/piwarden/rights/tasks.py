@@ -18,8 +18,6 @@ from collections.abc import Callable
 from django.tasks import Task, task
 from django.utils import timezone
 
-from piwarden.people.models import Person
-from piwarden.processing.gate import ProcessingRefused
 from piwarden.rights import fulfil
 from piwarden.rights.mail import (
     MailNotSent,
@@ -100,25 +98,3 @@ def send_reminder_mail(request_id: str, attempt: int = 1) -> str:
 def send_escalation_mail(request_id: str, attempt: int = 1) -> str:
     """Tell the privacy officer (and the assignee) that a request is overdue."""
     return _step_with_retry(send_escalation_mail, request_id, attempt, functools.partial(send_alert, kind="escalation"))
-
-
-# --- rights-archive: the archive's build ---
-
-
-@task()
-def build_archive_task(person_id: str, reference: str) -> str:
-    """Build the archive of a person for the request ``reference``; progress is stored on its row.
-
-    Returns the archive's id, or "refused" when the person was erased (the gate recorded the
-    refusal; no archive is left).  Any other failure marks the row failed and fails the task.
-    """
-    # rights.archive reads rights.actions when imported, and rights.actions queues this module's
-    # tasks: imported when the task runs (merge of rights-archive into rights-queue).
-    from piwarden.rights.archive import ArchiveUnavailable, build_archive  # noqa: PLC0415
-
-    person = Person.objects.get(pk=person_id)
-    try:
-        archive = build_archive(person, reference=reference, store_progress=True)
-    except (ProcessingRefused, ArchiveUnavailable):
-        return "refused"
-    return str(archive.id)
