@@ -38,7 +38,8 @@ from django_tasks_db.models import DBTaskResult
 from piwarden.audit.models import AuditEvent
 from piwarden.inquiries.mail import send_acknowledgement, send_sales_notice
 from piwarden.inquiries.models import Inquiry
-from piwarden.inquiries.tasks import MAX_ATTEMPTS, acknowledge_inquiry
+from piwarden.inquiries.tasks import acknowledge_inquiry
+from piwarden.mailing import MAX_ATTEMPTS
 from piwarden.policy.declaration import load_declaration
 from tests.conftest import consultation_data
 
@@ -232,7 +233,7 @@ def test_a_failed_send_is_retried_until_it_goes_out(smtp):
     assert inquiry.acknowledged_at is None  # the send failed, so nothing claims it was sent
     failed = DBTaskResult.objects.filter(status=TaskResultStatus.FAILED)
     assert {r.task_path.rsplit(".", 1)[1] for r in failed} == {"acknowledge_inquiry", "notify_sales"}
-    assert {r.exception_class_path for r in failed} == {"piwarden.inquiries.mail.MailNotSent"}
+    assert {r.exception_class_path for r in failed} == {"piwarden.mailing.MailNotSent"}
     retries = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
     assert {r.args_kwargs["args"][1] for r in retries} == {2}  # attempt 2 of each, queued for later
     assert all(r.run_after > timezone.now() for r in retries)

@@ -24,13 +24,13 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.inquiries.models import CATEGORY, Inquiry
+from piwarden.mailing import MailNotSent, send
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
@@ -39,8 +39,7 @@ from piwarden.processing import gate
 PURPOSE = "respond_inquiry"
 
 
-class MailNotSent(Exception):
-    """Sending failed; the message names the request and the error class, never the address."""
+__all__ = ["MailNotSent", "record_mail_failure", "send_acknowledgement", "send_sales_notice"]
 
 
 def send_acknowledgement(inquiry_id: str) -> str:
@@ -64,7 +63,7 @@ def send_acknowledgement(inquiry_id: str) -> str:
                 body = render_to_string("inquiries/email/acknowledgement.txt", context)
     except gate.ProcessingRefused as refused:
         return f"refused: {refused.decision.reason}"  # recorded by the gate
-    _send(subject, body, recipient, current.reference)
+    send(subject, body, [recipient], about=current.reference)
     _record_acknowledged(current)
     return "sent"
 
@@ -93,7 +92,7 @@ def send_sales_notice(inquiry_id: str) -> str:
     with translation.override(settings.LANGUAGE_CODE):
         subject = render_to_string("inquiries/email/sales_subject.txt", context).strip()
         body = render_to_string("inquiries/email/sales.txt", context)
-    _send(subject, body, settings.PIWARDEN_SALES_EMAIL, inquiry.reference)
+    send(subject, body, [settings.PIWARDEN_SALES_EMAIL], about=inquiry.reference)
     with transaction.atomic(durable=True):
         Inquiry.objects.filter(pk=inquiry.pk, sales_notified_at__isnull=True).update(sales_notified_at=timezone.now())
     return "sent"
@@ -110,13 +109,3 @@ def record_mail_failure(inquiry_id: str, *, task: str, attempts: int, error: str
         reason=error,
         extra={"inquiry": inquiry.reference, "attempts": attempts, "task": task},
     )
-
-
-def _send(subject: str, body: str, recipient: str, reference: str) -> None:
-    try:
-        EmailMultiAlternatives(subject, body, to=[recipient]).send()
-    except OSError as exc:  # socket and SMTP errors (smtplib.SMTPException is an OSError)
-        # SMTP errors quote the recipient (SMTPRecipientsRefused, server replies), and the
-        # task backend stores the traceback in plaintext and logs it: keep the class only.
-        error = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        raise MailNotSent(f"{error} while mailing about {reference}") from None

@@ -11,36 +11,19 @@ The last failure is written to the audit log so that staff can follow up by phon
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Callable
+from django.tasks import task
 
-from django.tasks import Task, task
-from django.utils import timezone
-
-from piwarden.inquiries.mail import MailNotSent, record_mail_failure, send_acknowledgement, send_sales_notice
-
-MAX_ATTEMPTS = 8
-
-
-def _with_retry(task_: Task[[str, int], str], inquiry_id: str, attempt: int, action: Callable[[str], str]) -> str:
-    try:
-        return action(inquiry_id)
-    except MailNotSent as exc:
-        if attempt < MAX_ATTEMPTS:
-            delay = datetime.timedelta(minutes=min(2 ** (attempt - 1), 60))
-            task_.using(run_after=timezone.now() + delay).enqueue(inquiry_id, attempt + 1)  # committed on its own
-        else:
-            record_mail_failure(inquiry_id, task=task_.name, attempts=attempt, error=str(exc))
-        raise
+from piwarden.inquiries.mail import record_mail_failure, send_acknowledgement, send_sales_notice
+from piwarden.mailing import with_retry
 
 
 @task()
 def acknowledge_inquiry(inquiry_id: str, attempt: int = 1) -> str:
     """E-mail the person that their request arrived (if the gate allows it)."""
-    return _with_retry(acknowledge_inquiry, inquiry_id, attempt, send_acknowledgement)
+    return with_retry(acknowledge_inquiry, inquiry_id, attempt, send_acknowledgement, give_up=record_mail_failure)
 
 
 @task()
 def notify_sales(inquiry_id: str, attempt: int = 1) -> str:
     """Tell the sales inbox a request arrived."""
-    return _with_retry(notify_sales, inquiry_id, attempt, send_sales_notice)
+    return with_retry(notify_sales, inquiry_id, attempt, send_sales_notice, give_up=record_mail_failure)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from piwarden.audit.log import EventType, record_event
+from piwarden.mailing import MailNotSent, send
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
@@ -36,8 +37,7 @@ PURPOSE = "answer_rights_request"
 CATEGORY = "rights_requests"
 
 
-class MailNotSent(Exception):
-    """Sending failed; the message names the request and the error class, never the address."""
+__all__ = ["MailNotSent", "record_mail_failure", "send_alert", "send_code", "send_receipt", "send_step"]
 
 
 def _link(name: str, language: str) -> str:
@@ -76,7 +76,7 @@ def send_code(code_id: str) -> str:
                 body = render_to_string("rights/email/code.txt", context)
     except gate.ProcessingRefused as refused:
         return f"refused: {refused.decision.reason}"  # recorded by the gate
-    _send(subject, body, recipient, request.reference)
+    send(subject, body, [recipient], about=request.reference)
     with transaction.atomic(durable=True):
         VerificationCode.objects.filter(pk=code.pk).update(sealed_code=None)
     return "sent"
@@ -107,7 +107,7 @@ def send_receipt(request_id: str) -> str:
                 body = render_to_string("rights/email/receipt.txt", context)
     except gate.ProcessingRefused as refused:
         return f"refused: {refused.decision.reason}"
-    _send(subject, body, recipient, current.reference)
+    send(subject, body, [recipient], about=current.reference)
     with transaction.atomic(durable=True):
         RightsRequest.objects.filter(pk=current.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
     return "sent"
@@ -115,10 +115,15 @@ def send_receipt(request_id: str) -> str:
 
 @transaction.atomic(durable=True)
 def record_mail_failure(object_id: str, *, task: str, attempts: int, error: str) -> None:
-    """Every attempt failed: leave it in the audit log (the object is a request or a code)."""
-    request = RightsRequest.objects.select_related("person").filter(pk=object_id).first()
+    """Every attempt failed: leave it in the audit log.  The task's object is the request (its receipt,
+    a staff alert), one of its codes or one of its steps (the step's e-mail to the person)."""
+    request = (
+        RightsRequest.objects.select_related("person").filter(pk=object_id).first()
+        or _request_of(VerificationCode.objects.filter(pk=object_id))
+        or _request_of(RequestStep.objects.filter(pk=object_id))
+    )
     if request is None:
-        request = VerificationCode.objects.select_related("request__person").get(pk=object_id).request
+        raise LookupError(f"no rights request, code or step {object_id}")
     record_event(
         EventType.MAIL_FAILED,
         person=request.person,
@@ -128,12 +133,9 @@ def record_mail_failure(object_id: str, *, task: str, attempts: int, error: str)
     )
 
 
-def _send(subject: str, body: str, recipient: str, reference: str) -> None:
-    try:
-        EmailMultiAlternatives(subject, body, to=[recipient]).send()
-    except OSError as exc:  # socket and SMTP errors; their text may quote the address: the class only
-        error = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        raise MailNotSent(f"{error} while mailing about {reference}") from None
+def _request_of(rows: QuerySet[VerificationCode] | QuerySet[RequestStep]) -> RightsRequest | None:
+    row = rows.select_related("request__person").first()
+    return row.request if row is not None else None
 
 
 # --- rights-queue: the e-mails of the staff's steps, and the staff's reminders ----------------
@@ -173,7 +175,7 @@ def send_step(step_id: str) -> str:
                 body = render_to_string("rights/email/step.txt", context)
     except gate.ProcessingRefused as refused:
         return f"refused: {refused.decision.reason}"
-    _send(subject, body, recipient, request.reference)
+    send(subject, body, [recipient], about=request.reference)
     with transaction.atomic(durable=True):
         RequestStep.objects.filter(pk=step.pk, mailed_at__isnull=True).update(mailed_at=timezone.now())
     return "sent"
@@ -198,27 +200,7 @@ def send_alert(request_id: str, kind: str) -> str:
     with translation.override(settings.LANGUAGE_CODE):
         subject = render_to_string("rights/email/alert_subject.txt", context).strip()
         body = render_to_string("rights/email/alert.txt", context)
-    try:
-        EmailMultiAlternatives(subject, body, to=recipients).send()
-    except OSError as exc:
-        raise MailNotSent(
-            f"{type(exc).__module__}.{type(exc).__qualname__} while alerting about {request.reference}"
-        ) from None
+    send(subject, body, recipients, about=request.reference)
     with transaction.atomic(durable=True):
         RightsRequest.objects.filter(pk=request.pk, **{f"{marker}__isnull": True}).update(**{marker: timezone.now()})
     return "sent"
-
-
-@transaction.atomic(durable=True)
-def record_step_mail_failure(object_id: str, *, task: str, attempts: int, error: str) -> None:
-    """Every attempt failed (a step's e-mail to the person, or a staff alert): in the audit log."""
-    request = RightsRequest.objects.select_related("person").filter(pk=object_id).first()
-    if request is None:
-        request = RequestStep.objects.select_related("request__person").get(pk=object_id).request
-    record_event(
-        EventType.MAIL_FAILED,
-        person=request.person,
-        purpose=PURPOSE,
-        reason=error,
-        extra={"request": request.reference, "attempts": attempts, "task": task},
-    )
