@@ -383,3 +383,13 @@ def test_the_form_page_names_the_fields_it_collects_as_the_model_labels_them(cli
         with translation.override("en" if url.startswith("/en/") else "zh-hans"):
             label = str(FIELD_LABELS[name])
         assert (label[:1].lower() + label[1:]) in page
+
+
+@pytest.mark.duty("RGT-08")
+@pytest.mark.parametrize(("url", "portal"), [("/privacy/", "/rights/"), ("/en/privacy/", "/en/rights/")])
+def test_the_privacy_page_sends_a_person_to_the_rights_portal_in_its_language(client, url, portal):
+    page = client.get(url).content.decode()
+    assert f'href="{portal}"' in page
+    form = client.get(portal)
+    assert form.status_code == 200
+    assert b'name="email"' in form.content
