@@ -52,7 +52,15 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 
-from piwarden.audit.models import CONTENT_ATTRS, AuditChainHead, AuditEvent, column_of, content_digest, digest_of
+from piwarden.audit.models import (
+    CONTENT_ATTRS,
+    CONTENT_FIELDS,
+    AuditChainHead,
+    AuditEvent,
+    column_of,
+    content_digest,
+    digest_of,
+)
 from piwarden.audit.scan import GENESIS, SEP, Break, Chunk, SqliteQueries, Walk, check_chunk, scan, sqlite_chunk, walk
 from piwarden.errors import describe
 
@@ -353,7 +361,7 @@ def _sqlite_queries() -> SqliteQueries:
     where = f"FROM {table} WHERE {seq} >= ? AND {seq} < ?"  # names from the model (no S608 below: no SELECT here)
     render = _render("sqlite", with_link=True)
     # The same bytes as ``render`` (format() writes NULL as '', which ``never_null`` counts).
-    columns = ["prev_hash", "seq", "id", "digest", *_CONTENT_COLUMNS]
+    columns = ["prev_hash", "seq", "id", "digest", *CONTENT_FIELDS]
     template = SEP.join(["%s"] * len(columns))
     hashed = f"format('{template}', {', '.join(_col(c) for c in columns)})"
     # A prev_hash of another length could hold a separator and still start with the right hash.
@@ -368,20 +376,6 @@ def _sqlite_queries() -> SqliteQueries:
         ),
         exact=f"SELECT {seq}, {pk}, {prev_hash}, {stored}, CAST({render} AS BLOB) {where} ORDER BY {seq}",
     )
-
-
-# The content columns in the order the hashed text has them (after prev_hash, seq, id, digest).
-_CONTENT_COLUMNS = (
-    "occurred_at",
-    "event_type",
-    "actor_kind",
-    "actor",
-    "person",
-    "purpose",
-    "fields",
-    "reason",
-    "extra",
-)
 
 
 @cache
@@ -434,7 +428,7 @@ def _verify_pending(progress: Callable[[int], None] | None) -> Break | None:
     # On SQLite the timestamp as its stored text (a bare column would be parsed by the driver).
     when = f"CAST({_col('occurred_at')} AS TEXT)" if sqlite else _col("occurred_at")
     columns = ", ".join([*(_col(c) for c in ("id", "prev_hash", "hash", "digest")), when])
-    columns += ", " + ", ".join(_col(c) for c in _CONTENT_COLUMNS[1:])
+    columns += ", " + ", ".join(_col(c) for c in CONTENT_FIELDS[1:])
     sql = (
         f"SELECT {columns} FROM {table} WHERE {_col('seq')} IS NULL AND {_col('id')} > %s "  # noqa: S608  # names from the model
         f"ORDER BY {_col('id')} LIMIT %s"

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from piwarden.audit.chain import verify_chain
-from piwarden.audit.models import ActorKind, AuditEvent, EventType, canonical_json, column_of, content_digest
+from piwarden.audit.models import (
+    CONTENT_FIELDS,
+    ActorKind,
+    AuditEvent,
+    EventType,
+    canonical_json,
+    column_of,
+    content_digest,
+)
 from piwarden.audit.scan import SEP
 
 if TYPE_CHECKING:
@@ -40,18 +48,7 @@ _KEY_WORDS = {"key", "apikey"}
 _MASK = "***"
 
 # The columns an append writes, in the order of each row's parameters.
-_COLUMNS = (
-    "occurred_at",
-    "event_type",
-    "actor_kind",
-    "actor",
-    "person",
-    "purpose",
-    "fields",
-    "reason",
-    "extra",
-    "digest",
-)
+_COLUMNS = (*CONTENT_FIELDS, "digest")
 _JSON_COLUMNS = {"fields", "extra"}
 # SQLite allows 32766 parameters in one statement; a larger batch is written in chunks.
 _ROWS_PER_STATEMENT = 2000

@@ -133,18 +133,21 @@ class AuditEvent(models.Model):
         return digest_of(tuple(getattr(self, name) for name in CONTENT_ATTRS))
 
 
-# The content columns, as ``values_list()`` names them, in the order ``digest_of`` takes them.
-CONTENT_ATTRS = (
+# The content fields, in the order ``digest_of`` takes them (the hashed text of the chain and the
+# append's columns follow it too), and the same as ``values_list()`` names them.
+CONTENT_FIELDS = (
     "occurred_at",
     "event_type",
     "actor_kind",
-    "actor_id",
-    "person_id",
+    "actor",
+    "person",
     "purpose",
     "fields",
     "reason",
     "extra",
 )
+_CONCRETE = {f.name: f.attname for f in AuditEvent._meta.concrete_fields}
+CONTENT_ATTRS = tuple(_CONCRETE[name] for name in CONTENT_FIELDS)
 
 
 def column_of(name: str) -> str:
