@@ -108,18 +108,23 @@ def list_in_sentence(labels: list[str]) -> str:
     }
 
 
+def add_captcha(form: forms.Form) -> None:
+    """Give a public page's form the one-time CAPTCHA (unless the site runs without: PIWARDEN_CAPTCHA)."""
+    if settings.PIWARDEN_CAPTCHA == "on":
+        form.fields["captcha"] = OneTimeCaptchaField(
+            widget=CaptchaPicture(),
+            label=_("Verification code"),
+            help_text=_("Type the characters shown in the picture."),
+            error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
+        )
+
+
 class ConsultationPageForm(ConsultationForm):
     """The request's form as the consultation page shows it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if settings.PIWARDEN_CAPTCHA == "on":
-            self.fields["captcha"] = OneTimeCaptchaField(
-                widget=CaptchaPicture(),
-                label=_("Verification code"),
-                help_text=_("Type the characters shown in the picture."),
-                error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
-            )
+        add_captcha(self)
         for name, hint in AUTOCOMPLETE.items():
             self.fields[name].widget.attrs.setdefault("autocomplete", hint)
 
@@ -151,10 +156,4 @@ class RightsRequestPageForm(RightsRequestForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if settings.PIWARDEN_CAPTCHA == "on":
-            self.fields["captcha"] = OneTimeCaptchaField(
-                widget=CaptchaPicture(),
-                label=_("Verification code"),
-                help_text=_("Type the characters shown in the picture."),
-                error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
-            )
+        add_captcha(self)
