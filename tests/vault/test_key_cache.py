@@ -1,7 +1,8 @@
 """Unwrapped data keys never outlive the request that needed them (SEC-01).
 
-The vault keeps unwrapped keys in a per-process cache; ``FailClosedMiddleware`` empties it
-after every request.  After a request that encrypted (a consultation) or decrypted (a staff
+The vault keeps unwrapped keys in a cache per thread; ``FailClosedMiddleware`` empties the
+request's thread's after every request, and leaves other threads' requests their keys.
+After a request that encrypted (a consultation) or decrypted (a staff
 reveal), the cache is empty.  And when another process destroys 张伟's data key between two
 requests (``destroy_data_key`` there writes the key row; our cache is not its to clear), the
 next reveal here reads the destroyed key, not a copy left from the last request.
@@ -9,6 +10,8 @@ next reveal here reads the destroyed key, not a copy left from the last request.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -29,7 +32,7 @@ REVEAL = {"purpose": "respond_inquiry", "field_names": ["name", "company"], "rea
 
 
 def cached_keys() -> int:
-    return len(crypto._cache)  # the process's cache itself: what the promise is about
+    return sum(len(cache) for cache in crypto._caches.values())  # the caches themselves: what the promise is about
 
 
 @pytest.fixture
@@ -72,3 +75,29 @@ def test_a_key_destroyed_between_two_requests_is_not_used_from_cache(inquiry: In
     body = staff.post(url, REVEAL).content.decode()
     assert ZHANG["name"] not in body
     assert ZHANG["company"] not in body
+
+
+def in_another_thread(work: Callable[[], None]) -> None:
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.duty("SEC-01")
+def test_a_request_ending_in_one_thread_leaves_another_threads_keys(db: None) -> None:
+    # A threaded server: one request made a new person's key (not saved until its INSERT) and is
+    # about to seal their fields when another request ends and forgets its own keys.
+    key = crypto.new_data_key()
+    in_another_thread(crypto.forget_cached_keys)
+    assert crypto.encrypt(key.id, "张伟", b"ad")  # no DataKey.DoesNotExist: the key is still this thread's
+    crypto.forget_cached_keys()
+    assert cached_keys() == 0
+
+
+@pytest.mark.duty("SEC-01")
+def test_a_destroyed_key_leaves_every_threads_cache(db: None) -> None:
+    key = crypto.create_data_key()
+    in_another_thread(lambda: crypto._remember(key.id, crypto.unwrap(key)))  # a worker thread holds it
+    assert cached_keys() == 2  # this thread's (it made the key) and the worker's
+    crypto.destroy_data_key(key)
+    assert cached_keys() == 0

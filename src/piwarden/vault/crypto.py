@@ -35,8 +35,13 @@ logger = logging.getLogger(__name__)
 # one's data, on the real code path rather than a stand-in.
 data_key_unwrapped = Signal()
 
+# Unwrapped keys, kept by the thread that unwrapped (or made) them, for the rest of its request
+# (``FailClosedMiddleware`` forgets them when the request ends): one thread's request ending
+# must not take the keys from another's in the middle of its own, as a global cache did in a
+# threaded server (a new person's key, not saved yet, lives only here until the INSERT).  A
+# destroyed key is taken out of every thread's cache at once.
 _CACHE_SIZE = 512
-_cache: OrderedDict[uuid.UUID, aead.Aead] = OrderedDict()
+_caches: dict[int, OrderedDict[uuid.UUID, aead.Aead]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -85,15 +90,17 @@ def new_data_key() -> DataKey:
 
 def _remember(key_id: uuid.UUID, primitive: aead.Aead) -> None:
     with _cache_lock:
-        _cache[key_id] = primitive
-        _cache.move_to_end(key_id)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+        cache = _caches.setdefault(threading.get_ident(), OrderedDict())
+        cache[key_id] = primitive
+        cache.move_to_end(key_id)
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
 
 
 def forget_cached_keys() -> None:
+    """Forget every key this thread unwrapped (its request ended)."""
     with _cache_lock:
-        _cache.clear()
+        _caches.pop(threading.get_ident(), None)
 
 
 def unwrap(key: DataKey) -> aead.Aead:
@@ -119,7 +126,8 @@ def unwrap(key: DataKey) -> aead.Aead:
 
 def aead_for(key_id: uuid.UUID) -> aead.Aead:
     with _cache_lock:
-        cached = _cache.get(key_id)
+        cache = _caches.get(threading.get_ident())
+        cached = cache.get(key_id) if cache is not None else None
     if cached is not None:
         return cached
     key = DataKey.objects.get(pk=key_id)
@@ -153,7 +161,8 @@ def destroy_data_key(key: DataKey) -> None:
     key.destroyed_at = timezone.now()
     key.save(update_fields=["wrapped", "destroyed_at"])
     with _cache_lock:
-        _cache.pop(key.id, None)
+        for cache in _caches.values():
+            cache.pop(key.id, None)
 
 
 def count_unopenable(batch_size: int = 2000) -> tuple[int, int]:
