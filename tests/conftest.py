@@ -1,4 +1,4 @@
-"""Shared fixtures: keys, personas, a consultation submitter, staff with TOTP, Chromium."""
+"""Shared fixtures: keys, personas, a consultation submitter, a real SMTP server, staff with TOTP, Chromium."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import get_provider, reset_provider
+from tests.smtp import SMTPServer
 
 STAFF_PASSWORD = "correct horse battery staple 42"
 
@@ -104,6 +105,21 @@ def declared(settings: Any, tmp_path: Path) -> Iterator[Callable[[str], None]]:
 
     yield _use
     load_declaration.cache_clear()
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SMTPServer]:
+    """A real SMTP server on 127.0.0.1 that ``MAILERS["default"]`` sends to (the ``PIWARDEN_EMAIL=smtp`` path)."""
+    server = SMTPServer()
+    server.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
+        }
+    }
+    yield server
+    server.stop()
 
 
 def consultation_data(**overrides: Any) -> dict[str, str]:

@@ -19,10 +19,9 @@ from piwarden.inquiries.models import Inquiry
 from piwarden.people.actions import restrict_processing
 from tests.inquiries import test_mail
 from tests.inquiries.test_mail import PEOPLE, run_worker, submit
+from tests.smtp import SMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker commits and closes connections
-
-smtp = test_mail.smtp  # the real SMTP server (aiosmtpd) that test_mail uses
 
 
 def withdraw(inquiry: Inquiry) -> None:
@@ -37,7 +36,7 @@ def restrict(inquiry: Inquiry) -> None:
 @pytest.mark.duty("RGT-01")
 @pytest.mark.parametrize("change_of_mind", [withdraw, restrict], ids=["withdrawn", "restricted"])
 def test_after_withdrawal_or_restriction_the_worker_mails_the_person_nothing(
-    smtp: test_mail.SMTPServer, settings: Any, change_of_mind: Callable[[Inquiry], None]
+    smtp: SMTPServer, settings: Any, change_of_mind: Callable[[Inquiry], None]
 ) -> None:
     person = PEOPLE["zh-hans"]
     inquiry = submit("zh-hans")
@@ -70,7 +69,7 @@ def test_after_withdrawal_or_restriction_the_worker_mails_the_person_nothing(
     assert smtp.collector.to(person["email"]) == []
 
 
-def test_without_a_change_of_mind_the_same_path_does_mail_the_person(smtp: test_mail.SMTPServer) -> None:
+def test_without_a_change_of_mind_the_same_path_does_mail_the_person(smtp: SMTPServer) -> None:
     """The control: the refusal above comes from the gate, not from a broken mail path."""
     inquiry = submit("zh-hans")
     run_worker()

@@ -16,18 +16,11 @@ shows both halves.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import socket
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
 from http import HTTPStatus
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.tasks import TaskResultStatus
@@ -42,6 +35,7 @@ from piwarden.inquiries.tasks import acknowledge_inquiry
 from piwarden.mailing import MAX_ATTEMPTS
 from piwarden.policy.declaration import load_declaration
 from tests.conftest import consultation_data
+from tests.smtp import Collector
 
 # The worker closes "old" connections between tasks, which ends the test transaction
 # of a plain ``db`` test: tests that run it need real commits.
@@ -65,82 +59,6 @@ PEOPLE = {
         "region": "CN",
     },
 }
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-    @property
-    def body(self) -> str:
-        part = self.message.get_body(preferencelist=("plain",))
-        assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message and may refuse chosen recipients."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
-        if address in self.refuse:
-            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Received]:
-        return [r for r in self.received if address in r.rcpt_tos]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class SMTPServer:
-    def __init__(self) -> None:
-        self.collector = Collector()
-        self.port = free_port()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        self._controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SMTPServer]:
-    server = SMTPServer()
-    server.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
-        }
-    }
-    yield server
-    server.stop()
 
 
 def run_worker(verbosity: int = 0) -> None:

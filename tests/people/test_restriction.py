@@ -24,12 +24,10 @@ from piwarden.people.registry import Section, export_person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
 from tests.conftest import consultation_data
-from tests.inquiries import test_mail
 from tests.inquiries.test_mail import PEOPLE, run_worker, submit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RGT-01")]
 
-smtp = test_mail.smtp
 REFERENCE = "R-2026-0042"
 
 

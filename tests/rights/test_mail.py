@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.tasks import TaskResultStatus
 from django.utils import timezone
@@ -16,26 +14,11 @@ from piwarden.rights.actions import RequestInput, submit_request, verify_request
 from piwarden.rights.mail import MailNotSent, send_code, send_receipt
 from piwarden.rights.models import ActingAs, RequestKind, RightsRequest, VerificationCode
 from piwarden.rights.tasks import CODE_MAIL_ATTEMPTS, send_code_mail
-from tests.inquiries.test_mail import SMTPServer
 from tests.rights.mailbox import code_in
 
 pytestmark = pytest.mark.django_db
 
 ADDRESS = "sun.li@example.com"
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SMTPServer]:
-    server = SMTPServer()
-    server.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
-        }
-    }
-    yield server
-    server.stop()
 
 
 def submitted(language: str = "zh-hans") -> RightsRequest:

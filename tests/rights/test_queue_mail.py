@@ -10,27 +10,12 @@ from django_tasks_db.models import DBTaskResult
 from piwarden.rights.mail import MailNotSent
 from piwarden.rights.models import RequestKind, RequestStep
 from piwarden.rights.tasks import send_step_mail
-from tests.inquiries.test_mail import SMTPServer
 from tests.rights.mailbox import deliver
 from tests.rights.staffing import act, console, verified_request
 
 pytestmark = pytest.mark.django_db
 
 EMAIL = "wang.fang@example.com"
-
-
-@pytest.fixture
-def smtp(settings) -> SMTPServer:
-    server = SMTPServer()
-    server.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
-        }
-    }
-    yield server
-    server.stop()
 
 
 def queued_steps() -> list[DBTaskResult]:

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import Browser, expect
 
 from piwarden.rights import clock
 from piwarden.rights.models import RequestStatus, RightsRequest
-from tests.inquiries.test_mail import SMTPServer
 from tests.rights.mailbox import code_in
+from tests.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SMTPServer]:
-    server = SMTPServer()
-    server.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 5},
-        }
-    }
-    yield server
-    server.stop()
 
 
 def run_worker() -> None:

@@ -16,6 +16,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.rights import clock
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
 from piwarden.site.rights_views import STATUS_COOKIE
+from tests.rights.bad_input import BAD_REQUESTS
 from tests.rights.mailbox import code_in, deliver, last_code_to, messages_to
 
 pytestmark = pytest.mark.django_db
@@ -247,18 +248,7 @@ def test_the_opened_request_closes_after_30_minutes(monkeypatch):
     assert client.get("/rights/status/view/")["Location"] == "/rights/status/"
 
 
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"kind": "correction", "details": ""}, "details"),
-        ({"kind": "access", "acting_as": "close_relative_of_deceased", "details": "my father"}, "kind"),
-        ({"kind": "deceased_relative", "acting_as": "self", "details": "my father"}, "acting_as"),
-        ({"acting_as": "guardian_of_child_under_14", "details": ""}, "details"),
-        ({"email": "not-an-address"}, "email"),
-        ({"kind": "nonsense"}, "kind"),
-        ({"details": "bad\u202etext"}, "details"),
-    ],
-)
+@pytest.mark.parametrize(("overrides", "field"), BAD_REQUESTS)
 def test_bad_input_is_refused_with_a_message_and_nothing_is_stored(overrides, field):
     response = Client().post("/en/rights/", form(**overrides))
     assert response.status_code == HTTPStatus.BAD_REQUEST

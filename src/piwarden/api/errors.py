@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from piwarden.rights.actions import CodeOutcome
-from piwarden.rights.models import CODE_ATTEMPTS, CODE_LIFETIME
+from piwarden.rights.forms import code_refusal, too_many_codes_message
 
 NO_STORE = "no-store"  # answers name requests and carry tokens: no cache keeps them
 CONTENT_TYPE = "application/json; charset=utf-8"  # ninja's
@@ -97,32 +97,12 @@ def rate_limited() -> ApiError:
 
 
 def too_many_codes(retry_after: int) -> ApiError:
-    return ApiError(
-        429,
-        "too_many_codes",
-        _("Too many codes were sent to this e-mail address recently. Please wait an hour and try again."),
-        retry_after=retry_after,
-    )
+    return ApiError(429, "too_many_codes", too_many_codes_message(), retry_after=retry_after)
 
 
 def code_refused(outcome: CodeOutcome) -> ApiError:
-    """The portal's messages for a code that did not open the request (the same catalogue entries)."""
-    minutes = int(CODE_LIFETIME.total_seconds() // 60)
-    messages = {
-        CodeOutcome.WRONG: _(
-            "That code is not right for this reference. Check both in our e-mail and try again. A code works "
-            "for %(minutes)d minutes and stops working after %(attempts)d wrong tries: then ask for a new one."
-        )
-        % {"minutes": minutes, "attempts": CODE_ATTEMPTS},
-        CodeOutcome.EXPIRED: _("This code has expired: a code works for %(minutes)d minutes. Ask for a new one.")
-        % {"minutes": minutes},
-        CodeOutcome.USED: _("This code has been used already: each code works once. Ask for a new one."),
-        CodeOutcome.EXHAUSTED: _(
-            "This code was typed wrongly %(attempts)d times, so it no longer works. Ask for a new one."
-        )
-        % {"attempts": CODE_ATTEMPTS},
-    }
-    return ApiError(400, f"code_{outcome}", messages[outcome])
+    """The portal's message for a code that did not open the request."""
+    return ApiError(400, f"code_{outcome}", code_refusal(outcome))
 
 
 def handle(request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:

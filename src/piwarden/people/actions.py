@@ -146,14 +146,19 @@ def shred_person(
 MIN_ERASURE_REASON = 10
 
 
-def erasure_reason(text: str) -> str:
-    """The reason as recorded (trimmed); ValueError when it is too short or too long to keep."""
+def _checked_reason(text: str, minimum: int, asked: str) -> str:
+    """``text`` trimmed; ValueError naming ``asked`` when it is shorter than ``minimum``, or too long to keep."""
     reason = text.strip()
-    if len(reason) < MIN_ERASURE_REASON:
-        raise ValueError(f"Give a reason of at least {MIN_ERASURE_REASON} characters (when and how the person asked).")
+    if len(reason) < minimum:
+        raise ValueError(f"Give a reason of at least {minimum} characters ({asked}).")
     if len(reason) > REASON_MAX_LENGTH:
         raise ValueError(f"Give a reason of at most {REASON_MAX_LENGTH} characters.")
     return reason
+
+
+def erasure_reason(text: str) -> str:
+    """The reason as recorded (trimmed); ValueError when it is too short or too long to keep."""
+    return _checked_reason(text, MIN_ERASURE_REASON, "when and how the person asked")
 
 
 @transaction.atomic(durable=True)
@@ -248,12 +253,7 @@ def restrict_processing(person: Person, *, by: User | None, reference: str) -> b
 
 def lift_reason(text: str) -> str:
     """The reason for lifting a restriction, as recorded (trimmed); ValueError when too short or long."""
-    reason = text.strip()
-    if len(reason) < MIN_LIFT_REASON:
-        raise ValueError(f"Give a reason of at least {MIN_LIFT_REASON} characters (why the restriction ends).")
-    if len(reason) > REASON_MAX_LENGTH:
-        raise ValueError(f"Give a reason of at most {REASON_MAX_LENGTH} characters.")
-    return reason
+    return _checked_reason(text, MIN_LIFT_REASON, "why the restriction ends")
 
 
 @transaction.atomic(durable=True)

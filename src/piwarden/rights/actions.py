@@ -36,7 +36,7 @@ from piwarden.people.registry import EXPORT_PURPOSE
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
 from piwarden.rights import clock, fulfil, sealing
-from piwarden.rights.access import StaffRefused, refuse_action, require_handler
+from piwarden.rights.access import PURPOSE, StaffRefused, refuse_action, require_handler
 from piwarden.rights.codes import code_digest, new_code, normalise_code, same_digest
 from piwarden.rights.fulfil import Fulfilment
 from piwarden.rights.models import (
@@ -204,8 +204,8 @@ def _redate_provisional_requests() -> int:
 
 # --- the intake of a rights request ---------------------------------------------------------
 
-# The declared purpose and category (policy/declaration.toml) of a request's personal fields.
-PURPOSE = "answer_rights_request"
+# The declared category (policy/declaration.toml) of a request's personal fields; their purpose is
+# access.PURPOSE.
 CATEGORY = "rights_requests"
 
 

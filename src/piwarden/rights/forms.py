@@ -10,13 +10,21 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from piwarden.inquiries.forms import MailboxField
-from piwarden.rights.actions import RequestInput, normalise_reference
+from piwarden.rights.actions import CodeOutcome, RequestInput, normalise_reference
 from piwarden.rights.codes import normalise_code
-from piwarden.rights.models import CODE_DIGITS, REFERENCE_LENGTH, ActingAs, RequestKind, RightsRequest
+from piwarden.rights.models import (
+    CODE_ATTEMPTS,
+    CODE_DIGITS,
+    CODE_LIFETIME,
+    REFERENCE_LENGTH,
+    ActingAs,
+    RequestKind,
+    RightsRequest,
+)
 
 DETAILS_MAX = RightsRequest._meta.get_field("details").plaintext_max_length
 # Kinds whose request says nothing without details: what to correct, which consent to withdraw.
@@ -161,3 +169,28 @@ class CodeForm(_OneValueForm):
         max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+
+def code_refusal(outcome: CodeOutcome) -> str:
+    """Why a code did not open the request, in the active language: the portal's page and the API say the same."""
+    minutes = int(CODE_LIFETIME.total_seconds() // 60)
+    messages = {
+        CodeOutcome.WRONG: gettext(
+            "That code is not right for this reference. Check both in our e-mail and try again. A code works "
+            "for %(minutes)d minutes and stops working after %(attempts)d wrong tries: then ask for a new one."
+        )
+        % {"minutes": minutes, "attempts": CODE_ATTEMPTS},
+        CodeOutcome.EXPIRED: gettext("This code has expired: a code works for %(minutes)d minutes. Ask for a new one.")
+        % {"minutes": minutes},
+        CodeOutcome.USED: gettext("This code has been used already: each code works once. Ask for a new one."),
+        CodeOutcome.EXHAUSTED: gettext(
+            "This code was typed wrongly %(attempts)d times, so it no longer works. Ask for a new one."
+        )
+        % {"attempts": CODE_ATTEMPTS},
+    }
+    return messages[outcome]
+
+
+def too_many_codes_message() -> str:
+    """The refusal when this address was sent too many codes lately (the portal's page and the API's 429)."""
+    return gettext("Too many codes were sent to this e-mail address recently. Please wait an hour and try again.")

@@ -37,7 +37,7 @@ from django.utils.translation import gettext_lazy
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.actions import CorrectionRefused, correct_person_data, erase_person, restrict_processing, withdraw
 from piwarden.people.registry import correctables
-from piwarden.rights.access import StaffRefused
+from piwarden.rights.access import PURPOSE, StaffRefused
 from piwarden.rights.models import ActingAs, RequestKind, RequestStatus, RequestStep, RightsRequest
 
 
@@ -136,7 +136,7 @@ def _mark_fulfilled(request_id: uuid.UUID, what: str) -> None:
         EventType.RIGHTS_FULFILLED,
         actor_kind=ActorKind.SYSTEM,
         person=request.person,
-        purpose="answer_rights_request",
+        purpose=PURPOSE,
         extra={"request": request.reference, "executed": what},
     )
 

@@ -38,14 +38,13 @@ from piwarden.ratelimit.limiter import hit_key
 from piwarden.rights.access import RequestStatusView, read_status
 from piwarden.rights.actions import (
     CodeCheck,
-    CodeOutcome,
     open_status,
     send_follow_code,
     submit_request,
     verify_request,
 )
-from piwarden.rights.forms import CodeForm, FollowForm
-from piwarden.rights.models import CODE_ATTEMPTS, CODE_LIFETIME, RequestKind, RightsRequest
+from piwarden.rights.forms import CodeForm, FollowForm, code_refusal, too_many_codes_message
+from piwarden.rights.models import CODE_LIFETIME, RequestKind, RightsRequest
 from piwarden.site.forms import RightsRequestPageForm
 
 STATUS_COOKIE = "piwarden_rights"
@@ -80,31 +79,9 @@ EXPLANATIONS = {
 }
 
 
-def _code_messages() -> dict[CodeOutcome, str]:
-    minutes = int(CODE_LIFETIME.total_seconds() // 60)
-    return {
-        CodeOutcome.WRONG: _(
-            "That code is not right for this reference. Check both in our e-mail and try again. A code works "
-            "for %(minutes)d minutes and stops working after %(attempts)d wrong tries: then ask for a new one."
-        )
-        % {"minutes": minutes, "attempts": CODE_ATTEMPTS},
-        CodeOutcome.EXPIRED: _("This code has expired: a code works for %(minutes)d minutes. Ask for a new one.")
-        % {"minutes": minutes},
-        CodeOutcome.USED: _("This code has been used already: each code works once. Ask for a new one."),
-        CodeOutcome.EXHAUSTED: _(
-            "This code was typed wrongly %(attempts)d times, so it no longer works. Ask for a new one."
-        )
-        % {"attempts": CODE_ATTEMPTS},
-    }
-
-
 def _too_many_requests(request: HttpRequest) -> HttpResponse:
     message = _("Too many requests from your network. Please wait a minute and try again.")
     return render(request, "site/error.html", {"message": message})
-
-
-def _too_many_codes() -> str:
-    return _("Too many codes were sent to this e-mail address recently. Please wait an hour and try again.")
 
 
 def _mail_limited(email: str) -> bool:
@@ -130,7 +107,7 @@ def rights(request: HttpRequest) -> HttpResponse:
         return _rights_page(request, form, status=400)
     given = form.to_input()
     if _mail_limited(given.email):
-        return _rights_page(request, form, status=429, error=_too_many_codes())
+        return _rights_page(request, form, status=429, error=too_many_codes_message())
     created = submit_request(given)
     return redirect(_with_reference("site:rights_verify", created.reference))
 
@@ -164,7 +141,7 @@ def _code_view(request: HttpRequest, *, follow: bool) -> HttpResponse:
     reference, code = form.cleaned_data["reference"], form.cleaned_data["code"]
     check: CodeCheck = open_status(reference, code) if follow else verify_request(reference, code)
     if not check.ok or check.request is None:
-        error = _code_messages()[check.outcome]
+        error = code_refusal(check.outcome)
         return _code_page(request, CodeForm(initial={"reference": reference}), follow=follow, status=400, error=error)
     response = redirect("site:rights_status_view" if follow else "site:rights_received")
     _open_for_browser(response, check.request)
@@ -242,6 +219,6 @@ def rights_status(request: HttpRequest) -> HttpResponse:
         return render(request, "site/rights_status.html", {"form": form}, status=400)
     reference, email = form.cleaned_data["reference"], form.cleaned_data["email"]
     if _mail_limited(email):
-        return render(request, "site/rights_status.html", {"form": form, "error": _too_many_codes()}, status=429)
+        return render(request, "site/rights_status.html", {"form": form, "error": too_many_codes_message()}, status=429)
     send_follow_code(reference, email)  # the same answer whether or not they belong together
     return redirect(_with_reference("site:rights_status_code", reference))
