@@ -35,6 +35,7 @@ PO = LOCALE / "zh_Hans" / "LC_MESSAGES" / "django.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 GETTEXT_FUNCTIONS = {"_", "gettext", "gettext_lazy", "gettext_noop"}
+PGETTEXT_FUNCTIONS = {"pgettext", "pgettext_lazy"}
 
 
 def _has_chinese(text: str) -> bool:
@@ -123,6 +124,23 @@ def _python_msgids() -> Iterator[tuple[str, str]]:
                 yield f"{path.relative_to(PACKAGE)}:{node.lineno}", node.args[0].value
 
 
+def _python_context_msgids() -> Iterator[tuple[str, str, str]]:
+    """(where, context, msgid) for every pgettext call: a msgid shared with another meaning gets its own entry."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "testing" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in PGETTEXT_FUNCTIONS
+                and len(node.args) >= 2  # context, msgid
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2])
+            ):
+                context, msgid = (a.value for a in node.args[:2])  # type: ignore[attr-defined]
+                yield f"{path.relative_to(PACKAGE)}:{node.lineno}", context, msgid
+
+
 def _template_msgids() -> Iterator[tuple[str, str, str | None]]:
     """(where, msgid, msgid_plural) for every {% translate %} and {% blocktranslate %}, read by Django's parser."""
     engine = engines["django"].engine  # type: ignore[attr-defined]
@@ -142,11 +160,15 @@ def _template_msgids() -> Iterator[tuple[str, str, str | None]]:
 
 def test_every_source_msgid_is_translated():
     assert list(_python_msgids()), "no gettext calls found: the scan is broken"
+    assert list(_python_context_msgids()), "no pgettext calls found: the scan is broken"
     missing = []
     with translation.override("zh-hans"):
         for where, msgid in _python_msgids():
             if translation.gettext(msgid) == msgid:
                 missing.append(f"{where}: {msgid!r}")
+        for where, context, msgid in _python_context_msgids():
+            if translation.pgettext(context, msgid) == msgid:
+                missing.append(f"{where}: {msgid!r} (context {context!r})")
         for where, msgid, plural in _template_msgids():
             translated = translation.ngettext(msgid, plural, 2) if plural else translation.gettext(msgid)
             if translated in {msgid, plural}:

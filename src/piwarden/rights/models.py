@@ -19,6 +19,7 @@ from datetime import date
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from uuid6 import uuid7
 
 from piwarden.vault.fields import EncryptedTextField
@@ -80,7 +81,7 @@ class RequestKind(models.TextChoices):
 
 class RequestStatus(models.TextChoices):
     AWAITING_VERIFICATION = "awaiting_verification", _("Awaiting verification of your e-mail address")
-    RECEIVED = "received", _("Received")
+    RECEIVED = "received", pgettext_lazy("status of a rights request", "Received")
     IN_PROGRESS = "in_progress", _("In progress")
     EXTENDED = "extended", _("Extended")
     COMPLETED = "completed", _("Completed")
