@@ -30,10 +30,10 @@ from piwarden.mailing import MailNotSent, send
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
+from piwarden.rights.access import PURPOSE
 from piwarden.rights.models import CODE_LIFETIME, RequestStep, RightsRequest, VerificationCode
 
-# policy/declaration.toml: the purpose and category of a request's personal fields.
-PURPOSE = "answer_rights_request"
+# policy/declaration.toml: the category of a request's personal fields (the purpose: rights.access).
 CATEGORY = "rights_requests"
 
 
