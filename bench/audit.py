@@ -188,16 +188,20 @@ def fill(one: Callable[[int], None], total: int) -> None:
 
 
 def seal_and_verify(total: int) -> None:
-    from piwarden.audit.chain import seal, verify  # noqa: PLC0415
+    from piwarden.audit.chain import checkpoint, seal, verify  # noqa: PLC0415
 
     holdback = total // 100
     start = time.perf_counter()
     sealed = seal(limit=total - holdback)
     elapsed = time.perf_counter() - start
     print(f"seal:   {sealed:,} events in {elapsed:.1f} s = {sealed / elapsed:,.0f} events/s")
+    start = time.perf_counter()
+    taken = checkpoint(most=None)
+    print(f"checkpoints: {taken:,} taken in {time.perf_counter() - start:.1f} s (each after checking its run)")
     for label, workers in (("99% sealed, 1% pending", None), ("all sealed", None), ("all sealed, workers=1", 1)):
         if label == "all sealed":
             seal()
+            checkpoint(most=None)
         start, cpu = time.perf_counter(), _cpu()
         broken = verify(workers=workers)
         elapsed, cpu = time.perf_counter() - start, _cpu() - cpu

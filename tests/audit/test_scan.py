@@ -7,6 +7,7 @@ lands in the first chunk, on a chunk's first event (only the join can see a link
 middle chunk and in the last one.  Each case runs three ways: two workers (their own
 connections, so the data is committed: ``transaction=True``), in this process chunk by chunk,
 and as one chunk.  Pending (not yet sealed) events come after, and are checked by digest.
+Every case runs again with checkpoints over the first 28 events (``log``).
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ def record(n: int, offset: int = 0) -> None:
             record_event(EventType.STAFF_SIGN_IN_FAILED, purpose="security", reason="", extra=extra)
 
 
-@pytest.fixture
-def log() -> dict[int, int]:
-    """``EVENTS`` sealed events and ``PENDING`` after them; seq -> id of the sealed ones."""
+@pytest.fixture(params=["events", "checkpoints"])
+def log(request: pytest.FixtureRequest) -> dict[int, int]:
+    """``EVENTS`` sealed events and ``PENDING`` after them; seq -> id of the sealed ones.  Run
+    twice: with the sealed events checked one by one, and with checkpoints over the first four
+    chunks (1-7 … 22-28: ``verify`` checks each run as one hash, and the events after the last
+    one by one)."""
     record(EVENTS)
     assert seal() == EVENTS
+    if request.param == "checkpoints":
+        assert chain.checkpoint(span=CHUNK) == EVENTS // CHUNK
     record(PENDING, offset=EVENTS)
     by_seq = dict(AuditEvent.objects.exclude(seq=None).values_list("seq", "id"))
     assert sorted(by_seq) == list(range(1, EVENTS + 1))

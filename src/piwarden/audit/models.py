@@ -205,3 +205,24 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class AuditCheckpoint(models.Model):
+    """A digest of a run of sealed events, taken once they were checked one by one: ``verify``
+    then checks the run with one hash of its stored columns instead of one hash per event.
+
+    It adds no trust of its own: a run whose checkpoint is missing is checked event by event as
+    before, and a run that no longer matches its checkpoint is walked event by event to name the
+    event; if every event still follows from its neighbours (the chain rewritten with its hashes
+    recomputed), the checkpoint is what tells, and the run's first event is named."""
+
+    first_seq = models.BigIntegerField(unique=True)
+    last_seq = models.BigIntegerField()
+    digest = models.CharField(max_length=64)
+    made_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["first_seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.first_seq}–#{self.last_seq}"

@@ -8,6 +8,12 @@ A chunk's check is exact: ``scan`` is the walk, event by event, that names the f
 What runs first is a cheaper check of the whole chunk (``sqlite_chunk``: the hashed bytes of
 every event in one column, the stored hashes in one string); only a chunk that fails it is
 walked event by event to name the event, with the same statement the sealer hashed.
+
+A chunk that a checkpoint covers (``AuditCheckpoint``: a run of events checked one by one when
+it was made, and the SHA-256 of their stored columns) is checked cheaper still: one hash of the
+run's columns, as one string (``run_text``), against the checkpoint's digest.  When that does not
+match, the chunk is walked as any other to name the event; if the walk finds every event in
+order (the chain rewritten with its hashes recomputed), the checkpoint names the run's first.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, NamedTuple
 
 GENESIS = "0" * 64
 SEP = "\x1f"
-RS = b"\x1e"  # between the events' texts in one chunk's summary
+RS = b"\x1e"  # between the events' texts in one chunk's summary, and in a checkpoint's run
 
 # One sealed event as ``scan`` takes it: seq, id, prev_hash, stored hash, and the hash of its
 # stored columns (None when a column that is never empty is NULL).
@@ -110,6 +116,17 @@ class SqliteQueries(NamedTuple):
     # order of the seq index (an order it does not keep fails the check: then ``exact`` decides)
     summary: str
     exact: str  # seq, id, prev_hash, hash, the hashed bytes as the sealer built them (NULL if any is)
+    # count, min(seq), max(seq), NULLs in never-empty columns (the hash included), and the run's
+    # text: each event's hashed bytes, SEP and its hash, in seq order, separated by RS
+    run: str
+    at: str  # the hash of the event with seq = ?, twice (?, ?) for the range's shape
+
+
+def run_digest(rows: Iterable[tuple[Any, ...]]) -> str:
+    """The digest a checkpoint keeps of a run, from the ``exact`` rows (seq, id, prev_hash, hash,
+    hashed bytes) that were checked one by one: the same bytes as ``run``'s text."""
+    texts = [bytes(text) + SEP.encode() + str(stored).encode() for _, _, _, stored, text in rows]
+    return hashlib.sha256(RS.join(texts)).hexdigest()
 
 
 _connections: dict[str, sqlite3.Connection] = {}
@@ -123,30 +140,59 @@ def _open(path: str) -> sqlite3.Connection:
     return db
 
 
-def sqlite_chunk(task: tuple[str, SqliteQueries, int, int, tuple[int, str]]) -> Chunk:
+def sqlite_chunk(task: tuple[str, SqliteQueries, int, int, tuple[int, str], str | None]) -> Chunk:
     """Check the events with lo <= seq < hi (a worker's task): the database at ``path``, read
     in one transaction so that its statements see one state."""
-    path, queries, lo, hi = task[:4]
+    path, queries, lo, hi, head, digest = task
     db = _open(path)
     db.execute("BEGIN")
     try:
-        return check_chunk(db, queries, lo, hi, task[4])
+        return check_chunk(db, queries, lo, hi, head, digest=digest)
     finally:
         db.execute("COMMIT")
 
 
-def check_chunk(db: Any, queries: SqliteQueries, lo: int, hi: int, head: tuple[int, str]) -> Chunk:
-    """One chunk through ``db`` (a DB-API connection or cursor taking ``?``)."""
+CHECKPOINT_BROKEN = (
+    "its run of events no longer matches the checkpoint taken of it, though each event follows from "
+    "the one before (the chain was rewritten and its hashes recomputed, or the checkpoint was altered)"
+)
+
+
+def check_chunk(
+    db: Any, queries: SqliteQueries, lo: int, hi: int, head: tuple[int, str], *, digest: str | None = None
+) -> Chunk:
+    """One chunk through ``db`` (a DB-API connection or cursor taking ``?``); ``digest``: the
+    checkpoint's, when one covers exactly this chunk."""
     first = db.execute(queries.first, (lo, hi)).fetchone()
     if first is None:
         return Chunk(0, None, None, None)
     last = db.execute(queries.last, (lo, hi)).fetchone()
-    count, low, high, nulls, hashes, joined = db.execute(queries.summary, (lo, hi)).fetchone()
+    if digest is None:
+        return _check_events(db, queries, (lo, hi), head, (first, last))
+    count, low, high, nulls, text = db.execute(queries.run, (lo, hi)).fetchone()
+    first_row = (first[0], first[1], first[2], bool(first[3]))
+    head_seq, head_hash = head
+    if (
+        not nulls
+        and high - low + 1 == count
+        and hashlib.sha256(text or b"").hexdigest() == digest
+        and (not low <= head_seq <= high or db.execute(queries.at, (head_seq,)).fetchone()[0] == head_hash)
+    ):
+        return Chunk(count, first_row, tuple(last), None)
+    walked = _check_events(db, queries, (lo, hi), head, (first, last))
+    if walked.broken is None and not first_row[3]:
+        return walked._replace(broken=Break(first[1], first[0], CHECKPOINT_BROKEN))
+    return walked
+
+
+def _check_events(db: Any, queries: SqliteQueries, span: tuple[int, int], head: tuple[int, str], ends: Any) -> Chunk:
+    first, last = ends
+    count, low, high, nulls, hashes, joined = db.execute(queries.summary, span).fetchone()
     texts = (joined or b"").split(RS)  # more pieces than events when a text holds RS: then ``exact`` decides
     first_row = (first[0], first[1], first[2], bool(first[3]))
     if not nulls and high - low + 1 == count == len(texts) and _holds(texts, hashes or "", low, head):
         return Chunk(count, first_row, tuple(last), None)
-    rows = db.execute(queries.exact, (lo, hi)).fetchall()
+    rows = db.execute(queries.exact, span).fetchall()
     sha256 = hashlib.sha256
     exact = ((s, pk, p, h, None if t is None else sha256(t).hexdigest()) for s, pk, p, h, t in rows)
     return Chunk(count, first_row, tuple(last), scan(exact, head, None, None))

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from piwarden.audit.chain import count_events, seal, verify
+from piwarden.audit.chain import checkpoint, count_events, seal, verify
 
 
 class Progress:
@@ -52,7 +52,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "seal":
             sealed = seal()
-            self.stdout.write(f"audit: {sealed} event(s) sealed")
+            taken = checkpoint(most=None)
+            self.stdout.write(f"audit: {sealed} event(s) sealed; {taken} checkpoint(s) taken")
             return
         shown = not options["quiet"] and sys.stderr.isatty()
         total = count_events()
