@@ -39,6 +39,15 @@ def _keys() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _audit_export(settings: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own export file of audit checkpoints (the database is emptied between tests;
+    a file shared between them would name runs of an earlier test's log), commands it runs too."""
+    path = tmp_path_factory.mktemp("audit") / "checkpoints.jsonl"
+    settings.PIWARDEN_AUDIT_CHECKPOINTS = path
+    monkeypatch.setenv("PIWARDEN_AUDIT_CHECKPOINTS", str(path))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_key_cache() -> Iterator[None]:
     forget_cached_keys()
     yield

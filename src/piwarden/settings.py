@@ -298,6 +298,11 @@ PIWARDEN_PRIVACY_OFFICER_EMAIL = envstr("PIWARDEN_PRIVACY_OFFICER_EMAIL", "priva
 PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
 # The erasure ledger (piwarden.people.ledger): keep it on storage apart from the database's backups.
 PIWARDEN_ERASURE_LEDGER = Path(envstr("PIWARDEN_ERASURE_LEDGER", str(DATA_DIR / "erasures.ledger"))).resolve()
+# Signed audit checkpoints, one JSON line each (piwarden.audit.chain.export_checkpoint): put it
+# where the database's users cannot rewrite it (another volume, `chattr +a`, a third party's copy).
+PIWARDEN_AUDIT_CHECKPOINTS = Path(
+    envstr("PIWARDEN_AUDIT_CHECKPOINTS", str(DATA_DIR / "audit-checkpoints.jsonl"))
+).resolve()
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
 PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
 # The rights portal: forms that send a one-time code, and codes typed back, per client address;

@@ -6,12 +6,20 @@ matches its checkpoint."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from piwarden.audit import chain
-from piwarden.audit.chain import checkpoint, seal, verify
+from piwarden.audit import chain, signing
+from piwarden.audit.actions import export_missing, rotate_signing_key
+from piwarden.audit.chain import ExportUnreadable, checkpoint, seal, verify, verify_exported
 from piwarden.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from piwarden.audit.scan import CHECKPOINT_BROKEN
 from tests.audit.test_scan import CHUNK, EVENTS, change_content, every_way, hash_of, record
@@ -108,3 +116,125 @@ def test_checkpoints_that_overlap_or_pass_the_end_are_not_used(log: dict[int, in
     AuditCheckpoint.objects.create(first_seq=5, last_seq=12, digest="0" * 64)  # overlaps 1-7 and 8-14
     AuditCheckpoint.objects.create(first_seq=29, last_seq=40, digest="0" * 64)  # past the last event
     assert every_way() is None
+
+
+# -- signed, and exported where the database's users cannot rewrite them ----------------------
+
+
+@pytest.fixture
+def exported(settings: Any, tmp_path: Path) -> Path:
+    path = tmp_path / "checkpoints.jsonl"
+    settings.PIWARDEN_AUDIT_CHECKPOINTS = path
+    return path
+
+
+def test_each_checkpoint_is_signed_and_exported_with_a_key_kept_outside_the_database(
+    log: dict[int, int], exported: Path
+) -> None:
+    assert checkpoint(span=CHUNK) == 4
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert [(x["first_seq"], x["last_seq"]) for x in lines] == runs()
+    public = signing.Verifier(signing.directory() / signing.PUBLIC_FILE)
+    for x in lines:
+        assert public.holds(x["signature"], x["first_seq"], x["last_seq"], x["digest"], x["last_hash"])
+        assert x["last_hash"] == AuditEvent.objects.get(seq=x["last_seq"]).hash
+    assert not public.holds(lines[0]["signature"], 1, 7, lines[1]["digest"], lines[0]["last_hash"])
+    assert verify_exported(exported) is None
+    assert export_missing(exported) == 0  # every one is there already
+    exported.unlink()
+    assert export_missing(exported) == 4  # a new file gets them all
+
+
+@pytest.mark.duty("SEC-02")
+def test_a_checkpoint_whose_signature_does_not_hold_is_named(log: dict[int, int], exported: Path) -> None:
+    checkpoint(span=CHUNK)
+    other = AuditCheckpoint.objects.get(first_seq=1).signature
+    AuditCheckpoint.objects.filter(first_seq=8).update(signature=other)  # a real signature, of another run
+    broken = verify(chunk=CHUNK, workers=1)
+    assert broken is not None
+    assert (broken.event_id, broken.seq, broken.why) == (log[8], 8, CHECKPOINT_BROKEN)
+
+
+@pytest.mark.duty("SEC-02")
+def test_a_log_rewritten_with_hashes_and_checkpoints_recomputed_fails_against_the_export(
+    log: dict[int, int], exported: Path
+) -> None:
+    """Someone who can write the database but holds neither the signing key nor the export file
+    rewrites event 10, every hash after it and the head, and deletes the checkpoints they cannot
+    sign again: the database alone verifies; the export does not."""
+    checkpoint(span=CHUNK)
+    change_content(log, 10)
+    rehash_from(log, 10)
+    AuditCheckpoint.objects.all().delete()
+    assert every_way() is None
+    broken = verify_exported(exported)
+    assert broken is not None
+    assert (broken.event_id, broken.seq) == (log[8], 8)
+    assert "no longer match the checkpoint exported" in broken.why
+
+
+@pytest.mark.duty("SEC-02")
+def test_a_log_cut_short_with_its_head_moved_back_fails_against_the_export(log: dict[int, int], exported: Path) -> None:
+    checkpoint(span=CHUNK)
+    AuditEvent.objects.filter(seq__gt=12).delete()
+    AuditChainHead.objects.filter(pk=1).update(seq=12, hash=AuditEvent.objects.get(seq=12).hash)
+    AuditCheckpoint.objects.filter(first_seq__gt=12).delete()
+    assert verify(chunk=CHUNK, workers=1) is None  # what is left is a valid log
+    broken = verify_exported(exported)
+    assert broken is not None
+    assert (broken.event_id, broken.seq) == (log[12], 12)
+    assert "truncated" in broken.why
+
+
+def test_an_export_line_that_was_edited_is_refused(log: dict[int, int], exported: Path) -> None:
+    checkpoint(span=CHUNK)
+    lines = exported.read_text().splitlines()
+    forged = json.loads(lines[1]) | {"digest": "0" * 64}
+    exported.write_text("\n".join([lines[0], json.dumps(forged), *lines[2:]]) + "\n")
+    with pytest.raises(ExportUnreadable, match="line 2: its signature does not verify"):
+        verify_exported(exported)
+
+
+def test_after_a_rotation_new_checkpoints_use_the_new_key_and_old_ones_still_verify(
+    log: dict[int, int], exported: Path
+) -> None:
+    checkpoint(span=CHUNK, most=2)
+    key_id = rotate_signing_key()
+    assert AuditEvent.objects.filter(event_type="audit.signing_key_rotated", extra__key_id=key_id).exists()
+    checkpoint(span=CHUNK)
+    new = base64.b64decode(AuditCheckpoint.objects.get(first_seq=15).signature)
+    old = base64.b64decode(AuditCheckpoint.objects.get(first_seq=1).signature)
+    assert new[1:5] == key_id.to_bytes(4, "big") != old[1:5]  # Tink's prefix names the key
+    seal()
+    assert verify(chunk=CHUNK, workers=1) is None
+    assert verify_exported(exported) is None
+
+
+def test_without_the_signing_key_no_checkpoint_is_taken(
+    log: dict[int, int], exported: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = signing.directory() / signing.SIGNING_FILE
+    kept = key.read_bytes()
+    key.unlink()
+    try:
+        with caplog.at_level(logging.ERROR, logger="piwarden.audit"):
+            assert checkpoint(span=CHUNK) == 0
+        assert "audit-signing.json is missing" in caplog.text
+        assert not AuditCheckpoint.objects.exists()
+        assert every_way() is None  # the events are checked one by one
+    finally:
+        key.write_bytes(kept)
+        signing.forget()
+
+
+def test_the_command_checks_the_export_file_and_names_a_truncation(log: dict[int, int], exported: Path) -> None:
+    checkpoint(span=CHUNK)
+    out = io.StringIO()
+    call_command("audit", "verify", "--quiet", "--checkpoints", str(exported), stdout=out)
+    assert "the log is intact" in out.getvalue()
+    assert f"holds every run checkpointed in {exported}" in out.getvalue()
+    AuditEvent.objects.filter(seq__gt=20).delete()
+    AuditChainHead.objects.filter(pk=1).update(seq=20, hash=AuditEvent.objects.get(seq=20).hash)
+    AuditCheckpoint.objects.filter(first_seq__gt=20).delete()
+    with pytest.raises(CommandError, match=r"seq 20 .*truncated"):
+        call_command("audit", "verify", "--quiet", "--checkpoints", str(exported))

@@ -55,12 +55,15 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from functools import cache
+from functools import cache, partial
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
 
+from piwarden.audit import signing
 from piwarden.audit.models import (
     CONTENT_ATTRS,
     CONTENT_FIELDS,
@@ -86,6 +89,7 @@ from piwarden.audit.scan import (
     walk,
 )
 from piwarden.errors import describe
+from piwarden.vault.keys import VaultUnavailable
 
 logger = logging.getLogger("piwarden.audit")
 
@@ -103,6 +107,7 @@ MAX_WORKERS = 4
 
 _reported: set[int] = set()  # pending events already logged as not sealable (log once per process)
 _unchecked: set[int] = set()  # runs already logged as not verifying, by first seq (idem)
+_unsigned: set[bool] = set()  # the missing signing key already logged (idem)
 
 
 def _q(name: str) -> str:
@@ -188,9 +193,12 @@ def seal(limit: int | None = None) -> int:
 def checkpoint(span: int | None = None, most: int | None = 10) -> int:
     """Take checkpoints of sealed events that have none, ``span`` events each (at most ``most``
     of them in this call, None: all; each costs ~50 ms per 10,000 events, so after an upgrade the
-    sealer's passes catch up a little at a time), and return how many were made.  Each run is first checked event by
-    event, and its digest taken from the same read; a run that does not verify gets none (logged:
-    ``verify`` names the event).  Two sealers racing make it once (``first_seq`` is unique)."""
+    sealer's passes catch up a little at a time), and return how many were made.
+
+    Each run is first checked event by event, and its digest taken from the same read; a run that
+    does not verify gets none (logged: ``verify`` names the event).  Each checkpoint is signed
+    (``signing``; without the key none is taken) and, once committed, appended to the export file
+    (``export_checkpoint``).  Two sealers racing make it once (``first_seq`` is unique)."""
     span = span or CHECKPOINT_SPAN
     made = 0
     while most is None or made < most:
@@ -198,31 +206,71 @@ def checkpoint(span: int | None = None, most: int | None = 10) -> int:
         head = _head()
         if head is None or head[0] - last < span:
             break
-        digest = _checked_run(last + 1, last + 1 + span, head)
-        if digest is None:
+        run = _checked_run(last + 1, last + 1 + span, head)
+        if run is None:
+            break
+        digest, last_hash = run
+        try:
+            signed = signing.sign(last + 1, last + span, digest, last_hash)
+        except VaultUnavailable as exc:
+            if not _unsigned:
+                _unsigned.add(True)
+                logger.error("audit checkpoints are not taken: %s", exc)
             break
         try:
             with transaction.atomic():
-                AuditCheckpoint.objects.create(first_seq=last + 1, last_seq=last + span, digest=digest)
+                taken = AuditCheckpoint.objects.create(
+                    first_seq=last + 1, last_seq=last + span, digest=digest, last_hash=last_hash, signature=signed
+                )
+                transaction.on_commit(partial(export_checkpoint, taken))
         except IntegrityError:  # another sealer took it
             break
         made += 1
     return made
 
 
-def _checked_run(lo: int, hi: int, head: tuple[int, str]) -> str | None:
-    """The digest of the run lo <= seq < hi if every event in it verifies and follows the one
-    before it, from one read; else None (and the run is logged, once per process)."""
+def export_checkpoint(taken: AuditCheckpoint, path: Path | None = None) -> None:
+    """Append the checkpoint to the export file (one JSON line, fsync'd), where someone who can
+    write the database cannot rewrite it (``settings.PIWARDEN_AUDIT_CHECKPOINTS``).  A failure
+    is logged; the checkpoint stays in the database and ``piwarden audit export`` writes it again."""
+    path = path or settings.PIWARDEN_AUDIT_CHECKPOINTS
+    line = json.dumps(
+        {
+            "first_seq": taken.first_seq,
+            "last_seq": taken.last_seq,
+            "digest": taken.digest,
+            "last_hash": taken.last_hash,
+            "signature": taken.signature,
+            "made_at": taken.made_at.isoformat(),
+        },
+        sort_keys=True,
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        logger.error("audit checkpoint seq %s-%s not exported to %s: %s", taken.first_seq, taken.last_seq, path, exc)
+
+
+def _checked_run(lo: int, hi: int, head: tuple[int, str]) -> tuple[str, str] | None:
+    """The digest of the run lo <= seq < hi and its last event's hash, if every event in it
+    verifies and follows the one before it, from one read; else None (and the run is logged,
+    once per process)."""
     prev = GENESIS
     if lo > 1:
         prev = AuditEvent.objects.filter(seq=lo - 1).values_list("hash", flat=True).first() or ""
+    run: tuple[str, str] | None = None
     if connection.vendor == "sqlite":
         connection.ensure_connection()
         rows = connection.connection.execute(_sqlite_queries().exact, (lo, hi)).fetchall()
         sha256 = hashlib.sha256
         hashed = ((s, pk, p, h, None if t is None else sha256(t).hexdigest()) for s, pk, p, h, t in rows)
-        broken = scan(hashed, head, prev, lo)
-        digest = None if broken is not None or len(rows) != hi - lo else run_digest(rows)
+        if scan(hashed, head, prev, lo) is None and len(rows) == hi - lo:
+            run = run_digest(rows), str(rows[-1][3])
     else:
         with transaction.atomic():
             if not connection.savepoint_ids:  # the outermost block: one snapshot for both reads
@@ -232,13 +280,14 @@ def _checked_run(lo: int, hi: int, head: tuple[int, str]) -> str | None:
                 chunk = _pg_walk(cursor, lo, hi, head)
                 cursor.execute(_pg_run_sql(), [lo, hi])
                 count, _, _, nulls, computed = cursor.fetchone()
-        whole = count == hi - lo and not nulls and chunk.broken is None and chunk.first is not None
-        linked = whole and chunk.first is not None and chunk.first[:3:2] == (lo, prev)
-        digest = computed if linked and chunk.last is not None and chunk.last[0] == hi - 1 else None
-    if digest is None and lo not in _unchecked:
+        whole = count == hi - lo and not nulls and chunk.broken is None
+        first, last = chunk.first, chunk.last
+        if whole and first is not None and first[:3:2] == (lo, prev) and last is not None and last[0] == hi - 1:
+            run = computed, str(last[2])
+    if run is None and lo not in _unchecked:
         _unchecked.add(lo)
         logger.error("audit events seq %s to %s do not verify: no checkpoint (see `piwarden audit verify`)", lo, hi - 1)
-    return digest
+    return run
 
 
 def _seal_batch(limit: int, after: int) -> tuple[int, int, int]:
@@ -319,14 +368,19 @@ def count_events() -> int:
 
 
 def verify(
-    progress: Callable[[int], None] | None = None, *, chunk: int = VERIFY_CHUNK, workers: int | None = None
+    progress: Callable[[int], None] | None = None,
+    *,
+    chunk: int = VERIFY_CHUNK,
+    workers: int | None = None,
+    public: Path | None = None,
 ) -> Break | None:
     """The first event that breaks the chain or its digest, or None.  ``progress(n)`` hears of each chunk.
 
     Sealed events are checked a seq range of ``chunk`` events at a time, by ``workers`` (default:
     one per core when the log is large enough) each with its own connection, and the chunks
-    joined in order; inside a transaction (a test's) the chunks are checked through its connection."""
-    broken = _verify_sealed(progress, chunk, workers)
+    joined in order; inside a transaction (a test's) the chunks are checked through its connection.
+    Checkpoints' signatures are checked with ``public`` (default: the keys directory's public key)."""
+    broken = _verify_sealed(progress, chunk, workers, public)
     if broken is not None:
         return broken
     return _verify_pending(progress)
@@ -341,13 +395,15 @@ def _head() -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-def _verify_sealed(progress: Callable[[int], None] | None, chunk: int, workers: int | None) -> Break | None:
+def _verify_sealed(
+    progress: Callable[[int], None] | None, chunk: int, workers: int | None, public: Path | None
+) -> Break | None:
     # The head is read first: the sealer may seal more while we walk, never less.
     head = _head()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT max({_col('seq')}) FROM {_q(AuditEvent._meta.db_table)}")  # noqa: S608  # names from the model
         top = cursor.fetchone()[0] or 0
-    ranges = _ranges(top, chunk)
+    ranges = _ranges(top, chunk, public)
     if workers is None:
         workers = min(os.cpu_count() or 1, MAX_WORKERS) if top >= PARALLEL_FROM else 1
     state = Walk()
@@ -365,19 +421,25 @@ def _verify_sealed(progress: Callable[[int], None] | None, chunk: int, workers: 
 Range = tuple[int, int, str | None]  # lo <= seq < hi, and the digest of the checkpoint covering it
 
 
-def _ranges(top: int, chunk: int) -> list[Range]:
+def _ranges(top: int, chunk: int, public: Path | None = None) -> list[Range]:
     """The seq ranges to check, up to ``top``: each checkpoint's run where one is, and chunks of
     ``chunk`` events between and after them.  Checkpoints that overlap or pass ``top`` are not
     used (their runs are then checked event by event, as if they were not there)."""
     ranges: list[Range] = []
     lo = 1
-    for first, last, digest in AuditCheckpoint.objects.filter(last_seq__lte=top).values_list(
-        "first_seq", "last_seq", "digest"
-    ):
+    taken = AuditCheckpoint.objects.filter(last_seq__lte=top).values_list(
+        "first_seq", "last_seq", "digest", "last_hash", "signature"
+    )
+    verifier = signing.Verifier(public) if taken else None  # VaultUnavailable: no public key, no verdict
+    for first, last, digest, last_hash, signed in taken:
         if first < lo or last < first:
             continue
         ranges.extend((a, min(a + chunk, first), None) for a in range(lo, first, chunk))
-        ranges.append((first, last + 1, digest))
+        # A checkpoint that its signature does not cover matches nothing: its run is walked, and
+        # named at its first event if every event follows (CHECKPOINT_BROKEN).  The last hash is
+        # checked with the run: it is in the run's text.
+        holds = verifier is not None and verifier.holds(signed, first, last, digest, last_hash)
+        ranges.append((first, last + 1, digest if holds else "unsigned"))
         lo = last + 1
     ranges.extend((a, min(a + chunk, top + 1), None) for a in range(lo, top + 1, chunk))
     return ranges
@@ -654,6 +716,65 @@ def _orm_digest(pk: int) -> str | None:
     """The digest of the event's content as the ORM loads it (None: it is gone)."""
     content = AuditEvent.objects.filter(pk=pk).values_list(*CONTENT_ATTRS).first()
     return None if content is None else digest_of(tuple(content))
+
+
+def verify_exported(path: Path, public: Path | None = None) -> Break | None:
+    """Check the database's log against an export file of signed checkpoints (one JSON line each):
+    every line's signature, and that the log still holds each run it names, unchanged, with the
+    same last hash.  What it catches that ``verify`` cannot: a log cut short (the head moved back
+    with it), and a log rewritten with every hash and its checkpoints recomputed, by someone who
+    can write the database but holds neither the signing key nor this file.
+
+    Run after ``verify`` (which checks the runs whose checkpoint the database still holds, with
+    the same digest, so those are not hashed twice).  Raises ExportUnreadable for a file that is
+    not an export (a line that is not one, or whose signature does not verify)."""
+    verifier = signing.Verifier(public)
+    held = {
+        (f, la, d, h)
+        for f, la, d, h in AuditCheckpoint.objects.values_list("first_seq", "last_seq", "digest", "last_hash")
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max({_col('seq')}) FROM {_q(AuditEvent._meta.db_table)}")  # noqa: S608  # names from the model
+        top = cursor.fetchone()[0] or 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            first, last = int(entry["first_seq"]), int(entry["last_seq"])
+            digest, last_hash, signed = str(entry["digest"]), str(entry["last_hash"]), str(entry["signature"])
+        except (ValueError, KeyError, TypeError):
+            raise ExportUnreadable(f"{path}, line {number}: not a checkpoint") from None
+        if not verifier.holds(signed, first, last, digest, last_hash):
+            raise ExportUnreadable(f"{path}, line {number}: its signature does not verify with the public key")
+        if (first, last, digest, last_hash) in held:
+            continue
+        if last > top:
+            pk = AuditEvent.objects.filter(seq=top).values_list("pk", flat=True).first() or 0
+            why = f"the log ends at seq {top}, but events up to seq {last} were checkpointed in {path.name} (truncated)"
+            return Break(pk, top or None, why)
+        count, low, high, computed = _run_of(first, last + 1)
+        if count != last - first + 1 or (low, high) != (first, last) or computed != digest:
+            pk = AuditEvent.objects.filter(seq__gte=first).order_by("seq").values_list("pk", flat=True).first() or 0
+            why = f"seq {first} to {last} no longer match the checkpoint exported to {path.name} (rewritten or cut)"
+            return Break(pk, first, why)
+    return None
+
+
+class ExportUnreadable(Exception):
+    """The export file cannot be read as signed checkpoints."""
+
+
+def _run_of(lo: int, hi: int) -> tuple[int, int | None, int | None, str | None]:
+    """A seq range's count, bounds and run digest (None when a never-empty column is NULL)."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        count, low, high, nulls, text = connection.connection.execute(_sqlite_queries().run, (lo, hi)).fetchone()
+        return count, low, high, None if nulls else hashlib.sha256(text or b"").hexdigest()
+    with connection.cursor() as cursor:
+        cursor.execute(_pg_run_sql(), [lo, hi])
+        count, low, high, nulls, computed = cursor.fetchone()
+    return count, low, high, None if nulls else computed
 
 
 def verify_chain() -> AuditEvent | None:

@@ -87,6 +87,7 @@ class EventType(models.TextChoices):
     RIGHTS_ACTION_REFUSED = "rights.action_refused", _("Staff action on a rights request refused")
     RIGHTS_REMINDED = "rights.reminded", _("Reminder sent: a rights request reached working day 10")
     RIGHTS_ESCALATED = "rights.escalated", _("Escalated: a rights request is overdue")
+    AUDIT_SIGNING_KEY_ROTATED = "audit.signing_key_rotated", _("Audit checkpoint signing key rotated")
 
 
 class ActorKind(models.TextChoices):
@@ -219,6 +220,8 @@ class AuditCheckpoint(models.Model):
     first_seq = models.BigIntegerField(unique=True)
     last_seq = models.BigIntegerField()
     digest = models.CharField(max_length=64)
+    last_hash = models.CharField(max_length=64)  # the hash of the event at last_seq
+    signature = models.TextField()  # Ed25519 over the four above (piwarden.audit.signing), base64
     made_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

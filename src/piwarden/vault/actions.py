@@ -17,10 +17,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from piwarden.audit import signing
 from piwarden.audit.log import EventType, record_event
 from piwarden.vault.crypto import rewrap_all
 from piwarden.vault.keycheck import prepare_keys, record_key_check, reseal_key_check, wrapped_under_absent_keks
-from piwarden.vault.keys import KeyProvider, get_provider
+from piwarden.vault.keys import KeyProvider, LocalKeysetProvider, get_provider
 from piwarden.vault.models import KeyCheck
 from piwarden.vault.outbox import delete_expired, retention
 
@@ -40,10 +41,19 @@ def initialise_keys(*, force: bool = False) -> InitResult:
     unreadable.  Never overwrites a keyset file (see :func:`~piwarden.vault.keycheck.prepare_keys`).
     """
     prepared = prepare_keys(force=force)
+    _signing_key(prepared.provider)  # prepare_keys makes it only where the others were missing
     if prepared.replace_because is None:
         return InitResult(created=prepared.created, replaced=False, unreadable=0)
     unreadable = _replace_keys(prepared.provider, prepared.replace_because)
     return InitResult(created=prepared.created, replaced=True, unreadable=unreadable)
+
+
+def _signing_key(provider: KeyProvider) -> None:
+    """The audit checkpoints' signing key beside the others (``piwarden.audit.signing``): made
+    when missing, for a new or an existing installation alike (checkpoints signed by a lost key
+    then fail ``audit verify`` until its public keyset is given back: docs/operations.md)."""
+    if isinstance(provider, LocalKeysetProvider):
+        signing.create_key(provider.directory)
 
 
 @transaction.atomic(durable=True)

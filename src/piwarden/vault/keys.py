@@ -99,7 +99,9 @@ class LocalKeysetProvider:
             except FileExistsError:
                 continue  # another process created it first; theirs stands
             created = True
-        return created
+        from piwarden.audit.signing import create_key  # noqa: PLC0415  # audit builds on the vault, not the reverse
+
+        return create_key(self.directory) or created
 
     # -- loading -----------------------------------------------------------
 

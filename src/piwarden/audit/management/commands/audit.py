@@ -1,14 +1,18 @@
-"""piwarden audit seal | verify"""
+"""piwarden audit seal | verify | export | rotate-signing-key"""
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from piwarden.audit.chain import checkpoint, count_events, seal, verify
+from piwarden.audit.actions import export_missing, rotate_signing_key
+from piwarden.audit.chain import ExportUnreadable, checkpoint, count_events, seal, verify, verify_exported
+from piwarden.vault.keys import VaultUnavailable
 
 
 class Progress:
@@ -40,27 +44,65 @@ class Progress:
 
 class Command(BaseCommand):
     help = (
-        "seal: chain the events that requests appended since the last seal (the worker of `piwarden "
-        "serve` does so every second). verify: check every event, sealed or not, and name the first "
-        "that was rewritten, deleted or moved; exits with status 1 on a break, 0 when the log is intact."
+        "seal: chain the events that requests appended since the last seal, and take the signed "
+        "checkpoints that are due (the worker of `piwarden serve` does so every second). verify: "
+        "check every event, sealed or not, and every checkpoint, then the log against the export "
+        "file of signed checkpoints; name the first event that was rewritten, deleted, moved or cut "
+        "off; exit with status 1 on a break, 0 when the log is intact. export: write to the export "
+        "file the checkpoints it lacks. rotate-signing-key: add a new checkpoint signing key (the "
+        "old ones still verify)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["seal", "verify"])
+        parser.add_argument("action", choices=["seal", "verify", "export", "rotate-signing-key"])
         parser.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
+        parser.add_argument(
+            "--checkpoints",
+            type=Path,
+            help="the export file of signed checkpoints (default: PIWARDEN_AUDIT_CHECKPOINTS)",
+        )
+        parser.add_argument(
+            "--public-key",
+            type=Path,
+            help="verify: the public keyset to check signatures with (default: the keys directory's)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "seal":
-            sealed = seal()
-            taken = checkpoint(most=None)
-            self.stdout.write(f"audit: {sealed} event(s) sealed; {taken} checkpoint(s) taken")
-            return
-        shown = not options["quiet"] and sys.stderr.isatty()
+        action = options["action"]
+        exported: Path = options["checkpoints"] or settings.PIWARDEN_AUDIT_CHECKPOINTS
+        try:
+            if action == "seal":
+                sealed = seal()
+                taken = checkpoint(most=None)
+                self.stdout.write(f"audit: {sealed} event(s) sealed; {taken} checkpoint(s) taken")
+            elif action == "export":
+                self.stdout.write(f"audit: {export_missing(exported)} checkpoint(s) written to {exported}")
+            elif action == "rotate-signing-key":
+                self.stdout.write(f"audit: checkpoints are now signed with key {rotate_signing_key()}")
+            else:
+                self._verify(exported, options["public_key"], quiet=options["quiet"])
+        except VaultUnavailable as exc:
+            raise CommandError(f"{exc}; nothing was done") from None
+
+    def _verify(self, exported: Path, public: Path | None, *, quiet: bool) -> None:
+        shown = not quiet and sys.stderr.isatty()
         total = count_events()
         progress = Progress(total, sys.stderr, shown=shown)
-        broken = verify(progress)
+        broken = verify(progress, public=public)
         progress.end()
+        if broken is None and exported.exists():
+            try:
+                broken = verify_exported(exported, public)
+            except (ExportUnreadable, OSError) as exc:
+                raise CommandError(f"{exc}: the export file cannot be checked") from None
         if broken is not None:
             raise CommandError(f"{broken}: the audit log was tampered with")
         elapsed = time.perf_counter() - progress.started
         self.stdout.write(f"audit: {progress.done} event(s) verified in {elapsed:.2f} s; the log is intact")
+        if exported.exists():
+            self.stdout.write(f"audit: it holds every run checkpointed in {exported}")
+        else:
+            self.stdout.write(
+                f"audit: no export file at {exported}: a log cut short or rewritten with its hashes and "
+                "checkpoints recomputed would not show (give --checkpoints FILE)"
+            )

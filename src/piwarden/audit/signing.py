@@ -1,0 +1,151 @@
+"""The audit checkpoints' signing key (Ed25519, a Tink keyset beside the KEK, never in the database).
+
+A checkpoint (``AuditCheckpoint``) says: the sealed events seq ``first`` to ``last`` hash, as one
+string, to ``digest``, and the last of them carries the hash ``last_hash``.  Signed, and written
+to the export file too (``chain.export_checkpoint``), it lets someone who holds only the public
+key and that file tell that the database's log was cut short or rewritten with its hashes
+recomputed, which the chain alone cannot show to someone who can write the database.
+
+* ``audit-signing.json`` (0600): the private keyset, made by ``piwarden keys init``; the site
+  never makes one on its own (a key made in silence would sign a rewritten log).
+* ``audit-signing.public.json``: its public keyset, for whoever verifies an exported file.
+* Rotation (``piwarden audit rotate-signing-key``) adds a key and makes it primary; the old
+  keys stay, so checkpoints signed before still verify (Tink's signature names its key).
+
+A missing or unreadable key fails closed: no checkpoint is signed (``verify`` then checks those
+events one by one), and a checkpoint whose signature does not verify is a break.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+
+import tink
+from django.conf import settings
+from tink import secret_key_access, signature
+from tink.proto import tink_pb2
+
+from piwarden.vault.keys import VaultUnavailable, _replace, _write_new
+
+signature.register()
+
+SIGNING_FILE = "audit-signing.json"
+PUBLIC_FILE = "audit-signing.public.json"
+CONTEXT = "piwarden audit checkpoint v1"
+
+_lock = threading.Lock()
+_signers: dict[tuple[Path, int], signature.PublicKeySign] = {}  # by file and its mtime: a rotation is seen
+
+
+def directory() -> Path:
+    """The keys directory of ``settings.PIWARDEN_KEYS`` (``file:<dir>``)."""
+    scheme, _, rest = str(settings.PIWARDEN_KEYS).partition(":")
+    if scheme != "file" or not rest:
+        raise VaultUnavailable(f"PIWARDEN_KEYS={settings.PIWARDEN_KEYS!r}: no directory for the audit signing key")
+    return Path(rest)
+
+
+def message(first_seq: int, last_seq: int, digest: str, last_hash: str) -> bytes:
+    """What a checkpoint's signature covers."""
+    return "\x1f".join([CONTEXT, str(first_seq), str(last_seq), digest, last_hash]).encode()
+
+
+def create_key(where: Path | None = None) -> bool:
+    """Make the signing keyset and its public half if there is none; True when made."""
+    where = where or directory()
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = where / SIGNING_FILE
+    if path.exists():
+        return False
+    handle = tink.new_keyset_handle(signature.signature_key_templates.ED25519)
+    try:
+        _write_new(path, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
+    except FileExistsError:
+        return False  # another process made it first; theirs stands
+    _publish(where, handle)
+    return True
+
+
+def _publish(where: Path, handle: tink.KeysetHandle) -> None:
+    _replace(where / PUBLIC_FILE, tink.json_proto_keyset_format.serialize_without_secret(handle.public_keyset_handle()))
+    (where / PUBLIC_FILE).chmod(0o644)
+
+
+def _private(where: Path) -> tink.KeysetHandle:
+    path = where / SIGNING_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VaultUnavailable(f"the audit signing key {path} is missing (run: piwarden keys init)") from None
+    except OSError as exc:
+        raise VaultUnavailable(f"the audit signing key {path} cannot be read: {exc.strerror}") from None
+    try:
+        return tink.json_proto_keyset_format.parse(text, secret_key_access.TOKEN)
+    except tink.TinkError as exc:
+        raise VaultUnavailable(f"{path} is not a valid Tink keyset: {exc}") from None
+
+
+def sign(first_seq: int, last_seq: int, digest: str, last_hash: str) -> str:
+    """The checkpoint's signature, base64 (VaultUnavailable when the key is not at hand)."""
+    where = directory()
+    try:
+        stamp = (where, (where / SIGNING_FILE).stat().st_mtime_ns)
+    except OSError:
+        stamp = (where, 0)  # _private says what is wrong
+    with _lock:
+        signer = _signers.get(stamp)
+        if signer is None:
+            signer = _signers[stamp] = _private(where).primitive(signature.PublicKeySign)
+    return base64.b64encode(signer.sign(message(first_seq, last_seq, digest, last_hash))).decode()
+
+
+class Verifier:
+    """Checks checkpoints' signatures against a public keyset (the keys directory's, or a file)."""
+
+    def __init__(self, public: Path | None = None) -> None:
+        path = public or directory() / PUBLIC_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+            handle = tink.json_proto_keyset_format.parse_without_secret(text)
+        except OSError as exc:
+            raise VaultUnavailable(f"the audit public key {path} cannot be read: {exc.strerror}") from None
+        except tink.TinkError as exc:
+            raise VaultUnavailable(f"{path} is not a valid Tink public keyset: {exc}") from None
+        self._verify = handle.primitive(signature.PublicKeyVerify)
+
+    def holds(self, signed: str, first_seq: int, last_seq: int, digest: str, last_hash: str) -> bool:
+        try:
+            signed_bytes = base64.b64decode(signed, validate=True)
+            self._verify.verify(signed_bytes, message(first_seq, last_seq, digest, last_hash))
+        except (tink.TinkError, ValueError):
+            return False
+        return True
+
+
+def rotate() -> int:
+    """Add a new Ed25519 key, make it primary, publish the public keyset; return the key's id."""
+    where = directory()
+    keyset = tink_pb2.Keyset()
+    keyset.ParseFromString(tink.proto_keyset_format.serialize(_private(where), secret_key_access.TOKEN))
+    fresh = tink_pb2.Keyset()
+    fresh.ParseFromString(
+        tink.proto_keyset_format.serialize(
+            tink.new_keyset_handle(signature.signature_key_templates.ED25519), secret_key_access.TOKEN
+        )
+    )
+    new_key = fresh.key[0]
+    keyset.key.append(new_key)
+    keyset.primary_key_id = new_key.key_id
+    handle = tink.proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
+    _replace(where / SIGNING_FILE, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
+    _publish(where, handle)
+    forget()
+    return int(new_key.key_id)
+
+
+def forget() -> None:
+    """Drop the cached signers (after a rotation, and in tests)."""
+    with _lock:
+        _signers.clear()
