@@ -87,6 +87,11 @@ class EventType(models.TextChoices):
     RIGHTS_ACTION_REFUSED = "rights.action_refused", _("Staff action on a rights request refused")
     RIGHTS_REMINDED = "rights.reminded", _("Reminder sent: a rights request reached working day 10")
     RIGHTS_ESCALATED = "rights.escalated", _("Escalated: a rights request is overdue")
+    # rights-rest: a second staff member rejects a proposed refusal
+    RIGHTS_REFUSAL_REJECTED = (
+        "rights.refusal_rejected",
+        _("Proposed refusal of a rights request rejected by a second staff member"),
+    )
 
 
 class ActorKind(models.TextChoices):
