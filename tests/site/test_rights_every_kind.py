@@ -114,3 +114,37 @@ def test_every_kind_is_asked_confirmed_queued_completed_executed_and_followed(ca
     page = flat(follower.get("/rights/status/view/"))
     assert result in page
     assert "已办结" in page
+
+
+@pytest.mark.parametrize("kind", [RequestKind.ACCESS, RequestKind.DELETION, RequestKind.CORRECTION])
+def test_a_guardian_for_a_child_under_14_is_answered_in_writing_and_nothing_of_theirs_is_executed(carol, kind):
+    """The guardian's address names the guardian, not the child: staff identify the child's records
+    themselves; completing executes nothing on the requester's record (no archive of the guardian's
+    data, no erasure, no correction), and the answer reaches the guardian."""
+    email = "guardian.wang@example.com"
+    consultation = consultation_data(email=email)  # the guardian's own consultation
+    assert Client().post("/consultation/", consultation).status_code == HTTPStatus.FOUND
+    guardian = Client()
+    form = {"kind": kind.value, "email": email, "acting_as": "guardian_of_child_under_14", "details": ""}
+    refused = guardian.post("/rights/", {**form, "captcha_0": "x", "captcha_1": "PASSED"})
+    assert refused.status_code == HTTPStatus.BAD_REQUEST  # whom they act for must be said
+    assert not RightsRequest.objects.exists()
+    form["details"] = "我的女儿 王小明，9 岁，曾用本邮箱提交过咨询。"
+    response = guardian.post("/rights/", {**form, "captcha_0": "x", "captcha_1": "PASSED"})
+    reference = response["Location"].split("ref=")[1]
+    assert guardian.post("/rights/verify/", {"reference": reference, "code": last_code_to(email)}).status_code == 302
+
+    result = "我们已核实您的监护人身份，并处理了您孩子的个人信息。"
+    response = act(console(carol), reference, "complete", result=result, **COMPLETED_WITH.get(kind, {}))
+    assert response.status_code == HTTPStatus.FOUND
+    deliver()
+    request = RightsRequest.objects.get(reference=reference)
+    assert (request.status, request.fulfilled_at) == (RequestStatus.COMPLETED, None)
+    assert not Archive.objects.exists()
+    person = Person.objects.get(pk=request.person_id)
+    assert not person.is_erased
+    assert Inquiry.objects.get(person_id=person.pk).company == consultation["company"]
+    assert [m.to for m in messages_to(email) if result in m.body] == [[email]]
+    page = flat(guardian.get("/rights/status/view/"))
+    assert result in page
+    assert "archive-link" not in page
