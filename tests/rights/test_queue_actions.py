@@ -249,6 +249,9 @@ def test_a_second_staff_member_rejects_a_proposed_refusal_and_the_proposer_reads
     note = "导出所需的数据都在现有系统中，并不需要过度的技术手段；请按期完成。"
     page = daves.get(f"/backoffice/rights/{request.reference}/").content.decode()
     assert 'id="reject-refusal"' in page
+    assert "回答此请求需要过度的技术手段" not in page  # the proposal's reasons: read on an audited reveal
+    response = act(daves, request.reference, "reveal", field_names=["proposed_reasons"], reason="Deciding on it now")
+    assert "回答此请求需要过度的技术手段" in response.content.decode()
     assert act(daves, request.reference, "reject", note=note).status_code == HTTPStatus.FOUND
     request.refresh_from_db()
     assert not request.awaits_approval
@@ -288,7 +291,7 @@ def test_a_second_staff_member_rejects_a_proposed_refusal_and_the_proposer_reads
     )
     assert response.status_code == HTTPStatus.OK
     assert note in response.content.decode()
-    [revealed] = events("pii.revealed")
+    [_, revealed] = events("pii.revealed")
     assert (revealed.actor, revealed.fields) == (carol, ["rejection_note"])
     # Nothing awaits a decision any more: approving or rejecting again is refused.
     assert act(daves, request.reference, "approve").status_code == HTTPStatus.CONFLICT
