@@ -52,6 +52,8 @@ NOT_A_DECISION = {
     ("piwarden/people/actions.py", "lift_restriction", "restricted_at"): "lifting clears it",
     ("piwarden/people/ledger.py", "_parse", "erased_at"): "a ledger entry's time",
     ("piwarden/people/ledger.py", "_erased_ids", "erased_at"): "the ledger compared with the database's erasures",
+    # rights-rest: the sweep erases the people an unconfirmed rights request alone held
+    ("piwarden/people/actions.py", "erase_unheld", "erased_at"): "erasure is idempotent: it reads its own result",
 }
 # policy/ may import the vault's field types: the inventory checks that declared fields are encrypted.
 POLICY_MAY_IMPORT = ("piwarden.policy", "piwarden.vault.fields")

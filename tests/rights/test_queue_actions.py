@@ -222,3 +222,113 @@ def test_the_write_path_refuses_and_records_a_role_without_handle_rights(alice):
         start_request(alice, request.reference)
     [refused] = events("rights.action_refused")
     assert (refused.actor, refused.extra["action"]) == (alice, "start")
+
+
+def propose(client, request: RightsRequest, reasons: str = "回答此请求需要过度的技术手段，我们无法提供。") -> None:
+    response = act(client, request.reference, "refuse", ground="excessive_technical_means", reasons=reasons)
+    assert response.status_code == HTTPStatus.FOUND
+
+
+@pytest.mark.duty("RGT-08")
+def test_a_second_staff_member_rejects_a_proposed_refusal_and_the_proposer_reads_why(carol, dave):
+    request = verified_request()
+    carols, daves = console(carol), console(dave)
+    propose(carols, request)
+    # The proposer may not reject their own proposal either: refused, recorded, nothing changed.
+    response = act(carols, request.reference, "reject", note="我撤回这个拒绝提议，请继续处理。")
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    [refused] = events("rights.action_refused")
+    assert (refused.actor, refused.extra["action"]) == (carol, "reject")
+    # A note is required: bad input, nothing changed.
+    assert act(daves, request.reference, "reject", note="").status_code == HTTPStatus.BAD_REQUEST
+    assert act(daves, request.reference, "reject", note="不行").status_code == HTTPStatus.BAD_REQUEST
+    request.refresh_from_db()
+    assert request.awaits_approval
+    assert events("rights.refusal_rejected") == []
+
+    note = "导出所需的数据都在现有系统中，并不需要过度的技术手段；请按期完成。"
+    page = daves.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    assert 'id="reject-refusal"' in page
+    assert "回答此请求需要过度的技术手段" not in page  # the proposal's reasons: read on an audited reveal
+    response = act(daves, request.reference, "reveal", field_names=["proposed_reasons"], reason="Deciding on it now")
+    assert "回答此请求需要过度的技术手段" in response.content.decode()
+    assert act(daves, request.reference, "reject", note=note).status_code == HTTPStatus.FOUND
+    request.refresh_from_db()
+    assert not request.awaits_approval
+    assert (request.status, request.refusal_rejected_by, request.rejected_ground) == (
+        RequestStatus.IN_PROGRESS,
+        dave,
+        "excessive_technical_means",
+    )
+    assert request.rejection_note == note
+    assert request.refusal_proposed_by == carol  # whom the note answers
+    assert (request.outcome, request.refusal_ground, request.decided_at) in {("", "", None), (None, "", None)}
+    assert statuses(request) == ["awaiting_verification", "received", "in_progress"]
+    # Nothing is sent to the person, and their status page says only "in progress".
+    mail.outbox.clear()
+    deliver()
+    assert messages_to(EMAIL) == []
+    view = read_status(request.pk)
+    assert view is not None
+    assert view.request.status == RequestStatus.IN_PROGRESS
+    assert all(note not in step.note and "技术手段" not in step.note for step in view.steps)
+    # Audited: who rejected which ground, whose proposal; never the note.
+    [event] = events("rights.refusal_rejected")
+    assert (event.actor, event.extra["ground"], event.extra["proposed_by"]) == (
+        dave,
+        "excessive_technical_means",
+        carol.pk,
+    )
+    assert note not in str(event.extra)
+    assert note not in event.reason
+    # The proposer sees the rejection in the back office, and reads the note on an audited reveal.
+    page = carols.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    assert "拟拒绝已被驳回" in page
+    assert "dave" in page
+    assert note not in page
+    response = act(
+        carols, request.reference, "reveal", field_names=["rejection_note"], reason="Reading why it was rejected"
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert note in response.content.decode()
+    [_, revealed] = events("pii.revealed")
+    assert (revealed.actor, revealed.fields) == (carol, ["rejection_note"])
+    # Nothing awaits a decision any more: approving or rejecting again is refused.
+    assert act(daves, request.reference, "approve").status_code == HTTPStatus.CONFLICT
+    assert act(daves, request.reference, "reject", note=note).status_code == HTTPStatus.CONFLICT
+    # The request goes on: it can still be completed.
+    assert (
+        act(carols, request.reference, "complete", result="这是您要求的个人信息的说明。").status_code
+        == HTTPStatus.FOUND
+    )
+
+
+def test_rejecting_a_refusal_an_extended_request_awaits_keeps_it_extended_and_english_works(carol, dave):
+    request = verified_request(language="en")
+    carols = console(carol)
+    assert act(carols, request.reference, "extend", reason="We need to search the archive system.").status_code == 302
+    propose(carols, request, reasons="It would need excessive technical means.")
+    daves = console(dave)
+    daves.post("/backoffice/preferences/", {"language": "en"})
+    page = daves.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    assert "Reject the proposed refusal" in page
+    assert act(daves, request.reference, "reject", note="The export exists already; answer it.").status_code == 302
+    request.refresh_from_db()
+    assert (request.status, request.awaits_approval) == (RequestStatus.EXTENDED, False)
+    assert statuses(request)[-1] == "extended"  # no new step: it was in progress already
+    page = daves.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    assert "Proposed refusal rejected" in page
+
+
+def test_the_write_path_refuses_a_rejection_by_a_role_without_handle_rights(alice, carol):
+    from piwarden.rights.actions import reject_refusal  # noqa: PLC0415
+
+    request = verified_request()
+    propose(console(carol), request)
+    alice.is_verified = lambda: True  # type: ignore[attr-defined]
+    with pytest.raises(StaffRefused):
+        reject_refusal(alice, request.reference, note="Not a real ground for refusing this.")
+    [refused] = events("rights.action_refused")
+    assert (refused.actor, refused.extra["action"]) == (alice, "reject")
+    request.refresh_from_db()
+    assert request.awaits_approval

@@ -16,8 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, InquiryStatus
 from piwarden.policy.declaration import LegalBasis, Role, load_declaration
-from piwarden.rights.access import QueueFilter
-from piwarden.rights.models import RefusalGround, RequestKind, RequestStatus
+from piwarden.rights.access import REVEALABLE, QueueFilter
+from piwarden.rights.models import RefusalGround, RequestKind, RequestStatus, RightsRequest
 from piwarden.staff.models import Authenticator
 
 
@@ -228,6 +228,14 @@ class RefuseForm(forms.Form):
     )
 
 
+class RejectRefusalForm(forms.Form):
+    note = forms.CharField(
+        label=_("Why you reject the proposed refusal (for the staff member who proposed it; not sent to the person)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=4000,
+    )
+
+
 class CompleteForm(forms.Form):
     result = forms.CharField(
         label=_("Result (e-mailed to the person)"), widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
@@ -255,12 +263,7 @@ class CompleteForm(forms.Form):
 class RightsRevealForm(forms.Form):
     field_names = forms.MultipleChoiceField(
         label=_("Fields to reveal"),
-        choices=[
-            ("email", _("E-mail")),
-            ("details", _("Details")),
-            ("outcome", _("Result or reasons")),
-            ("extension_reason", _("Reason for the extension")),
-        ],
+        choices=[(f, getattr(RightsRequest._meta.get_field(f), "verbose_name", f)) for f in REVEALABLE],
         widget=forms.CheckboxSelectMultiple,
     )
     reason = forms.CharField(

@@ -26,6 +26,7 @@ from piwarden.backoffice.forms import (
     ExtendForm,
     InboxFilterForm,
     RefuseForm,
+    RejectRefusalForm,
     RevealForm,
     RightsQueueFilterForm,
     RightsRevealForm,
@@ -224,7 +225,7 @@ def _queue_row(row: RightsRequest, calendar: clock.WorkingCalendar, today: date)
     }
 
 
-RIGHTS_ACTIONS = ("assign", "start", "extend", "refuse", "approve", "complete", "reveal")
+RIGHTS_ACTIONS = ("assign", "start", "extend", "refuse", "approve", "reject", "complete", "reveal")
 
 
 @staff_required
@@ -242,6 +243,7 @@ def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         "assign": AssignForm(bound if action == "assign" else None, handlers=handlers),
         "extend": ExtendForm(bound if action == "extend" else None),
         "refuse": RefuseForm(bound if action == "refuse" else None),
+        "reject": RejectRefusalForm(bound if action == "reject" else None),
         "complete": CompleteForm(bound if action == "complete" else None, corrections=_corrections(found)),
         "reveal": RightsRevealForm(bound if action == "reveal" else None),
     }
@@ -277,6 +279,7 @@ def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
                     "value": context["revealed"].get(f),
                 }
                 for f in rights_access.REVEALABLE
+                if _holds(found, f)
             ],
             "due": due,
             "left": clock.working_days_left(due, today) if due is not None and found.is_open else None,
@@ -291,6 +294,16 @@ def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
         }
     )
     return render(request, "backoffice/rights_request.html", context, status=status)
+
+
+def _holds(found: RightsRequest, field: str) -> bool:
+    """Whether the request's page lists this sealed field: a proposal's reasons while it awaits a
+    decision, a rejection's note once there is one (read without decrypting either)."""
+    if field == "proposed_reasons":
+        return found.awaits_approval
+    if field == "rejection_note":
+        return found.refusal_rejected_at is not None
+    return True
 
 
 def _corrections(found: RightsRequest) -> list[tuple[str, str]]:
@@ -322,6 +335,8 @@ def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_:
         )
     elif action == "approve":
         rights_actions.approve_refusal(user, reference)
+    elif action == "reject":
+        rights_actions.reject_refusal(user, reference, note=form.cleaned_data["note"])
     elif action == "complete":
         given = fulfil.Fulfilment(corrections=form.corrections(), purpose=form.cleaned_data.get("purpose") or "")
         rights_actions.complete_request(user, reference, result=form.cleaned_data["result"], fulfilment=given)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +179,54 @@ def erase_person(person: Person, *, reason: str, by: User | None = None, referen
         return False
     erased = erase_categories(locked, load_declaration(), Subject.VISITOR)
     return shred_person(locked, reason=reason, erased=erased, by=by, reference=reference)
+
+
+# --- people nothing holds any more (rights-rest) ---------------------------------------------
+
+# What links to a person without holding data of theirs for a purpose: the audit trail, which a
+# Person row exists to anchor (and which an erasure keeps).
+_NOT_HOLDING = frozenset({"audit.AuditEvent"})
+
+
+def holders(person: Person) -> list[str]:
+    """The models (``app.Model``) that still have rows of ``person``, the audit log aside.
+
+    Found from the Person's reverse relations (``_meta``), so a model added later that links to
+    a person holds them by construction; an empty list means nothing but the audit trail does.
+    """
+    found = []
+    for relation in Person._meta.related_objects:
+        label = relation.related_model._meta.label
+        if label in _NOT_HOLDING or not (relation.one_to_many or relation.one_to_one):
+            continue
+        if relation.related_model._default_manager.filter(**{relation.field.name: person}).exists():
+            found.append(label)
+    return found
+
+
+def erase_unheld(person_ids: Iterable[uuid.UUID], *, reason: str) -> list[uuid.UUID]:
+    """Erase, in the caller's transaction, each of these people whom nothing holds any more.
+
+    For a job that has just deleted the last rows that gave us a person (the retention sweep's
+    unverified rights requests: a person created by a request they never confirmed): left alone,
+    their row would keep their e-mail's blind index, a look-up of who once asked, and their data
+    key.  Each is erased as :func:`erase_person` erases (every category's eraser, then
+    :func:`shred_person`: key destroyed, indexes cleared, sealed mail deleted, ``person.shredded``
+    with ``reason``, the erasure ledger), by the system.  A person anything else still holds (a
+    consultation, a consent, another request: :func:`holders`) is kept.  Returns who was erased.
+    Raises what ``shred_person`` raises (``LedgerUnavailable``): the caller's transaction then
+    rolls back, and the job runs again next time.
+    """
+    reason = erasure_reason(reason)
+    declaration = load_declaration()
+    erased = []
+    for person in Person.objects.select_for_update().filter(pk__in=list(person_ids), erased_at__isnull=True):
+        if holders(person):
+            continue
+        counts = erase_categories(person, declaration, Subject.VISITOR)
+        if shred_person(person, reason=reason, erased=counts):
+            erased.append(person.pk)
+    return erased
 
 
 # --- replaying erasures after a restore (invariant 6) -----------------------------------------

@@ -101,7 +101,9 @@ def read_status(request_id: uuid.UUID | str) -> RequestStatusView | None:
 STAFF_PAGE_SIZE = 50
 # What the person wrote, and our answers to them (they may quote the person's data): each shown only
 # when revealed; the console's timeline shows the steps' states and dates, never their notes.
-REVEALABLE = ("email", "details", "outcome", "extension_reason")
+# A proposed refusal's reasons and a rejection's note are staff's words about the request: sealed and
+# revealed the same way (the second staff member reads the proposal; the proposer, why it was rejected).
+REVEALABLE = ("email", "details", "outcome", "extension_reason", "proposed_reasons", "rejection_note")
 MIN_REVEAL_REASON, MAX_REVEAL_REASON = 10, 200
 
 
@@ -195,7 +197,7 @@ def access_request_for_staff(user: AbstractBaseUser | AnonymousUser, reference: 
         refuse_opening(user, "rights_request", gettext_noop("the role does not handle rights requests"))
     found = (
         RightsRequest.objects.exclude(status=RequestStatus.AWAITING_VERIFICATION)
-        .select_related("person", "assigned_to", "approved_by", "refusal_proposed_by")
+        .select_related("person", "assigned_to", "approved_by", "refusal_proposed_by", "refusal_rejected_by")
         .filter(reference=reference)
         .first()
     )

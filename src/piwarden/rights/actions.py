@@ -681,6 +681,66 @@ def _approve(actor: User, reference: str) -> None:
     raise StaffRefused(_("Another staff member must approve a refusal you proposed."))
 
 
+def reject_refusal(user: AbstractBaseUser | AnonymousUser, reference: str, *, note: str) -> None:
+    """A second staff member rejects a refusal proposed on a ground the law does not recognise.
+
+    The other answer to :func:`approve_refusal`, under the same rules (a role that handles rights
+    requests; not the proposer, refused and recorded).  The proposal is withdrawn, the request
+    stays open and is in progress (a received one becomes so, as the person's timeline then
+    says; nothing is e-mailed to them), and ``note`` tells the proposer why: kept sealed under
+    the person's data key like the proposal, shown in the back office on an audited reveal.
+    ``rights.refusal_rejected`` records who rejected which ground, never the note.
+    """
+    actor = require_handler(user, "reject", reference)
+    _reject(actor, reference, _text(note, _("reasons for rejecting the proposed refusal")))
+
+
+def _reject(actor: User, reference: str, note: str) -> None:
+    with transaction.atomic(durable=True):
+        request = _locked_open(reference)
+        if request.refusal_proposed_at is None:
+            raise StaffRefused(_("No refusal awaits approval on this request."), status=409)
+        proposer = request.refusal_proposed_by
+        if proposer is None or proposer.pk != actor.pk:
+            _withdraw_proposal(actor, request, note)
+            return
+    refuse_action(actor, "reject", gettext_noop("the rejecter proposed the refusal"), reference)
+    raise StaffRefused(_("Another staff member must decide on a refusal you proposed."))
+
+
+def _withdraw_proposal(actor: User, request: RightsRequest, note: str) -> None:
+    now = timezone.now()
+    ground = request.proposed_ground
+    request.rejected_ground = ground
+    request.rejection_note = note
+    request.refusal_rejected_by = actor
+    request.refusal_rejected_at = now
+    request.proposed_ground, request.proposed_reasons = "", ""
+    request.refusal_proposed_at = None  # refusal_proposed_by stays: the proposer the note answers
+    fields = [
+        "rejected_ground",
+        "rejection_note",
+        "refusal_rejected_by",
+        "refusal_rejected_at",
+        "proposed_ground",
+        "proposed_reasons",
+        "refusal_proposed_at",
+    ]
+    if request.status == RequestStatus.RECEIVED:
+        request.status = RequestStatus.IN_PROGRESS
+        fields.append("status")
+        append_step(request, RequestStatus.IN_PROGRESS, now)  # shown on the status page, not e-mailed
+    request.save(update_fields=fields)
+    _staff_event(
+        EventType.RIGHTS_REFUSAL_REJECTED,
+        actor,
+        request,
+        ground=ground,
+        proposed_by=request.refusal_proposed_by_id,
+        status=request.status,
+    )
+
+
 def complete_request(
     user: AbstractBaseUser | AnonymousUser, reference: str, *, result: str, fulfilment: Fulfilment | None = None
 ) -> None:

@@ -53,7 +53,7 @@ from piwarden.people.models import Person
 from piwarden.people.registry import Record, Section, export_person
 from piwarden.policy.declaration import Category, Declaration, load_declaration
 from piwarden.rights import actions, sealing
-from piwarden.rights.models import Archive
+from piwarden.rights.models import ActingAs, Archive, ArchiveStatus, RequestKind, RequestStatus, RightsRequest
 
 FORMAT = "piwarden-archive/1"
 JSON_NAME, PAGE_NAME, README_NAME = "data.json", "index.html", "README.txt"
@@ -391,3 +391,54 @@ def archive_context(archive: Archive) -> dict[str, Any]:
 def render_archive_status(archive: Archive) -> str:
     """The status fragment of an archive (progress, counts per category, expiry), for a portal page."""
     return render_to_string("rights/archive/status.html", archive_context(archive))
+
+
+# --- the archive of a request, as its status page tells it (rights-rest) -----------------------
+
+# The kinds whose completion builds an archive (``rights.fulfil``: for the person's own request).
+ARCHIVE_KINDS = (RequestKind.ACCESS, RequestKind.COPY)
+
+
+def archive_of_request(request: RightsRequest) -> Archive | None:
+    """The newest archive built for this request, if it is of a kind that has one (plain columns only)."""
+    if request.kind not in ARCHIVE_KINDS:
+        return None
+    return (
+        Archive.objects.filter(person_id=request.person_id, reference=request.reference).order_by("-created_at").first()
+    )
+
+
+@dataclass(frozen=True)
+class RequestArchive:
+    """What the status page says about the archive of a completed access or copy request.
+
+    ``state``: ``ready`` (downloadable until ``expires_at``), ``building``, ``failed`` or
+    ``expired`` (``expires_at`` when the row is still there; the retention sweep deletes it, and
+    then the date is no longer known).
+    """
+
+    state: str
+    expires_at: datetime.datetime | None = None
+    lifetime_days: int = 0
+
+
+def request_archive(request: RightsRequest) -> RequestArchive | None:
+    """The archive's state for the status page of ``request``; None when the request has none (not
+    an access or copy request, not completed, made for someone else, or not executed)."""
+    executed = request.fulfilled_at is not None and request.acting_as == ActingAs.SELF
+    if request.kind not in ARCHIVE_KINDS or request.status != RequestStatus.COMPLETED or not executed:
+        return None
+    days = actions.archive_lifetime().days
+    archive = archive_of_request(request)
+    if archive is None:
+        # Queued but not started yet, or deleted by the sweep once expired.
+        assert request.completed_at is not None  # noqa: S101  # a completed request has its date
+        gone = timezone.now() >= request.completed_at + actions.archive_lifetime()
+        return RequestArchive("expired" if gone else "building", lifetime_days=days)
+    if archive.status == ArchiveStatus.FAILED:
+        return RequestArchive("failed", lifetime_days=days)
+    if archive.expires_at <= timezone.now():
+        return RequestArchive("expired", archive.expires_at, days)
+    if archive.status == ArchiveStatus.BUILDING:
+        return RequestArchive("building", archive.expires_at, days)
+    return RequestArchive("ready", archive.expires_at, days)

@@ -171,6 +171,14 @@ class RightsRequest(PersonalData):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     refusal_proposed_at = models.DateTimeField(null=True, blank=True)
+    # rights-rest: the second staff member may reject the proposal instead, with a note for the proposer
+    # (who keeps it in ``refusal_proposed_by``); the request stays open and nothing is sent to the person.
+    rejected_ground = models.CharField(max_length=32, choices=RefusalGround.choices, blank=True)
+    refusal_rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refusal_rejected_at = models.DateTimeField(null=True, blank=True)
+    rejection_note = EncryptedTextField(_("Why the proposed refusal was rejected"), max_length=8000, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     reminder_mailed_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django_tasks_db.models import DBTaskResult
 
+from piwarden.people.actions import erase_unheld
 from piwarden.policy.declaration import Category, load_declaration
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
 from piwarden.rights.personal_data import delete_expired_archives
@@ -189,10 +190,18 @@ def _captcha_challenges(now: datetime.datetime) -> int:
 UNVERIFIED_REQUEST_HOURS = 24
 
 
+# The person such a request created (or found) is erased with it when nothing else holds them.
+UNHELD_ERASURE_REASON = "Unverified rights request deleted after 24 hours; nothing else held this person"
+
+
 def _unverified_rights_requests(now: datetime.datetime) -> int:
     cutoff = now - datetime.timedelta(hours=UNVERIFIED_REQUEST_HOURS)
     stale = RightsRequest.objects.filter(status=RequestStatus.AWAITING_VERIFICATION, submitted_at__lte=cutoff)
+    persons = set(stale.values_list("person_id", flat=True))
     _, per_model = stale.delete()
+    # A person the request created, who never confirmed the code, would keep their e-mail's blind
+    # index and a data key: erased as an erasure on request is, unless something else holds them.
+    erase_unheld(persons, reason=UNHELD_ERASURE_REASON)
     return int(per_model.get(RightsRequest._meta.label, 0))
 
 
@@ -213,7 +222,8 @@ EXPIRIES: tuple[Expiry, ...] = (
         "unverified rights requests",
         "rights.RightsRequest.email",
         f"rights requests whose e-mail address was never confirmed, {UNVERIFIED_REQUEST_HOURS} hours after they "
-        "were sent, with their steps and codes",
+        "were sent, with their steps and codes; the person they name is erased (crypto-shredded, in the erasure "
+        "ledger) when nothing else holds them",
         _unverified_rights_requests,
         category="rights_requests",
     ),

@@ -17,19 +17,8 @@ from django.views.decorators.http import require_safe
 
 from piwarden.people.models import Person
 from piwarden.processing.gate import ProcessingRefused
-from piwarden.rights.archive import ArchiveUnavailable, archive_context, open_archive
-from piwarden.rights.models import Archive, RequestKind, RightsRequest
+from piwarden.rights.archive import ArchiveUnavailable, archive_context, archive_of_request, open_archive
 from piwarden.site.rights_views import _opened  # the intake's verified opening of a request
-
-ARCHIVE_KINDS = (RequestKind.ACCESS, RequestKind.COPY)
-
-
-def _archive_of(opened: RightsRequest) -> Archive | None:
-    if opened.kind not in ARCHIVE_KINDS:
-        return None
-    return (
-        Archive.objects.filter(person_id=opened.person_id, reference=opened.reference).order_by("-created_at").first()
-    )
 
 
 @never_cache
@@ -38,7 +27,7 @@ def rights_archive(request: HttpRequest) -> HttpResponse:
     view = _opened(request)
     if view is None:
         return redirect("site:rights_status")
-    archive = _archive_of(view.request)
+    archive = archive_of_request(view.request)
     context = {"request_": view.request, **(archive_context(archive) if archive is not None else {})}
     return render(request, "site/rights_archive.html", context)
 
@@ -49,7 +38,7 @@ def rights_archive_download(request: HttpRequest) -> HttpResponseBase:
     view = _opened(request)
     if view is None:
         return redirect("site:rights_status")
-    archive = _archive_of(view.request)
+    archive = archive_of_request(view.request)
     if archive is None:
         raise Http404
     person = Person.objects.get(pk=view.request.person_id)

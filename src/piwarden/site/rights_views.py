@@ -43,6 +43,7 @@ from piwarden.rights.actions import (
     submit_request,
     verify_request,
 )
+from piwarden.rights.archive import request_archive
 from piwarden.rights.forms import CodeForm, FollowForm, code_refusal, too_many_codes_message
 from piwarden.rights.models import CODE_LIFETIME, RequestKind, RightsRequest
 from piwarden.site.forms import RightsRequestPageForm
@@ -191,7 +192,8 @@ def _status_page(request: HttpRequest, template: str) -> HttpResponse:
         response = redirect("site:rights_status")
         response.delete_cookie(STATUS_COOKIE, samesite="Strict")
         return response
-    return render(request, template, {"view": view, "request_": view.request})
+    archive = request_archive(view.request)  # a completed access or copy request's download
+    return render(request, template, {"view": view, "request_": view.request, "archive": archive})
 
 
 @never_cache
