@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from piwarden.audit import chain, signing
 from piwarden.audit.actions import export_missing, rotate_signing_key
@@ -238,3 +239,17 @@ def test_the_command_checks_the_export_file_and_names_a_truncation(log: dict[int
     AuditCheckpoint.objects.filter(first_seq__gt=20).delete()
     with pytest.raises(CommandError, match=r"seq 20 .*truncated"):
         call_command("audit", "verify", "--quiet", "--checkpoints", str(exported))
+
+
+def test_a_shorter_run_gets_its_checkpoint_once_its_first_event_is_ten_minutes_old(log: dict[int, int]) -> None:
+    """A quiet site's last events do not wait for 10,000 more to be checked against the export."""
+    assert checkpoint() == 0  # 30 events, the first of them just now
+    later = timezone.now() + chain.CHECKPOINT_EVERY
+    assert checkpoint(now=later) == 1
+    assert runs() == [(1, EVENTS)]
+    record(3)
+    seal()
+    assert checkpoint(now=later) == 0  # the next run starts with events of just now
+    assert checkpoint(now=later + chain.CHECKPOINT_EVERY) == 1
+    assert runs() == [(1, EVENTS), (EVENTS + 1, EVENTS + 3)]
+    assert every_way() is None

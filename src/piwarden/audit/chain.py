@@ -62,6 +62,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from piwarden.audit import signing
 from piwarden.audit.models import (
@@ -103,6 +104,7 @@ PARALLEL_FROM = 200_000
 # Sealed events per checkpoint: verify hashes a checkpointed run as one string (one SHA-256 call
 # instead of one per event); the sealer checks and takes one each time so many are sealed.
 CHECKPOINT_SPAN = 10_000
+CHECKPOINT_EVERY = datetime.timedelta(minutes=10)
 MAX_WORKERS = 4
 
 _reported: set[int] = set()  # pending events already logged as not sealable (log once per process)
@@ -190,10 +192,12 @@ def seal(limit: int | None = None) -> int:
     return sealed
 
 
-def checkpoint(span: int | None = None, most: int | None = 10) -> int:
+def checkpoint(span: int | None = None, most: int | None = 10, now: datetime.datetime | None = None) -> int:
     """Take checkpoints of sealed events that have none, ``span`` events each (at most ``most``
     of them in this call, None: all; each costs ~50 ms per 10,000 events, so after an upgrade the
-    sealer's passes catch up a little at a time), and return how many were made.
+    sealer's passes catch up a little at a time), and return how many were made.  Fewer than
+    ``span`` events get one too once the first of them is ``CHECKPOINT_EVERY`` old, so that the
+    export file never lags the log by more than that (a quiet site's last events included).
 
     Each run is first checked event by event, and its digest taken from the same read; a run that
     does not verify gets none (logged: ``verify`` names the event).  Each checkpoint is signed
@@ -204,14 +208,20 @@ def checkpoint(span: int | None = None, most: int | None = 10) -> int:
     while most is None or made < most:
         last = AuditCheckpoint.objects.aggregate(top=Max("last_seq"))["top"] or 0
         head = _head()
-        if head is None or head[0] - last < span:
+        if head is None or head[0] <= last:
             break
-        run = _checked_run(last + 1, last + 1 + span, head)
+        hi = last + 1 + span
+        if head[0] - last < span:  # a shorter run, once its first event is CHECKPOINT_EVERY old
+            first_at = AuditEvent.objects.filter(seq=last + 1).values_list("occurred_at", flat=True).first()
+            if first_at is None or (now or timezone.now()) - first_at < CHECKPOINT_EVERY:
+                break
+            hi = head[0] + 1
+        run = _checked_run(last + 1, hi, head)
         if run is None:
             break
         digest, last_hash = run
         try:
-            signed = signing.sign(last + 1, last + span, digest, last_hash)
+            signed = signing.sign(last + 1, hi - 1, digest, last_hash)
         except VaultUnavailable as exc:
             if not _unsigned:
                 _unsigned.add(True)
@@ -220,7 +230,7 @@ def checkpoint(span: int | None = None, most: int | None = 10) -> int:
         try:
             with transaction.atomic():
                 taken = AuditCheckpoint.objects.create(
-                    first_seq=last + 1, last_seq=last + span, digest=digest, last_hash=last_hash, signature=signed
+                    first_seq=last + 1, last_seq=hi - 1, digest=digest, last_hash=last_hash, signature=signed
                 )
                 transaction.on_commit(partial(export_checkpoint, taken))
         except IntegrityError:  # another sealer took it
