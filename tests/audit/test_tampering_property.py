@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from piwarden.audit import chain
 from piwarden.audit.chain import checkpoint, seal, verify, verify_exported
 from piwarden.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from tests.audit.test_scan import hash_of, record
+from tests.audit.test_scan import hash_of, insert, record
 
 EVENTS, SPAN = 40, 7
 COLUMNS = ["prev_hash", "hash", "digest", "occurred_at", "event_type", "actor_kind", "purpose", "reason", "extra"]
@@ -87,6 +87,8 @@ def tamper(kind: str, seq: int, other: int, column: str, at: int, bit: int) -> N
         flip(seq, column, at, bit)
     elif kind == "delete":
         AuditEvent.objects.filter(seq=seq).delete()
+    elif kind == "insert":
+        insert(dict(AuditEvent.objects.exclude(seq=None).values_list("seq", "id")), seq)
     elif kind == "swap":
         other = other if other != seq else (seq % EVENTS) + 1
         a, b = AuditEvent.objects.get(seq=seq).pk, AuditEvent.objects.get(seq=other).pk
@@ -114,7 +116,7 @@ def tamper(kind: str, seq: int, other: int, column: str, at: int, bit: int) -> N
 @pytest.mark.duty("SEC-02")
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    kind=st.sampled_from(["flip", "delete", "swap", "cut", "rewrite", "checkpoint"]),
+    kind=st.sampled_from(["flip", "delete", "insert", "swap", "cut", "rewrite", "checkpoint"]),
     seq=st.integers(1, EVENTS),
     other=st.integers(1, EVENTS),
     column=st.sampled_from(COLUMNS),
