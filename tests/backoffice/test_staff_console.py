@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import uuid
 from datetime import timedelta
 from http import HTTPStatus
@@ -421,6 +422,41 @@ def test_the_auditor_reads_the_audit_log_and_that_read_is_logged(alice, bob, inq
     assert inquiry.person.reference in row
     viewed = events("audit.viewed").get()
     assert viewed.actor == bob
+    assert verify_chain() is None
+
+
+@pytest.mark.duty("SEC-02")
+def test_the_auditor_narrows_the_log_by_person_staff_event_and_day_and_the_filter_is_logged(
+    alice, bob, inquiry, submit
+):
+    reveal(staff_client(alice), inquiry.reference)
+    submit(email="someone.else@example.com")  # another person's request: their own events
+    other = Inquiry.objects.exclude(pk=inquiry.pk).select_related("person").get()
+    auditor = staff_client(bob)
+
+    def codes(query: str) -> list[str]:
+        body = auditor.get(f"/backoffice/audit/?{query}").content.decode()
+        return re.findall(r"<code>([a-z_]+\.[a-z_]+)</code>", body)
+
+    mine = codes(f"person={inquiry.person.reference}")
+    assert "pii.revealed" in mine and "inquiry.submitted" in mine
+    assert len(mine) == AuditEvent.objects.filter(person=inquiry.person).count()
+    assert codes(f"person={other.person.reference.lower()}").count("pii.revealed") == 0
+    assert "pii.revealed" in codes(f"staff={alice.pk}")
+    assert set(codes(f"staff={alice.pk}")) <= {"pii.revealed", "staff.signed_in"}
+    assert "pii.revealed" not in codes(f"staff={bob.pk}")
+    assert set(codes("event_type=pii.revealed")) == {"pii.revealed"}
+    today = timezone.localdate()
+    assert "pii.revealed" in codes(f"occurred_from={today}&occurred_to={today}")
+    assert codes(f"occurred_to={today - timedelta(days=1)}") == []
+    viewed = events("audit.viewed").order_by("-id").first()
+    assert viewed.extra["filter"]["before"].startswith(str(today))
+
+    refused = auditor.get("/backoffice/audit/?person=not-a-ref")
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "10 letters and digits" in refused.content.decode() or "10 位" in refused.content.decode()
+    english = auditor.get("/backoffice/audit/?person=not-a-ref", HTTP_ACCEPT_LANGUAGE="en")
+    assert english.status_code == HTTPStatus.BAD_REQUEST
     assert verify_chain() is None
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -11,13 +12,16 @@ from django.contrib.auth.models import AbstractBaseUser, User
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.http import QueryDict
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from piwarden.audit.models import EventType
 from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, InquiryStatus
 from piwarden.policy.declaration import LegalBasis, Role, load_declaration
 from piwarden.rights.access import REVEALABLE, QueueFilter
 from piwarden.rights.models import RefusalGround, RequestKind, RequestStatus, RightsRequest
+from piwarden.staff.access import AuditFilter
 from piwarden.staff.models import Authenticator
 
 
@@ -178,6 +182,50 @@ class InboxFilterForm(forms.Form):
             product=data.get("product") or "",
             submitted_from=data.get("submitted_from"),
             submitted_to=data.get("submitted_to"),
+        )
+
+
+class AuditFilterForm(forms.Form):
+    """Narrow the audit log by what it holds that is not personal: the person's reference as the
+    log shows it, the staff member, the event type, the days (in the site's time zone)."""
+
+    person = forms.RegexField(
+        label=_("Person (reference)"),
+        required=False,
+        regex=r"^\s*[0-9A-Fa-f]{10}\s*$",
+        max_length=20,
+        error_messages={"invalid": _("A person's reference is 10 letters and digits (0-9, A-F), as the log shows it.")},
+    )
+    staff = forms.ModelChoiceField(label=_("Staff member"), required=False, queryset=User.objects.none())
+    event_type = forms.ChoiceField(label=_("Event"), required=False)
+    occurred_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    occurred_to = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        staff, event_type = self.fields["staff"], self.fields["event_type"]
+        assert isinstance(staff, forms.ModelChoiceField) and isinstance(event_type, forms.ChoiceField)  # noqa: S101, PT018
+        staff.queryset = User.objects.filter(is_staff=True).order_by("username")
+        staff.empty_label = _("Anyone")
+        event_type.choices = [("", _("Any event")), *EventType.choices]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("occurred_from"), cleaned.get("occurred_to")
+        if start and end and start > end:
+            self.add_error("occurred_to", _("The end date is before the start date."))
+        return cleaned
+
+    def audit_filter(self) -> AuditFilter:
+        data = self.cleaned_data
+        zone = timezone.get_current_timezone()
+        start, end = data.get("occurred_from"), data.get("occurred_to")
+        return AuditFilter(
+            person=(data.get("person") or "").strip().lower(),
+            staff=data.get("staff"),
+            event_type=data.get("event_type") or "",
+            occurred_from=datetime.combine(start, time.min, tzinfo=zone) if start else None,
+            occurred_before=datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone) if end else None,
         )
 
 

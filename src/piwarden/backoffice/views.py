@@ -21,6 +21,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.forms import (
     AssignForm,
+    AuditFilterForm,
     CompleteForm,
     ConsoleLanguageForm,
     ExtendForm,
@@ -135,16 +136,20 @@ def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
     requested = request.GET.get("page") or "1"
-    events = access.open_audit_log(request.user, page=requested)
+    form = AuditFilterForm(request.GET)
+    valid = form.is_valid()  # an invalid filter shows the whole log, with the form's error
+    events = access.open_audit_log(request.user, page=requested, narrowed=form.audit_filter() if valid else None)
     page = Paginator(events, access.AUDIT_PAGE_SIZE).get_page(requested)
     rows = [_audit_row(event) for event in page]
     context = {
         "page": page,
         "rows": rows,
+        "form": form,
+        "query": _query_without_page(request),
         "pending": any(row["event"].seq is None for row in rows),
         "role": access.staff_role(request.user),
     }
-    return render(request, "backoffice/audit.html", context)
+    return render(request, "backoffice/audit.html", context, status=200 if valid else 400)
 
 
 def _query_without_page(request: HttpRequest) -> str:

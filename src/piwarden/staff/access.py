@@ -12,6 +12,8 @@ it: these functions must run outside any transaction (they open durable ones).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import NoReturn
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -67,14 +69,58 @@ def refuse_opening(user: AbstractBaseUser | AnonymousUser, page: str, refusal: s
     raise Http404
 
 
-def open_audit_log(user: AbstractBaseUser | AnonymousUser, *, page: str) -> QuerySet[AuditEvent]:
-    """The whole log, newest first, for a role that reads it; the opening is recorded either way.
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the security auditor narrows the log to: columns that hold no personal value (a
+    person by the reference the log shows, a staff member, an event type, days)."""
+
+    person: str = ""  # Person.reference: the last 10 hex digits of the person's random id
+    staff: User | None = None
+    event_type: str = ""
+    occurred_from: datetime | None = None  # inclusive
+    occurred_before: datetime | None = None  # exclusive
+
+    def describe(self) -> dict[str, str]:
+        """The filter as the viewing's audit event records it."""
+        shown = {
+            "person": self.person,
+            "staff": str(self.staff.pk) if self.staff is not None else "",
+            "event_type": self.event_type,
+            "from": self.occurred_from.isoformat() if self.occurred_from else "",
+            "before": self.occurred_before.isoformat() if self.occurred_before else "",
+        }
+        return {k: v for k, v in shown.items() if v}
+
+    def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        if self.person:
+            events = events.filter(person__id__iendswith=self.person)
+        if self.staff is not None:
+            events = events.filter(actor=self.staff)
+        if self.event_type:
+            events = events.filter(event_type=self.event_type)
+        if self.occurred_from is not None:
+            events = events.filter(occurred_at__gte=self.occurred_from)
+        if self.occurred_before is not None:
+            events = events.filter(occurred_at__lt=self.occurred_before)
+        return events
+
+
+def open_audit_log(
+    user: AbstractBaseUser | AnonymousUser, *, page: str, narrowed: AuditFilter | None = None
+) -> QuerySet[AuditEvent]:
+    """The log, newest first, narrowed by ``narrowed``, for a role that reads it; the opening
+    (and the filter) is recorded either way.
 
     The viewing is written before the caller pages through the result: the paginator is lazy,
     and a page counted before this write but read after it would silently drop its last row.
     """
+    narrowed = narrowed or AuditFilter()
     if not can_read_audit(staff_role(user)):
         refuse_opening(user, "audit", gettext_noop("the role may not read the audit log"))
     with transaction.atomic(durable=True):
-        record_event(EventType.AUDIT_VIEWED, actor=actor_of(user), extra={"page": page[:10]})
-    return AuditEvent.objects.select_related("actor", "person").order_by("-id")  # seq is set later, by the sealer
+        extra: dict[str, object] = {"page": page[:10]}
+        if described := narrowed.describe():
+            extra["filter"] = described
+        record_event(EventType.AUDIT_VIEWED, actor=actor_of(user), extra=extra)
+    events = AuditEvent.objects.select_related("actor", "person").order_by("-id")  # seq is set later, by the sealer
+    return narrowed.apply(events)  # seq is set later, by the sealer
