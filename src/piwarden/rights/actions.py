@@ -851,19 +851,27 @@ def note_archive_progress(archive_id: uuid.UUID, *, records: int, categories: in
 
 
 @transaction.atomic(durable=True)
-def finish_archive(archive_id: uuid.UUID, *, size: int, sha256: str, counts: Mapping[str, int]) -> Archive | None:
+def finish_archive(archive: Archive, *, size: int, sha256: str, counts: Mapping[str, int]) -> Archive | None:
     """Mark the archive ready and record ``rights.archive_built``; None when its row is gone.
 
     The row is gone when the person was erased (or the archive expired) while it was built: the
-    caller then deletes the file it wrote.
+    caller then deletes the file it wrote.  One UPDATE, on the row only while it is still
+    building, says which (``archive`` is the row :func:`start_archive` made).
     """
-    archive = Archive.objects.select_for_update().filter(pk=archive_id, status=ArchiveStatus.BUILDING).first()
-    if archive is None:
+    records = sum(counts.values())
+    ready = Archive.objects.filter(pk=archive.pk, status=ArchiveStatus.BUILDING).update(
+        status=ArchiveStatus.READY,
+        size=size,
+        sha256=sha256,
+        counts=dict(counts),
+        records_done=records,
+        categories_done=len(counts),
+    )
+    if not ready:
         return None
     archive.status = ArchiveStatus.READY
     archive.size, archive.sha256, archive.counts = size, sha256, dict(counts)
-    archive.records_done, archive.categories_done = sum(counts.values()), len(counts)
-    archive.save(update_fields=["status", "size", "sha256", "counts", "records_done", "categories_done"])
+    archive.records_done, archive.categories_done = records, len(counts)
     record_event(
         EventType.ARCHIVE_BUILT,
         person=archive.person,
