@@ -85,10 +85,11 @@ _MARK = "piwarden-archive-value-%s"  # nothing the template or the declaration h
 class _Fixed:
     """What every archive under one declaration says alike, made once per process and reused.
 
-    The page's head and each category's heading (its names and description in both languages, and
-    the note of an empty one) depend on the declaration and our catalogues only, but for two
-    values of the head; rendering their templates (with a switch of language at every label) for
-    each archive was a fifth of a typical build's own work, outside the reading of the data.
+    The page's head and each category's heading, in the page and in ``data.json`` (its names and
+    description in both languages, and the note of an empty one), depend on the declaration and
+    our catalogues only, but for two values of the head; rendering them (templates with a switch
+    of language at every label, pydantic dumps) for each archive was a fifth of a typical build's
+    own work, outside the reading of the data.
     """
 
     def __init__(self, declaration: Declaration) -> None:
@@ -96,6 +97,7 @@ class _Fixed:
         self._notes: dict[str, dict[str, str]] = {}
         self._sections: dict[tuple[str, str], bytes] = {}
         self._start: str | None = None
+        self._entries: dict[tuple[str, str, str], bytes] = {}
 
     def note(self, text: str) -> dict[str, str]:
         if text not in self._notes:
@@ -113,6 +115,21 @@ class _Fixed:
         for name in _OWN:
             page = page.replace(_MARK % name, html.escape(str(head[name])))
         return page.encode()
+
+    def entry(self, category: Category, section: Section) -> bytes:
+        """The start of a category's object in ``data.json``, up to its records (left open)."""
+        key = (category.id, section.subject.value, section.note)
+        if key not in self._entries:
+            entry: dict[str, Any] = {
+                "id": category.id,
+                "name": category.name.model_dump(by_alias=True),
+                "description": category.description.model_dump(by_alias=True),
+                "subject": section.subject.value,
+            }
+            if section.note:
+                entry["note"] = self.note(section.note)
+            self._entries[key] = _json(entry)[:-1]
+        return self._entries[key]
 
     def section(self, category: Category, note: str) -> bytes:
         key = (category.id, note)
@@ -209,16 +226,8 @@ class _Build:
         category = self.declaration.category(section.category)
         self.category, self.section, self.columns = category, section, []
         self.counts[category.id] = 0
-        entry: dict[str, Any] = {
-            "id": category.id,
-            "name": category.name.model_dump(by_alias=True),
-            "description": category.description.model_dump(by_alias=True),
-            "subject": section.subject.value,
-        }
-        if section.note:
-            entry["note"] = self.fixed.note(section.note)
         separator = b"," if len(self.counts) > 1 else b""
-        self.data.write(separator + _json(entry)[:-1] + b', "records": [')
+        self.data.write(separator + self.fixed.entry(category, section) + b', "records": [')
         self.page.write(self.fixed.section(category, section.note))
 
     def add(self, record: Record) -> None:
