@@ -271,3 +271,29 @@ def test_the_status_fragment_shows_progress_and_counts_without_values(client):
     fragment = archives.render_archive_status(archive)
     assert "Consultation request details" in fragment or "咨询请求信息" in fragment
     assert_absent(fragment.encode(), "the status fragment", values)
+
+
+def test_a_spool_moves_from_memory_to_an_anonymous_sealed_file_when_large(places):
+    values = canaries()
+    spool = sealing.Spool(limit=1000)
+    small = f"<td>{values['email']}</td>".encode()
+    spool.write(small)
+    assert spool.in_memory  # a typical person's parts: no file, no key
+    large = values["name"].encode() * 2000
+    spool.write(large)
+    assert not spool.in_memory
+    assert list(places.iterdir()) == []  # anonymous: never linked in the exports directory
+    assert b"".join(spool.chunks()) == small + large
+    spool.close()
+
+
+def test_an_archive_sealed_with_the_earlier_1mb_segments_still_opens(client, monkeypatch):
+    person = seeded(client, canaries())
+    earlier = sealing.streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB
+    monkeypatch.setattr(sealing, "_TEMPLATE", earlier)  # as archives were sealed before 4 KB segments
+    archive = archives.build_archive(person, reference="R-TEST-13")
+    monkeypatch.undo()
+
+    plaintext = b"".join(archives.open_archive(archive.id, person))
+    assert hashlib.sha256(plaintext).hexdigest() == archive.sha256
+    assert "data.json" in zipfile.ZipFile(io.BytesIO(plaintext)).namelist()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.tasks import task
 
 from piwarden.people.models import Person
+from piwarden.prepared import prepare_enqueue
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.rights.archive import ArchiveUnavailable, build_archive
 from piwarden.rights.models import RightsRequest
@@ -33,4 +34,4 @@ def build_archive_task(person_id: str, reference: str) -> str:
 
 def queue_archive(request: RightsRequest) -> None:
     """The completion's hook (in its transaction): build the archive that answers ``request``."""
-    build_archive_task.enqueue(str(request.person_id), request.reference)
+    prepare_enqueue(build_archive_task, str(request.person_id), request.reference).run()  # as .enqueue()

@@ -112,16 +112,27 @@ class SealedFile:
     tags: frozenset[str]
 
 
-def sealed_files(directory: Path) -> Iterator[SealedFile]:
-    """The outbox's messages, oldest first; files whose name is not ours are left alone."""
+def sealed_files(directory: Path, *, tag: str | None = None) -> Iterator[SealedFile]:
+    """The outbox's messages, oldest first; files whose name is not ours are left alone.
+
+    With ``tag``, only the messages to that recipient: the names are compared as the directory
+    lists them and only theirs are parsed (an export or an erasure reads a handful of a person's
+    messages among every one the outbox keeps).
+    """
     if not directory.is_dir():
         return
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
-        match = _NAME.match(path.name)
+    marker = f".{tag}" if tag is not None else ""
+    with os.scandir(directory) as entries:
+        names = sorted(e.name for e in entries if e.name.endswith(SUFFIX) and marker in e.name)
+    for name in names:
+        match = _NAME.match(name)
         if match is None:
             continue
+        tags = frozenset(filter(None, match["tags"].split(".")))
+        if tag is not None and tag not in tags:
+            continue
         sent = datetime.datetime.strptime(match["sent"], "%Y%m%d-%H%M%S").replace(tzinfo=datetime.UTC)
-        yield SealedFile(path, sent, frozenset(filter(None, match["tags"].split("."))))
+        yield SealedFile(directory / name, sent, tags)
 
 
 def retention() -> datetime.timedelta:
@@ -163,8 +174,7 @@ def delete_messages_to(directory: Path, email_index: str) -> int:
 
     The caller records the erasure in its own audit event, in its own transaction.
     """
-    tag = tag_for_index(email_index)
-    return _delete([f for f in sealed_files(directory) if tag in f.tags])
+    return _delete(list(sealed_files(directory, tag=tag_for_index(email_index))))
 
 
 class SealedFileBackend(BaseEmailBackend):
