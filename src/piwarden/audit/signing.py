@@ -27,12 +27,9 @@ from django.conf import settings
 from tink import secret_key_access, signature
 from tink.proto import tink_pb2
 
-from piwarden.vault.keys import VaultUnavailable, _replace, _write_new
+from piwarden.vault.keys import PUBLIC_SIGNING_FILE as PUBLIC_FILE
+from piwarden.vault.keys import SIGNING_FILE, VaultUnavailable, _replace, publish_signing_key
 
-signature.register()
-
-SIGNING_FILE = "audit-signing.json"
-PUBLIC_FILE = "audit-signing.public.json"
 CONTEXT = "piwarden audit checkpoint v1"
 
 _lock = threading.Lock()
@@ -50,27 +47,6 @@ def directory() -> Path:
 def message(first_seq: int, last_seq: int, digest: str, last_hash: str) -> bytes:
     """What a checkpoint's signature covers."""
     return "\x1f".join([CONTEXT, str(first_seq), str(last_seq), digest, last_hash]).encode()
-
-
-def create_key(where: Path | None = None) -> bool:
-    """Make the signing keyset and its public half if there is none; True when made."""
-    where = where or directory()
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = where / SIGNING_FILE
-    if path.exists():
-        return False
-    handle = tink.new_keyset_handle(signature.signature_key_templates.ED25519)
-    try:
-        _write_new(path, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
-    except FileExistsError:
-        return False  # another process made it first; theirs stands
-    _publish(where, handle)
-    return True
-
-
-def _publish(where: Path, handle: tink.KeysetHandle) -> None:
-    _replace(where / PUBLIC_FILE, tink.json_proto_keyset_format.serialize_without_secret(handle.public_keyset_handle()))
-    (where / PUBLIC_FILE).chmod(0o644)
 
 
 def _private(where: Path) -> tink.KeysetHandle:
@@ -140,7 +116,7 @@ def rotate() -> int:
     keyset.primary_key_id = new_key.key_id
     handle = tink.proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
     _replace(where / SIGNING_FILE, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
-    _publish(where, handle)
+    publish_signing_key(where, handle)
     forget()
     return int(new_key.key_id)
 

@@ -17,11 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from piwarden.audit import signing
 from piwarden.audit.log import EventType, record_event
 from piwarden.vault.crypto import rewrap_all
 from piwarden.vault.keycheck import prepare_keys, record_key_check, reseal_key_check, wrapped_under_absent_keks
-from piwarden.vault.keys import KeyProvider, LocalKeysetProvider, get_provider
+from piwarden.vault.keys import KeyProvider, LocalKeysetProvider, create_signing_key, get_provider
 from piwarden.vault.models import KeyCheck
 from piwarden.vault.outbox import delete_expired, retention
 
@@ -53,7 +52,7 @@ def _signing_key(provider: KeyProvider) -> None:
     when missing, for a new or an existing installation alike (checkpoints signed by a lost key
     then fail ``audit verify`` until its public keyset is given back: docs/operations.md)."""
     if isinstance(provider, LocalKeysetProvider):
-        signing.create_key(provider.directory)
+        create_signing_key(provider.directory)
 
 
 @transaction.atomic(durable=True)

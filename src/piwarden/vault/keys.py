@@ -45,16 +45,20 @@ from typing import Protocol
 
 import tink
 from django.conf import settings
-from tink import aead, prf, secret_key_access
+from tink import aead, prf, secret_key_access, signature
 from tink.proto import tink_pb2
 
 logger = logging.getLogger(__name__)
 
 aead.register()
 prf.register()
+signature.register()
 
 KEK_FILE = "kek.json"
 BLIND_FILE = "blind-index.json"
+# The audit checkpoints' signing key and its public half (piwarden.audit.signing uses them).
+SIGNING_FILE = "audit-signing.json"
+PUBLIC_SIGNING_FILE = "audit-signing.public.json"
 
 
 class VaultUnavailable(Exception):
@@ -99,9 +103,7 @@ class LocalKeysetProvider:
             except FileExistsError:
                 continue  # another process created it first; theirs stands
             created = True
-        from piwarden.audit.signing import create_key  # noqa: PLC0415  # audit builds on the vault, not the reverse
-
-        return create_key(self.directory) or created
+        return create_signing_key(self.directory) or created
 
     # -- loading -----------------------------------------------------------
 
@@ -169,6 +171,28 @@ class LocalKeysetProvider:
 
     def key_ids(self) -> list[int]:
         return [int(k.key_id) for k in self._kek_keyset().keyset_info().key_info]
+
+
+def create_signing_key(directory: Path) -> bool:
+    """Make the audit signing keyset (Ed25519) and its public half if there is none; True when made."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / SIGNING_FILE
+    if path.exists():
+        return False
+    handle = tink.new_keyset_handle(signature.signature_key_templates.ED25519)
+    try:
+        _write_new(path, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
+    except FileExistsError:
+        return False  # another process made it first; theirs stands
+    publish_signing_key(directory, handle)
+    return True
+
+
+def publish_signing_key(directory: Path, handle: tink.KeysetHandle) -> None:
+    """Write the public half of the signing keyset, readable by all (it is for verifiers)."""
+    public = directory / PUBLIC_SIGNING_FILE
+    _replace(public, tink.json_proto_keyset_format.serialize_without_secret(handle.public_keyset_handle()))
+    public.chmod(0o644)
 
 
 def _write_new(path: Path, text: str) -> None:
