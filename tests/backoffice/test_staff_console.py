@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -27,13 +28,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from piwarden.audit.chain import seal
+from piwarden.audit.chain import CHECKPOINT_EVERY, checkpoint, seal
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import withdraw_consent
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.actions import shred_person
 from piwarden.policy.declaration import load_declaration, region_name
+from piwarden.staff import access
 from piwarden.staff.models import Authenticator
 from piwarden.vault.crypto import forget_cached_keys
 from tests.conftest import STAFF_PASSWORD, current_code, make_staff, sign_in
@@ -458,6 +460,52 @@ def test_the_auditor_narrows_the_log_by_person_staff_event_and_day_and_the_filte
     assert "个人编号为 10 位字母和数字" in refused.content.decode()
     english = auditor.get("/backoffice/audit/?person=not-a-ref", HTTP_ACCEPT_LANGUAGE="en")
     assert english.status_code == HTTPStatus.BAD_REQUEST
+    assert verify_chain() is None
+
+
+@pytest.mark.duty("SEC-02")
+def test_the_auditor_exports_a_filtered_part_of_the_log_with_a_proof_anyone_can_check(  # noqa: PLR0917
+    alice, bob, canary, inquiry, tmp_path, monkeypatch
+):
+    reveal(staff_client(alice), inquiry.reference)
+    seal()
+    checkpoint(now=timezone.now() + CHECKPOINT_EVERY)  # the quiet site's checkpoint, 10 minutes on
+    auditor = staff_client(bob)
+    page = auditor.get(f"/backoffice/audit/?person={inquiry.person.reference}").content.decode()
+    assert f'href="/backoffice/audit/export/?person={inquiry.person.reference}"' in page
+
+    response = auditor.get(f"/backoffice/audit/export/?person={inquiry.person.reference}")
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-')
+    document = json.loads(response.content)
+    assert {e["person_id"] for e in document["events"]} == {str(inquiry.person.pk)}
+    assert all(e["proven"] for e in document["events"])
+    assert not any(value in response.content.decode() for value in canary.values())  # ids and fields, never values
+    exported = events("audit.exported").get()
+    assert exported.actor == bob
+    assert exported.extra == {"filter": {"person": inquiry.person.reference.lower()}, "events": len(document["events"])}
+
+    file = tmp_path / "export.json"
+    file.write_text(response.content.decode())
+    out = io.StringIO()
+    call_command("audit", "check-export", str(file), stdout=out)
+    assert f"{len(document['events'])} of {len(document['events'])} event(s) proven" in out.getvalue()
+
+    forged = json.loads(file.read_text())
+    forged["events"][0]["reason"] = "nothing happened"
+    file.write_text(json.dumps(forged))
+    with pytest.raises(CommandError, match="its columns are not the ones hashed"):
+        call_command("audit", "check-export", str(file))
+    forged = json.loads(response.content)
+    forged["proofs"][0]["texts"][0] += " "  # the first event's text changed: its hash no longer links
+    file.write_text(json.dumps(forged))
+    with pytest.raises(CommandError, match=r"does not follow|do not end"):
+        call_command("audit", "check-export", str(file))
+
+    monkeypatch.setattr(access, "MAX_EXPORT", 1)
+    refused = auditor.get("/backoffice/audit/export/")
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert events("audit.exported").count() == 1
     assert verify_chain() is None
 
 

@@ -88,6 +88,7 @@ class EventType(models.TextChoices):
     RIGHTS_REMINDED = "rights.reminded", _("Reminder sent: a rights request reached working day 10")
     RIGHTS_ESCALATED = "rights.escalated", _("Escalated: a rights request is overdue")
     AUDIT_SIGNING_KEY_ROTATED = "audit.signing_key_rotated", _("Audit checkpoint signing key rotated")
+    AUDIT_EXPORTED = "audit.exported", _("Part of the audit log exported with its proof")
     RIGHTS_REFUSAL_REJECTED = (
         "rights.refusal_rejected",
         _("Proposed refusal of a rights request rejected by a second staff member"),

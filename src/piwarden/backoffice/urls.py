@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
     path("audit/", views.audit_log, name="audit"),
+    path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),
     path("rights/<str:reference>/", views.rights_request_detail, name="rights_request"),
 ]

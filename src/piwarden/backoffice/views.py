@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from piwarden.audit import proof
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.forms import (
@@ -150,6 +151,28 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "role": access.staff_role(request.user),
     }
     return render(request, "backoffice/audit.html", context, status=200 if valid else 400)
+
+
+@staff_required
+@never_cache
+@require_GET
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The events the filter selects, as a JSON download with the proof that they are the log's
+    (``piwarden.audit.proof``; checked with ``piwarden audit check-export``)."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return audit_log(request)
+    narrowed = form.audit_filter()
+    try:
+        events = access.export_audit_log(request.user, narrowed)
+    except access.TooManyToExport:
+        message = _("More than %(most)s entries match: narrow the filter (a person, a staff member, an event, days).")
+        return HttpResponse(message % {"most": access.MAX_EXPORT}, status=400, content_type="text/plain; charset=utf-8")
+    body = proof.dumps(proof.export(events, narrowed.describe()))
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.json"'
+    return response
 
 
 def _query_without_page(request: HttpRequest) -> str:

@@ -27,6 +27,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import Role, load_declaration
 
 AUDIT_PAGE_SIZE = 50
+MAX_EXPORT = 5000  # events in one export of the audit log with its proof
 
 
 def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
@@ -124,3 +125,21 @@ def open_audit_log(
         record_event(EventType.AUDIT_VIEWED, actor=actor_of(user), extra=extra)
     events = AuditEvent.objects.select_related("actor", "person").order_by("-id")  # seq is set later, by the sealer
     return narrowed.apply(events)  # seq is set later, by the sealer
+
+
+class TooManyToExport(Exception):
+    """The filter selects more events than one export holds (``proof.MAX_EVENTS``)."""
+
+
+def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilter) -> list[AuditEvent]:
+    """The events the filter selects, oldest first, for an export with its proof; the export is
+    recorded (with the filter and the count) before anything is returned."""
+    if not can_read_audit(staff_role(user)):
+        refuse_opening(user, "audit export", gettext_noop("the role may not read the audit log"))
+    events = list(narrowed.apply(AuditEvent.objects.select_related("actor", "person")).order_by("id")[: MAX_EXPORT + 1])
+    if len(events) > MAX_EXPORT:
+        raise TooManyToExport
+    with transaction.atomic(durable=True):
+        extra: dict[str, object] = {"filter": narrowed.describe(), "events": len(events)}
+        record_event(EventType.AUDIT_EXPORTED, actor=actor_of(user), extra=extra)
+    return events

@@ -1,7 +1,8 @@
-"""piwarden audit seal | verify | export | rotate-signing-key"""
+"""piwarden audit seal | verify | export | rotate-signing-key | check-export FILE"""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, TextIO
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from piwarden.audit import proof, signing
 from piwarden.audit.actions import export_missing, rotate_signing_key
 from piwarden.audit.chain import ExportUnreadable, checkpoint, count_events, seal, verify, verify_exported
 from piwarden.vault.keys import VaultUnavailable
@@ -50,11 +52,13 @@ class Command(BaseCommand):
         "file of signed checkpoints; name the first event that was rewritten, deleted, moved or cut "
         "off; exit with status 1 on a break, 0 when the log is intact. export: write to the export "
         "file the checkpoints it lacks. rotate-signing-key: add a new checkpoint signing key (the "
-        "old ones still verify)."
+        "old ones still verify). check-export FILE: check a part of the log exported from the back "
+        "office against its proof and the public key, without the database."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["seal", "verify", "export", "rotate-signing-key"])
+        parser.add_argument("action", choices=["seal", "verify", "export", "rotate-signing-key", "check-export"])
+        parser.add_argument("file", nargs="?", type=Path, help="check-export: the file exported from the back office")
         parser.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
         parser.add_argument(
             "--checkpoints",
@@ -77,12 +81,31 @@ class Command(BaseCommand):
                 self.stdout.write(f"audit: {sealed} event(s) sealed; {taken} checkpoint(s) taken")
             elif action == "export":
                 self.stdout.write(f"audit: {export_missing(exported)} checkpoint(s) written to {exported}")
+            elif action == "check-export":
+                self._check_export(options["file"], options["public_key"])
             elif action == "rotate-signing-key":
                 self.stdout.write(f"audit: checkpoints are now signed with key {rotate_signing_key()}")
             else:
                 self._verify(exported, options["public_key"], quiet=options["quiet"])
         except VaultUnavailable as exc:
             raise CommandError(f"{exc}; nothing was done") from None
+
+    def _check_export(self, file: Path | None, public: Path | None) -> None:
+        if file is None:
+            raise CommandError("check-export needs the exported file: piwarden audit check-export FILE")
+        try:
+            document = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{file} cannot be read as an export: {exc}") from None
+        problems = proof.check(document, signing.Verifier(public))
+        if problems:
+            raise CommandError(f"{file} does not hold: " + "; ".join(problems))
+        events = document.get("events", [])
+        proven = sum(1 for e in events if e.get("proven"))
+        self.stdout.write(
+            f"audit: {file} holds: {proven} of {len(events)} event(s) proven by "
+            f"{len(document.get('proofs', []))} signed checkpoint(s); the others were not checkpointed yet"
+        )
 
     def _verify(self, exported: Path, public: Path | None, *, quiet: bool) -> None:
         shown = not quiet and sys.stderr.isatty()
