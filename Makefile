@@ -59,7 +59,7 @@ bench: install
 	$(BIN)/python bench/audit.py
 
 # Issue 7's rights benchmark on a demo database of 1,000,000 people and 10,000,000 activity rows
-# (an hour or more: not part of `make bench`).  RIGHTS_BENCH_ARGS="--persons 10000" for a smaller one;
+# (about 45 minutes here, 40 of them filling: not part of `make bench`).  RIGHTS_BENCH_ARGS="--persons 10000" for a smaller one;
 # DATABASE_URL=postgres://…/EMPTY_DB for PostgreSQL.
 RIGHTS_BENCH_ARGS ?= --persons 1000000 --activity 10000000
 bench-rights: install
