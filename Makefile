@@ -14,7 +14,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 LOCALE := src/piwarden/locale/zh_Hans/LC_MESSAGES
 PYTEST_ARGS ?= -n 2 --duty-report=var/duty-report.md
 
-.PHONY: run test lint types unit bench install install-run venv messages clean
+.PHONY: run test lint types unit bench bench-rights install install-run venv messages clean
 
 venv:
 	@test -n "$(PYTHON)" || { echo "piwarden needs Python 3.12+ and none was found; set PYTHON=/path/to/python3.12"; exit 1; }
@@ -57,6 +57,13 @@ test: lint types unit
 bench: install
 	$(BIN)/python bench/consultation.py
 	$(BIN)/python bench/audit.py
+
+# Issue 7's rights benchmark on a demo database of 1,000,000 people and 10,000,000 activity rows
+# (about 45 minutes here, 40 of them filling: not part of `make bench`).  RIGHTS_BENCH_ARGS="--persons 10000" for a smaller one;
+# DATABASE_URL=postgres://…/EMPTY_DB for PostgreSQL.
+RIGHTS_BENCH_ARGS ?= --persons 1000000 --activity 10000000
+bench-rights: install
+	$(BIN)/python bench/rights.py $(RIGHTS_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",
+    "piwarden.demo",
 ]
 
 MIDDLEWARE = [
@@ -331,6 +332,8 @@ CAPTCHA_2X_IMAGE = False
 PIWARDEN_BENCH = envbool("PIWARDEN_BENCH", default=False)
 if PIWARDEN_BENCH:
     INSTALLED_APPS.append("bench_baseline")
+# `piwarden demo` (synthetic people, for a demo or benchmark database) refuses to run without it.
+PIWARDEN_DEMO = envbool("PIWARDEN_DEMO", default=False)
 
 LOGGING = {
     "version": 1,
