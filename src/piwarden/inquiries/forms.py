@@ -311,10 +311,26 @@ class _RequestFieldsMetaclass(forms.forms.DeclarativeFieldsMetaclass):
         return super().__new__(mcs, name, bases, attrs)
 
 
+@functools.lru_cache(maxsize=16)
+def _consent_text(language: str | None, digest: str) -> str:
+    """The consent text in ``language`` (the active one) for the declaration of ``digest``, built once."""
+    declaration = load_declaration()
+    return str(
+        _(
+            "I have read the Privacy Policy (version %(version)s) and agree that %(controller)s "
+            "processes the information above to answer my consultation request."
+        )
+        % {"version": declaration.version, "controller": declaration.controller.name}
+    )
+
+
 class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
     """A consultation request, checked: the request's fields, the consent, the replay token."""
 
-    consent = forms.BooleanField(required=True)
+    consent = forms.BooleanField(
+        required=True,
+        error_messages={"required": _("Please tick the box to agree, or we cannot process your request.")},
+    )
     submission_token = forms.UUIDField(
         widget=forms.HiddenInput,
         error_messages={
@@ -330,13 +346,8 @@ class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
             if isinstance(field, forms.ChoiceField) and name in REQUEST_FIELDS:
                 field.choices = self.options(name, language)  # an OptionList: no per-instance normalisation
         self.fields["consent"].label = self.consent_text()
-        self.fields["consent"].error_messages["required"] = _(
-            "Please tick the box to agree, or we cannot process your request."
-        )
         if not self.is_bound:
             self.initial.setdefault("submission_token", uuid.uuid4())
-        for field in self.fields.values():
-            field.error_messages.setdefault("required", _("This field is required."))
 
     def options(self, name: str, language: str) -> OptionList:
         """The choices the field ``name`` offers (a page adds its "Please choose" entry)."""
@@ -344,14 +355,8 @@ class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
 
     @staticmethod
     def consent_text() -> str:
-        declaration = load_declaration()
-        return str(
-            _(
-                "I have read the Privacy Policy (version %(version)s) and agree that %(controller)s "
-                "processes the information above to answer my consultation request."
-            )
-            % {"version": declaration.version, "controller": declaration.controller.name}
-        )
+        """The consent box's text in the active language, for the declaration in force."""
+        return _consent_text(get_language(), load_declaration().digest)
 
     def clean(self) -> dict[str, Any]:
         # A field sent twice (HTTP parameter pollution) is ambiguous: Django would
