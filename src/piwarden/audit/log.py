@@ -150,6 +150,9 @@ def _db_values(db: BaseDatabaseWrapper, now: datetime.datetime, person: Person |
     if db.vendor == "sqlite" and db.timezone_name == "UTC":
         # Django's SQLite format (naive UTC text, UUIDs as 32 hex digits), without its per-call lookups.
         return str(now.replace(tzinfo=None)), person.pk.hex if person is not None else None
+    if db.vendor == "postgresql":
+        # What Django's PostgreSQL backend sends: the aware datetime and the UUID as they are.
+        return now, person.pk if person is not None else None
     person_field = AuditEvent._meta.get_field("person").target_field
     return (
         db.ops.adapt_datetimefield_value(now),
