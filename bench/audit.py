@@ -26,6 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+APPEND_ROUNDS = 5
+APPEND_TARGET_US = 50  # issue 6: per event, in a request's batch of 3 on PostgreSQL
+
 
 def configure(data_dir: Path) -> None:
     for inherited in ("PIWARDEN_KEYS", "SECRET_KEY", "SECRET_KEY_FILE"):
@@ -42,8 +45,8 @@ def configure(data_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--append", type=int, default=20_000, help="events timed one per call and batched")
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the log for seal and verify")
+    parser.add_argument("--append", type=int, default=20_000, help="events timed one per call, and per round batched")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="piwarden-bench-audit-") as tmp:
         configure(Path(tmp))
@@ -120,21 +123,38 @@ def append(one: Callable[[int], None], n: int) -> None:
         for i in range(n):
             one(i)
         single, single_wall = (time.process_time() - start) / n, (time.perf_counter() - wall) / n
-    # Batched: three events per block (a consultation's), one INSERT each.
-    blocks = len(range(0, n, 3))
-    with transaction.atomic():
-        start, wall = time.process_time(), time.perf_counter()
-        for i in range(0, n, 3):
-            with batched():
-                one(i)
-                one(i + 1)
-                one(i + 2)
-        three, three_wall = (time.process_time() - start) / (blocks * 3), (time.perf_counter() - wall) / (blocks * 3)
+    # Batched: three events per block (a consultation's), one INSERT each: the issue's figure, in rounds.
+    rounds = []
+    for _ in range(APPEND_ROUNDS):
+        with transaction.atomic():
+            start, wall, usage = time.process_time(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+            for i in range(0, n, 3):
+                with batched():
+                    one(i)
+                    one(i + 1)
+                    one(i + 2)
+            end = resource.getrusage(resource.RUSAGE_SELF)
+            events = len(range(0, n, 3)) * 3
+            rounds.append(
+                (
+                    (time.process_time() - start) / events,
+                    (time.perf_counter() - wall) / events,
+                    (end.ru_stime - usage.ru_stime) / events,
+                )
+            )
+    three, three_wall, three_sys = sorted(rounds)[len(rounds) // 2]
     statement_alone(one)
     print(f"append, one INSERT per event:          {single * 1e6:6.1f} µs/event CPU, {single_wall * 1e6:6.1f} wall")
     print(
         f"append, batched() 3 events per INSERT: {three * 1e6:6.1f} µs/event CPU, {three_wall * 1e6:6.1f} wall "
         f"({three * 3e6:.0f} µs CPU, {three_wall * 3e6:.0f} µs wall per statement)"
+    )
+    verdict = "met" if three * 1e6 <= APPEND_TARGET_US else "NOT met"
+    print(
+        f"APPEND IN A REQUEST (record_event in batched(), 3 events, building them included): "
+        f"{three * 1e6:.1f} µs CPU per event (median of {APPEND_ROUNDS} rounds of {events:,} events: "
+        f"{', '.join(f'{r[0] * 1e6:.1f}' for r in rounds)}; of it in the kernel {three_sys * 1e6:.1f}); "
+        f"target <= {APPEND_TARGET_US} µs: {verdict} (load average {os.getloadavg()[0]:.2f})"
     )
 
 

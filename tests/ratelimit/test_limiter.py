@@ -17,6 +17,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from piwarden.environment import envrate, parse_rate
+from piwarden.inquiries.models import Inquiry
 from piwarden.ratelimit import limiter
 from piwarden.ratelimit.models import RateCounter
 from piwarden.vault.fields import BlindIndexField
@@ -72,6 +73,24 @@ def test_the_consultation_post_spends_one_statement_on_its_rate_limit(client):
     assert len(counter) == 1, counter
     assert statements[0] == counter[0]  # first, before the CAPTCHA, the form and the transaction
     assert not [sql for sql in statements if "cache" in sql.lower()]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("swept_recently")
+def test_a_post_whose_submission_rolls_back_is_still_counted(client, settings):
+    """The count is a write of its own, before the view, and not part of the submission's
+    transaction: a replayed form, whose transaction ends on a unique index and rolls back,
+    still uses up one request of the rate (in the submission's transaction it would not count)."""
+    settings.PIWARDEN_CONSULTATION_RATE = "2/d"
+    body = consultation_data()
+    first = client.post("/en/consultation/", body)
+    replay = client.post("/en/consultation/", body)
+    assert first.status_code == replay.status_code == HTTPStatus.FOUND
+    assert "again=1" in replay["Location"]  # the first request, shown again: nothing was stored
+    assert Inquiry.objects.count() == 1
+    third = client.post("/en/consultation/", consultation_data(email="someone.else@example.com"))
+    assert third.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert Inquiry.objects.count() == 1
 
 
 # --- what is stored -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 
 from piwarden.environment import parse_rate
+from piwarden.prepared import execute
 from piwarden.ratelimit.models import RateCounter
 from piwarden.vault.blind import blind_index
 
@@ -144,11 +145,7 @@ def _increment(bucket: str, window_start: int) -> int:
         f"ON CONFLICT ({window_col}, {bucket_col}) DO UPDATE SET {count_col} = {table}.{count_col} + 1 "
         f"RETURNING {count_col}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [window_start, bucket])
-        # fetchall, not fetchone: SQLite finishes the statement (and, in autocommit, commits it)
-        # only once it has been stepped to the end.
-        rows = cursor.fetchall()
+    rows = execute(sql, [window_start, bucket], using=connection.alias)  # read to the end: see execute
     return int(rows[0][0])
 
 

@@ -26,6 +26,7 @@ from django.utils.translation import override, pgettext
 from piwarden.inquiries.forms import ConsultationForm, OptionList, choices_for
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
 from piwarden.policy.declaration import load_declaration
+from piwarden.prepared import execute
 from piwarden.rights.forms import RightsRequestForm
 
 # The browser's autofill names (HTML's autocomplete tokens); every other field gets "off".
@@ -81,9 +82,8 @@ def _take_challenge(hashkey: str) -> tuple[str, bool] | None:
         f"DELETE FROM {table} WHERE {key} = %s "  # noqa: S608  # names from the model; values are bound
         f"RETURNING {response}, CASE WHEN {expiration} > %s THEN 1 ELSE 0 END"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [hashkey, connection.ops.adapt_datetimefield_value(timezone.now())])
-        rows = cursor.fetchall()  # to the end: SQLite finishes (and in autocommit commits) the statement only then
+    # Read to the end (piwarden.prepared.execute): SQLite finishes (and in autocommit commits) the statement only then.
+    rows = execute(sql, [hashkey, connection.ops.adapt_datetimefield_value(timezone.now())], using=connection.alias)
     if not rows:
         return None
     return str(rows[0][0]), bool(rows[0][1])
