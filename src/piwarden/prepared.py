@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, signals
 
+from piwarden.sqlite.base import writer_turn
+
 if TYPE_CHECKING:
     from django.db.models import Field
     from django.tasks import Task
@@ -74,7 +76,7 @@ def execute(
             return cursor.fetchall() if rows else []
     db.validate_no_broken_transaction()
     db.ensure_connection()
-    with db.wrap_database_errors:
+    with db.wrap_database_errors, writer_turn(db):
         cursor = db.connection.execute(_driver_sql(sql), params)
         return cursor.fetchall() if rows else []
 

@@ -141,6 +141,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     if _max_pages:
         _init += f" PRAGMA max_page_count={_max_pages};"
     _db["OPTIONS"] = {"init_command": _init, "transaction_mode": "IMMEDIATE"}
+    # Django's SQLite backend, its writers queued on a file lock (piwarden.sqlite.base).
+    _db["ENGINE"] = "piwarden.sqlite"
     # Tests use a file (not :memory:) so that the canary test can read its bytes.
     _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DATABASES = {"default": _db}
