@@ -7,6 +7,7 @@ which an API uses as it is.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import secrets
 import uuid
@@ -69,6 +70,31 @@ class OneTimeCaptchaField(CaptchaField):  # type: ignore[misc]  # django-simple-
         if stored is None or not stored[1] or not secrets.compare_digest(stored[0].encode(), response.encode()):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return str(self.compress(value))
+
+
+def new_challenge() -> str:
+    """A new CAPTCHA challenge stored, its key returned: ``CaptchaStore.generate_key()`` without
+    the ORM's save (the library's challenge generator, lower-cased response and expiry; a 40-hex
+    key from ``secrets`` rather than SHA-1 of time and ``random``), one INSERT straight to the
+    driver (``piwarden.prepared.execute``), as the POST's CAPTCHA check deletes it."""
+    challenge, response = captcha_settings.get_challenge()()
+    hashkey = secrets.token_hex(20)
+    expiration = timezone.now() + datetime.timedelta(minutes=int(captcha_settings.CAPTCHA_TIMEOUT))
+    execute(_insert_challenge_sql(), [challenge, response.lower(), hashkey, _stored_time(expiration)], rows=False)
+    return hashkey
+
+
+@functools.cache
+def _insert_challenge_sql() -> str:
+    connection = connections[router.db_for_write(CaptchaStore)]
+    quote, meta = connection.ops.quote_name, CaptchaStore._meta
+    columns = ", ".join(quote(meta.get_field(f).column) for f in ("challenge", "response", "hashkey", "expiration"))
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s)"  # noqa: S608  # names from the model
+
+
+def _stored_time(value: Any) -> Any:
+    connection = connections[router.db_for_write(CaptchaStore)]
+    return CaptchaStore._meta.get_field("expiration").get_db_prep_save(value, connection)
 
 
 def _take_challenge(hashkey: str) -> tuple[str, bool] | None:

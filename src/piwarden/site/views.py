@@ -6,7 +6,6 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
-from captcha.models import CaptchaStore
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +20,7 @@ from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
-from piwarden.site.forms import ConsultationPageForm
+from piwarden.site.forms import ConsultationPageForm, new_challenge
 from piwarden.site.pagecache import FilledInPage, Values, rendered_once
 
 
@@ -83,7 +82,7 @@ def _new_values(request: HttpRequest) -> Values:
     """New values of the same names, made as the form makes them (the CAPTCHA challenge is stored)."""
     values = {"csrf": get_token(request), "token": str(uuid.uuid4())}
     if settings.PIWARDEN_CAPTCHA == "on":
-        values["captcha"] = CaptchaStore.generate_key()
+        values["captcha"] = new_challenge()
     return values
 
 
