@@ -28,6 +28,7 @@ import datetime
 import multiprocessing
 import random
 import secrets
+import signal
 import sys
 import time
 import uuid
@@ -564,6 +565,11 @@ class Filled:
 Report = Callable[[int], None]  # people written so far
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def fill(plan: Plan, *, workers: int, batch_size: int, report: Report | None = None) -> Filled:
     """Write the plan's people and activity; ``workers`` processes prepare (0: this one alone).
 
@@ -594,7 +600,11 @@ def fill(plan: Plan, *, workers: int, batch_size: int, report: Report | None = N
     parallel = connections[DEFAULT_DB_ALIAS].vendor != "sqlite"
     connections.close_all()  # a forked worker must not share this process's connection
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
+    # Workers take SIGTERM's default again (a handler of this process's, inherited by fork, would
+    # let Pool.terminate() wait for them for ever), and the pool is closed and joined, not
+    # terminated, when every batch is done.
+    pool = context.Pool(workers, initializer=_default_signals)
+    try:
         pending: deque[tuple[int, int, Any]] = deque()
         job = _prepare_and_write if parallel else prepare
 
@@ -613,6 +623,12 @@ def fill(plan: Plan, *, workers: int, batch_size: int, report: Report | None = N
             pending.append((start, stop, pool.apply_async(job, (plan, staff, start, stop))))
         while pending:
             collect()
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return Filled(counts, time.perf_counter() - started)
 
 
