@@ -42,22 +42,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from benchenv import configure
+
 HERE = Path(__file__).resolve()
 PARTS = ("verify", "complete", "archive", "mails")
 TARGET_MS = 15.0
-
-
-def configure(data_dir: Path) -> None:
-    for inherited in ("PIWARDEN_KEYS", "SECRET_KEY", "SECRET_KEY_FILE"):
-        os.environ.pop(inherited, None)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "piwarden.settings",
-            "PIWARDEN_DATA_DIR": str(data_dir),
-            "DEBUG": "off",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
 
 
 def main() -> None:

@@ -26,21 +26,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchenv import configure
+
 APPEND_ROUNDS = 5
 APPEND_TARGET_US = 50  # issue 6: per event, in a request's batch of 3 on PostgreSQL
-
-
-def configure(data_dir: Path) -> None:
-    for inherited in ("PIWARDEN_KEYS", "SECRET_KEY", "SECRET_KEY_FILE"):
-        os.environ.pop(inherited, None)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "piwarden.settings",
-            "PIWARDEN_DATA_DIR": str(data_dir),
-            "DEBUG": "off",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
 
 
 def main() -> None:

@@ -42,25 +42,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchenv import configure
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
 PIWARDEN = Path(sys.executable).parent / "piwarden"
 RESULT = "我们已为您准备了您的个人信息副本。请在五天内下载。"  # the privacy officer's answer
 SEED = 1  # the demo's seed: its people's e-mail addresses are known from it
-
-
-def configure(data_dir: Path) -> None:
-    for inherited in ("PIWARDEN_KEYS", "SECRET_KEY", "SECRET_KEY_FILE"):
-        os.environ.pop(inherited, None)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "piwarden.settings",
-            "PIWARDEN_DATA_DIR": str(data_dir),
-            "PIWARDEN_DEMO": "on",
-            "DEBUG": "off",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
 
 
 def setup() -> None:
@@ -463,7 +451,7 @@ def main() -> None:
     results = ROOT / "bench" / "results" / f"rights-{stamp}"
     results.mkdir(parents=True, exist_ok=True)
     data_dir = (args.data_dir or results / "data").resolve()
-    configure(data_dir)
+    configure(data_dir, PIWARDEN_DEMO="on")
     lines = [f"# bench/rights.py, run {stamp}", ""]
 
     def say(line: str) -> None:

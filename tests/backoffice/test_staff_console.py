@@ -440,6 +440,7 @@ def test_the_auditor_narrows_the_log_by_person_staff_event_and_day_and_the_filte
         body = auditor.get(f"/backoffice/audit/?{query}").content.decode()
         return re.findall(r"<code>([a-z_]+\.[a-z_]+)</code>", body)
 
+    assert 'aria-label="筛选日志"' in auditor.get("/backoffice/audit/").content.decode()
     mine = codes(f"person={inquiry.person.reference}")
     assert "pii.revealed" in mine
     assert "inquiry.submitted" in mine

@@ -25,10 +25,16 @@ from pathlib import Path
 import tink
 from django.conf import settings
 from tink import secret_key_access, signature
-from tink.proto import tink_pb2
 
 from piwarden.vault.keys import PUBLIC_SIGNING_FILE as PUBLIC_FILE
-from piwarden.vault.keys import SIGNING_FILE, VaultUnavailable, _replace, publish_signing_key
+from piwarden.vault.keys import (
+    SIGNING_FILE,
+    VaultUnavailable,
+    _replace,
+    publish_signing_key,
+    read_keyset,
+    with_new_primary,
+)
 
 CONTEXT = "piwarden audit checkpoint v1"
 
@@ -50,17 +56,7 @@ def message(first_seq: int, last_seq: int, digest: str, last_hash: str) -> bytes
 
 
 def _private(where: Path) -> tink.KeysetHandle:
-    path = where / SIGNING_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise VaultUnavailable(f"the audit signing key {path} is missing (run: piwarden keys init)") from None
-    except OSError as exc:
-        raise VaultUnavailable(f"the audit signing key {path} cannot be read: {exc.strerror}") from None
-    try:
-        return tink.json_proto_keyset_format.parse(text, secret_key_access.TOKEN)
-    except tink.TinkError as exc:
-        raise VaultUnavailable(f"{path} is not a valid Tink keyset: {exc}") from None
+    return read_keyset(where / SIGNING_FILE, hint=" (run: piwarden keys init)")
 
 
 def sign(first_seq: int, last_seq: int, digest: str, last_hash: str) -> str:
@@ -103,22 +99,11 @@ class Verifier:
 def rotate() -> int:
     """Add a new Ed25519 key, make it primary, publish the public keyset; return the key's id."""
     where = directory()
-    keyset = tink_pb2.Keyset()
-    keyset.ParseFromString(tink.proto_keyset_format.serialize(_private(where), secret_key_access.TOKEN))
-    fresh = tink_pb2.Keyset()
-    fresh.ParseFromString(
-        tink.proto_keyset_format.serialize(
-            tink.new_keyset_handle(signature.signature_key_templates.ED25519), secret_key_access.TOKEN
-        )
-    )
-    new_key = fresh.key[0]
-    keyset.key.append(new_key)
-    keyset.primary_key_id = new_key.key_id
-    handle = tink.proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
+    handle, key_id = with_new_primary(_private(where), signature.signature_key_templates.ED25519)
     _replace(where / SIGNING_FILE, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
     publish_signing_key(where, handle)
     forget()
-    return int(new_key.key_id)
+    return key_id
 
 
 def forget() -> None:

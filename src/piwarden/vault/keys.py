@@ -41,7 +41,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import tink
 from django.conf import settings
@@ -108,17 +108,7 @@ class LocalKeysetProvider:
     # -- loading -----------------------------------------------------------
 
     def _read(self, name: str) -> tink.KeysetHandle:
-        path = self.directory / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise VaultUnavailable(f"key file {path} is missing") from None
-        except OSError as exc:
-            raise VaultUnavailable(f"key file {path} cannot be read: {exc.strerror}") from None
-        try:
-            return tink.json_proto_keyset_format.parse(text, secret_key_access.TOKEN)
-        except tink.TinkError as exc:
-            raise VaultUnavailable(f"key file {path} is not a valid Tink keyset: {exc}") from None
+        return read_keyset(self.directory / name)
 
     def _kek_keyset(self) -> tink.KeysetHandle:
         with self._lock:
@@ -152,25 +142,40 @@ class LocalKeysetProvider:
 
     def rotate(self) -> int:
         """Add a new AES256-GCM key to the KEK keyset, make it primary, return its id."""
-        current = self._read(KEK_FILE)
-        keyset = tink_pb2.Keyset()
-        keyset.ParseFromString(tink.proto_keyset_format.serialize(current, secret_key_access.TOKEN))
-        fresh = tink_pb2.Keyset()
-        fresh.ParseFromString(
-            tink.proto_keyset_format.serialize(
-                tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM), secret_key_access.TOKEN
-            )
-        )
-        new_key = fresh.key[0]
-        keyset.key.append(new_key)
-        keyset.primary_key_id = new_key.key_id
-        handle = tink.proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
+        handle, key_id = with_new_primary(self._read(KEK_FILE), aead.aead_key_templates.AES256_GCM)
         _replace(self.directory / KEK_FILE, tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
         self.reload()
-        return int(new_key.key_id)
+        return key_id
 
     def key_ids(self) -> list[int]:
         return [int(k.key_id) for k in self._kek_keyset().keyset_info().key_info]
+
+
+def read_keyset(path: Path, *, hint: str = "") -> tink.KeysetHandle:
+    """A Tink keyset file, or VaultUnavailable saying what is wrong with it (``hint``: what to do)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VaultUnavailable(f"key file {path} is missing{hint}") from None
+    except OSError as exc:
+        raise VaultUnavailable(f"key file {path} cannot be read: {exc.strerror}") from None
+    try:
+        return tink.json_proto_keyset_format.parse(text, secret_key_access.TOKEN)
+    except tink.TinkError as exc:
+        raise VaultUnavailable(f"key file {path} is not a valid Tink keyset: {exc}") from None
+
+
+def with_new_primary(current: tink.KeysetHandle, template: Any) -> tuple[tink.KeysetHandle, int]:
+    """``current`` with a new key of ``template`` added and made primary (the old keys stay, so
+    what they sealed or signed still opens or verifies); and the new key's id."""
+    keyset = tink_pb2.Keyset()
+    keyset.ParseFromString(tink.proto_keyset_format.serialize(current, secret_key_access.TOKEN))
+    fresh = tink_pb2.Keyset()
+    fresh.ParseFromString(tink.proto_keyset_format.serialize(tink.new_keyset_handle(template), secret_key_access.TOKEN))
+    new_key = fresh.key[0]
+    keyset.key.append(new_key)
+    keyset.primary_key_id = new_key.key_id
+    return tink.proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN), int(new_key.key_id)
 
 
 def create_signing_key(directory: Path) -> bool:
