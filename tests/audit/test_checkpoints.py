@@ -23,6 +23,7 @@ from piwarden.audit.actions import export_missing, rotate_signing_key
 from piwarden.audit.chain import ExportUnreadable, checkpoint, seal, verify, verify_exported
 from piwarden.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from piwarden.audit.scan import CHECKPOINT_BROKEN
+from piwarden.vault.keys import create_signing_key
 from tests.audit.test_scan import CHUNK, EVENTS, change_content, every_way, hash_of, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -197,8 +198,12 @@ def test_an_export_line_that_was_edited_is_refused(log: dict[int, int], exported
 
 
 def test_after_a_rotation_new_checkpoints_use_the_new_key_and_old_ones_still_verify(
-    log: dict[int, int], exported: Path
+    log: dict[int, int], exported: Path, settings: Any, tmp_path: Path
 ) -> None:
+    # A keys directory of this test's own (the suite's is shared between workers).
+    settings.PIWARDEN_KEYS = f"file:{tmp_path / 'keys'}"
+    assert create_signing_key(tmp_path / "keys")
+    signing.forget()
     checkpoint(span=CHUNK, most=2)
     key_id = rotate_signing_key()
     assert AuditEvent.objects.filter(event_type="audit.signing_key_rotated", extra__key_id=key_id).exists()
@@ -212,20 +217,16 @@ def test_after_a_rotation_new_checkpoints_use_the_new_key_and_old_ones_still_ver
 
 
 def test_without_the_signing_key_no_checkpoint_is_taken(
-    log: dict[int, int], exported: Path, caplog: pytest.LogCaptureFixture
+    log: dict[int, int], exported: Path, caplog: pytest.LogCaptureFixture, settings: Any, tmp_path: Path
 ) -> None:
-    key = signing.directory() / signing.SIGNING_FILE
-    kept = key.read_bytes()
-    key.unlink()
-    try:
-        with caplog.at_level(logging.ERROR, logger="piwarden.audit"):
-            assert checkpoint(span=CHUNK) == 0
-        assert "audit-signing.json is missing" in caplog.text
-        assert not AuditCheckpoint.objects.exists()
-        assert every_way() is None  # the events are checked one by one
-    finally:
-        key.write_bytes(kept)
-        signing.forget()
+    # A keys directory of this test's own without the key (the suite's is shared between workers).
+    settings.PIWARDEN_KEYS = f"file:{tmp_path / 'keys'}"
+    signing.forget()
+    with caplog.at_level(logging.ERROR, logger="piwarden.audit"):
+        assert checkpoint(span=CHUNK) == 0
+    assert "audit-signing.json is missing" in caplog.text
+    assert not AuditCheckpoint.objects.exists()
+    assert every_way() is None  # the events are checked one by one
 
 
 def test_the_command_checks_the_export_file_and_names_a_truncation(log: dict[int, int], exported: Path) -> None:
