@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
@@ -20,7 +20,9 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.actions import Submission, submit_inquiry
 from piwarden.inquiries.models import REQUEST_FIELDS, Inquiry
+from piwarden.people.actions import erase_unheld, new_person
 from piwarden.people.models import Person
+from piwarden.site.housekeeping import UNHELD_ERASURE_REASON
 from piwarden.vault.models import DataKey
 from tests.conftest import consultation_data
 
@@ -130,3 +132,82 @@ def test_two_first_requests_with_one_email_end_with_one_person():
     assert mine.person_id == raced[0].person_id
     assert Inquiry.objects.count() == ConsentRecord.objects.count() == 2
     assert DBTaskResult.objects.count() == 4
+
+
+def _stored_person(email: str) -> Person:
+    """A person nothing holds (as a rights request never confirmed leaves them once it is swept)."""
+    with transaction.atomic():
+        return new_person(email=email)()
+
+
+def _sweep(person_id: uuid.UUID, done: list[object]) -> None:
+    """The housekeeping's erasure of people nothing holds, in a connection of its own."""
+    try:
+        with transaction.atomic(durable=True):
+            done.append(erase_unheld([person_id], reason=UNHELD_ERASURE_REASON))
+    except BaseException as exc:  # noqa: BLE001  # reported by the test
+        done.append(exc)
+    finally:
+        connections.close_all()
+
+
+def _is_the_gates_read_of(sql: str) -> bool:
+    # The gate reads the person's restriction and erasure again, alone; the look-up reads every column.
+    return sql.startswith("SELECT") and '"people_person"."erased_at"' in sql and "email_index" not in sql
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_erasing_the_person_while_the_gate_reads_them_waits_and_keeps_them():
+    """The gate locks the person it read until its use commits, so an erasure of "people nothing
+    holds" running at that moment waits, then finds the new request holding them.  Read without
+    the lock (PostgreSQL, READ COMMITTED), the erasure committed in between and the request was
+    stored under a data key already destroyed: acknowledged, and unreadable for ever."""
+    person = _stored_person("li.na@example.com")
+    swept: list[object] = []
+    sweeper: list[threading.Thread] = []
+
+    def after_the_gates_read(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute(sql, params, many, context)
+        if not sweeper and _is_the_gates_read_of(sql):
+            sweeper.append(threading.Thread(target=_sweep, args=(person.pk, swept)))
+            sweeper[0].start()
+            sweeper[0].join(timeout=1.5)  # it finishes here only if nothing holds it back
+        return result
+
+    with connection.execute_wrapper(after_the_gates_read):
+        inquiry, created = submit_inquiry(submission(email="li.na@example.com"))
+    sweeper[0].join(timeout=30)
+    assert created
+    assert sweeper
+    assert not sweeper[0].is_alive()
+    assert swept == [[]], swept  # the sweep ran, and found the person held by the new request
+    inquiry.refresh_from_db()
+    assert inquiry.person_id == person.pk
+    assert Person.objects.get(pk=person.pk).erased_at is None
+    assert Inquiry.objects.get(pk=inquiry.pk).name == consultation_data()["name"]  # readable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_person_erased_between_the_look_up_and_the_gate_makes_the_request_a_new_persons():
+    """The look-up found the person; the sweep erased them (and their e-mail's blind index) before
+    the gate read them: the gate refuses the erased person, and the request is stored as a new
+    person's, not refused with a message about a restriction nobody made."""
+    person = _stored_person("zhao.lei@example.com")
+    swept: list[object] = []
+
+    def before_the_gates_read(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not swept and _is_the_gates_read_of(sql):
+            sweeper = threading.Thread(target=_sweep, args=(person.pk, swept))
+            sweeper.start()
+            sweeper.join(timeout=1.5)
+        return execute(sql, params, many, context)
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's gate holds the write lock from BEGIN: no erasure commits inside its transaction")
+    with connection.execute_wrapper(before_the_gates_read):
+        inquiry, created = submit_inquiry(submission(email="zhao.lei@example.com"))
+    assert swept == [[person.pk]]
+    assert created
+    assert inquiry.person_id != person.pk
+    assert Person.objects.get(pk=person.pk).erased_at is not None
+    assert Inquiry.objects.get(pk=inquiry.pk).name == consultation_data()["name"]

@@ -64,6 +64,13 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
                 return first, False
             if look_up:
                 raise
+        except gate.ProcessingRefused as refused:
+            if not look_up or refused.decision.reason != gate.ERASED:
+                raise
+            # The person found was erased between the look-up and the gate (the sweep of a rights
+            # request never confirmed erases who nothing else holds): their e-mail's blind index
+            # went with them, so this request is a new person's.
+            return _submit(submission, look_up=False), True
     raise AssertionError("unreachable")
 
 

@@ -192,10 +192,22 @@ def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
         yield item
 
 
+ERASED = gettext_noop("the person's data has been erased")
+
+
 def _as_of_now(person: Person) -> Person:
     """``person`` with their own choices (restricted, erased) as stored now, read in the gate's
-    transaction: the caller may have loaded them before a restriction or an erasure committed."""
-    person.refresh_from_db(fields=["restricted_at", "erased_at"])
+    transaction: the caller may have loaded them before a restriction or an erasure committed.
+
+    The row is locked until the use commits (PostgreSQL's ``FOR NO KEY UPDATE``; SQLite's one
+    write lock is held already): an erasure that has locked the person (``erase_unheld``,
+    ``erase_person``) is waited for and then seen, and one that comes later waits for the use and
+    then sees its rows.  Read without the lock, a use could write under a data key that an erasure
+    committing at the same moment destroys.
+    """
+    person.refresh_from_db(
+        fields=["restricted_at", "erased_at"], from_queryset=Person.objects.select_for_update(no_key=True)
+    )
     return person
 
 
@@ -217,7 +229,7 @@ def _decide(
         return unbound
     basis, first = purpose.legal_basis.value, ordered[0]
     if person.is_erased:
-        return Decision(False, purpose_id, basis, gettext_noop("the person's data has been erased"), first)
+        return Decision(False, purpose_id, basis, ERASED, first)
     if person.is_restricted and not purpose.survives_restriction:
         restricted = gettext_noop("the person has restricted processing of their data")
         return Decision(False, purpose_id, basis, restricted, first)
