@@ -32,7 +32,7 @@ from tests.rights.mailbox import last_code_to
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = 50  # per operation and mode: about 12 s a mode here, the file well under a minute
-OPERATIONS = 5
+OPERATIONS = 6
 
 
 @pytest.fixture

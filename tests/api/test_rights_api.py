@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import io
 import json
+import re
+import zipfile
 from http import HTTPStatus
 from typing import Any
 
@@ -13,10 +16,14 @@ from django.test import Client
 from django.utils import timezone
 
 from piwarden.api import tokens
+from piwarden.audit.log import EventType
+from piwarden.audit.models import AuditEvent
 from piwarden.rights import clock
-from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
+from piwarden.rights.models import Archive, RequestKind, RequestStatus, RightsRequest, VerificationCode
+from tests.conftest import consultation_data
 from tests.rights.bad_input import BAD_REQUESTS
 from tests.rights.mailbox import code_in, deliver, last_code_to, messages_to
+from tests.rights.staffing import act, console, verified_request
 
 pytestmark = pytest.mark.django_db
 
@@ -347,6 +354,7 @@ def test_the_schema_is_served_and_no_docs_page_loads_anything_from_elsewhere():
         "/api/rights/requests/{reference}/verify",
         "/api/rights/requests/{reference}/follow-code",
         "/api/rights/requests/{reference}/open",
+        "/api/rights/requests/{reference}/archive",
     }
     assert "no CAPTCHA" in schema.json()["info"]["description"]
     assert schema.json()["components"]["securitySchemes"]["Token"] == {"type": "http", "scheme": "bearer"}
@@ -364,3 +372,51 @@ def test_a_path_under_api_that_is_no_operation_answers_a_json_404_in_the_languag
         assert ("There is no such operation" in answer.json()["message"]) == (language == "en")
         assert answer["Content-Language"] == language
         plain(answer)
+
+
+@pytest.mark.duty("RGT-02")
+def test_a_completed_copy_request_gives_its_archive_to_the_token_while_it_is_ready(carol, submit, settings, tmp_path):
+    """The status tells the archive's state; while ready, the same token downloads the zip (recorded);
+    another request's token, and the archive once expired, answer 404."""
+    settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
+    assert submit().status_code == HTTPStatus.FOUND  # the consultation fixture's request: data to export
+    email = "zhang.wei@example.com"
+    request = verified_request(email, kind=RequestKind.COPY)
+    token = tokens.issue(request)
+    _other, other_token = verified(email="someone.else@example.com")
+    done = act(console(carol), request.reference, "complete", result="Your copy is ready.")
+    assert done.status_code == HTTPStatus.FOUND, re.sub(r"\s+", " ", done.content.decode())[-3000:]
+    path = f"{REQUESTS}/{request.reference}"
+
+    building = get(path, token).json()["archive"]
+    assert (building["state"], building["download"]) == ("building", None)
+    assert get(f"{path}/archive", token).status_code == HTTPStatus.NOT_FOUND
+
+    deliver()  # the archive's build, as the worker runs it
+    ready = get(path, token).json()["archive"]
+    assert ready["state"] == "ready"
+    assert ready["download"] == f"{path}/archive"
+    assert ready["lifetime_days"] == 5
+    before = AuditEvent.objects.filter(event_type=EventType.ARCHIVE_DOWNLOADED).count()
+    answer = get(ready["download"], token)
+    assert answer.status_code == HTTPStatus.OK
+    assert answer["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(b"".join(answer.streaming_content))) as archive:
+        assert any(name.endswith(".json") for name in archive.namelist())
+        assert any(consultation_data()["name"] in archive.read(name).decode() for name in archive.namelist())
+    assert AuditEvent.objects.filter(event_type=EventType.ARCHIVE_DOWNLOADED).count() == before + 1
+    assert get(f"{path}/archive", other_token).status_code == HTTPStatus.NOT_FOUND  # not the token's request
+    assert get(f"{path}/archive", None).status_code == HTTPStatus.UNAUTHORIZED
+
+    Archive.objects.filter(reference=request.reference).update(
+        expires_at=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    expired = get(path, token).json()["archive"]
+    assert (expired["state"], expired["download"]) == ("expired", None)
+    assert get(f"{path}/archive", token).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_requests_of_other_kinds_have_no_archive():
+    request, token = verified()
+    assert request.kind == "access"
+    assert get(f"{REQUESTS}/{request.reference}", token).json()["archive"] is None  # not completed yet

@@ -39,7 +39,9 @@ follow. The same requests, checks and limits as the pages under /rights/.
    whether or not they belong together), `POST .../open` with it gives a token.
 4. `GET /api/rights/requests/{reference}` with `Authorization: Bearer <token>`: status, steps
    and due date. A token opens that one request for 30 minutes; any other request, and a
-   token that is forged or expired, answers 404.
+   token that is forged or expired, answers 404. A completed access or copy request has an
+   `archive`: while it is `ready`, `GET .../archive` with the same token downloads the zip (for
+   5 days; each download is recorded).
 
 Errors are `{"error": code, "message": text, "fields": {...}}`, the message in the language of
 `Accept-Language` (zh-hans by default, or en). Codes: `invalid` (400, `fields` says what, with

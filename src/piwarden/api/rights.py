@@ -11,7 +11,8 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
@@ -24,6 +25,7 @@ from piwarden.ratelimit.limiter import hit_key
 from piwarden.rights.access import RequestStatusView, read_status
 from piwarden.rights.actions import CodeCheck, normalise_reference, open_status, send_follow_code, submit_request
 from piwarden.rights.actions import verify_request as verify_code
+from piwarden.rights.archive import ArchiveUnavailable, open_request_archive, request_archive
 from piwarden.rights.forms import DETAILS_MAX, CodeForm, FollowForm, RightsRequestForm
 from piwarden.rights.models import CODE_DIGITS, CODE_LIFETIME, REFERENCE_LENGTH, ActingAs, RequestKind, RequestStatus
 
@@ -105,6 +107,23 @@ class StepOut(Schema):
     note: str
 
 
+ARCHIVE_STATES = ["building", "ready", "failed", "expired"]
+
+
+class ArchiveOut(Schema):
+    state: str = Field(
+        description="building: being prepared; ready: download it until expires_at; failed: we are told and will "
+        "build it again; expired: ask again for a new one.",
+        json_schema_extra=_enum(ARCHIVE_STATES),
+    )
+    expires_at: datetime.datetime | None = Field(description="The download is refused from this time on.")
+    lifetime_days: int = Field(description="Days an archive can be downloaded after it is ready.")
+    download: str | None = Field(
+        description="While ready: the path to GET, with the same token, for the zip (JSON and CSV, and a readable "
+        "page)."
+    )
+
+
 class StatusOut(Schema):
     reference: str
     kind: str = Field(json_schema_extra=_enum(RequestKind.values))
@@ -122,6 +141,9 @@ class StatusOut(Schema):
     outcome: str = Field(description="The result, or the reasons for a refusal.")
     complaint_routes: str = Field(description="Where to complain or sue, when the request was refused (PIPL 50).")
     steps: list[StepOut]
+    archive: ArchiveOut | None = Field(
+        description="The archive that answers a completed access or copy request; null for other requests."
+    )
 
 
 class Token(HttpBearer):
@@ -251,6 +273,11 @@ def open_request(request: HttpRequest, payload: CodeIn, reference: str = REFEREN
 )
 def status(request: HttpRequest, reference: str = REFERENCE) -> dict[str, Any]:
     """The request the token opens, if it is this one; any other answers 404."""
+    return _status(_opened_request(request, reference))
+
+
+def _opened_request(request: HttpRequest, reference: str) -> RequestStatusView:
+    """The request the bearer token opens, if it is the one the path names; any other is 404."""
     opened = tokens.opened_by(str(request.auth))  # type: ignore[attr-defined]  # set by ninja's auth
     wanted = normalise_reference(reference)
     if opened is None or opened.reference != wanted:
@@ -258,7 +285,48 @@ def status(request: HttpRequest, reference: str = REFERENCE) -> dict[str, Any]:
     view = read_status(opened.request_id)
     if view is None or view.request.reference != wanted:
         raise errors.not_found()
-    return _status(view)
+    return view
+
+
+@router.get(
+    "/requests/{reference}/archive",
+    response={401: errors.Error, 404: errors.Error, 400: errors.Error},
+    auth=Token(),
+    summary="Download its archive",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The archive, a zip: every category of data we hold about the person, as JSON and "
+                "CSV, with a readable page. Each download is recorded.",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def archive(request: HttpRequest, reference: str = REFERENCE) -> StreamingHttpResponse:
+    """The archive of a completed access or copy request while it is ready; 404 before, after it
+    expired, and for any request the token does not open."""
+    view = _opened_request(request, reference)
+    try:
+        chunks = open_request_archive(view.request)
+    except ArchiveUnavailable:
+        raise errors.not_found() from None
+    response = StreamingHttpResponse(chunks, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{view.request.reference}.zip"'
+    return response
+
+
+def _archive(view: RequestStatusView) -> dict[str, Any] | None:
+    state = request_archive(view.request)
+    if state is None:
+        return None
+    ready = state.state == "ready"
+    return {
+        "state": state.state,
+        "expires_at": state.expires_at,
+        "lifetime_days": state.lifetime_days,
+        "download": reverse("api:archive", kwargs={"reference": view.request.reference}) if ready else None,
+    }
 
 
 def _status(view: RequestStatusView) -> dict[str, Any]:
@@ -288,4 +356,5 @@ def _status(view: RequestStatusView) -> dict[str, Any]:
         "steps": [
             {"status": s.status, "status_label": str(s.status.label), "at": s.at, "note": s.note} for s in view.steps
         ],
+        "archive": _archive(view),
     }

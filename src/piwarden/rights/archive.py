@@ -53,6 +53,7 @@ from django.utils.translation import gettext
 from piwarden.people.models import Person
 from piwarden.people.registry import Record, Section, export_person
 from piwarden.policy.declaration import Category, Declaration, load_declaration
+from piwarden.processing import gate
 from piwarden.rights import actions, sealing
 from piwarden.rights.models import ActingAs, Archive, ArchiveStatus, RequestKind, RequestStatus, RightsRequest
 
@@ -476,6 +477,22 @@ def archive_of_request(request: RightsRequest) -> Archive | None:
     return (
         Archive.objects.filter(person_id=request.person_id, reference=request.reference).order_by("-created_at").first()
     )
+
+
+def open_request_archive(request: RightsRequest) -> Iterator[bytes]:
+    """The zip of the archive that answers ``request``, for its person, decrypted in chunks (the
+    download recorded first): what the portal's and the API's downloads send.
+
+    :class:`ArchiveUnavailable` when the request has no archive ready (none built, expired,
+    failed) or its person was erased since.
+    """
+    archive = archive_of_request(request)
+    if archive is None:
+        raise ArchiveUnavailable(request.reference)
+    try:
+        return open_archive(archive.id, Person.objects.get(pk=request.person_id))
+    except gate.ProcessingRefused:
+        raise ArchiveUnavailable(str(archive.id)) from None
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from piwarden.people.models import Person
-from piwarden.processing.gate import ProcessingRefused
-from piwarden.rights.archive import ArchiveUnavailable, archive_context, archive_of_request, open_archive
+from piwarden.rights.archive import ArchiveUnavailable, archive_context, archive_of_request, open_request_archive
 from piwarden.site.rights_views import _opened  # the intake's verified opening of a request
 
 
@@ -38,13 +36,9 @@ def rights_archive_download(request: HttpRequest) -> HttpResponseBase:
     view = _opened(request)
     if view is None:
         return redirect("site:rights_status")
-    archive = archive_of_request(view.request)
-    if archive is None:
-        raise Http404
-    person = Person.objects.get(pk=view.request.person_id)
     try:
-        chunks = open_archive(archive.id, person)
-    except (ArchiveUnavailable, ProcessingRefused):
+        chunks = open_request_archive(view.request)
+    except ArchiveUnavailable:
         raise Http404 from None
     response = StreamingHttpResponse(chunks, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{view.request.reference}.zip"'
