@@ -54,6 +54,7 @@ class EventType(models.TextChoices):
     STAFF_SIGN_IN_FAILED = "staff.sign_in_failed", _("Staff sign-in failed")
     STAFF_SIGNED_OUT = "staff.signed_out", _("Staff signed out")
     STAFF_LANGUAGE_SET = "staff.language_set", _("Staff console language chosen")
+    STAFF_PASSWORD_CHANGED = "staff.password_changed", _("Staff password changed (their sessions ended)")
     AUDIT_VIEWED = "audit.viewed", _("Audit log viewed")
     KEYS_ROTATED = "keys.rotated", _("Key-encryption key rotated")
     OUTBOX_PRUNED = "outbox.pruned", _("Expired e-mail copies deleted from the outbox")

@@ -46,6 +46,19 @@ def set_console_language(user: User, language: str) -> None:
 
 
 @transaction.atomic(durable=True)
+def change_staff_password(user: User, password: str) -> None:
+    """Give a staff member a new password (already validated by the caller).
+
+    Every session of theirs ends with it: Django keeps a digest of the password hash in each
+    session and signs out a session whose digest no longer matches.  The event names the account
+    and who is recorded as acting (the operator's command has no staff actor).
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    record_event(EventType.STAFF_PASSWORD_CHANGED, extra={"username": user.get_username()})
+
+
+@transaction.atomic(durable=True)
 def sign_in_staff(request: HttpRequest, user: User) -> None:
     """Start the session of a staff member whose password and code the sign-in form accepted.
 

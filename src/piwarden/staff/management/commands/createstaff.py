@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import io
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import qrcode
 from django.contrib.auth.models import User
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from piwarden.policy.declaration import load_declaration
 from piwarden.staff.actions import create_staff
-
-
-def operator_language() -> str:
-    """The operator's language from the terminal's locale (zh_* gives Chinese); English otherwise.
-
-    The command speaks one language throughout: its own lines and Django's password-validator
-    messages alike (before, the validators answered in Chinese after an English lead-in).
-    """
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        value = os.environ.get(name, "")
-        if value and value not in {"C", "POSIX"} and not value.startswith("C."):
-            return "zh-hans" if value.lower().startswith("zh") else "en"
-    return "en"
+from piwarden.staff.terminal import new_password, operator_language
 
 
 class Command(BaseCommand):
@@ -59,17 +42,9 @@ class Command(BaseCommand):
         # in one line), is said before anyone is asked for a password.
         if User.objects.filter(username=username).exists():
             raise CommandError(_("A user named “%(username)s” already exists.") % {"username": username})
-        if options["password_file"] is None and not sys.stdin.isatty():
-            # getpass would fall back to reading stdin with a warning (and echo) when there is no
-            # terminal: never take a password that way.
-            raise CommandError(
-                _("No terminal to ask for the password: run this in a terminal, or give --password-file FILE.")
-            )
-        password = self._password(options["password_file"])
-        try:
-            validate_password(password, User(username=username, email=options["email"]))
-        except ValidationError as exc:
-            raise CommandError(_("Password rejected: %(reasons)s") % {"reasons": " ".join(exc.messages)}) from None
+        password = new_password(
+            options["password_file"], User(username=username, email=options["email"]), creating=True
+        )
         new = create_staff(username=username, email=options["email"], password=password, role=options["role"])
         url = new.authenticator.config_url
         self.stdout.write(
@@ -83,22 +58,3 @@ class Command(BaseCommand):
         qr.print_ascii(out=out, invert=True)
         self.stdout.write(out.getvalue())
         self.stdout.write(_("Then sign in at /backoffice/login/ with the password and the current code."))
-
-    def _password(self, path: Path | None) -> str:
-        if path is not None:
-            try:
-                return path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise CommandError(
-                    _("Cannot read %(path)s: %(reason)s") % {"path": path, "reason": exc.strerror}
-                ) from None
-        try:
-            first = getpass.getpass(_("Password: "))
-            second = getpass.getpass(_("Password (again): "))
-        except (EOFError, KeyboardInterrupt):
-            raise CommandError(
-                _("Input ended before a password was entered; nothing was created. Use --password-file FILE.")
-            ) from None
-        if first != second:
-            raise CommandError(_("The passwords differ; nothing was created."))
-        return first
