@@ -145,6 +145,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["ENGINE"] = "piwarden.sqlite"
     # Tests use a file (not :memory:) so that the canary test can read its bytes.
     _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with a flush that can empty the append-only audit log (piwarden.postgresql.base).
+    _db["ENGINE"] = "piwarden.postgresql"
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -123,6 +123,7 @@ def sealed(scene: AuditEvent) -> AuditEvent:
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.parametrize("column", [*COLUMNS, "id"])
+@pytest.mark.usefixtures("triggers_dropped")
 def test_rewriting_any_column_of_a_sealed_event_is_detected_and_names_it(sealed: AuditEvent, column: str) -> None:
     now_id = tamper(sealed, column)
     broken = verify_chain()
@@ -132,6 +133,7 @@ def test_rewriting_any_column_of_a_sealed_event_is_detected_and_names_it(sealed:
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.parametrize("column", [c for c in [*COLUMNS, "id"] if c not in UNSEEN_WHEN_PENDING])
+@pytest.mark.usefixtures("triggers_dropped")
 def test_rewriting_any_column_of_an_unsealed_event_is_detected_and_names_it(scene: AuditEvent, column: str) -> None:
     assert scene.seq is None
     assert verify_chain() is None
@@ -142,6 +144,7 @@ def test_rewriting_any_column_of_an_unsealed_event_is_detected_and_names_it(scen
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_the_sealer_leaves_a_rewritten_pending_event_unsealed_and_seals_the_rest(scene: AuditEvent) -> None:
     AuditEvent.objects.filter(pk=scene.pk).update(reason="routine check")
     assert seal() == AuditEvent.objects.count() - 1
@@ -149,12 +152,14 @@ def test_the_sealer_leaves_a_rewritten_pending_event_unsealed_and_seals_the_rest
     assert verify_chain() == scene
 
 
+@pytest.mark.usefixtures("triggers_dropped")
 def test_deleting_a_sealed_event_names_the_one_after_it(sealed: AuditEvent) -> None:
     follower = AuditEvent.objects.get(seq=sealed.seq + 1)  # type: ignore[operator]  # sealed
     AuditEvent.objects.filter(pk=sealed.pk).delete()
     assert verify_chain() == follower
 
 
+@pytest.mark.usefixtures("triggers_dropped")
 def test_deleting_the_last_sealed_events_is_detected(sealed: AuditEvent) -> None:
     last = AuditEvent.objects.order_by("-seq").first()
     assert last is not None
@@ -162,11 +167,13 @@ def test_deleting_the_last_sealed_events_is_detected(sealed: AuditEvent) -> None
     assert verify_chain() == sealed  # the chain now ends here, but the head says it went further
 
 
+@pytest.mark.usefixtures("triggers_dropped")
 def test_deleting_the_chain_head_is_detected(sealed: AuditEvent) -> None:
     AuditChainHead.objects.all().delete()
     assert verify_chain() == AuditEvent.objects.order_by("-seq").first()
 
 
+@pytest.mark.usefixtures("triggers_dropped")
 def test_swapping_two_sealed_events_is_detected(sealed: AuditEvent) -> None:
     seq = sealed.seq
     assert seq is not None

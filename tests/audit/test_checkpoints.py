@@ -24,6 +24,7 @@ from piwarden.audit.chain import ExportUnreadable, checkpoint, seal, verify, ver
 from piwarden.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from piwarden.audit.scan import CHECKPOINT_BROKEN
 from piwarden.vault.keys import create_signing_key
+from tests.audit.conftest import drop_triggers
 from tests.audit.test_scan import CHUNK, EVENTS, change_content, every_way, hash_of, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,6 +68,7 @@ def test_the_sealer_takes_a_checkpoint_every_span_of_sealed_events(monkeypatch: 
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.parametrize("s", [3, 8, 17])
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_chain_rewritten_with_its_hashes_recomputed_is_caught_by_its_checkpoint(log: dict[int, int], s: int) -> None:
     checkpoint(span=CHUNK)
     change_content(log, s)
@@ -81,6 +83,7 @@ def test_a_chain_rewritten_with_its_hashes_recomputed_is_caught_by_its_checkpoin
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_deleted_checkpoint_leaves_its_run_checked_event_by_event(log: dict[int, int]) -> None:
     checkpoint(span=CHUNK)
     AuditCheckpoint.objects.filter(first_seq=8).delete()
@@ -93,6 +96,7 @@ def test_a_deleted_checkpoint_leaves_its_run_checked_event_by_event(log: dict[in
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_an_altered_checkpoint_is_named_at_its_first_event(log: dict[int, int]) -> None:
     checkpoint(span=CHUNK)
     AuditCheckpoint.objects.filter(first_seq=15).update(digest="0" * 64)
@@ -102,6 +106,7 @@ def test_an_altered_checkpoint_is_named_at_its_first_event(log: dict[int, int]) 
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_run_that_does_not_verify_gets_no_checkpoint(log: dict[int, int], caplog: pytest.LogCaptureFixture) -> None:
     change_content(log, 10)
     with caplog.at_level(logging.ERROR, logger="piwarden.audit"):
@@ -148,6 +153,7 @@ def test_each_checkpoint_is_signed_and_exported_with_a_key_kept_outside_the_data
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_checkpoint_whose_signature_does_not_hold_is_named(log: dict[int, int], exported: Path) -> None:
     checkpoint(span=CHUNK)
     other = AuditCheckpoint.objects.get(first_seq=1).signature
@@ -158,6 +164,7 @@ def test_a_checkpoint_whose_signature_does_not_hold_is_named(log: dict[int, int]
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_log_rewritten_with_hashes_and_checkpoints_recomputed_fails_against_the_export(
     log: dict[int, int], exported: Path
 ) -> None:
@@ -176,6 +183,7 @@ def test_a_log_rewritten_with_hashes_and_checkpoints_recomputed_fails_against_th
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_log_cut_short_with_its_head_moved_back_fails_against_the_export(log: dict[int, int], exported: Path) -> None:
     checkpoint(span=CHUNK)
     AuditEvent.objects.filter(seq__gt=12).delete()
@@ -235,6 +243,7 @@ def test_the_command_checks_the_export_file_and_names_a_truncation(log: dict[int
     call_command("audit", "verify", "--quiet", "--checkpoints", str(exported), stdout=out)
     assert "the log is intact" in out.getvalue()
     assert f"holds every run checkpointed in {exported}" in out.getvalue()
+    drop_triggers()
     AuditEvent.objects.filter(seq__gt=20).delete()
     AuditChainHead.objects.filter(pk=1).update(seq=20, hash=AuditEvent.objects.get(seq=20).hash)
     AuditCheckpoint.objects.filter(first_seq__gt=20).delete()

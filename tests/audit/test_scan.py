@@ -129,6 +129,7 @@ TAMPERS: dict[str, Callable[[dict[int, int], int], tuple[int, int]]] = {
 @pytest.mark.duty("SEC-02")
 @pytest.mark.parametrize("where", list(AT))
 @pytest.mark.parametrize("tamper", list(TAMPERS))
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_tampered_sealed_event_is_named_in_any_chunk(log: dict[int, int], tamper: str, where: str) -> None:
     event_id, seq = TAMPERS[tamper](log, AT[where])
     broken = every_way()
@@ -137,6 +138,7 @@ def test_a_tampered_sealed_event_is_named_in_any_chunk(log: dict[int, int], tamp
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_the_last_event_deleted_is_seen_against_the_head(log: dict[int, int]) -> None:
     AuditEvent.objects.filter(pk=log[EVENTS]).delete()
     broken = every_way()
@@ -146,6 +148,7 @@ def test_the_last_event_deleted_is_seen_against_the_head(log: dict[int, int]) ->
 
 
 @pytest.mark.duty("SEC-02")
+@pytest.mark.usefixtures("triggers_dropped")
 def test_the_first_break_is_named_when_several_chunks_break(log: dict[int, int]) -> None:
     change_content(log, 26)
     change_content(log, 12)
@@ -161,6 +164,7 @@ def pending_ids() -> list[int]:
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.parametrize("tamper", ["content", "prev_hash", "hash", "inserted"])
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_tampered_pending_event_is_named(log: dict[int, int], tamper: str) -> None:
     target = pending_ids()[2]
     if tamper == "content":
@@ -177,6 +181,7 @@ def test_a_tampered_pending_event_is_named(log: dict[int, int], tamper: str) -> 
     assert (broken.event_id, broken.seq) == (target, None), broken
 
 
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_pending_event_stored_in_another_json_spelling_still_verifies(log: dict[int, int]) -> None:
     """The fast path hashes the stored text; the same value spelled otherwise is decided through
     the ORM, as before (its meaning did not change)."""
@@ -193,6 +198,7 @@ def test_a_pending_event_stored_in_another_json_spelling_still_verifies(log: dic
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.parametrize("where", ["first chunk", "middle chunk"])
+@pytest.mark.usefixtures("triggers_dropped")
 def test_a_prev_hash_that_only_starts_with_the_right_hash_is_named_even_with_the_chain_rehashed(
     log: dict[int, int], where: str
 ) -> None:

@@ -25,13 +25,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db.backends.sqlite3 import base
+from django.db.backends.sqlite3 import base, operations
+
+from piwarden.audit import appendonly
 
 POLL_FIRST, POLL_MOST = 0.0001, 0.0005  # seconds between tries for a taken lock
 WAIT_MOST = 5.0  # as PRAGMA busy_timeout=5000: then go on and let SQLite decide
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def sql_flush(self, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False) -> Any:
+        # The audit log's triggers refuse the DELETE: dropped around it, in flush's transaction.
+        statements = super().sql_flush(style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return appendonly.around_flush(self.connection.vendor, tables, statements)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     _writer_fd: int | None = None
     _writer_pid: int = 0
     _writer_held: bool = False

@@ -1,4 +1,4 @@
-"""piwarden audit seal | verify | export | rotate-signing-key | check-export FILE"""
+"""piwarden audit seal | verify | export | rotate-signing-key | check-export FILE | restore-triggers"""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
-from piwarden.audit import proof, signing
+from piwarden.audit import appendonly, proof, signing
 from piwarden.audit.actions import export_missing, rotate_signing_key
 from piwarden.audit.chain import ExportUnreadable, checkpoint, count_events, seal, verify, verify_exported
 from piwarden.vault.keys import VaultUnavailable
@@ -50,14 +51,18 @@ class Command(BaseCommand):
         "checkpoints that are due (the worker of `piwarden serve` does so every second). verify: "
         "check every event, sealed or not, and every checkpoint, then the log against the export "
         "file of signed checkpoints; name the first event that was rewritten, deleted, moved or cut "
-        "off; exit with status 1 on a break, 0 when the log is intact. export: write to the export "
-        "file the checkpoints it lacks. rotate-signing-key: add a new checkpoint signing key (the "
+        "off; exit with status 1 on a break, 0 when the log is intact; it also checks the database "
+        "triggers that keep the log append-only, and exits with status 2 when the log is intact but "
+        "they are missing, disabled or altered. restore-triggers: put them back. export: write to "
+        "the export file the checkpoints it lacks. rotate-signing-key: add a new checkpoint signing key (the "
         "old ones still verify). check-export FILE: check a part of the log exported from the back "
         "office against its proof and the public key, without the database."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["seal", "verify", "export", "rotate-signing-key", "check-export"])
+        parser.add_argument(
+            "action", choices=["seal", "verify", "export", "rotate-signing-key", "check-export", "restore-triggers"]
+        )
         parser.add_argument("file", nargs="?", type=Path, help="check-export: the file exported from the back office")
         parser.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
         parser.add_argument(
@@ -83,6 +88,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"audit: {export_missing(exported)} checkpoint(s) written to {exported}")
             elif action == "check-export":
                 self._check_export(options["file"], options["public_key"])
+            elif action == "restore-triggers":
+                appendonly.install(connection)
+                self.stdout.write("audit: the append-only triggers are in place")
             elif action == "rotate-signing-key":
                 self.stdout.write(f"audit: checkpoints are now signed with key {rotate_signing_key()}")
             else:
@@ -108,6 +116,7 @@ class Command(BaseCommand):
         )
 
     def _verify(self, exported: Path, public: Path | None, *, quiet: bool) -> None:
+        unguarded = appendonly.missing(connection)
         shown = not quiet and sys.stderr.isatty()
         total = count_events()
         progress = Progress(total, sys.stderr, shown=shown)
@@ -119,7 +128,8 @@ class Command(BaseCommand):
             except (ExportUnreadable, OSError) as exc:
                 raise CommandError(f"{exc}: the export file cannot be checked") from None
         if broken is not None:
-            raise CommandError(f"{broken}: the audit log was tampered with")
+            also = f"; and {_unguarded(unguarded)}" if unguarded else ""
+            raise CommandError(f"{broken}: the audit log was tampered with{also}")
         elapsed = time.perf_counter() - progress.started
         self.stdout.write(f"audit: {progress.done} event(s) verified in {elapsed:.2f} s; the log is intact")
         if exported.exists():
@@ -129,3 +139,15 @@ class Command(BaseCommand):
                 f"audit: no export file at {exported}: a log cut short or rewritten with its hashes and "
                 "checkpoints recomputed would not show (give --checkpoints FILE)"
             )
+        if unguarded:
+            # Not a break of the log, but only someone who can alter the schema removes them: a
+            # status of its own, so that the cron job running verify raises the alarm.
+            raise CommandError(f"the log verifies, but {_unguarded(unguarded)}", returncode=2)
+
+
+def _unguarded(names: list[str]) -> str:
+    return (
+        f"its append-only triggers are missing, disabled or altered ({', '.join(names)}): someone who can "
+        "alter the schema removed them, and UPDATE or DELETE of audit rows is no longer refused "
+        "(`piwarden audit restore-triggers` puts them back)"
+    )

@@ -1,0 +1,256 @@
+"""Database triggers that keep the audit log append-only (SQLite and PostgreSQL).
+
+What they refuse, whoever sends the statement (the ORM, raw SQL, a shell on the database):
+
+* ``audit_auditevent``: every DELETE; every UPDATE but the sealer's, which sets ``seq``,
+  ``prev_hash`` and ``hash`` of a row that has none of them and changes no other column (so an
+  event is sealed once, and its content never changes); on SQLite also an INSERT that arrives
+  sealed or reuses an id (``INSERT OR REPLACE`` deletes the row it replaces without firing the
+  DELETE trigger).  On PostgreSQL, TRUNCATE.
+* ``audit_auditcheckpoint``: every UPDATE and DELETE (the sealer only inserts), an INSERT OR
+  REPLACE on SQLite, TRUNCATE on PostgreSQL.
+* ``audit_auditchainhead``: DELETE, and an UPDATE that moves the head back or changes its hash
+  without moving it on (the sealer only moves it forward; its lock rewrites it unchanged).
+
+What they cannot refuse: someone with DDL rights (the table's owner on PostgreSQL, anyone who
+can write the SQLite file) drops them first.  ``piwarden audit verify`` then still names the
+first broken event (the chain, the signed checkpoints and their export file do not rely on
+them), and says that the triggers are missing or altered (:func:`missing`).
+
+The statements here are the migration's (``0009_append_only_triggers``) and ``flush``'s: the
+site's backends (``piwarden.sqlite``, ``piwarden.postgresql``) drop the triggers around the
+DELETE or TRUNCATE of ``flush`` and put them back after it, in its transaction.  Emptying
+every table is a DDL-level act, and the flushed log is then seen against the checkpoints'
+export file.  A change of these statements needs a migration that runs :data:`INSTALL` again.
+
+No model is imported here (the backends import this module before the apps are ready): the
+table and column names are written out, and a test holds them to the models'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+EVENTS = "audit_auditevent"
+CHECKPOINTS = "audit_auditcheckpoint"
+HEAD = "audit_auditchainhead"
+TABLES = (EVENTS, CHECKPOINTS, HEAD)
+
+# The columns an UPDATE by the sealer leaves as they are (all but seq, prev_hash and hash).
+UNSEALED_KEEPS = (
+    "id",
+    "digest",
+    "occurred_at",
+    "event_type",
+    "actor_kind",
+    "actor_id",
+    "person_id",
+    "purpose",
+    "fields",
+    "reason",
+    "extra",
+)
+SEALING = ("seq", "prev_hash", "hash")
+
+REFUSED = "the audit log is append-only"
+_WHY = {
+    EVENTS: (
+        f"{REFUSED}: an audit event is never changed or deleted (only the sealer sets seq, prev_hash and hash, once)"
+    ),
+    CHECKPOINTS: f"{REFUSED}: an audit checkpoint is never changed or deleted",
+    HEAD: f"{REFUSED}: the audit chain head only moves forward and is never deleted",
+}
+
+
+def _sealing_only(old: str, new: str, *, same: str) -> str:
+    unsealed = " AND ".join(f"{old}.{c} IS NULL" for c in SEALING)
+    sealed = " AND ".join(f"{new}.{c} IS NOT NULL" for c in SEALING)
+    kept = " AND ".join(f"{new}.{c} {same} {old}.{c}" for c in UNSEALED_KEEPS)
+    return f"{unsealed} AND {sealed} AND {kept}"
+
+
+def _head_forward(old: str, new: str, *, same: str) -> str:
+    kept = f"{new}.seq {same} {old}.seq AND {new}.hash {same} {old}.hash"
+    return f"{new}.id {same} {old}.id AND ({new}.seq > {old}.seq OR ({kept}))"
+
+
+# --- SQLite: one trigger per table and statement, each raising ABORT (IntegrityError) ----------
+
+
+def _sqlite_trigger(name: str, when: str, table: str, condition: str | None = None) -> str:
+    where = f" WHEN {condition}" if condition else ""
+    return (
+        f'CREATE TRIGGER "{name}" BEFORE {when} ON "{table}" FOR EACH ROW{where} '
+        f"BEGIN SELECT RAISE(ABORT, '{_WHY[table]}'); END"
+    )
+
+
+_ID_TAKEN = f'EXISTS (SELECT 1 FROM "{EVENTS}" WHERE id = NEW.id)'  # noqa: S608  # names written out above
+
+SQLITE_TRIGGERS: dict[str, str] = {
+    "audit_event_no_update": _sqlite_trigger(
+        "audit_event_no_update", "UPDATE", EVENTS, f"NOT ({_sealing_only('OLD', 'NEW', same='IS')})"
+    ),
+    "audit_event_no_delete": _sqlite_trigger("audit_event_no_delete", "DELETE", EVENTS),
+    "audit_event_no_replace": _sqlite_trigger(
+        "audit_event_no_replace",
+        "INSERT",
+        EVENTS,
+        " OR ".join([*(f"NEW.{c} IS NOT NULL" for c in SEALING), _ID_TAKEN]),
+    ),
+    "audit_checkpoint_no_update": _sqlite_trigger("audit_checkpoint_no_update", "UPDATE", CHECKPOINTS),
+    "audit_checkpoint_no_delete": _sqlite_trigger("audit_checkpoint_no_delete", "DELETE", CHECKPOINTS),
+    "audit_checkpoint_no_replace": _sqlite_trigger(
+        "audit_checkpoint_no_replace",
+        "INSERT",
+        CHECKPOINTS,
+        f'EXISTS (SELECT 1 FROM "{CHECKPOINTS}" WHERE id = NEW.id OR first_seq = NEW.first_seq)',  # noqa: S608
+    ),
+    "audit_head_no_rewind": _sqlite_trigger(
+        "audit_head_no_rewind", "UPDATE", HEAD, f"NOT ({_head_forward('OLD', 'NEW', same='IS')})"
+    ),
+    "audit_head_no_delete": _sqlite_trigger("audit_head_no_delete", "DELETE", HEAD),
+    "audit_head_no_replace": _sqlite_trigger(
+        "audit_head_no_replace",
+        "INSERT",
+        HEAD,
+        f'EXISTS (SELECT 1 FROM "{HEAD}" WHERE id = NEW.id)',  # noqa: S608
+    ),
+}
+
+
+# --- PostgreSQL: PL/pgSQL functions raising restrict_violation (IntegrityError) ---------------
+
+
+def _pg_body(table: str, allowed: str | None) -> str:
+    allow = f"IF TG_OP = 'UPDATE' AND {allowed} THEN RETURN NEW; END IF; " if allowed else ""
+    return (
+        f"BEGIN {allow}RAISE EXCEPTION USING ERRCODE = 'restrict_violation', "
+        f"MESSAGE = '{_WHY[table]}', DETAIL = TG_OP || ' on ' || TG_TABLE_NAME || ' refused'; END"
+    )
+
+
+PG_FUNCTIONS: dict[str, str] = {
+    "piwarden_audit_event_guard": _pg_body(EVENTS, _sealing_only("OLD", "NEW", same="IS NOT DISTINCT FROM")),
+    "piwarden_audit_checkpoint_guard": _pg_body(CHECKPOINTS, None),
+    "piwarden_audit_head_guard": _pg_body(HEAD, _head_forward("OLD", "NEW", same="IS NOT DISTINCT FROM")),
+}
+
+# pg_trigger.tgtype bits
+_ROW, _BEFORE, _DELETE, _UPDATE, _TRUNCATE = 1, 2, 8, 16, 32
+
+# name: (table, events, row level, function, tgtype)
+PG_TRIGGERS: dict[str, tuple[str, str, bool, str, int]] = {
+    "audit_event_append_only": (
+        EVENTS,
+        "UPDATE OR DELETE",
+        True,
+        "piwarden_audit_event_guard",
+        _ROW | _BEFORE | _UPDATE | _DELETE,
+    ),
+    "audit_event_no_truncate": (EVENTS, "TRUNCATE", False, "piwarden_audit_event_guard", _BEFORE | _TRUNCATE),
+    "audit_checkpoint_append_only": (
+        CHECKPOINTS,
+        "UPDATE OR DELETE",
+        True,
+        "piwarden_audit_checkpoint_guard",
+        _ROW | _BEFORE | _UPDATE | _DELETE,
+    ),
+    "audit_checkpoint_no_truncate": (
+        CHECKPOINTS,
+        "TRUNCATE",
+        False,
+        "piwarden_audit_checkpoint_guard",
+        _BEFORE | _TRUNCATE,
+    ),
+    "audit_head_forward_only": (
+        HEAD,
+        "UPDATE OR DELETE",
+        True,
+        "piwarden_audit_head_guard",
+        _ROW | _BEFORE | _UPDATE | _DELETE,
+    ),
+    "audit_head_no_truncate": (HEAD, "TRUNCATE", False, "piwarden_audit_head_guard", _BEFORE | _TRUNCATE),
+}
+
+
+def _install_sql(vendor: str) -> list[str]:
+    if vendor == "sqlite":
+        return [s for name, create in SQLITE_TRIGGERS.items() for s in (f'DROP TRIGGER IF EXISTS "{name}"', create)]
+    if vendor == "postgresql":
+        functions = [
+            f'CREATE OR REPLACE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $guard$ {body} $guard$'
+            for name, body in PG_FUNCTIONS.items()
+        ]
+        triggers = [
+            f'CREATE OR REPLACE TRIGGER "{name}" BEFORE {events} ON "{table}" '
+            f'FOR EACH {"ROW" if row else "STATEMENT"} EXECUTE FUNCTION "{function}"()'
+            for name, (table, events, row, function, _) in PG_TRIGGERS.items()
+        ]
+        return functions + triggers
+    return []
+
+
+def _remove_sql(vendor: str) -> list[str]:
+    if vendor == "sqlite":
+        return [f'DROP TRIGGER IF EXISTS "{name}"' for name in SQLITE_TRIGGERS]
+    if vendor == "postgresql":
+        triggers = [f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"' for name, (table, *_) in PG_TRIGGERS.items()]
+        return triggers + [f'DROP FUNCTION IF EXISTS "{name}"()' for name in PG_FUNCTIONS]
+    return []
+
+
+# By vendor: what the migration runs forwards and backwards.
+INSTALL = {vendor: _install_sql(vendor) for vendor in ("sqlite", "postgresql")}
+REMOVE = {vendor: _remove_sql(vendor) for vendor in ("sqlite", "postgresql")}
+
+
+def install(connection: Any) -> None:
+    with connection.cursor() as cursor:
+        for statement in INSTALL.get(connection.vendor, []):
+            cursor.execute(statement)
+
+
+def remove(connection: Any) -> None:
+    """Drop the triggers (the migration's reverse; in tests, the attacker who holds DDL rights)."""
+    with connection.cursor() as cursor:
+        for statement in REMOVE.get(connection.vendor, []):
+            cursor.execute(statement)
+
+
+def around_flush(vendor: str, tables: Sequence[str], statements: list[str]) -> list[str]:
+    """``flush``'s statements with the triggers dropped before and put back after, when it empties
+    an audit table (the backends' ``sql_flush``)."""
+    # SQLite's flush may add tables that reference the ones asked for (allow_cascade): look at both.
+    touched = any(t in TABLES for t in tables) or any(t in s for s in statements for t in TABLES)
+    if not touched:
+        return statements
+    return [*REMOVE.get(vendor, []), *statements, *INSTALL.get(vendor, [])]
+
+
+def missing(connection: Any) -> list[str]:
+    """The triggers that are not in place as installed (absent, disabled or altered), by name."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            found = dict(cursor.fetchall())
+        return [name for name, create in SQLITE_TRIGGERS.items() if found.get(name) != create]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT t.tgname, c.relname, t.tgenabled, t.tgtype, p.proname, p.prosrc "
+                "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE NOT t.tgisinternal AND c.relname = ANY(%s) AND pg_table_is_visible(c.oid)",
+                [list(TABLES)],
+            )
+            found = {name: rest for name, *rest in cursor.fetchall()}
+        wrong = []
+        for name, (table, _, _, function, tgtype) in PG_TRIGGERS.items():
+            # tgenabled: 'O' fires (origin and local), 'A' always; 'D' disabled, 'R' only on replicas.
+            expected = (table, tgtype, function, f" {PG_FUNCTIONS[function]} ")
+            have = found.get(name)
+            if have is None or have[1] not in ("O", "A") or (have[0], *have[2:]) != expected:
+                wrong.append(name)
+        return wrong
+    return []
