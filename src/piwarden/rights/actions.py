@@ -34,7 +34,7 @@ from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
 from piwarden.people.registry import EXPORT_PURPOSE
 from piwarden.policy.declaration import load_declaration
-from piwarden.prepared import prepare_enqueue, prepare_insert
+from piwarden.prepared import PreparedInsert, prepare_enqueue, prepare_insert, save_fields, update_rows
 from piwarden.processing import gate
 from piwarden.rights import clock, fulfil, sealing
 from piwarden.rights.access import PURPOSE, StaffRefused, refuse_action, require_handler
@@ -388,7 +388,7 @@ def _use_code(reference: str, typed: str, purposes: tuple[CodePurpose, ...], *, 
         )
         return CodeCheck(outcome)
     assert matched is not None  # noqa: S101  # outcome OK means a code matched
-    VerificationCode.objects.filter(pk=matched.pk).update(used_at=now, sealed_code=None)
+    update_rows(VerificationCode, {"used_at": now, "sealed_code": None}, where={"id": matched.pk})
     if request.status == RequestStatus.AWAITING_VERIFICATION and matched.purpose == CodePurpose.VERIFY:
         _receive(request, now)
     return CodeCheck(CodeOutcome.OK, request)
@@ -403,7 +403,7 @@ def _receive(request: RightsRequest, now: datetime) -> None:
     request.received_on = received_on
     request.due_on = due.date
     request.due_provisional = due.provisional
-    request.save(update_fields=["status", "verified_at", "received_on", "due_on", "due_provisional"])
+    save_fields(request, ["status", "verified_at", "received_on", "due_on", "due_provisional"])
     append_step(request, RequestStatus.RECEIVED, now)
     record_event(
         EventType.RIGHTS_REQUEST_VERIFIED,
@@ -768,8 +768,9 @@ def _complete(actor: User, reference: str, result: str, executed: fulfil.Execute
     request.refusal_proposed_by, request.refusal_proposed_at = None, None
     if executed.done:
         request.fulfilled_at = now
-    request.save(
-        update_fields=[
+    save_fields(
+        request,
+        [
             "status",
             "outcome",
             "decided_at",
@@ -779,7 +780,7 @@ def _complete(actor: User, reference: str, result: str, executed: fulfil.Execute
             "refusal_proposed_by",
             "refusal_proposed_at",
             "fulfilled_at",
-        ]
+        ],
     )
     _mailed_step(request, RequestStatus.COMPLETED, now, result)
     _staff_event(EventType.RIGHTS_COMPLETED, actor, request, executed=executed.what)
@@ -889,20 +890,24 @@ class StartedArchive:
     key: aead.Aead  # the person's data key, opened under the gate's permit, to seal the archive with
 
 
-def start_archive(person: Person, *, reference: str) -> StartedArchive:
-    """The row of an archive about to be built, and the key to seal it, asked of the gate.
+def prepare_archive(person: Person, *, reference: str) -> PreparedInsert:
+    """The row of an archive about to be built, made before the transaction that writes it
+    (:func:`start_archive`): its id names the export's record in the audit log."""
+    now = timezone.now()
+    archive = Archive(person=person, reference=reference, created_at=now, expires_at=now + archive_lifetime())
+    return prepare_insert(archive)
 
-    An erased person gets ``ProcessingRefused`` and no row.  The gate's ``processing.basis``
-    event records the use; the build's outcome is recorded by :func:`finish_archive` or
-    :func:`fail_archive`.
+
+def start_archive(permit: gate.Permit, row: PreparedInsert) -> StartedArchive:
+    """The archive's row written, and the key to seal it opened under ``permit``: run inside the gate's
+    transaction of the archive's export (``export_person(within=...)``), whose record of the basis is
+    the record of this use too.  An erased person gets ``ProcessingRefused`` there and no row.  The
+    build's outcome is recorded by :func:`finish_archive` or :func:`fail_archive`.
     """
-    use = gate.Use("rights.archive.start", extra={"reference": reference})
-    with gate.processing(person, EXPORT_PURPOSE, categories={ARCHIVE_CATEGORY}, use=use) as permit:
-        now = timezone.now()
-        expires = now + archive_lifetime()
-        archive = Archive(person=permit.person, reference=reference, created_at=now, expires_at=expires)
-        prepare_insert(archive).run()
-        return StartedArchive(archive, aead_for(permit.person.data_key_id))
+    archive = row.run()
+    if not isinstance(archive, Archive):
+        raise TypeError(f"start_archive writes an archive's row, not {type(archive).__name__}")
+    return StartedArchive(archive, aead_for(permit.person.data_key_id))
 
 
 def note_archive_progress(archive_id: uuid.UUID, *, records: int, categories: int) -> None:
@@ -921,13 +926,17 @@ def finish_archive(archive: Archive, *, size: int, sha256: str, counts: Mapping[
     building, says which (``archive`` is the row :func:`start_archive` made).
     """
     records = sum(counts.values())
-    ready = Archive.objects.filter(pk=archive.pk, status=ArchiveStatus.BUILDING).update(
-        status=ArchiveStatus.READY,
-        size=size,
-        sha256=sha256,
-        counts=dict(counts),
-        records_done=records,
-        categories_done=len(counts),
+    ready = update_rows(
+        Archive,
+        {
+            "status": ArchiveStatus.READY,
+            "size": size,
+            "sha256": sha256,
+            "counts": dict(counts),
+            "records_done": records,
+            "categories_done": len(counts),
+        },
+        where={"id": archive.pk, "status": ArchiveStatus.BUILDING},
     )
     if not ready:
         return None

@@ -345,25 +345,38 @@ def build_archive(
     ``reference`` names the rights request (in the file, the audit and the row).  ``progress`` is
     called with (records done, categories done) as the build goes; with ``store_progress`` the
     counts are also written on the row (at most once a second) for a page to show.  The gate is
-    asked first (for the archive row, then for the export): an erased person gets
-    ``ProcessingRefused`` and no row or file.  On any failure the files are deleted and the row
-    marked failed (``rights.archive_failed``); :class:`ArchiveUnavailable` when the person was
-    erased while it was built (the erasure deleted the row; the file is deleted too).
+    asked first, once, for the export; the archive's row is written in its transaction (one
+    record of the basis for both): an erased person gets ``ProcessingRefused`` and no row or file.
+    On any failure the files are deleted and the row marked failed (``rights.archive_failed``);
+    :class:`ArchiveUnavailable` when the person was erased while it was built (the erasure
+    deleted the row; the file is deleted too).
     """
     declaration = load_declaration()
-    started = actions.start_archive(person, reference=reference)
-    archive = started.archive
-    if store_progress:
-        progress = _stored(archive, progress)
+    row = actions.prepare_archive(person, reference=reference)
+    archive_id = row.instance.pk
+    begun: list[actions.StartedArchive] = []
+    items = export_person(
+        person,
+        declaration,
+        context=f"rights.archive:{archive_id}",
+        extra={"reference": reference},
+        within=lambda permit: begun.append(actions.start_archive(permit, row)),
+    )
     try:
-        digest, size, counts = _write(started, person, declaration, progress)
+        # The gate, the archive's row and the record of the use: one transaction, before any file.
+        first = next(items)
+        started = begun[0]
+        if store_progress:
+            progress = _stored(started.archive, progress)
+        digest, size, counts = _write(started, person, declaration, _chained(first, items), progress)
     except BaseException as exc:
-        actions.fail_archive(archive.id, error=type(exc).__name__)
+        if begun:  # the row was written: it is marked failed, its files deleted
+            actions.fail_archive(archive_id, error=type(exc).__name__)
         raise
-    ready = actions.finish_archive(archive, size=size, sha256=digest, counts=counts)
+    ready = actions.finish_archive(started.archive, size=size, sha256=digest, counts=counts)
     if ready is None:
-        sealing.delete_files([archive.id])
-        raise ArchiveUnavailable(str(archive.id))
+        sealing.delete_files([archive_id])
+        raise ArchiveUnavailable(str(archive_id))
     return ready
 
 
@@ -385,12 +398,14 @@ def _stored(archive: Archive, then: Progress | None) -> Progress:
 
 
 def _write(
-    started: actions.StartedArchive, person: Person, declaration: Declaration, progress: Progress | None
+    started: actions.StartedArchive,
+    person: Person,
+    declaration: Declaration,
+    items: Iterator[Section | Record],
+    progress: Progress | None,
 ) -> tuple[str, int, dict[str, int]]:
     """One pass over the export into the sealed zip and page; (sha256, size, counts) of the zip."""
     archive = started.archive
-    items = export_person(person, declaration, context=f"rights.archive:{archive.id}")
-    first = next(items)  # the gate: refused before any file is written
     keys = {"key": started.key, "person_id": person.pk, "archive_id": archive.id}
     out = sealing.SealedWriter(sealing.archive_path(archive.id), part="zip", **keys)
     page_out: sealing.SealedWriter | None = None
@@ -401,7 +416,7 @@ def _write(
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zipped:
             build = _Build(archive, declaration, zipped, data, page, progress)
             build.start(timezone.now())
-            for item in _chained(first, items):
+            for item in items:
                 if isinstance(item, Section):
                     build.open_section(item)
                 else:
