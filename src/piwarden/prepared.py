@@ -289,6 +289,13 @@ class PreparedSelect:
             while batch := cursor.fetchmany(chunk):
                 yield from _converted(batch, compiled, db)
 
+    def instance[M: Model](self, model: type[M], *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> M | None:
+        """The first row as a ``model`` instance (as the ORM loads one: ``Model.from_db``), or None;
+        the queryset selects :func:`columns_of` ``model``."""
+        for row in self.rows(using=using, chunk=1, **values):
+            return model.from_db(using, columns_of(model), row)
+        return None
+
     def _compile(self, db: BaseDatabaseWrapper, using: str) -> _Compiled:
         compiler: SQLCompiler = self._build().query.get_compiler(using)
         sql, params = compiler.as_sql()
@@ -301,6 +308,12 @@ class PreparedSelect:
             for position, (found, expression) in compiler.get_converters(columns).items()
         )
         return _Compiled(pieces, tuple(params), converters)
+
+
+@lru_cache(maxsize=64)
+def columns_of(model: type[Model]) -> tuple[str, ...]:
+    """Every column of ``model`` in the order ``from_db`` takes them (its concrete fields' attnames)."""
+    return tuple(f.attname for f in model._meta.concrete_fields)
 
 
 def _bind(compiled: _Compiled, values: dict[str, Any], db: BaseDatabaseWrapper) -> tuple[str, list[Any]]:

@@ -97,6 +97,8 @@ class _Fixed:
         self._notes: dict[str, dict[str, str]] = {}
         self._sections: dict[tuple[str, str], bytes] = {}
         self._start: str | None = None
+        self._end: bytes | None = None
+        self._readmes: dict[tuple[str, ...], str] = {}
         self._entries: dict[tuple[str, str, str], bytes] = {}
 
     def note(self, text: str) -> dict[str, str]:
@@ -115,6 +117,19 @@ class _Fixed:
         for name in _OWN:
             page = page.replace(_MARK % name, html.escape(str(head[name])))
         return page.encode()
+
+    def end(self) -> bytes:
+        if self._end is None:
+            self._end = render_to_string("rights/archive/end.html", {}).encode()
+        return self._end
+
+    def readme(self, archive: Archive, csv_files: list[str]) -> str:
+        """README.txt: written once per set of CSV files with markers for the archive's own values."""
+        key = tuple(csv_files)
+        if key not in self._readmes:
+            self._readmes[key] = readme(_MARK % "reference", _MARK % "when", self.declaration, csv_files)
+        text = self._readmes[key].replace(_MARK % "reference", archive.reference)
+        return text.replace(_MARK % "when", archive.created_at.strftime("%Y-%m-%d %H:%M"))
 
     def entry(self, category: Category, section: Section) -> bytes:
         """The start of a category's object in ``data.json``, up to its records (left open)."""
@@ -201,6 +216,7 @@ class _Build:
     category: Category | None = None
     section: Section | None = None
     columns: list[str] = field(default_factory=list)
+    known: frozenset[str] = frozenset()
     csv_entry: io.TextIOWrapper | None = None
     csv_writer: Any = None
     csv_files: list[str] = field(default_factory=list)
@@ -236,11 +252,10 @@ class _Build:
         if count == 0:
             self._open_table(record)
         row = [_cell(record.get(column)) for column in self.columns]
-        extra = {k: v for k, v in record.items() if k not in self.columns}
-        if extra:  # a key the first record did not have: kept, in the last column
-            row[-1] = _cell(extra)
+        if not self.known.issuperset(record):  # a key the first record did not have: kept, in the last column
+            row[-1] = _cell({k: v for k, v in record.items() if k not in self.known})
         self.csv_writer.writerow(row)
-        self.data.write((b"," if count else b"") + _json(dict(record)))
+        self.data.write((b"," if count else b"") + _json(record if isinstance(record, dict) else dict(record)))
         cells = "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
         self.page.write(f"<tr>{cells}</tr>\n".encode())
         self.counts[self.category.id] = count + 1
@@ -251,6 +266,7 @@ class _Build:
     def _open_table(self, first: Record) -> None:
         assert self.category is not None  # noqa: S101
         self.columns = [*first.keys(), "other"]
+        self.known = frozenset(self.columns)
         name = f"{self.category.id}.csv"
         self.csv_files.append(name)
         self.csv_entry = io.TextIOWrapper(self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline="")
@@ -276,10 +292,10 @@ class _Build:
     def finish(self, page_out: sealing.SealedWriter) -> None:
         self.close_section()
         self.data.write(b"]}\n")
-        self.page.write(render_to_string("rights/archive/end.html", {}).encode())
+        self.page.write(self.fixed.end())
         _copy(self.data.chunks(), self.zip, JSON_NAME)
         _copy(self.page.chunks(), self.zip, PAGE_NAME, tee=page_out)
-        self.zip.writestr(README_NAME, readme(self.archive, self.declaration, self.csv_files))
+        self.zip.writestr(README_NAME, self.fixed.readme(self.archive, self.csv_files))
 
 
 def _copy(
@@ -292,8 +308,9 @@ def _copy(
                 tee.write(chunk)
 
 
-def readme(archive: Archive, declaration: Declaration, csv_files: list[str]) -> str:
-    """README.txt: what the archive is and what each file holds, zh-hans first, then English."""
+def readme(reference: str, when: str, declaration: Declaration, csv_files: list[str]) -> str:
+    """README.txt: what the archive is and what each file holds, zh-hans first, then English
+    (``when``: the time it was prepared, UTC)."""
     parts = []
     for language in LANGUAGES:
         with translation.override(language):
@@ -304,8 +321,8 @@ def readme(archive: Archive, declaration: Declaration, csv_files: list[str]) -> 
                     "Request reference: %(reference)s. Prepared: %(when)s (UTC). Privacy policy version: %(version)s."
                 )
                 % {
-                    "reference": archive.reference,
-                    "when": archive.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "reference": reference,
+                    "when": when,
                     "version": declaration.version,
                 },
                 "",
