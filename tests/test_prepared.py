@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import signals
 from django.tasks.signals import task_enqueued
 from django.test.utils import CaptureQueriesContext
@@ -16,9 +16,19 @@ from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
 from piwarden.people.actions import new_person
-from piwarden.prepared import PreparedInsert, prepare_enqueue, prepare_insert
+from piwarden.people.models import Person
+from piwarden.prepared import (
+    Param,
+    Params,
+    PreparedInsert,
+    PreparedSelect,
+    prepare_enqueue,
+    prepare_insert,
+    save_fields,
+    update_rows,
+)
 from piwarden.vault import crypto
-from piwarden.vault.fields import associated_data
+from piwarden.vault.fields import associated_data, encrypted_field, open_value
 from tests.conftest import consultation_data
 
 # Columns that differ between two rows of one task by nature.
@@ -124,3 +134,78 @@ def test_the_statement_is_seen_by_whoever_counts_statements_and_save_signals_are
 def test_a_row_without_its_primary_key_is_refused():
     with pytest.raises(ValueError, match="primary key"):
         prepare_insert(ConsentRecord(id=None, purpose="respond_inquiry"))
+
+
+# --- SELECTs and UPDATEs -----------------------------------------------------------------------
+
+_CONSENTS = PreparedSelect(
+    lambda: (
+        ConsentRecord.objects.filter(person_id=Param("person", models.UUIDField()))
+        .order_by("given_at", "id")
+        .values_list("id", "purpose", "given_at", "withdrawn_at")
+    )
+)
+_STEPS_OF = PreparedSelect(
+    lambda: (
+        ConsentRecord.objects.filter(id__in=Params("ids", models.UUIDField()), purpose__startswith="respond")
+        .order_by("id")
+        .values_list("id", "person_id")
+    )
+)
+
+
+@pytest.mark.django_db
+def test_a_prepared_select_reads_what_the_orm_reads_converted_and_in_chunks(client):
+    for product in ("data", "cloud", "data"):
+        client.post("/en/consultation/", consultation_data(product=product))
+    person = Inquiry.objects.first().person  # type: ignore[union-attr]
+    orm = list(
+        ConsentRecord.objects.filter(person=person)
+        .order_by("given_at", "id")
+        .values_list("id", "purpose", "given_at", "withdrawn_at")
+    )
+    assert len(orm) == 3
+    assert list(_CONSENTS.rows(person=person.pk, chunk=1)) == orm  # UUIDs and datetimes, as the ORM gives them
+    assert list(_CONSENTS.rows(person=uuid.uuid4())) == []
+    ids = [row[0] for row in orm]
+    assert list(_STEPS_OF.rows(ids=ids[:2])) == sorted((pk, person.pk) for pk in ids[:2])  # an IN of two
+    assert list(_STEPS_OF.rows(ids=ids)) == sorted((pk, person.pk) for pk in ids)  # and of three, the same text
+    with CaptureQueriesContext(connection) as counted:  # seen by whoever counts, as the ORM's are
+        list(_CONSENTS.rows(person=person.pk))
+    assert len(counted.captured_queries) == 1
+
+
+@pytest.mark.django_db
+def test_an_encrypted_value_read_without_its_instance_opens_as_the_attribute_opens_it(client):
+    client.post("/en/consultation/", consultation_data())
+    inquiry = Inquiry.objects.get()
+    stored = Inquiry.objects.filter(pk=inquiry.pk).values_list("name", flat=True).get()
+    assert open_value(encrypted_field(Inquiry, "name"), inquiry.pk, inquiry.data_key_id, stored) == inquiry.name
+    with pytest.raises(crypto.CiphertextInvalid):  # bound to its row: another row's id does not open it
+        open_value(encrypted_field(Inquiry, "name"), uuid.uuid4(), inquiry.data_key_id, stored)
+
+
+@pytest.mark.django_db
+def test_prepared_updates_change_what_save_and_update_change():
+    made = new_person(email="zhang.wei@example.com", phone="13800138000")
+    with transaction.atomic():
+        person = made()
+    assert update_rows(Person, {"restricted_at": person.created_at}, where={"id": person.pk}) == 1
+    assert update_rows(Person, {"restricted_at": None}, where={"id": uuid.uuid4()}) == 0
+    person.refresh_from_db()
+    assert person.restricted_at == person.created_at
+    data = consultation_data()
+    inquiry = Inquiry(
+        person=person,
+        data_key_id=person.data_key_id,
+        submission_token=uuid.uuid4(),
+        language="en",
+        **{f: data[f] for f in ("name", "phone", "email", "company", "industry", "position", "region", "product")},
+    )
+    inquiry.save()
+    inquiry.company = "新公司"
+    save_fields(inquiry, ["company"])  # sealed by the field's pre_save, bound to its row
+    assert Inquiry.objects.get(pk=inquiry.pk).company == "新公司"
+    gone = Inquiry(pk=uuid.uuid4(), person=person, data_key_id=person.data_key_id, company="x")
+    with pytest.raises(DatabaseError):
+        save_fields(gone, ["company"])

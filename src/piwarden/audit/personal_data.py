@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import UUIDField
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.models import AuditEvent
 from piwarden.people.registry import Keeps, Record, Subject, register
+from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 
 CHUNK = 500
@@ -26,29 +28,40 @@ KEPT = gettext_noop(
 )
 
 
-def _events(permit: Permit) -> Iterator[AuditEvent]:
-    rows = AuditEvent.objects.filter(person=permit.person).order_by("seq")
-    return rows.only("seq", "occurred_at", "event_type", "actor_kind", "purpose", "fields", "reason", "extra").iterator(
-        chunk_size=CHUNK
+_EVENTS = PreparedSelect(
+    lambda: (
+        AuditEvent.objects.filter(person_id=Param("person", UUIDField()))
+        .order_by("seq")
+        .values_list("seq", "occurred_at", "event_type", "actor_kind", "purpose", "fields", "extra")
     )
+)
+_REASONS = PreparedSelect(
+    lambda: (
+        AuditEvent.objects.filter(person_id=Param("person", UUIDField()))
+        .exclude(reason="")
+        .order_by("seq")
+        .values_list("seq", "reason")
+    )
+)
 
 
 def export_access_records(permit: Permit) -> Iterator[Record]:
-    for event in _events(permit):
+    for seq, occurred_at, event_type, actor_kind, purpose, fields, extra in _EVENTS.rows(
+        person=permit.person.pk, chunk=CHUNK
+    ):
         yield {
-            "seq": event.seq,
-            "occurred_at": event.occurred_at.isoformat(),
-            "event_type": event.event_type,
-            "actor_kind": event.actor_kind,
-            "purpose": event.purpose,
-            "fields": event.fields,
-            "extra": event.extra,
+            "seq": seq,
+            "occurred_at": occurred_at.isoformat(),
+            "event_type": event_type,
+            "actor_kind": actor_kind,
+            "purpose": purpose,
+            "fields": fields,
+            "extra": extra,
         }
 
 
 def export_access_reasons(permit: Permit) -> Iterator[Record]:
-    reasons = AuditEvent.objects.filter(person=permit.person).exclude(reason="").order_by("seq")
-    for seq, reason in reasons.values_list("seq", "reason").iterator(chunk_size=CHUNK):
+    for seq, reason in _REASONS.rows(person=permit.person.pk, chunk=CHUNK):
         yield {"seq": seq, "reason": reason}
 
 

@@ -10,29 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import UUIDField
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.consent.models import ConsentRecord
 from piwarden.people.models import Person
 from piwarden.people.registry import Keeps, Record, Subject, register
+from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 
 CHUNK = 200
 
 
+_EXPORTED = PreparedSelect(
+    lambda: (
+        ConsentRecord.objects.filter(person_id=Param("person", UUIDField()))
+        .order_by("given_at", "id")
+        .values_list(
+            "purpose", "kind", "policy_version", "channel", "language", "shown_text", "given_at", "withdrawn_at"
+        )
+    )
+)
+
+
 def export_consents(permit: Permit) -> Iterator[Record]:
-    records = ConsentRecord.objects.filter(person=permit.person).order_by("given_at", "id")
-    for record in records.iterator(chunk_size=CHUNK):
+    for purpose, kind, version, channel, language, shown_text, given_at, withdrawn_at in _EXPORTED.rows(
+        person=permit.person.pk, chunk=CHUNK
+    ):
         yield {
-            "purpose": record.purpose,
-            "kind": record.kind,
-            "policy_version": record.policy_version,
-            "channel": record.channel,
-            "language": record.language,
-            "shown_text": record.shown_text,
-            "given_at": record.given_at.isoformat(),
-            "withdrawn_at": record.withdrawn_at.isoformat() if record.withdrawn_at else None,
+            "purpose": purpose,
+            "kind": kind,
+            "policy_version": version,
+            "channel": channel,
+            "language": language,
+            "shown_text": shown_text,
+            "given_at": given_at.isoformat(),
+            "withdrawn_at": withdrawn_at.isoformat() if withdrawn_at else None,
         }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import connection
-from django.db.models import CharField, QuerySet
+from django.db.models import CharField, QuerySet, UUIDField
 from django.db.models.expressions import RawSQL
 from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -26,7 +26,9 @@ from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
 from piwarden.people.models import Person
 from piwarden.people.registry import Correctable, Deletes, Index, Record, Subject, register, register_correctable
+from piwarden.prepared import Param, Params, PreparedSelect
 from piwarden.processing.gate import Permit
+from piwarden.vault.fields import EncryptedTextField, open_value
 
 CHUNK = 200  # rows per database round trip when streaming
 
@@ -35,15 +37,29 @@ def _requests(person: Person) -> QuerySet[Inquiry]:
     return Inquiry.objects.filter(person=person).order_by("submitted_at", "id")
 
 
+_SEALED = tuple(f for f in Inquiry._meta.concrete_fields if isinstance(f, EncryptedTextField))  # PERSONAL_FIELDS
+_EXPORTED = PreparedSelect(
+    lambda: (
+        Inquiry.objects.filter(person_id=Param("person", UUIDField()))
+        .order_by("submitted_at", "id")
+        .values_list(
+            "id", "data_key_id", "reference", "submitted_at", "language", "product", "status", *PERSONAL_FIELDS
+        )
+    )
+)
+
+
 def export_consultation(permit: Permit) -> Iterator[Record]:
-    for inquiry in _requests(permit.person).iterator(chunk_size=CHUNK):
+    for pk, key, reference, submitted_at, language, product, status, *sealed in _EXPORTED.rows(
+        person=permit.person.pk, chunk=CHUNK
+    ):
         yield {
-            "reference": inquiry.reference,
-            "submitted_at": inquiry.submitted_at.isoformat(),
-            "language": inquiry.language,
-            "product": inquiry.product,
-            "status": inquiry.status,
-            **{name: getattr(inquiry, name) for name in PERSONAL_FIELDS},
+            "reference": reference,
+            "submitted_at": submitted_at.isoformat(),
+            "language": language,
+            "product": product,
+            "status": status,
+            **{f.name: open_value(f, pk, key, value) for f, value in zip(_SEALED, sealed, strict=True)},
         }
 
 
@@ -68,21 +84,32 @@ def _tasks_of(person: Person) -> QuerySet[DBTaskResult[Any, Any]]:
     return _tasks_naming(ids)
 
 
-def _tasks_streamed(person: Person) -> Iterator[DBTaskResult[Any, Any]]:
+_REQUEST_IDS = PreparedSelect(
+    lambda: (
+        Inquiry.objects.filter(person_id=Param("person", UUIDField())).order_by("submitted_at", "id").values_list("id")
+    )
+)
+_TASKS = PreparedSelect(
+    lambda: _tasks_naming(Params("ids", CharField())).values_list(
+        "task_path", "status", "enqueued_at", "finished_at", "exception_class_path"
+    )
+)
+
+
+def _tasks_streamed(person: Person) -> Iterator[tuple[Any, ...]]:
     """The tasks of the person's requests, a chunk of requests at a time (a person may have
     100 000 requests: neither their ids nor one query naming them all is held at once)."""
-    ids = Inquiry.objects.filter(person=person).order_by("submitted_at", "id").values_list("id", flat=True)
     chunk: list[str] = []
-    for pk in ids.iterator(chunk_size=CHUNK):
+    for (pk,) in _REQUEST_IDS.rows(person=person.pk, chunk=CHUNK):
         chunk.append(str(pk))
         if len(chunk) == CHUNK:
-            yield from _tasks_naming(chunk)
+            yield from _TASKS.rows(ids=chunk, chunk=CHUNK)
             chunk = []
     if chunk:
-        yield from _tasks_naming(chunk)
+        yield from _TASKS.rows(ids=chunk, chunk=CHUNK)
 
 
-def _tasks_naming(ids: list[str]) -> QuerySet[DBTaskResult[Any, Any]]:
+def _tasks_naming(ids: list[str] | Params) -> QuerySet[DBTaskResult[Any, Any]]:
     return (
         DBTaskResult.objects.alias(first_argument=_first_argument())
         .filter(first_argument__in=ids, task_path__startswith="piwarden.inquiries.tasks.")
@@ -91,13 +118,13 @@ def _tasks_naming(ids: list[str]) -> QuerySet[DBTaskResult[Any, Any]]:
 
 
 def export_tasks(permit: Permit) -> Iterator[Record]:
-    for job in _tasks_streamed(permit.person):
+    for task_path, status, enqueued_at, finished_at, error in _tasks_streamed(permit.person):
         yield {
-            "task": job.task_path.rsplit(".", 1)[-1],
-            "status": job.status,
-            "enqueued_at": job.enqueued_at.isoformat(),
-            "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-            "error": job.exception_class_path or None,
+            "task": task_path.rsplit(".", 1)[-1],
+            "status": status,
+            "enqueued_at": enqueued_at.isoformat(),
+            "finished_at": finished_at.isoformat() if finished_at else None,
+            "error": error or None,
         }
 
 

@@ -9,9 +9,12 @@ and keeps the row as the anchor of the audit trail.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from uuid6 import uuid7
 
+from piwarden.prepared import Param, PreparedSelect, columns_of
 from piwarden.vault.fields import BlindIndexField
 from piwarden.vault.models import DataKey
 
@@ -40,3 +43,24 @@ class Person(models.Model):
     @property
     def is_erased(self) -> bool:
         return self.erased_at is not None
+
+
+_BY_ID = PreparedSelect(
+    lambda: Person.objects.filter(pk=Param("person", models.UUIDField())).values_list(*columns_of(Person))
+)
+_LOCKED_BY_ID = PreparedSelect(
+    lambda: (
+        Person.objects.select_for_update()
+        .filter(pk=Param("person", models.UUIDField()))
+        .values_list(*columns_of(Person))
+    )
+)
+
+
+def person_by_id(pk: Any, *, locked: bool = False) -> Person:
+    """``Person.objects.get(pk=pk)`` (``select_for_update()`` with ``locked``), the statement compiled
+    once per process: the hot paths of rights requests load a person each time."""
+    person = (_LOCKED_BY_ID if locked else _BY_ID).instance(Person, person=pk)
+    if person is None:
+        raise Person.DoesNotExist(f"Person {pk} does not exist.")
+    return person

@@ -174,33 +174,45 @@ class Section:
     note: str = ""
 
 
-def export_person(person: Person, declaration: Declaration, *, context: str) -> Iterator[Section | Record]:
+def export_person(
+    person: Person,
+    declaration: Declaration,
+    *,
+    context: str,
+    extra: Mapping[str, Any] | None = None,
+    within: Callable[[Permit], object] | None = None,
+) -> Iterator[Section | Record]:
     """Everything about ``person``, category by category: a :class:`Section`, then its records.
 
     Every declared category gets a section, so the export is complete by construction; a
     category about staff or about nobody says so instead of having records.  Nothing is read
     until the first item is asked for (outside any transaction of the caller's); then the gate
     is asked once for every visitor category for :data:`EXPORT_PURPOSE` (one durable
-    transaction, one audit record of the basis), and that record commits before the first item
-    is handed out.  So a consumer that stops early cannot roll back the record of what was read,
-    and no transaction (on SQLite, the write lock) stays open while the consumer works.  A
-    refusal (erased person, purpose not declared for a category) raises ``ProcessingRefused``
-    before anything is yielded.
+    transaction, one audit record of the basis, with ``extra`` in it), and that record commits
+    before the first item is handed out.  So a consumer that stops early cannot roll back the
+    record of what was read, and no transaction (on SQLite, the write lock) stays open while the
+    consumer works.  A refusal (erased person, purpose not declared for a category) raises
+    ``ProcessingRefused`` before anything is yielded.  ``within`` is a write that belongs to this
+    use (the archive's row, whose category is one of the export's): it runs in the gate's
+    transaction with the permit, so that the write and the record of the use commit together or
+    not at all.
 
     The records are streamed (``gate.streamed``): the permit the gate granted is in force while
-    each exporter reads, in chunks of rows (``iterator(chunk_size=...)``), outside the gate's
-    transaction, so that a person with 100 000 records is never held in memory at once (the
-    archive of :mod:`piwarden.rights.archive` needs this).  The recorded use covers that reading;
-    an erasure that commits meanwhile deletes the rows and destroys the data key, so the
-    remaining reads find nothing of the person (and the archive's write path refuses to finish).
+    each exporter reads, in chunks of rows, outside the gate's transaction, so that a person with
+    100 000 records is never held in memory at once (the archive of :mod:`piwarden.rights.archive`
+    needs this).  The recorded use covers that reading; an erasure that commits meanwhile deletes
+    the rows and destroys the data key, so the remaining reads find nothing of the person (and the
+    archive's write path refuses to finish).
     """
     from piwarden.processing import gate  # noqa: PLC0415  # the gate imports people.models; people.registry loads first
 
     visitor = handlers_for(declaration, Subject.VISITOR)
-    use = gate.Use(context=context, extra={"categories": len(visitor)})
+    use = gate.Use(context=context, extra={"categories": len(visitor), **(extra or {})})
     categories = {h.category for h in visitor}
     with gate.processing(person, EXPORT_PURPOSE, categories=categories, use=use) as granted:
         permit = granted  # the use is recorded when this commits, before anything is read or handed out
+        if within is not None:
+            within(permit)
     yield from gate.streamed(permit, _sections(declaration, permit))
 
 

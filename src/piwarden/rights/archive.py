@@ -98,6 +98,8 @@ class _Fixed:
         self._notes: dict[str, dict[str, str]] = {}
         self._sections: dict[tuple[str, str], bytes] = {}
         self._start: str | None = None
+        self._end: bytes | None = None
+        self._readmes: dict[tuple[str, ...], str] = {}
         self._entries: dict[tuple[str, str, str], bytes] = {}
 
     def note(self, text: str) -> dict[str, str]:
@@ -116,6 +118,19 @@ class _Fixed:
         for name in _OWN:
             page = page.replace(_MARK % name, html.escape(str(head[name])))
         return page.encode()
+
+    def end(self) -> bytes:
+        if self._end is None:
+            self._end = render_to_string("rights/archive/end.html", {}).encode()
+        return self._end
+
+    def readme(self, archive: Archive, csv_files: list[str]) -> str:
+        """README.txt: written once per set of CSV files with markers for the archive's own values."""
+        key = tuple(csv_files)
+        if key not in self._readmes:
+            self._readmes[key] = readme(_MARK % "reference", _MARK % "when", self.declaration, csv_files)
+        text = self._readmes[key].replace(_MARK % "reference", archive.reference)
+        return text.replace(_MARK % "when", archive.created_at.strftime("%Y-%m-%d %H:%M"))
 
     def entry(self, category: Category, section: Section) -> bytes:
         """The start of a category's object in ``data.json``, up to its records (left open)."""
@@ -202,6 +217,7 @@ class _Build:
     category: Category | None = None
     section: Section | None = None
     columns: list[str] = field(default_factory=list)
+    known: frozenset[str] = frozenset()
     csv_entry: io.TextIOWrapper | None = None
     csv_writer: Any = None
     csv_files: list[str] = field(default_factory=list)
@@ -237,11 +253,10 @@ class _Build:
         if count == 0:
             self._open_table(record)
         row = [_cell(record.get(column)) for column in self.columns]
-        extra = {k: v for k, v in record.items() if k not in self.columns}
-        if extra:  # a key the first record did not have: kept, in the last column
-            row[-1] = _cell(extra)
+        if not self.known.issuperset(record):  # a key the first record did not have: kept, in the last column
+            row[-1] = _cell({k: v for k, v in record.items() if k not in self.known})
         self.csv_writer.writerow(row)
-        self.data.write((b"," if count else b"") + _json(dict(record)))
+        self.data.write((b"," if count else b"") + _json(record if isinstance(record, dict) else dict(record)))
         cells = "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
         self.page.write(f"<tr>{cells}</tr>\n".encode())
         self.counts[self.category.id] = count + 1
@@ -252,6 +267,7 @@ class _Build:
     def _open_table(self, first: Record) -> None:
         assert self.category is not None  # noqa: S101
         self.columns = [*first.keys(), "other"]
+        self.known = frozenset(self.columns)
         name = f"{self.category.id}.csv"
         self.csv_files.append(name)
         self.csv_entry = io.TextIOWrapper(self.zip.open(name, "w", force_zip64=True), encoding="utf-8-sig", newline="")
@@ -277,10 +293,10 @@ class _Build:
     def finish(self, page_out: sealing.SealedWriter) -> None:
         self.close_section()
         self.data.write(b"]}\n")
-        self.page.write(render_to_string("rights/archive/end.html", {}).encode())
+        self.page.write(self.fixed.end())
         _copy(self.data.chunks(), self.zip, JSON_NAME)
         _copy(self.page.chunks(), self.zip, PAGE_NAME, tee=page_out)
-        self.zip.writestr(README_NAME, readme(self.archive, self.declaration, self.csv_files))
+        self.zip.writestr(README_NAME, self.fixed.readme(self.archive, self.csv_files))
 
 
 def _copy(
@@ -293,8 +309,9 @@ def _copy(
                 tee.write(chunk)
 
 
-def readme(archive: Archive, declaration: Declaration, csv_files: list[str]) -> str:
-    """README.txt: what the archive is and what each file holds, zh-hans first, then English."""
+def readme(reference: str, when: str, declaration: Declaration, csv_files: list[str]) -> str:
+    """README.txt: what the archive is and what each file holds, zh-hans first, then English
+    (``when``: the time it was prepared, UTC)."""
     parts = []
     for language in LANGUAGES:
         with translation.override(language):
@@ -305,8 +322,8 @@ def readme(archive: Archive, declaration: Declaration, csv_files: list[str]) -> 
                     "Request reference: %(reference)s. Prepared: %(when)s (UTC). Privacy policy version: %(version)s."
                 )
                 % {
-                    "reference": archive.reference,
-                    "when": archive.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "reference": reference,
+                    "when": when,
                     "version": declaration.version,
                 },
                 "",
@@ -346,25 +363,38 @@ def build_archive(
     ``reference`` names the rights request (in the file, the audit and the row).  ``progress`` is
     called with (records done, categories done) as the build goes; with ``store_progress`` the
     counts are also written on the row (at most once a second) for a page to show.  The gate is
-    asked first (for the archive row, then for the export): an erased person gets
-    ``ProcessingRefused`` and no row or file.  On any failure the files are deleted and the row
-    marked failed (``rights.archive_failed``); :class:`ArchiveUnavailable` when the person was
-    erased while it was built (the erasure deleted the row; the file is deleted too).
+    asked first, once, for the export; the archive's row is written in its transaction (one
+    record of the basis for both): an erased person gets ``ProcessingRefused`` and no row or file.
+    On any failure the files are deleted and the row marked failed (``rights.archive_failed``);
+    :class:`ArchiveUnavailable` when the person was erased while it was built (the erasure
+    deleted the row; the file is deleted too).
     """
     declaration = load_declaration()
-    started = actions.start_archive(person, reference=reference)
-    archive = started.archive
-    if store_progress:
-        progress = _stored(archive, progress)
+    row = actions.prepare_archive(person, reference=reference)
+    archive_id = row.instance.pk
+    begun: list[actions.StartedArchive] = []
+    items = export_person(
+        person,
+        declaration,
+        context=f"rights.archive:{archive_id}",
+        extra={"reference": reference},
+        within=lambda permit: begun.append(actions.start_archive(permit, row)),
+    )
     try:
-        digest, size, counts = _write(started, person, declaration, progress)
+        # The gate, the archive's row and the record of the use: one transaction, before any file.
+        first = next(items)
+        started = begun[0]
+        if store_progress:
+            progress = _stored(started.archive, progress)
+        digest, size, counts = _write(started, person, declaration, _chained(first, items), progress)
     except BaseException as exc:
-        actions.fail_archive(archive.id, error=type(exc).__name__)
+        if begun:  # the row was written: it is marked failed, its files deleted
+            actions.fail_archive(archive_id, error=type(exc).__name__)
         raise
-    ready = actions.finish_archive(archive, size=size, sha256=digest, counts=counts)
+    ready = actions.finish_archive(started.archive, size=size, sha256=digest, counts=counts)
     if ready is None:
-        sealing.delete_files([archive.id])
-        raise ArchiveUnavailable(str(archive.id))
+        sealing.delete_files([archive_id])
+        raise ArchiveUnavailable(str(archive_id))
     return ready
 
 
@@ -386,12 +416,14 @@ def _stored(archive: Archive, then: Progress | None) -> Progress:
 
 
 def _write(
-    started: actions.StartedArchive, person: Person, declaration: Declaration, progress: Progress | None
+    started: actions.StartedArchive,
+    person: Person,
+    declaration: Declaration,
+    items: Iterator[Section | Record],
+    progress: Progress | None,
 ) -> tuple[str, int, dict[str, int]]:
     """One pass over the export into the sealed zip and page; (sha256, size, counts) of the zip."""
     archive = started.archive
-    items = export_person(person, declaration, context=f"rights.archive:{archive.id}")
-    first = next(items)  # the gate: refused before any file is written
     keys = {"key": started.key, "person_id": person.pk, "archive_id": archive.id}
     out = sealing.SealedWriter(sealing.archive_path(archive.id), part="zip", **keys)
     page_out: sealing.SealedWriter | None = None
@@ -402,7 +434,7 @@ def _write(
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zipped:
             build = _Build(archive, declaration, zipped, data, page, progress)
             build.start(timezone.now())
-            for item in _chained(first, items):
+            for item in items:
                 if isinstance(item, Section):
                     build.open_section(item)
                 else:

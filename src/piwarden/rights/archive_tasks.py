@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.tasks import task
 
-from piwarden.people.models import Person
+from piwarden.people.models import person_by_id
 from piwarden.prepared import prepare_enqueue
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.rights.archive import ArchiveUnavailable, build_archive
@@ -24,7 +24,7 @@ def build_archive_task(person_id: str, reference: str) -> str:
     Returns the archive's id, or "refused" when the person was erased (the gate recorded the
     refusal; no archive is left).  Any other failure marks the row failed and fails the task.
     """
-    person = Person.objects.get(pk=person_id)
+    person = person_by_id(person_id)
     try:
         archive = build_archive(person, reference=reference, store_progress=True)
     except (ProcessingRefused, ArchiveUnavailable):

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from chinese_calendar import constants as library
 
+from piwarden.prepared import PreparedSelect
 from piwarden.rights.models import DayKind, ScheduleDay, ScheduleYear
 
 RESPONSE_WORKING_DAYS = 15  # policy §六: "within 15 working days"
@@ -64,9 +65,12 @@ class WorkingCalendar:
         return day not in holidays and day.weekday() < 5  # noqa: PLR2004  # Monday..Friday
 
 
+_LOADED_YEARS = PreparedSelect(lambda: ScheduleYear.objects.values_list("year"))  # every verification asks
+
+
 def load_calendar() -> WorkingCalendar:
     """The library's schedules with every year an operator loaded put in their place (two queries)."""
-    loaded = frozenset(ScheduleYear.objects.values_list("year", flat=True))
+    loaded = frozenset(year for (year,) in _LOADED_YEARS.rows())
     if not loaded:
         return WorkingCalendar()
     days = ScheduleDay.objects.values_list("date", "kind")

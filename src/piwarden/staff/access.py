@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import IntegerField, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import Role, load_declaration
+from piwarden.prepared import Param, PreparedSelect
 
 AUDIT_PAGE_SIZE = 50
 MAX_EXPORT = 5000  # events in one export of the audit log with its proof
@@ -44,12 +45,16 @@ def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
     return _declared_role(user)
 
 
+# Every staff request asks: the statement compiled once per process (what ``user.groups`` reads).
+_GROUP_NAMES = PreparedSelect(lambda: Group.objects.filter(user__id=Param("user", IntegerField())).values_list("name"))
+
+
 def _declared_role(user: User) -> Role | None:
     # The decorator, the view and the access function all ask within one request: one query.
     # The user object lives for one request, so the memo cannot outlive a change of groups.
     if not hasattr(user, "_piwarden_role"):
         declared = {r.id: r for r in load_declaration().roles}
-        names = user.groups.values_list("name", flat=True)
+        names = [name for (name,) in _GROUP_NAMES.rows(user=user.pk)]
         user._piwarden_role = next((declared[n] for n in names if n in declared), None)  # type: ignore[attr-defined]  # memo attribute
     role: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
     return role

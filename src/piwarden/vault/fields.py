@@ -34,6 +34,28 @@ def associated_data(instance: models.Model, field: models.Field[Any, Any]) -> by
     return f"{instance._meta.db_table}|{instance.pk}|{field.column}".encode()
 
 
+def open_value(
+    field: models.Field[Any, Any], pk: Any, data_key_id: Any, stored: bytes | memoryview | None
+) -> str | None:
+    """A stored value read without its model instance (a row of ``piwarden.prepared.PreparedSelect``),
+    decrypted exactly as the model's attribute decrypts it: ``pk`` is the row's primary key,
+    ``data_key_id`` the row's ``data_key_id``.  ``None`` for a crypto-shredded value."""
+    if stored is None:
+        return None
+    try:
+        return crypto.decrypt(data_key_id, bytes(stored), f"{field.model._meta.db_table}|{pk}|{field.column}".encode())
+    except crypto.DataKeyDestroyed:
+        return None
+
+
+def encrypted_field(model: type[models.Model], name: str) -> EncryptedTextField:
+    """``model``'s encrypted field ``name``, for :func:`open_value`."""
+    found = model._meta.get_field(name)
+    if not isinstance(found, EncryptedTextField):
+        raise TypeError(f"{model._meta.label}.{name} is not an encrypted field")
+    return found
+
+
 class _EncryptedAttribute:
     def __init__(self, field: EncryptedTextField) -> None:
         self.field = field
@@ -51,14 +73,7 @@ class _EncryptedAttribute:
         ciphertext = state[self.attname]
         if ciphertext is None:
             return None
-        try:
-            plain: str | None = crypto.decrypt(
-                instance.data_key_id,
-                bytes(ciphertext),
-                associated_data(instance, self.field),
-            )
-        except crypto.DataKeyDestroyed:
-            plain = None
+        plain = open_value(self.field, instance.pk, instance.data_key_id, ciphertext)
         state[self.plain_key] = plain
         return plain
 
