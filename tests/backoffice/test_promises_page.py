@@ -155,3 +155,15 @@ def test_the_marks_leave_the_privacy_page_identical_to_the_eye(live_server, brow
         assert page.screenshot(full_page=True) == marked
     finally:
         context.close()
+
+
+@pytest.mark.django_db
+def test_a_report_that_cannot_be_read_is_said_and_keeps_nothing(carol, settings, tmp_path):
+    settings.PIWARDEN_DUTY_REPORT = tmp_path / "report.json"
+    settings.PIWARDEN_DUTY_REPORT.write_text("{not json", encoding="utf-8")
+    response = signed_in(carol).get(PAGE)
+    assert response.status_code == HTTPStatus.OK
+    html = response.content.decode()
+    assert "无法读取测试报告" in html
+    assert "not a duty report" in html
+    assert set(rows(html).values()) == {"unkept"}

@@ -4,11 +4,15 @@ its code and tests named in policy/promises.toml, and the marks invisible on the
 from __future__ import annotations
 
 import ast
+import io
 import re
+import shutil
 from functools import cache
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 
 from piwarden.policy.promises import (
@@ -121,6 +125,10 @@ def test_the_map_names_every_promise_once_and_nothing_else():
     assert sorted(links) == sorted(p.id for p in promises_in("en"))
 
 
+def test_a_promise_with_tests_names_the_code_they_prove():
+    assert [promise for promise, named in load_links().items() if named.tests and not named.code] == []
+
+
 def test_every_code_object_the_map_names_imports():
     problems = []
     for promise_id, named in load_links().items():
@@ -199,3 +207,50 @@ def test_a_wrong_map_is_refused_with_what_is_wrong(tmp_path, toml, message):
     path.write_text(toml, encoding="utf-8")
     with pytest.raises(PromiseError, match=re.escape(message)):
         load_links(path)
+
+
+def check(settings, tmp_path: Path, edits: dict[str, tuple[str, str]]) -> str:
+    """`piwarden policy check` on a copy of the policy directory with ``edits`` (file → old, new)."""
+    policy = tmp_path / "policy"
+    shutil.copytree(settings.POLICY_DIR, policy)
+    for name, (old, new) in edits.items():
+        text = (policy / name).read_text(encoding="utf-8")
+        assert old in text, f"edit does not apply: {old!r}"
+        (policy / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    settings.POLICY_DIR = policy
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("policy", "check", stdout=io.StringIO(), stderr=err)
+    return err.getvalue()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            {
+                "texts/privacy/en.html": (
+                    'data-promise="P-61" data-duty="RGT-09"',
+                    'data-promise="P-61" data-duty="RGT-08"',
+                )
+            },
+            "the en text's promises differ from the zh-hans text's",
+        ),
+        (
+            {"texts/privacy/zh-hans.html": ('data-promise="P-44" data-duty="SEC-02"', 'data-duty="SEC-02"')},
+            "data-duty without data-promise",
+        ),
+        ({"promises.toml": ('id = "P-75"', 'id = "P-99"')}, "P-99 is marked in no privacy text"),
+        ({"promises.toml": ('"piwarden.rights.clock.due_date"]', '"piwarden.rights.clock.gone"]')}, "does not import"),
+    ],
+)
+def test_policy_check_fails_on_marks_or_a_map_that_disagree(settings, tmp_path, edits, message):
+    assert message in check(settings, tmp_path, edits)
+
+
+@pytest.mark.django_db
+def test_policy_check_passes_on_the_real_texts_and_map():
+    out = io.StringIO()
+    call_command("policy", "check", stdout=out)
+    assert "promises are marked alike in both languages" in out.getvalue()

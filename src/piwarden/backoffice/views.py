@@ -38,6 +38,7 @@ from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
 from piwarden.policy import trace
 from piwarden.policy.declaration import load_declaration, region_name
+from piwarden.policy.promises import PromiseError
 from piwarden.rights import access as rights_access
 from piwarden.rights import actions as rights_actions
 from piwarden.rights import clock, fulfil
@@ -384,9 +385,13 @@ def promises(request: HttpRequest) -> HttpResponse:
     if role is None or not role.trace_promises:
         access.refuse_opening(request.user, "promises", gettext_noop("the role may not read the promise trace"))
     language = "en" if get_language() == "en" else "zh-hans"
-    found = trace.trace(language, trace.read_report(trace.default_report_path()))
+    try:
+        report, unreadable = trace.read_report(trace.default_report_path()), ""
+    except PromiseError as exc:  # shown, not a server error: every promise then reads as unkept
+        report, unreadable = None, str(exc)
+    found = trace.trace(language, report)
     return render(
         request,
         "backoffice/promises.html",
-        {"role": role, "trace": found, "kept": len(found.promises) - len(found.unkept)},
+        {"role": role, "trace": found, "kept": len(found.promises) - len(found.unkept), "unreadable": unreadable},
     )

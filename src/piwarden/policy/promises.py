@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from django.conf import settings
-from django.template.loader import render_to_string
+from django.template import engines
 from django.utils import translation
 
 from piwarden.policy.declaration import load_declaration
@@ -132,9 +132,10 @@ def read_promises(html: str) -> list[Promise]:
 
 
 def rendered_text(language: str) -> str:
-    """The privacy text in ``language`` as the privacy page shows it."""
+    """The privacy text in ``language`` as the privacy page shows it, read from the policy directory in force."""
+    source = (Path(settings.POLICY_DIR) / "texts" / "privacy" / f"{language}.html").read_text(encoding="utf-8")
     with translation.override(language):
-        return render_to_string(f"privacy/{language}.html", {"policy": load_declaration()})
+        return engines["django"].from_string(source).render({"policy": load_declaration()})
 
 
 def promises_in(language: str) -> list[Promise]:
@@ -214,3 +215,23 @@ def resolve(dotted: str) -> object:
             found = getattr(found, attribute)
         return found
     raise ImportError(f"no module in {dotted!r}")
+
+
+def promise_problems() -> list[str]:
+    """What `piwarden policy check` reports about the promises: markup, languages, the map."""
+    try:
+        by_language = {language: promises_in(language) for language in LANGUAGES}
+        links = load_links()
+    except PromiseError as exc:
+        return str(exc).splitlines()
+    problems = check_languages(by_language)
+    marked = {p.id for p in by_language[LANGUAGES[0]]}
+    problems += [f"promises.toml: {p} is marked in no privacy text" for p in sorted(set(links) - marked)]
+    problems += [f"promises.toml: {p} (marked in the texts) is missing" for p in sorted(marked - set(links))]
+    for promise_id, named in sorted(links.items()):
+        for dotted in named.code:
+            try:
+                resolve(dotted)
+            except (ImportError, AttributeError) as exc:
+                problems.append(f"promises.toml: {promise_id}: {dotted} does not import ({exc})")
+    return problems
