@@ -216,3 +216,12 @@ def test_a_file_that_is_not_a_report_is_refused(tmp_path: Path, content: str):
     text, status = run("--report", str(path))
     assert status == 1
     assert "not a duty report" in text
+
+
+def test_make_test_keeps_the_report_where_the_trace_reads_it(settings):
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    [args] = [line for line in makefile.splitlines() if line.startswith("PYTEST_ARGS ?=")]
+    assert " -n 2 " in f"{args} "  # xdist: the controller merges the workers' results (test above)
+    [written] = [arg.split("=", 1)[1] for arg in args.split() if arg.startswith("--duty-json=")]
+    root = Path(__file__).resolve().parents[2]  # make runs in the source tree
+    assert (root / written).resolve() == Path(settings.PIWARDEN_DUTY_REPORT)
