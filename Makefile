@@ -12,7 +12,7 @@ UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 LOCALE := src/piwarden/locale/zh_Hans/LC_MESSAGES
-PYTEST_ARGS ?= -n 2 --duty-report=var/duty-report.md
+PYTEST_ARGS ?= -n 2 --duty-report=var/duty-report.md --duty-json=var/duty-report.json
 
 .PHONY: run test lint types unit bench bench-rights install install-run venv messages clean
 

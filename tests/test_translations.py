@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -141,8 +142,8 @@ def _python_context_msgids() -> Iterator[tuple[str, str, str]]:
                 yield f"{path.relative_to(PACKAGE)}:{node.lineno}", context, msgid
 
 
-def _template_msgids() -> Iterator[tuple[str, str, str | None]]:
-    """(where, msgid, msgid_plural) for every {% translate %} and {% blocktranslate %}, read by Django's parser."""
+def _template_msgids() -> Iterator[tuple[str, str, str | None, str | None]]:
+    """(where, msgid, msgid_plural, context) of every {% translate %} and {% blocktranslate %}, by Django's parser."""
     engine = engines["django"].engine  # type: ignore[attr-defined]
     for path in sorted(PACKAGE.rglob("*")):
         relative = path.relative_to(PACKAGE)
@@ -151,11 +152,18 @@ def _template_msgids() -> Iterator[tuple[str, str, str | None]]:
         nodelist = engine.from_string(path.read_text(encoding="utf-8")).nodelist
         for node in nodelist.get_nodes_by_type(TranslateNode):
             if not node.noop and node.filter_expression.var.literal is not None:
-                yield str(relative), node.filter_expression.var.literal, None
+                yield str(relative), node.filter_expression.var.literal, None, _context(node.message_context)
         for block in nodelist.get_nodes_by_type(BlockTranslateNode):
             singular, _vars = block.render_token_list(block.singular)
             plural = block.render_token_list(block.plural)[0] if block.plural else None
-            yield str(relative), singular, plural
+            yield str(relative), singular, plural, _context(block.message_context)
+
+
+def _context(expression: Any) -> str | None:
+    """A constant context ("promise trace") compiles to its string; a Variable holds it as its literal."""
+    if expression is None:
+        return None
+    return str(getattr(expression.var, "literal", expression.var))
 
 
 def test_every_source_msgid_is_translated():
@@ -169,8 +177,13 @@ def test_every_source_msgid_is_translated():
         for where, context, msgid in _python_context_msgids():
             if translation.pgettext(context, msgid) == msgid:
                 missing.append(f"{where}: {msgid!r} (context {context!r})")
-        for where, msgid, plural in _template_msgids():
-            translated = translation.ngettext(msgid, plural, 2) if plural else translation.gettext(msgid)
+        for where, msgid, plural, context in _template_msgids():
+            if context is not None:
+                translated = (
+                    translation.npgettext(context, msgid, plural, 2) if plural else translation.pgettext(context, msgid)
+                )
+            else:
+                translated = translation.ngettext(msgid, plural, 2) if plural else translation.gettext(msgid)
             if translated in {msgid, plural}:
                 missing.append(f"{where}: {msgid!r}")
     assert not missing, (

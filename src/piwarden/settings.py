@@ -309,6 +309,11 @@ PIWARDEN_ERASURE_LEDGER = Path(envstr("PIWARDEN_ERASURE_LEDGER", str(DATA_DIR / 
 PIWARDEN_AUDIT_CHECKPOINTS = Path(
     envstr("PIWARDEN_AUDIT_CHECKPOINTS", str(DATA_DIR / "audit-checkpoints.jsonl"))
 ).resolve()
+# The last test run's results (`make test` writes them: --duty-json), read by `piwarden policy
+# trace` and the privacy officer's promises page.
+PIWARDEN_DUTY_REPORT = Path(
+    envstr("PIWARDEN_DUTY_REPORT", str(PACKAGE_DIR.parents[1] / "var" / "duty-report.json"))
+).resolve()
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
 PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
 # The rights portal: forms that send a one-time code, and codes typed back, per client address;

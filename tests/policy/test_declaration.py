@@ -43,9 +43,10 @@ def edited(*edits: tuple[str, str]) -> str:
 
 
 def policy_dir(tmp_path: Path, text: str) -> Path:
-    """A policy directory like the real one (texts included) holding ``text`` as its declaration."""
+    """A policy directory like the real one (texts and promise map included) holding ``text`` as its declaration."""
     directory = tmp_path / "policy"
     shutil.copytree(REAL_POLICY / "texts", directory / "texts")
+    shutil.copy(REAL_POLICY / "promises.toml", directory / "promises.toml")
     (directory / "declaration.toml").write_text(text, encoding="utf-8")
     return directory
 

@@ -138,6 +138,7 @@ def test_a_request_without_a_client_address_is_a_configuration_error(address):
 # --- counting -------------------------------------------------------------------------------
 
 
+@pytest.mark.duty("SEC-01")
 @pytest.mark.django_db
 @pytest.mark.usefixtures("swept_recently")
 def test_the_request_over_the_rate_is_limited_and_others_are_not():

@@ -328,6 +328,7 @@ def real_captcha(monkeypatch):
     return CaptchaStore.objects.get(hashkey=hashkey)
 
 
+@pytest.mark.duty("SEC-01")
 @pytest.mark.parametrize(("language", "url"), LANGUAGES)
 def test_a_wrong_captcha_answer_is_refused_and_the_challenge_is_used_up(client, language, url, real_captcha):
     wrong = "x" + real_captcha.response  # never the answer
@@ -376,6 +377,7 @@ def test_an_expired_challenge_is_refused_and_used_up(client, real_captcha):
     assert_nothing_stored()
 
 
+@pytest.mark.duty("RET-02")
 @pytest.mark.parametrize("right", [True, False], ids=["right", "wrong"])
 def test_an_answer_is_checked_and_used_up_in_one_statement_and_other_challenges_are_left(client, real_captcha, right):
     """No write of the library's own: expired challenges are the housekeeping's (test_housekeeping)."""

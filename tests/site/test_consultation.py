@@ -67,6 +67,7 @@ def test_without_consent_nothing_is_stored(submit):
     assert not ConsentRecord.objects.exists()
 
 
+@pytest.mark.duty("CON-02")
 def test_the_consent_box_is_not_pre_ticked(client):
     body = client.get("/consultation/").content.decode()
     checkbox = body[body.index('name="consent"') - 200 : body.index('name="consent"') + 200]

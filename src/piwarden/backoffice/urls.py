@@ -14,4 +14,5 @@ urlpatterns = [
     path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),
     path("rights/<str:reference>/", views.rights_request_detail, name="rights_request"),
+    path("promises/", views.promises, name="promises"),
 ]

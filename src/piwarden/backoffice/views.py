@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -36,7 +36,9 @@ from piwarden.backoffice.forms import (
 )
 from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
+from piwarden.policy import trace
 from piwarden.policy.declaration import load_declaration, region_name
+from piwarden.policy.promises import PromiseError
 from piwarden.rights import access as rights_access
 from piwarden.rights import actions as rights_actions
 from piwarden.rights import clock, fulfil
@@ -373,3 +375,23 @@ def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_:
             user, found, fields=form.cleaned_data["field_names"], reason=form.cleaned_data["reason"]
         )
     return {}
+
+
+@staff_required
+@require_GET
+def promises(request: HttpRequest) -> HttpResponse:
+    """The privacy texts' promises traced to duties, code, tests and the last run's results."""
+    role = access.staff_role(request.user)
+    if role is None or not role.trace_promises:
+        access.refuse_opening(request.user, "promises", gettext_noop("the role may not read the promise trace"))
+    language = "en" if get_language() == "en" else "zh-hans"
+    try:
+        report, unreadable = trace.read_report(trace.default_report_path()), ""
+    except PromiseError as exc:  # shown, not a server error: every promise then reads as unkept
+        report, unreadable = None, str(exc)
+    found = trace.trace(language, report)
+    return render(
+        request,
+        "backoffice/promises.html",
+        {"role": role, "trace": found, "kept": len(found.promises) - len(found.unkept), "unreadable": unreadable},
+    )

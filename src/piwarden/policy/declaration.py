@@ -195,6 +195,8 @@ class Role(_Strict):
     read_audit: bool
     # May handle rights requests in the staff queue (assign, extend, refuse, approve, complete).
     handle_rights: bool = False
+    # May read the trace of the privacy texts' promises to code and tests (the back office's promises page).
+    trace_promises: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

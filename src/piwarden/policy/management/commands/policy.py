@@ -1,14 +1,19 @@
-"""piwarden policy check"""
+"""piwarden policy check | trace"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from piwarden.policy.declaration import DeclarationError, load_declaration
 from piwarden.policy.inventory import inspect_inventory
+from piwarden.policy.promises import LANGUAGES, PromiseError, promise_problems
+from piwarden.policy.trace import as_json, as_markdown, default_report_path, read_report, trace
 
 
 class Command(BaseCommand):
@@ -18,21 +23,32 @@ class Command(BaseCommand):
         "declared (as personal, in a category, or as non_personal with a reason), when a declared "
         "field or store exists nowhere, when something in an encrypted category is not encrypted, or "
         "when a rule another app adds fails (system checks tagged 'policy': a declared category without "
-        "an exporter or an eraser, piwarden.people.checks)."
+        "an exporter or an eraser, piwarden.people.checks), or when the privacy texts' promise marks are "
+        "wrong, differ between the languages or disagree with policy/promises.toml.  trace: each promise "
+        "of the privacy texts → its legal duties → the code and tests policy/promises.toml names → the "
+        "last test run's results (make test keeps them); --strict fails when any promise is unkept."
     )
 
     requires_system_checks: list[str] = []  # this command *is* the check; report, don't pre-empt
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["check"])
+        parser.add_argument("action", choices=["check", "trace"])
+        parser.add_argument("--json", action="store_true", help="trace: JSON instead of Markdown")
+        parser.add_argument("--strict", action="store_true", help="trace: exit 1 when any promise is unkept")
+        parser.add_argument("--language", choices=LANGUAGES, default="zh-hans", help="trace: the text to trace")
+        parser.add_argument("--report", type=Path, default=None, help="trace: the duty report (JSON) to read")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "trace":
+            self.trace(options)
+            return
         try:
             declaration = load_declaration()
         except DeclarationError as exc:
             raise CommandError(str(exc)) from None
         report = inspect_inventory(declaration)
         problems = report.problems + [m.msg for m in checks.run_checks(tags=["policy"]) if m.is_serious()]
+        problems += promise_problems()
         if problems:
             for problem in problems:
                 self.stderr.write(problem)
@@ -45,5 +61,22 @@ class Command(BaseCommand):
             f"policy {declaration.version}: {fields} personal fields and {files} file store(s) in "
             f"{len(declaration.categories)} categories, {len(declaration.non_personal_fields)} non-personal fields "
             f"and {len(declaration.non_personal_files)} file store(s); every stored field and file store is declared, "
-            "and every category has an exporter and an eraser."
+            "every category has an exporter and an eraser, and the privacy texts' promises are marked alike in "
+            "both languages, each with the code policy/promises.toml names for it."
         )
+
+    def trace(self, options: dict[str, Any]) -> None:
+        if problems := promise_problems():  # a trace of marks that disagree would mislead
+            raise CommandError("\n".join(problems))
+        with translation.override(options["language"]):
+            try:
+                report = read_report(options["report"] or default_report_path())
+                found = trace(options["language"], report)
+            except PromiseError as exc:
+                raise CommandError(str(exc)) from None
+            text = json.dumps(as_json(found), ensure_ascii=False, indent=2) if options["json"] else as_markdown(found)
+        self.stdout.write(text)
+        if options["strict"] and found.unkept:
+            raise CommandError(
+                f"{len(found.unkept)} promise(s) unkept: {', '.join(t.promise.id for t in found.unkept)}"
+            )
