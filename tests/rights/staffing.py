@@ -20,9 +20,10 @@ def verified_request(
     kind: RequestKind = RequestKind.ACCESS,
     details: str = "",
     language: str = "zh-hans",
+    acting_as: ActingAs = ActingAs.SELF,
 ) -> RightsRequest:
     """A request submitted and verified through the intake's write paths (the code as the e-mail carries it)."""
-    given = RequestInput(kind=kind, email=email, details=details, acting_as=ActingAs.SELF, language=language)
+    given = RequestInput(kind=kind, email=email, details=details, acting_as=acting_as, language=language)
     request = submit_request(given)
     code = VerificationCode.objects.filter(request=request, purpose=CodePurpose.VERIFY).latest("created_at")
     assert code.sealed_code is not None

@@ -134,3 +134,36 @@ def test_completing_an_access_request_builds_the_archive_behind_the_verified_sta
     # Expired: not to be had any more.
     Archive.objects.filter(pk=archive.pk).update(expires_at=timezone.now())
     assert visitor.get("/en/rights/status/archive/download/").status_code == HTTPStatus.NOT_FOUND
+
+
+@pytest.mark.duty("RGT-07")
+def test_a_deceased_relatives_request_is_answered_once_death_relationship_and_no_arrangement_are_checked(carol):
+    """PIPL 49: the relative acts for their own lawful interests unless the deceased arranged
+    otherwise; staff confirm the proof of the death, of the relationship and the absence of such an
+    arrangement before the answer goes out, and the audit event says that they did."""
+    request = verified_request(
+        "relative@example.com", kind=RequestKind.DECEASED_RELATIVE, acting_as=ActingAs.RELATIVE_OF_DECEASED
+    )
+    client = console(carol)
+    page = client.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    for label in ("我已查验该人的死亡证明", "近亲属", "死者生前未就其个人信息作出排除此请求的安排"):
+        assert label in page
+    result = "我们已核实您的身份与关系，现答复如下。"
+    refused = act(client, request.reference, "complete", result=result, proof_of_death="on", proof_of_relationship="on")
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "请确认您已查验死亡证明和近亲属关系证明" in refused.content.decode()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.RECEIVED
+    assert not AuditEvent.objects.filter(event_type="rights.completed").exists()
+    deliver()
+    assert messages_to("relative@example.com") == []
+
+    checks = {"proof_of_death": "on", "proof_of_relationship": "on", "no_other_arrangement": "on"}
+    assert act(client, request.reference, "complete", result=result, **checks).status_code == HTTPStatus.FOUND
+    request.refresh_from_db()
+    assert request.status == RequestStatus.COMPLETED
+    completed = AuditEvent.objects.get(event_type="rights.completed")
+    assert completed.extra["executed"] == "answer; death, relationship and no other arrangement checked"
+    deliver()
+    [answer] = messages_to("relative@example.com")
+    assert result in answer.body

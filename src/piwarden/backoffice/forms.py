@@ -19,6 +19,7 @@ from piwarden.audit.models import EventType
 from piwarden.inquiries.access import MAX_REASON_LENGTH, MIN_REASON_LENGTH, InboxFilter, inquiry_categories
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, InquiryStatus
 from piwarden.policy.declaration import LegalBasis, Role, load_declaration
+from piwarden.rights import fulfil
 from piwarden.rights.access import REVEALABLE, QueueFilter
 from piwarden.rights.models import RefusalGround, RequestKind, RequestStatus, RightsRequest
 from piwarden.staff.access import AuditFilter
@@ -289,6 +290,16 @@ class CompleteForm(forms.Form):
         label=_("Result (e-mailed to the person)"), widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
     )
     purpose = forms.ChoiceField(label=_("Consent withdrawn for"), required=False)
+    # A request about a deceased person (fulfil.DECEASED_CHECKS): each confirmed by ticking it.
+    proof_of_death = forms.BooleanField(label=_("I have seen proof of the person's death"), required=False)
+    proof_of_relationship = forms.BooleanField(
+        label=_("I have seen proof that the requester is a close relative (spouse, parent, child, sibling...)"),
+        required=False,
+    )
+    no_other_arrangement = forms.BooleanField(
+        label=_("The deceased left no arrangement about their personal information that excludes this request"),
+        required=False,
+    )
 
     def __init__(self, *args: Any, corrections: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -306,6 +317,9 @@ class CompleteForm(forms.Form):
 
     def corrections(self) -> dict[str, str]:
         return {name: self.cleaned_data[key] for key, name in self.correction_names if self.cleaned_data.get(key)}
+
+    def deceased_checks(self) -> frozenset[str]:
+        return frozenset(name for name in fulfil.DECEASED_CHECKS if self.cleaned_data.get(name))
 
 
 class RightsRevealForm(forms.Form):

@@ -368,7 +368,11 @@ def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_:
     elif action == "reject":
         rights_actions.reject_refusal(user, reference, note=form.cleaned_data["note"])
     elif action == "complete":
-        given = fulfil.Fulfilment(corrections=form.corrections(), purpose=form.cleaned_data.get("purpose") or "")
+        given = fulfil.Fulfilment(
+            corrections=form.corrections(),
+            purpose=form.cleaned_data.get("purpose") or "",
+            deceased_checks=form.deceased_checks(),
+        )
         rights_actions.complete_request(user, reference, result=form.cleaned_data["result"], fulfilment=given)
     else:
         return rights_access.reveal_request_fields(

@@ -13,7 +13,9 @@ and the 15-working-day clock bounds; the queue's reminders and escalation keep i
 * restriction: processing is restricted (the gate then allows only what survives it);
 * withdrawal: consent to the purpose staff confirm is withdrawn, and what rested on it alone deleted;
 * correction: the values staff confirm are written everywhere they are held;
-* explanation, complaint, cancellation, deceased relative: the written answer is the result.
+* explanation, complaint, cancellation: the written answer is the result;
+* deceased relative: the written answer too, once staff confirm the proof of the death and of the
+  close relationship, and that the deceased left no other arrangement (PIPL 49).
 
 Each execution is its own write path (a durable transaction with its audit event), run before
 the completion is recorded; each is idempotent, so completing again after a crash in between
@@ -47,6 +49,14 @@ class Fulfilment:
 
     corrections: dict[str, str] = field(default_factory=dict)  # correction: declared field -> new value
     purpose: str = ""  # withdrawal: the consent-based purpose withdrawn
+    deceased_checks: frozenset[str] = frozenset()  # a deceased relative's request: DECEASED_CHECKS confirmed
+
+
+# What staff confirm before answering a close relative of a deceased person (PIPL 49): the relative
+# exercises the deceased's rights for their own lawful interests, unless the deceased arranged
+# otherwise, so the death, the relationship and the absence of such an arrangement are checked
+# first (an arrangement found: refuse, on the ground "the deceased person arranged otherwise").
+DECEASED_CHECKS = ("proof_of_death", "proof_of_relationship", "no_other_arrangement")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
     written.  Bad input (no purpose, a correction the form would refuse) raises
     :class:`StaffRefused` (400) and nothing is done.
     """
+    if request.kind == RequestKind.DECEASED_RELATIVE:
+        return _deceased_checked(fulfilment)
     if request.acting_as != ActingAs.SELF:
         return Executed(done=False, what="answer")
     person, reference = request.person, request.reference
@@ -90,6 +102,19 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
     if request.kind in _AFTER_COMPLETION:
         return Executed(done=True, what="archive")  # queued in the completion's transaction
     return Executed(done=False, what="answer")
+
+
+def _deceased_checked(fulfilment: Fulfilment) -> Executed:
+    if not set(DECEASED_CHECKS) <= fulfilment.deceased_checks:
+        raise StaffRefused(
+            _(
+                "Before answering a request about a deceased person, confirm that you have seen proof of the "
+                "death and of the close relationship, and that the deceased left no other arrangement. If they "
+                "did, refuse the request on that ground instead."
+            ),
+            status=400,
+        )
+    return Executed(done=False, what="answer; death, relationship and no other arrangement checked")
 
 
 _AFTER_COMPLETION: dict[str, Callable[[RightsRequest], None]] = {}
