@@ -93,6 +93,10 @@ class EventType(models.TextChoices):
         "rights.refusal_rejected",
         _("Proposed refusal of a rights request rejected by a second staff member"),
     )
+    # monitoring: alerts over the audit log, and the security role's pages
+    ALERT_RAISED = "monitoring.alert_raised", _("Security alert raised by a monitoring rule")
+    ALERT_ACKNOWLEDGED = "monitoring.alert_acknowledged", _("Security alert acknowledged with a note")
+    SECURITY_VIEWED = "monitoring.viewed", _("Security alerts or events viewed")
 
 
 class ActorKind(models.TextChoices):

@@ -195,6 +195,8 @@ class Role(_Strict):
     read_audit: bool
     # May handle rights requests in the staff queue (assign, extend, refuse, approve, complete).
     handle_rights: bool = False
+    # Reads the monitoring's alerts and the masked security events, and is e-mailed each alert.
+    monitor_security: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:
