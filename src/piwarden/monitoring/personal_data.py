@@ -32,7 +32,7 @@ def export_alerts(user: User) -> Iterator[Record]:
 
 
 register(
-    "security_alerts",
+    "staff_security_alerts",
     subject=Subject.STAFF,
     export=export_alerts,
     erase=Keeps(
