@@ -15,6 +15,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.actions import run_monitor
 from piwarden.monitoring.models import Alert
+from tests.conftest import consultation_data
 from tests.monitoring.events import at_prc, record
 from tests.rights.staffing import console
 
@@ -127,3 +128,19 @@ def test_security_events_show_failed_sign_ins_and_refusals_with_identities_maske
     assert viewed.extra["page"] == "security"
     views = AuditEvent.objects.filter(event_type=EventType.SECURITY_VIEWED, actor=bob)
     assert views.filter(extra__filter__kind="gate_refused").count() == 1
+
+
+@pytest.mark.duty("SEC-02")
+def test_rate_limit_refusals_and_wrong_captchas_are_listed_by_scope_and_form(bob, settings):
+    settings.PIWARDEN_CONSULTATION_RATE = "1/d"
+    visitor = Client(REMOTE_ADDR="192.0.2.200")
+    assert visitor.post("/consultation/", consultation_data(captcha_1="WRONG")).status_code == HTTPStatus.BAD_REQUEST
+    assert visitor.post("/consultation/", consultation_data()).status_code == HTTPStatus.TOO_MANY_REQUESTS
+    client = console(bob)
+    limited = client.get("/backoffice/security/", {"kind": "rate_limited"}).content.decode()
+    assert "频率限制" in limited
+    assert "consultation" in limited
+    assert "192.0.2" not in limited
+    captcha = client.get("/backoffice/security/", {"kind": "captcha_failed"}).content.decode()
+    assert "图形验证码填写错误" in captcha
+    assert "WRONG" not in captcha

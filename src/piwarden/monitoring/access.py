@@ -5,9 +5,10 @@ Only a role declared with ``monitor_security`` opens these (the security auditor
 refused as the audit log refuses (:func:`piwarden.staff.access.refuse_opening`: a 404 and an
 audited refusal).  Each opening is recorded, with its filter.
 
-The security events are read where they are already kept, not copied: the audit log's refusals
-and failed sign-ins, and django-axes' records of failed sign-ins to the staff console (one row
-per name and address, with its count of failures: the one store that holds client addresses).
+The security events are read where they are already kept, not copied: the audit log's refusals,
+failed sign-ins, rate-limit refusals and wrong CAPTCHA answers (scope or form only, no client),
+and django-axes' records of failed sign-ins to the staff console (one row per name and address,
+with its count of failures: the one store that holds client addresses).
 An address is shown as its network (IPv4 /24, IPv6 /48) and a keyed digest prefix (under the
 blind-index key, which never enters the database), so that the auditor tells one client from
 another, and the same client across rows, without reading the address.
@@ -91,6 +92,8 @@ class Kind:
     GATE_REFUSED = "gate_refused"
     REVEAL_REFUSED = "reveal_refused"
     ACCESS_REFUSED = "access_refused"
+    RATE_LIMITED = "rate_limited"
+    CAPTCHA_FAILED = "captcha_failed"
 
 
 KIND_CHOICES = [
@@ -100,6 +103,8 @@ KIND_CHOICES = [
     (Kind.GATE_REFUSED, _("Processing refused by the gate")),
     (Kind.REVEAL_REFUSED, _("Reveal of personal data refused")),
     (Kind.ACCESS_REFUSED, _("Staff page refused")),
+    (Kind.RATE_LIMITED, _("Requests refused by a rate limit (one entry per client and window)")),
+    (Kind.CAPTCHA_FAILED, _("Wrong CAPTCHA answer on a public form")),
 ]
 _AUDITED = {
     Kind.SIGN_IN_FAILED: EventType.STAFF_SIGN_IN_FAILED,
@@ -107,6 +112,8 @@ _AUDITED = {
     Kind.GATE_REFUSED: EventType.PROCESSING_REFUSED,
     Kind.REVEAL_REFUSED: EventType.PII_REVEAL_REFUSED,
     Kind.ACCESS_REFUSED: EventType.STAFF_ACCESS_REFUSED,
+    Kind.RATE_LIMITED: EventType.RATE_LIMITED,
+    Kind.CAPTCHA_FAILED: EventType.CAPTCHA_FAILED,
 }
 _LABELS = dict(KIND_CHOICES)
 
@@ -174,7 +181,11 @@ def _from_audit(event: AuditEvent) -> SecurityEvent:
     kind = _KIND_OF[event.event_type]
     extra = event.extra if isinstance(event.extra, dict) else {}
     # The system's codes are English msgids (gettext_noop): shown in the staff member's language.
-    detail = [gettext(str(extra[k])) for k in ("failed_step", "outcome", "refusal", "page", "context") if extra.get(k)]
+    detail = [
+        gettext(str(extra[k]))
+        for k in ("failed_step", "outcome", "refusal", "page", "context", "scope", "form")
+        if extra.get(k)
+    ]
     client = ""
     if event.person_id is not None:
         client = _("person %(digest)s") % {"digest": _digest("person", str(event.person_id))}
