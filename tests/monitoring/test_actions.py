@@ -78,14 +78,25 @@ def test_a_burst_split_across_two_runs_is_seen_and_its_events_count_once(alice):
     assert run_monitor().alerts == ()
     record(EventType.PII_REVEALED, WEDNESDAY + datetime.timedelta(minutes=2), actor=alice, count=2, every=30)
     assert len(run_monitor().alerts) == 1  # 4 look-back + 2 new = 6
-    # Five more within the same ten minutes: its events are spent, 5 later ones are not above 5.
-    record(EventType.PII_REVEALED, WEDNESDAY + datetime.timedelta(minutes=4), actor=alice, count=5, every=10)
+    # Six more soon after: above the limit, but within a window of the alert: no second alert yet.
+    record(EventType.PII_REVEALED, WEDNESDAY + datetime.timedelta(minutes=5), actor=alice, count=6, every=10)
     assert run_monitor().alerts == ()
-    record(EventType.PII_REVEALED, WEDNESDAY + datetime.timedelta(minutes=6), actor=alice)
+    # A window after the alert, one more: with the six (which no alert counted) within 10 minutes
+    # of it, the limit is exceeded again.
+    record(EventType.PII_REVEALED, WEDNESDAY + datetime.timedelta(minutes=14), actor=alice)
     run_monitor()
     first, second = alerts(Rule.BULK_REVEALS)
     assert second.first_seq > first.last_seq
-    assert second.events == 6
+    assert second.events == 7
+
+
+@pytest.mark.duty("SEC-02")
+def test_a_flood_raises_one_alert_per_window_not_one_per_few_events():
+    record(EventType.PROCESSING_REFUSED, WEDNESDAY, count=200, every=6)  # 20 minutes of refusals, limit 4 in 10
+    run_monitor()
+    assert len(alerts(Rule.REFUSAL_BURST)) == 2
+    first, second = alerts(Rule.REFUSAL_BURST)
+    assert second.last_at - first.last_at >= datetime.timedelta(minutes=10)
 
 
 @pytest.mark.duty("SEC-02")

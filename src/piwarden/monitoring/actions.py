@@ -92,9 +92,9 @@ def _seen(events: QuerySet[AuditEvent]) -> list[Seen]:
     return [Seen(seq or 0, at, kind, actor) for seq, at, kind, actor in rows]
 
 
-def _floors() -> dict[tuple[Rule, int | None], int]:
-    rows = Alert.objects.order_by().values_list("rule", "staff_id").annotate(top=Max("last_seq"))
-    return {(Rule(rule), staff): top for rule, staff, top in rows}
+def _floors() -> dict[tuple[Rule, int | None], tuple[int, datetime.datetime]]:
+    rows = Alert.objects.order_by().values_list("rule", "staff_id").annotate(top=Max("last_seq"), at=Max("last_at"))
+    return {(Rule(rule), staff): (top, at) for rule, staff, top, at in rows}
 
 
 def _alerted_days(new: list[Seen]) -> set[tuple[int | None, datetime.date]]:

@@ -5,7 +5,8 @@ the last run and, for the window rules, those of the window before the first of 
 look-back), so that a burst split across two runs is still seen; an alert is raised only when
 its last event is new, so no event raises the same alert twice.  After an alert, its events are
 spent: the next alert of the rule for the same staff member needs the limit exceeded again by
-later events (``floors``).
+later events (``floors``), and not before a window has passed since the alert's last event, so
+that a flood that goes on raises one alert per window, not one per few events.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class Finding:
     limit: Limit
 
 
-Floors = Mapping[tuple[Rule, int | None], int]  # (rule, staff) → last seq already counted into an alert
+# (rule, staff) → the last event (seq, time) counted into an alert of that rule for that staff member
+Floors = Mapping[tuple[Rule, int | None], tuple[int, datetime.datetime]]
 
 
 def bursts(
@@ -99,18 +101,22 @@ def bursts(
     """More than ``limit.most`` events of one key within ``limit.minutes``, ending in an event
     later than ``after`` (the last one examined before this run)."""
     windows: dict[int | None, deque[Seen]] = defaultdict(deque)
+    last_alert = {who: floor for (of, who), floor in floors.items() if of == rule}
     found: list[Finding] = []
     for event in events:
         who = key(event)
-        if event.seq <= floors.get((rule, who), 0):
+        spent_seq, spent_at = last_alert.get(who, (0, None))
+        if event.seq <= spent_seq:
             continue
         window = windows[who]
         window.append(event)
         while window and window[0].at <= event.at - limit.window:
             window.popleft()
-        if len(window) > limit.most and event.seq > after:
+        quiet = spent_at is None or event.at >= spent_at + limit.window
+        if len(window) > limit.most and event.seq > after and quiet:
             found.append(Finding(rule, who, window[0], event, len(window), limit))
             window.clear()  # spent: the next alert needs the limit exceeded again
+            last_alert[who] = (event.seq, event.at)
     return found
 
 
