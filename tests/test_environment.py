@@ -6,6 +6,7 @@ Each test runs the real ``piwarden`` command in a subprocess with an operator's 
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import stat
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from piwarden.environment import persistent_secret
+from piwarden.environment import envhours, persistent_secret
 
 # Variables the operator sets; the subprocess starts without any of them unless a test sets it.
 OPERATOR_VARIABLES = ("DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "DATABASE_URL", "LOG_LEVEL")
@@ -71,6 +72,9 @@ def production(**overrides: str) -> dict[str, str]:
         ("PIWARDEN_STAFF_IDLE_SECONDS", "5"),
         ("SECRET_KEY", "  "),
         ("PIWARDEN_CONSULTATION_RATE", "5 a minute"),
+        ("PIWARDEN_ALERT_WORKING_HOURS", "9 to 6"),
+        ("PIWARDEN_ALERT_WORKING_HOURS", "18:00-09:00"),
+        ("PIWARDEN_ALERT_WORKING_HOURS", "09:00-25:00"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_one_line_naming_the_variable(tmp_path, variable, value):
@@ -174,3 +178,10 @@ def test_secret_key_file_is_honoured(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == key
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_working_hours_are_read_as_two_times(monkeypatch):
+    monkeypatch.setenv("PIWARDEN_ALERT_WORKING_HOURS", " 8:30-17:45 ")
+    assert envhours("PIWARDEN_ALERT_WORKING_HOURS", "09:00-18:00") == (datetime.time(8, 30), datetime.time(17, 45))
+    monkeypatch.delenv("PIWARDEN_ALERT_WORKING_HOURS")
+    assert envhours("PIWARDEN_ALERT_WORKING_HOURS", "09:00-18:00") == (datetime.time(9), datetime.time(18))

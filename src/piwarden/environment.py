@@ -11,6 +11,7 @@ process environment.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import secrets
@@ -145,3 +146,22 @@ def served_url(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+_HOURS = re.compile(r"([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})")
+
+
+def envhours(name: str, default: str) -> tuple[datetime.time, datetime.time]:
+    """``HH:MM-HH:MM`` (start inclusive, end exclusive, the same day) as two times."""
+    raw = os.environ.get(name, default).strip()
+    match = _HOURS.fullmatch(raw)
+    try:
+        if match is None:
+            raise ValueError
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = datetime.time(h1, m1), datetime.time(h2, m2)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a span of hours such as 09:00-18:00") from None
+    if end <= start:
+        raise ImproperlyConfigured(f"{name}={raw!r} ends before it starts (the span must be within one day)")
+    return start, end

@@ -22,6 +22,7 @@ from django.utils.csp import CSP
 from piwarden.environment import (
     envbool,
     envchoice,
+    envhours,
     envint,
     envlist,
     envrate,
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "piwarden.inquiries",
     "piwarden.rights",
     "piwarden.ratelimit",
+    "piwarden.monitoring",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",
@@ -323,6 +325,17 @@ PIWARDEN_RIGHTS_MAIL_RATE = envrate("PIWARDEN_RIGHTS_MAIL_RATE", "5/h")
 # The JSON API has no CAPTCHA: besides the portal's limits, every POST to it counts here, per
 # client address (rights-api).
 PIWARDEN_API_RATE = envrate("PIWARDEN_API_RATE", "30/h")
+# Monitoring (piwarden.monitoring.rules): more than N events within M minutes raise an alert to
+# the security role; reveals outside PRC working hours (on a working day of the PRC calendar) too.
+PIWARDEN_ALERT_REVEALS = envint("PIWARDEN_ALERT_REVEALS", 30, minimum=1)
+PIWARDEN_ALERT_REVEALS_MINUTES = envint("PIWARDEN_ALERT_REVEALS_MINUTES", 10, minimum=1)
+PIWARDEN_ALERT_WORKING_HOURS = envhours("PIWARDEN_ALERT_WORKING_HOURS", "09:00-18:00")
+PIWARDEN_ALERT_SIGN_IN_FAILURES = envint("PIWARDEN_ALERT_SIGN_IN_FAILURES", 5, minimum=1)
+PIWARDEN_ALERT_SIGN_IN_FAILURES_ALL = envint("PIWARDEN_ALERT_SIGN_IN_FAILURES_ALL", 20, minimum=1)
+PIWARDEN_ALERT_SIGN_IN_MINUTES = envint("PIWARDEN_ALERT_SIGN_IN_MINUTES", 15, minimum=1)
+PIWARDEN_ALERT_REFUSALS = envint("PIWARDEN_ALERT_REFUSALS", 20, minimum=1)
+PIWARDEN_ALERT_REFUSALS_MINUTES = envint("PIWARDEN_ALERT_REFUSALS_MINUTES", 10, minimum=1)
+PIWARDEN_ALERT_EVERY = envint("PIWARDEN_ALERT_EVERY", 300, minimum=10)  # seconds between runs under `serve`
 # Links in e-mails.  `piwarden serve` sets it for its children from the address it serves at.
 PIWARDEN_SITE_URL = envstr(
     "PIWARDEN_SITE_URL", served_url(envstr("HOST", "127.0.0.1"), envint("PORT", 8000, minimum=1))

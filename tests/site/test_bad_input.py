@@ -34,7 +34,7 @@ from django.utils.translation import gettext, ngettext
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.log import verify_chain
-from piwarden.audit.models import AuditEvent
+from piwarden.audit.models import AuditEvent, EventType
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
@@ -136,8 +136,15 @@ def read_form_page(response: Any) -> tuple[dict[str, str], str]:
     return errors, " ".join(" ".join(page.alerts).split())
 
 
+# A refused form leaves the record of its refusal for the security role (which form or which rate
+# limit, never a value typed or the client): not a store of what was sent.
+REFUSAL_RECORDS = (EventType.CAPTCHA_FAILED, EventType.RATE_LIMITED)
+
+
 def stored_counts() -> dict[str, int]:
-    return {model.__name__: model.objects.count() for model in STORED}
+    counts = {model.__name__: model.objects.count() for model in STORED}
+    counts["AuditEvent"] = AuditEvent.objects.exclude(event_type__in=REFUSAL_RECORDS).count()
+    return counts
 
 
 def assert_nothing_stored() -> None:

@@ -70,6 +70,11 @@ def test_serve_starts_a_working_site_on_a_fresh_data_dir_and_stops_on_ctrl_c(tmp
         # rights-queue: the rights requests' reminders and escalations, hourly.
         reminders = [pid for pid in descendants(server.pid) if " piwarden rights remind" in command_line(pid)]
         assert len(reminders) == 1
+        # monitoring: the alert rules over the audit log, every PIWARDEN_ALERT_EVERY seconds.
+        monitors = [
+            pid for pid in descendants(server.pid) if " piwarden audit monitor --every 300" in command_line(pid)
+        ]
+        assert len(monitors) == 1
         wait_until(lambda: not expired.exists(), "the housekeeping to delete the expired outbox copy")
     finally:
         os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group

@@ -94,6 +94,12 @@ class EventType(models.TextChoices):
         "rights.refusal_rejected",
         _("Proposed refusal of a rights request rejected by a second staff member"),
     )
+    # monitoring: alerts over the audit log, and the security role's pages
+    ALERT_RAISED = "monitoring.alert_raised", _("Security alert raised by a monitoring rule")
+    ALERT_ACKNOWLEDGED = "monitoring.alert_acknowledged", _("Security alert acknowledged with a note")
+    SECURITY_VIEWED = "monitoring.viewed", _("Security alerts or events viewed")
+    RATE_LIMITED = "site.rate_limited", _("Requests refused by a rate limit (the first of a client's window)")
+    CAPTCHA_FAILED = "site.captcha_failed", _("CAPTCHA answered wrongly, or with a used or expired challenge")
 
 
 class ActorKind(models.TextChoices):

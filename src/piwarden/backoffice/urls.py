@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import views
+from piwarden.backoffice import security_views, views
 
 app_name = "backoffice"
 
@@ -15,4 +15,7 @@ urlpatterns = [
     path("rights/", views.rights_queue, name="rights_queue"),
     path("rights/<str:reference>/", views.rights_request_detail, name="rights_request"),
     path("promises/", views.promises, name="promises"),
+    path("alerts/", security_views.alerts, name="alerts"),
+    path("alerts/<int:alert_id>/", security_views.alert_detail, name="alert"),
+    path("security/", security_views.security_events, name="security_events"),
 ]

@@ -197,6 +197,8 @@ class Role(_Strict):
     handle_rights: bool = False
     # May read the trace of the privacy texts' promises to code and tests (the back office's promises page).
     trace_promises: bool = False
+    # Reads the monitoring's alerts and the masked security events, and is e-mailed each alert.
+    monitor_security: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

@@ -15,7 +15,7 @@ import logging
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from piwarden.audit.log import EventType, record_event
+from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.errors import describe
 from piwarden.people.ledger import LedgerUnavailable
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep
@@ -77,3 +77,10 @@ def sweep_retention(now: datetime.datetime | None = None) -> Sweep:
             },
         )
     return result
+
+
+@transaction.atomic(durable=True)
+def record_captcha_failure(form: str) -> None:
+    """A public form came back with its CAPTCHA wrong (or its challenge used up or expired): which
+    form, never who.  The rate limit before the form bounds how many a client can write."""
+    record_event(EventType.CAPTCHA_FAILED, actor_kind=ActorKind.VISITOR, purpose="security", extra={"form": form})

@@ -46,6 +46,7 @@ from piwarden.rights.actions import (
 from piwarden.rights.archive import request_archive
 from piwarden.rights.forms import CodeForm, FollowForm, code_refusal, too_many_codes_message
 from piwarden.rights.models import CODE_LIFETIME, RequestKind, RightsRequest
+from piwarden.site.actions import record_captcha_failure
 from piwarden.site.forms import RightsRequestPageForm
 
 STATUS_COOKIE = "piwarden_rights"
@@ -105,6 +106,8 @@ def rights(request: HttpRequest) -> HttpResponse:
         return _rights_page(request, RightsRequestPageForm())
     form = RightsRequestPageForm(request.POST)
     if not form.is_valid():
+        if "captcha" in form.errors:
+            record_captcha_failure("rights")
         return _rights_page(request, form, status=400)
     given = form.to_input()
     if _mail_limited(given.email):

@@ -20,6 +20,7 @@ from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
+from piwarden.site.actions import record_captcha_failure
 from piwarden.site.forms import ConsultationPageForm, new_challenge
 from piwarden.site.pagecache import FilledInPage, Values, rendered_once
 
@@ -106,6 +107,8 @@ def consultation(request: HttpRequest) -> HttpResponse:
         replayed = _already_received(form)
         if replayed is not None:
             return redirect_to_received(replayed, again=True)
+        if "captcha" in form.errors:
+            record_captcha_failure("consultation")
         return _consultation_page(request, form, status=400)
     try:
         inquiry, created = submit_inquiry(form.to_submission())

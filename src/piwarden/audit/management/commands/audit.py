@@ -1,20 +1,25 @@
-"""piwarden audit seal | verify | export | rotate-signing-key | check-export FILE | restore-triggers"""
+"""piwarden audit seal | verify | export | rotate-signing-key | check-export FILE | restore-triggers | monitor"""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from piwarden.audit import appendonly, proof, signing
 from piwarden.audit.actions import export_missing, rotate_signing_key
 from piwarden.audit.chain import ExportUnreadable, checkpoint, count_events, seal, verify, verify_exported
+from piwarden.errors import describe as describe_error
+from piwarden.monitoring.actions import run_monitor
+from piwarden.site.management.commands.worker import drop_connections
 from piwarden.vault.keys import VaultUnavailable
 
 
@@ -56,14 +61,20 @@ class Command(BaseCommand):
         "they are missing, disabled or altered. restore-triggers: put them back. export: write to "
         "the export file the checkpoints it lacks. rotate-signing-key: add a new checkpoint signing key (the "
         "old ones still verify). check-export FILE: check a part of the log exported from the back "
-        "office against its proof and the public key, without the database."
+        "office against its proof and the public key, without the database. monitor: run the monitoring "
+        "rules over the events sealed since the last run and raise (and e-mail) their alerts; `piwarden serve` "
+        "runs it every PIWARDEN_ALERT_EVERY seconds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "action", choices=["seal", "verify", "export", "rotate-signing-key", "check-export", "restore-triggers"]
+            "action",
+            choices=["seal", "verify", "export", "rotate-signing-key", "check-export", "restore-triggers", "monitor"],
         )
         parser.add_argument("file", nargs="?", type=Path, help="check-export: the file exported from the back office")
+        parser.add_argument(
+            "--every", type=int, metavar="SECONDS", help="monitor: run now and then every SECONDS until stopped"
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
         parser.add_argument(
             "--checkpoints",
@@ -91,12 +102,38 @@ class Command(BaseCommand):
             elif action == "restore-triggers":
                 appendonly.install(connection)
                 self.stdout.write("audit: the append-only triggers are in place")
+            elif action == "monitor":
+                self._monitor(options["every"])
             elif action == "rotate-signing-key":
                 self.stdout.write(f"audit: checkpoints are now signed with key {rotate_signing_key()}")
             else:
                 self._verify(exported, options["public_key"], quiet=options["quiet"])
         except VaultUnavailable as exc:
             raise CommandError(f"{exc}; nothing was done") from None
+
+    def _monitor(self, every: int | None) -> None:
+        if every is not None and every < 1:
+            raise CommandError("--every: a whole number of seconds, at least 1.", returncode=2)
+        stopping = threading.Event()
+        if every is not None:
+            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+            signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+        while True:
+            try:
+                run = run_monitor()
+            except DatabaseError as exc:
+                if every is None:
+                    raise CommandError(f"audit monitor: database unavailable ({describe_error(exc)})") from None
+                self.stderr.write(f"audit monitor: database unavailable ({describe_error(exc)}); trying again later")
+            else:
+                if every is None or run.alerts:
+                    alerts = ", ".join(map(str, run.alerts)) or "none"
+                    self.stdout.write(f"audit monitor: {run.examined} event(s) examined; alerts raised: {alerts}")
+            if every is None:
+                return
+            drop_connections()
+            if stopping.wait(every):
+                return
 
     def _check_export(self, file: Path | None, public: Path | None) -> None:
         if file is None:

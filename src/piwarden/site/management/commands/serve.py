@@ -169,6 +169,17 @@ class Command(BaseCommand):
             # rights-queue: reminds at working day 10 and escalates overdue rights requests, hourly.
             remind = [sys.executable, "-m", "piwarden", "rights", "remind", "--every", "3600"]
             children.append(Child("rights-reminders", remind, env))
+            # monitoring: the alert rules over the audit log's new events (piwarden audit monitor).
+            monitor = [
+                sys.executable,
+                "-m",
+                "piwarden",
+                "audit",
+                "monitor",
+                "--every",
+                str(settings.PIWARDEN_ALERT_EVERY),
+            ]
+            children.append(Child("monitor", monitor, env))
         address = served_url(host, port)
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"
