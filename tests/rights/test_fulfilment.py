@@ -15,6 +15,7 @@ from django.utils import timezone
 from piwarden.audit.models import AuditEvent
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
+from piwarden.rights import clock
 from piwarden.rights.models import ActingAs, Archive, RequestKind, RequestStatus, RightsRequest
 from tests.rights.mailbox import deliver, last_code_to, messages_to
 from tests.rights.staffing import act, console, verified_request
@@ -167,3 +168,25 @@ def test_a_deceased_relatives_request_is_answered_once_death_relationship_and_no
     deliver()
     [answer] = messages_to("relative@example.com")
     assert result in answer.body
+
+
+@pytest.mark.duty("RGT-06")
+def test_an_explanation_is_routed_on_the_same_clock_and_answered_in_writing(carol):
+    """PIPL 48: asked and confirmed like any request, due on the 15th PRC working day after receipt,
+    in the staff queue, and answered in writing: the answer is e-mailed and shown on the status page."""
+    request = verified_request(
+        "asker@example.com", kind=RequestKind.EXPLANATION, details="请说明贵公司如何使用咨询表单中的信息。"
+    )
+    received = clock.day_of_receipt(request.submitted_at)
+    assert request.due_on == clock.due_date(received).date
+    assert clock.working_days_between(received, request.due_on, clock.load_calendar()) == 15
+    client = console(carol)
+    assert request.reference in client.get("/backoffice/rights/", {"kind": "explanation"}).content.decode()
+    answer = "我们仅将咨询表单中的信息用于答复您的咨询，并在规定期限后删除。"
+    assert act(client, request.reference, "complete", result=answer).status_code == HTTPStatus.FOUND
+    request.refresh_from_db()
+    assert request.status == RequestStatus.COMPLETED
+    assert request.outcome == answer
+    deliver()
+    [sent] = messages_to("asker@example.com")
+    assert answer in sent.body
