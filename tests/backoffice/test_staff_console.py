@@ -64,7 +64,9 @@ def canary(submit) -> dict[str, str]:
 
 
 @pytest.fixture
-def inquiry(canary) -> Inquiry:
+def inquiry(canary, alice, assign) -> Inquiry:
+    """The canary's request, assigned to alice (sales see only the requests assigned to them)."""
+    assign(Inquiry.objects.get().reference, alice)
     return Inquiry.objects.select_related("person").get()
 
 
