@@ -152,15 +152,44 @@ MATRIX: dict[str, list[Case]] = {
             note="assigned to another sales consultant",
         ),
         Case(staff(), url=lambda w: reverse("backoffice:inquiry", args=["ZZZZZZZZZZ"]), note="no such request"),
+        # A reveal posted with nothing chosen: refused as bad input where the page opens at all.
+        Case(
+            staff(sales=BAD, privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.own_inquiry]),
+            method="post",
+            note="empty reveal, own request",
+        ),
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.others_inquiry]),
+            method="post",
+            note="empty reveal, another's request",
+        ),
     ],
     # POST only (the assignment's own tests post: tests/inquiries/test_assignment.py).
     "backoffice:inquiry_assign": [
         Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:inquiry_assign", args=[w.own_inquiry])),
+        # Posted with no assignee: sales may open their own request but not assign it (403).
+        Case(
+            staff(sales=FORBIDDEN, privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_assign", args=[w.own_inquiry]),
+            method="post",
+            note="no assignee, own request",
+        ),
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_assign", args=[w.others_inquiry]),
+            method="post",
+            note="no assignee, another's request",
+        ),
     ],
     "backoffice:audit": [Case(staff(privacy_officer=OK, auditor=OK))],
     "backoffice:audit_export": [Case(staff(privacy_officer=OK, auditor=OK))],
     "backoffice:rights_queue": [Case(staff(privacy_officer=OK))],
-    "backoffice:rights_request": [Case(staff(privacy_officer=OK), url=_rights("rights_a"))],
+    "backoffice:rights_request": [
+        Case(staff(privacy_officer=OK), url=_rights("rights_a")),
+        Case(staff(privacy_officer=BAD), url=_rights("rights_a"), method="post", data={"action": "none"}),
+    ],
 }
 
 
