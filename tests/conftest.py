@@ -160,10 +160,10 @@ def submit(client: Client) -> Any:
     return _submit
 
 
-def make_staff(username: str, role: str, tmp_path: Path) -> User:
+def make_staff(username: str, role: str, tmp_path: Path, email: str = "") -> User:
     secret = tmp_path / f"{username}.pw"
     secret.write_text(STAFF_PASSWORD)
-    call_command("createstaff", username, role=role, password_file=secret, stdout=io.StringIO())
+    call_command("createstaff", username, role=role, email=email, password_file=secret, stdout=io.StringIO())
     return User.objects.get(username=username)
 
 
@@ -184,6 +184,21 @@ def sign_in(client: Client, user: User) -> Any:
         "/backoffice/login/",
         {"username": user.username, "password": STAFF_PASSWORD, "otp_token": current_code(user)},
     )
+
+
+@pytest.fixture
+def assign(db: None, tmp_path: Path) -> Callable[[str, User], None]:
+    """Give a consultation request to a staff member as the console does: the privacy officer
+    (``olivia``, made on first use) signs in and posts the assignment.  Sales see only theirs."""
+
+    def _assign(reference: str, to: User) -> None:
+        officer = User.objects.filter(username="olivia").first() or make_staff("olivia", "privacy_officer", tmp_path)
+        client = Client()
+        assert sign_in(client, officer).status_code == 302  # a redirect: signed in
+        response = client.post(f"/backoffice/inquiries/{reference}/assign/", {"assignee": to.pk})
+        assert response.status_code == 302, response.content.decode()[:500]
+
+    return _assign
 
 
 @pytest.fixture

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "piwarden.backoffice.middleware.StaffSessionMiddleware",  # after auth: ends a session signed in too long
     "piwarden.backoffice.middleware.StaffLanguageMiddleware",  # after auth, before axes renders its page
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -114,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "piwarden.site.context_processors.controller",
+                "piwarden.backoffice.context_processors.staff_permissions",
             ],
         },
     },
@@ -196,8 +198,10 @@ AXES_LOCKOUT_TEMPLATE = "backoffice/locked.html"  # in the staff member's langua
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "otp_token", "csrfmiddlewaretoken"]
 OTP_TOTP_ISSUER = envstr("PIWARDEN_OTP_ISSUER", "piwarden")
 
-# Staff sessions end after 30 minutes without a request (DESIGN: staff console).
+# Staff sessions end after 30 minutes without a request (DESIGN: staff console), and 12 hours
+# after sign-in however busy (issue 8 §2; piwarden.backoffice.middleware.StaffSessionMiddleware).
 SESSION_COOKIE_AGE = envint("PIWARDEN_STAFF_IDLE_SECONDS", 30 * 60, minimum=60)
+PIWARDEN_STAFF_MAX_SESSION_SECONDS = envint("PIWARDEN_STAFF_MAX_SESSION_SECONDS", 12 * 60 * 60, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 

@@ -94,10 +94,11 @@ def tamper(event: AuditEvent, name: str) -> int:
 
 
 @pytest.fixture
-def scene(submit: Callable[..., Any], alice: User, bob: User) -> AuditEvent:
+def scene(submit: Callable[..., Any], alice: User, bob: User, assign: Any) -> AuditEvent:
     """The reveal, with events after it, nothing sealed."""
     zhang = sent(submit, ZHANG)
     sent(submit, LI)  # a second person, for the person column to point at
+    assign(zhang.reference, alice)  # sales see only the requests assigned to them
     staff = Client()
     assert sign_in(staff, alice).status_code == HTTPStatus.FOUND
     response = staff.post(

@@ -78,6 +78,10 @@ BROKEN = {
         [('reveal = { consultation = ["respond_inquiry"] }', 'reveal = { consultation = ["security"] }')],
         ["roles.sales.reveal.consultation", "grants purpose 'security'", "does not declare"],
     ),
+    "role assigning requests it does not see": (
+        [("all_inquiries = true\n", "")],
+        ["roles.privacy_officer.assign_inquiries", "must see them all"],
+    ),
     "field declared twice": (
         [('    "inquiries.Inquiry.product",\n', '    "inquiries.Inquiry.product",\n    "inquiries.Inquiry.name",\n')],
         ["categories.consultation.fields", "non_personal[3].fields", "'inquiries.Inquiry.name'", "more than once"],

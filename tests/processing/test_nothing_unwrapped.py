@@ -137,6 +137,9 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     chen = received_rights_request("chen.jing@example.com")
     officer = make_staff("staff-officer", "privacy_officer", tmp_path)
     officer.is_verified = lambda: True  # type: ignore[attr-defined]  # as django-otp marks a verified session
+    # staff-authz: a staff sign-in from a browser new to the account queues an alert to the staff member.
+    noticed = make_staff("staff-noticed", "sales", tmp_path, email="staff-noticed@example.com")
+    staff_client(noticed)  # signs in (it asserts the redirect)
     complete_request(officer, chen.reference, result="We have answered your question by this e-mail.")
     zhou = received_rights_request("zhou.min@example.com")
     liu.refresh_from_db()

@@ -80,8 +80,9 @@ def test_a_ciphertext_moved_to_another_row_fails_to_decrypt(rows: tuple[Inquiry,
 
 
 @pytest.mark.duty("SEC-01")
-def test_the_staff_reveal_never_shows_the_moved_value(rows: tuple[Inquiry, Inquiry], alice: User) -> None:
+def test_the_staff_reveal_never_shows_the_moved_value(rows: tuple[Inquiry, Inquiry], alice: User, assign: Any) -> None:
     first, second = rows
+    assign(second.reference, alice)  # sales see only the requests assigned to them
     move_ciphertext("name", first, second)
     staff = Client(raise_request_exception=False)
     assert sign_in(staff, alice).status_code == HTTPStatus.FOUND

@@ -263,9 +263,10 @@ def test_the_key_check_tells_the_blind_index_key_apart_from_any_other_prf_key(ke
 
 
 @pytest.mark.duty("SEC-01")
-def test_a_staff_page_that_needs_a_missing_key_answers_503_for_staff(keys_dir, submit, alice):
+def test_a_staff_page_that_needs_a_missing_key_answers_503_for_staff(keys_dir, submit, alice, assign):
     sent(submit, ZHANG)
     inquiry = Inquiry.objects.get()
+    assign(inquiry.reference, alice)  # sales see only the requests assigned to them
     staff = Client()
     assert sign_in(staff, alice).status_code == HTTPStatus.FOUND
     (keys_dir / KEK_FILE).unlink()

@@ -42,7 +42,8 @@ def inquiry(submit: Any) -> Inquiry:
 
 
 @pytest.fixture
-def staff(alice: User) -> Client:
+def staff(alice: User, inquiry: Inquiry, assign: Any) -> Client:
+    assign(inquiry.reference, alice)  # sales see only the requests assigned to them
     client = Client()
     assert sign_in(client, alice).status_code == HTTPStatus.FOUND
     return client

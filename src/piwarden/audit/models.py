@@ -90,6 +90,10 @@ class EventType(models.TextChoices):
     RIGHTS_ESCALATED = "rights.escalated", _("Escalated: a rights request is overdue")
     AUDIT_SIGNING_KEY_ROTATED = "audit.signing_key_rotated", _("Audit checkpoint signing key rotated")
     AUDIT_EXPORTED = "audit.exported", _("Part of the audit log exported with its proof")
+    # staff-authz: consultation requests assigned to sales; sessions; new devices
+    INQUIRY_ASSIGNED = "inquiry.assigned", _("Consultation request assigned to a staff member")
+    STAFF_SESSION_EXPIRED = "staff.session_expired", _("Staff session ended: signed in for too long")
+    STAFF_NEW_DEVICE = "staff.new_device", _("Staff signed in from a new device")
     RIGHTS_REFUSAL_REJECTED = (
         "rights.refusal_rejected",
         _("Proposed refusal of a rights request rejected by a second staff member"),

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
-from piwarden.staff.access import staff_role
+from piwarden.staff.permissions import is_signed_in_staff
 
 View = Callable[..., HttpResponse]
 
@@ -20,7 +20,7 @@ def staff_required(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if staff_role(request.user) is None:
+        if not is_signed_in_staff(request.user):
             return redirect(f"{reverse('backoffice:login')}?{REDIRECT_FIELD_NAME}={request.path}")
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)

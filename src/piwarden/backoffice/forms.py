@@ -22,6 +22,7 @@ from piwarden.policy.declaration import LegalBasis, Role, load_declaration
 from piwarden.rights import fulfil
 from piwarden.rights.access import REVEALABLE, QueueFilter
 from piwarden.rights.models import RefusalGround, RequestKind, RequestStatus, RightsRequest
+from piwarden.staff import permissions
 from piwarden.staff.access import AuditFilter
 from piwarden.staff.models import Authenticator
 
@@ -135,7 +136,7 @@ class RevealForm(forms.Form):
         assert isinstance(purpose, forms.ChoiceField)  # noqa: S101  # declared above
         purpose.choices = [
             (p, str(declaration.purpose(p).staff_name or declaration.purpose(p).name))
-            for p in role.purposes_for(inquiry_categories())
+            for p in permissions.reveal_purposes(role, inquiry_categories())
         ]
 
     def submitted(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from piwarden.backoffice.decorators import staff_required
 from piwarden.monitoring import access as monitoring
 from piwarden.monitoring.actions import AcknowledgeRefused, acknowledge_alert
 from piwarden.monitoring.models import NOTE_MAX_LENGTH
-from piwarden.staff.access import staff_role
+from piwarden.staff.permissions import staff_role
 
 
 class AcknowledgeForm(forms.Form):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("preferences/", views.preferences_view, name="preferences"),
     path("", views.inbox, name="inbox"),
     path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
+    path("inquiries/<str:reference>/assign/", views.inquiry_assign, name="inquiry_assign"),
     path("audit/", views.audit_log, name="audit"),
     path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),

@@ -35,7 +35,8 @@ from piwarden.backoffice.forms import (
     StaffLoginForm,
 )
 from piwarden.inquiries import access as inquiry_access
-from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS
+from piwarden.inquiries.actions import AssignRefused, assign_inquiry
+from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, Inquiry
 from piwarden.policy import trace
 from piwarden.policy.declaration import load_declaration, region_name
 from piwarden.policy.promises import PromiseError
@@ -43,9 +44,10 @@ from piwarden.rights import access as rights_access
 from piwarden.rights import actions as rights_actions
 from piwarden.rights import clock, fulfil
 from piwarden.rights.models import UNRECOGNISED_GROUNDS, RequestKind, RightsRequest
-from piwarden.staff import access
+from piwarden.staff import access, devices, permissions
 from piwarden.staff.actions import record_failed_sign_in, set_console_language, sign_in_staff, sign_out_staff
 from piwarden.staff.models import preferred_language
+from piwarden.staff.permissions import Capability
 
 
 @never_cache
@@ -54,11 +56,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = StaffLoginForm(request, data=request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            sign_in_staff(request, form.get_user())
+            signed_in = sign_in_staff(request, form.get_user())
             target = request.GET.get("next", "")
             if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
                 target = ""
-            return redirect(target or "backoffice:inbox")
+            response = redirect(target or "backoffice:inbox")
+            if signed_in.device_token is not None:
+                devices.set_cookie(response, signed_in.device_token)
+            return response
         record_failed_sign_in(username=request.POST.get("username", ""), failed_step=form.failed_step)
         return render(request, "backoffice/login.html", {"form": form}, status=400)
     return render(request, "backoffice/login.html", {"form": form})
@@ -76,7 +81,7 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
     """The console language: the staff member's own choice, kept with their account."""
     if not isinstance(request.user, User):  # staff_required makes this unreachable
         raise Http404
-    context: dict[str, Any] = {"role": access.staff_role(request.user), "saved": request.GET.get("saved") == "1"}
+    context: dict[str, Any] = {"role": permissions.staff_role(request.user), "saved": request.GET.get("saved") == "1"}
     if request.method == "POST":
         form = ConsoleLanguageForm(request.POST)
         if form.is_valid():
@@ -90,10 +95,11 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
-    role = access.staff_role(request.user)
+    role = permissions.staff_role(request.user)
     context: dict[str, Any] = {
         "role": role,
-        "can_see_inquiries": inquiry_access.can_see_inquiries(role),
+        "can_see_inquiries": permissions.may(request.user, Capability.SEE_INQUIRIES),
+        "sees_all": permissions.may(request.user, Capability.SEE_ALL_INQUIRIES),
         "name_label": FIELD_LABELS["name"],  # the masked column, named as the model names the field
     }
     if not context["can_see_inquiries"]:
@@ -112,7 +118,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
     inquiry = inquiry_access.access_inquiry_for_staff(request.user, reference)
-    role = access.staff_role(request.user)
+    role = permissions.staff_role(request.user)
     if role is None:  # staff_required makes this unreachable
         raise Http404
     form = RevealForm(request.POST or None, role=role)
@@ -128,11 +134,45 @@ def inquiry_detail(request: HttpRequest, reference: str) -> HttpResponse:
             status = exc.status
         else:
             context["form"] = RevealForm(role=role)  # the next reveal starts from nothing
+    return _inquiry_page(request, inquiry, context, revealed, status)
+
+
+def _inquiry_page(
+    request: HttpRequest, inquiry: Inquiry, context: dict[str, Any], revealed: dict[str, str | None], status: int
+) -> HttpResponse:
     context["rows"] = [
         {"field": f, "label": FIELD_LABELS[f], "value": _readable(f, revealed.get(f))} for f in PERSONAL_FIELDS
     ]
     context["revealed_any"] = bool(revealed)
+    if permissions.may(request.user, Capability.ASSIGN_INQUIRIES):
+        context.setdefault(
+            "assign_form",
+            AssignForm(
+                initial={"assignee": inquiry.assigned_to_id},
+                handlers=permissions.accounts_that_may(Capability.SEE_INQUIRIES),
+            ),
+        )
+    context["assigned"] = request.GET.get("assigned") == "1"
     return render(request, "backoffice/inquiry.html", context, status=status)
+
+
+@staff_required
+@require_POST
+def inquiry_assign(request: HttpRequest, reference: str) -> HttpResponse:
+    """Give the request to a staff member who answers consultation requests (the privacy officer does)."""
+    inquiry = inquiry_access.access_inquiry_for_staff(request.user, reference)
+    role = permissions.staff_role(request.user)
+    if role is None:  # staff_required makes this unreachable
+        raise Http404
+    form = AssignForm(request.POST, handlers=permissions.accounts_that_may(Capability.SEE_INQUIRIES))
+    context: dict[str, Any] = {"inquiry": inquiry, "form": RevealForm(role=role), "role": role, "assign_form": form}
+    try:
+        # The write path decides (and records) a role's refusal first, whatever was posted.
+        assign_inquiry(request.user, reference, to=form.cleaned_data["assignee"] if form.is_valid() else None)
+    except AssignRefused as exc:
+        context["refusal"] = str(exc)
+        return _inquiry_page(request, inquiry, context, {}, exc.status)
+    return redirect(reverse("backoffice:inquiry", args=[reference]) + "?assigned=1")
 
 
 @staff_required
@@ -150,7 +190,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "form": form,
         "query": _query_without_page(request),
         "pending": any(row["event"].seq is None for row in rows),
-        "role": access.staff_role(request.user),
+        "role": permissions.staff_role(request.user),
     }
     return render(request, "backoffice/audit.html", context, status=200 if valid else 400)
 
@@ -228,7 +268,7 @@ def _readable(field: str, value: str | None) -> str | None:
 @require_GET
 def rights_queue(request: HttpRequest) -> HttpResponse:
     """Verified requests, the earliest answer due first, with working days left; nothing decrypted."""
-    role = access.staff_role(request.user)
+    role = permissions.staff_role(request.user)
     form = RightsQueueFilterForm(request.GET)
     context: dict[str, Any] = {"role": role, "form": form}
     if not form.is_valid():
@@ -263,10 +303,8 @@ RIGHTS_ACTIONS = ("assign", "start", "extend", "refuse", "approve", "reject", "c
 def rights_request_detail(request: HttpRequest, reference: str) -> HttpResponse:
     """One request: its dates, its timeline and the action forms; what the person wrote stays masked."""
     found = rights_access.access_request_for_staff(request.user, reference)
-    role = access.staff_role(request.user)
-    handlers = User.objects.filter(
-        is_active=True, is_staff=True, groups__name__in=[r.id for r in load_declaration().roles if r.handle_rights]
-    ).order_by("username")
+    role = permissions.staff_role(request.user)
+    handlers = permissions.accounts_that_may(Capability.HANDLE_RIGHTS)
     action = request.POST.get("action", "") if request.method == "POST" else ""
     bound = request.POST if request.method == "POST" else None
     forms_ = {
@@ -385,8 +423,8 @@ def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_:
 @require_GET
 def promises(request: HttpRequest) -> HttpResponse:
     """The privacy texts' promises traced to duties, code, tests and the last run's results."""
-    role = access.staff_role(request.user)
-    if role is None or not role.trace_promises:
+    role = permissions.staff_role(request.user)
+    if not permissions.role_may(role, permissions.Capability.TRACE_PROMISES):
         access.refuse_opening(request.user, "promises", gettext_noop("the role may not read the promise trace"))
     language = "en" if get_language() == "en" else "zh-hans"
     try:

@@ -308,6 +308,7 @@ class _Person:
             status=InquiryStatus.NEW if age < TASKS_KEPT else InquiryStatus.CLOSED,
             acknowledged_at=when + datetime.timedelta(seconds=3),
             sales_notified_at=when + datetime.timedelta(seconds=4),
+            assigned_to_id=self.staff.sales,  # the demo's salesperson answers (and reveals) them all
             **values,
         )
         self.batch.add(_backdated(prepare_insert(inquiry), submitted_at=when))

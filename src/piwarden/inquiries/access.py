@@ -33,7 +33,9 @@ from piwarden.audit.log import EventType, record_event
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.processing import gate
-from piwarden.staff.access import actor_of, refuse_opening, staff_role
+from piwarden.staff import permissions
+from piwarden.staff.access import actor_of, refuse_opening
+from piwarden.staff.permissions import Capability
 from piwarden.vault.crypto import CiphertextInvalid
 from piwarden.vault.keys import VaultUnavailable
 
@@ -82,20 +84,19 @@ def inquiry_categories() -> set[str]:
     return set(field_categories(PERSONAL_FIELDS).values())
 
 
-def can_see_inquiries(role: Role | None) -> bool:
-    return role is not None and bool(inquiry_categories() & set(role.reveal_categories))
-
-
 def list_inquiries_for_staff(
     user: AbstractBaseUser | AnonymousUser, filters: InboxFilter | None = None
 ) -> QuerySet[Inquiry]:
-    """The inbox, newest first, every request (page it): no personal column is even loaded."""
-    if not can_see_inquiries(staff_role(user)):
+    """The inbox, newest first (page it): every request for a role that sees them all, the staff
+    member's own for the others (sales: those assigned to them); no personal column is even loaded."""
+    if not permissions.may(user, Capability.SEE_INQUIRIES):
         refuse_opening(user, "inbox", gettext_noop("the role does not include consultation requests"))
     filters = filters or InboxFilter()
     rows = Inquiry.objects.only(
-        "id", "reference", "product", "status", "language", "submitted_at", "acknowledged_at"
-    ).order_by("-submitted_at", "-id")  # the id (UUIDv7) breaks ties, so pages never overlap
+        "id", "reference", "product", "status", "language", "submitted_at", "acknowledged_at", "assigned_to"
+    ).select_related("assigned_to")
+    # The id (UUIDv7) breaks ties, so pages never overlap.
+    rows = permissions.inquiries_in_scope(user, rows).order_by("-submitted_at", "-id")
     if filters.status:
         rows = rows.filter(status=filters.status)
     if filters.product:
@@ -109,13 +110,18 @@ def list_inquiries_for_staff(
 
 
 def access_inquiry_for_staff(user: AbstractBaseUser | AnonymousUser, reference: str) -> Inquiry:
-    """One inquiry, masked (nothing decrypted); 404 for staff whose role does not cover it."""
-    if not can_see_inquiries(staff_role(user)):
+    """One inquiry, masked (nothing decrypted); 404 for staff whose role does not cover it, and for
+    one assigned to another staff member when the role sees only its holder's own (recorded)."""
+    if not permissions.may(user, Capability.SEE_INQUIRIES):
         refuse_opening(user, "inquiry", gettext_noop("the role does not include consultation requests"))
     try:
-        return Inquiry.objects.select_related("person").get(reference=reference)
+        inquiry = Inquiry.objects.select_related("person", "assigned_to").get(reference=reference)
     except Inquiry.DoesNotExist:
         raise Http404 from None
+    if not permissions.may_open_inquiry(user, inquiry):
+        refusal = gettext_noop("the consultation request is not assigned to this staff member")
+        refuse_opening(user, "inquiry", refusal, about=reference)
+    return inquiry
 
 
 @dataclass(frozen=True)
@@ -136,11 +142,11 @@ def _reveal_refusal(
         return _Refusal(gettext_noop("no field chosen"), _("Choose at least one field to reveal."), bad)
     if any(f not in PERSONAL_FIELDS for f in fields):
         return _Refusal(gettext_noop("unknown field"), _("Unknown field."), bad)
-    if not categories <= set(role.reveal_categories):
+    if not all(permissions.may_see_category(role, c) for c in categories):
         return _Refusal(
             gettext_noop("the role may not see this category"), _("Your role may not see consultation details.")
         )
-    if not all(role.may_reveal(c, purpose) for c in categories):
+    if not all(permissions.may_reveal(role, c, purpose) for c in categories):
         return _Refusal(
             gettext_noop("the role may not reveal this category for this purpose"),
             _("Your role may not reveal personal information for this purpose."),
@@ -191,7 +197,12 @@ def reveal_inquiry_fields(
     actor = actor_of(user)
     categories = set(field_categories(chosen).values())
     attempt = _Attempt(actor, inquiry, chosen, purpose, reason)
-    refusal = _reveal_refusal(staff_role(user), chosen, categories, purpose, reason)
+    refusal = _reveal_refusal(permissions.staff_role(user), chosen, categories, purpose, reason)
+    if refusal is None and not permissions.may_open_inquiry(user, inquiry):
+        refusal = _Refusal(
+            gettext_noop("the consultation request is not assigned to this staff member"),
+            _("This consultation request is not assigned to you."),
+        )
     if refusal is not None:
         attempt.record(EventType.PII_REVEAL_REFUSED, refusal.code)
         raise RevealRefused(refusal.message, status=refusal.status)

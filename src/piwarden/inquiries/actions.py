@@ -1,4 +1,4 @@
-"""Write paths for consultation requests: the submission.
+"""Write paths for consultation requests: the submission, and the assignment to a staff member.
 
 The e-mails that follow it are actions of their own (:mod:`piwarden.inquiries.mail`), run by
 the tasks (:mod:`piwarden.inquiries.tasks`) that the submission queues.
@@ -10,7 +10,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db import IntegrityError
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.inquiries.mail import PURPOSE
@@ -19,6 +22,9 @@ from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
 from piwarden.people.actions import NewPerson, new_person, person_or_new
 from piwarden.prepared import prepare_enqueue, prepare_insert
 from piwarden.processing import gate
+from piwarden.staff import permissions
+from piwarden.staff.access import actor_of, record_refusal
+from piwarden.staff.permissions import Capability
 
 
 @dataclass(frozen=True)
@@ -112,3 +118,44 @@ def _submit(submission: Submission, *, look_up: bool) -> Inquiry:
         for task in queued:
             task.run()
         return inquiry
+
+
+class AssignRefused(Exception):
+    """The assignment is not allowed or not possible: the message in the staff member's language."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def assign_inquiry(user: AbstractBaseUser | AnonymousUser, reference: str, *, to: User | None) -> None:
+    """Give a consultation request to a staff member whose role answers them (sales see only theirs).
+
+    Only a role that assigns requests may (the privacy officer); a refusal is recorded on its own
+    before the caller hears of it, so call this outside any transaction.
+    """
+    if not permissions.may(user, Capability.ASSIGN_INQUIRIES):
+        record_refusal(user, "inquiry_assign", gettext_noop("the role may not assign"), about=reference)
+        raise AssignRefused(_("Your role may not assign consultation requests."))
+    if to is None:
+        raise AssignRefused(_("Choose the staff member to assign it to."), status=400)
+    if not permissions.account_may(to, Capability.SEE_INQUIRIES):
+        raise AssignRefused(_("That staff member does not answer consultation requests."), status=400)
+    _assign(actor_of(user), reference, to)
+
+
+@transaction.atomic(durable=True)
+def _assign(actor: User | None, reference: str, assignee: User) -> None:
+    inquiry = Inquiry.objects.select_for_update().select_related("person").filter(reference=reference).first()
+    if inquiry is None:
+        raise AssignRefused(_("No such request."), status=404)
+    previous = inquiry.assigned_to_id
+    inquiry.assigned_to = assignee
+    inquiry.save(update_fields=["assigned_to"])
+    record_event(
+        EventType.INQUIRY_ASSIGNED,
+        actor=actor,
+        person=inquiry.person,
+        purpose=PURPOSE,
+        extra={"inquiry": inquiry.reference, "assigned_to": assignee.pk, "previously": previous},
+    )

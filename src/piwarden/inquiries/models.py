@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
@@ -55,6 +56,10 @@ class Inquiry(PersonalData):
     submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     sales_notified_at = models.DateTimeField(null=True, blank=True)
+    # The staff member answering it: sales see only the requests assigned to them.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-submitted_at"]

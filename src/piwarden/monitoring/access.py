@@ -34,8 +34,8 @@ from django.utils.translation import gettext_lazy as _
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.monitoring.models import Alert
-from piwarden.policy.declaration import Role
-from piwarden.staff.access import actor_of, refuse_opening, staff_role
+from piwarden.staff import permissions
+from piwarden.staff.access import actor_of, refuse_opening
 from piwarden.vault.blind import blind_index
 
 ALERT_PAGE_SIZE = 50
@@ -43,12 +43,8 @@ MOST_SECURITY_EVENTS = 200  # rows on the security events page, newest first, pe
 DIGEST_SHOWN = 8  # hex digits of the keyed digest shown for an address or a person
 
 
-def can_monitor(role: Role | None) -> bool:
-    return role is not None and role.monitor_security
-
-
 def refuse_unless_monitor(user: AbstractBaseUser | AnonymousUser, page: str) -> None:
-    if not can_monitor(staff_role(user)):
+    if not permissions.may(user, permissions.Capability.MONITOR_SECURITY):
         _refuse(user, page)
 
 

@@ -199,6 +199,10 @@ class Role(_Strict):
     trace_promises: bool = False
     # Reads the monitoring's alerts and the masked security events, and is e-mailed each alert.
     monitor_security: bool = False
+    # A role that may reveal consultation requests sees those assigned to its holder; with
+    # ``all_inquiries`` every one, and with ``assign_inquiries`` it gives them to staff too.
+    all_inquiries: bool = False
+    assign_inquiries: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:
@@ -356,6 +360,10 @@ def _check_role_grants(decl: Declaration) -> list[str]:
     declared = {c.id: c.purposes for c in decl.categories}
     problems: list[str] = []
     for role in decl.roles:
+        if role.assign_inquiries and not role.all_inquiries:
+            problems.append(
+                f"roles.{role.id}.assign_inquiries: a role that assigns requests must see them all (all_inquiries)"
+            )
         for category, purposes in role.reveal.items():
             if category not in declared:
                 problems.append(f"roles.{role.id}.reveal: unknown category {category!r}")

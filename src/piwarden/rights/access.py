@@ -18,11 +18,12 @@ from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.models import Person
-from piwarden.policy.declaration import Role
 from piwarden.processing import gate
 from piwarden.rights import clock
 from piwarden.rights.models import OPEN_STATUSES, RequestStatus, RightsRequest
-from piwarden.staff.access import actor_of, refuse_opening, staff_role
+from piwarden.staff import permissions
+from piwarden.staff.access import actor_of, refuse_opening
+from piwarden.staff.permissions import Capability
 
 PURPOSE = "answer_rights_request"
 CATEGORIES = frozenset({"rights_requests", "rights_request_records"})
@@ -115,10 +116,6 @@ class StaffRefused(Exception):
         self.status = status
 
 
-def can_handle_rights(role: Role | None) -> bool:
-    return role is not None and role.handle_rights
-
-
 def refuse_action(user: AbstractBaseUser | AnonymousUser, action: str, refusal: str, reference: str = "") -> None:
     """Record a refused staff action on a rights request (committed on its own)."""
     with transaction.atomic(durable=True):
@@ -131,7 +128,7 @@ def refuse_action(user: AbstractBaseUser | AnonymousUser, action: str, refusal: 
 
 def require_handler(user: AbstractBaseUser | AnonymousUser, action: str, reference: str = "") -> User:
     """The staff member, if their role handles rights requests; else the refusal is recorded and raised."""
-    if not can_handle_rights(staff_role(user)) or not isinstance(user, User):
+    if not permissions.may(user, Capability.HANDLE_RIGHTS) or not isinstance(user, User):
         refuse_action(user, action, gettext_noop("the role does not handle rights requests"), reference)
         raise StaffRefused(_("Your role does not handle rights requests."))
     return user
@@ -150,7 +147,7 @@ def list_requests_for_staff(
     user: AbstractBaseUser | AnonymousUser, filters: QueueFilter | None = None
 ) -> QuerySet[RightsRequest]:
     """Verified requests, the open ones first, each by the date its answer is due; nothing decrypted."""
-    if not can_handle_rights(staff_role(user)):
+    if not permissions.may(user, Capability.HANDLE_RIGHTS):
         refuse_opening(user, "rights_queue", gettext_noop("the role does not handle rights requests"))
     filters = filters or QueueFilter()
     rows = (
@@ -193,7 +190,7 @@ QUEUE_COLUMNS = (
 
 def access_request_for_staff(user: AbstractBaseUser | AnonymousUser, reference: str) -> RightsRequest:
     """One verified request, masked; 404 for a role that does not handle rights requests."""
-    if not can_handle_rights(staff_role(user)):
+    if not permissions.may(user, Capability.HANDLE_RIGHTS):
         refuse_opening(user, "rights_request", gettext_noop("the role does not handle rights requests"))
     found = (
         RightsRequest.objects.exclude(status=RequestStatus.AWAITING_VERIFICATION)
@@ -216,9 +213,11 @@ def reveal_request_fields(
     """
     chosen = [f for f in dict.fromkeys(fields) if f in REVEALABLE]
     reason = reason.strip()
-    role = staff_role(user)
+    role = permissions.staff_role(user)
     refusal = None
-    if not can_handle_rights(role) or role is None or not role.may_reveal("rights_requests", PURPOSE):
+    if not permissions.role_may(role, Capability.HANDLE_RIGHTS) or not permissions.may_reveal(
+        role, "rights_requests", PURPOSE
+    ):
         refusal = (gettext_noop("the role may not reveal rights requests"), _("Your role may not reveal this."), 403)
     elif not chosen or len(chosen) != len(fields):
         refusal = (gettext_noop("unknown field"), _("Choose at least one field to reveal."), 400)

@@ -79,6 +79,8 @@ from piwarden.rights.tasks import (
     send_reminder_mail,
     send_step_mail,
 )
+from piwarden.staff import permissions
+from piwarden.staff.permissions import Capability
 from piwarden.vault import blind
 from piwarden.vault.crypto import aead_for
 
@@ -561,19 +563,11 @@ def _mailed_step(request: RightsRequest, status: RequestStatus, now: datetime, n
     return step
 
 
-def handles_rights(user: User) -> bool:
-    """Whether an (active staff) account holds a declared role that handles rights requests."""
-    if not user.is_active or not user.is_staff:
-        return False
-    handlers = {r.id for r in load_declaration().roles if r.handle_rights}
-    return user.groups.filter(name__in=handlers).exists()
-
-
 def assign_request(user: AbstractBaseUser | AnonymousUser, reference: str, *, to: User | None = None) -> None:
     """Give the request to a staff member (``to``, or the one acting) who handles rights requests."""
     actor = require_handler(user, "assign", reference)
     assignee = to or actor
-    if not handles_rights(assignee):
+    if not permissions.account_may(assignee, Capability.HANDLE_RIGHTS):
         raise StaffRefused(_("That staff member does not handle rights requests."), status=400)
     _assign(actor, reference, assignee)
 

@@ -1,10 +1,10 @@
-"""Staff roles and what a role may open: the staff side of every staff read path.
+"""The staff side of every staff read path: a refused opening, recorded; the audit log's read path.
 
-Roles come from the declaration (``[[roles]]``): which purposes a role may reveal each
-category for, and whether it may read the audit log.  The read paths of each kind of data
-live with that data (Zulip's ``access_*_by_*`` functions beside their models), for example
-:mod:`piwarden.inquiries.access`; they ask :func:`staff_role` here and record a refused opening
-through :func:`refuse_opening`.  The audit log's own read path is here, for now.
+What a role may do is decided in :mod:`piwarden.staff.permissions` alone.  The read paths of
+each kind of data live with that data (Zulip's ``access_*_by_*`` functions beside their
+models), for example :mod:`piwarden.inquiries.access`; they ask the permissions module and
+record a refused opening through :func:`refuse_opening`.  The audit log's own read path is
+here, for now.
 
 Every refusal is recorded in a transaction of its own, committed before the caller hears of
 it: these functions must run outside any transaction (they open durable ones).
@@ -16,62 +16,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
-from django.db.models import IntegerField, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
-from piwarden.policy.declaration import Role, load_declaration
-from piwarden.prepared import Param, PreparedSelect
+from piwarden.staff.permissions import Capability, may
 
 AUDIT_PAGE_SIZE = 50
 MAX_EXPORT = 5000  # events in one export of the audit log with its proof
-
-
-def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
-    """The declared role of a signed-in, verified staff member, or None."""
-    if not isinstance(user, User):
-        return None
-    if not user.is_active or not user.is_staff:
-        return None
-    # django_otp's OTPMiddleware adds is_verified(); a user loaded any other way has not
-    # passed the second factor in this request.
-    is_verified = getattr(user, "is_verified", None)
-    if not callable(is_verified) or not is_verified():
-        return None
-    return _declared_role(user)
-
-
-# Every staff request asks: the statement compiled once per process (what ``user.groups`` reads).
-_GROUP_NAMES = PreparedSelect(lambda: Group.objects.filter(user__id=Param("user", IntegerField())).values_list("name"))
-
-
-def _declared_role(user: User) -> Role | None:
-    # The decorator, the view and the access function all ask within one request: one query.
-    # The user object lives for one request, so the memo cannot outlive a change of groups.
-    if not hasattr(user, "_piwarden_role"):
-        declared = {r.id: r for r in load_declaration().roles}
-        names = [name for (name,) in _GROUP_NAMES.rows(user=user.pk)]
-        user._piwarden_role = next((declared[n] for n in names if n in declared), None)  # type: ignore[attr-defined]  # memo attribute
-    role: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
-    return role
-
-
-def can_read_audit(role: Role | None) -> bool:
-    return role is not None and role.read_audit
 
 
 def actor_of(user: AbstractBaseUser | AnonymousUser) -> User | None:
     return user if isinstance(user, User) else None
 
 
-def refuse_opening(user: AbstractBaseUser | AnonymousUser, page: str, refusal: str) -> NoReturn:
-    """Record a refused opening (committed on its own), then answer as if nothing were there."""
+def record_refusal(user: AbstractBaseUser | AnonymousUser, page: str, refusal: str, *, about: str = "") -> None:
+    """Record a refused opening or action (committed on its own, before the caller hears of it).
+
+    ``about`` names the object asked for (a reference, never a personal value), when there is one.
+    """
+    extra = {"page": page, "refusal": refusal} | ({"about": about[:40]} if about else {})
     with transaction.atomic(durable=True):
-        record_event(EventType.STAFF_ACCESS_REFUSED, actor=actor_of(user), extra={"page": page, "refusal": refusal})
+        record_event(EventType.STAFF_ACCESS_REFUSED, actor=actor_of(user), extra=extra)
+
+
+def refuse_opening(user: AbstractBaseUser | AnonymousUser, page: str, refusal: str, *, about: str = "") -> NoReturn:
+    """Record a refused opening, then answer as if nothing were there."""
+    record_refusal(user, page, refusal, about=about)
     raise Http404
 
 
@@ -121,7 +96,7 @@ def open_audit_log(
     and a page counted before this write but read after it would silently drop its last row.
     """
     narrowed = narrowed or AuditFilter()
-    if not can_read_audit(staff_role(user)):
+    if not may(user, Capability.READ_AUDIT):
         refuse_opening(user, "audit", gettext_noop("the role may not read the audit log"))
     with transaction.atomic(durable=True):
         extra: dict[str, object] = {"page": page[:10]}
@@ -139,7 +114,7 @@ class TooManyToExport(Exception):
 def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilter) -> list[AuditEvent]:
     """The events the filter selects, oldest first, for an export with its proof; the export is
     recorded (with the filter and the count) before anything is returned."""
-    if not can_read_audit(staff_role(user)):
+    if not may(user, Capability.READ_AUDIT):
         refuse_opening(user, "audit export", gettext_noop("the role may not read the audit log"))
     events = list(narrowed.apply(AuditEvent.objects.select_related("actor", "person")).order_by("id")[: MAX_EXPORT + 1])
     if len(events) > MAX_EXPORT:

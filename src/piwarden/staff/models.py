@@ -143,3 +143,26 @@ def preferred_language(user: AbstractBaseUser) -> str:
     """The console language the staff member chose, or '' when they have not chosen one."""
     language = StaffPreference.objects.filter(user_id=user.pk).values_list("language", flat=True).first()
     return language or ""
+
+
+class KnownDevice(models.Model):
+    """A browser a staff member signed in from, known by a keyed hash of its device cookie.
+
+    The cookie holds a long random value and nothing else; only its HMAC under a key derived from
+    the site's secret key is stored, so the table names no browser, address or user agent, and a
+    copy of the database cannot be turned back into a cookie that passes as a known device.  A
+    sign-in whose cookie's hash is not here for that account is from a new device: it is recorded
+    and the staff member is e-mailed (:mod:`piwarden.staff.mail`).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, help_text="HMAC-SHA256 of the device cookie (staff.devices).")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    alerted_at = models.DateTimeField(null=True, blank=True, help_text="When the new-device e-mail went out.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="staff_known_device_unique")]
+
+    def __str__(self) -> str:
+        return f"Device {self.pk} of user {self.user_id}"

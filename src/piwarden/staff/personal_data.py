@@ -10,7 +10,7 @@ yields one staff member's own data (``export_staff``), each eraser acts on one s
 * ``staff_authenticators`` and ``staff_sign_in_state``: the authenticator rows, deleted with the
   data keys of their secrets destroyed (one function: whichever eraser runs first finds them).
   The secret itself is never exported: whoever held the archive could sign in as the staff member.
-* ``staff_preferences`` and ``staff_sessions``: deleted.
+* ``staff_preferences``, ``staff_sessions`` and ``staff_devices``: deleted.
 * ``sign_in_records``: django-axes' records of sign-in attempts under the account's user name, kept:
   the Cybersecurity Law requires network logs for six months (deleted after the declared 184 days).
 """
@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
-from piwarden.staff.models import Authenticator, StaffPreference
+from piwarden.staff.models import Authenticator, KnownDevice, StaffPreference
 from piwarden.vault.crypto import destroy_data_key
 
 CHUNK = 200
@@ -100,6 +100,21 @@ def delete_preferences(user: User) -> int:
     return deleted
 
 
+def export_devices(user: User) -> Iterator[Record]:
+    for device in KnownDevice.objects.filter(user=user).order_by("first_seen_at", "id"):
+        yield {
+            "device": "a keyed hash of this browser's random device cookie (nothing about the browser itself)",
+            "first_seen_at": _iso(device.first_seen_at),
+            "last_seen_at": _iso(device.last_seen_at),
+            "alerted_at": _iso(device.alerted_at),
+        }
+
+
+def delete_devices(user: User) -> int:
+    deleted, _ = KnownDevice.objects.filter(user=user).delete()
+    return deleted
+
+
 def _sessions_of(user: User) -> Iterator[Session]:
     # Django keeps the user id inside the signed session data: each live session is decoded.
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=CHUNK):
@@ -159,6 +174,7 @@ register(
     ),
     module=__name__,
 )
+register("staff_devices", subject=Subject.STAFF, export=export_devices, erase=Deletes(delete_devices), module=__name__)
 register(
     "staff_sessions", subject=Subject.STAFF, export=export_sessions, erase=Deletes(delete_sessions), module=__name__
 )

@@ -1,0 +1,180 @@
+"""Who among staff may do what: the one place where a declared role becomes a yes or a no.
+
+Roles are declared in ``policy/declaration.toml`` (``[[roles]]``): which categories a role may
+reveal and for which purposes, whether it reads the audit log, handles rights requests, sees
+every consultation request or only those assigned to it, and assigns them.  Every view,
+decorator, access function and write path asks here (:func:`may`, :func:`may_open_inquiry`,
+:func:`may_reveal`, ...), and nothing else reads a role's grants or a staff member's groups to
+decide: ``tests/staff/test_permissions.py`` reads the source and fails on another way in.
+
+Two questions are asked of an account:
+
+* :func:`staff_role` — the role of the staff member *making this request*: active staff, signed
+  in with password and TOTP (django-otp's ``is_verified()``), holding a declared role;
+* :func:`account_may` — whether *another* account (the one a request is assigned to) holds a role
+  that may do something: active staff with a declared role; it is not signed in here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.db.models import IntegerField, QuerySet
+from django.http import HttpRequest
+
+from piwarden.inquiries.models import CATEGORY as CONSULTATION  # a role that may reveal it handles requests
+from piwarden.inquiries.models import Inquiry
+from piwarden.policy.declaration import Role, load_declaration
+from piwarden.prepared import Param, PreparedSelect
+
+
+class Capability(StrEnum):
+    """What a staff member may do, each read from the declared role."""
+
+    SEE_INQUIRIES = "see_inquiries"  # open the inbox: the consultation requests in their scope
+    SEE_ALL_INQUIRIES = "see_all_inquiries"  # every consultation request, not only their own
+    ASSIGN_INQUIRIES = "assign_inquiries"  # give a consultation request to a staff member
+    READ_AUDIT = "read_audit"  # read and export the audit log
+    HANDLE_RIGHTS = "handle_rights"  # the rights-request queue and its actions
+    TRACE_PROMISES = "trace_promises"  # the trace of the privacy texts' promises to code and tests
+    MONITOR_SECURITY = "monitor_security"  # the monitoring's alerts and the masked security events
+
+
+def _granted(role: Role, capability: Capability) -> bool:
+    if capability is Capability.SEE_INQUIRIES:
+        return CONSULTATION in role.reveal_categories
+    if capability is Capability.SEE_ALL_INQUIRIES:
+        return CONSULTATION in role.reveal_categories and role.all_inquiries
+    if capability is Capability.ASSIGN_INQUIRIES:
+        return CONSULTATION in role.reveal_categories and role.all_inquiries and role.assign_inquiries
+    if capability is Capability.READ_AUDIT:
+        return role.read_audit
+    if capability is Capability.TRACE_PROMISES:
+        return role.trace_promises
+    if capability is Capability.MONITOR_SECURITY:
+        return role.monitor_security
+    return role.handle_rights
+
+
+def role_may(role: Role | None, capability: Capability) -> bool:
+    """Whether a declared role (None: no role, or not signed in as staff) grants ``capability``."""
+    return role is not None and _granted(role, capability)
+
+
+def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+    """The declared role of a signed-in, verified staff member, or None."""
+    if not isinstance(user, User):
+        return None
+    if not user.is_active or not user.is_staff:
+        return None
+    # django_otp's OTPMiddleware adds is_verified(); a user loaded any other way has not
+    # passed the second factor in this request.
+    is_verified = getattr(user, "is_verified", None)
+    if not callable(is_verified) or not is_verified():
+        return None
+    return _declared_role(user)
+
+
+# Every staff request asks: the statement compiled once per process (what ``user.groups`` reads).
+_GROUP_NAMES = PreparedSelect(lambda: Group.objects.filter(user__id=Param("user", IntegerField())).values_list("name"))
+
+
+def _declared_role(user: User) -> Role | None:
+    # The decorator, the view and the access function all ask within one request: one query.
+    # The user object lives for one request, so the memo cannot outlive a change of groups.
+    if not hasattr(user, "_piwarden_role"):
+        declared = {r.id: r for r in load_declaration().roles}
+        names = [name for (name,) in _GROUP_NAMES.rows(user=user.pk)]
+        user._piwarden_role = next((declared[n] for n in names if n in declared), None)  # type: ignore[attr-defined]  # memo attribute
+    role: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
+    return role
+
+
+def is_signed_in_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Signed in with password and TOTP, active staff, with a declared role: may enter the console."""
+    return staff_role(user) is not None
+
+
+def may(user: AbstractBaseUser | AnonymousUser, capability: Capability) -> bool:
+    """Whether the staff member making this request may do ``capability``."""
+    return role_may(staff_role(user), capability)
+
+
+def roles_with(capability: Capability) -> list[str]:
+    """The ids of the declared roles that grant ``capability`` (declaration order)."""
+    return [r.id for r in load_declaration().roles if _granted(r, capability)]
+
+
+def accounts_that_may(capability: Capability) -> QuerySet[User]:
+    """Active staff accounts holding a role that grants ``capability`` (to choose an assignee from)."""
+    return (
+        User.objects.filter(is_active=True, is_staff=True, groups__name__in=roles_with(capability))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def account_may(user: User, capability: Capability) -> bool:
+    """Whether an account (not necessarily the one signed in) holds a role that grants ``capability``."""
+    return accounts_that_may(capability).filter(pk=user.pk).exists()
+
+
+# --- object level -------------------------------------------------------------------------------
+
+
+def inquiries_in_scope(user: AbstractBaseUser | AnonymousUser, inquiries: QuerySet[Inquiry]) -> QuerySet[Inquiry]:
+    """The consultation requests of ``inquiries`` this staff member may open: all of them for a role
+    that sees every request, those assigned to them for the others, none without the role."""
+    role = staff_role(user)
+    if role_may(role, Capability.SEE_ALL_INQUIRIES):
+        return inquiries
+    if role_may(role, Capability.SEE_INQUIRIES) and isinstance(user, User):
+        return inquiries.filter(assigned_to=user)
+    return inquiries.none()
+
+
+def may_open_inquiry(user: AbstractBaseUser | AnonymousUser, inquiry: Inquiry) -> bool:
+    """Whether this staff member may open this one consultation request (masked)."""
+    role = staff_role(user)
+    if role_may(role, Capability.SEE_ALL_INQUIRIES):
+        return True
+    return role_may(role, Capability.SEE_INQUIRIES) and isinstance(user, User) and inquiry.assigned_to_id == user.pk
+
+
+# --- revealing personal data --------------------------------------------------------------------
+
+
+def may_see_category(role: Role | None, category: str) -> bool:
+    """Whether the role may reveal ``category`` for at least one purpose."""
+    return role is not None and category in role.reveal_categories
+
+
+def may_reveal(role: Role | None, category: str, purpose: str) -> bool:
+    """Whether the role may reveal ``category`` for ``purpose`` (the declared grant)."""
+    return role is not None and role.may_reveal(category, purpose)
+
+
+def reveal_purposes(role: Role | None, categories: list[str] | set[str] | tuple[str, ...]) -> list[str]:
+    """The purposes the role may reveal every one of ``categories`` for (declaration order)."""
+    return [] if role is None else role.purposes_for(categories)
+
+
+class StaffPermissions:
+    """What the signed-in staff member may do, for templates: ``{% if may.read_audit %}``.
+
+    Asked lazily, from the request: a page that never looks reads neither the session nor the
+    database (a public page must not vary by cookie).  A page drawn before the authentication
+    middleware ran (an early error page) has no user, and no permission.
+    """
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> bool:
+        try:
+            capability = Capability(name)
+        except ValueError:
+            raise AttributeError(name) from None
+        user = getattr(self._request, "user", None)
+        return user is not None and may(user, capability)

@@ -1,0 +1,346 @@
+"""The authorisation matrix: every URL of the project, for every kind of person who may ask for it.
+
+Issue 8 §2.  ``MATRIX`` holds an entry for every URL pattern (found by walking Django's resolver,
+the language-prefixed public site and the JSON API included): for each actor, what the answer
+must be.  A URL without an entry fails :func:`test_every_url_has_an_entry`; an entry for a URL
+that no longer exists fails it too, so the table never drifts from the URLs.
+
+The actors are real: anonymous; two visitors (A and B), each holding a verified rights request
+opened in their browser (the status page's signed cookie, as the portal sets it) and an API
+token for it (as the API's ``open`` operation gives it); and one staff member for each role the
+declaration declares, signed in with password and TOTP.  Each URL is asked for by each of them,
+and the answer's status (and, for a redirect, where it leads) must be the table's.
+
+Object level: the sales consultant asks for a consultation request assigned to them and for one
+assigned to a colleague (404); visitor B asks the API for visitor A's request (404).
+
+Adding a URL: add its name (``namespace:name``, or the route for an unnamed pattern) to
+``MATRIX`` with one :class:`Case` or more.  ``staff(...)`` is a console page: anonymous and
+visitors are sent to sign in, and each role answers what you pass (404 when left out: a role
+that may not open a page is answered as if it were not there).  ``everyone(...)`` is a page that
+answers all alike.  A URL with an object in it takes ``url=lambda w: ...`` built from
+:class:`World`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.resolvers import LocalePrefixPattern
+from django.utils import timezone, translation
+
+from piwarden.inquiries.models import Inquiry
+from piwarden.monitoring.models import Alert, Rule
+from piwarden.policy.declaration import load_declaration
+from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
+from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
+from tests.conftest import consultation_data, make_staff, sign_in
+
+pytestmark = pytest.mark.django_db
+
+VISITORS = ("anonymous", "visitor_a", "visitor_b")
+ROLES = tuple(r.id for r in load_declaration().roles)
+ACTORS = VISITORS + ROLES
+
+# Outcomes: a status code, "login" (302 to the console's sign-in), or "→name" (302 to that URL).
+Outcome = int | str
+OK, BAD, UNAUTHORISED, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 400, 401, 403, 404, 405
+LOGIN = "login"
+
+
+def everyone(outcome: Outcome, **overrides: Outcome) -> dict[str, Outcome]:
+    """Every actor alike, but for ``overrides`` (actor → outcome)."""
+    return {actor: overrides.get(actor, outcome) for actor in ACTORS}
+
+
+def staff(**roles: Outcome) -> dict[str, Outcome]:
+    """A console page: sign-in for anonymous and visitors; each role as given, 404 if not given."""
+    unknown = set(roles) - set(ROLES)
+    assert not unknown, f"not a declared role: {unknown}"
+    return {**dict.fromkeys(VISITORS, LOGIN), **{r: roles.get(r, NOT_FOUND) for r in ROLES}}
+
+
+def every_role(outcome: Outcome) -> dict[str, Outcome]:
+    return staff(**dict.fromkeys(ROLES, outcome))
+
+
+@dataclass
+class World:
+    """The objects the URLs name, made once for the matrix."""
+
+    own_inquiry: str = ""  # a consultation request assigned to the sales consultant
+    others_inquiry: str = ""  # one assigned to another sales consultant
+    rights_a: str = ""  # visitor A's rights request (reference)
+    rights_b: str = ""
+    alert: int = 0  # a monitoring alert (its id)
+
+
+@dataclass(frozen=True)
+class Case:
+    expect: Mapping[str, Outcome]
+    url: Callable[[World], str] | None = None  # None: reverse(name) without arguments
+    method: str = "get"
+    data: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def _rights(attr: str) -> Callable[[World], str]:
+    return lambda w: reverse("backoffice:rights_request", args=[getattr(w, attr)])
+
+
+MATRIX: dict[str, list[Case]] = {
+    # --- the public site (Chinese at /, English at /en/: both are asked) -------------------------
+    "site:home": [Case(everyone(OK))],
+    "site:privacy": [Case(everyone(OK))],
+    "site:contact": [Case(everyone(OK))],
+    "site:consultation": [Case(everyone(OK))],
+    # The page after a submission, for the browser that submitted (none did here).
+    "site:consultation_received": [Case(everyone(NOT_FOUND))],
+    "site:rights": [Case(everyone(OK))],
+    "site:rights_verify": [Case(everyone(OK))],
+    "site:rights_status": [Case(everyone(OK))],
+    "site:rights_status_code": [Case(everyone(OK))],
+    # The request opened in this browser (the signed cookie): its requester only.
+    "site:rights_received": [Case(everyone("→site:rights_status", visitor_a=OK, visitor_b=OK))],
+    "site:rights_status_view": [Case(everyone("→site:rights_status", visitor_a=OK, visitor_b=OK))],
+    "site:rights_archive": [Case(everyone("→site:rights_status", visitor_a=OK, visitor_b=OK))],
+    # No archive was prepared for these requests: nothing to download, for the requester either.
+    "site:rights_archive_download": [Case(everyone("→site:rights_status", visitor_a=NOT_FOUND, visitor_b=NOT_FOUND))],
+    # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
+    "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
+    "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
+    "captcha-audio": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/audio/nosuchkey.wav")],
+    "captcha-refresh": [Case(everyone(NOT_FOUND))],
+    # --- the JSON API ------------------------------------------------------------------------------
+    "api:api-root": [Case(everyone(NOT_FOUND))],
+    "api:openapi-json": [Case(everyone(OK))],
+    "api:submit": [Case(everyone(NOT_ALLOWED))],
+    "api:verify": [Case(everyone(NOT_ALLOWED), url=lambda w: f"/api/rights/requests/{w.rights_a}/verify")],
+    "api:follow_code": [Case(everyone(NOT_ALLOWED), url=lambda w: f"/api/rights/requests/{w.rights_a}/follow-code")],
+    "api:open_request": [Case(everyone(NOT_ALLOWED), url=lambda w: f"/api/rights/requests/{w.rights_a}/open")],
+    # Visitor A's request: A's token opens it, B's token answers 404, no token 401.
+    "api:status": [
+        Case(
+            everyone(UNAUTHORISED, visitor_a=OK, visitor_b=NOT_FOUND),
+            url=lambda w: f"/api/rights/requests/{w.rights_a}",
+        )
+    ],
+    # Visitor A's request has no archive (not a completed access or copy request): 404 to A too.
+    "api:archive": [
+        Case(
+            everyone(UNAUTHORISED, visitor_a=NOT_FOUND, visitor_b=NOT_FOUND),
+            url=lambda w: f"/api/rights/requests/{w.rights_a}/archive",
+        )
+    ],
+    "api/<path:rest>": [Case(everyone(NOT_FOUND), url=lambda w: "/api/no/such/thing")],
+    # --- the staff console --------------------------------------------------------------------------
+    "backoffice:login": [Case(everyone(OK))],
+    "backoffice:logout": [Case(everyone(NOT_ALLOWED))],  # POST only (a GET signs nobody out)
+    "backoffice:preferences": [Case(every_role(OK))],
+    # Every role has the inbox page; a role without consultation requests is told so on it.
+    "backoffice:inbox": [Case(every_role(OK))],
+    "backoffice:inquiry": [
+        Case(
+            staff(sales=OK, privacy_officer=OK),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.own_inquiry]),
+            note="assigned to the sales consultant",
+        ),
+        Case(
+            staff(privacy_officer=OK),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.others_inquiry]),
+            note="assigned to another sales consultant",
+        ),
+        Case(staff(), url=lambda w: reverse("backoffice:inquiry", args=["ZZZZZZZZZZ"]), note="no such request"),
+        # A reveal posted with nothing chosen: refused as bad input where the page opens at all.
+        Case(
+            staff(sales=BAD, privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.own_inquiry]),
+            method="post",
+            note="empty reveal, own request",
+        ),
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.others_inquiry]),
+            method="post",
+            note="empty reveal, another's request",
+        ),
+    ],
+    # POST only (the assignment's own tests post: tests/inquiries/test_assignment.py).
+    "backoffice:inquiry_assign": [
+        Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:inquiry_assign", args=[w.own_inquiry])),
+        # Posted with no assignee: sales may open their own request but not assign it (403).
+        Case(
+            staff(sales=FORBIDDEN, privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_assign", args=[w.own_inquiry]),
+            method="post",
+            note="no assignee, own request",
+        ),
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_assign", args=[w.others_inquiry]),
+            method="post",
+            note="no assignee, another's request",
+        ),
+    ],
+    "backoffice:audit": [Case(staff(privacy_officer=OK, auditor=OK))],
+    "backoffice:audit_export": [Case(staff(privacy_officer=OK, auditor=OK))],
+    "backoffice:rights_queue": [Case(staff(privacy_officer=OK))],
+    "backoffice:rights_request": [
+        Case(staff(privacy_officer=OK), url=_rights("rights_a")),
+        Case(staff(privacy_officer=BAD), url=_rights("rights_a"), method="post", data={"action": "none"}),
+    ],
+    "backoffice:promises": [Case(staff(privacy_officer=OK))],
+    "backoffice:alerts": [Case(staff(auditor=OK))],
+    "backoffice:alert": [
+        Case(staff(auditor=OK), url=lambda w: reverse("backoffice:alert", args=[w.alert])),
+        # Acknowledged without a note: refused as bad input where the page opens at all.
+        Case(staff(auditor=BAD), url=lambda w: reverse("backoffice:alert", args=[w.alert]), method="post"),
+        Case(staff(), url=lambda w: reverse("backoffice:alert", args=[w.alert + 1000]), note="no such alert"),
+    ],
+    "backoffice:security_events": [Case(staff(auditor=OK))],
+}
+
+
+# --- the URLs of the project ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # the name with its namespaces, or the route of an unnamed pattern
+    localised: bool  # under i18n_patterns: served at / (Chinese) and /en/ (English)
+
+
+def routes() -> Iterator[Route]:
+    """Every URL pattern, walking the resolver through every include (namespaces, language prefix)."""
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str, namespace: str, localised: bool) -> Iterator[Route]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                under_language = localised or isinstance(pattern.pattern, LocalePrefixPattern)
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner, under_language)
+            else:
+                route = prefix + str(pattern.pattern)
+                yield Route(f"{namespace}{pattern.name}" if pattern.name else route, localised)
+
+    yield from walk(get_resolver().url_patterns, "", "", localised=False)
+
+
+def test_every_url_has_an_entry():
+    found = {r.key for r in routes()}
+    assert len(found) > 30  # the walk found the project's URLs, not an empty list
+    assert {"site:home", "api:status", "backoffice:inbox"} <= found
+    assert sorted(found - set(MATRIX)) == [], "URLs without an entry in MATRIX"
+    assert sorted(set(MATRIX) - found) == [], "entries in MATRIX for URLs that no longer exist"
+
+
+def test_every_entry_names_every_actor():
+    """A new role in the declaration needs its column: every case must say what each actor gets."""
+    for key, cases in MATRIX.items():
+        assert cases, key
+        for case in cases:
+            assert set(case.expect) == set(ACTORS), (key, case.note, set(ACTORS) ^ set(case.expect))
+
+
+# --- the actors -------------------------------------------------------------------------------
+
+
+def _visitor(email: str, settings: Any) -> tuple[Client, str]:
+    """A person with a verified rights request, opened in their browser and with an API token."""
+    request = submit_request(
+        RequestInput(kind=RequestKind.ACCESS, email=email, details="", acting_as=ActingAs.SELF, language="zh-hans")
+    )
+    client = Client()
+    code = VerificationCode.objects.filter(request=request, purpose=CodePurpose.VERIFY).latest("created_at")
+    response = client.post(reverse("site:rights_verify"), {"reference": request.reference, "code": code.sealed_code})
+    assert response.status_code == HTTPStatus.FOUND, response.content.decode()[:500]  # the portal's cookie is set
+    send_follow_code(request.reference, email)
+    code = VerificationCode.objects.filter(request=request, purpose=CodePurpose.FOLLOW).latest("created_at")
+    response = client.post(
+        f"/api/rights/requests/{request.reference}/open", json.dumps({"code": code.sealed_code}), "application/json"
+    )
+    assert response.status_code == HTTPStatus.OK, response.content.decode()[:500]
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {response.json()['token']}"
+    return client, request.reference
+
+
+@pytest.fixture
+def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, Client]]:
+    settings.PIWARDEN_RIGHTS_RATE = settings.PIWARDEN_API_RATE = "1000000/m"  # not the subject here
+    settings.PIWARDEN_RIGHTS_MAIL_RATE = "1000000/h"
+    clients: dict[str, Client] = {"anonymous": Client()}
+    made = World()
+    clients["visitor_a"], made.rights_a = _visitor("visitor.a@example.com", settings)
+    clients["visitor_b"], made.rights_b = _visitor("visitor.b@example.com", settings)
+    users: dict[str, User] = {}
+    for role in ROLES:
+        users[role] = make_staff(f"matrix-{role}", role, tmp_path)
+        clients[role] = Client()
+        assert sign_in(clients[role], users[role]).status_code == HTTPStatus.FOUND
+    colleague = make_staff("matrix-sales-colleague", "sales", tmp_path)
+    for tag in ("own", "other"):
+        data = consultation_data(email=f"{tag}@example.com", name=f"Matrix {tag}")
+        assert Client().post("/consultation/", data).status_code == HTTPStatus.FOUND
+    own, other = Inquiry.objects.order_by("submitted_at", "id")
+    assign(own.reference, users["sales"])
+    assign(other.reference, colleague)
+    made.own_inquiry, made.others_inquiry = own.reference, other.reference
+    now = timezone.now()
+    made.alert = Alert.objects.create(
+        rule=Rule.values[0],
+        staff=colleague,
+        events=31,
+        threshold=30,
+        window_minutes=10,
+        first_seq=1,
+        last_seq=31,
+        first_at=now,
+        last_at=now,
+        raised_at=now,
+    ).pk
+    return made, clients
+
+
+def outcome_of(response: Any, language: str) -> Outcome:
+    if response.status_code != HTTPStatus.FOUND:
+        return int(response.status_code)
+    target = urlsplit(response["Location"]).path
+    if target == reverse("backoffice:login"):
+        return LOGIN
+    for name in ("site:rights_status", "site:consultation", "site:home"):
+        with translation.override(language):
+            if target == reverse(name):
+                return f"→{name}"
+    return f"→{target}"
+
+
+def test_each_actor_gets_what_the_matrix_says(world: tuple[World, dict[str, Client]]) -> None:
+    made, clients = world
+    localised = {r.key for r in routes() if r.localised}
+    wrong: list[str] = []
+    asked = 0
+    for key, cases in MATRIX.items():
+        for case in cases:
+            for language in ("zh-hans", "en") if key in localised else ("zh-hans",):
+                with translation.override(language):
+                    url = case.url(made) if case.url else reverse(key)
+                for actor in ACTORS:
+                    response = getattr(clients[actor], case.method)(url, case.data)
+                    asked += 1
+                    got = outcome_of(response, language)
+                    if got != case.expect[actor]:
+                        wrong.append(
+                            f"{key} {case.note} {case.method.upper()} {url} as {actor}: {got}, not {case.expect[actor]}"
+                        )
+    assert not wrong, "\n".join(wrong)
+    assert asked > 250  # every URL, every actor (the public site twice)
