@@ -268,11 +268,14 @@ class PreparedSelect:
     statement goes through Django's cursor whenever someone counts or wraps statements (tests,
     DEBUG) or the backend is not SQLite, and straight to the driver otherwise (as :func:`execute`).
     Rows are fetched ``chunk`` at a time, through the backend's chunked cursor (server-side on
-    PostgreSQL), so a person with 100 000 rows is never read at once.
+    PostgreSQL), so a person with 100 000 rows is never read at once; ``streamed=False`` for a
+    statement that reads a row or a few (a look-up by a unique key): an ordinary cursor, as
+    ``.first()`` uses, without a server-side cursor's round trips.
     """
 
-    def __init__(self, build: Callable[[], QuerySet[Any, Any]]) -> None:
+    def __init__(self, build: Callable[[], QuerySet[Any, Any]], *, streamed: bool = True) -> None:
         self._build = build
+        self._streamed = streamed
         self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = weakref.WeakKeyDictionary()
 
     def rows(self, *, using: str = DEFAULT_DB_ALIAS, chunk: int = 200, **values: Any) -> Iterator[tuple[Any, ...]]:
@@ -284,7 +287,7 @@ class PreparedSelect:
         if db.vendor == "sqlite" and not db.queries_logged and not db.execute_wrappers:
             yield from _driver_rows(db, sql, params, chunk, compiled)
             return
-        with db.chunked_cursor() as cursor:
+        with db.chunked_cursor() if self._streamed else db.cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(chunk):
                 yield from _converted(batch, compiled, db)

@@ -195,7 +195,8 @@ def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
 
 
 _CHOICES = PreparedSelect(
-    lambda: Person.objects.filter(pk=Param("person", UUIDField())).values_list("restricted_at", "erased_at")
+    lambda: Person.objects.filter(pk=Param("person", UUIDField())).values_list("restricted_at", "erased_at"),
+    streamed=False,
 )
 
 
