@@ -305,6 +305,7 @@ class PreparedSelect:
         pieces = tuple(_MARK.split(sql))
         if len(pieces) != len(params) + 1:
             raise ValueError(f"a prepared SELECT's marks do not match its parameters: {sql}")
+        # The selected columns and their converters, as the compiler's own results_iter() finds them.
         columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
         converters = tuple(
             (position, tuple(found), expression)
