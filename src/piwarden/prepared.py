@@ -268,12 +268,14 @@ class PreparedSelect:
     statement goes through Django's cursor whenever someone counts or wraps statements (tests,
     DEBUG) or the backend is not SQLite, and straight to the driver otherwise (as :func:`execute`).
     Rows are fetched ``chunk`` at a time, through the backend's chunked cursor (server-side on
-    PostgreSQL), so a person with 100 000 rows is never read at once; ``chunk=1`` (a look-up of
-    one row) reads through a plain cursor.
+    PostgreSQL), so a person with 100 000 rows is never read at once; ``streamed=False`` for a
+    statement that reads a row or a few (a look-up by a unique key): an ordinary cursor, as
+    ``.first()`` uses, without a server-side cursor's round trips.
     """
 
-    def __init__(self, build: Callable[[], QuerySet[Any, Any]]) -> None:
+    def __init__(self, build: Callable[[], QuerySet[Any, Any]], *, streamed: bool = True) -> None:
         self._build = build
+        self._streamed = streamed
         self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = weakref.WeakKeyDictionary()
 
     def rows(self, *, using: str = DEFAULT_DB_ALIAS, chunk: int = 200, **values: Any) -> Iterator[tuple[Any, ...]]:
@@ -285,9 +287,7 @@ class PreparedSelect:
         if db.vendor == "sqlite" and not db.queries_logged and not db.execute_wrappers:
             yield from _driver_rows(db, sql, params, chunk, compiled)
             return
-        # One row wanted (a look-up by key): a plain cursor, one round trip; a server-side cursor
-        # would cost three (DECLARE, FETCH, CLOSE) and take a FOR UPDATE's lock only at the FETCH.
-        with db.chunked_cursor() if chunk > 1 else db.cursor() as cursor:
+        with db.chunked_cursor() if self._streamed else db.cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(chunk):
                 yield from _converted(batch, compiled, db)
@@ -305,6 +305,7 @@ class PreparedSelect:
         pieces = tuple(_MARK.split(sql))
         if len(pieces) != len(params) + 1:
             raise ValueError(f"a prepared SELECT's marks do not match its parameters: {sql}")
+        # The selected columns and their converters, as the compiler's own results_iter() finds them.
         columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
         converters = tuple(
             (position, tuple(found), expression)

@@ -46,21 +46,15 @@ class Person(models.Model):
 
 
 _BY_ID = PreparedSelect(
-    lambda: Person.objects.filter(pk=Param("person", models.UUIDField())).values_list(*columns_of(Person))
-)
-_LOCKED_BY_ID = PreparedSelect(
-    lambda: (
-        Person.objects.select_for_update()
-        .filter(pk=Param("person", models.UUIDField()))
-        .values_list(*columns_of(Person))
-    )
+    lambda: Person.objects.filter(pk=Param("person", models.UUIDField())).values_list(*columns_of(Person)),
+    streamed=False,
 )
 
 
-def person_by_id(pk: Any, *, locked: bool = False) -> Person:
-    """``Person.objects.get(pk=pk)`` (``select_for_update()`` with ``locked``), the statement compiled
-    once per process: the hot paths of rights requests load a person each time."""
-    person = (_LOCKED_BY_ID if locked else _BY_ID).instance(Person, person=pk)
+def person_by_id(pk: Any) -> Person:
+    """``Person.objects.get(pk=pk)``, the statement compiled once per process (the archive's task
+    loads its person each time)."""
+    person = _BY_ID.instance(Person, person=pk)
     if person is None:
         raise Person.DoesNotExist(f"Person {pk} does not exist.")
     return person

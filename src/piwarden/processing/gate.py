@@ -201,7 +201,8 @@ _CHOICES = PreparedSelect(
         Person.objects.select_for_update(no_key=True)
         .filter(pk=Param("person", UUIDField()))
         .values_list("restricted_at", "erased_at")
-    )
+    ),
+    streamed=False,
 )
 
 
@@ -216,7 +217,7 @@ def _as_of_now(person: Person) -> Person:
     committing at the same moment destroys.  (What ``refresh_from_db(fields=...)`` does, with the
     statement compiled once: every use of personal data passes here.)
     """
-    found = list(_CHOICES.rows(chunk=1, person=person.pk))
+    found = list(_CHOICES.rows(person=person.pk))
     if not found:
         raise Person.DoesNotExist(f"Person {person.pk} does not exist.")
     person.restricted_at, person.erased_at = found[0]

@@ -415,7 +415,8 @@ class _Code:
 _CODES = PreparedSelect(
     lambda: VerificationCode.objects.filter(
         request_id=Param("request", UUIDField()), purpose__in=Params("purposes", CharField())
-    ).values_list(*(f.name for f in fields(_Code)))
+    ).values_list(*(f.name for f in fields(_Code))),
+    streamed=False,
 )
 
 
@@ -425,7 +426,7 @@ def _with_person(locked: bool) -> PreparedSelect:
         person = (f"person__{column}" for column in columns_of(Person))
         return rows.filter(reference=Param("reference", CharField())).values_list(*columns_of(RightsRequest), *person)
 
-    return PreparedSelect(build)
+    return PreparedSelect(build, streamed=False)
 
 
 _BY_REFERENCE, _LOCKED_BY_REFERENCE = _with_person(locked=False), _with_person(locked=True)

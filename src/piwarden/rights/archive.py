@@ -195,6 +195,8 @@ def _cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+# html.escape's five replacements as one pass over each cell (a typical archive has hundreds).
+_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one, not one per record as json.dumps makes
 
 
@@ -257,8 +259,7 @@ class _Build:
             row[-1] = _cell({k: v for k, v in record.items() if k not in self.known})
         self.csv_writer.writerow(row)
         self.data.write((b"," if count else b"") + _json(record if isinstance(record, dict) else dict(record)))
-        cells = "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
-        self.page.write(f"<tr>{cells}</tr>\n".encode())
+        self.page.write(("<tr><td>" + "</td><td>".join([c.translate(_ESCAPE) for c in row]) + "</td></tr>\n").encode())
         self.counts[self.category.id] = count + 1
         self.records += 1
         if self.progress is not None and self.records % PROGRESS_EVERY == 0:

@@ -65,7 +65,8 @@ class WorkingCalendar:
         return day not in holidays and day.weekday() < 5  # noqa: PLR2004  # Monday..Friday
 
 
-_LOADED_YEARS = PreparedSelect(lambda: ScheduleYear.objects.values_list("year"))  # every verification asks
+# Every verification asks: the statement compiled once per process.
+_LOADED_YEARS = PreparedSelect(lambda: ScheduleYear.objects.values_list("year"), streamed=False)
 
 
 def load_calendar() -> WorkingCalendar:

@@ -77,7 +77,9 @@ def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
 
 
 # Every staff request asks: the statement compiled once per process (what ``user.groups`` reads).
-_GROUP_NAMES = PreparedSelect(lambda: Group.objects.filter(user__id=Param("user", IntegerField())).values_list("name"))
+_GROUP_NAMES = PreparedSelect(
+    lambda: Group.objects.filter(user__id=Param("user", IntegerField())).values_list("name"), streamed=False
+)
 
 
 def _declared_role(user: User) -> Role | None:
