@@ -134,6 +134,7 @@ def test_sqlite_refuses_a_replace_and_a_pre_sealed_insert(sealed: AuditEvent) ->
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.duty("RET-04")
+@pytest.mark.django_db(transaction=True)  # committed rows: a TRUNCATE meets their pending FK checks first
 def test_postgresql_refuses_truncate(sealed: AuditEvent) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("TRUNCATE is PostgreSQL's (SQLite's is a DELETE)")
