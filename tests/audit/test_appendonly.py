@@ -121,6 +121,18 @@ def test_sqlite_refuses_a_replace_and_a_pre_sealed_insert(sealed: AuditEvent) ->
         pytest.skip("INSERT OR REPLACE is SQLite's (it deletes the row it replaces without a DELETE trigger)")
     events = connection.ops.quote_name(AuditEvent._meta.db_table)
     refused(lambda: sql(f"INSERT OR REPLACE INTO {events} SELECT * FROM {events} WHERE id = %s", sealed.pk))  # noqa: S608
+    record(1)
+    pending = AuditEvent.objects.get(seq=None)
+    # "Sealing" a pending event onto seq 2 with OR REPLACE would delete the event at seq 2.
+    refused(
+        lambda: sql(
+            f"UPDATE OR REPLACE {events} SET seq = 2, prev_hash = %s, hash = %s WHERE id = %s",  # noqa: S608
+            sealed.prev_hash,
+            sealed.hash,
+            pending.pk,
+        )
+    )
+    assert AuditEvent.objects.filter(pk=sealed.pk, seq=2).exists()
     assert checkpoint(span=2) == 1
     checkpoints = connection.ops.quote_name(AuditCheckpoint._meta.db_table)
     refused(lambda: sql(f"INSERT OR REPLACE INTO {checkpoints} SELECT * FROM {checkpoints}"))  # noqa: S608
@@ -134,6 +146,7 @@ def test_sqlite_refuses_a_replace_and_a_pre_sealed_insert(sealed: AuditEvent) ->
 
 @pytest.mark.duty("SEC-02")
 @pytest.mark.duty("RET-04")
+@pytest.mark.django_db(transaction=True)  # committed rows: a TRUNCATE meets their pending FK checks first
 def test_postgresql_refuses_truncate(sealed: AuditEvent) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("TRUNCATE is PostgreSQL's (SQLite's is a DELETE)")

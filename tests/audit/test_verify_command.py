@@ -3,9 +3,10 @@
 Two processes append at once (each its own connection and transactions), the command seals
 them into one chain, and ``verify`` exits 0; four append while the worker's sealer runs, and the
 log is one chain holding every event.  The attacker drops the append-only triggers first (the
-database refuses the tampering otherwise): a rewritten sealed event, a rewritten pending one and
-a deleted one each make ``verify`` exit 1 naming the event and the missing triggers; with the
-log intact and the triggers gone it exits 2.  Off a terminal it prints no progress bar; on one
+database refuses the tampering otherwise): a rewritten sealed event, a rewritten pending one, a
+deleted one, an inserted one, two reordered, the log cut short and the log rewritten with its
+hashes recomputed each make ``verify`` exit 1 naming the first bad event and the missing
+triggers; with the log intact and the triggers gone it exits 2.  Off a terminal it prints no progress bar; on one
 (a pseudo-terminal) it does, on stderr, unless ``--quiet``.
 """
 
@@ -28,6 +29,7 @@ from piwarden.audit.chain import seal, seal_every, verify
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from tests.audit.conftest import drop_triggers
+from tests.audit.test_tampering_property import sealed_log, tamper  # noqa: F401  # sealed_log: a fixture
 from tests.commands import PIWARDEN, command_env, piwarden
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,6 +143,32 @@ def test_a_deleted_sealed_event_is_named_by_the_one_after_it() -> None:
         call_command("audit", "verify", "--quiet")
     assert refused.value.returncode == 1
     assert "append-only triggers are missing, disabled or altered (audit_" in str(refused.value)
+
+
+@pytest.mark.duty("SEC-02")
+@pytest.mark.django_db  # sealed_log is built in the test's transaction
+@pytest.mark.usefixtures("sealed_log")  # and exported to PIWARDEN_AUDIT_CHECKPOINTS, which verify reads
+@pytest.mark.parametrize(
+    ("kind", "seq", "other", "named"),
+    [
+        ("flip", 9, 0, "seq 9 "),  # a byte of an event's reason
+        ("delete", 9, 0, "seq 10 "),  # the one after the gap
+        ("insert", 9, 0, "seq 10 "),  # the forged seq 9 follows its predecessor; the old seq 9, now 10, does not
+        ("swap", 9, 20, "seq 9 "),  # reordered
+        ("cut", 30, 0, "seq 29 "),  # truncated, the head moved back: against the export file
+        ("rewrite", 9, 0, "seq 8 "),  # every hash after it recomputed: the export's run from seq 8
+    ],
+)
+def test_with_the_triggers_dropped_every_kind_of_tampering_exits_1_naming_the_first_bad_event(
+    kind: str, seq: int, other: int, named: str
+) -> None:
+    drop_triggers()
+    tamper(kind, seq, other, "reason", 3, 1)
+    with pytest.raises(CommandError) as refused:
+        call_command("audit", "verify", "--quiet")
+    assert refused.value.returncode == 1
+    assert f"audit event {named}" in str(refused.value)
+    assert "the audit log was tampered with; and its append-only triggers are missing" in str(refused.value)
 
 
 @pytest.mark.duty("SEC-02")

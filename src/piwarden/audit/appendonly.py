@@ -6,7 +6,8 @@ What they refuse, whoever sends the statement (the ORM, raw SQL, a shell on the 
   ``prev_hash`` and ``hash`` of a row that has none of them and changes no other column (so an
   event is sealed once, and its content never changes); on SQLite also an INSERT that arrives
   sealed or reuses an id (``INSERT OR REPLACE`` deletes the row it replaces without firing the
-  DELETE trigger).  On PostgreSQL, TRUNCATE.
+  DELETE trigger), and a sealing UPDATE onto a seq or hash another event holds (``UPDATE OR
+  REPLACE`` would delete that one).  On PostgreSQL, TRUNCATE.
 * ``audit_auditcheckpoint``: every UPDATE and DELETE (the sealer only inserts), an INSERT OR
   REPLACE on SQLite, TRUNCATE on PostgreSQL.
 * ``audit_auditchainhead``: DELETE, and an UPDATE that moves the head back or changes its hash
@@ -87,10 +88,12 @@ def _sqlite_trigger(name: str, when: str, table: str, condition: str | None = No
 
 
 _ID_TAKEN = f'EXISTS (SELECT 1 FROM "{EVENTS}" WHERE id = NEW.id)'  # noqa: S608  # names written out above
+# UPDATE OR REPLACE would delete (without a DELETE trigger) the event already holding that seq or hash.
+_SEAL_TAKEN = f'EXISTS (SELECT 1 FROM "{EVENTS}" WHERE (seq = NEW.seq OR hash = NEW.hash) AND id <> OLD.id)'  # noqa: S608
 
 SQLITE_TRIGGERS: dict[str, str] = {
     "audit_event_no_update": _sqlite_trigger(
-        "audit_event_no_update", "UPDATE", EVENTS, f"NOT ({_sealing_only('OLD', 'NEW', same='IS')})"
+        "audit_event_no_update", "UPDATE", EVENTS, f"NOT ({_sealing_only('OLD', 'NEW', same='IS')}) OR {_SEAL_TAKEN}"
     ),
     "audit_event_no_delete": _sqlite_trigger("audit_event_no_delete", "DELETE", EVENTS),
     "audit_event_no_replace": _sqlite_trigger(

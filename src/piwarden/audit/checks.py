@@ -9,6 +9,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.recorder import MigrationRecorder
 
 from piwarden.audit import appendonly
+from piwarden.vault.keycheck import database_ready
 
 MIGRATION = ("audit", "0009_append_only_triggers")
 
@@ -16,6 +17,8 @@ MIGRATION = ("audit", "0009_append_only_triggers")
 # Deploy-only and silent before the migration that makes them (a new database, a test run's start).
 @register(Tags.security, deploy=True)
 def check_append_only_triggers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not database_ready():  # an SQLite file that is not there yet: asking would create it
+        return []
     try:
         if MIGRATION not in MigrationRecorder(connection).applied_migrations():
             return []
