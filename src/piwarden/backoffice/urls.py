@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import views
+from piwarden.backoffice import staff_views, views
 
 app_name = "backoffice"
 
@@ -14,4 +14,9 @@ urlpatterns = [
     path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),
     path("rights/<str:reference>/", views.rights_request_detail, name="rights_request"),
+    path("staff/", staff_views.staff_list, name="staff"),
+    path("staff/<int:user_id>/", staff_views.staff_change, name="staff_change"),
+    path("grants/", staff_views.grants, name="grants"),
+    path("grants/<int:grant_id>/", staff_views.grant_decide, name="grant_decide"),
+    path("enrol/<str:uid>/<str:token>/", staff_views.enrol, name="enrol"),
 ]

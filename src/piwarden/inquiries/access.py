@@ -33,7 +33,7 @@ from piwarden.audit.log import EventType, record_event
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.processing import gate
-from piwarden.staff.access import actor_of, refuse_opening, staff_role
+from piwarden.staff.access import active_grant_ids, actor_of, refuse_opening, staff_role
 from piwarden.vault.crypto import CiphertextInvalid
 from piwarden.vault.keys import VaultUnavailable
 
@@ -213,7 +213,12 @@ def reveal_inquiry_fields(
                 purpose=purpose,
                 fields=chosen,
                 reason=reason,
-                extra={"inquiry": inquiry.reference, "basis": permit.decision.basis, "categories": sorted(categories)},
+                extra={
+                    "inquiry": inquiry.reference,
+                    "basis": permit.decision.basis,
+                    "categories": sorted(categories),
+                    **({"grants": grants} if (grants := active_grant_ids(user, categories, purpose)) else {}),
+                },
             )
     except gate.ProcessingRefused as refused:
         message = _("The processing gate refused: %(reason)s.") % {"reason": _(refused.decision.reason)}

@@ -12,6 +12,7 @@ it: these functions must run outside any transaction (they open durable ones).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
@@ -20,11 +21,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import Role, load_declaration
+from piwarden.staff.models import AccessGrant
 
 AUDIT_PAGE_SIZE = 50
 MAX_EXPORT = 5000  # events in one export of the audit log with its proof
@@ -50,13 +53,66 @@ def _declared_role(user: User) -> Role | None:
     if not hasattr(user, "_piwarden_role"):
         declared = {r.id: r for r in load_declaration().roles}
         names = user.groups.values_list("name", flat=True)
-        user._piwarden_role = next((declared[n] for n in names if n in declared), None)  # type: ignore[attr-defined]  # memo attribute
-    role: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
-    return role
+        role = next((declared[n] for n in names if n in declared), None)
+        user._piwarden_role = _with_grants(user, role)  # type: ignore[attr-defined]  # memo attribute
+    found: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
+    return found
+
+
+def _with_grants(user: User, role: Role | None) -> Role | None:
+    """The role widened by the staff member's approved, unexpired grants.
+
+    A grant is not a second way to decide a reveal: it adds its (category, purpose) to the role
+    that every read path already asks (``reveal``, ``may_reveal``), for as long as it lasts.
+    Only pairs the role still declares ``grantable`` count, so a change of role ends them too.
+    """
+    if role is None or not role.grantable:
+        return role
+    active = AccessGrant.objects.filter(
+        requester=user, status=AccessGrant.Status.APPROVED, expires_at__gt=timezone.now()
+    ).values_list("category", "purpose")
+    reveal = {category: list(purposes) for category, purposes in role.reveal.items()}
+    for category, purpose in active:
+        if purpose in role.grantable.get(category, ()) and purpose not in reveal.setdefault(category, []):
+            reveal[category].append(purpose)
+    return role.model_copy(update={"reveal": reveal}) if reveal != role.reveal else role
+
+
+def active_grant_ids(user: AbstractBaseUser | AnonymousUser, categories: Iterable[str], purpose: str) -> list[int]:
+    """The grants a reveal of ``categories`` for ``purpose`` rests on, for its audit event (none
+    when the declared role itself allows it)."""
+    role = staff_role(user)
+    if role is None or not isinstance(user, User):
+        return []
+    declared = load_declaration().role(role.id)
+    needed = [c for c in categories if not declared.may_reveal(c, purpose)]
+    if not needed:
+        return []
+    return list(
+        AccessGrant.objects.filter(
+            requester=user,
+            status=AccessGrant.Status.APPROVED,
+            expires_at__gt=timezone.now(),
+            category__in=needed,
+            purpose=purpose,
+        ).values_list("id", flat=True)
+    )
 
 
 def can_read_audit(role: Role | None) -> bool:
     return role is not None and role.read_audit
+
+
+def can_manage_staff(role: Role | None) -> bool:
+    return role is not None and role.manage_staff
+
+
+def can_request_grants(role: Role | None) -> bool:
+    return role is not None and any(role.grantable.values())
+
+
+def can_approve_grants(role: Role | None) -> bool:
+    return role is not None and role.approve_grants
 
 
 def actor_of(user: AbstractBaseUser | AnonymousUser) -> User | None:
@@ -143,3 +199,38 @@ def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilt
         extra: dict[str, object] = {"filter": narrowed.describe(), "events": len(events)}
         record_event(EventType.AUDIT_EXPORTED, actor=actor_of(user), extra=extra)
     return events
+
+
+# --- the administrator's staff page and the grants page (issue 8 §2) ----------------------
+
+
+def list_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[User]:
+    """Every staff account, with its groups and authenticators, for a role that manages staff."""
+    if not can_manage_staff(staff_role(user)):
+        refuse_opening(user, "staff", gettext_noop("the role may not manage staff"))
+    return User.objects.filter(is_staff=True).prefetch_related("groups", "authenticator_set").order_by("username")
+
+
+@dataclass(frozen=True)
+class GrantsView:
+    """What the grants page shows: one's own requests and grants, and those awaiting a decision."""
+
+    own: list[AccessGrant]
+    to_decide: list[AccessGrant]
+    decided: list[AccessGrant]
+
+
+RECENT_GRANTS = 50
+
+
+def open_grants(user: AbstractBaseUser | AnonymousUser) -> GrantsView:
+    """For a role that may ask for grants, or decide them; others get the refused opening."""
+    role = staff_role(user)
+    asks, decides = can_request_grants(role), can_approve_grants(role)
+    if not (asks or decides) or not isinstance(user, User):
+        refuse_opening(user, "grants", gettext_noop("the role may neither ask for nor decide grants"))
+    rows = AccessGrant.objects.select_related("requester", "decided_by").order_by("-requested_at", "-id")
+    own = list(rows.filter(requester=user)[:RECENT_GRANTS]) if asks else []
+    to_decide = list(rows.filter(status=AccessGrant.Status.REQUESTED).exclude(requester=user)) if decides else []
+    decided = list(rows.filter(decided_by=user)[:RECENT_GRANTS]) if decides else []
+    return GrantsView(own=own, to_decide=to_decide, decided=decided)
