@@ -75,6 +75,10 @@ EXCEPTIONS: dict[str, str] = {
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "
         "same reason as inquiries/mail.py"
     ),
+    "staff/mail.py": (
+        "the enrolment e-mail's failure record, apart from staff/actions.py (which queues its task) for the "
+        "same reason as inquiries/mail.py"
+    ),
 }
 
 

@@ -85,9 +85,11 @@ class GrantRequestForm(forms.Form):
 
 
 class EnrolmentForm(forms.Form):
-    password1 = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(render_value=False))
+    password1 = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
     password2 = forms.CharField(
-        label=_("Password (again)"), strip=False, widget=forms.PasswordInput(render_value=False)
+        label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
     otp_token = forms.CharField(
         label=_("6-digit code"),

@@ -207,6 +207,8 @@ def enrol(request: HttpRequest, uid: str, token: str) -> HttpResponse:
 
 
 def _qr_svg(data: str) -> SafeString:
-    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    image = qrcode.make(
+        data, image_factory=qrcode.image.svg.SvgPathImage, border=4
+    )  # the quiet zone the standard asks for
     svg: str = image.to_string(encoding="unicode")
     return mark_safe(svg)  # noqa: S308  # our own SVG, no input of the visitor's
