@@ -173,10 +173,28 @@ def test_a_new_staff_member_enrols_through_the_emailed_link_and_signs_in(dora, s
 
     # The link works once.
     assert Client().get(path).status_code == HTTPStatus.NOT_FOUND
+    welcome = Client().get(done["Location"], headers={"accept-language": "en"}).content.decode()
+    assert "Your account is ready." in welcome
     # And the new member signs in with their own password and the next code.
     erin_client = Client()
     assert sign_in(erin_client, erin).status_code == HTTPStatus.FOUND
     assert erin_client.get("/backoffice/").status_code == HTTPStatus.OK
+
+
+def test_a_new_link_can_be_sent_until_the_person_enrols(dora, alice, smtp):
+    admin = staff_client(dora)
+    admin.post(STAFF, {"username": "erin", "email": "erin@example.com", "role": "sales"})
+    erin = User.objects.get(username="erin")
+    page = admin.get(STAFF, headers={"accept-language": "en"}).content.decode()
+    assert page.count("E-mail a new link") == 1  # erin's row only: alice has enrolled
+    assert change(admin, erin, "resend").status_code == HTTPStatus.FOUND
+    assert run_staff_tasks() == ["sent", "sent"]
+    assert [m.rcpt_tos for m in smtp.collector.received] == [["erin@example.com"], ["erin@example.com"]]
+    assert [e.extra["staff"] for e in events(EventType.STAFF_ENROLMENT_RESENT)] == [erin.pk]
+    refused = change(admin, alice, "resend")
+    assert refused.status_code == HTTPStatus.CONFLICT
+    assert run_staff_tasks() == []
+    assert [e.extra["refusal"] for e in events(EventType.STAFF_CHANGE_REFUSED)] == ["not awaiting enrolment"]
 
 
 def test_a_tampered_or_suspended_link_opens_nothing(dora, smtp):

@@ -96,6 +96,7 @@ class EventType(models.TextChoices):
     # staff-admin: the administrator's staff page and time-limited grants
     STAFF_INVITED = "staff.invited", _("Staff account created and an enrolment link e-mailed")
     STAFF_ENROLLED = "staff.enrolled", _("Staff member set a password and an authenticator")
+    STAFF_ENROLMENT_RESENT = "staff.enrolment_resent", _("A new enrolment link e-mailed to a staff member")
     STAFF_SUSPENDED = "staff.suspended", _("Staff account suspended")
     STAFF_REACTIVATED = "staff.reactivated", _("Staff account reactivated")
     STAFF_ROLE_CHANGED = "staff.role_changed", _("Staff member's role changed")

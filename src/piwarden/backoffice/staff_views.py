@@ -22,12 +22,12 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.staff import access, actions
 from piwarden.staff.models import AccessGrant, Authenticator
 
-STAFF_CHANGES = ("suspend", "reactivate", "role")
 DONE = {
     "invited": _("Account created. The enrolment link is on its way to the address given."),
     "suspend": _("Suspended. Their sessions have ended."),
     "reactivate": _("Reactivated."),
     "role": _("Role changed."),
+    "resend": _("A new enrolment link is on its way."),
     "requested": _("Asked. A second staff member will approve or decline it."),
     "approve": _("Approved. The grant counts from now."),
     "decline": _("Declined."),
@@ -92,6 +92,8 @@ def staff_change(request: HttpRequest, user_id: int) -> HttpResponse:
             actions.reactivate_staff(request.user, user_id)
         elif change == "role":
             actions.change_staff_role(request.user, user_id, request.POST.get("role", ""))
+        elif change == "resend":
+            actions.resend_enrolment(request.user, user_id)
         else:
             access.list_staff(request.user)  # a wrong role hears 404 before a malformed request hears 400
             return HttpResponse(_("Unknown action."), status=HTTPStatus.BAD_REQUEST, content_type="text/plain")

@@ -183,6 +183,28 @@ def _invite(admin: User, *, username: str, email: str, role: str) -> User:
     return user
 
 
+def resend_enrolment(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
+    """E-mail a new enrolment link to an active member who has not enrolled yet (the first expired
+    or went astray); a link already sent stays valid until its own end."""
+    admin = _manager(actor, "staff")
+    try:
+        _resend(admin, target_id)
+    except StaffChangeRefused as refused:
+        _record_refusal(EventType.STAFF_CHANGE_REFUSED, admin, "resend", refused, staff=target_id)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _resend(admin: User, target_id: int) -> None:
+    target = _staff_member(target_id)
+    if not target.is_active or target.has_usable_password() or not target.email:
+        raise StaffChangeRefused(
+            gettext_noop("not awaiting enrolment"), _("Only an active account awaiting enrolment gets a new link.")
+        )
+    record_event(EventType.STAFF_ENROLMENT_RESENT, actor=admin, extra={"staff": target.pk})
+    prepare_enqueue(send_enrolment_mail, str(target.pk)).run()
+
+
 def suspend_staff(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
     """Deactivate an account and end its sessions at once; not oneself, not the last administrator."""
     admin = _manager(actor, "staff")
