@@ -108,15 +108,15 @@ def staff_change(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def grants(request: HttpRequest) -> HttpResponse:
     """An administrator asks for time-limited access; a privacy officer decides others' requests."""
-    actions.expire_grants()  # writes down the grants that lapsed (they stopped counting already)
     shown = access.open_grants(request.user)  # refuses (404, recorded) roles that neither ask nor decide
+    actions.expire_grants()  # writes down the grants that lapsed (they stopped counting already; shown so)
     role = access.staff_role(request.user)
     asks = access.can_request_grants(role)
     form = GrantRequestForm(request.POST or None, role=role) if asks and role is not None else None
     status, refusal = HTTPStatus.OK, ""
     if request.method == "POST":
-        if form is None:
-            actions.request_grant(request.user, category="", purpose="", reason="", hours=0)  # refused: 404
+        if form is None:  # a role that decides but may not ask: the write path refuses (404, recorded)
+            actions.request_grant(request.user, category="", purpose="", reason="", hours=0)
             raise Http404
         if form.is_valid():
             try:
