@@ -83,6 +83,7 @@ class World:
     rights_a: str = ""  # visitor A's rights request (reference)
     rights_b: str = ""
     alert: int = 0  # a monitoring alert (its id)
+    colleague: int = 0  # a staff account (its id), for the administrator's staff page
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,43 @@ MATRIX: dict[str, list[Case]] = {
         Case(staff(), url=lambda w: reverse("backoffice:alert", args=[w.alert + 1000]), note="no such alert"),
     ],
     "backoffice:security_events": [Case(staff(auditor=OK))],
+    # The administrator's staff page and the time-limited grants (issue 8 §2).
+    "backoffice:staff": [
+        Case(staff(admin=OK)),
+        Case(staff(admin=BAD), method="post", note="an empty new account"),
+    ],
+    "backoffice:staff_change": [
+        Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:staff_change", args=[w.colleague])),
+        Case(
+            staff(admin=BAD),
+            url=lambda w: reverse("backoffice:staff_change", args=[w.colleague]),
+            method="post",
+            note="no action",
+        ),
+    ],
+    "backoffice:grants": [
+        Case(staff(admin=OK, privacy_officer=OK)),
+        Case(staff(admin=BAD), method="post", note="an empty request for a grant"),
+    ],
+    "backoffice:grant_decide": [
+        Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:grant_decide", args=[999_999])),
+        # No action: refused as bad input for the roles that open the grants page at all.
+        Case(
+            staff(admin=BAD, privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:grant_decide", args=[999_999]),
+            method="post",
+            note="no action",
+        ),
+        Case(
+            staff(),
+            url=lambda w: reverse("backoffice:grant_decide", args=[999_999]),
+            method="post",
+            data={"action": "approve"},
+            note="no such grant; only the privacy officer approves at all",
+        ),
+    ],
+    # A link that was never issued: nothing to enrol, whoever follows it.
+    "backoffice:enrol": [Case(everyone(NOT_FOUND), url=lambda w: reverse("backoffice:enrol", args=["MQ", "x-y"]))],
 }
 
 
@@ -295,6 +333,7 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     assign(own.reference, users["sales"])
     assign(other.reference, colleague)
     made.own_inquiry, made.others_inquiry = own.reference, other.reference
+    made.colleague = colleague.pk
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

@@ -74,8 +74,8 @@ EXCEPTIONS: dict[str, str] = {
         "e-mail, from the mail task, so apart from rights/actions.py for the same reason as rights/mail.py"
     ),
     "staff/mail.py": (
-        "the new-device alert's e-mail action (its failure): apart from staff/actions.py, which queues the "
-        "task that calls it, for the same reason as inquiries/mail.py"
+        "the new-device alert's and the enrolment link's e-mail actions (their failures): apart from "
+        "staff/actions.py, which queues the tasks that call them, for the same reason as inquiries/mail.py"
     ),
     "rights/mail.py": (
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "

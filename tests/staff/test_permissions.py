@@ -52,6 +52,13 @@ NOT_A_DECISION = {
     ("piwarden/staff/personal_data.py", "export_account", "groups"): "the staff member's export names their roles",
     ("piwarden/staff/management/commands/createstaff.py", "add_arguments", "roles"): "the declared roles, as choices",
     ("piwarden/demo/fill.py", "make", "reveal"): "the demo's own method of that name, not a role's grant",
+    ("piwarden/environment.py", "envhours", "groups"): "a regular expression's groups",
+    ("piwarden/backoffice/staff_forms.py", "role_choices", "roles"): "the declared roles, as choices",
+    ("piwarden/backoffice/staff_views.py", "_staff_context", "roles"): "the staff page names each account's role",
+    ("piwarden/backoffice/staff_views.py", "_staff_context", "groups"): "the staff page names each account's role",
+    ("piwarden/staff/actions.py", "_declared_role_ids", "roles"): "the roles an account may be given",
+    ("piwarden/staff/actions.py", "_invite", "groups"): "gives the new account its role",
+    ("piwarden/staff/actions.py", "_change_role", "groups"): "changes the account's role",
 }
 
 
@@ -131,9 +138,12 @@ EXPECTED = {
         Capability.ASSIGN_INQUIRIES,
         Capability.READ_AUDIT,
         Capability.HANDLE_RIGHTS,
+        Capability.TRACE_PROMISES,
+        Capability.APPROVE_GRANTS,
+        Capability.OPEN_GRANTS,
     },
-    "auditor": {Capability.READ_AUDIT},
-    "admin": set(),
+    "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY},
+    "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
 }
 
 

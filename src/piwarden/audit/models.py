@@ -104,6 +104,19 @@ class EventType(models.TextChoices):
     SECURITY_VIEWED = "monitoring.viewed", _("Security alerts or events viewed")
     RATE_LIMITED = "site.rate_limited", _("Requests refused by a rate limit (the first of a client's window)")
     CAPTCHA_FAILED = "site.captcha_failed", _("CAPTCHA answered wrongly, or with a used or expired challenge")
+    # staff-admin: the administrator's staff page and time-limited grants
+    STAFF_INVITED = "staff.invited", _("Staff account created and an enrolment link e-mailed")
+    STAFF_ENROLLED = "staff.enrolled", _("Staff member set a password and an authenticator")
+    STAFF_ENROLMENT_RESENT = "staff.enrolment_resent", _("A new enrolment link e-mailed to a staff member")
+    STAFF_SUSPENDED = "staff.suspended", _("Staff account suspended")
+    STAFF_REACTIVATED = "staff.reactivated", _("Staff account reactivated")
+    STAFF_ROLE_CHANGED = "staff.role_changed", _("Staff member's role changed")
+    STAFF_CHANGE_REFUSED = "staff.change_refused", _("Change to a staff account refused")
+    GRANT_REQUESTED = "grant.requested", _("Time-limited access to personal data requested")
+    GRANT_APPROVED = "grant.approved", _("Time-limited access to personal data approved")
+    GRANT_DECLINED = "grant.declined", _("Time-limited access to personal data declined")
+    GRANT_EXPIRED = "grant.expired", _("Time-limited access to personal data expired")
+    GRANT_REFUSED = "grant.refused", _("Request or decision on time-limited access refused")
 
 
 class ActorKind(models.TextChoices):

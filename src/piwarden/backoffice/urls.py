@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import security_views, views
+from piwarden.backoffice import security_views, staff_views, views
 
 app_name = "backoffice"
 
@@ -19,4 +19,9 @@ urlpatterns = [
     path("alerts/", security_views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/", security_views.alert_detail, name="alert"),
     path("security/", security_views.security_events, name="security_events"),
+    path("staff/", staff_views.staff_list, name="staff"),
+    path("staff/<int:user_id>/", staff_views.staff_change, name="staff_change"),
+    path("grants/", staff_views.grants, name="grants"),
+    path("grants/<int:grant_id>/", staff_views.grant_decide, name="grant_decide"),
+    path("enrol/<str:uid>/<str:token>/", staff_views.enrol, name="enrol"),
 ]

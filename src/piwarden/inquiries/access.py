@@ -224,7 +224,16 @@ def reveal_inquiry_fields(
                 purpose=purpose,
                 fields=chosen,
                 reason=reason,
-                extra={"inquiry": inquiry.reference, "basis": permit.decision.basis, "categories": sorted(categories)},
+                extra={
+                    "inquiry": inquiry.reference,
+                    "basis": permit.decision.basis,
+                    "categories": sorted(categories),
+                    **(
+                        {"grants": grants}
+                        if (grants := permissions.active_grant_ids(user, categories, purpose))
+                        else {}
+                    ),
+                },
             )
     except gate.ProcessingRefused as refused:
         message = _("The processing gate refused: %(reason)s.") % {"reason": _(refused.decision.reason)}

@@ -6,7 +6,6 @@ staff account by id and the link to the alert in the staff console."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,13 +14,12 @@ from django.utils import timezone, translation
 from piwarden.audit.log import EventType, record_event
 from piwarden.mailing import send
 from piwarden.monitoring.models import Alert
-from piwarden.policy.declaration import load_declaration
+from piwarden.staff import permissions
 
 
 def security_recipients() -> list[str]:
     """The e-mail addresses of the active staff whose role monitors security (the security auditors)."""
-    roles = [r.id for r in load_declaration().roles if r.monitor_security]
-    users = User.objects.filter(is_active=True, is_staff=True, groups__name__in=roles).exclude(email="")
+    users = permissions.accounts_that_may(permissions.Capability.MONITOR_SECURITY).exclude(email="")
     return sorted(set(users.values_list("email", flat=True)))
 
 

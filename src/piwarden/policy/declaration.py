@@ -203,6 +203,13 @@ class Role(_Strict):
     # ``all_inquiries`` every one, and with ``assign_inquiries`` it gives them to staff too.
     all_inquiries: bool = False
     assign_inquiries: bool = False
+    # May open the staff page: create staff accounts, suspend and reactivate them, change roles.
+    manage_staff: bool = False
+    # May approve or decline another staff member's request for a time-limited grant.
+    approve_grants: bool = False
+    # What this role may *ask* to reveal, per category and purpose like ``reveal``: nothing until
+    # a second person approves a time-limited grant (the administrator's least privilege).
+    grantable: dict[Identifier, list[Identifier]] = Field(default_factory=dict)
 
     @property
     def reveal_categories(self) -> list[str]:
@@ -364,18 +371,19 @@ def _check_role_grants(decl: Declaration) -> list[str]:
             problems.append(
                 f"roles.{role.id}.assign_inquiries: a role that assigns requests must see them all (all_inquiries)"
             )
-        for category, purposes in role.reveal.items():
-            if category not in declared:
-                problems.append(f"roles.{role.id}.reveal: unknown category {category!r}")
-                continue
-            for purpose in purposes:
-                if purpose not in purpose_ids:
-                    problems.append(f"roles.{role.id}.reveal.{category}: unknown purpose {purpose!r}")
-                elif purpose not in declared[category]:
-                    problems.append(
-                        f"roles.{role.id}.reveal.{category}: grants purpose {purpose!r}, which category "
-                        f"{category!r} does not declare (categories.{category}.purposes = {declared[category]})"
-                    )
+        for key, pairs in (("reveal", role.reveal), ("grantable", role.grantable)):
+            for category, purposes in pairs.items():
+                if category not in declared:
+                    problems.append(f"roles.{role.id}.{key}: unknown category {category!r}")
+                    continue
+                for purpose in purposes:
+                    if purpose not in purpose_ids:
+                        problems.append(f"roles.{role.id}.{key}.{category}: unknown purpose {purpose!r}")
+                    elif purpose not in declared[category]:
+                        problems.append(
+                            f"roles.{role.id}.{key}.{category}: grants purpose {purpose!r}, which category "
+                            f"{category!r} does not declare (categories.{category}.purposes = {declared[category]})"
+                        )
     return problems
 
 

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
+from piwarden.staff.models import AccessGrant
 from piwarden.staff.permissions import Capability, may
 
 AUDIT_PAGE_SIZE = 50
@@ -123,3 +124,37 @@ def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilt
         extra: dict[str, object] = {"filter": narrowed.describe(), "events": len(events)}
         record_event(EventType.AUDIT_EXPORTED, actor=actor_of(user), extra=extra)
     return events
+
+
+# --- the administrator's staff page and the grants page (issue 8 §2) ----------------------
+
+
+def list_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[User]:
+    """Every staff account, with its groups and authenticators, for a role that manages staff."""
+    if not may(user, Capability.MANAGE_STAFF):
+        refuse_opening(user, "staff", gettext_noop("the role may not manage staff"))
+    return User.objects.filter(is_staff=True).prefetch_related("groups", "authenticator_set").order_by("username")
+
+
+@dataclass(frozen=True)
+class GrantsView:
+    """What the grants page shows: one's own requests and grants, and those awaiting a decision."""
+
+    own: list[AccessGrant]
+    to_decide: list[AccessGrant]
+    decided: list[AccessGrant]
+
+
+RECENT_GRANTS = 50
+
+
+def open_grants(user: AbstractBaseUser | AnonymousUser) -> GrantsView:
+    """For a role that may ask for grants, or decide them; others get the refused opening."""
+    asks, decides = may(user, Capability.REQUEST_GRANTS), may(user, Capability.APPROVE_GRANTS)
+    if not (asks or decides) or not isinstance(user, User):
+        refuse_opening(user, "grants", gettext_noop("the role may neither ask for nor decide grants"))
+    rows = AccessGrant.objects.select_related("requester", "decided_by").order_by("-requested_at", "-id")
+    own = list(rows.filter(requester=user)[:RECENT_GRANTS]) if asks else []
+    to_decide = list(rows.filter(status=AccessGrant.Status.REQUESTED).exclude(requester=user)) if decides else []
+    decided = list(rows.filter(decided_by=user)[:RECENT_GRANTS]) if decides else []
+    return GrantsView(own=own, to_decide=to_decide, decided=decided)

@@ -7,21 +7,38 @@ in that transaction.  Views and commands call one of them and keep only their in
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import login, logout
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
 from django.db import transaction
-from django.http import HttpRequest
+from django.db.models import Q
+from django.http import Http404, HttpRequest
 from django.utils import timezone
+from django.utils.http import urlsafe_base64_decode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
+from piwarden.policy.declaration import Role, load_declaration
 from piwarden.prepared import prepare_enqueue
 from piwarden.staff import devices
-from piwarden.staff.models import Authenticator, KnownDevice, StaffPreference
-from piwarden.staff.tasks import send_new_device_mail
+from piwarden.staff.access import refuse_opening
+from piwarden.staff.mail import enrolment_tokens
+from piwarden.staff.models import MAX_GRANT_HOURS, AccessGrant, Authenticator, KnownDevice, StaffPreference
+from piwarden.staff.permissions import (
+    Capability,
+    accounts_that_may,
+    holds_role_that_may,
+    role_may,
+    roles_with,
+    staff_role,
+)
+from piwarden.staff.personal_data import delete_sessions
+from piwarden.staff.tasks import send_enrolment_mail, send_new_device_mail
 
 # The session key holding when the staff member signed in (seconds since the epoch): the
 # absolute limit (PIWARDEN_STAFF_MAX_SESSION_SECONDS) counts from it.
@@ -132,3 +149,364 @@ def sign_out_staff(request: HttpRequest) -> None:
     if isinstance(request.user, User):
         record_event(EventType.STAFF_SIGNED_OUT, actor=request.user)
     logout(request)
+
+
+# --- the administrator's staff page (issue 8 §2) ------------------------------------------
+#
+# Each public function checks the actor's role first (``manage_staff``; refused as an unknown
+# page, recorded), then makes its change in a durable transaction of its own.  A change the
+# rules refuse (suspending oneself, removing the last administrator) raises
+# :class:`StaffChangeRefused`, recorded in a transaction of its own so that it outlives the
+# caller's error page.  These functions must therefore run outside any transaction.
+
+
+class StaffChangeRefused(Exception):
+    """The change breaks a rule of the staff page; ``code`` (English) is what the log records."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _manager(actor: AbstractBaseUser | AnonymousUser, page: str) -> User:
+    if not role_may(staff_role(actor), Capability.MANAGE_STAFF) or not isinstance(actor, User):
+        refuse_opening(actor, page, gettext_noop("the role may not manage staff"))
+    return actor
+
+
+def _record_refusal(event: EventType, actor: User, change: str, refused: Exception, **extra: object) -> None:
+    code = refused.code if isinstance(refused, StaffChangeRefused | GrantRefused) else type(refused).__name__
+    with transaction.atomic(durable=True):
+        record_event(event, actor=actor, extra={"change": change, "refusal": code, **extra})
+
+
+def _declared_role_ids() -> list[str]:
+    return [r.id for r in load_declaration().roles]
+
+
+def _other_managers(target: User) -> list[int]:
+    """Active, enrolled staff other than ``target`` who may manage staff, their rows locked: two
+    administrators suspending each other at once cannot both succeed."""
+    holders = accounts_that_may(Capability.MANAGE_STAFF).values("pk")
+    enrolled = Authenticator.objects.filter(confirmed=True).values("user_id")
+    return list(
+        User.objects.select_for_update()
+        .filter(pk__in=holders, is_active=True, is_staff=True)
+        .filter(pk__in=enrolled)
+        .exclude(pk=target.pk)
+        .values_list("pk", flat=True)
+    )
+
+
+def _is_manager(user: User) -> bool:
+    return holds_role_that_may(user, Capability.MANAGE_STAFF)
+
+
+def _staff_member(target_id: int) -> User:
+    try:
+        return User.objects.select_for_update().get(pk=target_id, is_staff=True)
+    except User.DoesNotExist:
+        raise Http404 from None
+
+
+def invite_staff(actor: AbstractBaseUser | AnonymousUser, *, username: str, email: str, role: str) -> User:
+    """A staff account with no password yet and an unconfirmed authenticator; the person is
+    e-mailed a link to set both (the administrator never sees their password or secret)."""
+    admin = _manager(actor, "staff")
+    try:
+        return _invite(admin, username=username, email=email, role=role)
+    except StaffChangeRefused as refused:
+        _record_refusal(EventType.STAFF_CHANGE_REFUSED, admin, "invite", refused, role=role[:40])
+        raise
+
+
+@transaction.atomic(durable=True)
+def _invite(admin: User, *, username: str, email: str, role: str) -> User:
+    if role not in _declared_role_ids():
+        raise StaffChangeRefused(gettext_noop("unknown role"), _("Choose a role the policy declares."))
+    if not email:
+        raise StaffChangeRefused(gettext_noop("no e-mail"), _("The enrolment link is e-mailed: give an address."))
+    if User.objects.filter(username=username).exists():
+        raise StaffChangeRefused(gettext_noop("user name taken"), _("That user name is taken."))
+    user = User.objects.create_user(username, email, None, is_staff=True)  # unusable until enrolment
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    Authenticator.enrol(user, confirmed=False)
+    record_event(EventType.STAFF_INVITED, actor=admin, extra={"staff": user.pk, "username": username, "role": role})
+    prepare_enqueue(send_enrolment_mail, str(user.pk)).run()  # announced on commit
+    return user
+
+
+def resend_enrolment(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
+    """E-mail a new enrolment link to an active member who has not enrolled yet (the first expired
+    or went astray); a link already sent stays valid until its own end."""
+    admin = _manager(actor, "staff")
+    try:
+        _resend(admin, target_id)
+    except StaffChangeRefused as refused:
+        _record_refusal(EventType.STAFF_CHANGE_REFUSED, admin, "resend", refused, staff=target_id)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _resend(admin: User, target_id: int) -> None:
+    target = _staff_member(target_id)
+    if not target.is_active or target.has_usable_password() or not target.email:
+        raise StaffChangeRefused(
+            gettext_noop("not awaiting enrolment"), _("Only an active account awaiting enrolment gets a new link.")
+        )
+    record_event(EventType.STAFF_ENROLMENT_RESENT, actor=admin, extra={"staff": target.pk})
+    prepare_enqueue(send_enrolment_mail, str(target.pk)).run()
+
+
+def suspend_staff(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
+    """Deactivate an account and end its sessions at once; not oneself, not the last administrator."""
+    admin = _manager(actor, "staff")
+    try:
+        _suspend(admin, target_id)
+    except StaffChangeRefused as refused:
+        _record_refusal(EventType.STAFF_CHANGE_REFUSED, admin, "suspend", refused, staff=target_id)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _suspend(admin: User, target_id: int) -> None:
+    target = _staff_member(target_id)
+    if target.pk == admin.pk:
+        raise StaffChangeRefused(gettext_noop("may not suspend oneself"), _("You cannot suspend your own account."))
+    if _is_manager(target) and not _other_managers(target):
+        raise StaffChangeRefused(
+            gettext_noop("the last administrator"), _("This is the last administrator: appoint another first.")
+        )
+    if not target.is_active:
+        return
+    target.is_active = False
+    target.save(update_fields=["is_active"])
+    sessions = delete_sessions(target)
+    record_event(EventType.STAFF_SUSPENDED, actor=admin, extra={"staff": target.pk, "sessions_ended": sessions})
+
+
+def reactivate_staff(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
+    admin = _manager(actor, "staff")
+    _reactivate(admin, target_id)
+
+
+@transaction.atomic(durable=True)
+def _reactivate(admin: User, target_id: int) -> None:
+    target = _staff_member(target_id)
+    if target.is_active:
+        return
+    target.is_active = True
+    target.save(update_fields=["is_active"])
+    record_event(EventType.STAFF_REACTIVATED, actor=admin, extra={"staff": target.pk})
+
+
+def change_staff_role(actor: AbstractBaseUser | AnonymousUser, target_id: int, role: str) -> None:
+    """Give a staff member another declared role (one role each); not one's own."""
+    admin = _manager(actor, "staff")
+    try:
+        _change_role(admin, target_id, role)
+    except StaffChangeRefused as refused:
+        _record_refusal(EventType.STAFF_CHANGE_REFUSED, admin, "role", refused, staff=target_id, role=role[:40])
+        raise
+
+
+@transaction.atomic(durable=True)
+def _change_role(admin: User, target_id: int, role: str) -> None:
+    target = _staff_member(target_id)
+    declared = _declared_role_ids()
+    if role not in declared:
+        raise StaffChangeRefused(gettext_noop("unknown role"), _("Choose a role the policy declares."))
+    if target.pk == admin.pk:
+        raise StaffChangeRefused(
+            gettext_noop("may not change one's own role"), _("Another administrator must change your role.")
+        )
+    before = sorted(target.groups.filter(name__in=declared).values_list("name", flat=True))
+    if before == [role]:
+        return
+    if _is_manager(target) and role not in roles_with(Capability.MANAGE_STAFF) and not _other_managers(target):
+        raise StaffChangeRefused(
+            gettext_noop("the last administrator"), _("This is the last administrator: appoint another first.")
+        )
+    target.groups.remove(*Group.objects.filter(name__in=declared))
+    target.groups.add(Group.objects.get_or_create(name=role)[0])
+    record_event(
+        EventType.STAFF_ROLE_CHANGED, actor=admin, extra={"staff": target.pk, "from": ",".join(before), "to": role}
+    )
+
+
+class EnrolmentInvalid(Exception):
+    """The link is unknown, used, expired, or its account suspended."""
+
+
+def enrolment_account(uid: str, token: str) -> tuple[User, Authenticator]:
+    """The account and unconfirmed authenticator an enrolment link opens, or EnrolmentInvalid."""
+    try:
+        user = User.objects.get(pk=int(urlsafe_base64_decode(uid)), is_staff=True, is_active=True)
+    except (ValueError, User.DoesNotExist):
+        raise EnrolmentInvalid from None
+    device = Authenticator.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None or not enrolment_tokens.check_token(user, token):
+        raise EnrolmentInvalid
+    return user, device
+
+
+def complete_enrolment(uid: str, token: str, *, password: str, code: str) -> bool:
+    """Set the password and confirm the authenticator when ``code`` is its current one.
+
+    False for a wrong code (its throttling kept: the failure is committed); nothing else changes.
+    """
+    user, device = enrolment_account(uid, token)
+    if not device.verify_token(code):
+        return False
+    _enrol(user, device.pk, password)
+    return True
+
+
+@transaction.atomic(durable=True)
+def _enrol(user: User, device_id: int, password: str) -> None:
+    device = Authenticator.objects.select_for_update().get(pk=device_id, confirmed=False)
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    record_event(EventType.STAFF_ENROLLED, actor=user)
+
+
+# --- time-limited grants to personal data ----------------------------------------------------
+
+
+class GrantRefused(Exception):
+    """A request or decision breaks a grant's rules; ``code`` (English) is what the log records."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+MIN_GRANT_REASON = 10
+MAX_GRANT_REASON = 200
+
+
+def request_grant(
+    actor: AbstractBaseUser | AnonymousUser, *, category: str, purpose: str, reason: str, hours: int
+) -> AccessGrant:
+    """Ask to reveal ``category`` for ``purpose`` for ``hours``; nothing is allowed until approved."""
+    role = staff_role(actor)
+    if not role_may(role, Capability.REQUEST_GRANTS) or role is None or not isinstance(actor, User):
+        refuse_opening(actor, "grants", gettext_noop("the role may not ask for grants"))
+    try:
+        return _request_grant(actor, role, category=category, purpose=purpose, reason=reason.strip(), hours=hours)
+    except GrantRefused as refused:
+        _record_refusal(EventType.GRANT_REFUSED, actor, "request", refused, category=category[:40])
+        raise
+
+
+@transaction.atomic(durable=True)
+def _request_grant(actor: User, role: Role, *, category: str, purpose: str, reason: str, hours: int) -> AccessGrant:
+    if purpose not in role.grantable.get(category, ()):
+        raise GrantRefused(
+            gettext_noop("not grantable to the role"), _("Your role may not ask for this category and purpose.")
+        )
+    if not 1 <= hours <= MAX_GRANT_HOURS:
+        raise GrantRefused(
+            gettext_noop("duration out of range"),
+            _("A grant lasts from 1 to %(most)s hours.") % {"most": MAX_GRANT_HOURS},
+        )
+    if not MIN_GRANT_REASON <= len(reason) <= MAX_GRANT_REASON:
+        raise GrantRefused(
+            gettext_noop("reason length"),
+            _("Give a reason of %(least)s to %(most)s characters.")
+            % {"least": MIN_GRANT_REASON, "most": MAX_GRANT_REASON},
+        )
+    open_ = AccessGrant.objects.filter(requester=actor, category=category, purpose=purpose).filter(
+        Q(status=AccessGrant.Status.REQUESTED) | Q(status=AccessGrant.Status.APPROVED, expires_at__gt=timezone.now())
+    )
+    if open_.exists():
+        raise GrantRefused(
+            gettext_noop("already asked"), _("You already have a request or a grant for this category and purpose.")
+        )
+    grant = AccessGrant.objects.create(
+        requester=actor,
+        category=category,
+        purpose=purpose,
+        reason=reason,
+        hours=hours,
+        requested_at=timezone.now(),
+    )
+    record_event(
+        EventType.GRANT_REQUESTED,
+        actor=actor,
+        purpose=purpose,
+        reason=reason,
+        extra={"grant": grant.pk, "category": category, "hours": hours},
+    )
+    return grant
+
+
+def approve_grant(actor: AbstractBaseUser | AnonymousUser, grant_id: int) -> None:
+    """A second staff member approves: the grant counts from now for its hours."""
+    _decide(actor, grant_id, approve=True)
+
+
+def decline_grant(actor: AbstractBaseUser | AnonymousUser, grant_id: int) -> None:
+    _decide(actor, grant_id, approve=False)
+
+
+def _decide(actor: AbstractBaseUser | AnonymousUser, grant_id: int, *, approve: bool) -> None:
+    if not role_may(staff_role(actor), Capability.APPROVE_GRANTS) or not isinstance(actor, User):
+        refuse_opening(actor, "grants", gettext_noop("the role may not decide grants"))
+    try:
+        _decide_grant(actor, grant_id, approve=approve)
+    except GrantRefused as refused:
+        change = "approve" if approve else "decline"
+        _record_refusal(EventType.GRANT_REFUSED, actor, change, refused, grant=grant_id)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _decide_grant(actor: User, grant_id: int, *, approve: bool) -> None:
+    try:
+        grant = AccessGrant.objects.select_for_update().select_related("requester").get(pk=grant_id)
+    except AccessGrant.DoesNotExist:
+        raise Http404 from None
+    if grant.requester_id == actor.pk:
+        raise GrantRefused(
+            gettext_noop("may not decide one's own request"), _("A second person must decide your own request.")
+        )
+    if grant.status != AccessGrant.Status.REQUESTED:
+        raise GrantRefused(gettext_noop("already decided"), _("This request has already been decided."))
+    if approve and not grant.requester.is_active:
+        raise GrantRefused(gettext_noop("requester suspended"), _("The account that asked is suspended."))
+    now = timezone.now()
+    grant.status = AccessGrant.Status.APPROVED if approve else AccessGrant.Status.DECLINED
+    grant.decided_by, grant.decided_at = actor, now
+    grant.expires_at = now + datetime.timedelta(hours=grant.hours) if approve else None
+    grant.save(update_fields=["status", "decided_by", "decided_at", "expires_at"])
+    extra: dict[str, object] = {"grant": grant.pk, "requester": grant.requester_id, "category": grant.category}
+    if grant.expires_at is not None:
+        extra["expires_at"] = grant.expires_at.isoformat()
+    event = EventType.GRANT_APPROVED if approve else EventType.GRANT_DECLINED
+    record_event(event, actor=actor, purpose=grant.purpose, extra=extra)
+
+
+@transaction.atomic(durable=True)
+def expire_grants() -> int:
+    """Mark approved grants past their end as expired, each with its event.
+
+    A grant stops counting at ``expires_at`` whether or not this has run (``staff.access`` reads
+    the time); this writes the expiry down, so that the log shows when each grant ended.
+    """
+    due = list(
+        AccessGrant.objects.select_for_update().filter(
+            status=AccessGrant.Status.APPROVED, expires_at__lte=timezone.now()
+        )
+    )
+    for grant in due:
+        grant.status = AccessGrant.Status.EXPIRED
+        record_event(
+            EventType.GRANT_EXPIRED,
+            purpose=grant.purpose,
+            extra={"grant": grant.pk, "requester": grant.requester_id, "category": grant.category},
+        )
+    AccessGrant.objects.bulk_update(due, ["status"])
+    return len(due)

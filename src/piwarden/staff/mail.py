@@ -1,17 +1,22 @@
-"""The new-device alert to a staff member, as an action (read and render, send with no
-transaction open, then record that it went out: :mod:`piwarden.inquiries.mail` says why).
+"""Staff e-mails, as actions (read and render, send with no transaction open, then record that it
+went out: :mod:`piwarden.inquiries.mail` says why): the new-device alert and the enrolment link.
 
-The e-mail names the account and the time of the sign-in, in the staff member's console
-language; nothing about the browser (it is not known in clear: :mod:`piwarden.staff.devices`).
+The new-device e-mail names the account and the time of the sign-in, in the staff member's
+console language; nothing about the browser (it is not known in clear: :mod:`piwarden.staff.devices`).
+The enrolment e-mail is apart from :mod:`piwarden.staff.actions` because the invitation there
+queues the task that calls :func:`send_enrolment`: one module holding both would import itself.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.http import urlsafe_base64_encode
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.mailing import send
@@ -50,3 +55,44 @@ def record_mail_failure(device_id: str, *, task: str, attempts: int, error: str)
         reason=error,
         extra={"device": device.pk, "attempts": attempts, "task": task},
     )
+
+
+class EnrolmentTokens(PasswordResetTokenGenerator):
+    """The enrolment link's token: Django's password-reset token under a salt of its own.
+
+    Nothing is stored: the token signs the account's id, its password hash and whether it is
+    active, so it stops working once the person has set a password (one use), when the account is
+    suspended, and after ``PASSWORD_RESET_TIMEOUT`` (Django's default, three days).
+    """
+
+    key_salt = "piwarden.staff.enrolment"
+
+    def _make_hash_value(self, user: AbstractBaseUser, timestamp: int) -> str:
+        return f"{user.pk}{user.password}{user.is_active}{timestamp}"
+
+
+enrolment_tokens = EnrolmentTokens()
+
+
+def send_enrolment(user_id: str) -> str:
+    """E-mail a fresh enrolment link; the token is made now, from the account's state, never stored."""
+    user = User.objects.filter(pk=int(user_id), is_active=True).first()
+    if user is None or user.has_usable_password() or not user.email:
+        return "nothing to send"
+    uid = urlsafe_base64_encode(str(user.pk).encode())
+    path = reverse("backoffice:enrol", args=[uid, enrolment_tokens.make_token(user)])
+    context = {"user": user, "link": settings.PIWARDEN_SITE_URL.rstrip("/") + path, "hours": _link_hours()}
+    subject = render_to_string("staff/email/enrolment_subject.txt", context).strip()
+    body = render_to_string("staff/email/enrolment.txt", context)
+    send(subject, body, [user.email], about=f"staff account {user.pk}")
+    return "sent"
+
+
+def _link_hours() -> int:
+    return int(settings.PASSWORD_RESET_TIMEOUT) // 3600
+
+
+@transaction.atomic(durable=True)
+def record_enrolment_mail_failure(user_id: str, *, task: str, attempts: int, error: str) -> None:
+    """Every attempt failed: the administrator sees it in the log and tells the person another way."""
+    record_event(EventType.MAIL_FAILED, reason=error, extra={"staff": int(user_id), "attempts": attempts, "task": task})

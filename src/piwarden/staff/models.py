@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 
@@ -62,9 +63,12 @@ class Authenticator(EncryptedModel, TimestampMixin, ThrottlingMixin, Device):  #
         return f"Authenticator {self.pk}"
 
     @classmethod
-    def enrol(cls, user: User, name: str = "authenticator") -> Authenticator:
-        """A new confirmed authenticator with a fresh secret; run inside the caller's transaction."""
-        device = cls(user=user, name=name, confirmed=True, data_key=crypto.create_data_key())
+    def enrol(cls, user: User, name: str = "authenticator", *, confirmed: bool = True) -> Authenticator:
+        """A new authenticator with a fresh secret; run inside the caller's transaction.
+
+        Unconfirmed, it signs no one in until its owner proves they scanned it (enrolment).
+        """
+        device = cls(user=user, name=name, confirmed=confirmed, data_key=crypto.create_data_key())
         device.secret = secrets.token_hex(SECRET_BYTES)
         device.save(force_insert=True)
         return device
@@ -166,3 +170,39 @@ class KnownDevice(models.Model):
 
     def __str__(self) -> str:
         return f"Device {self.pk} of user {self.user_id}"
+
+
+MAX_GRANT_HOURS = 8  # one working day at most: a longer need is a role, decided as one
+
+
+class AccessGrant(models.Model):
+    """A time-limited permission for one staff member to reveal one category for one purpose.
+
+    Asked for with a reason by a role that declares the pair ``grantable``, decided by a second
+    staff member whose role may ``approve_grants``; it counts from its approval and lapses by
+    itself ``hours`` later (``staff.access`` reads ``expires_at``; the expiry's audit event is
+    written by ``staff.actions.expire_grants``).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Awaiting approval")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+
+    requester = models.ForeignKey(User, on_delete=models.PROTECT, related_name="access_grants")
+    category = models.CharField(max_length=40)
+    purpose = models.CharField(max_length=40)
+    reason = models.CharField(max_length=200)
+    hours = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["requester", "status"])]
+
+    def __str__(self) -> str:
+        return f"Grant {self.pk}"

@@ -17,16 +17,19 @@ Two questions are asked of an account:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
 from django.db.models import IntegerField, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from piwarden.inquiries.models import CATEGORY as CONSULTATION  # a role that may reveal it handles requests
 from piwarden.inquiries.models import Inquiry
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.prepared import Param, PreparedSelect
+from piwarden.staff.models import AccessGrant
 
 
 class Capability(StrEnum):
@@ -38,6 +41,10 @@ class Capability(StrEnum):
     READ_AUDIT = "read_audit"  # read and export the audit log
     HANDLE_RIGHTS = "handle_rights"  # the rights-request queue and its actions
     TRACE_PROMISES = "trace_promises"  # the trace of the privacy texts' promises to code and tests
+    MANAGE_STAFF = "manage_staff"  # the staff page: create, suspend, reactivate, change roles
+    REQUEST_GRANTS = "request_grants"  # ask for a time-limited grant to reveal personal data
+    APPROVE_GRANTS = "approve_grants"  # approve or decline another staff member's grant
+    OPEN_GRANTS = "open_grants"  # the grants page: to ask or to decide
     MONITOR_SECURITY = "monitor_security"  # the monitoring's alerts and the masked security events
 
 
@@ -52,6 +59,14 @@ def _granted(role: Role, capability: Capability) -> bool:
         return role.read_audit
     if capability is Capability.TRACE_PROMISES:
         return role.trace_promises
+    if capability is Capability.MANAGE_STAFF:
+        return role.manage_staff
+    if capability is Capability.REQUEST_GRANTS:
+        return any(role.grantable.values())
+    if capability is Capability.APPROVE_GRANTS:
+        return role.approve_grants
+    if capability is Capability.OPEN_GRANTS:
+        return role.approve_grants or any(role.grantable.values())
     if capability is Capability.MONITOR_SECURITY:
         return role.monitor_security
     return role.handle_rights
@@ -88,9 +103,55 @@ def _declared_role(user: User) -> Role | None:
     if not hasattr(user, "_piwarden_role"):
         declared = {r.id: r for r in load_declaration().roles}
         names = [name for (name,) in _GROUP_NAMES.rows(user=user.pk)]
-        user._piwarden_role = next((declared[n] for n in names if n in declared), None)  # type: ignore[attr-defined]  # memo attribute
-    role: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
-    return role
+        role = next((declared[n] for n in names if n in declared), None)
+        user._piwarden_role = _with_grants(user, role)  # type: ignore[attr-defined]  # memo attribute
+    found: Role | None = user._piwarden_role  # type: ignore[attr-defined]  # set just above
+    return found
+
+
+def _with_grants(user: User, role: Role | None) -> Role | None:
+    """The role widened by the staff member's approved, unexpired grants.
+
+    A grant is not a second way to decide a reveal: it adds its (category, purpose) to the role
+    that every read path already asks (``reveal``, :func:`may_reveal`), for as long as it lasts.
+    Only pairs the role still declares ``grantable`` count, so a change of role ends them too.
+    """
+    if role is None or not role.grantable:
+        return role
+    active = AccessGrant.objects.filter(
+        requester=user, status=AccessGrant.Status.APPROVED, expires_at__gt=timezone.now()
+    ).values_list("category", "purpose")
+    reveal = {category: list(purposes) for category, purposes in role.reveal.items()}
+    for category, purpose in active:
+        if purpose in role.grantable.get(category, ()) and purpose not in reveal.setdefault(category, []):
+            reveal[category].append(purpose)
+    if reveal == role.reveal:
+        return role
+    # A grant covers its category's records, not only those assigned to the holder: an administrator
+    # is assigned no consultation request, and the grant is what lets them open one.
+    widened = {"reveal": reveal, "all_inquiries": role.all_inquiries or CONSULTATION in reveal}
+    return role.model_copy(update=widened)
+
+
+def active_grant_ids(user: AbstractBaseUser | AnonymousUser, categories: Iterable[str], purpose: str) -> list[int]:
+    """The grants a reveal of ``categories`` for ``purpose`` rests on, for its audit event (none
+    when the declared role itself allows it)."""
+    role = staff_role(user)
+    if role is None or not isinstance(user, User):
+        return []
+    declared = load_declaration().role(role.id)
+    needed = [c for c in categories if not declared.may_reveal(c, purpose)]
+    if not needed:
+        return []
+    return list(
+        AccessGrant.objects.filter(
+            requester=user,
+            status=AccessGrant.Status.APPROVED,
+            expires_at__gt=timezone.now(),
+            category__in=needed,
+            purpose=purpose,
+        ).values_list("id", flat=True)
+    )
 
 
 def is_signed_in_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -115,6 +176,11 @@ def accounts_that_may(capability: Capability) -> QuerySet[User]:
         .distinct()
         .order_by("username")
     )
+
+
+def holds_role_that_may(user: User, capability: Capability) -> bool:
+    """Whether the account holds a role granting ``capability``, active or suspended."""
+    return user.groups.filter(name__in=roles_with(capability)).exists()
 
 
 def account_may(user: User, capability: Capability) -> bool:

@@ -11,6 +11,8 @@ yields one staff member's own data (``export_staff``), each eraser acts on one s
   data keys of their secrets destroyed (one function: whichever eraser runs first finds them).
   The secret itself is never exported: whoever held the archive could sign in as the staff member.
 * ``staff_preferences``, ``staff_sessions`` and ``staff_devices``: deleted.
+* ``staff_access_grants``: kept.  A grant is the record that an administrator was allowed to see
+  personal data, when and why; it is deleted at the end of its declared retention.
 * ``sign_in_records``: django-axes' records of sign-in attempts under the account's user name, kept:
   the Cybersecurity Law requires network logs for six months (deleted after the declared 184 days).
 """
@@ -27,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
-from piwarden.staff.models import Authenticator, KnownDevice, StaffPreference
+from piwarden.staff.models import AccessGrant, Authenticator, KnownDevice, StaffPreference
 from piwarden.vault.crypto import destroy_data_key
 
 CHUNK = 200
@@ -133,6 +135,23 @@ def delete_sessions(user: User) -> int:
     return deleted
 
 
+def export_access_grants(user: User) -> Iterator[Record]:
+    """The grants the staff member asked for, and those they decided (who asked is not theirs)."""
+    for grant in AccessGrant.objects.filter(requester=user).order_by("requested_at", "id"):
+        yield {
+            "category": grant.category,
+            "purpose": grant.purpose,
+            "reason": grant.reason,
+            "hours": grant.hours,
+            "status": grant.status,
+            "requested_at": _iso(grant.requested_at),
+            "decided_at": _iso(grant.decided_at),
+            "expires_at": _iso(grant.expires_at),
+        }
+    for grant in AccessGrant.objects.filter(decided_by=user).order_by("decided_at", "id"):
+        yield {"decided": grant.status, "category": grant.category, "decided_at": _iso(grant.decided_at)}
+
+
 def export_sign_in_records(user: User) -> Iterator[Record]:
     for model in (AccessAttempt, AccessLog, AccessFailureLog):
         rows = model.objects.filter(username=user.username).order_by("attempt_time")
@@ -177,6 +196,18 @@ register(
 register("staff_devices", subject=Subject.STAFF, export=export_devices, erase=Deletes(delete_devices), module=__name__)
 register(
     "staff_sessions", subject=Subject.STAFF, export=export_sessions, erase=Deletes(delete_sessions), module=__name__
+)
+register(
+    "staff_access_grants",
+    subject=Subject.STAFF,
+    export=export_access_grants,
+    erase=Keeps(
+        gettext_noop(
+            "The record that the staff member was allowed to see personal data, when and why (PIPL 51); "
+            "deleted at the end of its declared retention."
+        )
+    ),
+    module=__name__,
 )
 register(
     "sign_in_records",

@@ -20,6 +20,7 @@ from piwarden.errors import describe
 from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
 from piwarden.site.management.commands.worker import drop_connections
+from piwarden.staff.actions import expire_grants
 
 DEFAULT_EVERY = 3600
 
@@ -100,6 +101,7 @@ class Command(BaseCommand):
         """One sweep, told per job; None when the database could not be reached."""
         try:
             result = sweep_retention()
+            lapsed = expire_grants()
         except DatabaseError as exc:
             self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
             drop_connections()
@@ -109,6 +111,8 @@ class Command(BaseCommand):
                 self._say(f"{name}: failed ({result.failed[name]}); nothing of it deleted", error=True)
             elif result.deleted[name] or not quiet:
                 self._say(f"{name} ({kind or result.categories[name]}): {result.deleted[name]} deleted")
+        if lapsed or not quiet:
+            self._say(f"access grants past their end: {lapsed} marked expired")
         return result
 
     def _say(self, message: str, *, error: bool = False) -> None:
