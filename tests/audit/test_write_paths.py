@@ -75,6 +75,10 @@ EXCEPTIONS: dict[str, str] = {
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "
         "same reason as inquiries/mail.py"
     ),
+    "staff/mail.py": (
+        "the training notice's e-mail failure (access-reviews), apart from staff/actions.py for the same "
+        "reason as inquiries/mail.py"
+    ),
 }
 
 

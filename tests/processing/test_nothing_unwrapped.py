@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core import mail
 from django.tasks import Task
 from django.test import Client
@@ -43,6 +44,9 @@ from piwarden.rights.actions import (
 )
 from piwarden.rights.archive_tasks import build_archive_task
 from piwarden.rights.models import ActingAs, RequestKind, RightsRequest, VerificationCode
+from piwarden.staff.actions import open_access_review, send_training_notices
+from piwarden.staff.training import expires_on
+from piwarden.staff.training import today as training_today
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -102,13 +106,16 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
         **{role: staff_client(make_staff(f"staff-{role}", role, tmp_path)) for role in ("sales", "auditor")},
         "privacy_officer": staff_client(make_staff("staff-po", "privacy_officer", tmp_path)),
     }
+    review = open_access_review()  # access-reviews: a campaign's page is walked too
     forget_cached_keys()
     unwrapped.clear()  # whatever signing in did (it reads no person's data anyway)
     rendered: set[str] = set()
     for pattern in backoffice_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         reference = rights_request.reference if pattern.name == "rights_request" else inquiries[0].reference
-        kwargs = {"reference": reference} if "reference" in pattern.pattern.converters else {}
+        kwargs: dict[str, object] = {"reference": reference} if "reference" in pattern.pattern.converters else {}
+        if "review_id" in pattern.pattern.converters:
+            kwargs = {"review_id": review.pk}
         url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)
         for client in visitors.values():
             response = client.get(url, follow=True)
@@ -144,6 +151,9 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     RightsRequest.objects.filter(pk=zhou.pk).update(due_on=liu.due_on - datetime.timedelta(days=1))
     done = remind_and_escalate(today=liu.due_on)
     assert (done.reminded, done.escalated) == ((liu.reference,), (zhou.reference,))
+    # access-reviews: the officer's training notice (it names the staff member, no visitor).
+    User.objects.filter(pk=officer.pk).update(email="staff-officer@example.com")
+    assert send_training_notices(on=expires_on(training_today()))
     forget_cached_keys()
     unwrapped.clear()
     run_worker()

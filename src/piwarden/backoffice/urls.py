@@ -14,4 +14,8 @@ urlpatterns = [
     path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),
     path("rights/<str:reference>/", views.rights_request_detail, name="rights_request"),
+    path("reviews/", views.access_reviews, name="access_reviews"),
+    path("reviews/<int:review_id>/", views.access_review, name="access_review"),
+    path("reviews/<int:review_id>/signed.json", views.access_review_export, name="access_review_export"),
+    path("training/", views.training_page, name="training"),
 ]

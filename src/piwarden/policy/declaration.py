@@ -195,6 +195,10 @@ class Role(_Strict):
     read_audit: bool
     # May handle rights requests in the staff queue (assign, extend, refuse, approve, complete).
     handle_rights: bool = False
+    # May run access reviews: open a campaign, confirm or revoke others' access (never their own).
+    review_access: bool = False
+    # May record staff members' training (never their own) and see whose attestation is due.
+    record_training: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_noop
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.policy.declaration import Role, load_declaration
+from piwarden.staff.models import AccessReview, AccessReviewLine
 
 AUDIT_PAGE_SIZE = 50
 MAX_EXPORT = 5000  # events in one export of the audit log with its proof
@@ -44,6 +45,11 @@ def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
     return _declared_role(user)
 
 
+def declared_role(user: User) -> Role | None:
+    """The role ``user``'s groups give them, signed in or not (for the periodic jobs)."""
+    return _declared_role(user)
+
+
 def _declared_role(user: User) -> Role | None:
     # The decorator, the view and the access function all ask within one request: one query.
     # The user object lives for one request, so the memo cannot outlive a change of groups.
@@ -57,6 +63,14 @@ def _declared_role(user: User) -> Role | None:
 
 def can_read_audit(role: Role | None) -> bool:
     return role is not None and role.read_audit
+
+
+def can_review_access(role: Role | None) -> bool:
+    return role is not None and role.review_access
+
+
+def can_record_training(role: Role | None) -> bool:
+    return role is not None and role.record_training
 
 
 def actor_of(user: AbstractBaseUser | AnonymousUser) -> User | None:
@@ -143,3 +157,35 @@ def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilt
         extra: dict[str, object] = {"filter": narrowed.describe(), "events": len(events)}
         record_event(EventType.AUDIT_EXPORTED, actor=actor_of(user), extra=extra)
     return events
+
+
+def list_reviews_for_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[AccessReview]:
+    """The access reviews, newest first, for a role that runs them; refused openings recorded."""
+    if not can_review_access(staff_role(user)):
+        refuse_opening(user, "access reviews", gettext_noop("the role does not run access reviews"))
+    return AccessReview.objects.select_related("opened_by").order_by("-opened_at", "-id")
+
+
+def access_review_for_staff(user: AbstractBaseUser | AnonymousUser, review_id: int) -> AccessReview:
+    if not can_review_access(staff_role(user)):
+        refuse_opening(user, "access review", gettext_noop("the role does not run access reviews"))
+    found = AccessReview.objects.filter(pk=review_id).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def access_review_line_for_staff(user: AbstractBaseUser | AnonymousUser, review: AccessReview, line_id: int) -> int:
+    """The id of a line of ``review`` (404 for a line of another campaign, or none)."""
+    if not can_review_access(staff_role(user)):
+        refuse_opening(user, "access review", gettext_noop("the role does not run access reviews"))
+    if not AccessReviewLine.objects.filter(pk=line_id, review=review).exists():
+        raise Http404
+    return line_id
+
+
+def training_staff_for_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[User]:
+    """The active staff, for the training page of a role that records training."""
+    if not can_record_training(staff_role(user)):
+        refuse_opening(user, "training", gettext_noop("the role does not record training"))
+    return User.objects.filter(is_staff=True, is_active=True).prefetch_related("groups").order_by("username")

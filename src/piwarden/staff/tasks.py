@@ -1,0 +1,15 @@
+"""Background work for staff governance: the training notice's e-mail, retried as every e-mail is
+(:func:`piwarden.mailing.with_retry`).  The argument is the notice's id (stored in plaintext)."""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+from piwarden.mailing import with_retry
+from piwarden.staff.mail import record_mail_failure, send_training_notice
+
+
+@task()
+def send_training_notice_mail(notice_id: str, attempt: int = 1) -> str:
+    """E-mail a staff member that their training attestation expires soon, or has expired."""
+    return with_retry(send_training_notice_mail, notice_id, attempt, send_training_notice, give_up=record_mail_failure)
