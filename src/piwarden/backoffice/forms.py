@@ -337,7 +337,7 @@ class _StaffChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # any Use
 
 
 class TrainingForm(forms.Form):
-    staff = _StaffChoice(label=_("Staff member"), queryset=User.objects.none())
+    staff = _StaffChoice(label=_("Staff member"), queryset=User.objects.none(), empty_label=_("Choose a staff member"))
     course = forms.CharField(label=_("Course"), max_length=200)
     completed_on = forms.DateField(label=_("Completed on"), widget=forms.DateInput(attrs={"type": "date"}))
 
