@@ -28,6 +28,7 @@ from piwarden.staff import reviews
 from piwarden.staff.access import declared_role
 from piwarden.staff.models import AccessReview, AccessReviewLine, Decision
 from tests.conftest import make_staff, sign_in
+from tests.staff.test_training import run_staff_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -83,8 +84,13 @@ def campaign(carol, alice, bob, submit, tmp_path) -> Campaign:
 
 
 @pytest.mark.duty("SEC-02")
-def test_lines_list_roles_grants_and_reveal_counts_and_no_personal_value(campaign, carol):
+def test_lines_list_roles_grants_and_reveal_counts_and_no_personal_value(campaign, carol, smtp, settings):
     review, staff = campaign.review, campaign.staff
+    assert run_staff_tasks() == ["sent"]  # the reviewers are told, once
+    assert run_staff_tasks() == []
+    [told] = smtp.collector.to(settings.PIWARDEN_PRIVACY_OFFICER_EMAIL)
+    assert f"/backoffice/reviews/{review.pk}/" in told.body
+    assert "Zhang Canary" not in told.body
     page = console(carol).get(f"/backoffice/reviews/{review.pk}/").content.decode()
     assert "Zhang Canary" not in page
     assert "zhang.canary" not in page
@@ -167,7 +173,10 @@ def test_the_signed_review_verifies_and_fails_once_edited(campaign, tmp_path):
     call_command("staff", "review", "verify", "--file", str(export_file), stdout=io.StringIO())
     assert [e.actor for e in events(EventType.ACCESS_REVIEW_EXPORTED)] == [campaign.staff["carol"]]
 
-    # Edited afterwards, it no longer verifies: a decision in the rows, or the stored document.
+    # An account renamed since is no edit of the review; a decision edited in the rows, or the
+    # stored document edited, is.
+    User.objects.filter(pk=campaign.staff["alice"].pk).update(username="alice.wang")
+    assert reviews.verify_review(review).ok
     bob_line = line_of(review, campaign.staff["bob"])
     AccessReviewLine.objects.filter(pk=bob_line.pk).update(decision=Decision.CONFIRMED)
     assert reviews.verify_review(review).problem == "the stored lines or decisions differ from the signed document"

@@ -30,7 +30,7 @@ from piwarden.staff.models import (
     TrainingNotice,
     TrainingRecord,
 )
-from piwarden.staff.tasks import send_training_notice_mail
+from piwarden.staff.tasks import send_review_opened_mail, send_training_notice_mail
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,10 @@ def open_access_review(*, by: User | None = None, now: datetime.datetime | None 
     ``by``: the reviewer who opened it (None: the periodic job).  One campaign at a time: an
     open one must be completed or enforced first."""
     now = now or timezone.now()
-    if AccessReview.objects.select_for_update().filter(completed_at__isnull=True).exists():
+    # Two openers at once (the periodic job and a reviewer) queue on the latest campaign's row.
+    last = AccessReview.objects.select_for_update().order_by("-id").first()
+    if AccessReview.objects.filter(completed_at__isnull=True).exists():
         raise ReviewRefused(_("An access review is already open: finish it first."))
-    last = AccessReview.objects.order_by("-opened_at", "-id").first()
     review = AccessReview.objects.create(
         opened_at=now,
         opened_by=by,
@@ -136,6 +137,7 @@ def open_access_review(*, by: User | None = None, now: datetime.datetime | None 
         purpose="access_accountability",
         extra={"review": review.pk, "lines": len(staff), "deadline": review.deadline.isoformat()},
     )
+    send_review_opened_mail.enqueue(str(review.pk))
     return review
 
 

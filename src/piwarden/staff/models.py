@@ -165,6 +165,7 @@ class AccessReview(models.Model):
     deadline = models.DateTimeField(help_text="Access still unreviewed then is suspended.")
     enforced_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True, help_text="When the reviewers were told it opened.")
     document = models.TextField(blank=True, help_text="Canonical JSON of the campaign and its decisions, as signed.")
     signature = models.TextField(blank=True, help_text="Base64 Tink Ed25519 signature of the document.")
 
