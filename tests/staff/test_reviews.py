@@ -22,10 +22,12 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
+from piwarden.audit import signing
 from piwarden.audit.models import AuditEvent, EventType
 from piwarden.inquiries.models import Inquiry
 from piwarden.staff import reviews
 from piwarden.staff.access import declared_role
+from piwarden.staff.actions import decide_access, open_access_review
 from piwarden.staff.models import AccessReview, AccessReviewLine, Decision
 from tests.conftest import make_staff, sign_in
 from tests.staff.test_training import run_staff_tasks
@@ -277,3 +279,30 @@ def test_the_command_opens_shows_and_exports(carol, alice, tmp_path):
     assert "2 to review" in out.getvalue()
     with pytest.raises(CommandError, match="not signed"):
         call_command("staff", "review", "show", "--export", str(tmp_path / "x.json"), stdout=io.StringIO())
+
+
+def test_without_the_signing_key_a_revocation_still_works_and_the_review_is_signed_later(
+    carol, bob, settings, tmp_path
+):
+    dave = make_staff("dave", "privacy_officer", tmp_path)
+    review = open_access_review(by=carol)
+    keys = settings.PIWARDEN_KEYS
+    settings.PIWARDEN_KEYS = f"file:{tmp_path / 'no-keys'}"  # a directory without the signing key
+    signing.forget()
+    decide_access(line_of(review, bob).pk, reviewer=carol, confirm=False)
+    decide_access(line_of(review, dave).pk, reviewer=carol, confirm=True)
+    decide_access(line_of(review, carol).pk, reviewer=dave, confirm=True)
+    review.refresh_from_db()
+    assert review.is_complete
+    assert review.signature == ""
+    assert list(bob.groups.all()) == []  # revoked all the same
+    assert "not signed yet" in reviews.verify_review(review).problem
+    call_command("staff", "periodic", stdout=io.StringIO())  # still no key: still unsigned
+    review.refresh_from_db()
+    assert review.signature == ""
+    settings.PIWARDEN_KEYS = keys
+    signing.forget()
+    call_command("staff", "periodic", stdout=io.StringIO())
+    review.refresh_from_db()
+    assert reviews.verify_review(review).ok
+    assert [e.actor for e in events(EventType.ACCESS_REVIEW_SIGNED)] == [None]

@@ -460,7 +460,7 @@ def _review_row(line: Any, reviewer: Any) -> dict[str, Any]:
 def access_review_export(request: HttpRequest, review_id: int) -> HttpResponse:
     """The signed review as a file (the document exactly as signed, and its signature); audited."""
     review = access.access_review_for_staff(request.user, review_id)
-    if not review.is_complete:
+    if not review.signature:
         raise Http404
     staff_actions.record_review_export(review, by=access.actor_of(request.user))
     response = JsonResponse(reviews.export_of(review), json_dumps_params={"ensure_ascii": False})

@@ -8,6 +8,7 @@ in that transaction.  Views and commands call one of them and keep only their in
 from __future__ import annotations
 
 import datetime
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,6 +32,9 @@ from piwarden.staff.models import (
     TrainingRecord,
 )
 from piwarden.staff.tasks import send_review_opened_mail, send_training_notice_mail
+from piwarden.vault.keys import VaultUnavailable
+
+logger = logging.getLogger("piwarden.staff")
 
 
 @dataclass(frozen=True)
@@ -162,8 +166,21 @@ def _complete_if_decided(review: AccessReview, now: datetime.datetime, actor: Us
     if AccessReviewLine.objects.filter(review=review, decision=Decision.PENDING).exists():
         return False
     review.completed_at = now
-    reviews.sign(review)
-    review.save(update_fields=["completed_at", "document", "signature"])
+    review.save(update_fields=["completed_at"])
+    _sign(review, actor)
+    return True
+
+
+def _sign(review: AccessReview, actor: User | None) -> bool:
+    """Sign a completed review, in the caller's transaction.  Without the signing key the review
+    stays complete and unsigned (a revocation must not wait for a key); the periodic job signs it
+    once the key is back (:func:`sign_completed_reviews`)."""
+    try:
+        reviews.sign(review)
+    except VaultUnavailable as exc:
+        logger.error("access review %s is complete but not signed: %s", review.pk, exc)
+        return False
+    review.save(update_fields=["document", "signature"])
     record_event(
         EventType.ACCESS_REVIEW_SIGNED,
         actor=actor,
@@ -171,6 +188,17 @@ def _complete_if_decided(review: AccessReview, now: datetime.datetime, actor: Us
         extra={"review": review.pk, "lines": review.lines.count()},
     )
     return True
+
+
+def sign_completed_reviews() -> list[int]:
+    """The periodic job: sign the reviews completed while the signing key was missing."""
+    signed = []
+    for review_id in AccessReview.objects.filter(completed_at__isnull=False, signature="").values_list("pk", flat=True):
+        with transaction.atomic(durable=True):
+            review = AccessReview.objects.select_for_update().get(pk=review_id)
+            if not review.signature and _sign(review, None):
+                signed.append(review.pk)
+    return signed
 
 
 @transaction.atomic(durable=True)

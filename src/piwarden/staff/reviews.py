@@ -137,8 +137,10 @@ class Verification:
 
 def verify_review(review: AccessReview, public_key: Path | None = None) -> Verification:
     """The stored review's signature holds, and its rows still say what was signed."""
-    if not review.is_complete or not review.signature:
+    if not review.is_complete:
         return Verification(False, "the review is not complete: nothing is signed yet")
+    if not review.signature:
+        return Verification(False, "the review is complete but not signed yet (the signing key was unavailable)")
     if not signing.Verifier(public_key).holds_document(review.signature, CONTEXT, review.document.encode()):
         return Verification(False, "the signature does not match the stored document")
     if _without_names(document_of(review)) != _without_names(review.document):

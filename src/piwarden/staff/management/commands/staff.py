@@ -103,11 +103,18 @@ class Command(BaseCommand):
         if not done:
             self.stdout.write("No open access review is past its deadline.")
         for review_id, suspended in done.items():
-            self.stdout.write(f"Access review {review_id}: suspended {suspended} unreviewed; signed.")
+            self.stdout.write(f"Access review {review_id}: suspended {suspended} unreviewed; completed.")
+        for review_id in actions.sign_completed_reviews():
+            self.stdout.write(f"Access review {review_id}: signed.")
 
     def review_show(self, options: dict[str, Any]) -> None:
         review = _review(options["id"])
-        state = "signed" if review.is_complete else f"open, {reviews.pending(review)} to review"
+        if review.signature:
+            state = "signed"
+        elif review.is_complete:
+            state = "complete, not signed yet: the signing key is unavailable"
+        else:
+            state = f"open, {reviews.pending(review)} to review"
         self.stdout.write(
             f"Access review {review.pk} ({state}); opened {review.opened_at:%Y-%m-%d %H:%M}, reveals from "
             f"{review.period_start:%Y-%m-%d} to {review.period_end:%Y-%m-%d}, deadline {review.deadline:%Y-%m-%d %H:%M}"
@@ -118,7 +125,7 @@ class Command(BaseCommand):
             roles = ",".join(line.roles) or "-"
             self.stdout.write(f"  {line.staff.username:20} {roles:24} {counts}  [{line.decision}{by}]")
         if options["export"]:
-            if not review.is_complete:
+            if not review.signature:
                 raise CommandError("the review is not signed yet: nothing to export")
             Path(options["export"]).write_text(json.dumps(reviews.export_of(review), ensure_ascii=False) + "\n")
             actions.record_review_export(review, by=None)
@@ -186,6 +193,7 @@ class Command(BaseCommand):
             try:
                 opened = actions.open_review_if_due()
                 enforced = actions.enforce_review_deadlines()
+                actions.sign_completed_reviews()
                 notices = actions.send_training_notices()
             except DatabaseError as exc:
                 if every is None:
