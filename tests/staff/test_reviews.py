@@ -233,25 +233,34 @@ def test_only_reviewers_open_the_review_pages_and_a_line_of_another_campaign_is_
 
 @pytest.mark.duty("SEC-02")
 def test_the_periodic_job_opens_a_campaign_every_period_and_counts_reveals_since_the_last(
-    carol, alice, settings, tmp_path
+    carol, alice, settings, submit, tmp_path
 ):
     settings.PIWARDEN_ACCESS_REVIEW_MONTHS = 3
-    start = timezone.now()
-    out = io.StringIO()
-    call_command("staff", "periodic", stdout=out)
-    first = AccessReview.objects.get()
-    assert first.opened_by is None
-    assert first.period_end - first.period_start >= datetime.timedelta(days=89)
-    # Everyone confirmed; the campaign is signed; nothing more until the period is over.
-    officer = console(carol)
-    decide(officer, first, alice, "confirm")
-    dave = make_staff("dave", "privacy_officer", tmp_path)
-    assert not line_exists(first, dave)  # created after the opening
-    decide(console(dave), first, carol, "confirm")
+    assert submit().status_code == HTTPStatus.FOUND
+    inquiry = Inquiry.objects.get()
+    call_command("staff", "periodic", stdout=io.StringIO())
+    assert not AccessReview.objects.exists()  # the first is due a period after the first account
+    start = timezone.now() + datetime.timedelta(days=93)
+    with time_machine.travel(start, tick=True):
+        call_command("staff", "periodic", stdout=io.StringIO())
+        first = AccessReview.objects.get()
+        assert first.opened_by is None
+        assert first.period_end - first.period_start >= datetime.timedelta(days=89)
+        # Everyone confirmed: the campaign is signed; nothing more until the period is over.
+        decide(console(carol), first, alice, "confirm")
+        dave = make_staff("dave", "privacy_officer", tmp_path)
+        assert not line_exists(first, dave)  # made after the opening
+        decide(console(dave), first, carol, "confirm")
     first.refresh_from_db()
     assert first.is_complete
-    with time_machine.travel(start + datetime.timedelta(days=60), tick=False):
+    assert line_of(first, alice).reveals == []
+    with time_machine.travel(start + datetime.timedelta(days=60), tick=True):
         call_command("staff", "periodic", stdout=io.StringIO())
+        revealed = console(alice).post(
+            f"/backoffice/inquiries/{inquiry.reference}/",
+            {"purpose": "respond_inquiry", "field_names": ["name"], "reason": REASON},
+        )
+        assert revealed.status_code == HTTPStatus.OK
     assert AccessReview.objects.count() == 1
     with time_machine.travel(start + datetime.timedelta(days=93), tick=False):
         call_command("staff", "periodic", stdout=io.StringIO())
@@ -261,6 +270,9 @@ def test_the_periodic_job_opens_a_campaign_every_period_and_counts_reveals_since
     assert second is not None
     assert second.period_start == first.period_end
     assert second.lines.filter(staff=dave).exists()
+    assert line_of(second, alice).reveals == [
+        {"category": "consultation", "purpose": "respond_inquiry", "reveals": 1, "people": 1}
+    ]
 
 
 def line_exists(review: AccessReview, user: User) -> bool:

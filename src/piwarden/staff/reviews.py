@@ -48,11 +48,16 @@ def grants_of(user: User, at: datetime.datetime) -> list[dict[str, Any]]:
 
 
 def next_review_due(last: AccessReview | None, now: datetime.datetime) -> bool:
-    """Whether a campaign is due: none yet, or the last opened ``PIWARDEN_ACCESS_REVIEW_MONTHS`` ago."""
-    if last is None:
-        return True
-    due = add_months(last.opened_at.date(), settings.PIWARDEN_ACCESS_REVIEW_MONTHS)
-    return now.date() >= due
+    """Whether a campaign is due: ``PIWARDEN_ACCESS_REVIEW_MONTHS`` after the last one opened, or
+    (the first) after the first active staff account was made: a new site has nothing to review."""
+    if last is not None:
+        since = last.opened_at
+    else:
+        first = User.objects.filter(is_staff=True, is_active=True).order_by("date_joined").first()
+        if first is None:
+            return False
+        since = first.date_joined
+    return now.date() >= add_months(since.date(), settings.PIWARDEN_ACCESS_REVIEW_MONTHS)
 
 
 def period_start(last: AccessReview | None, now: datetime.datetime) -> datetime.datetime:
