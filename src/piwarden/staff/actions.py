@@ -152,7 +152,10 @@ def open_review_if_due(now: datetime.datetime | None = None) -> AccessReview | N
         return None
     if not reviews.next_review_due(AccessReview.objects.order_by("-opened_at", "-id").first(), now):
         return None
-    return open_access_review(now=now)
+    try:
+        return open_access_review(now=now)
+    except ReviewRefused:  # a reviewer opened one in between
+        return None
 
 
 def _take_roles(user: User) -> list[str]:
