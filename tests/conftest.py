@@ -24,7 +24,9 @@ from django_otp.oath import totp
 from pytest_django.live_server_helper import LiveServer
 
 from piwarden.policy.declaration import load_declaration
+from piwarden.staff.actions import record_training
 from piwarden.staff.models import Authenticator
+from piwarden.staff.training import today as training_today
 from piwarden.vault.crypto import forget_cached_keys
 from piwarden.vault.keys import get_provider, reset_provider
 from tests.smtp import SMTPServer
@@ -160,11 +162,16 @@ def submit(client: Client) -> Any:
     return _submit
 
 
-def make_staff(username: str, role: str, tmp_path: Path, email: str = "") -> User:
+def make_staff(username: str, role: str, tmp_path: Path, email: str = "", *, trained: bool = True) -> User:
+    """A staff member as createstaff makes one; ``trained``: with a data-protection training
+    attestation completed today, as every persona whose role reveals personal data needs."""
     secret = tmp_path / f"{username}.pw"
     secret.write_text(STAFF_PASSWORD)
     call_command("createstaff", username, role=role, email=email, password_file=secret, stdout=io.StringIO())
-    return User.objects.get(username=username)
+    user = User.objects.get(username=username)
+    if trained:
+        record_training(user, course="Data protection basics", completed_on=training_today(), recorded_by=None)
+    return user
 
 
 def current_code(user: User) -> str:

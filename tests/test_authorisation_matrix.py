@@ -44,6 +44,7 @@ from piwarden.monitoring.models import Alert, Rule
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
+from piwarden.staff.actions import open_access_review
 from tests.conftest import consultation_data, make_staff, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +85,7 @@ class World:
     rights_b: str = ""
     alert: int = 0  # a monitoring alert (its id)
     colleague: int = 0  # a staff account (its id), for the administrator's staff page
+    review: int = 0  # an open access review (its id)
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,16 @@ MATRIX: dict[str, list[Case]] = {
             note="no such grant; only the privacy officer approves at all",
         ),
     ],
+    # Access reviews and training (issue 8 §3, §4): the privacy officer's.
+    "backoffice:access_reviews": [Case(staff(privacy_officer=OK))],
+    "backoffice:access_review": [
+        Case(staff(privacy_officer=OK), url=lambda w: reverse("backoffice:access_review", args=[w.review]))
+    ],
+    # Not signed yet (the review is open): nothing to download, for the privacy officer either.
+    "backoffice:access_review_export": [
+        Case(staff(), url=lambda w: reverse("backoffice:access_review_export", args=[w.review]))
+    ],
+    "backoffice:training": [Case(staff(privacy_officer=OK))],
     # A link that was never issued: nothing to enrol, whoever follows it.
     "backoffice:enrol": [Case(everyone(NOT_FOUND), url=lambda w: reverse("backoffice:enrol", args=["MQ", "x-y"]))],
 }
@@ -334,6 +346,7 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     assign(other.reference, colleague)
     made.own_inquiry, made.others_inquiry = own.reference, other.reference
     made.colleague = colleague.pk
+    made.review = open_access_review().pk
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

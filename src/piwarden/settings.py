@@ -307,6 +307,15 @@ PIWARDEN_PRIVACY_OFFICER_EMAIL = envstr("PIWARDEN_PRIVACY_OFFICER_EMAIL", "priva
 
 # --- piwarden -------------------------------------------------------------
 
+# Access reviews (policy §五.3): a campaign every so many months; access a reviewer has not
+# confirmed so many days after the opening is suspended.
+PIWARDEN_ACCESS_REVIEW_MONTHS = envint("PIWARDEN_ACCESS_REVIEW_MONTHS", 3, minimum=1)
+PIWARDEN_ACCESS_REVIEW_DAYS = envint("PIWARDEN_ACCESS_REVIEW_DAYS", 14, minimum=1)
+# Training (policy §五.5): a role that reveals personal data needs an attestation this recent;
+# its holder is e-mailed so many days before it expires, and again when it has.
+PIWARDEN_TRAINING_MONTHS = envint("PIWARDEN_TRAINING_MONTHS", 12, minimum=1)
+PIWARDEN_TRAINING_NOTICE_DAYS = envint("PIWARDEN_TRAINING_NOTICE_DAYS", 30, minimum=1)
+
 PIWARDEN_KEYS = envstr("PIWARDEN_KEYS", f"file:{DATA_DIR / 'keys'}")
 # The erasure ledger (piwarden.people.ledger): keep it on storage apart from the database's backups.
 PIWARDEN_ERASURE_LEDGER = Path(envstr("PIWARDEN_ERASURE_LEDGER", str(DATA_DIR / "erasures.ledger"))).resolve()

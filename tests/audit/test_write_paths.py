@@ -74,12 +74,17 @@ EXCEPTIONS: dict[str, str] = {
         "e-mail, from the mail task, so apart from rights/actions.py for the same reason as rights/mail.py"
     ),
     "staff/mail.py": (
-        "the new-device alert's and the enrolment link's e-mail actions (their failures): apart from "
-        "staff/actions.py, which queues the tasks that call them, for the same reason as inquiries/mail.py"
+        "the new-device alert's, the enrolment link's, the training notice's and the access review's e-mail "
+        "actions (their failures): apart from staff/actions.py, which queues the tasks that call them, for the "
+        "same reason as inquiries/mail.py"
     ),
     "rights/mail.py": (
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "
         "same reason as inquiries/mail.py"
+    ),
+    "monitoring/mail.py": (
+        "the alert's e-mail action (its sending and failure), apart from monitoring/actions.py, which queues the "
+        "task that calls it, for the same reason as inquiries/mail.py"
     ),
 }
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core import mail
 from django.tasks import Task
 from django.test import Client
@@ -32,6 +33,8 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.backoffice import urls as backoffice_urls
 from piwarden.inquiries.models import Inquiry
+from piwarden.monitoring.models import Alert, Rule
+from piwarden.monitoring.tasks import send_alert_mail
 from piwarden.people.models import Person
 from piwarden.processing import gate
 from piwarden.rights.actions import (
@@ -43,6 +46,10 @@ from piwarden.rights.actions import (
 )
 from piwarden.rights.archive_tasks import build_archive_task
 from piwarden.rights.models import ActingAs, RequestKind, RightsRequest, VerificationCode
+from piwarden.staff.actions import open_access_review, send_training_notices
+from piwarden.staff.tasks import send_enrolment_mail
+from piwarden.staff.training import expires_on
+from piwarden.staff.training import today as training_today
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -94,21 +101,45 @@ def every_task() -> dict[str, Task[..., object]]:
     return found
 
 
+def an_alert() -> Alert:
+    """A monitoring alert about a staff member: ids and counts only."""
+    now = timezone.now()
+    staff = User.objects.filter(is_staff=True).order_by("pk").first()
+    return Alert.objects.create(
+        rule=Rule.values[0],
+        staff=staff,
+        events=31,
+        threshold=30,
+        window_minutes=10,
+        first_seq=1,
+        last_seq=31,
+        first_at=now,
+        last_at=now,
+        raised_at=now,
+    )
+
+
 def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -> None:
     inquiries = [submitted("zh-hans"), submitted("en")]
     rights_request = received_rights_request("he.li@example.com")  # rights-queue: its page is walked too
     visitors = {
         "anonymous": Client(),
-        **{role: staff_client(make_staff(f"staff-{role}", role, tmp_path)) for role in ("sales", "auditor")},
+        **{role: staff_client(make_staff(f"staff-{role}", role, tmp_path)) for role in ("sales", "auditor", "admin")},
         "privacy_officer": staff_client(make_staff("staff-po", "privacy_officer", tmp_path)),
     }
+    review = open_access_review()  # access-reviews: a campaign's page is walked too
+    alert = an_alert()  # monitoring: an alert's page
     forget_cached_keys()
     unwrapped.clear()  # whatever signing in did (it reads no person's data anyway)
     rendered: set[str] = set()
     for pattern in backoffice_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
         reference = rights_request.reference if pattern.name == "rights_request" else inquiries[0].reference
-        kwargs = {"reference": reference} if "reference" in pattern.pattern.converters else {}
+        kwargs: dict[str, object] = {"reference": reference} if "reference" in pattern.pattern.converters else {}
+        if "review_id" in pattern.pattern.converters:
+            kwargs = {"review_id": review.pk}
+        objects = {"alert_id": alert.pk, "user_id": alert.staff_id, "grant_id": 999_999, "uid": "MQ", "token": "x-y"}
+        kwargs |= {name: value for name, value in objects.items() if name in pattern.pattern.converters}
         url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)
         for client in visitors.values():
             response = client.get(url, follow=True)
@@ -147,6 +178,15 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     RightsRequest.objects.filter(pk=zhou.pk).update(due_on=liu.due_on - datetime.timedelta(days=1))
     done = remind_and_escalate(today=liu.due_on)
     assert (done.reminded, done.escalated) == ((liu.reference,), (zhou.reference,))
+    # access-reviews: the officer's training notice (it names the staff member, no visitor).
+    User.objects.filter(pk=officer.pk).update(email="staff-officer@example.com")
+    assert send_training_notices(on=expires_on(training_today()))
+    open_access_review()  # and the reviewers' e-mail that it opened (no person's data)
+    # monitoring: an alert's e-mail to the security auditors; staff-admin: a new member's enrolment link.
+    make_staff("staff-auditor", "auditor", tmp_path, email="staff-auditor@example.com")
+    send_alert_mail.enqueue(str(an_alert().pk))
+    invited = User.objects.create_user("staff-invited", "staff-invited@example.com", is_staff=True)
+    send_enrolment_mail.enqueue(str(invited.pk))
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
@@ -164,7 +204,8 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     assert {key for key, _permit in unwrapped} == {r.data_key_id for r in (liu, chen, zhou)} | {zhang.data_key_id}
     requesters = ["chen.jing@example.com", "liu.yang@example.com", "zhou.min@example.com"]
     assert sorted(r for m in mail.outbox for r in m.to if r in requesters) == sorted([*requesters, requesters[0]])
-    assert [m.to for m in mail.outbox].count([settings.PIWARDEN_PRIVACY_OFFICER_EMAIL]) == 2
+    # The reminder, the escalation, and (access-reviews) the opened access review's notice.
+    assert [m.to for m in mail.outbox].count([settings.PIWARDEN_PRIVACY_OFFICER_EMAIL]) == 3
     mail.outbox[:] = [m for m in mail.outbox if m.to == [settings.PIWARDEN_SALES_EMAIL]]
 
     # Wang Fang does not: the acknowledgement reads her address, inside the use the gate allowed.

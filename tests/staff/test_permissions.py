@@ -59,6 +59,18 @@ NOT_A_DECISION = {
     ("piwarden/staff/actions.py", "_declared_role_ids", "roles"): "the roles an account may be given",
     ("piwarden/staff/actions.py", "_invite", "groups"): "gives the new account its role",
     ("piwarden/staff/actions.py", "_change_role", "groups"): "changes the account's role",
+    # access reviews: a review line keeps the roles the account held, as data to confirm or revoke
+    ("piwarden/backoffice/views.py", "_review_row", "roles"): "shows the roles a review line recorded",
+    ("piwarden/backoffice/views.py", "_training_rows", "roles"): "the training page names each account's role",
+    ("piwarden/backoffice/views.py", "_training_rows", "groups"): "the training page names each account's role",
+    ("piwarden/staff/actions.py", "_take_roles", "groups"): "a revocation removes the account's roles",
+    ("piwarden/staff/actions.py", "decide_access", "roles"): "the review line's recorded roles",
+    ("piwarden/staff/actions.py", "enforce_review_deadline", "roles"): "the review line's recorded roles",
+    ("piwarden/staff/management/commands/staff.py", "review_show", "roles"): "prints the review line's roles",
+    ("piwarden/staff/personal_data.py", "export_access_reviews", "roles"): "the export names the recorded roles",
+    ("piwarden/staff/reviews.py", "declared_roles_of", "roles"): "records the roles an account holds, in a review",
+    ("piwarden/staff/reviews.py", "declared_roles_of", "groups"): "records the roles an account holds, in a review",
+    ("piwarden/staff/reviews.py", "document_of", "roles"): "the signed review's recorded roles",
 }
 
 
@@ -141,6 +153,8 @@ EXPECTED = {
         Capability.TRACE_PROMISES,
         Capability.APPROVE_GRANTS,
         Capability.OPEN_GRANTS,
+        Capability.REVIEW_ACCESS,
+        Capability.RECORD_TRAINING,
     },
     "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY},
     "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},

@@ -117,6 +117,15 @@ class EventType(models.TextChoices):
     GRANT_DECLINED = "grant.declined", _("Time-limited access to personal data declined")
     GRANT_EXPIRED = "grant.expired", _("Time-limited access to personal data expired")
     GRANT_REFUSED = "grant.refused", _("Request or decision on time-limited access refused")
+    # access-reviews: access-review campaigns and training attestations (issue 8 §3, §4)
+    ACCESS_REVIEW_OPENED = "staff.review_opened", _("Access review opened")
+    ACCESS_CONFIRMED = "staff.access_confirmed", _("Staff access confirmed in an access review")
+    ACCESS_REVOKED = "staff.access_revoked", _("Staff access revoked in an access review")
+    ACCESS_SUSPENDED = "staff.access_suspended", _("Staff access suspended: not reviewed by the deadline")
+    ACCESS_REVIEW_SIGNED = "staff.review_signed", _("Access review completed and signed")
+    ACCESS_REVIEW_EXPORTED = "staff.review_exported", _("Signed access review exported")
+    TRAINING_RECORDED = "staff.training_recorded", _("Staff training recorded")
+    TRAINING_NOTICE = "staff.training_notice", _("Staff told that their training attestation expires or expired")
 
 
 class ActorKind(models.TextChoices):

@@ -61,6 +61,22 @@ def _private(where: Path) -> tink.KeysetHandle:
 
 def sign(first_seq: int, last_seq: int, digest: str, last_hash: str) -> str:
     """The checkpoint's signature, base64 (VaultUnavailable when the key is not at hand)."""
+    return base64.b64encode(_signer().sign(message(first_seq, last_seq, digest, last_hash))).decode()
+
+
+def document_message(context: str, document: bytes) -> bytes:
+    """What a signed document's signature covers: its context (what it is) and its bytes.
+
+    The context keeps a document from passing for a checkpoint or another kind of document."""
+    return context.encode() + b"\x1e" + document
+
+
+def sign_document(context: str, document: bytes) -> str:
+    """A signed record other than a checkpoint (an access review), base64, under the same key."""
+    return base64.b64encode(_signer().sign(document_message(context, document))).decode()
+
+
+def _signer() -> signature.PublicKeySign:
     where = directory()
     try:
         stamp = (where, (where / SIGNING_FILE).stat().st_mtime_ns)
@@ -70,7 +86,7 @@ def sign(first_seq: int, last_seq: int, digest: str, last_hash: str) -> str:
         signer = _signers.get(stamp)
         if signer is None:
             signer = _signers[stamp] = _private(where).primitive(signature.PublicKeySign)
-    return base64.b64encode(signer.sign(message(first_seq, last_seq, digest, last_hash))).decode()
+    return signer
 
 
 class Verifier:
@@ -88,9 +104,15 @@ class Verifier:
         self._verify = handle.primitive(signature.PublicKeyVerify)
 
     def holds(self, signed: str, first_seq: int, last_seq: int, digest: str, last_hash: str) -> bool:
+        return self._holds(signed, message(first_seq, last_seq, digest, last_hash))
+
+    def holds_document(self, signed: str, context: str, document: bytes) -> bool:
+        return self._holds(signed, document_message(context, document))
+
+    def _holds(self, signed: str, data: bytes) -> bool:
         try:
             signed_bytes = base64.b64decode(signed, validate=True)
-            self._verify.verify(signed_bytes, message(first_seq, last_seq, digest, last_hash))
+            self._verify.verify(signed_bytes, data)
         except (tink.TinkError, ValueError):
             return False
         return True

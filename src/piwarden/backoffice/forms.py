@@ -336,3 +336,28 @@ class RightsRevealForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Why you need to see this now. Kept in the audit log: write no personal information here."),
     )
+
+
+# --- access reviews and training (issue 8 §3, §4) ------------------------------------------------
+
+
+class AccessDecisionForm(forms.Form):
+    line = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    decision = forms.ChoiceField(choices=[("confirm", _("Confirm")), ("revoke", _("Revoke"))])
+
+
+class _StaffChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # any User queryset
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.get_username())
+
+
+class TrainingForm(forms.Form):
+    staff = _StaffChoice(label=_("Staff member"), queryset=User.objects.none(), empty_label=_("Choose a staff member"))
+    course = forms.CharField(label=_("Course"), max_length=200)
+    completed_on = forms.DateField(label=_("Completed on"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["staff"]
+        assert isinstance(field, forms.ModelChoiceField)  # noqa: S101  # declared above
+        field.queryset = staff

@@ -24,4 +24,8 @@ urlpatterns = [
     path("grants/", staff_views.grants, name="grants"),
     path("grants/<int:grant_id>/", staff_views.grant_decide, name="grant_decide"),
     path("enrol/<str:uid>/<str:token>/", staff_views.enrol, name="enrol"),
+    path("reviews/", views.access_reviews, name="access_reviews"),
+    path("reviews/<int:review_id>/", views.access_review, name="access_review"),
+    path("reviews/<int:review_id>/signed.json", views.access_review_export, name="access_review_export"),
+    path("training/", views.training_page, name="training"),
 ]

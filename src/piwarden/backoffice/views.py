@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +23,7 @@ from piwarden.audit import proof
 from piwarden.audit.models import AuditEvent
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.forms import (
+    AccessDecisionForm,
     AssignForm,
     AuditFilterForm,
     CompleteForm,
@@ -33,6 +36,7 @@ from piwarden.backoffice.forms import (
     RightsQueueFilterForm,
     RightsRevealForm,
     StaffLoginForm,
+    TrainingForm,
 )
 from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.actions import AssignRefused, assign_inquiry
@@ -44,9 +48,10 @@ from piwarden.rights import access as rights_access
 from piwarden.rights import actions as rights_actions
 from piwarden.rights import clock, fulfil
 from piwarden.rights.models import UNRECOGNISED_GROUNDS, RequestKind, RightsRequest
-from piwarden.staff import access, devices, permissions
+from piwarden.staff import access, devices, permissions, reviews, training
+from piwarden.staff import actions as staff_actions
 from piwarden.staff.actions import record_failed_sign_in, set_console_language, sign_in_staff, sign_out_staff
-from piwarden.staff.models import preferred_language
+from piwarden.staff.models import TrainingRecord, preferred_language
 from piwarden.staff.permissions import Capability
 
 
@@ -437,3 +442,156 @@ def promises(request: HttpRequest) -> HttpResponse:
         "backoffice/promises.html",
         {"role": role, "trace": found, "kept": len(found.promises) - len(found.unkept), "unreadable": unreadable},
     )
+
+
+# --- access reviews (issue 8 §3) ------------------------------------------------------------------
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def access_reviews(request: HttpRequest) -> HttpResponse:
+    """The campaigns, newest first; a reviewer may open one when none is open."""
+    found = access.list_reviews_for_staff(request.user)
+    context: dict[str, Any] = {"role": permissions.staff_role(request.user), "reviews": found}
+    if request.method == "POST" and isinstance(request.user, User):
+        try:
+            opened = staff_actions.open_access_review(by=request.user)
+        except staff_actions.ReviewRefused as exc:
+            context["refusal"] = str(exc)
+            return render(request, "backoffice/access_reviews.html", context, status=409)
+        return redirect("backoffice:access_review", review_id=opened.pk)
+    context["open_exists"] = found.filter(completed_at__isnull=True).exists()
+    return render(request, "backoffice/access_reviews.html", context)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def access_review(request: HttpRequest, review_id: int) -> HttpResponse:
+    """One campaign's lines: roles, grants, reveal counts; confirm or revoke each (not one's own)."""
+    review = access.access_review_for_staff(request.user, review_id)
+    context: dict[str, Any] = {"role": permissions.staff_role(request.user), "review": review}
+    status = HTTPStatus.OK
+    if request.method == "POST" and isinstance(request.user, User):
+        form = AccessDecisionForm(request.POST)
+        if not form.is_valid():
+            context["refusal"], status = _("Choose confirm or revoke for one line."), HTTPStatus.BAD_REQUEST
+        else:
+            line_id = access.access_review_line_for_staff(request.user, review, form.cleaned_data["line"])
+            try:
+                staff_actions.decide_access(
+                    line_id, reviewer=request.user, confirm=form.cleaned_data["decision"] == "confirm"
+                )
+            except staff_actions.ReviewRefused as exc:
+                context["refusal"], status = str(exc), HTTPStatus.CONFLICT
+            else:
+                return redirect(reverse("backoffice:access_review", args=[review.pk]) + "?done=1")
+        review.refresh_from_db()
+    if request.GET.get("done") == "1":
+        context["done"] = _("Recorded. A revoked role is removed at once.")
+    context["lines"] = [
+        _review_row(line, request.user)
+        for line in review.lines.select_related("staff", "decided_by").order_by("staff__username")
+    ]
+    context["pending"] = reviews.pending(review)
+    if review.is_complete:
+        context["verification"] = reviews.verify_review(review)
+    return render(request, "backoffice/access_review.html", context, status=status)
+
+
+def _review_row(line: Any, reviewer: Any) -> dict[str, Any]:
+    """A line as the page shows it: declared names for roles, categories and purposes."""
+    declaration = load_declaration()
+    roles = {r.id: r.name for r in declaration.roles}
+    categories = {c.id: c.name for c in declaration.categories}
+    purposes = {p.id: p.name for p in declaration.purposes}
+    return {
+        "line": line,
+        "own": line.staff_id == reviewer.pk,
+        "roles": [roles.get(r, r) for r in line.roles],
+        "reveals": [
+            {
+                **r,
+                "category_name": categories.get(r["category"], r["category"]),
+                "purpose_name": purposes.get(r["purpose"], r["purpose"]),
+            }
+            for r in line.reveals
+        ],
+    }
+
+
+@staff_required
+@require_GET
+def access_review_export(request: HttpRequest, review_id: int) -> HttpResponse:
+    """The signed review as a file (the document exactly as signed, and its signature); audited."""
+    review = access.access_review_for_staff(request.user, review_id)
+    if not review.signature:
+        raise Http404
+    staff_actions.record_review_export(review, by=access.actor_of(request.user))
+    response = JsonResponse(reviews.export_of(review), json_dumps_params={"ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="access-review-{review.pk}.json"'
+    return response
+
+
+# --- training (issue 8 §4) ------------------------------------------------------------------------
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def training_page(request: HttpRequest) -> HttpResponse:
+    """Record a completed course (for someone else) and see whose attestation is missing or due."""
+    staff = access.training_staff_for_staff(request.user)
+    others = staff.exclude(pk=request.user.pk or 0)
+    form = TrainingForm(request.POST or None, staff=others)
+    context: dict[str, Any] = {
+        "role": permissions.staff_role(request.user),
+        "form": form,
+        "months": settings.PIWARDEN_TRAINING_MONTHS,
+    }
+    status = HTTPStatus.OK
+    if request.method == "POST" and isinstance(request.user, User):
+        if form.is_valid():
+            try:
+                staff_actions.record_training(
+                    form.cleaned_data["staff"],
+                    course=form.cleaned_data["course"],
+                    completed_on=form.cleaned_data["completed_on"],
+                    recorded_by=request.user,
+                )
+            except staff_actions.ReviewRefused as exc:
+                context["refusal"], status = str(exc), HTTPStatus.BAD_REQUEST
+            else:
+                return redirect(reverse("backoffice:training") + "?done=1")
+        else:
+            status = HTTPStatus.BAD_REQUEST
+    if request.GET.get("done") == "1":
+        context["done"] = _("Training recorded.")
+    context["rows"] = _training_rows(staff)
+    return render(request, "backoffice/training.html", context, status=status)
+
+
+def _training_rows(staff: Any) -> list[dict[str, Any]]:
+    declared = {r.id: r for r in load_declaration().roles}
+    today = training.today()
+    soon = today + timedelta(days=settings.PIWARDEN_TRAINING_NOTICE_DAYS)
+    latest: dict[int, TrainingRecord] = {}
+    for found in TrainingRecord.objects.filter(staff__in=staff).order_by("staff_id", "-completed_on", "-id"):
+        latest.setdefault(found.staff_id, found)
+    rows = []
+    for user in staff:
+        roles = [declared[g.name] for g in user.groups.all() if g.name in declared]
+        needed = any(training.needs_training(r) for r in roles)
+        record: TrainingRecord | None = latest.get(user.pk)
+        ends = training.expires_on(record.completed_on) if record is not None else None
+        if not needed:
+            state = "not_needed"
+        elif ends is None:
+            state = "missing"
+        elif today >= ends:
+            state = "expired"
+        elif ends <= soon:
+            state = "due_soon"
+        else:
+            state = "current"
+        rows.append({"user": user, "roles": roles, "record": record, "expires_on": ends, "state": state})
+    order = {"expired": 0, "missing": 1, "due_soon": 2, "current": 3, "not_needed": 4}
+    return sorted(rows, key=lambda row: (order[row["state"]], row["user"].username))

@@ -36,6 +36,7 @@ from piwarden.processing import gate
 from piwarden.staff import permissions
 from piwarden.staff.access import actor_of, refuse_opening
 from piwarden.staff.permissions import Capability
+from piwarden.staff.training import training_lapse
 from piwarden.vault.crypto import CiphertextInvalid
 from piwarden.vault.keys import VaultUnavailable
 
@@ -132,7 +133,7 @@ class _Refusal:
 
 
 def _reveal_refusal(
-    role: Role | None, fields: list[str], categories: set[str], purpose: str, reason: str
+    user: User | None, role: Role | None, fields: list[str], *, categories: set[str], purpose: str, reason: str
 ) -> _Refusal | None:
     """The read path's own checks, before the gate; None when the role and request are fine."""
     bad = HTTPStatus.BAD_REQUEST
@@ -151,6 +152,8 @@ def _reveal_refusal(
             gettext_noop("the role may not reveal this category for this purpose"),
             _("Your role may not reveal personal information for this purpose."),
         )
+    if (lapse := training_lapse(user, role)) is not None:
+        return _Refusal(lapse.code, lapse.message())
     if len(reason) < MIN_REASON_LENGTH:
         return _Refusal(gettext_noop("reason too short"), _("Give a reason of at least 10 characters."), bad)
     if len(reason) > MAX_REASON_LENGTH:
@@ -197,7 +200,9 @@ def reveal_inquiry_fields(
     actor = actor_of(user)
     categories = set(field_categories(chosen).values())
     attempt = _Attempt(actor, inquiry, chosen, purpose, reason)
-    refusal = _reveal_refusal(permissions.staff_role(user), chosen, categories, purpose, reason)
+    refusal = _reveal_refusal(
+        actor, permissions.staff_role(user), chosen, categories=categories, purpose=purpose, reason=reason
+    )
     if refusal is None and not permissions.may_open_inquiry(user, inquiry):
         refusal = _Refusal(
             gettext_noop("the consultation request is not assigned to this staff member"),

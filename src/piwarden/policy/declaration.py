@@ -210,6 +210,10 @@ class Role(_Strict):
     # What this role may *ask* to reveal, per category and purpose like ``reveal``: nothing until
     # a second person approves a time-limited grant (the administrator's least privilege).
     grantable: dict[Identifier, list[Identifier]] = Field(default_factory=dict)
+    # May run access reviews: open a campaign, confirm or revoke others' access (never their own).
+    review_access: bool = False
+    # May record staff members' training (never their own) and see whose attestation is due.
+    record_training: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

@@ -24,6 +24,7 @@ from piwarden.rights.models import OPEN_STATUSES, RequestStatus, RightsRequest
 from piwarden.staff import permissions
 from piwarden.staff.access import actor_of, refuse_opening
 from piwarden.staff.permissions import Capability
+from piwarden.staff.training import training_lapse
 
 PURPOSE = "answer_rights_request"
 CATEGORIES = frozenset({"rights_requests", "rights_request_records"})
@@ -219,6 +220,8 @@ def reveal_request_fields(
         role, "rights_requests", PURPOSE
     ):
         refusal = (gettext_noop("the role may not reveal rights requests"), _("Your role may not reveal this."), 403)
+    elif (lapse := training_lapse(actor_of(user), role)) is not None:
+        refusal = (lapse.code, lapse.message(), 403)
     elif not chosen or len(chosen) != len(fields):
         refusal = (gettext_noop("unknown field"), _("Choose at least one field to reveal."), 400)
     elif not MIN_REVEAL_REASON <= len(reason) <= MAX_REVEAL_REASON:
@@ -254,7 +257,8 @@ def reveal_request_fields(
                 purpose=PURPOSE,
                 fields=chosen,
                 reason=reason,
-                extra={"request": request.reference},
+                # Named as the consultation's reveals name theirs: access reviews count by category.
+                extra={"request": request.reference, "categories": ["rights_requests"]},
             )
     except gate.ProcessingRefused as refused:
         raise StaffRefused(

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
-from piwarden.staff.models import AccessGrant
+from piwarden.staff.models import AccessGrant, AccessReview, AccessReviewLine
 from piwarden.staff.permissions import Capability, may
 
 AUDIT_PAGE_SIZE = 50
@@ -158,3 +158,35 @@ def open_grants(user: AbstractBaseUser | AnonymousUser) -> GrantsView:
     to_decide = list(rows.filter(status=AccessGrant.Status.REQUESTED).exclude(requester=user)) if decides else []
     decided = list(rows.filter(decided_by=user)[:RECENT_GRANTS]) if decides else []
     return GrantsView(own=own, to_decide=to_decide, decided=decided)
+
+
+def list_reviews_for_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[AccessReview]:
+    """The access reviews, newest first, for a role that runs them; refused openings recorded."""
+    if not may(user, Capability.REVIEW_ACCESS):
+        refuse_opening(user, "access reviews", gettext_noop("the role does not run access reviews"))
+    return AccessReview.objects.select_related("opened_by").order_by("-opened_at", "-id")
+
+
+def access_review_for_staff(user: AbstractBaseUser | AnonymousUser, review_id: int) -> AccessReview:
+    if not may(user, Capability.REVIEW_ACCESS):
+        refuse_opening(user, "access review", gettext_noop("the role does not run access reviews"))
+    found = AccessReview.objects.filter(pk=review_id).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def access_review_line_for_staff(user: AbstractBaseUser | AnonymousUser, review: AccessReview, line_id: int) -> int:
+    """The id of a line of ``review`` (404 for a line of another campaign, or none)."""
+    if not may(user, Capability.REVIEW_ACCESS):
+        refuse_opening(user, "access review", gettext_noop("the role does not run access reviews"))
+    if not AccessReviewLine.objects.filter(pk=line_id, review=review).exists():
+        raise Http404
+    return line_id
+
+
+def training_staff_for_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[User]:
+    """The active staff, for the training page of a role that records training."""
+    if not may(user, Capability.RECORD_TRAINING):
+        refuse_opening(user, "training", gettext_noop("the role does not record training"))
+    return User.objects.filter(is_staff=True, is_active=True).prefetch_related("groups").order_by("username")

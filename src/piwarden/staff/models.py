@@ -206,3 +206,110 @@ class AccessGrant(models.Model):
 
     def __str__(self) -> str:
         return f"Grant {self.pk}"
+
+
+# --- access reviews (policy §五.3: a periodic check of who has access and what they did with it) ---
+
+
+class AccessReview(models.Model):
+    """One campaign: every active staff member's access as it stood when it opened, to confirm or revoke.
+
+    Signed when every line is decided: ``document`` is the canonical JSON of the campaign and its
+    decisions (:mod:`piwarden.staff.reviews`), ``signature`` its Ed25519 signature under the audit
+    signing key, so that an edit of the stored review (the rows or the document) is detected by
+    whoever holds the public key.
+    """
+
+    opened_at = models.DateTimeField()
+    opened_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField(help_text="Reveals from here (inclusive) are summarised.")
+    period_end = models.DateTimeField(help_text="… up to here (exclusive): the opening.")
+    deadline = models.DateTimeField(help_text="Access still unreviewed then is suspended.")
+    enforced_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True, help_text="When the reviewers were told it opened.")
+    document = models.TextField(blank=True, help_text="Canonical JSON of the campaign and its decisions, as signed.")
+    signature = models.TextField(blank=True, help_text="Base64 Tink Ed25519 signature of the document.")
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Access review {self.pk}"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.completed_at is not None
+
+
+class Decision(models.TextChoices):
+    PENDING = "pending", _("Awaiting review")
+    CONFIRMED = "confirmed", _("Confirmed")
+    REVOKED = "revoked", _("Revoked")
+    SUSPENDED = "suspended", _("Suspended: not reviewed by the deadline")
+
+
+class AccessReviewLine(models.Model):
+    """One staff member's access in a campaign: roles, grants and reveals as they stood at the opening.
+
+    ``reveals`` holds counts only (per category and purpose, and of distinct people), from the
+    audit log's reveal events; never a personal value.  ``grants`` lists the time-limited grants of
+    personal data held at the opening (empty until grants exist).
+    """
+
+    review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="lines")
+    staff = models.ForeignKey(User, on_delete=models.PROTECT, related_name="access_review_lines")
+    roles = models.JSONField(default=list)
+    grants = models.JSONField(default=list, blank=True)
+    reveals = models.JSONField(default=list, blank=True)
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["review", "id"]
+        constraints = [models.UniqueConstraint(fields=["review", "staff"], name="one_line_per_staff_per_review")]
+
+    def __str__(self) -> str:
+        return f"Review {self.review_id}, staff {self.staff_id}: {self.decision}"
+
+
+# --- training (policy §五.5) ------------------------------------------------------------------
+
+
+class TrainingRecord(models.Model):
+    """A course a staff member completed, and who recorded it (None: the operator, at the command line)."""
+
+    staff = models.ForeignKey(User, on_delete=models.CASCADE, related_name="training_records")
+    course = models.CharField(max_length=200)
+    completed_on = models.DateField()
+    recorded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-completed_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"Training of staff {self.staff_id} on {self.completed_on}"
+
+
+class TrainingNotice(models.Model):
+    """A notice that an attestation expires soon or has expired: one per kind and expiry (sent once)."""
+
+    class Kind(models.TextChoices):
+        DUE_SOON = "due_soon", _("Training attestation expires soon")
+        EXPIRED = "expired", _("Training attestation expired")
+
+    staff = models.ForeignKey(User, on_delete=models.CASCADE, related_name="training_notices")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    expires_on = models.DateField(help_text="The expiry the notice is about (a renewal starts a new one).")
+    created_at = models.DateTimeField()
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["staff", "kind", "expires_on"], name="one_training_notice_per_expiry")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} notice to staff {self.staff_id} ({self.expires_on})"

@@ -45,31 +45,41 @@ class Capability(StrEnum):
     REQUEST_GRANTS = "request_grants"  # ask for a time-limited grant to reveal personal data
     APPROVE_GRANTS = "approve_grants"  # approve or decline another staff member's grant
     OPEN_GRANTS = "open_grants"  # the grants page: to ask or to decide
+    REVIEW_ACCESS = "review_access"  # run access reviews: confirm or revoke each staff member's access
+    RECORD_TRAINING = "record_training"  # record staff members' training attestations
     MONITOR_SECURITY = "monitor_security"  # the monitoring's alerts and the masked security events
 
 
 def _granted(role: Role, capability: Capability) -> bool:
+    if capability in _FLAGS:
+        return bool(getattr(role, _FLAGS[capability]))
+    sees = CONSULTATION in role.reveal_categories
     if capability is Capability.SEE_INQUIRIES:
-        return CONSULTATION in role.reveal_categories
+        return sees
     if capability is Capability.SEE_ALL_INQUIRIES:
-        return CONSULTATION in role.reveal_categories and role.all_inquiries
+        return sees and role.all_inquiries
     if capability is Capability.ASSIGN_INQUIRIES:
-        return CONSULTATION in role.reveal_categories and role.all_inquiries and role.assign_inquiries
-    if capability is Capability.READ_AUDIT:
-        return role.read_audit
-    if capability is Capability.TRACE_PROMISES:
-        return role.trace_promises
-    if capability is Capability.MANAGE_STAFF:
-        return role.manage_staff
+        return sees and role.all_inquiries and role.assign_inquiries
+    asks = any(role.grantable.values())
     if capability is Capability.REQUEST_GRANTS:
-        return any(role.grantable.values())
-    if capability is Capability.APPROVE_GRANTS:
-        return role.approve_grants
-    if capability is Capability.OPEN_GRANTS:
-        return role.approve_grants or any(role.grantable.values())
-    if capability is Capability.MONITOR_SECURITY:
-        return role.monitor_security
-    return role.handle_rights
+        return asks
+    return role.approve_grants or asks  # OPEN_GRANTS: to ask or to decide
+
+
+# The capabilities that are one flag of the declared role, of the same name.
+_FLAGS = {
+    c: c.value
+    for c in (
+        Capability.READ_AUDIT,
+        Capability.HANDLE_RIGHTS,
+        Capability.TRACE_PROMISES,
+        Capability.MONITOR_SECURITY,
+        Capability.MANAGE_STAFF,
+        Capability.APPROVE_GRANTS,
+        Capability.REVIEW_ACCESS,
+        Capability.RECORD_TRAINING,
+    )
+}
 
 
 def role_may(role: Role | None, capability: Capability) -> bool:
@@ -95,6 +105,11 @@ def staff_role(user: AbstractBaseUser | AnonymousUser) -> Role | None:
 _GROUP_NAMES = PreparedSelect(
     lambda: Group.objects.filter(user__id=Param("user", IntegerField())).values_list("name"), streamed=False
 )
+
+
+def declared_role(user: User) -> Role | None:
+    """The role ``user``'s groups give them, signed in or not (for the periodic jobs)."""
+    return _declared_role(user)
 
 
 def _declared_role(user: User) -> Role | None:
@@ -211,6 +226,11 @@ def may_open_inquiry(user: AbstractBaseUser | AnonymousUser, inquiry: Inquiry) -
 
 
 # --- revealing personal data --------------------------------------------------------------------
+
+
+def reveals_personal_data(role: Role | None) -> bool:
+    """Whether the role may reveal any category at all (and so needs a current training)."""
+    return role is not None and bool(role.reveal_categories)
 
 
 def may_see_category(role: Role | None, category: str) -> bool:

@@ -29,7 +29,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
-from piwarden.staff.models import AccessGrant, Authenticator, KnownDevice, StaffPreference
+from piwarden.staff.models import (
+    AccessGrant,
+    AccessReviewLine,
+    Authenticator,
+    KnownDevice,
+    StaffPreference,
+    TrainingNotice,
+    TrainingRecord,
+)
 from piwarden.vault.crypto import destroy_data_key
 
 CHUNK = 200
@@ -217,6 +225,65 @@ register(
         gettext_noop(
             "Network logs: the Cybersecurity Law requires them for at least six months; the housekeeping deletes "
             "them after the declared 184 days."
+        )
+    ),
+    module=__name__,
+)
+
+
+# --- access reviews and training (issue 8 §3, §4) ---------------------------------------------
+
+
+def export_access_reviews(user: User) -> Iterator[Record]:
+    lines = AccessReviewLine.objects.filter(staff=user).select_related("review").order_by("review__opened_at", "id")
+    for line in lines:
+        yield {
+            "review": line.review_id,
+            "opened_at": _iso(line.review.opened_at),
+            "roles": line.roles,
+            "grants": line.grants,
+            "reveals": line.reveals,
+            "decision": line.decision,
+            "decided_at": _iso(line.decided_at),
+        }
+
+
+def export_training(user: User) -> Iterator[Record]:
+    for record in TrainingRecord.objects.filter(staff=user).order_by("completed_on", "id"):
+        yield {
+            "course": record.course,
+            "completed_on": _iso(record.completed_on),
+            "recorded_at": _iso(record.recorded_at),
+        }
+    for notice in TrainingNotice.objects.filter(staff=user).order_by("created_at", "id"):
+        yield {
+            "notice": notice.kind,
+            "expires_on": _iso(notice.expires_on),
+            "created_at": _iso(notice.created_at),
+            "mailed_at": _iso(notice.mailed_at),
+        }
+
+
+register(
+    "staff_access_reviews",
+    subject=Subject.STAFF,
+    export=export_access_reviews,
+    erase=Keeps(
+        gettext_noop(
+            "The signed access reviews account for who had access and who confirmed it (PIPL 51, 54); a changed "
+            "line would no longer verify. Deleted at the end of their declared retention."
+        )
+    ),
+    module=__name__,
+)
+register(
+    "staff_training",
+    subject=Subject.STAFF,
+    export=export_training,
+    erase=Keeps(
+        gettext_noop(
+            "Training records show the company trained the staff who handled personal information (PIPL 51); "
+            "kept until the end of their declared retention."
         )
     ),
     module=__name__,

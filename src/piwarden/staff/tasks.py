@@ -1,8 +1,8 @@
-"""Background work for staff accounts: the new-device e-mail and the enrolment e-mail, each sent
-once and retried while the mail server is down (:func:`piwarden.mailing.with_retry`).
+"""Background work for staff accounts: the new-device, enrolment, training-notice and access-review
+e-mails, each sent once and retried while the mail server is down (:func:`piwarden.mailing.with_retry`).
 
-The enrolment task's argument is the account's id: a task's arguments are stored in plaintext,
-and the link's token is made when the e-mail is sent, from the account's state (never stored).
+The arguments are ids (a task's arguments are stored in plaintext); the enrolment link's token is
+made when the e-mail is sent, from the account's state (never stored).
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from piwarden.mailing import with_retry
 from piwarden.staff.mail import (
     record_enrolment_mail_failure,
     record_mail_failure,
+    record_review_mail_failure,
+    record_training_mail_failure,
     send_enrolment,
     send_new_device_alert,
+    send_review_opened,
+    send_training_notice,
 )
 
 
@@ -28,3 +32,19 @@ def send_new_device_mail(device_id: str, attempt: int = 1) -> str:
 def send_enrolment_mail(user_id: str, attempt: int = 1) -> str:
     """E-mail a new staff member the link that sets their password and authenticator."""
     return with_retry(send_enrolment_mail, user_id, attempt, send_enrolment, give_up=record_enrolment_mail_failure)
+
+
+@task()
+def send_training_notice_mail(notice_id: str, attempt: int = 1) -> str:
+    """E-mail a staff member that their training attestation expires soon, or has expired."""
+    return with_retry(
+        send_training_notice_mail, notice_id, attempt, send_training_notice, give_up=record_training_mail_failure
+    )
+
+
+@task()
+def send_review_opened_mail(review_id: str, attempt: int = 1) -> str:
+    """Tell the reviewers that an access review opened, and its deadline."""
+    return with_retry(
+        send_review_opened_mail, review_id, attempt, send_review_opened, give_up=record_review_mail_failure
+    )

@@ -180,6 +180,10 @@ class Command(BaseCommand):
                 str(settings.PIWARDEN_ALERT_EVERY),
             ]
             children.append(Child("monitor", monitor, env))
+            # access-reviews: opens a due access review, suspends access unreviewed past the
+            # deadline and signs the review, sends the training expiry notices; hourly.
+            governance = [sys.executable, "-m", "piwarden", "staff", "periodic", "--every", "3600"]
+            children.append(Child("staff-periodic", governance, env))
         address = served_url(host, port)
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"
