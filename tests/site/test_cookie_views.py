@@ -280,3 +280,15 @@ def test_the_banner_keeps_public_pages_stored(url, rendered_count):
     for _ in range(3):
         chosen.get(url)
     assert rendered_count() == 2
+
+
+@pytest.mark.duty("CON-02")
+def test_a_tampered_choice_cookie_counts_as_no_choice():
+    client = Client()
+    choose(client, action="reject_all")
+    value = client.cookies[COOKIE_NAME].value
+    client.cookies[COOKIE_NAME] = value.replace(".00:", ".11:", 1)  # allow everything, keep the signature
+    assert ".11:" in client.cookies[COOKIE_NAME].value
+    assert BANNER in client.get("/").content.decode()
+    page = client.get("/en/cookies/").content.decode()
+    assert "You have not chosen yet" in page

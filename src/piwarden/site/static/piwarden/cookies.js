@@ -11,7 +11,8 @@
     event.preventDefault();
     var data = new FormData(form);
     data.append(button.name, button.value);
-    fetch(form.action, { method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" } })
+    // getAttribute: form.action would be the buttons named "action"
+    fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (answer) {
         if (answer.status !== 204) throw new Error(String(answer.status));
         banner.remove();
