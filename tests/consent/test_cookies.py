@@ -42,6 +42,7 @@ def test_each_category_is_allowed_only_as_chosen(functional, analytics):
 
 
 @pytest.mark.duty("CON-05")
+@pytest.mark.duty("INT-05")
 def test_gpc_refuses_analytics_even_when_the_cookie_allowed_it():
     request = request_with(current(True, True), **{"Sec-GPC": "1"})
     assert allows(request, "functional")

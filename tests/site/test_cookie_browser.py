@@ -92,6 +92,7 @@ def test_accept_all_and_change_it_on_the_cookies_page(live_server, browser: Brow
 
 
 @pytest.mark.duty("CON-05")
+@pytest.mark.duty("INT-05")
 def test_global_privacy_control_refuses_analytics_in_the_browser(live_server, browser: Browser):
     context = browser.new_context(extra_http_headers={"Sec-GPC": "1"})
     try:

@@ -121,6 +121,7 @@ def test_a_later_choice_keeps_the_consent_id_and_is_appended():
 
 @pytest.mark.duty("CON-05")
 @pytest.mark.duty("CON-02")
+@pytest.mark.duty("INT-05")
 def test_global_privacy_control_refuses_analytics_and_is_recorded():
     client = Client(headers={"Sec-GPC": "1"})
     page = client.get("/").content.decode()
