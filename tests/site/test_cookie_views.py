@@ -293,3 +293,16 @@ def test_a_tampered_choice_cookie_counts_as_no_choice():
     assert BANNER in client.get("/").content.decode()
     page = client.get("/en/cookies/").content.decode()
     assert "You have not chosen yet" in page
+
+
+def test_choices_beyond_the_rate_are_refused_and_not_recorded(settings):
+    settings.PIWARDEN_COOKIE_CHOICE_RATE = "2/m"
+    client = Client()
+    for _ in range(2):
+        assert choose(client, "/en/cookies/", action="reject_all").status_code == HTTPStatus.SEE_OTHER
+    refused = choose(client, "/en/cookies/", action="accept_all")
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert "Please wait a minute and try again." in refused.content.decode()
+    assert COOKIE_NAME not in refused.cookies
+    assert list(CookieConsent.objects.values_list("analytics", flat=True)) == [False, False]
+    assert client.get("/en/cookies/").status_code == HTTPStatus.OK  # reading the page is not counted
