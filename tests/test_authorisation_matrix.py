@@ -119,6 +119,9 @@ MATRIX: dict[str, list[Case]] = {
     "site:rights_archive": [Case(everyone("→site:rights_status", visitor_a=OK, visitor_b=OK))],
     # No archive was prepared for these requests: nothing to download, for the requester either.
     "site:rights_archive_download": [Case(everyone("→site:rights_status", visitor_a=NOT_FOUND, visitor_b=NOT_FOUND))],
+    # The cookie choices (issue 9 §5): public; a choice posted with no button is bad input.
+    "site:cookies": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="no button")],
+    "site:cookies_delete": [Case(everyone(NOT_ALLOWED))],  # POST only
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],

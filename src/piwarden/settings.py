@@ -116,6 +116,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "piwarden.site.context_processors.controller",
                 "piwarden.backoffice.context_processors.staff_permissions",
+                "piwarden.site.context_processors.cookie_banner",
             ],
         },
     },
@@ -252,7 +253,9 @@ LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True
-LANGUAGE_COOKIE_NAME = "piwarden_language"  # essential: remembers the visitor's own choice
+# Never set: the address carries the language (/ or /en/) and no view sets this cookie, so the
+# declaration lists none (policy/declaration.toml [[cookies]]).  Named so a stray one is ours.
+LANGUAGE_COOKIE_NAME = "piwarden_language"
 LANGUAGE_COOKIE_SECURE = _https
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
@@ -331,6 +334,8 @@ PIWARDEN_DUTY_REPORT = Path(
 ).resolve()
 PIWARDEN_CAPTCHA = envchoice("PIWARDEN_CAPTCHA", "on", ("on", "off"))
 PIWARDEN_CONSULTATION_RATE = envrate("PIWARDEN_CONSULTATION_RATE", "5/m")  # per client address
+# Cookie choices (the banner and /cookies/), per client address: each one is a row in the ledger.
+PIWARDEN_COOKIE_CHOICE_RATE = envrate("PIWARDEN_COOKIE_CHOICE_RATE", "20/m")
 # The rights portal: forms that send a one-time code, and codes typed back, per client address;
 # codes e-mailed to one address, whoever asks (rights-intake).
 PIWARDEN_RIGHTS_RATE = envrate("PIWARDEN_RIGHTS_RATE", "5/m")

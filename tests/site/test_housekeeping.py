@@ -31,6 +31,8 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.log import verify_chain
 from piwarden.audit.models import AuditEvent
+from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
+from piwarden.consent.models import CookieConsent
 from piwarden.policy.declaration import load_declaration
 from piwarden.site.housekeeping import EXPIRIES, JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
@@ -98,6 +100,23 @@ def usernames(model: type[AccessLog] | type[AccessFailureLog] | type[AccessAttem
     return set(model.objects.values_list("username", flat=True))
 
 
+def cookie_choice(given: datetime.datetime) -> str:
+    consent_id = uuid.uuid4().hex
+    CookieConsent.objects.create(
+        consent_id=consent_id,
+        action="reject_all",
+        functional=False,
+        analytics=False,
+        gpc=False,
+        cookies_version="0" * 16,
+        policy_version="1.0",
+        channel="banner",
+        language="zh-hans",
+        given_at=given,
+    )
+    return consent_id
+
+
 def housekeeping() -> str:
     out = io.StringIO()
     call_command("housekeeping", "--once", stdout=out, stderr=out)
@@ -127,6 +146,8 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     sign_in_records(now - days("sign_in_records") + HOUR, "kept-attempt")
     expired_challenge = CaptchaStore.objects.create(challenge="AB", response="ab", expiration=now - MINUTE).hashkey
     live_challenge = CaptchaStore.objects.create(challenge="CD", response="cd", expiration=now + HOUR).hashkey
+    old_choice = cookie_choice(now - datetime.timedelta(days=COOKIE_CHOICE_RETENTION_DAYS) - MINUTE)
+    young_choice = cookie_choice(now - datetime.timedelta(days=COOKIE_CHOICE_RETENTION_DAYS) + HOUR)
 
     output = housekeeping()
 
@@ -147,6 +168,9 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     assert set(CaptchaStore.objects.values_list("hashkey", flat=True)) == {live_challenge}
     assert expired_challenge not in output
     assert "expired CAPTCHA challenges (not personal): 1 deleted" in output
+    assert set(CookieConsent.objects.values_list("consent_id", flat=True)) == {young_choice}
+    assert old_choice not in output
+    assert "cookie choices past their retention (not personal): 1 deleted" in output
 
     [event] = AuditEvent.objects.filter(event_type="retention.swept")
     declaration = load_declaration()
@@ -163,7 +187,7 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
 
     # Idempotent: the next run finds nothing, deletes nothing and records nothing.
     again = housekeeping()
-    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) == 10
+    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) == 11
     assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert usernames(AccessLog) == {"kept-attempt"}

@@ -65,11 +65,11 @@ def test_a_person_asks_confirms_with_the_mailed_code_and_follows_the_request(
     page.goto(f"{live_server.url}{prefix}/rights/status/")
     page.fill("form [name=reference]", request.reference.lower())  # typed as a person might
     page.fill("form [name=email]", address.upper())
-    page.locator("form button[type=submit]").click()
+    page.locator("main form button[type=submit]").click()
     page.wait_for_url("**/rights/status/code/?ref=*")
     run_worker()
     page.fill("form [name=code]", code_in(smtp.collector.to(address)[-1].body))
-    page.locator("form button[type=submit]").click()
+    page.locator("main form button[type=submit]").click()
     page.wait_for_url("**/rights/status/view/")
     expect(page.locator("ol.timeline li")).to_have_count(2)
     expect(page.locator(".due-date")).to_have_text(due.date.isoformat())

@@ -38,6 +38,7 @@ REASON_MAX_LENGTH = 500
 class EventType(models.TextChoices):
     CONSENT_GIVEN = "consent.given", _("Consent given")
     CONSENT_WITHDRAWN = "consent.withdrawn", _("Consent withdrawn")
+    COOKIE_CHOICE = "consent.cookie_choice", _("Cookie choice made by a visitor (no person: a random consent id)")
     PROCESSING_UNDER_BASIS = "processing.basis", _("Processing under a non-consent legal basis")
     PROCESSING_REFUSED = "processing.refused", _("Processing refused by the gate")
     PERSON_CREATED = "person.created", _("Person created")

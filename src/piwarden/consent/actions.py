@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from piwarden.audit.log import ActorKind, EventType, record_event
-from piwarden.consent.models import ConsentKind, ConsentRecord
+from piwarden.consent.cookies import CookieChoice
+from piwarden.consent.models import ConsentKind, ConsentRecord, CookieAction, CookieConsent
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.prepared import PreparedInsert, prepare_insert
@@ -109,3 +110,40 @@ def withdraw_consent(person: Person, purpose_id: str, *, channel: str) -> int:
                 extra={"channel": channel, "records": count},
             )
     return count
+
+
+def record_cookie_choice(
+    choice: CookieChoice, *, action: CookieAction, gpc: bool, channel: str, language: str
+) -> CookieConsent:
+    """Append a visitor's cookie choice to the ledger, with the cookie declaration it was made under.
+
+    Global Privacy Control has already turned analytics off in ``choice`` (the caller's
+    :func:`piwarden.consent.cookies.choice_from`); ``gpc`` records that the browser asked.
+    """
+    declaration = load_declaration()
+    with transaction.atomic(durable=True):
+        record = CookieConsent.objects.create(
+            consent_id=choice.consent_id,
+            action=action,
+            functional=choice.functional,
+            analytics=choice.analytics,
+            gpc=gpc,
+            cookies_version=choice.version,
+            policy_version=declaration.version,
+            channel=channel,
+            language=language,
+            given_at=timezone.now(),
+        )
+        record_event(
+            EventType.COOKIE_CHOICE,
+            actor_kind=ActorKind.VISITOR,
+            extra={
+                "cookie_consent": str(record.pk),
+                "action": record.action,
+                "functional": record.functional,
+                "analytics": record.analytics,
+                "gpc": record.gpc,
+                "cookies_version": record.cookies_version,
+            },
+        )
+    return record

@@ -48,3 +48,37 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} consent to {self.purpose} ({self.policy_version})"
+
+
+class CookieAction(models.TextChoices):
+    ACCEPT_ALL = "accept_all", "Accepted every category"
+    REJECT_ALL = "reject_all", "Refused every non-essential category"
+    CHOOSE = "choose", "Chose categories one by one"
+    CLEARED = "cleared", "Deleted the site's cookies (no category allowed until asked again)"
+
+
+class CookieConsent(models.Model):
+    """One visitor's cookie choice: the proof of consent for non-essential cookies.
+
+    A visitor who chooses has no Person (no account, nothing given to us), and none is made:
+    the row is keyed by ``consent_id``, a random number made for the choice and kept only in
+    the visitor's ``piwarden_consent`` cookie, so that the cookie's holder, and nobody else, can
+    point at their record.  Nothing here identifies anyone: no IP address, no user agent, no link
+    to a Person or an inquiry.  Rows are appended, never edited; the latest of an id is its choice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    consent_id = models.CharField(max_length=32, db_index=True)
+    action = models.CharField(max_length=12, choices=CookieAction.choices)
+    functional = models.BooleanField()
+    analytics = models.BooleanField()
+    # The browser sent Sec-GPC: 1, which counts as refusing analytics (recorded, whatever was clicked).
+    gpc = models.BooleanField()
+    cookies_version = models.CharField(max_length=16)
+    policy_version = models.CharField(max_length=20)
+    channel = models.CharField(max_length=20)
+    language = models.CharField(max_length=10)
+    given_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"cookie choice {self.action} ({self.cookies_version})"

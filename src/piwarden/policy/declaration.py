@@ -176,7 +176,9 @@ class Recipient(_Strict):
 
 class Cookie(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
-    category: Literal["essential", "preferences", "statistics"]
+    # The consent banner's categories: essential cookies are set without asking, the others only
+    # once the visitor allowed their category (piwarden.consent.cookies).
+    category: Literal["essential", "functional", "analytics"]
     purpose: Localized
     lifetime: Localized
 
@@ -261,6 +263,15 @@ class Declaration(_Strict):
     @property
     def storage_region_name(self) -> str:
         return region_name(self.policy.storage_region, get_language())
+
+    @functools.cached_property  # the model is frozen: computed once, read on every page
+    def cookies_version(self) -> str:
+        """The fingerprint of the ``[[cookies]]`` declaration a visitor's cookie choice was made under.
+
+        Any change to a cookie's name, category, purpose or lifetime changes it, and the banner
+        asks again (CON-03); a refusal alone never does (CON-05).
+        """
+        return _digest([c.model_dump(mode="json") for c in self.cookies])[:16]
 
     def purpose(self, purpose_id: str) -> Purpose:
         for purpose in self.purposes:

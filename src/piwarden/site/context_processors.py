@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import translate_url
 
+from piwarden.consent.cookies import banner_needed, sends_gpc
 from piwarden.policy.declaration import load_declaration
 
 
@@ -16,3 +17,14 @@ def controller(request: HttpRequest) -> dict[str, Any]:
         "url_zh": translate_url(path, "zh-hans"),
         "url_en": translate_url(path, "en"),
     }
+
+
+def cookie_banner(request: HttpRequest) -> dict[str, Any]:
+    """Whether the page asks for a cookie choice (not on the cookies page: it is the whole form).
+
+    What this reads is part of a stored page's key (piwarden.consent.cookies.cache_key).
+    """
+    match = request.resolver_match
+    if match is not None and match.url_name == "cookies":
+        return {"cookie_banner": False}
+    return {"cookie_banner": banner_needed(request), "cookie_gpc": sends_gpc(request)}

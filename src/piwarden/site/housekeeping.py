@@ -25,6 +25,8 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django_tasks_db.models import DBTaskResult
 
+from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
+from piwarden.consent.models import CookieConsent
 from piwarden.people.actions import erase_unheld
 from piwarden.policy.declaration import Category, load_declaration
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
@@ -211,6 +213,13 @@ def _rights_codes(now: datetime.datetime) -> int:
     return deleted
 
 
+def _cookie_choices(now: datetime.datetime) -> int:
+    # The proof of a choice outlives the cookie (1 year) by as long as a consent record is kept.
+    cutoff = now - datetime.timedelta(days=COOKIE_CHOICE_RETENTION_DAYS)
+    deleted, _ = CookieConsent.objects.filter(given_at__lte=cutoff).delete()
+    return deleted
+
+
 EXPIRIES: tuple[Expiry, ...] = (
     Expiry(
         "expired CAPTCHA challenges",
@@ -226,6 +235,12 @@ EXPIRIES: tuple[Expiry, ...] = (
         "ledger) when nothing else holds them",
         _unverified_rights_requests,
         category="rights_requests",
+    ),
+    Expiry(
+        "cookie choices past their retention",
+        "consent.CookieConsent.given_at",
+        f"cookie choices (the proof of consent, no person) {COOKIE_CHOICE_RETENTION_DAYS} days after they were made",
+        _cookie_choices,
     ),
     Expiry(
         "expired one-time codes",

@@ -7,8 +7,10 @@ same body.  The middleware still runs on every request and adds its headers as u
 (``Content-Language``, ``Vary``, CSP, HSTS …); only the view's body is kept, with a
 gzip-compressed copy made once for the browsers that accept it.
 
-The stored body is keyed on the language, the path and the declaration's digest (which covers its
-texts), so a reloaded declaration renders again; translations change only with a restart.  Nothing is stored:
+The stored body is keyed on the language, the path, the declaration's digest (which covers its
+texts), so a reloaded declaration renders again, and whether the page asks for a cookie choice
+(one signed cookie and the ``Sec-GPC`` header, read cheaply: at most three bodies per page);
+translations change only with a restart.  Nothing is stored:
 
 * under ``DEBUG`` (templates change while the server runs);
 * for a request with a query string (it shows in the language links, and an unbounded number of
@@ -37,6 +39,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language
 
+from piwarden.consent.cookies import cache_key
 from piwarden.policy.declaration import load_declaration
 
 MAX_ENTRIES = 64  # pages x languages, with room; a full store is emptied, never grown
@@ -76,7 +79,7 @@ def rendered_once(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if settings.DEBUG or request.method not in {"GET", "HEAD"} or request.META.get("QUERY_STRING"):
             return view(request, *args, **kwargs)
-        key = (view.__module__, view.__qualname__, get_language() or "", request.path, *_version())
+        key = (view.__module__, view.__qualname__, get_language() or "", request.path, *_version(), *cache_key(request))
         stored = _store.get(key)
         if stored is None:
             # Unset while the view runs, so that a token asked for is seen even when the middleware
@@ -163,7 +166,7 @@ class FilledInPage:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         storable = not settings.DEBUG and request.method in {"GET", "HEAD"} and not request.META.get("QUERY_STRING")
-        key = (get_language() or "", request.path, *_version())
+        key = (get_language() or "", request.path, *_version(), *cache_key(request))
         parts = self._pages.get(key) if storable else None
         if parts is not None:
             values = self.fresh(request)

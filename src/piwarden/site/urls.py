@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.site import rights_archive_views, rights_views, views
+from piwarden.site import cookie_views, rights_archive_views, rights_views, views
 
 app_name = "site"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("privacy/", views.privacy, name="privacy"),
     path("contact/", views.contact, name="contact"),
+    path("cookies/", cookie_views.cookies, name="cookies"),
+    path("cookies/delete/", cookie_views.delete_cookies, name="cookies_delete"),
     path("consultation/", views.consultation, name="consultation"),
     path("consultation/received/", views.consultation_received, name="consultation_received"),
     path("rights/", rights_views.rights, name="rights"),
