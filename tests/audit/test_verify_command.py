@@ -186,6 +186,8 @@ def test_an_intact_log_without_its_triggers_verifies_with_status_2_until_they_ar
     restored = piwarden("audit", "restore-triggers")
     assert restored.returncode == 0, restored.stderr
     assert appendonly.missing(connection) == []
+    event = AuditEvent.objects.get(event_type=EventType.AUDIT_TRIGGERS_RESTORED)  # a change, recorded
+    assert event.extra["missing"]
     assert piwarden("audit", "verify").returncode == 0
 
 

@@ -1,4 +1,5 @@
-"""The audit log's own write paths: the signing key's rotation, and the export of checkpoints."""
+"""The audit log's own write paths: the signing key's rotation, the append-only triggers put back,
+and the export of checkpoints."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
-from piwarden.audit import signing
+from piwarden.audit import appendonly, signing
 from piwarden.audit.chain import export_checkpoint
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditCheckpoint
@@ -20,6 +21,17 @@ def rotate_signing_key() -> int:
     key_id = signing.rotate()
     record_event(EventType.AUDIT_SIGNING_KEY_ROTATED, extra={"key_id": key_id})
     return key_id
+
+
+@transaction.atomic(durable=True)
+def restore_triggers() -> list[str]:
+    """Put the append-only triggers back, audited with the names of those that were missing,
+    disabled or altered (a configuration change like any other: whoever dropped them is not the
+    only one who should know)."""
+    missing = appendonly.missing(connection)
+    appendonly.install(connection)
+    record_event(EventType.AUDIT_TRIGGERS_RESTORED, extra={"missing": missing})
+    return missing
 
 
 def export_missing(path: Path | None = None) -> int:

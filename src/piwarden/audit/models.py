@@ -90,6 +90,7 @@ class EventType(models.TextChoices):
     RIGHTS_REMINDED = "rights.reminded", _("Reminder sent: a rights request reached working day 10")
     RIGHTS_ESCALATED = "rights.escalated", _("Escalated: a rights request is overdue")
     AUDIT_SIGNING_KEY_ROTATED = "audit.signing_key_rotated", _("Audit checkpoint signing key rotated")
+    AUDIT_TRIGGERS_RESTORED = "audit.triggers_restored", _("The audit log's append-only triggers put back")
     AUDIT_EXPORTED = "audit.exported", _("Part of the audit log exported with its proof")
     # staff-authz: consultation requests assigned to sales; sessions; new devices
     INQUIRY_ASSIGNED = "inquiry.assigned", _("Consultation request assigned to a staff member")

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection
 
 from piwarden.audit import appendonly, proof, signing
-from piwarden.audit.actions import export_missing, rotate_signing_key
+from piwarden.audit.actions import export_missing, restore_triggers, rotate_signing_key
 from piwarden.audit.chain import ExportUnreadable, checkpoint, count_events, seal, verify, verify_exported
 from piwarden.errors import describe as describe_error
 from piwarden.monitoring.actions import run_monitor
@@ -100,8 +100,10 @@ class Command(BaseCommand):
             elif action == "check-export":
                 self._check_export(options["file"], options["public_key"])
             elif action == "restore-triggers":
-                appendonly.install(connection)
-                self.stdout.write("audit: the append-only triggers are in place")
+                restored = restore_triggers()
+                self.stdout.write(
+                    f"audit: the append-only triggers are in place (put back: {', '.join(restored) or 'none'})"
+                )
             elif action == "monitor":
                 self._monitor(options["every"])
             elif action == "rotate-signing-key":
