@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.files.storage import storages
 from django.core.management import call_command
 from django.test import Client
 from django.utils.translation import trans_real
@@ -87,6 +89,11 @@ def _collected_static() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (root / "staticfiles.json").exists():
             call_command("collectstatic", interactive=False, verbosity=0)
+    # This worker's storage reads the manifest again, from the files collected now: one built before
+    # they were (while another worker was still collecting) would keep an empty manifest for the run.
+    storage = storages["staticfiles"]
+    storage.hashed_files, storage.manifest_hash = storage.load_manifest()
+    staticfiles_storage.url("piwarden/site.css")  # fails here, in one line, if the manifest is incomplete
 
 
 @pytest.fixture(scope="session")
