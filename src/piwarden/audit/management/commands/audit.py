@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from piwarden.audit import appendonly, proof, signing
 from piwarden.audit.actions import export_missing, restore_triggers, rotate_signing_key
 from piwarden.audit.chain import ExportUnreadable, checkpoint, count_events, seal, verify, verify_exported
-from piwarden.errors import describe as describe_error
+from piwarden.monitoring.actions import Run as MonitorRun
 from piwarden.monitoring.actions import run_monitor
-from piwarden.site.management.commands.worker import drop_connections
+from piwarden.periodic import repeat
 from piwarden.vault.keys import VaultUnavailable
 
 
@@ -114,28 +112,19 @@ class Command(BaseCommand):
             raise CommandError(f"{exc}; nothing was done") from None
 
     def _monitor(self, every: int | None) -> None:
-        if every is not None and every < 1:
-            raise CommandError("--every: a whole number of seconds, at least 1.", returncode=2)
-        stopping = threading.Event()
-        if every is not None:
-            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-            signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-        while True:
-            try:
-                run = run_monitor()
-            except DatabaseError as exc:
-                if every is None:
-                    raise CommandError(f"audit monitor: database unavailable ({describe_error(exc)})") from None
-                self.stderr.write(f"audit monitor: database unavailable ({describe_error(exc)}); trying again later")
-            else:
-                if every is None or run.alerts:
-                    alerts = ", ".join(map(str, run.alerts)) or "none"
-                    self.stdout.write(f"audit monitor: {run.examined} event(s) examined; alerts raised: {alerts}")
-            if every is None:
-                return
-            drop_connections()
-            if stopping.wait(every):
-                return
+        def report(run: MonitorRun) -> str:
+            alerts = ", ".join(map(str, run.alerts)) or "none"
+            return f"audit monitor: {run.examined} event(s) examined; alerts raised: {alerts}"
+
+        repeat(
+            "audit monitor",
+            every,
+            run_monitor,
+            report,
+            lambda run: bool(run.alerts),
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )
 
     def _check_export(self, file: Path | None, public: Path | None) -> None:
         if file is None:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import re
-import signal
-import threading
 from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 from django.db.models import Count, Q
 
-from piwarden.errors import describe as describe_error
-from piwarden.rights.actions import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule, remind_and_escalate
+from piwarden.periodic import repeat
+from piwarden.rights.actions import FIRST_YEAR, LAST_YEAR, Reminders, ScheduleError, load_schedule, remind_and_escalate
 from piwarden.rights.clock import LIBRARY_YEARS, RESPONSE_WORKING_DAYS, DueDate, due_date
 from piwarden.rights.models import DayKind, ScheduleYear
-from piwarden.site.management.commands.worker import drop_connections
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -191,29 +187,19 @@ class Command(BaseCommand):
 
     def remind(self, options: dict[str, Any]) -> None:
         today = parse_date(options["today"]) if options["today"] else None
-        every = options["every"]
-        if every is not None and every < 1:
-            raise bad_input("--every: a whole number of seconds, at least 1.")
-        stopping = threading.Event()
-        if every is not None:
-            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-            signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-        while True:
-            try:
-                done = remind_and_escalate(today)
-            except DatabaseError as exc:
-                if every is None:
-                    raise CommandError(f"rights remind: database unavailable ({describe_error(exc)})") from None
-                self.stderr.write(f"rights remind: database unavailable ({describe_error(exc)}); trying again later")
-                drop_connections()
-            else:
-                if every is None or done.reminded or done.escalated:
-                    self.stdout.write(
-                        f"Reminded {len(done.reminded)} ({', '.join(done.reminded) or 'none'}); "
-                        f"escalated {len(done.escalated)} ({', '.join(done.escalated) or 'none'})."
-                    )
-            if every is None:
-                return
-            drop_connections()
-            if stopping.wait(every):
-                return
+
+        def report(done: Reminders) -> str:
+            return (
+                f"Reminded {len(done.reminded)} ({', '.join(done.reminded) or 'none'}); "
+                f"escalated {len(done.escalated)} ({', '.join(done.escalated) or 'none'})."
+            )
+
+        repeat(
+            "rights remind",
+            options["every"],
+            lambda: remind_and_escalate(today),
+            report,
+            lambda done: bool(done.reminded or done.escalated),
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 from django.utils import timezone
 
-from piwarden.errors import describe as describe_error
+from piwarden.periodic import repeat
 from piwarden.staff import actions, reviews, training
 from piwarden.staff.models import AccessReview, AccessReviewLine
 from piwarden.staff.permissions import declared_role
@@ -181,32 +178,17 @@ class Command(BaseCommand):
     # --- periodic -------------------------------------------------------------------------------
 
     def periodic(self, every: int | None) -> None:
-        if every is not None and every < 1:
-            raise CommandError("--every: a whole number of seconds, at least 1.", returncode=2)
-        from piwarden.site.management.commands.worker import drop_connections  # noqa: PLC0415  # only here
+        def job() -> tuple[AccessReview | None, dict[int, int], list[int]]:
+            opened = actions.open_review_if_due()
+            enforced = actions.enforce_review_deadlines()
+            actions.sign_completed_reviews()
+            return opened, enforced, actions.send_training_notices()
 
-        stopping = threading.Event()
-        if every is not None:
-            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-            signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-        while True:
-            try:
-                opened = actions.open_review_if_due()
-                enforced = actions.enforce_review_deadlines()
-                actions.sign_completed_reviews()
-                notices = actions.send_training_notices()
-            except DatabaseError as exc:
-                if every is None:
-                    raise CommandError(f"staff periodic: database unavailable ({describe_error(exc)})") from None
-                self.stderr.write(f"staff periodic: database unavailable ({describe_error(exc)}); trying again later")
-            else:
-                if every is None or opened or enforced or notices:
-                    self.stdout.write(
-                        f"{timezone.now():%Y-%m-%d %H:%M} opened {opened.pk if opened else 'none'}; "
-                        f"enforced {sorted(enforced) or 'none'}; {len(notices)} training notice(s)."
-                    )
-            if every is None:
-                return
-            drop_connections()
-            if stopping.wait(every):
-                return
+        def report(done: tuple[AccessReview | None, dict[int, int], list[int]]) -> str:
+            opened, enforced, notices = done
+            return (
+                f"{timezone.now():%Y-%m-%d %H:%M} opened {opened.pk if opened else 'none'}; "
+                f"enforced {sorted(enforced) or 'none'}; {len(notices)} training notice(s)."
+            )
+
+        repeat("staff periodic", every, job, report, any, stdout=self.stdout, stderr=self.stderr)
