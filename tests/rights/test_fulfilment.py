@@ -170,6 +170,94 @@ def test_a_deceased_relatives_request_is_answered_once_death_relationship_and_no
     assert result in answer.body
 
 
+CHECKED = {"proof_of_death": "on", "proof_of_relationship": "on", "no_other_arrangement": "on"}
+RELATIVE = "relative@example.com"
+
+
+def relatives_request() -> RightsRequest:
+    return verified_request(RELATIVE, kind=RequestKind.DECEASED_RELATIVE, acting_as=ActingAs.RELATIVE_OF_DECEASED)
+
+
+@pytest.mark.duty("RGT-07")
+def test_a_relatives_deletion_erases_the_deceaseds_record_and_nothing_of_the_relative(carol, submit):
+    """PIPL 49 executed, not only answered: the deceased's record, found by the address they used,
+    is erased once the checks are confirmed; the relative's own record is untouched."""
+    assert submit().status_code == HTTPStatus.FOUND  # the deceased once asked for a consultation
+    deceased = Person.objects.get(inquiries__isnull=False)
+    request = relatives_request()
+    client = console(carol)
+    answer = {"result": "We have deleted your late relative's information.", "deceased_right": "deletion"}
+    # The checks first, then the record: each missing one refuses and changes nothing.
+    assert act(client, request.reference, "complete", deceased_email=EMAIL, **answer).status_code == 400
+    refused = act(client, request.reference, "complete", **CHECKED, **answer)
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "死者使用过的电子邮箱" in refused.content.decode()
+    unknown = act(client, request.reference, "complete", deceased_email="nobody@example.com", **CHECKED, **answer)
+    assert unknown.status_code == HTTPStatus.BAD_REQUEST
+    assert "该电子邮箱下没有保存任何个人信息" in unknown.content.decode()
+    own = act(client, request.reference, "complete", deceased_email=RELATIVE, **CHECKED, **answer)
+    assert own.status_code == HTTPStatus.BAD_REQUEST
+    deceased.refresh_from_db()
+    assert not deceased.is_erased
+    assert not AuditEvent.objects.filter(event_type="rights.completed").exists()
+
+    done = act(client, request.reference, "complete", deceased_email=EMAIL, **CHECKED, **answer)
+    assert done.status_code == HTTPStatus.FOUND
+    deceased.refresh_from_db()
+    assert deceased.is_erased
+    assert not person_of(request).is_erased
+    request.refresh_from_db()
+    assert (request.subject_id, request.executed_right) == (deceased.pk, "deletion")
+    assert request.fulfilled_at is not None
+    completed = AuditEvent.objects.get(event_type="rights.completed")
+    assert completed.extra["executed"].startswith("erasure of the deceased's record")
+    assert AuditEvent.objects.filter(event_type="person.shredded", person=deceased).exists()
+    deliver()
+    [sent] = messages_to(RELATIVE)
+    assert answer["result"] in sent.body
+
+
+@pytest.mark.duty("RGT-07")
+def test_a_relatives_copy_is_the_deceaseds_archive_downloaded_by_the_relative(carol, submit, settings, tmp_path):
+    settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
+    assert submit(language="en", name="Zhang Canary Wei").status_code == HTTPStatus.FOUND
+    deceased = Person.objects.get(inquiries__isnull=False)
+    request = relatives_request()
+    result = "Here is a copy of your late relative's information."
+    given = {"deceased_right": "copy", "deceased_email": EMAIL, **CHECKED}
+    assert act(console(carol), request.reference, "complete", result=result, **given).status_code == HTTPStatus.FOUND
+    deliver()  # the completion e-mail and the archive's build
+    archive = Archive.objects.get(reference=request.reference)
+    assert (archive.person_id, archive.status) == (deceased.pk, "ready")
+    visitor = Client()
+    visitor.post("/en/rights/status/", {"reference": request.reference, "email": RELATIVE})
+    code = last_code_to(RELATIVE)
+    assert visitor.post("/en/rights/status/code/", {"reference": request.reference, "code": code}).status_code == 302
+    assert "/rights/status/archive/download/" in visitor.get("/en/rights/status/archive/").content.decode()
+    download = visitor.get("/en/rights/status/archive/download/")
+    assert download.status_code == HTTPStatus.OK
+    with zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))) as zipped:
+        assert "Zhang Canary Wei" in zipped.read("data.json").decode()
+    assert not deceased.is_erased
+
+
+@pytest.mark.duty("RGT-07")
+def test_a_relatives_correction_is_written_on_the_deceaseds_record(carol, submit):
+    assert submit().status_code == HTTPStatus.FOUND
+    deceased = Person.objects.get(inquiries__isnull=False)
+    request = relatives_request()
+    field = "inquiries.Inquiry.company"
+    given = {"deceased_right": "correction", "deceased_email": EMAIL, "correct__" + field.replace(".", "__"): "新公司"}
+    client = console(carol)
+    page = client.get(f"/backoffice/rights/{request.reference}/").content.decode()
+    assert "correct__inquiries__Inquiry__company" in page
+    result = "我们已按您的要求更正了您已故亲属的信息。"
+    assert act(client, request.reference, "complete", result=result, **given, **CHECKED).status_code == 302
+    assert AuditEvent.objects.filter(event_type="person.corrected", person=deceased).exists()
+    request.refresh_from_db()
+    assert (request.subject_id, request.executed_right) == (deceased.pk, "correction")
+
+
 @pytest.mark.duty("RGT-06")
 def test_an_explanation_is_routed_on_the_same_clock_and_answered_in_writing(carol):
     """PIPL 48: asked and confirmed like any request, due on the 15th PRC working day after receipt,

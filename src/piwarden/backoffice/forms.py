@@ -302,6 +302,16 @@ class CompleteForm(forms.Form):
         required=False,
     )
 
+    # ... and what the relative asked for, executed on the deceased's record (fulfil.DECEASED_RIGHTS).
+    deceased_right = forms.ChoiceField(
+        label=_("Right executed on the deceased's record"),
+        required=False,
+        choices=[("", _("None: a written answer only"))] + [(k.value, k.label) for k in fulfil.DECEASED_RIGHTS],
+    )
+    deceased_email = forms.EmailField(
+        label=_("E-mail address the deceased person used (to find their record)"), required=False, max_length=254
+    )
+
     def __init__(self, *args: Any, corrections: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         declaration = load_declaration()

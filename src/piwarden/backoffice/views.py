@@ -380,8 +380,9 @@ def _holds(found: RightsRequest, field: str) -> bool:
 
 
 def _corrections(found: RightsRequest) -> list[tuple[str, str]]:
-    """The fields staff may confirm new values for, on a correction request (none for other kinds)."""
-    if found.kind != RequestKind.CORRECTION:
+    """The fields staff may confirm new values for, on a correction request or one about a deceased
+    person (which may ask for a correction of the deceased's record); none for other kinds."""
+    if found.kind not in (RequestKind.CORRECTION, RequestKind.DECEASED_RELATIVE):
         return []
     return fulfil.correctable_fields()
 
@@ -415,6 +416,8 @@ def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_:
             corrections=form.corrections(),
             purpose=form.cleaned_data.get("purpose") or "",
             deceased_checks=form.deceased_checks(),
+            deceased_right=form.cleaned_data.get("deceased_right") or "",
+            deceased_email=form.cleaned_data.get("deceased_email") or "",
         )
         rights_actions.complete_request(user, reference, result=form.cleaned_data["result"], fulfilment=given)
     else:

@@ -804,9 +804,13 @@ def _complete(actor: User, reference: str, result: str, executed: fulfil.Execute
     request.refusal_proposed_by, request.refusal_proposed_at = None, None
     if executed.done:
         request.fulfilled_at = now
+    if executed.subject is not None:  # executed on a deceased person's record (fulfil._for_deceased)
+        request.subject, request.executed_right = executed.subject, executed.right
     save_fields(
         request,
         [
+            "subject",
+            "executed_right",
             "status",
             "outcome",
             "decided_at",

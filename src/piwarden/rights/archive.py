@@ -505,10 +505,10 @@ ARCHIVE_KINDS = (RequestKind.ACCESS, RequestKind.COPY)
 
 def archive_of_request(request: RightsRequest) -> Archive | None:
     """The newest archive built for this request, if it is of a kind that has one (plain columns only)."""
-    if request.kind not in ARCHIVE_KINDS:
+    if request.executed_as not in ARCHIVE_KINDS:
         return None
     return (
-        Archive.objects.filter(person_id=request.person_id, reference=request.reference).order_by("-created_at").first()
+        Archive.objects.filter(person_id=request.record_id, reference=request.reference).order_by("-created_at").first()
     )
 
 
@@ -523,7 +523,7 @@ def open_request_archive(request: RightsRequest) -> Iterator[bytes]:
     if archive is None:
         raise ArchiveUnavailable(request.reference)
     try:
-        return open_archive(archive.id, Person.objects.get(pk=request.person_id))
+        return open_archive(archive.id, Person.objects.get(pk=request.record_id))
     except gate.ProcessingRefused:
         raise ArchiveUnavailable(str(archive.id)) from None
 
@@ -545,8 +545,8 @@ class RequestArchive:
 def request_archive(request: RightsRequest) -> RequestArchive | None:
     """The archive's state for the status page of ``request``; None when the request has none (not
     an access or copy request, not completed, made for someone else, or not executed)."""
-    executed = request.fulfilled_at is not None and request.acting_as == ActingAs.SELF
-    if request.kind not in ARCHIVE_KINDS or request.status != RequestStatus.COMPLETED or not executed:
+    executed = request.fulfilled_at is not None and (request.acting_as == ActingAs.SELF or request.subject_id)
+    if request.executed_as not in ARCHIVE_KINDS or request.status != RequestStatus.COMPLETED or not executed:
         return None
     days = actions.archive_lifetime().days
     archive = archive_of_request(request)

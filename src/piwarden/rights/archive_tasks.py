@@ -34,4 +34,4 @@ def build_archive_task(person_id: str, reference: str) -> str:
 
 def queue_archive(request: RightsRequest) -> None:
     """The completion's hook (in its transaction): build the archive that answers ``request``."""
-    prepare_enqueue(build_archive_task, str(request.person_id), request.reference).run()  # as .enqueue()
+    prepare_enqueue(build_archive_task, str(request.record_id), request.reference).run()  # as .enqueue()

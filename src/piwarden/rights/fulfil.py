@@ -14,8 +14,11 @@ and the 15-working-day clock bounds; the queue's reminders and escalation keep i
 * withdrawal: consent to the purpose staff confirm is withdrawn, and what rested on it alone deleted;
 * correction: the values staff confirm are written everywhere they are held;
 * explanation, complaint, cancellation: the written answer is the result;
-* deceased relative: the written answer too, once staff confirm the proof of the death and of the
-  close relationship, and that the deceased left no other arrangement (PIPL 49).
+* deceased relative: once staff confirm the proof of the death and of the close relationship, and
+  that the deceased left no other arrangement (PIPL 49), the right the relative asks for (access,
+  copy, correction or deletion) is executed on the deceased's record, which staff identify by the
+  deceased's e-mail address: the archive goes to the relative, the correction or the erasure is
+  made; or, when nothing is held or the relative asked a question, the written answer.
 
 Each execution is its own write path (a durable transaction with its audit event), run before
 the completion is recorded; each is idempotent, so completing again after a crash in between
@@ -38,9 +41,11 @@ from django.utils.translation import gettext_lazy
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.people.actions import CorrectionRefused, correct_person_data, erase_person, restrict_processing, withdraw
+from piwarden.people.models import Person
 from piwarden.people.registry import correctables
 from piwarden.rights.access import PURPOSE, StaffRefused
 from piwarden.rights.models import ActingAs, RequestKind, RequestStatus, RequestStep, RightsRequest
+from piwarden.vault import blind
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Fulfilment:
     corrections: dict[str, str] = field(default_factory=dict)  # correction: declared field -> new value
     purpose: str = ""  # withdrawal: the consent-based purpose withdrawn
     deceased_checks: frozenset[str] = frozenset()  # a deceased relative's request: DECEASED_CHECKS confirmed
+    deceased_right: str = ""  # ... and the right executed on the deceased's record ("" = a written answer)
+    deceased_email: str = ""  # ... whose record staff find by the e-mail address the deceased used
 
 
 # What staff confirm before answering a close relative of a deceased person (PIPL 49): the relative
@@ -58,11 +65,16 @@ class Fulfilment:
 # first (an arrangement found: refuse, on the ground "the deceased person arranged otherwise").
 DECEASED_CHECKS = ("proof_of_death", "proof_of_relationship", "no_other_arrangement")
 
+# The rights a close relative may exercise over the deceased's information (PIPL 49).
+DECEASED_RIGHTS = (RequestKind.ACCESS, RequestKind.COPY, RequestKind.CORRECTION, RequestKind.DELETION)
+
 
 @dataclass(frozen=True)
 class Executed:
     done: bool  # the right was executed (or is queued to be, for an archive or an erasure)
     what: str  # for the audit event: what ran ("archive", "erasure", ...; "answer" for a written one)
+    subject: Person | None = None  # executed on this record, not the requester's (a deceased person's)
+    right: str = ""  # ... and the right executed on it
 
 
 def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Executed:
@@ -74,7 +86,7 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
     :class:`StaffRefused` (400) and nothing is done.
     """
     if request.kind == RequestKind.DECEASED_RELATIVE:
-        return _deceased_checked(fulfilment)
+        return _for_deceased(actor, request, fulfilment)
     if request.acting_as != ActingAs.SELF:
         return Executed(done=False, what="answer")
     person, reference = request.person, request.reference
@@ -104,7 +116,8 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
     return Executed(done=False, what="answer")
 
 
-def _deceased_checked(fulfilment: Fulfilment) -> Executed:
+def _for_deceased(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Executed:
+    """PIPL 49: the checks first; then the right the relative asked for, on the deceased's record."""
     if not set(DECEASED_CHECKS) <= fulfilment.deceased_checks:
         raise StaffRefused(
             _(
@@ -114,7 +127,53 @@ def _deceased_checked(fulfilment: Fulfilment) -> Executed:
             ),
             status=400,
         )
-    return Executed(done=False, what="answer; death, relationship and no other arrangement checked")
+    checked = "death, relationship and no other arrangement checked"
+    right = fulfilment.deceased_right
+    if not right:
+        return Executed(done=False, what=f"answer; {checked}")
+    if right not in DECEASED_RIGHTS:
+        raise StaffRefused(_("Choose the right the relative asks to exercise."), status=400)
+    subject = _deceased_record(request, fulfilment.deceased_email)
+    reference = request.reference
+    if right == RequestKind.DELETION:
+        erase_person(
+            subject,
+            reason=f"Rights request {reference}: deletion asked by a close relative of the deceased, confirmed",
+            by=actor,
+            reference=reference,
+        )
+        return Executed(done=True, what=f"erasure of the deceased's record; {checked}", subject=subject, right=right)
+    if right == RequestKind.CORRECTION:
+        if not fulfilment.corrections:
+            raise StaffRefused(_("Give the corrected values the person asked for."), status=400)
+        try:
+            correct_person_data(subject, fulfilment.corrections, by=actor, reference=reference)
+        except CorrectionRefused as refused:
+            raise StaffRefused(str(refused), status=400) from None
+        return Executed(done=True, what=f"correction of the deceased's record; {checked}", subject=subject, right=right)
+    return Executed(done=True, what=f"archive of the deceased's record; {checked}", subject=subject, right=right)
+
+
+def _deceased_record(request: RightsRequest, email: str) -> Person:
+    """The deceased's record, found by the e-mail address they used (its blind index, as any look-up)."""
+    email = email.strip()
+    if not email:
+        raise StaffRefused(_("Give the e-mail address the deceased person used, to find their record."), status=400)
+    subject = Person.objects.filter(email_index=blind.email_index(email)).first()
+    if subject is None:  # an erased person has no index left to be found by
+        raise StaffRefused(
+            _(
+                "No personal information is held under that e-mail address. Check the address with the "
+                "relative, or complete the request with a written answer saying that nothing is held."
+            ),
+            status=400,
+        )
+    if subject.pk == request.person_id:
+        raise StaffRefused(
+            _("That address is the requester's own: a request about a deceased person names someone else."),
+            status=400,
+        )
+    return subject
 
 
 _AFTER_COMPLETION: dict[str, Callable[[RightsRequest], None]] = {}
@@ -129,8 +188,8 @@ def on_completion(kinds: Iterable[str], hook: Callable[[RightsRequest], None]) -
 
 def after_completion(request: RightsRequest, executed: Executed) -> None:
     """In the completion's transaction: queue what runs after it (for access and copy, the archive)."""
-    hook = _AFTER_COMPLETION.get(request.kind)
-    if hook is not None and executed.done and request.acting_as == ActingAs.SELF:
+    hook = _AFTER_COMPLETION.get(request.executed_as)
+    if hook is not None and executed.done and (request.acting_as == ActingAs.SELF or request.subject_id):
         hook(request)
 
 
@@ -203,8 +262,17 @@ EXECUTES: dict[str, Any] = {
 }
 
 
+DECEASED = gettext_lazy(
+    "Completing first checks what you confirm below. If you choose a right, it is executed on the deceased's "
+    "record, found by the e-mail address they used: an archive for the relative, the correction, or the "
+    "erasure for good. Then your result is sent to the relative."
+)
+
+
 def describe(request: RightsRequest) -> str:
     """What completing this request does, for the staff member about to confirm it."""
+    if request.kind == RequestKind.DECEASED_RELATIVE:
+        return str(DECEASED)
     if request.acting_as != ActingAs.SELF:
         return str(ANSWER)
     return str(EXECUTES.get(request.kind, ANSWER))

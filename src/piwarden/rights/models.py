@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import secrets
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -184,6 +185,13 @@ class RightsRequest(PersonalData):
     escalated_at = models.DateTimeField(null=True, blank=True)
     escalation_mailed_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)  # the right executed (archive, erasure, ...)
+    # A request about someone else's data executed on their record (a close relative of a deceased
+    # person, PIPL 49): the record staff identified, and the right they executed on it.  Empty for
+    # a person acting for themself, whose record is ``person``.
+    subject = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="rights_requests_about"
+    )
+    executed_right = models.CharField(max_length=20, choices=RequestKind.choices, blank=True)
 
     class Meta:
         ordering = ["-submitted_at"]
@@ -199,6 +207,17 @@ class RightsRequest(PersonalData):
     def answer_due_on(self) -> date | None:
         """The date the answer is due now: the extended date once extended."""
         return self.extended_due_on or self.due_on
+
+    @property
+    def executed_as(self) -> str:
+        """The right this request executes: its kind, or for a request about a deceased person the
+        right staff executed on the deceased's record (access, copy, correction or deletion)."""
+        return self.executed_right or self.kind
+
+    @property
+    def record_id(self) -> Any:
+        """The id of the Person whose record the request was executed on: the subject's, else the requester's."""
+        return self.subject_id or self.person_id
 
     @property
     def awaits_approval(self) -> bool:
