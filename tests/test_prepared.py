@@ -12,6 +12,7 @@ from django.tasks.signals import task_enqueued
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
+from piwarden import prepared
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.inquiries.tasks import acknowledge_inquiry, notify_sales
@@ -173,6 +174,26 @@ def test_a_prepared_select_reads_what_the_orm_reads_converted_and_in_chunks(clie
     with CaptureQueriesContext(connection) as counted:  # seen by whoever counts, as the ORM's are
         list(_CONSENTS.rows(person=person.pk))
     assert len(counted.captured_queries) == 1
+
+
+@pytest.mark.django_db
+def test_on_postgresql_a_streamed_select_looks_first_and_opens_a_server_cursor_only_for_more(client, monkeypatch):
+    """A person's few rows in one round trip; more than PROBE: the whole statement again, streamed,
+    and every row once (not the probe's rows and then the cursor's)."""
+    for product in ("data", "cloud", "data"):
+        client.post("/en/consultation/", consultation_data(product=product))
+    person = Inquiry.objects.first().person  # type: ignore[union-attr]
+    everything = list(_CONSENTS.rows(person=person.pk))
+    postgres = connection.vendor == "postgresql"
+    with CaptureQueriesContext(connection) as counted:
+        assert list(_CONSENTS.rows(person=person.pk)) == everything
+    assert [q["sql"].endswith("LIMIT 201") for q in counted.captured_queries] == [postgres]
+    monkeypatch.setattr(prepared, "PROBE", 2)
+    with CaptureQueriesContext(connection) as counted:
+        assert list(_CONSENTS.rows(person=person.pk, chunk=1)) == everything
+    statements = [q["sql"] for q in counted.captured_queries]
+    assert len(statements) == (2 if postgres else 1)
+    assert statements[-1].endswith("ASC")  # the statement itself, whole (a server-side cursor on PostgreSQL)
 
 
 @pytest.mark.django_db

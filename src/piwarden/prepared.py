@@ -258,6 +258,11 @@ class _Compiled:
     pieces: tuple[str, ...]  # the text around each parameter's mark
     params: tuple[Any, ...]  # a fixed value, or the Param to bind
     converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]
+    probe: bool = False  # LIMIT may be appended (no slice, no FOR UPDATE): PostgreSQL's first look
+
+
+# How many rows a streamed statement reads on PostgreSQL before it opens a server-side cursor.
+PROBE = 200
 
 
 class PreparedSelect:
@@ -287,6 +292,18 @@ class PreparedSelect:
         if db.vendor == "sqlite" and not db.queries_logged and not db.execute_wrappers:
             yield from _driver_rows(db, sql, params, chunk, compiled)
             return
+        if self._streamed and compiled.probe and db.vendor == "postgresql":
+            # A server-side cursor costs four round trips (DECLARE, describe, FETCH, CLOSE), and most
+            # statements here read a person's few rows: ask for at most PROBE first, in one; only
+            # when there are more, run the statement again through the server-side cursor, whole
+            # (each result then comes from one statement, as a reader of either would see it).
+            with db.cursor() as cursor:
+                cursor.execute(sql + " LIMIT %s", [*params, PROBE + 1])
+                first = cursor.fetchall()
+            if len(first) <= PROBE:
+                yield from _converted(first, compiled, db)
+                return
+            del first
         with db.chunked_cursor() if self._streamed else db.cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(chunk):
@@ -311,7 +328,9 @@ class PreparedSelect:
             (position, tuple(found), expression)
             for position, (found, expression) in compiler.get_converters(columns).items()
         )
-        return _Compiled(pieces, tuple(params), converters)
+        query = compiler.query
+        probe = query.low_mark == 0 and query.high_mark is None and not query.select_for_update
+        return _Compiled(pieces, tuple(params), converters, probe)
 
 
 @lru_cache(maxsize=64)
