@@ -13,7 +13,7 @@ from django.test import Client
 from piwarden.accounts.models import Account
 from piwarden.vault.blind import email_index
 
-PASSWORD = "correct horse battery staple"  # noqa: S105  # a test password, 28 characters
+PASSWORD = "correct horse battery staple"  # a test password, 28 characters
 
 
 def sign_up_data(**overrides: Any) -> dict[str, str]:

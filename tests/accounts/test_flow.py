@@ -3,6 +3,7 @@ reset the password, cancel (issue 9 §1)."""
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 
 import pytest
@@ -33,7 +34,8 @@ def test_sign_up_confirm_sign_in_page_and_sign_out():
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == "/en/account/"
     cookie = client.cookies["piwarden_account"]
-    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Strict"
     assert "sessionid" not in client.cookies  # never a staff session
 
     page = client.get("/en/account/")
@@ -77,18 +79,18 @@ def test_signing_up_with_a_known_address_mails_the_owner_and_answers_the_same():
     assert AuditEvent.objects.filter(event_type=EventType.ACCOUNT_SIGN_UP_REPEATED).count() == 1
 
 
+def _page_without_token(response, address: str) -> str:
+    text = response.content.decode().replace(address, "ADDRESS")
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", text)
+
+
 def test_wrong_password_and_unknown_address_get_the_same_answer():
     client = Client()
     account = open_account(client)
     wrong = signed_in(client, password="not the password at all, no")
     unknown = signed_in(client, email="nobody@example.com")
     assert wrong.status_code == unknown.status_code == HTTPStatus.BAD_REQUEST
-    assert wrong.content.decode().replace("li.na@example.com", "X") == unknown.content.decode().replace(
-        "nobody@example.com", "X"
-    ).replace(
-        unknown.content.decode().split('name="csrfmiddlewaretoken" value="')[1].split('"')[0],
-        wrong.content.decode().split('name="csrfmiddlewaretoken" value="')[1].split('"')[0],
-    )
+    assert _page_without_token(wrong, "li.na@example.com") == _page_without_token(unknown, "nobody@example.com")
     assert LoginRecord.objects.get(person_id=account.person_id).result == LoginResult.WRONG_PASSWORD
 
 
