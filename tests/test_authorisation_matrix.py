@@ -61,7 +61,7 @@ ACTORS = VISITORS + ROLES
 Outcome = int | str
 OK, BAD, UNAUTHORISED, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 400, 401, 403, 404, 405
 LOGIN = "login"
-ACCOUNT_SIGN_IN, ACCOUNT_HOME = "→accounts:sign_in", "→accounts:home"
+ACCOUNT_SIGN_IN, ACCOUNT_HOME = "→accounts:sign_in", "→accounts:account"
 
 
 def everyone(outcome: Outcome, **overrides: Outcome) -> dict[str, Outcome]:
@@ -129,7 +129,7 @@ MATRIX: dict[str, list[Case]] = {
     "site:cookies_delete": [Case(everyone(NOT_ALLOWED))],  # POST only
     # --- visitor accounts (issue 9 §1): visitor A holds one and is signed in; B has none; staff
     # sessions are no visitor's (a staff member signed in to the console is sent to sign in here).
-    "accounts:home": [Case(everyone(ACCOUNT_SIGN_IN, visitor_a=OK))],
+    "accounts:account": [Case(everyone(ACCOUNT_SIGN_IN, visitor_a=OK))],
     "accounts:sign_up": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="empty form")],
     "accounts:sign_up_sent": [Case(everyone(OK))],
     "accounts:verify": [Case(everyone(NOT_FOUND), note="no token")],
@@ -415,7 +415,7 @@ def outcome_of(response: Any, language: str) -> Outcome:
     target = urlsplit(response["Location"]).path
     if target == reverse("backoffice:login"):
         return LOGIN
-    for name in ("site:rights_status", "site:consultation", "site:home", "accounts:sign_in", "accounts:home"):
+    for name in ("site:rights_status", "site:consultation", "site:home", "accounts:sign_in", "accounts:account"):
         with translation.override(language):
             if target == reverse(name):
                 return f"→{name}"

@@ -5,7 +5,7 @@ from piwarden.accounts import views
 app_name = "accounts"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views.home, name="account"),
     path("sign-up/", views.sign_up, name="sign_up"),
     path("sign-up/sent/", views.sign_up_sent, name="sign_up_sent"),
     path("verify/", views.verify, name="verify"),

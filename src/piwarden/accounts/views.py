@@ -147,7 +147,7 @@ def _sign_in_page(request: HttpRequest, form: SignInForm, status: int = 200, **c
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         if sessions.current(request) is not None:
-            return redirect("accounts:home")
+            return redirect("accounts:account")
         return _sign_in_page(request, SignInForm())
     form = SignInForm(request.POST)
     if not form.is_valid():
@@ -186,7 +186,7 @@ def _after_sign_in(request: HttpRequest, form: SignInForm, result: actions.Signe
         return render(request, "accounts/not_verified.html", status=403)
     if result.outcome is actions.Outcome.PENDING_GUARDIAN:
         return render(request, "accounts/pending_guardian.html", status=403)
-    response = redirect("accounts:code" if result.outcome is actions.Outcome.NEEDS_CODE else "accounts:home")
+    response = redirect("accounts:code" if result.outcome is actions.Outcome.NEEDS_CODE else "accounts:account")
     sessions.set_cookie(response, result.token)
     return response
 
@@ -209,7 +209,7 @@ def code(request: HttpRequest) -> HttpResponse:
     if token is None:
         form.add_error("code", _("This code is wrong or was used already. Type the code your app shows now."))
         return render(request, "accounts/code.html", {"form": form}, status=400)
-    response = redirect("accounts:home")
+    response = redirect("accounts:account")
     sessions.set_cookie(response, token)
     return response
 
@@ -383,7 +383,7 @@ def totp_remove(request: HttpRequest, session: AccountSession) -> HttpResponse:
         return render(
             request, "accounts/message.html", {"title": _("Not removed"), "message": error, "home": True}, status=400
         )
-    return redirect("accounts:home")
+    return redirect("accounts:account")
 
 
 # --- cancellation -----------------------------------------------------------------------
