@@ -25,6 +25,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.duty("RGT-11"),
     pytest.mark.duty("RET-03"),
+    pytest.mark.duty("SEC-01"),
 ]
 
 PASSWORD = "lanterns over the quiet river"  # a test password

@@ -23,6 +23,7 @@ def _captcha_test_mode(settings):
     settings.CAPTCHA_TEST_MODE = True
 
 
+@pytest.mark.duty("NOT-06")
 def test_sign_up_confirm_sign_in_page_and_sign_out():
     client = Client()
     account = open_account(client)
@@ -139,6 +140,7 @@ def test_reset_for_an_unknown_address_answers_the_same_and_mails_nobody():
     assert mail.outbox == []
 
 
+@pytest.mark.duty("RGT-11")
 def test_cancel_erases_the_person_and_keeps_the_login_log():
     client = Client()
     account = open_account(client)

@@ -12,7 +12,7 @@ from piwarden.accounts.models import AccountSession, LoginRecord
 from piwarden.site.actions import sweep_retention
 from tests.accounts.helpers import open_account, signed_in
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-02")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-02"), pytest.mark.duty("RET-04")]
 
 
 def test_old_login_records_and_ended_sessions_go_and_the_rest_stays(settings):
