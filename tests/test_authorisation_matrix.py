@@ -24,6 +24,7 @@ answers all alike.  A URL with an object in it takes ``url=lambda w: ...`` built
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,12 +40,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import LocalePrefixPattern
 from django.utils import timezone, translation
 
+from piwarden.accounts.actions import SignUp, sign_up, verify_email
+from piwarden.accounts.models import Account
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
 from piwarden.staff.actions import open_access_review
+from piwarden.vault.blind import email_index
 from tests.conftest import consultation_data, make_staff, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +61,7 @@ ACTORS = VISITORS + ROLES
 Outcome = int | str
 OK, BAD, UNAUTHORISED, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 400, 401, 403, 404, 405
 LOGIN = "login"
+ACCOUNT_SIGN_IN, ACCOUNT_HOME = "→accounts:sign_in", "→accounts:account"
 
 
 def everyone(outcome: Outcome, **overrides: Outcome) -> dict[str, Outcome]:
@@ -122,6 +127,32 @@ MATRIX: dict[str, list[Case]] = {
     # The cookie choices (issue 9 §5): public; a choice posted with no button is bad input.
     "site:cookies": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="no button")],
     "site:cookies_delete": [Case(everyone(NOT_ALLOWED))],  # POST only
+    # --- visitor accounts (issue 9 §1): visitor A holds one and is signed in; B has none; staff
+    # sessions are no visitor's (a staff member signed in to the console is sent to sign in here).
+    "accounts:account": [Case(everyone(ACCOUNT_SIGN_IN, visitor_a=OK))],
+    "accounts:sign_up": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="empty form")],
+    "accounts:sign_up_sent": [Case(everyone(OK))],
+    "accounts:verify": [Case(everyone(NOT_FOUND), note="no token")],
+    "accounts:sign_in": [
+        Case(everyone(OK, visitor_a=ACCOUNT_HOME)),
+        Case(everyone(BAD), method="post", note="empty form"),
+    ],
+    "accounts:code": [Case(everyone(ACCOUNT_SIGN_IN))],
+    "accounts:sign_out": [Case(everyone(NOT_ALLOWED))],  # POST only
+    "accounts:password": [
+        Case(everyone(ACCOUNT_SIGN_IN, visitor_a=OK)),
+        Case(everyone(ACCOUNT_SIGN_IN, visitor_a=BAD), method="post", note="empty form"),
+    ],
+    "accounts:reset": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="empty form")],
+    "accounts:reset_sent": [Case(everyone(OK))],
+    "accounts:reset_new": [Case(everyone(NOT_FOUND), note="no token")],
+    "accounts:totp": [Case(everyone(ACCOUNT_SIGN_IN, visitor_a=OK))],
+    "accounts:totp_remove": [Case(everyone(NOT_ALLOWED))],  # POST only
+    "accounts:cancel": [
+        Case(everyone(ACCOUNT_SIGN_IN, visitor_a=OK)),
+        Case(everyone(ACCOUNT_SIGN_IN, visitor_a=BAD), method="post", note="empty form: nothing deleted"),
+    ],
+    "accounts:cancelled": [Case(everyone(OK))],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -308,6 +339,15 @@ def test_every_entry_names_every_actor():
 # --- the actors -------------------------------------------------------------------------------
 
 
+def _account_holder(client: Client, email: str) -> None:
+    """Visitor A also holds a confirmed account, signed in in the same browser."""
+    password = "matrix account password 42"  # a test password
+    sign_up(SignUp(email, "", datetime.date(1990, 5, 17), "", password, "zh-hans"))
+    verify_email(Account.objects.get(email_index=email_index(email)))
+    response = client.post(reverse("accounts:sign_in"), {"email": email, "password": password})
+    assert response.status_code == HTTPStatus.FOUND, response.content.decode()[:500]
+
+
 def _visitor(email: str, settings: Any) -> tuple[Client, str]:
     """A person with a verified rights request, opened in their browser and with an API token."""
     request = submit_request(
@@ -331,9 +371,12 @@ def _visitor(email: str, settings: Any) -> tuple[Client, str]:
 def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, Client]]:
     settings.PIWARDEN_RIGHTS_RATE = settings.PIWARDEN_API_RATE = "1000000/m"  # not the subject here
     settings.PIWARDEN_RIGHTS_MAIL_RATE = "1000000/h"
+    settings.PIWARDEN_SIGN_UP_RATE = settings.PIWARDEN_SIGN_IN_RATE = settings.PIWARDEN_SIGN_IN_PAIR_RATE = "1000000/m"
+    settings.PIWARDEN_SIGN_IN_ACCOUNT_RATE = settings.PIWARDEN_ACCOUNT_MAIL_RATE = "1000000/m"
     clients: dict[str, Client] = {"anonymous": Client()}
     made = World()
     clients["visitor_a"], made.rights_a = _visitor("visitor.a@example.com", settings)
+    _account_holder(clients["visitor_a"], "visitor.a@example.com")
     clients["visitor_b"], made.rights_b = _visitor("visitor.b@example.com", settings)
     users: dict[str, User] = {}
     for role in ROLES:
@@ -372,7 +415,7 @@ def outcome_of(response: Any, language: str) -> Outcome:
     target = urlsplit(response["Location"]).path
     if target == reverse("backoffice:login"):
         return LOGIN
-    for name in ("site:rights_status", "site:consultation", "site:home"):
+    for name in ("site:rights_status", "site:consultation", "site:home", "accounts:sign_in", "accounts:account"):
         with translation.override(language):
             if target == reverse(name):
                 return f"→{name}"

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "piwarden.processing",
     "piwarden.inquiries",
     "piwarden.rights",
+    "piwarden.accounts",
     "piwarden.ratelimit",
     "piwarden.monitoring",
     "piwarden.site",
@@ -343,6 +344,14 @@ PIWARDEN_RIGHTS_MAIL_RATE = envrate("PIWARDEN_RIGHTS_MAIL_RATE", "5/h")
 # The JSON API has no CAPTCHA: besides the portal's limits, every POST to it counts here, per
 # client address (rights-api).
 PIWARDEN_API_RATE = envrate("PIWARDEN_API_RATE", "30/h")
+# Visitor accounts (piwarden.accounts.throttle): sign-in attempts per client address, per (address
+# typed, client) and per address typed over every client (beyond it the CAPTCHA is asked, never a
+# block); sign-up and reset posts per client; account e-mails per client and per address.
+PIWARDEN_SIGN_IN_RATE = envrate("PIWARDEN_SIGN_IN_RATE", "30/h")
+PIWARDEN_SIGN_IN_PAIR_RATE = envrate("PIWARDEN_SIGN_IN_PAIR_RATE", "10/h")
+PIWARDEN_SIGN_IN_ACCOUNT_RATE = envrate("PIWARDEN_SIGN_IN_ACCOUNT_RATE", "10/h")
+PIWARDEN_SIGN_UP_RATE = envrate("PIWARDEN_SIGN_UP_RATE", "10/h")
+PIWARDEN_ACCOUNT_MAIL_RATE = envrate("PIWARDEN_ACCOUNT_MAIL_RATE", "5/h")
 # Monitoring (piwarden.monitoring.rules): more than N events within M minutes raise an alert to
 # the security role; reveals outside PRC working hours (on a working day of the PRC calendar) too.
 PIWARDEN_ALERT_REVEALS = envint("PIWARDEN_ALERT_REVEALS", 30, minimum=1)

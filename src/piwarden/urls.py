@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 ]
 # Chinese at /, English at /en/ (DESIGN: zh-hans first, English second).
 urlpatterns += i18n_patterns(
+    path("account/", include("piwarden.accounts.urls")),
     path("", include("piwarden.site.urls")),
     prefix_default_language=False,
 )

@@ -82,6 +82,10 @@ EXCEPTIONS: dict[str, str] = {
         "the rights request's e-mail actions (code, receipt, failure), apart from rights/actions.py for the "
         "same reason as inquiries/mail.py"
     ),
+    "accounts/mail.py": (
+        "the account e-mails' action (sending and failure), apart from accounts/actions.py, which queues the task "
+        "that calls it, for the same reason as inquiries/mail.py"
+    ),
     "monitoring/mail.py": (
         "the alert's e-mail action (its sending and failure), apart from monitoring/actions.py, which queues the "
         "task that calls it, for the same reason as inquiries/mail.py"

@@ -31,6 +31,7 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from piwarden.accounts.actions import SignUp, sign_up
 from piwarden.backoffice import urls as backoffice_urls
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
@@ -50,6 +51,7 @@ from piwarden.staff.actions import open_access_review, send_training_notices
 from piwarden.staff.tasks import send_enrolment_mail
 from piwarden.staff.training import expires_on
 from piwarden.staff.training import today as training_today
+from piwarden.vault.blind import email_index
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
@@ -161,6 +163,9 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     # Zhang Wei restricts processing before the worker runs: every task runs over her request.
     zhang = submitted("zh-hans")
     Person.objects.filter(pk=zhang.person_id).update(restricted_at=timezone.now())
+    # accounts: an account's confirmation e-mail, its holder restricted too (the gate refuses it).
+    sign_up(SignUp("account.holder@example.com", "", datetime.date(1990, 5, 17), "", "x" * 20, "en"))
+    Person.objects.filter(email_index=email_index("account.holder@example.com")).update(restricted_at=timezone.now())
     liu = received_rights_request("liu.yang@example.com")  # queues the code and receipt e-mails
     # She also asks for a copy of her data (answering a rights request survives the restriction).
     build_archive_task.enqueue(str(zhang.person_id), "R-UNWRAP")

@@ -128,6 +128,19 @@ class EventType(models.TextChoices):
     ACCESS_REVIEW_EXPORTED = "staff.review_exported", _("Signed access review exported")
     TRAINING_RECORDED = "staff.training_recorded", _("Staff training recorded")
     TRAINING_NOTICE = "staff.training_notice", _("Staff told that their training attestation expires or expired")
+    # visitor accounts (issue 9 §1)
+    ACCOUNT_CREATED = "account.created", _("Visitor account opened")
+    ACCOUNT_SIGN_UP_REPEATED = "account.sign_up_repeated", _("Sign-up with the address of an existing account")
+    ACCOUNT_VERIFIED = "account.verified", _("Visitor account's e-mail address confirmed")
+    ACCOUNT_GUARDIAN_CONSENTED = "account.guardian_consented", _("Guardian consented to a child's account")
+    ACCOUNT_SIGNED_IN = "account.signed_in", _("Visitor signed in")
+    ACCOUNT_SIGNED_OUT = "account.signed_out", _("Visitor signed out")
+    ACCOUNT_PASSWORD_CHANGED = "account.password_changed", _("Visitor changed their password")
+    ACCOUNT_RESET_ASKED = "account.reset_asked", _("Visitor asked for a password reset link")
+    ACCOUNT_PASSWORD_RESET = "account.password_reset", _("Visitor reset their password by e-mailed link")
+    ACCOUNT_MAIL_SENT = "account.mail_sent", _("E-mail sent to a visitor account's address")
+    ACCOUNT_TOTP_ADDED = "account.totp_added", _("Visitor added an authenticator app")
+    ACCOUNT_TOTP_REMOVED = "account.totp_removed", _("Visitor removed their authenticator app")
 
 
 class ActorKind(models.TextChoices):

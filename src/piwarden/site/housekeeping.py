@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django_tasks_db.models import DBTaskResult
 
+from piwarden.accounts.models import SESSION_IDLE, AccountSession, LoginRecord
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
 from piwarden.people.actions import erase_unheld
@@ -112,7 +113,33 @@ def _lockout_counters(category: Category, now: datetime.datetime) -> int:
     return int(per_model.get(AccessAttempt._meta.label, 0))
 
 
+def _account_sessions(category: Category, now: datetime.datetime) -> int:
+    # A visitor session is over at its hard expiry or after its idle time (piwarden.accounts.sessions).
+    over = AccountSession.objects.filter(expires_at__lt=now) | AccountSession.objects.filter(
+        last_seen_at__lt=now - SESSION_IDLE
+    )
+    deleted, _ = over.delete()
+    return deleted
+
+
+def _account_login_log(category: Category, now: datetime.datetime) -> int:
+    deleted, _ = LoginRecord.objects.filter(occurred_at__lte=_cutoff(category, now)).delete()
+    return deleted
+
+
 JOBS: tuple[Job, ...] = (
+    Job(
+        "visitor sessions",
+        "accounts.AccountSession.expires_at",
+        "visitor account sessions once expired or idle (the declaration allows {days} day(s) after the end)",
+        _account_sessions,
+    ),
+    Job(
+        "account login log",
+        "accounts.LoginRecord.occurred_at",
+        "login records of visitor accounts {days} days old or more, the holder's account cancelled or not",
+        _account_login_log,
+    ),
     Job(
         "staff sessions",
         "sessions.Session.expire_date",

@@ -1,0 +1,125 @@
+"""What the accounts app stores about a person, exported and erased (``piwarden.people.registry``).
+
+* ``visitor_accounts`` and ``visitor_account_state``: the account (its values decrypted), the
+  kinds and times of its e-mails, whether an authenticator is set (never its secret: whoever held
+  the copy could make the codes).  Erasure deletes the account rows; sessions, mails and
+  authenticators go with them.
+* ``visitor_sessions``: deleted.
+* ``account_login_log``: kept (the Cybersecurity Law: network logs six months), under the log's own
+  key, for security only; the housekeeping deletes each record 184 days after the attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.utils.translation import gettext_noop
+
+from piwarden.accounts.models import (
+    CATEGORY,
+    LOG_CATEGORY,
+    SESSION_CATEGORY,
+    STATE_CATEGORY,
+    Account,
+    AccountAuthenticator,
+    AccountMail,
+    AccountSession,
+    LoginRecord,
+)
+from piwarden.people.models import Person
+from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
+from piwarden.processing.gate import Permit
+
+CHUNK = 200
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _accounts(person: Person) -> Iterator[Account]:
+    return Account.objects.filter(person=person).order_by("created_at").iterator(chunk_size=CHUNK)
+
+
+def export_accounts(permit: Permit) -> Iterator[Record]:
+    for account in _accounts(permit.person):
+        yield {
+            "email": account.email,
+            "phone": account.phone,
+            "date_of_birth": account.date_of_birth,
+            "guardian_email": account.guardian_email,
+        }
+        for device in AccountAuthenticator.objects.filter(account=account).order_by("created_at"):
+            yield {
+                "authenticator": "held encrypted; not exported (it makes your sign-in codes)",
+                "confirmed": device.confirmed,
+            }
+
+
+def export_state(permit: Permit) -> Iterator[Record]:
+    for account in _accounts(permit.person):
+        yield {
+            "password": "a one-way Argon2id hash is held; the password itself never is",
+            "state": account.state,
+            "needs_guardian": account.needs_guardian,
+            "language": account.language,
+            "created_at": _iso(account.created_at),
+            "email_verified_at": _iso(account.email_verified_at),
+            "guardian_consented_at": _iso(account.guardian_consented_at),
+            "password_changed_at": _iso(account.password_changed_at),
+        }
+        for mail in AccountMail.objects.filter(account=account).order_by("created_at"):
+            yield {"mail": mail.kind, "created_at": _iso(mail.created_at), "sent_at": _iso(mail.sent_at)}
+        for device in AccountAuthenticator.objects.filter(account=account).order_by("created_at"):
+            yield {"authenticator_created_at": _iso(device.created_at), "last_t": device.last_t}
+
+
+def delete_accounts(person: Person) -> int:
+    deleted, _ = Account.objects.filter(person=person).delete()
+    return deleted
+
+
+def export_sessions(permit: Permit) -> Iterator[Record]:
+    sessions = AccountSession.objects.filter(account__person=permit.person).order_by("created_at")
+    for session in sessions.iterator(chunk_size=CHUNK):
+        yield {
+            "created_at": _iso(session.created_at),
+            "last_seen_at": _iso(session.last_seen_at),
+            "expires_at": _iso(session.expires_at),
+        }
+
+
+def delete_sessions(person: Person) -> int:
+    deleted, _ = AccountSession.objects.filter(account__person=person).delete()
+    return deleted
+
+
+def export_login_log(permit: Permit) -> Iterator[Record]:
+    records = LoginRecord.objects.filter(person=permit.person).order_by("occurred_at")
+    for record in records.iterator(chunk_size=CHUNK):
+        yield {
+            "occurred_at": _iso(record.occurred_at),
+            "result": record.result,
+            "network": record.ip_prefix,
+            "user_agent": record.user_agent,
+        }
+
+
+register(CATEGORY, subject=Subject.VISITOR, export=export_accounts, erase=Deletes(delete_accounts), module=__name__)
+register(STATE_CATEGORY, subject=Subject.VISITOR, export=export_state, erase=Deletes(delete_accounts), module=__name__)
+register(
+    SESSION_CATEGORY, subject=Subject.VISITOR, export=export_sessions, erase=Deletes(delete_sessions), module=__name__
+)
+register(
+    LOG_CATEGORY,
+    subject=Subject.VISITOR,
+    export=export_login_log,
+    erase=Keeps(
+        gettext_noop(
+            "Network logs: the Cybersecurity Law requires them for at least six months; kept for security only, "
+            "under a key of their own, and deleted by the housekeeping 184 days after each attempt."
+        )
+    ),
+    module=__name__,
+)

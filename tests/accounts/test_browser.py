@@ -1,0 +1,134 @@
+"""An account's life in Chromium (issue 9 §1 tests): sign up → the confirmation e-mail (from a
+real SMTP server) → sign in → change the password → cancel; then the canary: none of the
+person's values, ciphertexts or look-up digests is left in any row or in the database's bytes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from playwright.sync_api import Browser, Page, expect
+
+from piwarden.accounts.models import Account, LoginRecord
+from piwarden.people.models import Person
+from piwarden.vault.blind import email_index
+from piwarden.vault.models import DataKey
+from tests.browser.test_browser import SHOTS
+from tests.vault.test_canary import assert_absent, assert_absent_from_every_row, read_if_present, sqlite_files
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.duty("RGT-11"),
+    pytest.mark.duty("RET-03"),
+    pytest.mark.duty("SEC-01"),
+]
+
+PASSWORD = "lanterns over the quiet river"  # a test password
+NEW_PASSWORD = "seven small boats at dawn"
+
+
+def link_from(smtp, address: str, path: str) -> str:
+    (message,) = [m for m in smtp.collector.to(address) if path in m.body][-1:]
+    return next(url for url in re.findall(r"https?://\S+", message.body) if path in url)
+
+
+def sign_up_in_chinese(page: Page, base: str, values: dict[str, str]) -> None:
+    page.goto(f"{base}/account/sign-up/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    page.fill("[name=email]", values["email"])
+    page.fill("[name=phone]", values["phone"])
+    page.fill("[name=date_of_birth]", "1991-08-09")
+    page.fill("[name=password]", "short")
+    expect(page.locator("[data-strength-output]")).to_contain_text("太短")  # the script, as typed
+    page.fill("[name=password]", PASSWORD)
+    expect(page.locator("[data-strength-output]")).to_contain_text("29")
+    page.fill("[name=captcha_1]", "PASSED")
+    page.check("[name=accept]")
+    page.screenshot(path=str(SHOTS / "account-sign-up-zh.png"), full_page=True)
+    page.locator("form.form button[type=submit]").click()
+    page.wait_for_url("**/account/sign-up/sent/")
+
+
+def sign_in_and_change_password(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/en/account/sign-in/")
+
+    page.fill("[name=email]", email)
+    page.fill("[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/en/account/")
+    expect(page.locator("[data-account-email]")).to_have_text(email)
+    expect(page.locator("[data-login-log]")).to_contain_text("Signed in")
+    page.screenshot(path=str(SHOTS / "account-home-en.png"), full_page=True)
+
+    page.get_by_role("link", name="Change your password").click()
+    page.fill("[name=current]", PASSWORD)
+    page.fill("[name=password]", NEW_PASSWORD)
+    page.get_by_role("button", name="Change the password").click()
+    expect(page.locator("h1")).to_have_text("Password changed")
+
+
+def test_sign_up_confirm_sign_in_change_password_cancel_and_nothing_is_left(
+    live_server, page: Page, smtp, settings
+) -> None:
+    settings.PIWARDEN_SITE_URL = live_server.url
+    tag = uuid.uuid4().hex[:12]
+    values = {"email": f"canary-{tag}@example.com", "phone": "139" + str(uuid.uuid4().int)[:8]}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    sign_up_in_chinese(page, live_server.url, values)
+    call_command("db_worker", batch=True, startup_delay=False, verbosity=0)
+    page.goto(link_from(smtp, values["email"], "/account/verify/"))
+    page.get_by_role("button", name="确认我的电子邮箱").click()
+    expect(page.locator("h1")).to_have_text("电子邮箱已确认")
+    sign_in_and_change_password(page, live_server.url, values["email"])
+
+    account = Account.objects.get(email_index=email_index(values["email"]))
+    person = Person.objects.get(pk=account.person_id)
+    sealed = Account.objects.filter(pk=account.pk).values_list("email", "phone", "date_of_birth").get()
+    wrapped = bytes(DataKey.objects.get(pk=person.data_key_id).wrapped)
+    digest = account.email_index
+
+    page.goto(f"{live_server.url}/en/account/cancel/")
+    page.fill("[name=password]", NEW_PASSWORD)
+    page.check("[name=confirm]")
+    page.get_by_role("button", name="Cancel my account").click()
+    page.wait_for_url("**/en/account/cancelled/")
+    page.goto(f"{live_server.url}/en/account/")
+    page.wait_for_url("**/en/account/sign-in/")
+
+    # The canary: the values, their ciphertexts, the wrapped data key and the e-mail's digest are gone.
+    assert not Account.objects.exists()
+    assert LoginRecord.objects.filter(person=person).exists()  # the login log stays, for its retention
+    assert_absent_from_every_row(values)
+    gone = {f"sealed{i}": bytes(c).hex() for i, c in enumerate(sealed)} | {"key": wrapped.hex(), "digest": digest}
+    assert_absent_from_every_row(gone)
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as `retention replay-erasures` folds the log
+        written = b"".join(read_if_present(path) for path in sqlite_files())
+        assert_absent(written, "the SQLite database, its -wal or -shm file", values)
+        for name, value in (("email ciphertext", bytes(sealed[0])), ("wrapped key", wrapped)):
+            assert value not in written, f"the {name} is still in the database's bytes"
+
+
+def test_the_account_pages_work_without_javascript(live_server, browser: Browser) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/en/account/sign-up/")
+        page.fill("[name=email]", "nojs@example.com")
+        page.fill("[name=date_of_birth]", "1991-08-09")
+        page.fill("[name=password]", "short")
+        page.fill("[name=captcha_1]", "PASSED")
+        page.check("[name=accept]")
+        page.locator("form.form button[type=submit]").click()
+        expect(page.locator("[data-strength-output]")).to_contain_text("Strength of the password you sent: Weak")
+        expect(page.locator(".field-error")).to_contain_text("at least 15 characters")
+        page.screenshot(path=str(Path(SHOTS) / "account-sign-up-error-en.png"), full_page=True)
+    finally:
+        context.close()

@@ -1,0 +1,36 @@
+"""The housekeeping deletes visitor sessions once over and login records after 184 days."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from piwarden.accounts.models import AccountSession, LoginRecord
+from piwarden.site.actions import sweep_retention
+from tests.accounts.helpers import open_account, signed_in
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-02"), pytest.mark.duty("RET-04")]
+
+
+def test_old_login_records_and_ended_sessions_go_and_the_rest_stays(settings):
+    settings.CAPTCHA_TEST_MODE = True
+    client = Client()
+    account = open_account(client)
+    signed_in(client)
+    signed_in(Client())
+    now = timezone.now()
+    old, young = LoginRecord.objects.filter(person_id=account.person_id).order_by("occurred_at")
+    LoginRecord.objects.filter(pk=old.pk).update(occurred_at=now - datetime.timedelta(days=184, minutes=1))
+    LoginRecord.objects.filter(pk=young.pk).update(occurred_at=now - datetime.timedelta(days=183))
+    idle, live = AccountSession.objects.order_by("created_at")
+    AccountSession.objects.filter(pk=idle.pk).update(last_seen_at=now - datetime.timedelta(minutes=31))
+
+    result = sweep_retention(now)
+
+    assert list(LoginRecord.objects.values_list("pk", flat=True)) == [young.pk]
+    assert list(AccountSession.objects.values_list("pk", flat=True)) == [live.pk]
+    assert result.deleted["account login log"] == 1
+    assert result.deleted["visitor sessions"] == 1
