@@ -71,7 +71,8 @@ def _category_names(ids: list[str]) -> list[str]:
 def incidents(request: HttpRequest) -> HttpResponse:
     rows = access.list_incidents(request.user)
     form = IncidentForm(
-        request.POST or None, initial={"detected_at": timezone.localtime().replace(second=0, microsecond=0)}
+        request.POST if request.method == "POST" else None,
+        initial={"detected_at": timezone.localtime().replace(second=0, microsecond=0)},
     )
     status, refusal = HTTPStatus.OK, ""
     if request.method == "POST":
@@ -162,7 +163,7 @@ def _incident_context(request: HttpRequest, incident: Incident) -> dict[str, Any
 @require_http_methods(["GET", "POST"])
 def incident_report(request: HttpRequest, slug: str) -> HttpResponse:
     incident = access.open_incident(request.user, slug, page="incident report")
-    form = ReportForm(request.POST or None, initial=incident.report or None)
+    form = ReportForm(request.POST if request.method == "POST" else None, initial=incident.report or None)
     status, refusal = HTTPStatus.OK, ""
     if request.method == "POST":
         if form.is_valid():
