@@ -26,6 +26,7 @@ import datetime
 import secrets
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 TEXT_MAX_LENGTH = 4000
@@ -120,8 +121,6 @@ class Incident(models.Model):
 
     @property
     def report_overdue(self) -> bool:
-        from django.utils import timezone  # noqa: PLC0415  # a property read in templates only
-
         return self.report_due_at is not None and self.reported_at is None and timezone.now() > self.report_due_at
 
     @property
