@@ -42,6 +42,7 @@ from django.utils import timezone, translation
 
 from piwarden.accounts.actions import SignUp, sign_up, verify_email
 from piwarden.accounts.models import Account
+from piwarden.incidents.actions import publish_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.policy.declaration import load_declaration
@@ -50,6 +51,7 @@ from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, Verificat
 from piwarden.staff.actions import open_access_review
 from piwarden.vault.blind import email_index
 from tests.conftest import consultation_data, make_staff, sign_in
+from tests.incidents.making import acting, an_incident, ready_to_notify
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +93,8 @@ class World:
     alert: int = 0  # a monitoring alert (its id)
     colleague: int = 0  # a staff account (its id), for the administrator's staff page
     review: int = 0  # an open access review (its id)
+    incident: str = ""  # an incident whose public notice is published (its slug)
+    unpublished: str = ""  # an incident just recorded (its slug)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,10 @@ class Case:
     method: str = "get"
     data: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+
+
+def _incident(name: str, attr: str = "incident") -> Callable[[World], str]:
+    return lambda w: reverse(name, args=[getattr(w, attr)])
 
 
 def _rights(attr: str) -> Callable[[World], str]:
@@ -153,6 +161,11 @@ MATRIX: dict[str, list[Case]] = {
         Case(everyone(ACCOUNT_SIGN_IN, visitor_a=BAD), method="post", note="empty form: nothing deleted"),
     ],
     "accounts:cancelled": [Case(everyone(OK))],
+    # incidents: the public notice of an incident, once published; before, it does not exist.
+    "site:incident_notice": [
+        Case(everyone(OK), url=_incident("site:incident_notice")),
+        Case(everyone(NOT_FOUND), url=_incident("site:incident_notice", "unpublished"), note="not published"),
+    ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -290,6 +303,45 @@ MATRIX: dict[str, list[Case]] = {
         Case(staff(), url=lambda w: reverse("backoffice:access_review_export", args=[w.review]))
     ],
     "backoffice:training": [Case(staff(privacy_officer=OK))],
+    # The incident register (issue 10 §4): the privacy officer's and the security auditor's.
+    "backoffice:incidents": [
+        Case(staff(privacy_officer=OK, auditor=OK)),
+        Case(staff(privacy_officer=BAD, auditor=BAD), method="post", note="an empty incident"),
+    ],
+    "backoffice:incident": [
+        Case(staff(privacy_officer=OK, auditor=OK), url=_incident("backoffice:incident")),
+        Case(
+            staff(privacy_officer=BAD, auditor=BAD),
+            url=_incident("backoffice:incident"),
+            method="post",
+            note="no step",
+        ),
+        Case(staff(), url=lambda w: reverse("backoffice:incident", args=["nosuch"]), note="no such incident"),
+    ],
+    "backoffice:incident_report": [
+        Case(staff(privacy_officer=OK, auditor=OK), url=_incident("backoffice:incident_report")),
+        Case(
+            staff(privacy_officer=BAD, auditor=BAD),
+            url=_incident("backoffice:incident_report", "unpublished"),
+            method="post",
+            note="an empty report",
+        ),
+    ],
+    "backoffice:incident_report_print": [
+        Case(staff(privacy_officer=OK, auditor=OK), url=_incident("backoffice:incident_report_print"))
+    ],
+    "backoffice:incident_report_export": [
+        Case(staff(privacy_officer=OK, auditor=OK), url=_incident("backoffice:incident_report_export"))
+    ],
+    "backoffice:incident_notice": [
+        Case(staff(privacy_officer=OK, auditor=OK), url=_incident("backoffice:incident_notice")),
+        Case(
+            staff(privacy_officer=BAD, auditor=BAD),
+            url=_incident("backoffice:incident_notice"),
+            method="post",
+            note="no step",
+        ),
+    ],
     # A link that was never issued: nothing to enrol, whoever follows it.
     "backoffice:enrol": [Case(everyone(NOT_FOUND), url=lambda w: reverse("backoffice:enrol", args=["MQ", "x-y"]))],
 }
@@ -406,6 +458,10 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
         last_at=now,
         raised_at=now,
     ).pk
+    officer = acting(users["privacy_officer"])
+    made.incident = ready_to_notify(officer).slug
+    publish_notice(officer, made.incident)
+    made.unpublished = an_incident(officer).slug
     return made, clients
 
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "piwarden.accounts",
     "piwarden.ratelimit",
     "piwarden.monitoring",
+    "piwarden.incidents",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",

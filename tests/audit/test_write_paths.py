@@ -69,6 +69,11 @@ EXCEPTIONS: dict[str, str] = {
         "the e-mail actions (acknowledgement, sales notice, failure): apart from actions.py, "
         "which queues the tasks that call them, so that the imports run one way"
     ),
+    "incidents/mail.py": (
+        "the incident notice's e-mail action (sent, or why it could not be, and the failure after every retry): "
+        "apart from incidents/actions.py, which queues the task that calls it, for the same reason as "
+        "inquiries/mail.py"
+    ),
     "rights/fulfil.py": (
         "the execution of a completed rights request (rights-queue): its erasure runs after the completion's "
         "e-mail, from the mail task, so apart from rights/actions.py for the same reason as rights/mail.py"

@@ -33,6 +33,7 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.actions import SignUp, sign_up
 from piwarden.backoffice import urls as backoffice_urls
+from piwarden.incidents.actions import notify_persons, publish_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.monitoring.tasks import send_alert_mail
@@ -55,6 +56,7 @@ from piwarden.vault.blind import email_index
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
+from tests.incidents.making import acting, ready_to_notify
 from tests.inquiries.test_mail import PEOPLE, run_worker
 
 TEMPLATES = Path(backoffice_urls.__file__).parent / "templates" / "backoffice"
@@ -131,6 +133,10 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
     }
     review = open_access_review()  # access-reviews: a campaign's page is walked too
     alert = an_alert()  # monitoring: an alert's page
+    # incidents: an incident reported, its notice written and published (every page of it renders)
+    officer = acting(User.objects.get(username="staff-po"))
+    incident = ready_to_notify(officer)
+    publish_notice(officer, incident.slug)
     forget_cached_keys()
     unwrapped.clear()  # whatever signing in did (it reads no person's data anyway)
     rendered: set[str] = set()
@@ -141,6 +147,7 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
         if "review_id" in pattern.pattern.converters:
             kwargs = {"review_id": review.pk}
         objects = {"alert_id": alert.pk, "user_id": alert.staff_id, "grant_id": 999_999, "uid": "MQ", "token": "x-y"}
+        objects["slug"] = incident.slug
         kwargs |= {name: value for name, value in objects.items() if name in pattern.pattern.converters}
         url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)
         for client in visitors.values():
@@ -192,6 +199,10 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     send_alert_mail.enqueue(str(an_alert().pk))
     invited = User.objects.create_user("staff-invited", "staff-invited@example.com", is_staff=True)
     send_enrolment_mail.enqueue(str(invited.pk))
+    # incidents: the notices of an incident to the persons whose consultation data it touched (Zhang too:
+    # a notice of a breach survives her restriction).
+    incident = ready_to_notify(officer)
+    notify_persons(officer, incident.slug, by_categories=True, addresses=[])
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
@@ -200,12 +211,13 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     # Zhang's acknowledgement was refused, the sales notice holds no personal data; the archive read
     # and sealed her data, and each rights e-mail (receipts, the completion) read its requester's
     # address, inside the uses the gate allowed for answering their requests; the staff's reminder
-    # and escalation read nobody's.
+    # and escalation read nobody's; the incident's notice read Zhang's address, inside the use the gate
+    # allowed for notifying her.
     assert unwrapped
     for key_id, permit in unwrapped:
         assert permit is not None
         assert key_id == permit.person.data_key_id
-        assert permit.decision.purpose == "answer_rights_request"
+        assert permit.decision.purpose in {"answer_rights_request", "incident_notice"}
     assert {key for key, _permit in unwrapped} == {r.data_key_id for r in (liu, chen, zhou)} | {zhang.data_key_id}
     requesters = ["chen.jing@example.com", "liu.yang@example.com", "zhou.min@example.com"]
     assert sorted(r for m in mail.outbox for r in m.to if r in requesters) == sorted([*requesters, requesters[0]])

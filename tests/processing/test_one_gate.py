@@ -57,6 +57,9 @@ NOT_A_DECISION = {
     # monitoring: the gate's refusals are read back from the log, counted and shown, never decided
     ("piwarden/monitoring/access.py", "", "PROCESSING_REFUSED"): "the security page lists the gate's refusals",
     ("piwarden/monitoring/rules.py", "", "PROCESSING_REFUSED"): "a rule counts the gate's refusals",
+    # incidents: whom to notify leaves out the erased, whose addresses are destroyed (the gate decides
+    # again when each notice is sent)
+    ("piwarden/incidents/access.py", "persons_holding", "erased_at"): "an erased person cannot be written to",
 }
 # policy/ may import the vault's field types: the inventory checks that declared fields are encrypted.
 POLICY_MAY_IMPORT = ("piwarden.policy", "piwarden.vault.fields")

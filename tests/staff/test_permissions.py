@@ -155,8 +155,9 @@ EXPECTED = {
         Capability.OPEN_GRANTS,
         Capability.REVIEW_ACCESS,
         Capability.RECORD_TRAINING,
+        Capability.HANDLE_INCIDENTS,
     },
-    "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY},
+    "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY, Capability.HANDLE_INCIDENTS},
     "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
 }
 

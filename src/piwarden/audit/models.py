@@ -141,6 +141,30 @@ class EventType(models.TextChoices):
     ACCOUNT_MAIL_SENT = "account.mail_sent", _("E-mail sent to a visitor account's address")
     ACCOUNT_TOTP_ADDED = "account.totp_added", _("Visitor added an authenticator app")
     ACCOUNT_TOTP_REMOVED = "account.totp_removed", _("Visitor removed their authenticator app")
+    # incidents: the incident register, the regulator's clock and the notices (issue 10 §4, policy §五.6)
+    INCIDENT_RECORDED = "incident.recorded", _("Security incident recorded")
+    INCIDENT_UPDATED = "incident.updated", _("Security incident's details changed")
+    INCIDENT_PLAN_ACTIVATED = "incident.plan_activated", _("Incident emergency plan activated")
+    INCIDENT_CONTAINED = "incident.contained", _("Security incident contained")
+    INCIDENT_REPORTED = "incident.reported", _("Security incident reported to the regulator")
+    INCIDENT_NOTICE_SAVED = "incident.notice_saved", _("Text of an incident notice saved")
+    INCIDENT_NOTICES_QUEUED = "incident.notices_queued", _("Incident notices queued for the persons affected")
+    INCIDENT_NOTICE_SENT = "incident.notice_sent", _("Incident notice e-mailed to a person affected")
+    INCIDENT_NOTICE_UNDELIVERABLE = (
+        "incident.notice_undeliverable",
+        _("Incident notice not sent: no address held, the data erased, or no guardian address"),
+    )
+    INCIDENT_NOT_NOTIFYING = (
+        "incident.not_notifying",
+        _("Decided not to notify the persons affected, with a justification"),
+    )
+    INCIDENT_PUBLISHED = "incident.published", _("Public notice of an incident published")
+    INCIDENT_CLOSED = "incident.closed", _("Security incident closed")
+    INCIDENT_ACTION_REFUSED = "incident.action_refused", _("Action on a security incident refused")
+    INCIDENT_DEADLINE_ALERT = (
+        "incident.deadline_alert",
+        _("Alert: an incident report to the regulator is due or overdue"),
+    )
 
 
 class ActorKind(models.TextChoices):

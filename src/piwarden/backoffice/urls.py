@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import security_views, staff_views, views
+from piwarden.backoffice import incident_views, security_views, staff_views, views
 
 app_name = "backoffice"
 
@@ -28,4 +28,10 @@ urlpatterns = [
     path("reviews/<int:review_id>/", views.access_review, name="access_review"),
     path("reviews/<int:review_id>/signed.json", views.access_review_export, name="access_review_export"),
     path("training/", views.training_page, name="training"),
+    path("incidents/", incident_views.incidents, name="incidents"),
+    path("incidents/<slug:slug>/", incident_views.incident_detail, name="incident"),
+    path("incidents/<slug:slug>/report/", incident_views.incident_report, name="incident_report"),
+    path("incidents/<slug:slug>/report/print/", incident_views.incident_report_print, name="incident_report_print"),
+    path("incidents/<slug:slug>/report.json", incident_views.incident_report_export, name="incident_report_export"),
+    path("incidents/<slug:slug>/notice/", incident_views.incident_notice, name="incident_notice"),
 ]

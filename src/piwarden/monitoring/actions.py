@@ -135,6 +135,32 @@ def _raise(finding: Finding) -> Alert:
     return alert
 
 
+def raise_clock_alert(rule: Rule, *, seq: int, first_at: datetime.datetime, last_at: datetime.datetime) -> int:
+    """An alert that a deadline kept outside the audit log runs out (the incident register's
+    regulator clock), raised in the caller's transaction: it names the audit event it stands on by
+    ``seq`` (one alert per rule and event), the span from ``first_at`` to the deadline ``last_at``,
+    and is e-mailed to the security role once, as every alert is."""
+    alert = Alert.objects.create(
+        rule=rule,
+        staff=None,
+        events=1,
+        threshold=0,
+        window_minutes=0,
+        first_seq=seq,
+        last_seq=seq,
+        first_at=first_at,
+        last_at=last_at,
+        raised_at=timezone.now(),
+    )
+    record_event(
+        EventType.ALERT_RAISED,
+        actor_kind=ActorKind.SYSTEM,
+        extra={"alert": alert.pk, "rule": str(rule), "staff": None, "events": 1, "first_seq": seq, "last_seq": seq},
+    )
+    send_alert_mail.enqueue(str(alert.pk))
+    return alert.pk
+
+
 class AcknowledgeRefused(Exception):
     """Already acknowledged, or the note is too long."""
 

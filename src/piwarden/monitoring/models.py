@@ -22,6 +22,9 @@ class Rule(models.TextChoices):
     SIGN_IN_FAILURES = "sign_in_failures", _("Repeated failed sign-ins to one staff account")
     SIGN_IN_FAILURES_ALL = "sign_in_failures_all", _("Many failed staff sign-ins, all accounts together")
     REFUSAL_BURST = "refusal_burst", _("A burst of refusals by the processing gate")
+    # Not over the audit log: the incident register's regulator clock (piwarden.incidents.actions).
+    INCIDENT_REPORT_DUE = "incident_report_due", _("An incident report to the regulator is due soon")
+    INCIDENT_REPORT_OVERDUE = "incident_report_overdue", _("An incident report to the regulator is overdue")
 
 
 class MonitorCursor(models.Model):

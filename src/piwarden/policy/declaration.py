@@ -216,6 +216,9 @@ class Role(_Strict):
     review_access: bool = False
     # May record staff members' training (never their own) and see whose attestation is due.
     record_training: bool = False
+    # May keep the incident register (policy §五.6): record incidents, move them through the plan,
+    # report to the regulator and notify the persons affected.
+    handle_incidents: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.site import cookie_views, rights_archive_views, rights_views, views
+from piwarden.site import cookie_views, incident_views, rights_archive_views, rights_views, views
 
 app_name = "site"
 
@@ -23,4 +23,6 @@ urlpatterns = [
     path(
         "rights/status/archive/download/", rights_archive_views.rights_archive_download, name="rights_archive_download"
     ),
+    # incidents: the public notice of an incident, where persons cannot be reached one by one (PIPL 57)
+    path("incidents/<slug:slug>/", incident_views.incident_notice, name="incident_notice"),
 ]

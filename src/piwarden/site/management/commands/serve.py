@@ -184,6 +184,9 @@ class Command(BaseCommand):
             # deadline and signs the review, sends the training expiry notices; hourly.
             governance = [sys.executable, "-m", "piwarden", "staff", "periodic", "--every", "3600"]
             children.append(Child("staff-periodic", governance, env))
+            # incidents: the regulator clock's alerts (4 hours, 1 with CII), checked every minute.
+            clock = [sys.executable, "-m", "piwarden", "incidents", "remind", "--every", "60"]
+            children.append(Child("incident-clock", clock, env))
         address = served_url(host, port)
         self.stdout.write(
             f"\npiwarden is running at {address}  (English: {address}/en/)\n"

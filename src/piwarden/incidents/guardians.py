@@ -1,0 +1,54 @@
+"""Where the guardians of an affected minor are found: a hook, empty until the children's app fills it.
+
+PIPL 31 and the Minors' Network Protection Regulations (Art 35, CHD-06) ask that, when a minor's
+personal information is involved in an incident, their guardians are told too.  Which persons are
+minors, and their guardians' addresses, belong to the app that runs the age gate and the guardian's
+consent (accounts/children, being built); this module only asks it.  That app registers one
+:class:`GuardianSource` at start-up (in its ``AppConfig.ready`` or its ``personal_data.py``)::
+
+    from piwarden.incidents.guardians import register_guardian_source
+    register_guardian_source(ChildrenGuardians())
+
+* ``minors(person_ids)`` answers which of these persons are flagged as under 14 (no decryption:
+  the flag is a plain column);
+* ``addresses(permit)`` reads the guardians' addresses of the minor ``permit.person`` inside the
+  processing gate's use for the purpose ``incident_notice`` (the categories it reads must list it).
+
+Until one is registered, :func:`source` is None: the register says that guardians cannot be
+e-mailed, the notices' audit record counts the minors left out, and the officer publishes the
+public notice (MinorsReg 35: where notice one by one is impractical, a public warning).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from piwarden.processing.gate import Permit
+
+
+class GuardianSource(Protocol):
+    # The categories ``addresses`` reads, for the gate (each must list the purpose incident_notice).
+    categories: Collection[str]
+
+    def minors(self, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]: ...
+
+    def addresses(self, permit: Permit) -> list[str]: ...
+
+
+_source: list[GuardianSource] = []
+
+
+def register_guardian_source(found: GuardianSource) -> None:
+    """Install the one source of guardians (a second replaces the first: tests install their own)."""
+    _source[:] = [found]
+
+
+def unregister_guardian_source() -> None:
+    _source.clear()
+
+
+def source() -> GuardianSource | None:
+    return _source[0] if _source else None

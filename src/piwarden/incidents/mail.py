@@ -1,0 +1,150 @@
+"""The notice to a person affected by an incident (PIPL 57, SEC-05; CHD-06 for guardians).
+
+One message per :class:`~piwarden.incidents.models.Notice`, in Chinese then English, holding what
+Art 57 asks: the categories of personal information involved (their declared names), the cause and
+the possible harm; the remedial measures taken and what the person can do to reduce the harm; and
+how to reach us (the declaration's controller, hotline and e-mail).
+
+Each runs as the other e-mails of the site do (:mod:`piwarden.rights.mail`): in the processing
+gate's durable transaction (purpose ``incident_notice``, a statutory duty: recorded), read the
+address and render, or return at once if the notice went out already; send, with no transaction
+open; then, in a second durable transaction, record that it went out (``sent_at``, and the audit
+event).  :func:`send_pending` walks the incident's notices not sent yet, so a worker that dies in
+the middle, or a run that stops at a refused message, is finished by the next run without sending
+anybody a second notice.  (Between the mail server's acceptance and the record there is a window
+of a few milliseconds: a crash exactly there sends that one notice again, as every e-mail of the
+site may; the exactly-once record is the notice row.)
+
+The address is the one the person gave most recently: their newest consultation request's, else
+their newest rights request's.  Guardians' addresses come from :mod:`piwarden.incidents.guardians`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.incidents import guardians
+from piwarden.incidents.models import Incident, Notice, Recipient
+from piwarden.inquiries.models import Inquiry
+from piwarden.mailing import send
+from piwarden.people.models import Person
+from piwarden.policy.declaration import load_declaration
+from piwarden.processing import gate
+from piwarden.rights.models import RightsRequest
+
+PURPOSE = "incident_notice"
+# Where a person's address is read (each declares the purpose), and the notice's own record.
+ADDRESS_CATEGORIES = frozenset({"consultation", "rights_requests", "incident_notices"})
+LANGUAGES = ("zh-hans", "en")
+
+
+def _address(person: Person) -> str | None:
+    inquiry = Inquiry.objects.filter(person=person).order_by("-submitted_at").first()
+    if inquiry is not None and inquiry.email:
+        return str(inquiry.email)
+    request = RightsRequest.objects.filter(person=person).order_by("-submitted_at").first()
+    if request is not None and request.email:
+        return str(request.email)
+    return None
+
+
+def notice_context(incident: Incident, language: str) -> dict[str, object]:
+    """What the notice says in ``language``: the same for the e-mail and the public page."""
+    declaration = load_declaration()
+    names = {c.id: c.name.get(language) for c in declaration.categories}
+    texts = {part: by_language.get(language, "") for part, by_language in incident.notice.items()}
+    with translation.override(language):
+        page = settings.PIWARDEN_SITE_URL.rstrip("/") + reverse("site:incident_notice", args=[incident.slug])
+    return {
+        "incident": incident,
+        "categories": [names.get(c, c) for c in incident.categories],
+        "texts": texts,
+        "controller": declaration.controller.name.get(language),
+        "hotline": declaration.controller.hotline,
+        "email": declaration.controller.email,
+        "page": page if incident.published_at else "",
+    }
+
+
+def render_notice(incident: Incident, *, guardian: bool) -> tuple[str, str]:
+    parts, subjects = [], []
+    for language in LANGUAGES:
+        with translation.override(language):
+            context = {**notice_context(incident, language), "guardian": guardian}
+            subjects.append(render_to_string("incidents/email/notice_subject.txt", context).strip())
+            parts.append(render_to_string("incidents/email/notice.txt", context))
+    return " / ".join(subjects), "\n\n----------------------------------------\n\n".join(parts)
+
+
+def send_pending(incident_id: str) -> str:
+    """Send every notice of the incident not sent yet, in order; stops at the first that cannot go
+    (``MailNotSent`` reaches the task, which tries again later)."""
+    pending = Notice.objects.filter(incident_id=incident_id, outcome="").order_by("id").values_list("id", flat=True)
+    outcomes = Counter(send_notice(notice_id) for notice_id in list(pending))
+    return ", ".join(f"{outcome}: {count}" for outcome, count in sorted(outcomes.items())) or "nothing to send"
+
+
+def send_notice(notice_id: int) -> str:
+    notice = Notice.objects.select_related("incident").get(pk=notice_id)
+    if notice.outcome:
+        return "already " + notice.outcome
+    incident = notice.incident
+    guardian = notice.recipient == Recipient.GUARDIAN
+    source = guardians.source() if guardian else None
+    if guardian and source is None:
+        return _finish(notice, "no_guardian_source")
+    categories = set(ADDRESS_CATEGORIES) | (set(source.categories) if source is not None else set())
+    use = gate.Use(
+        "incidents.notice_mail", fields=("email",), extra={"incident": incident.slug, "recipient": notice.recipient}
+    )
+    person = functools.partial(Person.objects.get, pk=notice.person_id)  # read in the gate's transaction
+    try:
+        with gate.processing(person, PURPOSE, categories=categories, use=use) as permit:
+            if Notice.objects.filter(pk=notice.pk).exclude(outcome="").exists():
+                return "already sent"
+            recipients = source.addresses(permit) if source is not None else [a for a in [_address(permit.person)] if a]
+            subject, body = render_notice(incident, guardian=guardian)
+    except gate.ProcessingRefused as refused:
+        return _finish(notice, "refused", reason=refused.decision.reason)  # the refusal is recorded by the gate
+    if not recipients:
+        return _finish(notice, "no_address")
+    send(subject, body, recipients, about=f"incident {incident.slug} notice {notice.pk}")
+    return _finish(notice, "sent")
+
+
+@transaction.atomic(durable=True)
+def _finish(notice: Notice, outcome: str, *, reason: str = "") -> str:
+    changed = Notice.objects.filter(pk=notice.pk, outcome="").update(
+        outcome=outcome, sent_at=timezone.now() if outcome == "sent" else None
+    )
+    if changed:
+        record_event(
+            EventType.INCIDENT_NOTICE_SENT if outcome == "sent" else EventType.INCIDENT_NOTICE_UNDELIVERABLE,
+            actor_kind=ActorKind.SYSTEM,
+            person=Person.objects.get(pk=notice.person_id),
+            purpose=PURPOSE,
+            reason=reason,
+            extra={
+                "incident": notice.incident.slug,
+                "notice": notice.pk,
+                "recipient": notice.recipient,
+                "outcome": outcome,
+            },
+        )
+    return outcome
+
+
+@transaction.atomic(durable=True)
+def record_mail_failure(incident_id: str, *, task: str, attempts: int, error: str) -> None:
+    """Every attempt failed: the notices not sent stay pending in the register, and the failure in the audit log."""
+    record_event(
+        EventType.MAIL_FAILED, reason=error, extra={"incident": int(incident_id), "attempts": attempts, "task": task}
+    )
