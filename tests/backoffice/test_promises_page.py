@@ -51,7 +51,7 @@ def signed_in(user, language: str = "zh-CN") -> Client:
 
 def rows(html: str) -> dict[str, str]:
     """Promise id → its row's status, as the page shows it."""
-    return dict(re.findall(r'<tr id="(P-\d\d)" data-status="(\w+)">', html))
+    return dict(re.findall(r'<tr id="(P-\d{2,3})" data-status="(\w+)">', html))
 
 
 @pytest.mark.django_db
