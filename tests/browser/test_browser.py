@@ -61,6 +61,7 @@ def fill_by_name(page: Page, values: dict[str, str], *, consent: bool = True) ->
         page.select_option(f"form select[name={field}]", values[field])
     page.fill("form [name=captcha_1]", "PASSED")  # CAPTCHA test mode
     if consent:
+        page.check("form [name=age_confirmed]")
         page.check("form [name=consent]")
 
 

@@ -32,9 +32,12 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.backoffice import urls as backoffice_urls
+from piwarden.children.actions import request_guardian_consent
+from piwarden.children.tasks import erase_child_data
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.monitoring.tasks import send_alert_mail
+from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
 from piwarden.processing import gate
 from piwarden.rights.actions import (
@@ -187,6 +190,12 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     send_alert_mail.enqueue(str(an_alert().pk))
     invited = User.objects.create_user("staff-invited", "staff-invited@example.com", is_staff=True)
     send_enrolment_mail.enqueue(str(invited.pk))
+    # children: a guardian's e-mail for a child who then restricted processing (the gate refuses it:
+    # nothing read), and the erasure task for a child nobody flagged (nothing to erase).
+    child = find_or_create_person(email="child.unwrap@example.com")
+    request_guardian_consent(child, "guardian.unwrap@example.com", "zh-hans")
+    Person.objects.filter(pk=child.pk).update(restricted_at=timezone.now())
+    erase_child_data.enqueue(str(child.pk))
     forget_cached_keys()
     unwrapped.clear()
     run_worker()

@@ -128,6 +128,15 @@ class EventType(models.TextChoices):
     ACCESS_REVIEW_EXPORTED = "staff.review_exported", _("Signed access review exported")
     TRAINING_RECORDED = "staff.training_recorded", _("Staff training recorded")
     TRAINING_NOTICE = "staff.training_notice", _("Staff told that their training attestation expires or expired")
+    # children: children's protection (policy §八)
+    GUARDIAN_ASKED = "children.guardian_asked", _("A guardian's consent for a child asked for by e-mail")
+    GUARDIAN_CONSENTED = "children.guardian_consented", _("A guardian gave separate consent for a child")
+    GUARDIAN_DECLINED = "children.guardian_declined", _("A guardian refused consent for a child")
+    CHILD_DATA_FLAGGED = (
+        "children.flagged",
+        _("A child's data flagged by staff: no guardian's consent"),
+    )
+    CHILD_DATA_OPENED = "children.opened", _("A child's data opened by staff")
 
 
 class ActorKind(models.TextChoices):

@@ -88,6 +88,8 @@ class Controller(_Strict):
 
 class Children(_Strict):
     age_threshold: Annotated[int, Field(ge=1, le=18)]
+    # Who answers for children's personal information (CHD-02), reached through the controller's contacts.
+    officer: Localized
 
 
 class Rights(_Strict):
@@ -216,6 +218,12 @@ class Role(_Strict):
     review_access: bool = False
     # May record staff members' training (never their own) and see whose attestation is due.
     record_training: bool = False
+    # Sees the data of a person marked as a child's (policy §八, CHD-03): without it, a child's
+    # consultation requests are hidden; with it, each opening is audited.
+    see_children_data: bool = False
+    # May flag a person's data (a consultation request) as a child's collected without a guardian's
+    # consent, which deletes it promptly (CHD-04).
+    flag_child_data: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

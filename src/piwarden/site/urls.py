@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.site import cookie_views, rights_archive_views, rights_views, views
+from piwarden.site import cookie_views, guardian_views, rights_archive_views, rights_views, views
 
 app_name = "site"
 
@@ -23,4 +23,6 @@ urlpatterns = [
     path(
         "rights/status/archive/download/", rights_archive_views.rights_archive_download, name="rights_archive_download"
     ),
+    # children (policy §八): the guardian's page, reached through the e-mailed one-use link
+    path("guardian/<str:token>/", guardian_views.guardian, name="guardian"),
 ]
