@@ -60,7 +60,8 @@ def guardian(request: HttpRequest, token: str) -> HttpResponse:
     except GuardianLinkInvalid:
         return render(request, "site/guardian_invalid.html", status=HTTPStatus.NOT_FOUND)
     context = _explained(asked)
-    form = GuardianDecisionForm(request.POST or None, consent_label=context["consent_label"])
+    data = request.POST if request.method == "POST" else None  # an empty post is bad input, not a first view
+    form = GuardianDecisionForm(data, consent_label=context["consent_label"])
     if request.method != "POST":
         return render(request, "site/guardian.html", {**context, "form": form, "asked": asked})
     if not form.is_valid():
