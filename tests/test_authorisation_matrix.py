@@ -42,8 +42,8 @@ from django.utils import timezone, translation
 from piwarden.children.access import link_token
 from piwarden.children.actions import confirm_guardian_consent, request_guardian_consent
 from piwarden.inquiries.models import Inquiry
-from piwarden.people.actions import find_or_create_person
 from piwarden.monitoring.models import Alert, Rule
+from piwarden.people.actions import find_or_create_person
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode

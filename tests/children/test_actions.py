@@ -71,7 +71,8 @@ def test_the_guardian_is_mailed_a_link_and_consents_separately(smtp: SMTPServer,
     signals.guardian_consented.connect(receiver, dispatch_uid="test-guardian-consented")
     try:
         child, request = asked(language, purposes=["respond_inquiry"], on_consent=on_consent)
-        assert is_child(child) and not guardian_has_consented(child)
+        assert is_child(child)
+        assert not guardian_has_consented(child)
         assert bytes(GuardianRequest.objects.values_list("guardian_email", flat=True).get()).find(GUARDIAN.encode()) < 0
         run_worker()
         [message] = smtp.collector.to(GUARDIAN)
@@ -83,7 +84,11 @@ def test_the_guardian_is_mailed_a_link_and_consents_separately(smtp: SMTPServer,
 
         [consent] = ConsentRecord.objects.filter(person=child)
         declaration = load_declaration()
-        assert (consent.purpose, consent.kind, consent.channel) == ("respond_inquiry", ConsentKind.SEPARATE, GUARDIAN_CHANNEL)
+        assert (consent.purpose, consent.kind, consent.channel) == (
+            "respond_inquiry",
+            ConsentKind.SEPARATE,
+            GUARDIAN_CHANNEL,
+        )
         assert (consent.policy_version, consent.policy_hash) == (declaration.version, declaration.digest)
         assert consent.shown_text == "I consent (as shown)"
         assert guardian_has_consented(child)
@@ -113,9 +118,11 @@ def test_a_link_expires_and_a_new_request_replaces_the_old(smtp: SMTPServer) -> 
     with pytest.raises(GuardianLinkInvalid):
         open_guardian_request(old)
     assert open_guardian_request(new).pk == second.pk
-    with time_machine.travel(timezone.now() + datetime.timedelta(days=8), tick=False):
-        with pytest.raises(GuardianLinkInvalid):
-            confirm_guardian_consent(new, shown_text="late", language="zh-hans")
+    with (
+        time_machine.travel(timezone.now() + datetime.timedelta(days=8), tick=False),
+        pytest.raises(GuardianLinkInvalid),
+    ):
+        confirm_guardian_consent(new, shown_text="late", language="zh-hans")
     assert not ConsentRecord.objects.filter(person=child).exists()
     # A forged or altered link opens nothing either.
     for forged in ("nosuchlink", new[:-2] + ("AA" if not new.endswith("AA") else "BB")):
@@ -132,7 +139,7 @@ def test_a_refusal_is_recorded_and_the_childs_data_erased(smtp: SMTPServer) -> N
 
     signals.guardian_declined.connect(receiver, dispatch_uid="test-guardian-declined")
     try:
-        child, request = asked()
+        child, _request = asked()
         run_worker()
         token = link_in(smtp.collector.to(GUARDIAN)[-1].body)
         decline_guardian_consent(token)
@@ -140,7 +147,8 @@ def test_a_refusal_is_recorded_and_the_childs_data_erased(smtp: SMTPServer) -> N
         assert AuditEvent.objects.filter(event_type=EventType.GUARDIAN_DECLINED, person=child).count() == 1
         run_worker()  # the erasure task
         child.refresh_from_db()
-        assert child.is_erased and child.email_index is None
+        assert child.is_erased
+        assert child.email_index is None
         assert not GuardianRequest.objects.filter(person=child).exists()
         assert not ChildMark.objects.filter(person=child).exists()
         shredded = AuditEvent.objects.get(event_type=EventType.PERSON_SHREDDED, person=child)

@@ -74,7 +74,8 @@ def test_a_flagged_childs_request_is_erased_and_its_values_are_gone(tmp_path: Pa
     run_worker()
 
     person = Person.objects.get(pk=inquiry.person_id)
-    assert person.is_erased and person.email_index is None
+    assert person.is_erased
+    assert person.email_index is None
     assert not Inquiry.objects.filter(pk=inquiry.pk).exists()
     assert not ChildMark.objects.filter(person=person).exists()
     assert AuditEvent.objects.get(event_type=EventType.PERSON_SHREDDED, person=person).reason == ERASURE_REASON

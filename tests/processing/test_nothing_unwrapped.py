@@ -158,6 +158,15 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
     assert pages <= rendered, f"not rendered: {sorted(pages - rendered)}"
 
 
+def queue_childrens_tasks() -> None:
+    """children: a guardian's e-mail for a child who then restricted processing (the gate refuses it:
+    nothing read), and the erasure task for a child nobody flagged (nothing to erase)."""
+    child = find_or_create_person(email="child.unwrap@example.com")
+    request_guardian_consent(child, "guardian.unwrap@example.com", "zh-hans")
+    Person.objects.filter(pk=child.pk).update(restricted_at=timezone.now())
+    erase_child_data.enqueue(str(child.pk))
+
+
 @pytest.mark.django_db(transaction=True)  # the worker commits and closes connections
 def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, settings, tmp_path) -> None:
     settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
@@ -190,12 +199,7 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     send_alert_mail.enqueue(str(an_alert().pk))
     invited = User.objects.create_user("staff-invited", "staff-invited@example.com", is_staff=True)
     send_enrolment_mail.enqueue(str(invited.pk))
-    # children: a guardian's e-mail for a child who then restricted processing (the gate refuses it:
-    # nothing read), and the erasure task for a child nobody flagged (nothing to erase).
-    child = find_or_create_person(email="child.unwrap@example.com")
-    request_guardian_consent(child, "guardian.unwrap@example.com", "zh-hans")
-    Person.objects.filter(pk=child.pk).update(restricted_at=timezone.now())
-    erase_child_data.enqueue(str(child.pk))
+    queue_childrens_tasks()
     forget_cached_keys()
     unwrapped.clear()
     run_worker()

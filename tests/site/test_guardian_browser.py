@@ -31,7 +31,7 @@ def run_worker() -> None:
     [("zh-hans", "我同意", "您的同意已记录"), ("en", "I refuse", "Your refusal is recorded")],
     ids=["zh-hans-consents", "en-refuses"],
 )
-def test_the_guardian_follows_the_mailed_link_and_answers(
+def test_the_guardian_follows_the_mailed_link_and_answers(  # noqa: PLR0917  # fixtures and parameters
     live_server, browser: Browser, smtp: SMTPServer, tmp_path: Path, language: str, answer: str, done: str
 ) -> None:
     guardian = f"guardian.browser.{language}@example.com"
@@ -44,7 +44,9 @@ def test_the_guardian_follows_the_mailed_link_and_answers(
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(live_server.url + urlsplit(link.group(0)).path)
-    expect(page.locator("h1")).to_have_text("监护人同意" if language == "zh-hans" else "A guardian's consent for a child")
+    expect(page.locator("h1")).to_have_text(
+        "监护人同意" if language == "zh-hans" else "A guardian's consent for a child"
+    )
     if language == "zh-hans":
         # Consent without the tick: refused on the page, nothing recorded; then ticked.
         page.get_by_role("button", name=answer).click()

@@ -23,12 +23,40 @@ pytestmark = pytest.mark.django_db
 
 PREFIX = {"zh-hans": "", "en": "/en"}
 SAYS = {
-    "zh-hans": ["答复您的咨询请求", "咨询请求信息", "保存 730 天", "仅存储于", "加密", "如果您拒绝", "我同意", "我拒绝", "儿童个人信息保护负责人", "投诉", "更正"],
-    "en": ["Answering your consultation request", "Consultation request details", "Kept 730 days", "Stored in", "Encrypted", "If you refuse", "I consent", "I refuse", "responsible for children", "complain", "correct"],
+    "zh-hans": [
+        "答复您的咨询请求",
+        "咨询请求信息",
+        "保存 730 天",
+        "仅存储于",
+        "加密",
+        "如果您拒绝",
+        "我同意",
+        "我拒绝",
+        "儿童个人信息保护负责人",
+        "投诉",
+        "更正",
+    ],
+    "en": [
+        "Answering your consultation request",
+        "Consultation request details",
+        "Kept 730 days",
+        "Stored in",
+        "Encrypted",
+        "If you refuse",
+        "I consent",
+        "I refuse",
+        "responsible for children",
+        "complain",
+        "correct",
+    ],
 }
 ERRORS = {
     "zh-hans": {"tick": "请勾选表示单独同意的方框", "choose": "请选择同意或拒绝", "one": "请只作出一个选择"},
-    "en": {"tick": "tick the box that gives your separate consent", "choose": "Choose whether you consent or refuse", "one": "Please give only one answer"},
+    "en": {
+        "tick": "tick the box that gives your separate consent",
+        "choose": "Choose whether you consent or refuse",
+        "one": "Please give only one answer",
+    },
 }
 
 
@@ -51,7 +79,8 @@ def test_the_page_explains_before_the_guardian_decides(client: Client, language:
     for words in SAYS[language]:
         assert words in body, words
     assert "guardian.page@example.com" not in body  # the page shows no personal data
-    assert 'name="separate_consent"' in body and "checked" not in body.split('name="separate_consent"')[1][:80]
+    assert 'name="separate_consent"' in body
+    assert "checked" not in body.split('name="separate_consent"')[1][:80]
 
 
 @pytest.mark.duty("CHD-01")
