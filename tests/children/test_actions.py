@@ -162,8 +162,9 @@ def test_bad_input_to_the_request_changes_nothing() -> None:
     child = find_or_create_person(email="child.bad@example.com")
     with pytest.raises(KeyError):
         request_guardian_consent(child, GUARDIAN, "en", purposes=["no_such_purpose"])
-    with pytest.raises(ValueError, match="e-mail"):
-        request_guardian_consent(child, "not an address", "en")
+    for address in ("not an address", "guardian@localhost", '"<b>x</b>"@example.com'):
+        with pytest.raises(ValueError, match="e-mail"):
+            request_guardian_consent(child, address, "en")
     with pytest.raises(ImportError):
         request_guardian_consent(child, GUARDIAN, "en", on_consent="piwarden.no.such.function")
     assert not GuardianRequest.objects.exists()

@@ -26,6 +26,8 @@ from http import HTTPStatus
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -39,6 +41,7 @@ from piwarden.children.models import LINK_LIFETIME, ChildMark, GuardianRequest, 
 from piwarden.children.tasks import erase_child_data, send_guardian_mail
 from piwarden.consent.actions import record_consent
 from piwarden.consent.models import ConsentKind
+from piwarden.inquiries.forms import check_mailbox
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
@@ -97,8 +100,11 @@ def request_guardian_consent(
     for purpose in wanted:
         declaration.purpose(purpose)  # KeyError → the caller's mistake
     address = normalise_email(guardian_email)
-    if "@" not in address:
-        raise ValueError("not an e-mail address")
+    try:
+        validate_email(address)
+        check_mailbox(address)  # the consultation form's own check: a mailbox a person really has
+    except ValidationError:
+        raise ValueError("not an e-mail address a guardian can receive mail at") from None
     dotted = _dotted(on_consent)
     use = gate.Use("children.request_guardian_consent", actor_kind=ActorKind.VISITOR, fields=("guardian_email",))
     with gate.processing(person, PURPOSE, categories=CATEGORIES, use=use):
