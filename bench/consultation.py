@@ -262,6 +262,7 @@ def static_fields() -> dict[str, str]:
         "region": "CN",
         "product": declaration.products[0].id,
         "consent": "on",
+        "age_confirmed": "on",
     }
 
 

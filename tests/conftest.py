@@ -152,6 +152,7 @@ def consultation_data(**overrides: Any) -> dict[str, str]:
         "region": "CN",
         "product": "data",
         "consent": "on",
+        "age_confirmed": "on",
         "submission_token": str(uuid.uuid4()),
         "captcha_0": "test-hashkey",
         "captcha_1": "PASSED",

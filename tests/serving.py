@@ -149,6 +149,7 @@ class Site:
             "region": "CN",
             "product": "data",
             "consent": "on",
+            "age_confirmed": "on",
             "submission_token": token,
             "captcha_0": "test-hashkey",
             "captcha_1": "PASSED",

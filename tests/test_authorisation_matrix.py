@@ -42,9 +42,12 @@ from django.utils import timezone, translation
 
 from piwarden.accounts.actions import SignUp, sign_up, verify_email
 from piwarden.accounts.models import Account
+from piwarden.children.access import link_token
+from piwarden.children.actions import confirm_guardian_consent, request_guardian_consent
 from piwarden.incidents.actions import publish_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
+from piwarden.people.actions import find_or_create_person
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
@@ -61,7 +64,7 @@ ACTORS = VISITORS + ROLES
 
 # Outcomes: a status code, "login" (302 to the console's sign-in), or "→name" (302 to that URL).
 Outcome = int | str
-OK, BAD, UNAUTHORISED, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 400, 401, 403, 404, 405
+OK, BAD, UNAUTHORISED, FORBIDDEN, NOT_FOUND, NOT_ALLOWED, CONFLICT = 200, 400, 401, 403, 404, 405, 409
 LOGIN = "login"
 ACCOUNT_SIGN_IN, ACCOUNT_HOME = "→accounts:sign_in", "→accounts:account"
 
@@ -95,6 +98,8 @@ class World:
     review: int = 0  # an open access review (its id)
     incident: str = ""  # an incident whose public notice is published (its slug)
     unpublished: str = ""  # an incident just recorded (its slug)
+    child_inquiry: str = ""  # a child's request (a guardian consented), assigned to the sales consultant
+    guardian_link: str = ""  # the token of an open request for a guardian's consent
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,17 @@ MATRIX: dict[str, list[Case]] = {
         Case(everyone(OK), url=_incident("site:incident_notice")),
         Case(everyone(NOT_FOUND), url=_incident("site:incident_notice", "unpublished"), note="not published"),
     ],
+    # Children (policy §八): the guardian's page, reached through the e-mailed link; any holder of the link.
+    "site:guardian": [
+        Case(everyone(NOT_FOUND), url=lambda w: reverse("site:guardian", args=["nosuchlink"]), note="never issued"),
+        Case(everyone(OK), url=lambda w: reverse("site:guardian", args=[w.guardian_link]), note="an open link"),
+        Case(
+            everyone(BAD),
+            url=lambda w: reverse("site:guardian", args=[w.guardian_link]),
+            method="post",
+            note="an open link, no decision",
+        ),
+    ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -211,6 +227,12 @@ MATRIX: dict[str, list[Case]] = {
             note="assigned to another sales consultant",
         ),
         Case(staff(), url=lambda w: reverse("backoffice:inquiry", args=["ZZZZZZZZZZ"]), note="no such request"),
+        # A child's request: only the role granted children's data opens it, even when assigned to sales.
+        Case(
+            staff(privacy_officer=OK),
+            url=lambda w: reverse("backoffice:inquiry", args=[w.child_inquiry]),
+            note="a child's request assigned to the sales consultant",
+        ),
         # A reveal posted with nothing chosen: refused as bad input where the page opens at all.
         Case(
             staff(sales=BAD, privacy_officer=BAD),
@@ -240,6 +262,29 @@ MATRIX: dict[str, list[Case]] = {
             url=lambda w: reverse("backoffice:inquiry_assign", args=[w.others_inquiry]),
             method="post",
             note="no assignee, another's request",
+        ),
+    ],
+    # POST only: flag a request as a child's without a guardian's consent (tests/children/test_flag.py).
+    "backoffice:inquiry_flag_child": [
+        Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:inquiry_flag_child", args=[w.own_inquiry])),
+        Case(
+            staff(sales=BAD, privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_flag_child", args=[w.own_inquiry]),
+            method="post",
+            note="not confirmed, own request",
+        ),
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_flag_child", args=[w.others_inquiry]),
+            method="post",
+            note="not confirmed, another's request",
+        ),
+        Case(
+            staff(privacy_officer=CONFLICT),
+            url=lambda w: reverse("backoffice:inquiry_flag_child", args=[w.child_inquiry]),
+            method="post",
+            data={"confirm": "yes"},
+            note="a child's request a guardian consented to: hidden from sales, not flagged",
         ),
     ],
     "backoffice:audit": [Case(staff(privacy_officer=OK, auditor=OK))],
@@ -436,13 +481,19 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
         clients[role] = Client()
         assert sign_in(clients[role], users[role]).status_code == HTTPStatus.FOUND
     colleague = make_staff("matrix-sales-colleague", "sales", tmp_path)
-    for tag in ("own", "other"):
+    for tag in ("own", "other", "child"):
         data = consultation_data(email=f"{tag}@example.com", name=f"Matrix {tag}")
         assert Client().post("/consultation/", data).status_code == HTTPStatus.FOUND
-    own, other = Inquiry.objects.order_by("submitted_at", "id")
+    own, other, child = Inquiry.objects.order_by("submitted_at", "id")
     assign(own.reference, users["sales"])
     assign(other.reference, colleague)
-    made.own_inquiry, made.others_inquiry = own.reference, other.reference
+    assign(child.reference, users["sales"])
+    made.own_inquiry, made.others_inquiry, made.child_inquiry = own.reference, other.reference, child.reference
+    # The child's guardian consented (through the link); a second child's request is still open.
+    consented = request_guardian_consent(child.person, "guardian.child@example.com", "zh-hans")
+    confirm_guardian_consent(link_token(consented), shown_text="I consent (matrix)", language="zh-hans")
+    pending = find_or_create_person(email="pending.child@example.com")
+    made.guardian_link = link_token(request_guardian_consent(pending, "guardian.pending@example.com", "en"))
     made.colleague = colleague.pk
     made.review = open_access_review().pk
     now = timezone.now()

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "piwarden.consent",
     "piwarden.processing",
     "piwarden.inquiries",
+    "piwarden.children",
     "piwarden.rights",
     "piwarden.accounts",
     "piwarden.ratelimit",

@@ -60,6 +60,7 @@ def fill_by_name(page: Page, values: dict[str, str], *, consent: bool = True) ->
     for field in ("industry", "region", "product"):
         page.select_option(f"form select[name={field}]", values[field])
     page.fill("form [name=captcha_1]", "PASSED")  # CAPTCHA test mode
+    page.check("form [name=age_confirmed]")
     if consent:
         page.check("form [name=consent]")
 
@@ -120,6 +121,7 @@ def test_a_visitor_submits_the_consultation_in_english(live_server, page: Page):
     page.get_by_label("Country / region").select_option("CN")
     page.get_by_label("Product or service of interest").select_option("cloud")
     page.locator("[name=captcha_1]").fill("PASSED")
+    page.get_by_label("I am 14 or older").check()
     page.get_by_label("I have read the Privacy Policy").check()
     send(page)
     page.wait_for_url("**/en/consultation/received/?ref=*")
@@ -199,7 +201,7 @@ def test_staff_reveal_with_totp_purpose_and_reason_then_the_auditor_sees_it(  # 
     page.check("input[name=field_names][value=name]")
     page.check("input[name=field_names][value=email]")
     page.fill("[name=reason]", REASON)
-    page.locator("section.card form button[type=submit]").click()
+    page.locator("#reveal-form button[type=submit]").click()
     expect(page.locator(".revealed[data-field=name]")).to_have_text(values["name"])
     expect(page.locator(".revealed[data-field=email]")).to_have_text(values["email"])
     expect(page.locator(".masked[data-field=company]")).to_be_visible()
@@ -309,7 +311,7 @@ def test_screenshots(live_server, browser: Browser, tmp_path, shots: Path, width
         page.check("input[name=field_names][value=name]")
         page.check("input[name=field_names][value=email]")
         page.fill("[name=reason]", REASON)
-        page.locator("section.card form button[type=submit]").click()
+        page.locator("#reveal-form button[type=submit]").click()
         expect(page.locator(".revealed[data-field=name]")).to_have_text(values["name"])
         page.screenshot(path=shots / f"revealed-{width}.png", full_page=True)
         # Nothing on these pages scrolls sideways at this width (tables scroll inside their own box).

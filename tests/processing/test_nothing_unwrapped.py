@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -33,10 +34,13 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.actions import SignUp, sign_up
 from piwarden.backoffice import urls as backoffice_urls
+from piwarden.children.actions import request_guardian_consent
+from piwarden.children.tasks import erase_child_data
 from piwarden.incidents.actions import notify_persons, publish_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.monitoring.tasks import send_alert_mail
+from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
 from piwarden.processing import gate
 from piwarden.rights.actions import (
@@ -164,15 +168,36 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
     assert pages <= rendered, f"not rendered: {sorted(pages - rendered)}"
 
 
+def queue_childrens_tasks() -> None:
+    """children: a guardian's e-mail for a child who then restricted processing (the gate refuses it:
+    nothing read), and the erasure task for a child nobody flagged (nothing to erase)."""
+    child = find_or_create_person(email="child.unwrap@example.com")
+    request_guardian_consent(child, "guardian.unwrap@example.com", "zh-hans")
+    Person.objects.filter(pk=child.pk).update(restricted_at=timezone.now())
+    erase_child_data.enqueue(str(child.pk))
+
+
+def queue_account_mail() -> None:
+    """accounts: an account's confirmation e-mail, its holder restricted (the gate refuses it)."""
+    sign_up(SignUp("account.holder@example.com", "", datetime.date(1990, 5, 17), "", "x" * 20, "en"))
+    Person.objects.filter(email_index=email_index("account.holder@example.com")).update(restricted_at=timezone.now())
+
+
+def queue_staff_mail(tmp_path: Any) -> None:
+    """monitoring: an alert's e-mail to the security auditors; staff-admin: a new member's enrolment link."""
+    make_staff("staff-auditor", "auditor", tmp_path, email="staff-auditor@example.com")
+    send_alert_mail.enqueue(str(an_alert().pk))
+    invited = User.objects.create_user("staff-invited", "staff-invited@example.com", is_staff=True)
+    send_enrolment_mail.enqueue(str(invited.pk))
+
+
 @pytest.mark.django_db(transaction=True)  # the worker commits and closes connections
 def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, settings, tmp_path) -> None:
     settings.PIWARDEN_EXPORTS_DIR = tmp_path / "exports"
     # Zhang Wei restricts processing before the worker runs: every task runs over her request.
     zhang = submitted("zh-hans")
     Person.objects.filter(pk=zhang.person_id).update(restricted_at=timezone.now())
-    # accounts: an account's confirmation e-mail, its holder restricted too (the gate refuses it).
-    sign_up(SignUp("account.holder@example.com", "", datetime.date(1990, 5, 17), "", "x" * 20, "en"))
-    Person.objects.filter(email_index=email_index("account.holder@example.com")).update(restricted_at=timezone.now())
+    queue_account_mail()
     liu = received_rights_request("liu.yang@example.com")  # queues the code and receipt e-mails
     # She also asks for a copy of her data (answering a rights request survives the restriction).
     build_archive_task.enqueue(str(zhang.person_id), "R-UNWRAP")
@@ -194,15 +219,12 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     User.objects.filter(pk=officer.pk).update(email="staff-officer@example.com")
     assert send_training_notices(on=expires_on(training_today()))
     open_access_review()  # and the reviewers' e-mail that it opened (no person's data)
-    # monitoring: an alert's e-mail to the security auditors; staff-admin: a new member's enrolment link.
-    make_staff("staff-auditor", "auditor", tmp_path, email="staff-auditor@example.com")
-    send_alert_mail.enqueue(str(an_alert().pk))
-    invited = User.objects.create_user("staff-invited", "staff-invited@example.com", is_staff=True)
-    send_enrolment_mail.enqueue(str(invited.pk))
+    queue_staff_mail(tmp_path)
     # incidents: the notices of an incident to the persons whose consultation data it touched (Zhang too:
     # a notice of a breach survives her restriction).
     incident = ready_to_notify(officer)
     notify_persons(officer, incident.slug, by_categories=True, addresses=[])
+    queue_childrens_tasks()
     forget_cached_keys()
     unwrapped.clear()
     run_worker()

@@ -60,6 +60,12 @@ NOT_A_DECISION = {
     # incidents: whom to notify leaves out the erased, whose addresses are destroyed (the gate decides
     # again when each notice is sent)
     ("piwarden/incidents/access.py", "persons_holding", "erased_at"): "an erased person cannot be written to",
+    # children: a guardian's link, a staff flag and the erasure of a child's data say "erased already"
+    ("piwarden/children/access.py", "open_guardian_request", "is_erased"): "a link opens nothing once erased",
+    ("piwarden/children/actions.py", "confirm_guardian_consent", "is_erased"): "no consent for erased data",
+    ("piwarden/children/actions.py", "decline_guardian_consent", "is_erased"): "nothing left to refuse once erased",
+    ("piwarden/children/actions.py", "_flag", "is_erased"): "nothing left to flag once erased",
+    ("piwarden/children/erasure.py", "erase_unconsented_child_data", "is_erased"): "erasure is idempotent",
 }
 # policy/ may import the vault's field types: the inventory checks that declared fields are encrypted.
 POLICY_MAY_IMPORT = ("piwarden.policy", "piwarden.vault.fields")

@@ -195,6 +195,10 @@ PHONE_INVALID = text(
     "This is not a valid phone number. Numbers outside mainland China start with + and the country code."
 )
 CONSENT_MISSING = text("Please tick the box to agree, or we cannot process your request.")
+AGE_MISSING = text(
+    "Please confirm your age, or that your parent or guardian agreed: without it we cannot take your request. "
+    "If you are younger and have no guardian's consent, please ask them first."
+)
 CAPTCHA_WRONG = text("The verification code is wrong; please type the new one.")
 FORM_DAMAGED = text("This form is damaged or out of date. Please reload the page and fill it in again.")
 ONE_VALUE = text("Please give only one value.")
@@ -236,6 +240,9 @@ def _missing() -> Iterator[Any]:
     yield case("blank-name", {"name": "   \t "}, {"name": REQUIRED})
     yield case("no-consent", {"consent": None}, {"consent": CONSENT_MISSING}, pytest.mark.duty("CON-02"))
     yield case("consent-off", {"consent": ""}, {"consent": CONSENT_MISSING}, pytest.mark.duty("CON-02"))
+    # Policy §八: the visitor confirms being old enough, or a guardian's consent.
+    yield case("no-age", {"age_confirmed": None}, {"age_confirmed": AGE_MISSING}, pytest.mark.duty("CHD-01"))
+    yield case("age-off", {"age_confirmed": ""}, {"age_confirmed": AGE_MISSING}, pytest.mark.duty("CHD-01"))
 
 
 def _too_long() -> Iterator[Any]:
@@ -306,10 +313,11 @@ def test_an_empty_body_marks_every_required_field(client, language, url):
     response = client.post(url, {})
     assert response.status_code == HTTPStatus.BAD_REQUEST
     errors, alert = read_form_page(response)
-    assert set(errors) == {*REQUIRED_FIELDS, "consent"}
+    assert set(errors) == {*REQUIRED_FIELDS, "consent", "age_confirmed"}
     for name in REQUIRED_FIELDS:
         assert in_language(REQUIRED, language) in errors[name]
     assert in_language(CONSENT_MISSING, language) in errors["consent"]
+    assert in_language(AGE_MISSING, language) in errors["age_confirmed"]
     assert in_language(FORM_DAMAGED, language) in alert  # the hidden submission token reports above the form
     assert_nothing_stored()
 

@@ -35,6 +35,7 @@ def test_a_new_picture_keeps_the_form_and_enter_still_sends_it(live_server, brow
     page.select_option("form select[name=industry]", "finance")
     page.fill("form [name=position]", "CTO")
     page.select_option("form select[name=product]", "data")
+    page.check("form [name=age_confirmed]")
     page.check("form [name=consent]")
     page.fill("form [name=captcha_1]", "PASSED")  # CAPTCHA test mode
     page.press("form [name=captcha_1]", "Enter")

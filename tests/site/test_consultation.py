@@ -137,3 +137,20 @@ def test_a_restricted_person_is_refused_and_the_refusal_is_kept(submit):
     # Storage and security survive restriction.
     assert decide(person, "security", "rate_limit_counters").allowed
     assert not decide(person, "respond_inquiry", "consultation").allowed
+
+
+@pytest.mark.duty("CHD-01")
+@pytest.mark.parametrize(
+    ("language", "statement", "why"),
+    [
+        ("zh-hans", "我已年满 14 周岁，或者我的父母或其他监护人已同意我提交此请求。", "为什么需要确认"),
+        ("en", "I am 14 or older, or my parent or guardian has agreed to this request.", "Why we ask"),
+    ],
+)
+def test_the_age_statement_is_asked_with_its_reason_and_stored_as_shown(client, submit, language, statement, why):
+    page = client.get("/en/consultation/" if language == "en" else "/consultation/").content.decode()
+    assert statement in page
+    assert why in page
+    assert 'name="age_confirmed"' in page
+    assert submit(language).status_code == 302
+    assert Inquiry.objects.get().age_statement == statement

@@ -143,7 +143,7 @@ def test_templates_ask_may_not_the_role():
 
 # What the declared roles grant (policy/declaration.toml); a change there must change this on purpose.
 EXPECTED = {
-    "sales": {Capability.SEE_INQUIRIES},
+    "sales": {Capability.SEE_INQUIRIES, Capability.FLAG_CHILD_DATA},
     "privacy_officer": {
         Capability.SEE_INQUIRIES,
         Capability.SEE_ALL_INQUIRIES,
@@ -156,6 +156,8 @@ EXPECTED = {
         Capability.REVIEW_ACCESS,
         Capability.RECORD_TRAINING,
         Capability.HANDLE_INCIDENTS,
+        Capability.SEE_CHILDREN_DATA,
+        Capability.FLAG_CHILD_DATA,
     },
     "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY, Capability.HANDLE_INCIDENTS},
     "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},

@@ -165,6 +165,15 @@ class EventType(models.TextChoices):
         "incident.deadline_alert",
         _("Alert: an incident report to the regulator is due or overdue"),
     )
+    # children: children's protection (policy §八)
+    GUARDIAN_ASKED = "children.guardian_asked", _("A guardian's consent for a child asked for by e-mail")
+    GUARDIAN_CONSENTED = "children.guardian_consented", _("A guardian gave separate consent for a child")
+    GUARDIAN_DECLINED = "children.guardian_declined", _("A guardian refused consent for a child")
+    CHILD_DATA_FLAGGED = (
+        "children.flagged",
+        _("A child's data flagged by staff: no guardian's consent"),
+    )
+    CHILD_DATA_OPENED = "children.opened", _("A child's data opened by staff")
 
 
 class ActorKind(models.TextChoices):

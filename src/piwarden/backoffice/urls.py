@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
     path("inquiries/<str:reference>/assign/", views.inquiry_assign, name="inquiry_assign"),
+    path("inquiries/<str:reference>/flag-child/", views.inquiry_flag_child, name="inquiry_flag_child"),
     path("audit/", views.audit_log, name="audit"),
     path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),

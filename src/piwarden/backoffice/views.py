@@ -38,6 +38,8 @@ from piwarden.backoffice.forms import (
     StaffLoginForm,
     TrainingForm,
 )
+from piwarden.children.access import guardian_has_consented
+from piwarden.children.actions import ChildProtectionRefused, flag_child_data
 from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.actions import AssignRefused, assign_inquiry
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, Inquiry
@@ -158,7 +160,29 @@ def _inquiry_page(
             ),
         )
     context["assigned"] = request.GET.get("assigned") == "1"
+    context["child"] = permissions.is_childs(inquiry)
+    context["child_consented"] = guardian_has_consented(inquiry.person)
     return render(request, "backoffice/inquiry.html", context, status=status)
+
+
+@staff_required
+@require_POST
+def inquiry_flag_child(request: HttpRequest, reference: str) -> HttpResponse:
+    """Flag the request as a child's sent without a guardian's consent: its person's data is erased."""
+    inquiry = inquiry_access.access_inquiry_for_staff(request.user, reference)
+    role = permissions.staff_role(request.user)
+    if role is None:  # staff_required makes this unreachable
+        raise Http404
+    context: dict[str, Any] = {"inquiry": inquiry, "form": RevealForm(role=role), "role": role}
+    if request.POST.get("confirm") != "yes":
+        context["refusal"] = _("Tick the box to confirm that this is a child's data sent without a guardian's consent.")
+        return _inquiry_page(request, inquiry, context, {}, HTTPStatus.BAD_REQUEST)
+    try:
+        flag_child_data(request.user, inquiry.person, about=inquiry.reference)
+    except ChildProtectionRefused as exc:
+        context["refusal"] = str(exc)
+        return _inquiry_page(request, inquiry, context, {}, exc.status)
+    return redirect(reverse("backoffice:inbox") + "?flagged=1")
 
 
 @staff_required

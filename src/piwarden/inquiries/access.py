@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
+from piwarden.children.access import record_child_opening
 from piwarden.inquiries.models import PERSONAL_FIELDS, Inquiry
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.processing import gate
@@ -120,8 +121,14 @@ def access_inquiry_for_staff(user: AbstractBaseUser | AnonymousUser, reference: 
     except Inquiry.DoesNotExist:
         raise Http404 from None
     if not permissions.may_open_inquiry(user, inquiry):
-        refusal = gettext_noop("the consultation request is not assigned to this staff member")
+        refusal = (
+            gettext_noop("the role may not see children's data")
+            if permissions.is_childs(inquiry)
+            else gettext_noop("the consultation request is not assigned to this staff member")
+        )
         refuse_opening(user, "inquiry", refusal, about=reference)
+    if permissions.is_childs(inquiry):
+        record_child_opening(user, inquiry.person, page="inquiry", about=inquiry.reference)
     return inquiry
 
 
@@ -231,6 +238,7 @@ def reveal_inquiry_fields(
                 reason=reason,
                 extra={
                     "inquiry": inquiry.reference,
+                    **({"child": True} if permissions.is_childs(inquiry) else {}),
                     "basis": permit.decision.basis,
                     "categories": sorted(categories),
                     **(

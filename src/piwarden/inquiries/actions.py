@@ -35,6 +35,7 @@ class Submission:
     submission_token: uuid.UUID
     language: str
     consent_text: str
+    age_statement: str = ""  # the age statement ticked on the form, as shown (policy §八)
 
     @property
     def email(self) -> str:
@@ -90,6 +91,7 @@ def _submit(submission: Submission, *, look_up: bool) -> Inquiry:
         data_key_id=person.data_key_id,
         submission_token=submission.submission_token,
         language=submission.language,
+        age_statement=submission.age_statement,
         **submission.values,
     )
     # A new person's request is sealed now, under the key this act just made; a known person's

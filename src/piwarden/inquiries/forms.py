@@ -374,9 +374,31 @@ def _consent_text(language: str | None, digest: str) -> str:
     )
 
 
-class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
-    """A consultation request, checked: the request's fields, the consent, the replay token."""
+@functools.lru_cache(maxsize=16)
+def _age_text(language: str | None, digest: str) -> str:
+    """The age statement in ``language`` (the active one), with the declared age threshold."""
+    return str(
+        _("I am %(age)s or older, or my parent or guardian has agreed to this request.")
+        % {"age": load_declaration().children.age_threshold}
+    )
 
+
+class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
+    """A consultation request, checked: the request's fields, the age statement, the consent, the replay token."""
+
+    age_confirmed = BooleanField(
+        required=True,
+        help_text=_(
+            "Why we ask: the law lets us process a child's personal information only with a parent's or "
+            "guardian's consent. If you are younger, please ask your parent or guardian first."
+        ),
+        error_messages={
+            "required": _(
+                "Please confirm your age, or that your parent or guardian agreed: without it we cannot take your "
+                "request. If you are younger and have no guardian's consent, please ask them first."
+            )
+        },
+    )
     consent = BooleanField(
         required=True,
         error_messages={"required": _("Please tick the box to agree, or we cannot process your request.")},
@@ -396,6 +418,7 @@ class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
             if isinstance(field, forms.ChoiceField) and name in REQUEST_FIELDS:
                 field.choices = self.options(name, language)  # an OptionList: no per-instance normalisation
         self.fields["consent"].label = self.consent_text()
+        self.fields["age_confirmed"].label = self.age_text()
         if not self.is_bound:
             self.initial.setdefault("submission_token", uuid.uuid4())
 
@@ -407,6 +430,11 @@ class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
     def consent_text() -> str:
         """The consent box's text in the active language, for the declaration in force."""
         return _consent_text(get_language(), load_declaration().digest)
+
+    @staticmethod
+    def age_text() -> str:
+        """The age statement's text in the active language, with the declared age threshold."""
+        return _age_text(get_language(), load_declaration().digest)
 
     def clean(self) -> dict[str, Any]:
         # A field sent twice (HTTP parameter pollution) is ambiguous: Django would
@@ -431,4 +459,5 @@ class ConsultationForm(forms.Form, metaclass=_RequestFieldsMetaclass):
             submission_token=data["submission_token"],
             language=language or get_language() or settings.LANGUAGE_CODE,
             consent_text=str(self.fields["consent"].label),  # exactly what the box said
+            age_statement=str(self.fields["age_confirmed"].label),
         )

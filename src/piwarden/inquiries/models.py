@@ -51,6 +51,9 @@ class Inquiry(PersonalData):
     region = EncryptedTextField(_("Country / region"), max_length=2)
 
     product = models.CharField(_("Product or service of interest"), max_length=40)
+    # The age statement the visitor ticked (policy §八), exactly as shown: the basis on which a
+    # request is taken as not a child's, or a child's with a guardian's consent.
+    age_statement = models.CharField(max_length=300, blank=True, default="")
     language = models.CharField(max_length=10)
     status = models.CharField(max_length=10, choices=InquiryStatus.choices, default=InquiryStatus.NEW)
     submitted_at = models.DateTimeField(auto_now_add=True, db_index=True)

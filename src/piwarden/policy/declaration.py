@@ -88,6 +88,8 @@ class Controller(_Strict):
 
 class Children(_Strict):
     age_threshold: Annotated[int, Field(ge=1, le=18)]
+    # Who answers for children's personal information (CHD-02), reached through the controller's contacts.
+    officer: Localized
 
 
 class Rights(_Strict):
@@ -219,6 +221,12 @@ class Role(_Strict):
     # May keep the incident register (policy §五.6): record incidents, move them through the plan,
     # report to the regulator and notify the persons affected.
     handle_incidents: bool = False
+    # Sees the data of a person marked as a child's (policy §八, CHD-03): without it, a child's
+    # consultation requests are hidden; with it, each opening is audited.
+    see_children_data: bool = False
+    # May flag a person's data (a consultation request) as a child's collected without a guardian's
+    # consent, which deletes it promptly (CHD-04).
+    flag_child_data: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

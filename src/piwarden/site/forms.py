@@ -170,6 +170,7 @@ class ConsultationPageForm(ConsultationForm):
         """
         initial: dict[str, Any] = {name: data.get(name, "") for name in cls.base_fields}
         initial["consent"] = bool(data.get("consent"))
+        initial["age_confirmed"] = bool(data.get("age_confirmed"))
         try:
             initial["submission_token"] = uuid.UUID(str(data.get("submission_token", "")))
         except ValueError:

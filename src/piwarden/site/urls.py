@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.site import cookie_views, incident_views, rights_archive_views, rights_views, views
+from piwarden.site import cookie_views, guardian_views, incident_views, rights_archive_views, rights_views, views
 
 app_name = "site"
 
@@ -25,4 +25,6 @@ urlpatterns = [
     ),
     # incidents: the public notice of an incident, where persons cannot be reached one by one (PIPL 57)
     path("incidents/<slug:slug>/", incident_views.incident_notice, name="incident_notice"),
+    # children (policy §八): the guardian's page, reached through the e-mailed one-use link
+    path("guardian/<str:token>/", guardian_views.guardian, name="guardian"),
 ]

@@ -25,6 +25,7 @@ from django.db.models import IntegerField, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from piwarden.children.models import ChildMark
 from piwarden.inquiries.models import CATEGORY as CONSULTATION  # a role that may reveal it handles requests
 from piwarden.inquiries.models import Inquiry
 from piwarden.policy.declaration import Role, load_declaration
@@ -49,6 +50,8 @@ class Capability(StrEnum):
     RECORD_TRAINING = "record_training"  # record staff members' training attestations
     MONITOR_SECURITY = "monitor_security"  # the monitoring's alerts and the masked security events
     HANDLE_INCIDENTS = "handle_incidents"  # the incident register: record, report, notify, close
+    SEE_CHILDREN_DATA = "see_children_data"  # a child's data (policy §八): hidden from every other role
+    FLAG_CHILD_DATA = "flag_child_data"  # flag a child's data collected without a guardian's consent
 
 
 def _granted(role: Role, capability: Capability) -> bool:
@@ -80,6 +83,8 @@ _FLAGS = {
         Capability.REVIEW_ACCESS,
         Capability.RECORD_TRAINING,
         Capability.HANDLE_INCIDENTS,
+        Capability.SEE_CHILDREN_DATA,
+        Capability.FLAG_CHILD_DATA,
     )
 }
 
@@ -212,6 +217,9 @@ def inquiries_in_scope(user: AbstractBaseUser | AnonymousUser, inquiries: QueryS
     """The consultation requests of ``inquiries`` this staff member may open: all of them for a role
     that sees every request, those assigned to them for the others, none without the role."""
     role = staff_role(user)
+    if not role_may(role, Capability.SEE_CHILDREN_DATA):
+        # A child's requests (policy §八, CHD-03): only for the roles granted children's data.
+        inquiries = inquiries.exclude(person__child_mark__isnull=False)
     if role_may(role, Capability.SEE_ALL_INQUIRIES):
         return inquiries
     if role_may(role, Capability.SEE_INQUIRIES) and isinstance(user, User):
@@ -222,9 +230,16 @@ def inquiries_in_scope(user: AbstractBaseUser | AnonymousUser, inquiries: QueryS
 def may_open_inquiry(user: AbstractBaseUser | AnonymousUser, inquiry: Inquiry) -> bool:
     """Whether this staff member may open this one consultation request (masked)."""
     role = staff_role(user)
+    if not role_may(role, Capability.SEE_CHILDREN_DATA) and is_childs(inquiry):
+        return False
     if role_may(role, Capability.SEE_ALL_INQUIRIES):
         return True
     return role_may(role, Capability.SEE_INQUIRIES) and isinstance(user, User) and inquiry.assigned_to_id == user.pk
+
+
+def is_childs(inquiry: Inquiry) -> bool:
+    """Whether the consultation request is a child's (its person marked so, ``children.models``)."""
+    return ChildMark.objects.filter(person_id=inquiry.person_id).exists()
 
 
 # --- revealing personal data --------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""What children's protection stores about a person, exported and erased (``piwarden.people.registry``).
+
+* ``guardian_contacts``: the e-mail of each guardian asked to consent for the child, decrypted;
+  erasure deletes the guardian requests (their states and dates, declared in
+  ``child_protection_records``, go with them).
+* ``child_protection_records``: the mark that the person's data is a child's, each guardian
+  request's state, and the age statement of each consultation request; erasure deletes the mark
+  and clears the statements (the request rows themselves go with the consultation's eraser).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from piwarden.children.models import ChildMark, GuardianRequest
+from piwarden.inquiries.models import Inquiry
+from piwarden.people.models import Person
+from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.processing.gate import Permit
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if value is not None else None  # type: ignore[attr-defined]  # a datetime
+
+
+def export_guardian_contacts(permit: Permit) -> Iterator[Record]:
+    for request in GuardianRequest.objects.filter(person=permit.person).order_by("created_at", "id"):
+        yield {"guardian_email": request.guardian_email, "asked_at": request.created_at.isoformat()}
+
+
+def erase_guardian_contacts(person: Person) -> int:
+    deleted, _ = GuardianRequest.objects.filter(person=person).delete()
+    return deleted
+
+
+def export_records(permit: Permit) -> Iterator[Record]:
+    marks = list(ChildMark.objects.filter(person=permit.person))
+    for mark in marks:
+        yield {
+            "child_mark": mark.reason,
+            "marked_at": mark.marked_at.isoformat(),
+            "guardian_consented_at": _iso(mark.guardian_consented_at),
+            "erasure_due_at": _iso(mark.erasure_due_at),
+        }
+    # A guardian request always marks its person (and the erasers delete both): most people have neither.
+    requests = GuardianRequest.objects.filter(person=permit.person).order_by("created_at", "id") if marks else []
+    for request in requests:
+        yield {
+            "guardian_request": request.status,
+            "language": request.language,
+            "purposes": list(request.purposes),
+            "created_at": request.created_at.isoformat(),
+            "expires_at": request.expires_at.isoformat(),
+            "decided_at": _iso(request.decided_at),
+            "mailed_at": _iso(request.mailed_at),
+        }
+    rows = Inquiry.objects.filter(person=permit.person).exclude(age_statement="").order_by("submitted_at", "id")
+    for reference, statement in rows.values_list("reference", "age_statement"):
+        yield {"consultation_request": reference, "age_statement": statement}
+
+
+def erase_records(person: Person) -> int:
+    deleted, _ = ChildMark.objects.filter(person=person).delete()
+    return deleted + Inquiry.objects.filter(person=person).exclude(age_statement="").update(age_statement="")
+
+
+register(
+    "guardian_contacts",
+    subject=Subject.VISITOR,
+    export=export_guardian_contacts,
+    erase=Deletes(erase_guardian_contacts),
+    module=__name__,
+)
+register(
+    "child_protection_records",
+    subject=Subject.VISITOR,
+    export=export_records,
+    erase=Deletes(erase_records),
+    module=__name__,
+)
