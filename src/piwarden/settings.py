@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "piwarden.rights",
     "piwarden.ratelimit",
     "piwarden.monitoring",
+    "piwarden.security",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",
@@ -343,6 +344,12 @@ PIWARDEN_RIGHTS_MAIL_RATE = envrate("PIWARDEN_RIGHTS_MAIL_RATE", "5/h")
 # The JSON API has no CAPTCHA: besides the portal's limits, every POST to it counts here, per
 # client address (rights-api).
 PIWARDEN_API_RATE = envrate("PIWARDEN_API_RATE", "30/h")
+# The risk rules of the public forms (piwarden.security.risk), per client address and UTC day:
+# past the first, a harder CAPTCHA; past the second, refused until the day ends (a reference to cite
+# for human review).  Wrong CAPTCHA answers past the rate block the client for the rest of the day.
+PIWARDEN_RISK_HARDER_CAPTCHA = envint("PIWARDEN_RISK_HARDER_CAPTCHA", 10, minimum=1)
+PIWARDEN_RISK_BLOCK = envint("PIWARDEN_RISK_BLOCK", 30, minimum=1)
+PIWARDEN_RISK_CAPTCHA_FAILURES = envrate("PIWARDEN_RISK_CAPTCHA_FAILURES", "10/h")
 # Monitoring (piwarden.monitoring.rules): more than N events within M minutes raise an alert to
 # the security role; reveals outside PRC working hours (on a working day of the PRC calendar) too.
 PIWARDEN_ALERT_REVEALS = envint("PIWARDEN_ALERT_REVEALS", 30, minimum=1)

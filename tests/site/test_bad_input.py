@@ -199,7 +199,7 @@ CAPTCHA_WRONG = text("The verification code is wrong; please type the new one.")
 FORM_DAMAGED = text("This form is damaged or out of date. Please reload the page and fill it in again.")
 ONE_VALUE = text("Please give only one value.")
 NOT_SENT = text("Your request was not sent. Please correct the marked fields.")
-TOO_MANY_REQUESTS = text("Too many requests from your network. Please wait a minute and try again.")
+TOO_MANY_REQUESTS = text("Too many requests came from your network in a short time, so this one was not accepted.")
 
 
 def too_long(limit: int, length: int = 10_000) -> Message:

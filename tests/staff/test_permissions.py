@@ -156,7 +156,7 @@ EXPECTED = {
         Capability.REVIEW_ACCESS,
         Capability.RECORD_TRAINING,
     },
-    "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY},
+    "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY, Capability.REVIEW_SECURITY_REFUSALS},
     "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
 }
 

@@ -128,6 +128,14 @@ class EventType(models.TextChoices):
     ACCESS_REVIEW_EXPORTED = "staff.review_exported", _("Signed access review exported")
     TRAINING_RECORDED = "staff.training_recorded", _("Staff training recorded")
     TRAINING_NOTICE = "staff.training_notice", _("Staff told that their training attestation expires or expired")
+    # secevents: refusals by the public site's risk rules, and their human review (PIPL 24)
+    CLIENT_BLOCKED = (
+        "security.client_blocked",
+        _("A client refused by a risk rule (too many submissions or wrong CAPTCHAs)"),
+    )
+    REFUSAL_REVIEW_REQUESTED = "security.review_requested", _("A person asked for a refusal to be reviewed")
+    REFUSAL_LIFTED = "security.refusal_lifted", _("A refusal lifted by the security role, with a reason")
+    REFUSAL_UPHELD = "security.refusal_upheld", _("A refusal upheld by the security role, with a reason")
 
 
 class ActorKind(models.TextChoices):

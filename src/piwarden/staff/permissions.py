@@ -48,6 +48,7 @@ class Capability(StrEnum):
     REVIEW_ACCESS = "review_access"  # run access reviews: confirm or revoke each staff member's access
     RECORD_TRAINING = "record_training"  # record staff members' training attestations
     MONITOR_SECURITY = "monitor_security"  # the monitoring's alerts and the masked security events
+    REVIEW_SECURITY_REFUSALS = "review_security_refusals"  # review refusals by the risk rules, lift or uphold
 
 
 def _granted(role: Role, capability: Capability) -> bool:
@@ -74,6 +75,7 @@ _FLAGS = {
         Capability.HANDLE_RIGHTS,
         Capability.TRACE_PROMISES,
         Capability.MONITOR_SECURITY,
+        Capability.REVIEW_SECURITY_REFUSALS,
         Capability.MANAGE_STAFF,
         Capability.APPROVE_GRANTS,
         Capability.REVIEW_ACCESS,
