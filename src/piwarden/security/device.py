@@ -75,7 +75,6 @@ def month_of(moment: datetime.datetime) -> datetime.date:
 
 def period_keys(moment: datetime.datetime | None = None) -> PeriodKeys:
     """The keys of the month ``moment`` falls in (UTC), made on first use."""
-    global _current  # noqa: PLW0603  # one small record per process; a race only looks it up twice
     starts_on = month_of(moment or timezone.now())
     cached = _current
     if cached is not None and cached.starts_on == starts_on:
@@ -86,9 +85,16 @@ def period_keys(moment: datetime.datetime | None = None) -> PeriodKeys:
     primitive = crypto.unwrap(period.data_key)
     secret = primitive.decrypt(bytes(period.device_secret), _secret_ad(period.pk))
     keys = PeriodKeys(starts_on, period.pk, period.data_key_id, primitive, secret)
+    # Kept for the process only once the period's row is committed: a caller's transaction that made
+    # it (the month's first event, in a sign-in that then fails) may still roll it back.
+    transaction.on_commit(lambda: _keep(keys))
+    return keys
+
+
+def _keep(keys: PeriodKeys) -> None:
+    global _current  # noqa: PLW0603  # see period_keys
     with _lock:
         _current = keys
-    return keys
 
 
 def forget_period_keys() -> None:

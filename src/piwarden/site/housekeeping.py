@@ -153,7 +153,7 @@ JOBS: tuple[Job, ...] = (
     ),
     Job(
         "security events",
-        "security.SecurityEvent.occurred_at",
+        "security.SecurityEvent.address",
         "security events (IP address, user agent, device signature) and refusals by the risk rules {days} days "
         "or more after the event, the refusal or its review; then the data key of each month left empty is "
         "destroyed",
