@@ -44,6 +44,7 @@ from piwarden.monitoring.models import Alert, Rule
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
+from piwarden.security.models import Refusal
 from piwarden.staff.actions import open_access_review
 from tests.conftest import consultation_data, make_staff, sign_in
 
@@ -86,6 +87,7 @@ class World:
     alert: int = 0  # a monitoring alert (its id)
     colleague: int = 0  # a staff account (its id), for the administrator's staff page
     review: int = 0  # an open access review (its id)
+    refusal: str = ""  # a refusal by a risk rule (its reference)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,12 @@ MATRIX: dict[str, list[Case]] = {
     # The cookie choices (issue 9 §5): public; a choice posted with no button is bad input.
     "site:cookies": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="no button")],
     "site:cookies_delete": [Case(everyone(NOT_ALLOWED))],  # POST only
+    # A refusal's review (issue 9 §6): the form for everyone; its state for whoever holds the reference.
+    "site:security_review": [
+        Case(everyone(OK)),
+        Case(everyone(OK), url=lambda w: f"{reverse('site:security_review')}?ref={w.refusal}", note="the reference"),
+        Case(everyone(BAD), method="post", note="an empty form"),
+    ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -214,6 +222,17 @@ MATRIX: dict[str, list[Case]] = {
         Case(staff(), url=lambda w: reverse("backoffice:alert", args=[w.alert + 1000]), note="no such alert"),
     ],
     "backoffice:security_events": [Case(staff(auditor=OK))],
+    # Refusals by the risk rules and their review (issue 9 §6): the security role's.
+    "backoffice:refusals": [
+        Case(staff(auditor=OK)),
+        Case(staff(auditor=OK), url=lambda w: "/backoffice/refusals/?awaiting=1"),
+    ],
+    "backoffice:refusal": [
+        Case(staff(auditor=OK), url=lambda w: reverse("backoffice:refusal", args=[w.refusal])),
+        # Decided with nothing chosen: bad input for the security role; another role may not decide (404).
+        Case(staff(auditor=BAD), url=lambda w: reverse("backoffice:refusal", args=[w.refusal]), method="post"),
+        Case(staff(), url=lambda w: reverse("backoffice:refusal", args=["ZZZZZZZZZZ"]), note="no such refusal"),
+    ],
     # The administrator's staff page and the time-limited grants (issue 8 §2).
     "backoffice:staff": [
         Case(staff(admin=OK)),
@@ -350,6 +369,12 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     made.own_inquiry, made.others_inquiry = own.reference, other.reference
     made.colleague = colleague.pk
     made.review = open_access_review().pk
+    settings.PIWARDEN_RIGHTS_RATE = "1/d"  # one refusal by the rate limit, for its pages
+    refused = Client(REMOTE_ADDR="198.51.100.200")
+    for _ in range(2):
+        refused.post(reverse("site:rights_status"), {"reference": "ABCDEFGHJK", "email": "x@example.com"})
+    made.refusal = Refusal.objects.get().reference
+    settings.PIWARDEN_RIGHTS_RATE = "1000000/m"
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

@@ -32,6 +32,31 @@ def events(kind: EventType) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(event_type=kind).order_by("id"))
 
 
+def auditor_lifts(tmp_path, reference: str):
+    """The security auditor opens the refusal (why, the client masked, the person's words) and lifts it."""
+    auditor = make_staff("sec-auditor", "auditor", tmp_path)
+    staff = Client()
+    assert sign_in(staff, auditor).status_code == 302
+    listed = staff.get("/backoffice/refusals/?awaiting=1")
+    assert reference in listed.content.decode()
+    opened = staff.get(f"/backoffice/refusals/{reference}/")
+    assert opened.status_code == 200
+    shown = opened.content.decode()
+    assert "I sent one request for my team." in shown
+    assert "198.51.100.0/24" in shown  # the client masked: its network and a keyed digest
+    assert ADDRESS not in shown
+    lifted = staff.post(
+        f"/backoffice/refusals/{reference}/",
+        {"decision": Decision.LIFTED, "reason": "One request from a shared office network; not abuse."},
+    )
+    assert lifted.status_code == 302
+    [decided] = events(EventType.REFUSAL_LIFTED)
+    assert (decided.actor, decided.reason) == (auditor, "One request from a shared office network; not abuse.")
+    assert decided.extra["refusal"] == reference
+    assert decided.extra["counters_forgotten"] >= 1
+    return auditor
+
+
 @pytest.mark.duty("RGT-12")
 @pytest.mark.parametrize(("prefix", "said"), [("", "您的请求未被受理"), ("/en", "Your request was not accepted")])
 def test_a_rate_limit_refusal_is_cited_reviewed_lifted_and_the_person_submits_again(settings, tmp_path, prefix, said):
@@ -48,7 +73,14 @@ def test_a_rate_limit_refusal_is_cited_reviewed_lifted_and_the_person_submits_ag
     assert Inquiry.objects.count() == 1  # nothing of the refused request stored
     [refusal] = Refusal.objects.all()
     assert (refusal.reference, refusal.rule, refusal.scope) == (reference, Rule.RATE_LIMIT, "consultation")
-    assert refusal.detail == {"count": 2, "limit": 1, "window_seconds": 86_400}
+    assert refusal.detail == {
+        "count": 2,
+        "limit": 1,
+        "window_seconds": 86_400,
+        "client": refusal.detail["client"],
+        "browser": "other · other",  # the test client sends no user agent
+    }
+    assert refusal.detail["client"].startswith("198.51.100.0/24 · ")  # masked when refused
     assert ADDRESS not in str(AuditEvent.objects.values_list("extra", flat=True))
 
     # The person asks for a review with the reference (the link fills it in).
@@ -69,28 +101,9 @@ def test_a_rate_limit_refusal_is_cited_reviewed_lifted_and_the_person_submits_ag
     assert requested.extra == {"refusal": reference, "rule": "rate_limit"}
 
     # The security role sees why the rule fired, and lifts it with a reason.
-    auditor = make_staff("sec-auditor", "auditor", tmp_path)
-    staff = Client()
-    assert sign_in(staff, auditor).status_code == 302
-    listed = staff.get("/backoffice/refusals/?awaiting=1")
-    assert reference in listed.content.decode()
-    opened = staff.get(f"/backoffice/refusals/{reference}/")
-    assert opened.status_code == 200
-    shown = opened.content.decode()
-    assert "I sent one request for my team." in shown
-    assert "198.51.100.0/24" in shown  # the client masked: its network and a keyed digest
-    assert ADDRESS not in shown
-    lifted = staff.post(
-        f"/backoffice/refusals/{reference}/",
-        {"decision": Decision.LIFTED, "reason": "One request from a shared office network; not abuse."},
-    )
-    assert lifted.status_code == 302
+    auditor = auditor_lifts(tmp_path, reference)
     refusal.refresh_from_db()
     assert (refusal.decision, refusal.decided_by) == (Decision.LIFTED, auditor)
-    [decided] = events(EventType.REFUSAL_LIFTED)
-    assert (decided.actor, decided.reason) == (auditor, "One request from a shared office network; not abuse.")
-    assert decided.extra["refusal"] == reference
-    assert decided.extra["counters_forgotten"] >= 1
 
     # The person reads the decision, and may submit at once.
     status = person.get(f"{prefix}/security/review/", {"ref": reference}).content.decode()

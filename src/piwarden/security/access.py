@@ -13,8 +13,6 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
-from piwarden.monitoring.access import mask_address
-from piwarden.security.device import describe_traits
 from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff import permissions
 from piwarden.staff.access import actor_of, refuse_opening
@@ -97,11 +95,10 @@ def open_refusal(user: AbstractBaseUser | AnonymousUser, reference: str) -> Refu
     _record_view(user, "refusal", {"refusal": refusal.reference})
     event = refusal.event
     same = SecurityEvent.objects.filter(device=event.device, data_key_id=event.data_key_id).count()
+    detail = refusal.detail if isinstance(refusal.detail, dict) else {}
+    # The client as it was masked when refused: nothing of the event is decrypted here.  The person's
+    # own words, written for the reviewer, are (when they asked for a review).
+    message = refusal.message if refusal.review_requested_at is not None else None
     return RefusalView(
-        refusal,
-        mask_address(event.address),
-        event.device,
-        describe_traits(event.user_agent or ""),
-        same,
-        refusal.message,
+        refusal, str(detail.get("client", "")), event.device, str(detail.get("browser", "")), same, message
     )

@@ -26,10 +26,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.monitoring.access import mask_address
 from piwarden.prepared import prepare_insert
 from piwarden.ratelimit.limiter import IPV6_PREFIX, bucket_for
 from piwarden.ratelimit.models import RateCounter
-from piwarden.security.device import ClientInfo, period_keys, signature
+from piwarden.security.device import ClientInfo, describe_traits, period_keys, signature
 from piwarden.security.models import (
     MESSAGE_MAX_LENGTH,
     REASON_MAX_LENGTH,
@@ -141,13 +142,16 @@ def refuse_client(
 ) -> Refusal:
     """Record a refusal by a risk rule: the request's security event, the refusal with its reference,
     and the audit event (the scope, rule and reference: never the client)."""
-    event = _event(ClientInfo.of(request), EventKind.REFUSED, scope, None, "")
+    info = ClientInfo.of(request)
+    event = _event(info, EventKind.REFUSED, scope, None, "")
     prepare_insert(event).run()
+    # What the security role is shown of the client, masked now: its page then decrypts nothing.
+    shown = {"client": mask_address(info.address), "browser": describe_traits(info.user_agent)}
     refusal = Refusal(
         occurred_at=event.occurred_at,
         rule=rule,
         scope=scope[:20],
-        detail=dict(detail),
+        detail={**detail, **shown},
         client=client,
         window_start=window_start,
         event=event,

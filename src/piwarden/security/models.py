@@ -107,7 +107,11 @@ class Refusal(EncryptedModel):
     occurred_at = models.DateTimeField(db_index=True)
     rule = models.CharField(max_length=20, choices=Rule.choices)
     scope = models.CharField(max_length=20)
-    detail = models.JSONField(default=dict, help_text="Why the rule fired: count, limit, window seconds.")
+    detail = models.JSONField(
+        default=dict,
+        help_text="Why the rule fired (count, limit, window seconds) and the client masked (network, keyed digest, "
+        "browser and system families).",
+    )
     client = BlindIndexField(null=False, blank=False, help_text="The refusing counter's bucket (keyed digest).")
     window_start = models.BigIntegerField(help_text="Unix seconds: the start of the refusing counter's window.")
     event = models.ForeignKey(SecurityEvent, on_delete=models.PROTECT, related_name="refusals")
