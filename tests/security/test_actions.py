@@ -100,11 +100,11 @@ def test_record_security_event_for_a_sign_in_joins_the_callers_transaction():
     request = RequestFactory().post("/account/sign-in/", REMOTE_ADDR="2001:db8::1", HTTP_USER_AGENT="Firefox/133.0")
     with transaction.atomic():
         event = record_security_event(request, EventKind.SIGN_IN, about="acct-1")
-        assert SecurityEvent.objects.filter(pk=event.pk).exists()
+        assert SecurityEvent.objects.filter(pk=event).exists()
         transaction.set_rollback(True)  # the sign-in failed: its event goes with it
     assert not SecurityEvent.objects.exists()
     event = record_security_event(request, EventKind.SIGN_UP)
-    stored = SecurityEvent.objects.get(pk=event.pk)
+    stored = SecurityEvent.objects.get(pk=event)
     assert (stored.kind, stored.scope, stored.address, stored.user_agent) == (
         "sign_up",
         "sign_up",

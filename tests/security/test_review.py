@@ -12,7 +12,7 @@ from django.test import Client
 
 from piwarden.audit.models import AuditEvent, EventType
 from piwarden.inquiries.models import Inquiry
-from piwarden.security.models import Decision, Refusal, Rule
+from piwarden.security.models import Refusal, ReviewOutcome, Rule
 from tests.conftest import consultation_data, make_staff, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def auditor_lifts(tmp_path, reference: str):
     assert ADDRESS not in shown
     lifted = staff.post(
         f"/backoffice/refusals/{reference}/",
-        {"decision": Decision.LIFTED, "reason": "One request from a shared office network; not abuse."},
+        {"decision": ReviewOutcome.LIFTED, "reason": "One request from a shared office network; not abuse."},
     )
     assert lifted.status_code == 302
     [decided] = events(EventType.REFUSAL_LIFTED)
@@ -103,7 +103,7 @@ def test_a_rate_limit_refusal_is_cited_reviewed_lifted_and_the_person_submits_ag
     # The security role sees why the rule fired, and lifts it with a reason.
     auditor = auditor_lifts(tmp_path, reference)
     refusal.refresh_from_db()
-    assert (refusal.decision, refusal.decided_by) == (Decision.LIFTED, auditor)
+    assert (refusal.decision, refusal.decided_by) == (ReviewOutcome.LIFTED, auditor)
 
     # The person reads the decision, and may submit at once.
     status = person.get(f"{prefix}/security/review/", {"ref": reference}).content.decode()
@@ -122,14 +122,14 @@ def test_an_upheld_refusal_stays_and_a_second_decision_is_refused(settings, tmp_
     staff = Client()
     sign_in(staff, auditor)
     upheld = staff.post(
-        f"/backoffice/refusals/{reference}/", {"decision": Decision.UPHELD, "reason": "Forty posts in a minute."}
+        f"/backoffice/refusals/{reference}/", {"decision": ReviewOutcome.UPHELD, "reason": "Forty posts in a minute."}
     )
     assert upheld.status_code == 302
     again = staff.post(
-        f"/backoffice/refusals/{reference}/", {"decision": Decision.LIFTED, "reason": "Changed my mind about it."}
+        f"/backoffice/refusals/{reference}/", {"decision": ReviewOutcome.LIFTED, "reason": "Changed my mind about it."}
     )
     assert again.status_code == 400
-    assert Refusal.objects.get(reference=reference).decision == Decision.UPHELD
+    assert Refusal.objects.get(reference=reference).decision == ReviewOutcome.UPHELD
     assert len(events(EventType.REFUSAL_UPHELD)) == 1
     assert not events(EventType.REFUSAL_LIFTED)
     # Still refused: nothing was forgotten.

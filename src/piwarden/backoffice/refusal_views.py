@@ -16,12 +16,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from piwarden.backoffice.decorators import staff_required
 from piwarden.security import access
 from piwarden.security.actions import ReviewRefused, decide_refusal
-from piwarden.security.models import REASON_MAX_LENGTH, Decision
+from piwarden.security.models import REASON_MAX_LENGTH, ReviewOutcome
 from piwarden.staff.permissions import staff_role
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(label=gettext_lazy("Decision"), choices=Decision.choices, widget=forms.RadioSelect)
+    decision = forms.ChoiceField(
+        label=gettext_lazy("Decision"), choices=ReviewOutcome.choices, widget=forms.RadioSelect
+    )
     reason = forms.CharField(
         label=gettext_lazy("Reason (the person reads it; no personal data)"),
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -14,35 +14,37 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_noop
+from uuid6 import uuid7
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.monitoring.access import mask_address
-from piwarden.prepared import prepare_insert
+from piwarden.prepared import execute
 from piwarden.ratelimit.limiter import IPV6_PREFIX, bucket_for
 from piwarden.ratelimit.models import RateCounter
 from piwarden.security.device import ClientInfo, describe_traits, period_keys, signature
 from piwarden.security.models import (
     MESSAGE_MAX_LENGTH,
     REASON_MAX_LENGTH,
-    Decision,
     EventKind,
     Refusal,
+    ReviewOutcome,
     Rule,
     SecurityEvent,
 )
 from piwarden.staff import permissions
 from piwarden.staff.access import actor_of, record_refusal
-from piwarden.vault.fields import associated_data
 
 if TYPE_CHECKING:
     from piwarden.people.models import Person
@@ -60,34 +62,50 @@ COUNTED_SCOPES = (
 )
 REASON_MIN_LENGTH = 10
 
-_ADDRESS = SecurityEvent._meta.get_field("address")
-_USER_AGENT = SecurityEvent._meta.get_field("user_agent")
+_FIELDS = [f for f in SecurityEvent._meta.local_concrete_fields if not f.generated]
 
 
-def _event(info: ClientInfo, kind: str, scope: str, person: Person | None, about: str) -> SecurityEvent:
+@functools.cache
+def _insert_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(f.column or f.name) for f in _FIELDS)
+    marks = ", ".join(["%s"] * len(_FIELDS))
+    return f"INSERT INTO {quote(SecurityEvent._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608  # names from the model
+
+
+def _insert_event(info: ClientInfo, kind: str, scope: str, person: Person | None, about: str) -> uuid.UUID:
+    """One INSERT of the event, its values computed here: no model instance, no signals (the
+    consultation POST pays this; ``bench/security_events.py``).  The address and the user agent are
+    sealed with the month's primitive and the associated data ``EncryptedTextField`` gives them
+    (``table|pk|column``), so the model's attributes decrypt them as any encrypted field."""
     now = timezone.now()
     keys = period_keys(now)
-    event = SecurityEvent(
-        occurred_at=now,
-        kind=kind,
-        scope=scope[:20],
-        device=signature(keys.device_secret, info.traits),
-        person=person,
-        about=about[:20],
-        data_key_id=keys.data_key_id,
-    )
-    # Sealed here with the month's primitive (no key look-up per request), as the field would seal it:
-    # the descriptor keeps bytes as the stored ciphertext.
+    pk = uuid7()
+    table = SecurityEvent._meta.db_table
     seal = keys.primitive.encrypt
-    event.address = seal(info.address.encode(), associated_data(event, _ADDRESS))
-    event.user_agent = seal(info.user_agent.encode(), associated_data(event, _USER_AGENT))
-    return event
+    values = {
+        "id": pk,
+        "data_key": keys.data_key_id,
+        "occurred_at": now,
+        "kind": kind,
+        "scope": scope[:20],
+        "address": seal(info.address.encode(), f"{table}|{pk}|address".encode()),
+        "user_agent": seal(info.user_agent.encode(), f"{table}|{pk}|user_agent".encode()),
+        "device": signature(keys.device_secret, info.traits),
+        "person": person.pk if person is not None else None,
+        "about": about[:20],
+    }
+    alias = router.db_for_write(SecurityEvent)
+    db = connections[alias]
+    params = [f.get_db_prep_save(values[f.name], db) for f in _FIELDS]
+    execute(_insert_sql(alias), params, using=alias, rows=False)
+    return pk
 
 
 def record_security_event(
     request: HttpRequest, kind: EventKind | str, *, scope: str = "", person: Person | None = None, about: str = ""
-) -> SecurityEvent:
-    """Record ``request``'s IP address, user agent and device signature as a security event.
+) -> uuid.UUID:
+    """Record ``request``'s IP address, user agent and device signature as a security event; its id.
 
     ``kind`` is an :class:`EventKind` (``sign_in``, ``sign_up``, ``consultation``, ``rights``);
     ``person`` ties it to the person the request concerns (their export lists it), ``about`` names
@@ -95,9 +113,7 @@ def record_security_event(
     when one is open (a sign-in's), else on its own.  Not an audit event: the row is the security
     log itself, kept 184 days (``policy/declaration.toml``, ``security_events``).
     """
-    event = _event(ClientInfo.of(request), str(kind), scope or str(kind), person, about)
-    prepare_insert(event).run()
-    return event
+    return _insert_event(ClientInfo.of(request), str(kind), scope or str(kind), person, about)
 
 
 # --- refusals -----------------------------------------------------------------------------------
@@ -143,8 +159,7 @@ def refuse_client(
     """Record a refusal by a risk rule: the request's security event, the refusal with its reference,
     and the audit event (the scope, rule and reference: never the client)."""
     info = ClientInfo.of(request)
-    event = _event(info, EventKind.REFUSED, scope, None, "")
-    prepare_insert(event).run()
+    event = SecurityEvent.objects.get(pk=_insert_event(info, EventKind.REFUSED, scope, None, ""))
     # What the security role is shown of the client, masked now: its page then decrypts nothing.
     shown = {"client": mask_address(info.address), "browser": describe_traits(info.user_agent)}
     refusal = Refusal(
@@ -210,28 +225,28 @@ def decide_refusal(user: AbstractBaseUser | AnonymousUser, reference: str, *, de
         record_refusal(user, "security refusal", gettext_noop("the role may not review refusals"), about=reference)
         raise ReviewRefused(gettext_noop("Your role may not review refusals."))
     reason = reason.strip()
-    if decision not in Decision.values:
+    if decision not in ReviewOutcome.values:
         raise ReviewRefused(gettext_noop("Choose whether to lift or uphold the refusal."))
     if not REASON_MIN_LENGTH <= len(reason) <= REASON_MAX_LENGTH:
         raise ReviewRefused(gettext_noop("Give the reason, in 10 to 500 characters: the person reads it."))
-    return _decide(user, reference, Decision(decision), reason)
+    return _decide(user, reference, ReviewOutcome(decision), reason)
 
 
 @transaction.atomic(durable=True)
-def _decide(user: AbstractBaseUser | AnonymousUser, reference: str, decision: Decision, reason: str) -> Refusal:
+def _decide(user: AbstractBaseUser | AnonymousUser, reference: str, decision: ReviewOutcome, reason: str) -> Refusal:
     refusal = Refusal.objects.select_for_update().select_related("event").filter(reference=reference).first()
     if refusal is None:
         raise ReviewRefused(gettext_noop("No such refusal."))
     if refusal.decided_at is not None:
         raise ReviewRefused(gettext_noop("This refusal was decided already."))
-    forgotten = _forget_counters(refusal.event) if decision is Decision.LIFTED else 0
+    forgotten = _forget_counters(refusal.event) if decision is ReviewOutcome.LIFTED else 0
     refusal.decided_at = timezone.now()
     refusal.decided_by = actor_of(user)
     refusal.decision = decision
     refusal.decision_reason = reason
     refusal.save(update_fields=["decided_at", "decided_by", "decision", "decision_reason"])
     record_event(
-        EventType.REFUSAL_LIFTED if decision is Decision.LIFTED else EventType.REFUSAL_UPHELD,
+        EventType.REFUSAL_LIFTED if decision is ReviewOutcome.LIFTED else EventType.REFUSAL_UPHELD,
         actor=actor_of(user),
         purpose="security",
         reason=reason,

@@ -67,6 +67,7 @@ class PeriodKeys:
 
 _lock = threading.Lock()
 _current: PeriodKeys | None = None  # per process: the current month's keys
+_pending: set[datetime.date] = set()  # months whose period this process made in a transaction not yet committed
 
 
 def month_of(moment: datetime.datetime) -> datetime.date:
@@ -80,14 +81,20 @@ def period_keys(moment: datetime.datetime | None = None) -> PeriodKeys:
     if cached is not None and cached.starts_on == starts_on:
         return cached
     period = SecurityPeriod.objects.filter(starts_on=starts_on).select_related("data_key").first()
+    made = period is None
     if period is None:
         period = _new_period(starts_on)
     primitive = crypto.unwrap(period.data_key)
     secret = primitive.decrypt(bytes(period.device_secret), _secret_ad(period.pk))
     keys = PeriodKeys(starts_on, period.pk, period.data_key_id, primitive, secret)
     # Kept for the process only once the period's row is committed: a caller's transaction that made
-    # it (the month's first event, in a sign-in that then fails) may still roll it back.
-    transaction.on_commit(lambda: _keep(keys))
+    # it (the month's first event, in a sign-in that then fails) may still roll it back.  A row found
+    # is committed, unless this process made it in a transaction still open.
+    if made:
+        _pending.add(starts_on)
+        transaction.on_commit(lambda: _keep(keys))
+    elif starts_on not in _pending:
+        _keep(keys)
     return keys
 
 
@@ -95,6 +102,7 @@ def _keep(keys: PeriodKeys) -> None:
     global _current  # noqa: PLW0603  # see period_keys
     with _lock:
         _current = keys
+        _pending.discard(keys.starts_on)
 
 
 def forget_period_keys() -> None:
@@ -102,6 +110,7 @@ def forget_period_keys() -> None:
     global _current  # noqa: PLW0603  # see period_keys
     with _lock:
         _current = None
+        _pending.clear()
 
 
 def _new_period(starts_on: datetime.date) -> SecurityPeriod:

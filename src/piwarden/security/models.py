@@ -89,7 +89,7 @@ class Rule(models.TextChoices):
     CAPTCHA_FAILURES = "captcha_failures", _("Too many wrong verification codes")
 
 
-class Decision(models.TextChoices):
+class ReviewOutcome(models.TextChoices):
     LIFTED = "lifted", _("Lifted: the refusal was a mistake or is no longer needed")
     UPHELD = "upheld", _("Upheld: the refusal stands")
 
@@ -122,7 +122,7 @@ class Refusal(EncryptedModel):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
+    decision = models.CharField(max_length=10, choices=ReviewOutcome.choices, blank=True)
     decision_reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True)
 
     class Meta:

@@ -120,15 +120,19 @@ def consultation(request: HttpRequest) -> HttpResponse:
                 return refusal_page(request, refused)
         return _consultation_page(request, form, status=400)
     try:
-        inquiry, created = submit_inquiry(form.to_submission())
+        # The request's device and software information (policy §一(I)1.2), in the submission's own transaction.
+        inquiry, created = submit_inquiry(
+            form.to_submission(),
+            also=lambda stored: record_security_event(
+                request, EventKind.CONSULTATION, person=stored.person, about=stored.reference
+            ),
+        )
     except ProcessingRefused:
         error = _(
             "You have restricted the processing of your personal information, so we cannot take "
             "this request online. Please call or e-mail us (see below)."
         )
         return _consultation_page(request, form, status=409, error=error)
-    if created:  # the device and software information of the request (policy §一(I)1.2)
-        record_security_event(request, EventKind.CONSULTATION, person=inquiry.person, about=inquiry.reference)
     return redirect_to_received(inquiry, again=not created)  # a replay with a valid form: the first request
 
 
