@@ -51,6 +51,7 @@ from piwarden.people.actions import find_or_create_person
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
+from piwarden.security.models import Refusal
 from piwarden.staff.actions import open_access_review
 from piwarden.vault.blind import email_index
 from tests.conftest import consultation_data, make_staff, sign_in
@@ -100,6 +101,7 @@ class World:
     unpublished: str = ""  # an incident just recorded (its slug)
     child_inquiry: str = ""  # a child's request (a guardian consented), assigned to the sales consultant
     guardian_link: str = ""  # the token of an open request for a guardian's consent
+    refusal: str = ""  # a refusal by a risk rule (its reference)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,12 @@ MATRIX: dict[str, list[Case]] = {
             method="post",
             note="an open link, no decision",
         ),
+    ],
+    # A refusal's review (issue 9 §6): the form for everyone; its state for whoever holds the reference.
+    "site:security_review": [
+        Case(everyone(OK)),
+        Case(everyone(OK), url=lambda w: f"{reverse('site:security_review')}?ref={w.refusal}", note="the reference"),
+        Case(everyone(BAD), method="post", note="an empty form"),
     ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
@@ -303,6 +311,17 @@ MATRIX: dict[str, list[Case]] = {
         Case(staff(), url=lambda w: reverse("backoffice:alert", args=[w.alert + 1000]), note="no such alert"),
     ],
     "backoffice:security_events": [Case(staff(auditor=OK))],
+    # Refusals by the risk rules and their review (issue 9 §6): the security role's.
+    "backoffice:refusals": [
+        Case(staff(auditor=OK)),
+        Case(staff(auditor=OK), url=lambda w: "/backoffice/refusals/?awaiting=1"),
+    ],
+    "backoffice:refusal": [
+        Case(staff(auditor=OK), url=lambda w: reverse("backoffice:refusal", args=[w.refusal])),
+        # Decided with nothing chosen: bad input for the security role; another role may not decide (404).
+        Case(staff(auditor=BAD), url=lambda w: reverse("backoffice:refusal", args=[w.refusal]), method="post"),
+        Case(staff(), url=lambda w: reverse("backoffice:refusal", args=["ZZZZZZZZZZ"]), note="no such refusal"),
+    ],
     # The administrator's staff page and the time-limited grants (issue 8 §2).
     "backoffice:staff": [
         Case(staff(admin=OK)),
@@ -496,6 +515,12 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     made.guardian_link = link_token(request_guardian_consent(pending, "guardian.pending@example.com", "en"))
     made.colleague = colleague.pk
     made.review = open_access_review().pk
+    settings.PIWARDEN_RIGHTS_RATE = "1/d"  # one refusal by the rate limit, for its pages
+    refused = Client(REMOTE_ADDR="198.51.100.200")
+    for _ in range(2):
+        refused.post(reverse("site:rights_status"), {"reference": "ABCDEFGHJK", "email": "x@example.com"})
+    made.refusal = Refusal.objects.get().reference
+    settings.PIWARDEN_RIGHTS_RATE = "1000000/m"
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

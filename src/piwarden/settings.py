@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "piwarden.ratelimit",
     "piwarden.monitoring",
     "piwarden.incidents",
+    "piwarden.security",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",
@@ -354,6 +355,12 @@ PIWARDEN_SIGN_IN_PAIR_RATE = envrate("PIWARDEN_SIGN_IN_PAIR_RATE", "10/h")
 PIWARDEN_SIGN_IN_ACCOUNT_RATE = envrate("PIWARDEN_SIGN_IN_ACCOUNT_RATE", "10/h")
 PIWARDEN_SIGN_UP_RATE = envrate("PIWARDEN_SIGN_UP_RATE", "10/h")
 PIWARDEN_ACCOUNT_MAIL_RATE = envrate("PIWARDEN_ACCOUNT_MAIL_RATE", "5/h")
+# The risk rules of the public forms (piwarden.security.risk), per client address and UTC day:
+# past the first, a harder CAPTCHA; past the second, refused until the day ends (a reference to cite
+# for human review).  Wrong CAPTCHA answers past the rate block the client for the rest of the day.
+PIWARDEN_RISK_HARDER_CAPTCHA = envint("PIWARDEN_RISK_HARDER_CAPTCHA", 10, minimum=1)
+PIWARDEN_RISK_BLOCK = envint("PIWARDEN_RISK_BLOCK", 30, minimum=1)
+PIWARDEN_RISK_CAPTCHA_FAILURES = envrate("PIWARDEN_RISK_CAPTCHA_FAILURES", "10/h")
 # Monitoring (piwarden.monitoring.rules): more than N events within M minutes raise an alert to
 # the security role; reveals outside PRC working hours (on a working day of the PRC calendar) too.
 PIWARDEN_ALERT_REVEALS = envint("PIWARDEN_ALERT_REVEALS", 30, minimum=1)

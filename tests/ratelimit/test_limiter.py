@@ -63,15 +63,15 @@ def test_a_hit_is_one_sql_statement_first_and_later():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("swept_recently")
-def test_the_consultation_post_spends_one_statement_on_its_rate_limit(client):
+def test_the_consultation_post_spends_one_statement_on_its_rate_limit_and_one_on_its_risk_rule(client):
     client.post("/en/consultation/", consultation_data(email="first@example.com"))  # warm up
     with CaptureQueriesContext(connection) as queries:
         response = client.post("/en/consultation/", consultation_data(email="second@example.com"))
     assert response.status_code == HTTPStatus.FOUND
     statements = [q["sql"] for q in queries.captured_queries]
     counter = [sql for sql in statements if RateCounter._meta.db_table in sql]
-    assert len(counter) == 1, counter
-    assert statements[0] == counter[0]  # first, before the CAPTCHA, the form and the transaction
+    assert len(counter) == 2, counter  # the rate limit's, then the risk rules' day counter (piwarden.security.risk)
+    assert statements[:2] == counter  # first, before the CAPTCHA, the form and the transaction
     assert not [sql for sql in statements if "cache" in sql.lower()]
 
 

@@ -159,7 +159,12 @@ EXPECTED = {
         Capability.SEE_CHILDREN_DATA,
         Capability.FLAG_CHILD_DATA,
     },
-    "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY, Capability.HANDLE_INCIDENTS},
+    "auditor": {
+        Capability.READ_AUDIT,
+        Capability.MONITOR_SECURITY,
+        Capability.HANDLE_INCIDENTS,
+        Capability.REVIEW_SECURITY_REFUSALS,
+    },
     "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
 }
 

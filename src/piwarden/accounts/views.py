@@ -36,16 +36,24 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.ratelimit.limiter import client_address
+from piwarden.security.actions import Refused
 from piwarden.site.actions import record_captcha_failure
 from piwarden.site.forms import add_captcha
+from piwarden.site.security_views import refusal_page
 
 View = Callable[..., HttpResponse]
 GET_POST = require_http_methods(["GET", "HEAD", "POST"])
 
 
-def _too_many(request: HttpRequest) -> HttpResponse:
-    message = _("Too many attempts from your network. Please wait a while and try again.")
-    return render(request, "accounts/message.html", {"title": _("Please wait"), "message": message})
+def _too_many(request: HttpRequest, refused: Refused | None) -> HttpResponse:
+    """The refusal page (piwarden.security): why, when to try again, the reference to cite for review."""
+    if refused is None:  # not refused by a counter (cannot happen where it is called): a plain 429
+        message = _("Too many attempts from your network. Please wait a while and try again.")
+        return render(request, "accounts/message.html", {"title": _("Please wait"), "message": message}, status=429)
+    response = refusal_page(request, refused)
+    response.status_code = 429
+    response["Retry-After"] = str(refused.retry_after)
+    return response
 
 
 def _client(request: HttpRequest) -> actions.Client:
@@ -92,8 +100,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             record_captcha_failure("account_sign_up")
         context = {"form": form, "strength": _strength(request)}
         return render(request, "accounts/sign_up.html", context, status=400)
-    if throttle.mail(request, form.cleaned_data["email"]):
-        return _too_many(request)
+    if refused := throttle.mail(request, form.cleaned_data["email"]):
+        return _too_many(request, refused)
     try:
         actions.sign_up(form.to_sign_up())
     except ProcessingRefused:
@@ -158,10 +166,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if decided.verdict is throttle.Verdict.REFUSED:
         if decided.first:
             actions.record_refused_attempt(email, LoginResult.THROTTLED, client)
-        response = _too_many(request)
-        response.status_code = 429
-        response["Retry-After"] = str(decided.retry_after)
-        return response
+        return _too_many(request, decided.refused)
     if decided.verdict is throttle.Verdict.CAPTCHA:
         checked = SignInCaptchaForm(request.POST)
         if not checked.is_valid():
@@ -203,8 +208,8 @@ def code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/code.html", {"form": form}, status=400)
-    if throttle.code(request, str(pending.pk)).verdict is throttle.Verdict.REFUSED:
-        return _too_many(request)
+    if (decided := throttle.code(request, str(pending.pk))).verdict is throttle.Verdict.REFUSED:
+        return _too_many(request, decided.refused)
     token = actions.complete_second_factor(pending, form.cleaned_data["code"], _client(request))
     if token is None:
         form.add_error("code", _("This code is wrong or was used already. Type the code your app shows now."))
@@ -251,8 +256,8 @@ def change_password(request: HttpRequest, session: AccountSession) -> HttpRespon
     if not form.is_valid():
         context = {"form": form, "strength": _strength(request)}
         return render(request, "accounts/password.html", context, status=400)
-    if throttle.code(request, f"password:{session.pk}").verdict is throttle.Verdict.REFUSED:
-        return _too_many(request)
+    if (decided := throttle.code(request, f"password:{session.pk}")).verdict is throttle.Verdict.REFUSED:
+        return _too_many(request, decided.refused)
     token = actions.change_password(session, form.cleaned_data["current"], form.cleaned_data["password"])
     if token is None:
         form.add_error("current", _("The current password is wrong."))
@@ -290,7 +295,7 @@ def reset(request: HttpRequest) -> HttpResponse:
         if "captcha" in form.errors:
             record_captcha_failure("account_reset")
         return render(request, "accounts/reset.html", {"form": form}, status=400)
-    if not throttle.mail(request, form.cleaned_data["email"]):
+    if throttle.mail(request, form.cleaned_data["email"]) is None:
         actions.request_reset(form.cleaned_data["email"])
     # The same page whether the address has an account, and whether a mail was sent.
     return redirect("accounts:reset_sent")
@@ -341,8 +346,8 @@ def totp(request: HttpRequest, session: AccountSession) -> HttpResponse:
     else:
         form = CodeForm(request.POST)
         if form.is_valid():
-            if throttle.code(request, f"totp:{session.pk}").verdict is throttle.Verdict.REFUSED:
-                return _too_many(request)
+            if (decided := throttle.code(request, f"totp:{session.pk}")).verdict is throttle.Verdict.REFUSED:
+                return _too_many(request, decided.refused)
             if actions.confirm_totp(account, form.cleaned_data["code"]):
                 return render(
                     request,
@@ -399,8 +404,8 @@ def cancel(request: HttpRequest, session: AccountSession) -> HttpResponse:
     form = CancelForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/cancel.html", {"form": form, "with_code": with_code}, status=400)
-    if throttle.code(request, f"cancel:{session.pk}").verdict is throttle.Verdict.REFUSED:
-        return _too_many(request)
+    if (decided := throttle.code(request, f"cancel:{session.pk}")).verdict is throttle.Verdict.REFUSED:
+        return _too_many(request, decided.refused)
     if not actions.cancel_account(session, form.cleaned_data["password"], form.cleaned_data["code"]):
         form.add_error("password", _("The password (or the authenticator code) is wrong. Nothing was deleted."))
         return render(request, "accounts/cancel.html", {"form": form, "with_code": with_code}, status=400)

@@ -88,12 +88,13 @@ def malformed() -> ApiError:
     )
 
 
-def rate_limited() -> ApiError:
-    return ApiError(
-        429,
-        "rate_limited",
-        _("Too many requests from your network. Please wait and try again; Retry-After says how many seconds."),
-    )
+def rate_limited(reference: str) -> ApiError:
+    message = _(
+        "Too many requests from your network. Please wait and try again; Retry-After says how many seconds. "
+        "If you think this is a mistake, ask for a person to review it at /en/security/review/ with the "
+        "reference %(reference)s."
+    ) % {"reference": reference}
+    return ApiError(429, "rate_limited", message)
 
 
 def too_many_codes(retry_after: int) -> ApiError:

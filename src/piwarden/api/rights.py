@@ -28,6 +28,7 @@ from piwarden.rights.actions import verify_request as verify_code
 from piwarden.rights.archive import ArchiveUnavailable, open_request_archive, request_archive
 from piwarden.rights.forms import DETAILS_MAX, CodeForm, FollowForm, RightsRequestForm
 from piwarden.rights.models import CODE_DIGITS, CODE_LIFETIME, REFERENCE_LENGTH, ActingAs, RequestKind, RequestStatus
+from piwarden.security.actions import Refused
 
 router = Router(tags=["rights"])
 
@@ -156,8 +157,8 @@ class Token(HttpBearer):
 # --- limits --------------------------------------------------------------------------------
 
 
-def _refuse(request: HttpRequest) -> HttpResponse:
-    return errors.render(request, errors.rate_limited())
+def _refuse(request: HttpRequest, refused: Refused) -> HttpResponse:
+    return errors.render(request, errors.rate_limited(refused.reference))
 
 
 def _limited(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

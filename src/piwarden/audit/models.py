@@ -174,6 +174,14 @@ class EventType(models.TextChoices):
         _("A child's data flagged by staff: no guardian's consent"),
     )
     CHILD_DATA_OPENED = "children.opened", _("A child's data opened by staff")
+    # secevents: refusals by the public site's risk rules, and their human review (PIPL 24)
+    CLIENT_BLOCKED = (
+        "security.client_blocked",
+        _("A client refused by a risk rule (too many submissions or wrong CAPTCHAs)"),
+    )
+    REFUSAL_REVIEW_REQUESTED = "security.review_requested", _("A person asked for a refusal to be reviewed")
+    REFUSAL_LIFTED = "security.refusal_lifted", _("A refusal lifted by the security role, with a reason")
+    REFUSAL_UPHELD = "security.refusal_upheld", _("A refusal upheld by the security role, with a reason")
 
 
 class ActorKind(models.TextChoices):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import incident_views, security_views, staff_views, views
+from piwarden.backoffice import incident_views, refusal_views, security_views, staff_views, views
 
 app_name = "backoffice"
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("alerts/", security_views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/", security_views.alert_detail, name="alert"),
     path("security/", security_views.security_events, name="security_events"),
+    path("refusals/", refusal_views.refusals, name="refusals"),
+    path("refusals/<str:reference>/", refusal_views.refusal_detail, name="refusal"),
     path("staff/", staff_views.staff_list, name="staff"),
     path("staff/<int:user_id>/", staff_views.staff_change, name="staff_change"),
     path("grants/", staff_views.grants, name="grants"),

@@ -7,7 +7,7 @@ the tasks (:mod:`piwarden.inquiries.tasks`) that the submission queues.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -46,7 +46,7 @@ class Submission:
         return self.values["phone"]
 
 
-def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
+def submit_inquiry(submission: Submission, *, also: Callable[[Inquiry], object] | None = None) -> tuple[Inquiry, bool]:
     """Store a consultation request with its consent; return (inquiry, created).
 
     One transaction, the gate's, holds the person, the consent given on the form, the
@@ -61,10 +61,13 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
     one (most requests come from people not known yet) and does not look it up: a known
     person's e-mail meets the unique index of the person's e-mail instead, and so do two
     first requests with one new e-mail; the second attempt looks the person up and finds them.
+
+    ``also`` runs in the same transaction once the request is written: the page records the
+    request's security event there (one commit, not two).
     """
     for look_up in (False, True):
         try:
-            return _submit(submission, look_up=look_up), True
+            return _submit(submission, look_up=look_up, also=also), True
         except IntegrityError:
             first = Inquiry.objects.filter(submission_token=submission.submission_token).first()
             if first is not None:
@@ -77,11 +80,11 @@ def submit_inquiry(submission: Submission) -> tuple[Inquiry, bool]:
             # The person found was erased between the look-up and the gate (the sweep of a rights
             # request never confirmed erases who nothing else holds): their e-mail's blind index
             # went with them, so this request is a new person's.
-            return _submit(submission, look_up=False), True
+            return _submit(submission, look_up=False, also=also), True
     raise AssertionError("unreachable")
 
 
-def _submit(submission: Submission, *, look_up: bool) -> Inquiry:
+def _submit(submission: Submission, *, look_up: bool, also: Callable[[Inquiry], object] | None) -> Inquiry:
     # Prepare, then write: everything but the INSERTs happens before the gate opens its
     # transaction, which on SQLite holds the one write lock (every other request's write waits).
     found = (person_or_new if look_up else new_person)(email=submission.email, phone=submission.phone)
@@ -119,6 +122,8 @@ def _submit(submission: Submission, *, look_up: bool) -> Inquiry:
         )
         for task in queued:
             task.run()
+        if also is not None:
+            also(inquiry)
         return inquiry
 
 

@@ -90,6 +90,7 @@ class Kind:
     ACCESS_REFUSED = "access_refused"
     RATE_LIMITED = "rate_limited"
     CAPTCHA_FAILED = "captcha_failed"
+    CLIENT_BLOCKED = "client_blocked"
 
 
 KIND_CHOICES = [
@@ -101,6 +102,7 @@ KIND_CHOICES = [
     (Kind.ACCESS_REFUSED, _("Staff page refused")),
     (Kind.RATE_LIMITED, _("Requests refused by a rate limit (one entry per client and window)")),
     (Kind.CAPTCHA_FAILED, _("Wrong CAPTCHA answer on a public form")),
+    (Kind.CLIENT_BLOCKED, _("Client blocked for the day by a risk rule (refusals: Refusals page)")),
 ]
 _AUDITED = {
     Kind.SIGN_IN_FAILED: EventType.STAFF_SIGN_IN_FAILED,
@@ -110,6 +112,7 @@ _AUDITED = {
     Kind.ACCESS_REFUSED: EventType.STAFF_ACCESS_REFUSED,
     Kind.RATE_LIMITED: EventType.RATE_LIMITED,
     Kind.CAPTCHA_FAILED: EventType.CAPTCHA_FAILED,
+    Kind.CLIENT_BLOCKED: EventType.CLIENT_BLOCKED,
 }
 _LABELS = dict(KIND_CHOICES)
 

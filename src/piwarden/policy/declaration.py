@@ -203,6 +203,9 @@ class Role(_Strict):
     trace_promises: bool = False
     # Reads the monitoring's alerts and the masked security events, and is e-mailed each alert.
     monitor_security: bool = False
+    # Reviews the refusals of the public site's risk rules (rate limits, blocks, CAPTCHA) that a
+    # person asked to have reviewed, and lifts or upholds them with a reason (PIPL 24).
+    review_security_refusals: bool = False
     # A role that may reveal consultation requests sees those assigned to its holder; with
     # ``all_inquiries`` every one, and with ``assign_inquiries`` it gives them to staff too.
     all_inquiries: bool = False

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from piwarden.ratelimit.actions import record_refusal
-from piwarden.ratelimit.limiter import hit, window_of
+from piwarden.ratelimit.limiter import bucket_for, client_address, hit, window_of
+from piwarden.security.actions import Refused, refusal_for
+from piwarden.security.models import Rule
 
 View = Callable[..., HttpResponse]
 
@@ -18,16 +19,18 @@ def rate_limit(
     scope: str,
     *,
     rate_setting: str,
-    refuse: Callable[[HttpRequest], HttpResponse],
+    refuse: Callable[[HttpRequest, Refused], HttpResponse],
     counts: Callable[[HttpRequest], bool] = lambda request: request.method == "POST",
 ) -> Callable[[View], View]:
     """Count each request for which ``counts(request)`` is true under ``scope``, at the rate the
     setting ``rate_setting`` names (``N/s|m|h|d``, read per request so that tests may change it).
 
-    Over the rate, the view does not run: ``refuse(request)`` answers instead, with status 429
-    and ``Retry-After`` set here.  The first refusal of a client in a window is recorded (the
-    security role sees it, masked); the next ones in that window write nothing, so a flood costs
-    one write per client and window, not one per request.  The count is taken before the view, outside any transaction
+    Over the rate, the view does not run: ``refuse(request, refused)`` answers instead, with status
+    429 and ``Retry-After`` set here; ``refused`` carries the reference the person can cite to ask
+    for human review (``piwarden.security``).  The first refusal of a client in a window is recorded
+    (a security event, the refusal, an audit event); the next ones in that window cite it (one
+    SELECT) and write nothing, so a flood costs one write per client and window, not one per request.
+    The count is taken before the view, outside any transaction
     (one autocommit upsert), so a refused request costs that statement and what ``refuse``
     does, and none of the view's work.
     """
@@ -39,9 +42,18 @@ def rate_limit(
                 rate = getattr(settings, rate_setting)
                 limit = hit(request, scope, rate)
                 if limit.limited:
-                    if limit.count == window_of(rate)[0] + 1:
-                        record_refusal(scope)
-                    response = refuse(request)
+                    most, seconds = window_of(rate)
+                    refused = refusal_for(
+                        request,
+                        rule=Rule.RATE_LIMIT,
+                        scope=scope,
+                        client=bucket_for(scope, client_address(request)),
+                        window_start=limit.window_start,
+                        detail={"count": limit.count, "limit": most, "window_seconds": seconds},
+                        retry_after=limit.retry_after,
+                        first=limit.count == most + 1,
+                    )
+                    response = refuse(request, refused)
                     response.status_code = 429
                     response["Retry-After"] = str(limit.retry_after)
                     return response

@@ -54,6 +54,7 @@ class Limit:
     limited: bool  # over the rate: refuse the request
     retry_after: int  # seconds until the current window ends (1 … window length)
     count: int  # requests counted in this window, this one included
+    window_start: int = 0  # Unix seconds at which the window began
 
 
 @functools.lru_cache(maxsize=16)
@@ -66,7 +67,15 @@ def window_of(rate: str) -> tuple[int, int]:
 
 
 def client_address(request: HttpRequest) -> str:
-    """The address to count, IPv4-mapped IPv6 as IPv4, other IPv6 cut to its /64.
+    """The address to count, IPv4-mapped IPv6 as IPv4, other IPv6 cut to its /64 (:func:`client_ip`)."""
+    address = client_ip(request)
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False).network_address)
+    return str(address)
+
+
+def client_ip(request: HttpRequest) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The client's own address, IPv4-mapped IPv6 as IPv4.
 
     Directly on the internet that is ``REMOTE_ADDR``.  Behind proxies the operator declared
     (``PIWARDEN_BEHIND_PROXY``, ``PIWARDEN_TRUSTED_PROXIES`` = N), ``REMOTE_ADDR`` is the nearest
@@ -92,11 +101,9 @@ def client_address(request: HttpRequest) -> str:
             f"{source} is empty or not an IP address (a proxy connecting over a Unix socket, or one "
             "that does not append X-Forwarded-For?); the rate limit cannot tell clients apart"
         ) from None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False).network_address)
-    return str(address)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def bucket_for(scope: str, address: str) -> str:
@@ -121,7 +128,9 @@ def hit_key(scope: str, key: str, rate: str, *, now: float | None = None) -> Lim
     window_start = moment - moment % window
     count = _increment(bucket_for(scope, key), window_start)
     _sweep_old_windows(moment)
-    return Limit(limited=count > limit, retry_after=window_start + window - moment, count=count)
+    return Limit(
+        limited=count > limit, retry_after=window_start + window - moment, count=count, window_start=window_start
+    )
 
 
 def _table() -> tuple[BaseDatabaseWrapper, str, str, str, str]:

@@ -35,6 +35,8 @@ from piwarden.consent.cookies import (
 from piwarden.consent.models import CookieAction
 from piwarden.policy.declaration import load_declaration
 from piwarden.ratelimit.decorators import rate_limit
+from piwarden.security.actions import Refused
+from piwarden.site.security_views import refusal_page
 
 _ON = [("on", "on")]  # what a ticked checkbox sends; anything else is refused, not guessed at
 
@@ -112,8 +114,8 @@ def _page(
     return render(request, "site/cookies.html", context, status=status)
 
 
-def _too_many(request: HttpRequest) -> HttpResponse:
-    return _page(request, error=_("Too many requests from your network. Please wait a minute and try again."))
+def _too_many(request: HttpRequest, refused: Refused) -> HttpResponse:
+    return refusal_page(request, refused)
 
 
 def _refused_origin(request: HttpRequest) -> HttpResponse:

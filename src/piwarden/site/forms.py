@@ -50,6 +50,16 @@ class CaptchaPicture(CaptchaTextInput):  # type: ignore[misc]  # django-simple-c
     template_name = "inquiries/captcha_widget.html"
 
 
+class HarderCaptchaPicture(CaptchaPicture):
+    """The same widget with a longer challenge, asked of a client the risk rules find busy."""
+
+    def fetch_captcha_store(self, name: str, value: Any, attrs: Any = None, generator: Any = None) -> None:
+        key = new_challenge(length=HARD_LENGTH)
+        self._value = [key, ""]
+        self._key = key
+        self.id_ = self.build_attrs(attrs).get("id", None)
+
+
 class OneTimeCaptchaField(CaptchaField):  # type: ignore[misc]  # django-simple-captcha ships no type hints
     """django-simple-captcha's field, answered with one statement: the challenge is deleted as it is read.
 
@@ -60,11 +70,18 @@ class OneTimeCaptchaField(CaptchaField):  # type: ignore[misc]  # django-simple-
     (``piwarden.site.housekeeping``).
     """
 
+    def __init__(self, *args: Any, hard: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hard = hard
+
     def clean(self, value: list[str]) -> str:
         forms.MultiValueField.clean(self, value)  # required, and each part a string
         hashkey, response = value[0], (value[1] or "").strip().lower()
         value[1] = ""  # never shown again
         stored = _take_challenge(hashkey)
+        if self.hard and (stored is None or len(stored[0]) < HARD_LENGTH):
+            # Not a wrong answer: the risk rules ask this client for the longer challenge now shown.
+            raise forms.ValidationError(self.error_messages["harder"], code="harder")
         if captcha_settings.CAPTCHA_TEST_MODE and response == "passed":
             return str(self.compress(value))
         if stored is None or not stored[1] or not secrets.compare_digest(stored[0].encode(), response.encode()):
@@ -72,12 +89,21 @@ class OneTimeCaptchaField(CaptchaField):  # type: ignore[misc]  # django-simple-
         return str(self.compress(value))
 
 
-def new_challenge() -> str:
+# The harder CAPTCHA's length (piwarden.security.risk); the usual one is CAPTCHA_LENGTH (5).
+HARD_LENGTH = 7
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def new_challenge(length: int = 0) -> str:
     """A new CAPTCHA challenge stored, its key returned: ``CaptchaStore.generate_key()`` without
     the ORM's save (the library's challenge generator, lower-cased response and expiry; a 40-hex
     key from ``secrets`` rather than SHA-1 of time and ``random``), one INSERT straight to the
     driver (``piwarden.prepared.execute``), as the POST's CAPTCHA check deletes it."""
-    challenge, response = captcha_settings.get_challenge()()
+    if length:
+        response = "".join(secrets.choice(_LETTERS) for _ in range(length))
+        challenge = response.upper()
+    else:
+        challenge, response = captcha_settings.get_challenge()()
     hashkey = secrets.token_hex(20)
     expiration = timezone.now() + datetime.timedelta(minutes=int(captcha_settings.CAPTCHA_TIMEOUT))
     execute(_insert_challenge_sql(), [challenge, response.lower(), hashkey, _stored_time(expiration)], rows=False)
@@ -134,23 +160,30 @@ def list_in_sentence(labels: list[str]) -> str:
     }
 
 
-def add_captcha(form: forms.Form) -> None:
-    """Give a public page's form the one-time CAPTCHA (unless the site runs without: PIWARDEN_CAPTCHA)."""
+def add_captcha(form: forms.Form, *, hard: bool = False) -> None:
+    """Give a public page's form the one-time CAPTCHA (unless the site runs without: PIWARDEN_CAPTCHA);
+    ``hard``: the longer challenge the risk rules ask of a busy client."""
     if settings.PIWARDEN_CAPTCHA == "on":
         form.fields["captcha"] = OneTimeCaptchaField(
-            widget=CaptchaPicture(),
+            hard=hard,
+            widget=HarderCaptchaPicture() if hard else CaptchaPicture(),
             label=_("Verification code"),
             help_text=_("Type the characters shown in the picture."),
-            error_messages={"invalid": _("The verification code is wrong; please type the new one.")},
+            error_messages={
+                "invalid": _("The verification code is wrong; please type the new one."),
+                "harder": _(
+                    "Many requests came from your network, so please type the longer verification code now shown."
+                ),
+            },
         )
 
 
 class ConsultationPageForm(ConsultationForm):
     """The request's form as the consultation page shows it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hard: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        add_captcha(self)
+        add_captcha(self, hard=hard)
         for name, hint in AUTOCOMPLETE.items():
             self.fields[name].widget.attrs.setdefault("autocomplete", hint)
 
@@ -181,6 +214,6 @@ class ConsultationPageForm(ConsultationForm):
 class RightsRequestPageForm(RightsRequestForm):
     """The rights request's form as the portal's page shows it: with the CAPTCHA (rights-intake)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hard: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        add_captcha(self)
+        add_captcha(self, hard=hard)

@@ -16,7 +16,6 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import get_language
-from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -26,11 +25,12 @@ from piwarden.children.forms import CONSENT, GuardianDecisionForm, consent_text
 from piwarden.children.models import GuardianRequest
 from piwarden.policy.declaration import load_declaration
 from piwarden.ratelimit.decorators import rate_limit
+from piwarden.security.actions import Refused
+from piwarden.site.security_views import refusal_page
 
 
-def _too_many_requests(request: HttpRequest) -> HttpResponse:
-    message = _("Too many requests from your network. Please wait a minute and try again.")
-    return render(request, "site/error.html", {"message": message})
+def _too_many_requests(request: HttpRequest, refused: Refused) -> HttpResponse:
+    return refusal_page(request, refused)
 
 
 def _explained(request: GuardianRequest) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from piwarden.policy.declaration import Category, load_declaration
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
 from piwarden.rights.personal_data import delete_expired_archives
 from piwarden.rights.sealing import STORE as EXPORTS_STORE
+from piwarden.security.actions import delete_expired as delete_expired_security
 from piwarden.vault.outbox import STORE as OUTBOX_STORE
 from piwarden.vault.outbox import delete_expired
 
@@ -106,6 +107,12 @@ def _archives(category: Category, now: datetime.datetime) -> int:
     return delete_expired_archives(now - datetime.timedelta(days=category.retention_days), now)
 
 
+def _security_events(category: Category, now: datetime.datetime) -> int:
+    # The refusals past their period first (their events go with them), then the events; then the
+    # monthly keys of months that hold nothing more are destroyed (piwarden.security.actions).
+    return delete_expired_security(_cutoff(category, now))
+
+
 def _lockout_counters(category: Category, now: datetime.datetime) -> int:
     # django-axes clears a counter after the cool-off only when the same name or address tries
     # again; one nobody revisits would stay for ever.  Its expiry row goes with it (cascade).
@@ -170,6 +177,14 @@ JOBS: tuple[Job, ...] = (
         "axes.AccessAttempt.attempt_time",
         "django-axes lockout counters last updated {days} days ago or more",
         _lockout_counters,
+    ),
+    Job(
+        "security events",
+        "security.SecurityEvent.address",
+        "security events (IP address, user agent, device signature) and refusals by the risk rules {days} days "
+        "or more after the event, the refusal or its review; then the data key of each month left empty is "
+        "destroyed",
+        _security_events,
     ),
     Job(
         "rights archives",

@@ -28,7 +28,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
@@ -46,8 +45,12 @@ from piwarden.rights.actions import (
 from piwarden.rights.archive import request_archive
 from piwarden.rights.forms import CodeForm, FollowForm, code_refusal, too_many_codes_message
 from piwarden.rights.models import CODE_LIFETIME, RequestKind, RightsRequest
+from piwarden.security.actions import Refused, record_security_event
+from piwarden.security.models import EventKind
+from piwarden.security.risk import assess_submission, count_captcha_failure
 from piwarden.site.actions import record_captcha_failure
 from piwarden.site.forms import RightsRequestPageForm
+from piwarden.site.security_views import refusal_page
 
 STATUS_COOKIE = "piwarden_rights"
 STATUS_SECONDS = 30 * 60
@@ -81,9 +84,8 @@ EXPLANATIONS = {
 }
 
 
-def _too_many_requests(request: HttpRequest) -> HttpResponse:
-    message = _("Too many requests from your network. Please wait a minute and try again.")
-    return render(request, "site/error.html", {"message": message})
+def _too_many_requests(request: HttpRequest, refused: Refused) -> HttpResponse:
+    return refusal_page(request, refused)
 
 
 def _mail_limited(email: str) -> bool:
@@ -104,15 +106,23 @@ def _rights_page(request: HttpRequest, form: RightsRequestPageForm, status: int 
 def rights(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _rights_page(request, RightsRequestPageForm())
-    form = RightsRequestPageForm(request.POST)
+    risk = assess_submission(request, "rights")  # the risk rules: a harder CAPTCHA, or a refusal
+    if risk.refused is not None:
+        return refusal_page(request, risk.refused)
+    form = RightsRequestPageForm(request.POST, hard=risk.harder)
     if not form.is_valid():
-        if "captcha" in form.errors:
+        if form.has_error("captcha", "invalid"):
             record_captcha_failure("rights")
+            refused = count_captcha_failure(request, "rights")
+            if refused is not None:
+                return refusal_page(request, refused)
         return _rights_page(request, form, status=400)
     given = form.to_input()
     if _mail_limited(given.email):
         return _rights_page(request, form, status=429, error=too_many_codes_message())
     created = submit_request(given)
+    # The device and software information of the request (policy §一(I)1.2).
+    record_security_event(request, EventKind.RIGHTS, person=created.person, about=created.reference)
     return redirect(_with_reference("site:rights_verify", created.reference))
 
 

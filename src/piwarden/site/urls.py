@@ -1,6 +1,14 @@
 from django.urls import path
 
-from piwarden.site import cookie_views, guardian_views, incident_views, rights_archive_views, rights_views, views
+from piwarden.site import (
+    cookie_views,
+    guardian_views,
+    incident_views,
+    rights_archive_views,
+    rights_views,
+    security_views,
+    views,
+)
 
 app_name = "site"
 
@@ -12,6 +20,8 @@ urlpatterns = [
     path("cookies/delete/", cookie_views.delete_cookies, name="cookies_delete"),
     path("consultation/", views.consultation, name="consultation"),
     path("consultation/received/", views.consultation_received, name="consultation_received"),
+    # A refusal by a risk rule, reviewed by a person on request (PIPL 24): cite its reference.
+    path("security/review/", security_views.security_review, name="security_review"),
     path("rights/", rights_views.rights, name="rights"),
     path("rights/verify/", rights_views.rights_verify, name="rights_verify"),
     path("rights/received/", rights_views.rights_received, name="rights_received"),

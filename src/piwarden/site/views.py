@@ -20,9 +20,13 @@ from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
+from piwarden.security.actions import Refused, record_security_event
+from piwarden.security.models import EventKind
+from piwarden.security.risk import assess_submission, count_captcha_failure
 from piwarden.site.actions import record_captcha_failure
 from piwarden.site.forms import ConsultationPageForm, new_challenge
 from piwarden.site.pagecache import FilledInPage, Values, rendered_once
+from piwarden.site.security_views import refusal_page
 
 
 @require_safe  # GET and HEAD: uptime checkers ask with HEAD
@@ -58,9 +62,8 @@ def _is_submission(request: HttpRequest) -> bool:
     return request.method == "POST" and NEW_CAPTCHA not in request.POST
 
 
-def _too_many_requests(request: HttpRequest) -> HttpResponse:
-    error = _("Too many requests from your network. Please wait a minute and try again.")
-    return _consultation_page(request, ConsultationPageForm(), error=error)
+def _too_many_requests(request: HttpRequest, refused: Refused) -> HttpResponse:
+    return refusal_page(request, refused)
 
 
 # --- the empty form: stored once per language, filled in with each visitor's own values ---------
@@ -101,17 +104,29 @@ def consultation(request: HttpRequest) -> HttpResponse:
         # The "new picture" button: no validation, nothing stored, what was typed shown again.
         # (A GET link would lose it, or put it in the URL and so in every log on the way.)
         return _consultation_page(request, ConsultationPageForm.refilled(request.POST), new_captcha=True)
-    form = ConsultationPageForm(request.POST)
+    risk = assess_submission(request, "consultation")  # the risk rules: a harder CAPTCHA, or a refusal
+    if risk.refused is not None:
+        return refusal_page(request, risk.refused)
+    form = ConsultationPageForm(request.POST, hard=risk.harder)
     if not form.is_valid():
         # A form posted again after it was stored fails here (its CAPTCHA was used up): show the first.
         replayed = _already_received(form)
         if replayed is not None:
             return redirect_to_received(replayed, again=True)
-        if "captcha" in form.errors:
+        if form.has_error("captcha", "invalid"):
             record_captcha_failure("consultation")
+            refused = count_captcha_failure(request, "consultation")
+            if refused is not None:
+                return refusal_page(request, refused)
         return _consultation_page(request, form, status=400)
     try:
-        inquiry, created = submit_inquiry(form.to_submission())
+        # The request's device and software information (policy §一(I)1.2), in the submission's own transaction.
+        inquiry, created = submit_inquiry(
+            form.to_submission(),
+            also=lambda stored: record_security_event(
+                request, EventKind.CONSULTATION, person=stored.person, about=stored.reference
+            ),
+        )
     except ProcessingRefused:
         error = _(
             "You have restricted the processing of your personal information, so we cannot take "

@@ -52,6 +52,7 @@ class Capability(StrEnum):
     HANDLE_INCIDENTS = "handle_incidents"  # the incident register: record, report, notify, close
     SEE_CHILDREN_DATA = "see_children_data"  # a child's data (policy §八): hidden from every other role
     FLAG_CHILD_DATA = "flag_child_data"  # flag a child's data collected without a guardian's consent
+    REVIEW_SECURITY_REFUSALS = "review_security_refusals"  # review refusals by the risk rules, lift or uphold
 
 
 def _granted(role: Role, capability: Capability) -> bool:
@@ -78,6 +79,7 @@ _FLAGS = {
         Capability.HANDLE_RIGHTS,
         Capability.TRACE_PROMISES,
         Capability.MONITOR_SECURITY,
+        Capability.REVIEW_SECURITY_REFUSALS,
         Capability.MANAGE_STAFF,
         Capability.APPROVE_GRANTS,
         Capability.REVIEW_ACCESS,

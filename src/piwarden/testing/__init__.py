@@ -24,6 +24,9 @@ os.environ.setdefault("PIWARDEN_CONSULTATION_RATE", "10000/m")
 os.environ.setdefault("PIWARDEN_RIGHTS_RATE", "10000/m")
 os.environ.setdefault("PIWARDEN_RIGHTS_MAIL_RATE", "10000/h")
 os.environ.setdefault("PIWARDEN_API_RATE", "10000/h")
+os.environ.setdefault("PIWARDEN_RISK_HARDER_CAPTCHA", "10000")
+os.environ.setdefault("PIWARDEN_RISK_BLOCK", "20000")
+os.environ.setdefault("PIWARDEN_RISK_CAPTCHA_FAILURES", "10000/h")
 os.environ.setdefault("PIWARDEN_HTTPS", "off")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 

@@ -1,0 +1,71 @@
+"""The security role's review of refusals by the public site's risk rules (PIPL 24): the list, and
+one refusal with why its rule fired, the client masked, the person's words, and the decision
+(lift or uphold, with a reason the person reads)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from piwarden.backoffice.decorators import staff_required
+from piwarden.security import access
+from piwarden.security.actions import ReviewRefused, decide_refusal
+from piwarden.security.models import REASON_MAX_LENGTH, ReviewOutcome
+from piwarden.staff.permissions import staff_role
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=gettext_lazy("Decision"), choices=ReviewOutcome.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("Reason (the person reads it; no personal data)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=REASON_MAX_LENGTH,
+    )
+
+
+@staff_required
+@require_GET
+def refusals(request: HttpRequest) -> HttpResponse:
+    awaiting = request.GET.get("awaiting") == "1"
+    rows = access.list_refusals(request.user, awaiting=awaiting)
+    page = Paginator(rows, access.PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"role": staff_role(request.user), "page": page, "awaiting": awaiting}
+    return render(request, "backoffice/refusals.html", context)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def refusal_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    status = 200
+    form = DecisionForm(request.POST or None)
+    refused = ""
+    if request.method == "POST":
+        try:
+            decide_refusal(
+                request.user,
+                reference,
+                decision=request.POST.get("decision", ""),
+                reason=request.POST.get("reason", ""),
+            )
+        except ReviewRefused as exc:
+            refused, status = _(str(exc)), 400
+        else:
+            return redirect(reverse("backoffice:refusal", args=[reference]) + "?done=1")
+    view = access.open_refusal(request.user, reference)
+    context = {
+        "role": staff_role(request.user),
+        "view": view,
+        "refusal": view.refusal,
+        "form": form,
+        "refused": refused,
+        "done": request.GET.get("done") == "1",
+    }
+    return render(request, "backoffice/refusal.html", context, status=status)
