@@ -8,9 +8,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from piwarden.accounts.models import AccountSession, LoginRecord
+from piwarden.accounts.models import Account, AccountSession, LoginRecord
+from piwarden.people.models import Person
 from piwarden.site.actions import sweep_retention
-from tests.accounts.helpers import open_account, signed_in
+from tests.accounts.helpers import open_account, sign_up_data, signed_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-02"), pytest.mark.duty("RET-04")]
 
@@ -34,3 +35,20 @@ def test_old_login_records_and_ended_sessions_go_and_the_rest_stays(settings):
     assert list(AccountSession.objects.values_list("pk", flat=True)) == [live.pk]
     assert result.deleted["account login log"] == 1
     assert result.deleted["visitor sessions"] == 1
+
+
+def test_an_account_never_confirmed_goes_after_seven_days_with_the_person_nothing_else_holds(settings):
+    settings.CAPTCHA_TEST_MODE = True
+    assert Client().post("/en/account/sign-up/", sign_up_data()).status_code == 302
+    assert Client().post("/en/account/sign-up/", sign_up_data(email="wang.fang@example.com")).status_code == 302
+    stale, fresh = Account.objects.order_by("created_at")
+    now = timezone.now()
+    Account.objects.filter(pk=stale.pk).update(created_at=now - datetime.timedelta(days=7, minutes=1))
+
+    result = sweep_retention(now)
+
+    assert list(Account.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert result.deleted["unconfirmed accounts"] == 1
+    person = Person.objects.get(pk=stale.person_id)
+    assert person.erased_at is not None
+    assert person.email_index is None

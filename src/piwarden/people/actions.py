@@ -185,7 +185,9 @@ def erase_person(person: Person, *, reason: str, by: User | None = None, referen
 
 # What links to a person without holding data of theirs for a purpose: the audit trail, which a
 # Person row exists to anchor (and which an erasure keeps).
-_NOT_HOLDING = frozenset({"audit.AuditEvent"})
+# The login log of an account (accounts.LoginRecord) is kept after an erasure, for security alone,
+# under a key of its own: it gives no reason to keep the person findable either.
+_NOT_HOLDING = frozenset({"audit.AuditEvent", "accounts.LoginRecord"})
 
 
 def holders(person: Person) -> list[str]:

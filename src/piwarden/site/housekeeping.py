@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django_tasks_db.models import DBTaskResult
 
-from piwarden.accounts.models import SESSION_IDLE, AccountSession, LoginRecord
+from piwarden.accounts.models import SESSION_IDLE, Account, AccountSession, AccountState, LoginRecord
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
 from piwarden.people.actions import erase_unheld
@@ -249,6 +249,21 @@ def _unverified_rights_requests(now: datetime.datetime) -> int:
     return int(per_model.get(RightsRequest._meta.label, 0))
 
 
+# An account whose e-mail address was never confirmed (the link works 3 days) is no account
+# (policy/declaration.toml, visitor_accounts); its person is erased with it when nothing else holds them.
+UNCONFIRMED_ACCOUNT_DAYS = 7
+UNCONFIRMED_ACCOUNT_REASON = "Account never confirmed, deleted after 7 days; nothing else held this person"
+
+
+def _unconfirmed_accounts(now: datetime.datetime) -> int:
+    cutoff = now - datetime.timedelta(days=UNCONFIRMED_ACCOUNT_DAYS)
+    stale = Account.objects.filter(state=AccountState.UNVERIFIED, created_at__lte=cutoff)
+    persons = set(stale.values_list("person_id", flat=True))
+    _, per_model = stale.delete()
+    erase_unheld(persons, reason=UNCONFIRMED_ACCOUNT_REASON)
+    return int(per_model.get(Account._meta.label, 0))
+
+
 def _rights_codes(now: datetime.datetime) -> int:
     # A code past its 10 minutes opens nothing; typed afterwards it is simply wrong.
     deleted, _ = VerificationCode.objects.filter(expires_at__lte=now).delete()
@@ -277,6 +292,14 @@ EXPIRIES: tuple[Expiry, ...] = (
         "ledger) when nothing else holds them",
         _unverified_rights_requests,
         category="rights_requests",
+    ),
+    Expiry(
+        "unconfirmed accounts",
+        "accounts.Account.email",
+        f"visitor accounts whose e-mail address was never confirmed, {UNCONFIRMED_ACCOUNT_DAYS} days after sign-up; "
+        "the person they name is erased (crypto-shredded, in the erasure ledger) when nothing else holds them",
+        _unconfirmed_accounts,
+        category="visitor_accounts",
     ),
     Expiry(
         "cookie choices past their retention",
