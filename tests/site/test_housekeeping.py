@@ -34,6 +34,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
 from piwarden.policy.declaration import load_declaration
+from piwarden.retention.rules import SWEPT
 from piwarden.site.housekeeping import EXPIRIES, JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
 from tests.serving import free_port, operator_env, wait_until
@@ -187,7 +188,8 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
 
     # Idempotent: the next run finds nothing, deletes nothing and records nothing.
     again = housekeeping()
-    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) == 11
+    # The retention sweep's rules (piwarden.retention.rules.SWEPT) run with the jobs: one line each.
+    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) == 18
     assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert usernames(AccessLog) == {"kept-attempt"}

@@ -22,6 +22,7 @@ class Rule(models.TextChoices):
     SIGN_IN_FAILURES = "sign_in_failures", _("Repeated failed sign-ins to one staff account")
     SIGN_IN_FAILURES_ALL = "sign_in_failures_all", _("Many failed staff sign-ins, all accounts together")
     REFUSAL_BURST = "refusal_burst", _("A burst of refusals by the processing gate")
+    CLOCK_AHEAD = "clock_ahead", _("The clock jumped ahead: the retention sweep refused to delete")
 
 
 class MonitorCursor(models.Model):
