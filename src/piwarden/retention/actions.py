@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import TruncDay
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -138,9 +139,9 @@ def _anonymise(rule: Swept, rows: models.QuerySet[Any]) -> int:
     if not fields:
         raise ValueError(f"{rule.name} holds no encrypted values; anonymising it is not defined")
     changes: dict[str, Any] = dict.fromkeys(fields, b"")
-    clock = rule.clock.name if isinstance(rule.clock, models.F) else None
+    clock: str | None = getattr(rule.clock, "name", None) if isinstance(rule.clock, models.F) else None
     if clock is not None:  # the day only: no time that matches an audit event's
-        changes[clock] = models.functions.TruncDay(clock)
+        changes[clock] = TruncDay(clock)
     return rows.update(**changes)
 
 

@@ -15,7 +15,7 @@ from piwarden.retention.rules import problems
 @register(Tags.models, "policy")
 def check_retention_rules(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     declaration = load_declaration()
-    found = [Error(problem, id="retention.E001") for problem in problems(declaration)]
+    found: list[CheckMessage] = [Error(problem, id="retention.E001") for problem in problems(declaration)]
     registered = handlers()
     # RET-04: a network log is kept on a deletion request (restricted to security), never deleted early.
     for category in declaration.categories:

@@ -194,14 +194,14 @@ def rules_of(declaration: Declaration) -> Iterator[tuple[Category, Rule]]:
     """Each declared category with its rule, in the declaration's order."""
     by_category: dict[str, Rule] = {}
     for swept in SWEPT:
-        for category in swept.categories:
-            by_category[category] = swept
+        for category_id in swept.categories:
+            by_category[category_id] = swept
     for other in OTHERS:
         by_category[other.category] = other
-    for category in declaration.categories:
-        rule = by_category.get(category.id)
+    for declared in declaration.categories:
+        rule = by_category.get(declared.id)
         if rule is not None:
-            yield category, rule
+            yield declared, rule
 
 
 def problems(declaration: Declaration) -> list[str]:

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from piwarden.errors import describe
 from piwarden.people.ledger import LedgerUnavailable
-from piwarden.retention.sweep import ClockAhead, Report, run_retention
+from piwarden.retention.sweep import ClockAhead, run_retention
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
 from piwarden.site.management.commands.worker import drop_connections
 from piwarden.staff.actions import expire_grants
