@@ -155,6 +155,7 @@ EXPECTED = {
         Capability.OPEN_GRANTS,
         Capability.REVIEW_ACCESS,
         Capability.RECORD_TRAINING,
+        Capability.PLACE_HOLDS,
     },
     "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY},
     "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
