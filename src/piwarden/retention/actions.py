@@ -24,6 +24,7 @@ from django.utils.translation import gettext_noop
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
+from piwarden.people import ledger
 from piwarden.people.actions import shred_person
 from piwarden.people.models import Person
 from piwarden.people.registry import Subject, erase_categories
@@ -154,20 +155,22 @@ def _holding(model: type[models.Model]) -> Q | None:
     return not_anonymised(model)
 
 
-def retention_holders(person: Person) -> list[str]:
-    """The models that still keep ``person`` for a purpose (``people.actions.holders``' rule, with
-    consent records and anonymised rows not counted)."""
-    found = []
+def kept_among(person_ids: Collection[Any]) -> set[Any]:
+    """Which of these people something still keeps for a purpose (``people.actions.holders``' rule,
+    with consent records and anonymised rows not counted): one query per related model, whatever
+    the number of people."""
+    kept: set[Any] = set()
+    ids = list(person_ids)
     for relation in Person._meta.related_objects:
         if not (relation.one_to_many or relation.one_to_one):
             continue
         holding = _holding(relation.related_model)
         if holding is None:
             continue
-        rows = relation.related_model._default_manager.filter(holding, **{relation.field.name: person})
-        if rows.exists():
-            found.append(relation.related_model._meta.label)
-    return found
+        name = relation.field.name
+        rows = relation.related_model._default_manager.filter(holding, **{f"{name}__in": ids})
+        kept.update(rows.order_by().values_list(name, flat=True).distinct())
+    return kept
 
 
 def erase_unheld_persons(person_ids: Iterable[Any], *, reason: str, now: datetime.datetime) -> int:
@@ -179,13 +182,16 @@ def erase_unheld_persons(person_ids: Iterable[Any], *, reason: str, now: datetim
         return 0
     declaration = load_declaration()
     held = set(held_persons(now))
+    candidates = list(Person.objects.select_for_update().filter(pk__in=ids, erased_at__isnull=True).order_by("pk"))
+    kept = kept_among([p.pk for p in candidates])
     erased = 0
-    for person in Person.objects.select_for_update().filter(pk__in=ids, erased_at__isnull=True).order_by("pk"):
-        if person.pk in held or retention_holders(person):
-            continue
-        counts = erase_categories(person, declaration, Subject.VISITOR)
-        if shred_person(person, reason=reason[:REASON_MAX_LENGTH], erased=counts):
-            erased += 1
+    with ledger.synced_once():  # one fsync of the erasure ledger for the batch, before its commit
+        for person in candidates:
+            if person.pk in held or person.pk in kept:
+                continue
+            counts = erase_categories(person, declaration, Subject.VISITOR)
+            if shred_person(person, reason=reason[:REASON_MAX_LENGTH], erased=counts):
+                erased += 1
     return erased
 
 
@@ -197,11 +203,14 @@ def erase_people_batch(keys: Collection[Any], *, reason: str, run: str) -> int:
     held = set(held_persons(now))
     declaration = load_declaration()
     erased = 0
-    for person in Person.objects.select_for_update().filter(pk__in=list(keys), erased_at__isnull=True).order_by("pk"):
-        if person.pk in held:
-            continue
-        counts = erase_categories(person, declaration, Subject.VISITOR)
-        erased += shred_person(person, reason=reason, erased=counts)
+    with ledger.synced_once():
+        for person in (
+            Person.objects.select_for_update().filter(pk__in=list(keys), erased_at__isnull=True).order_by("pk")
+        ):
+            if person.pk in held:
+                continue
+            counts = erase_categories(person, declaration, Subject.VISITOR)
+            erased += shred_person(person, reason=reason, erased=counts)
     record_event(EventType.RETENTION_BATCH, extra={"run": run, "category": "people", "persons_erased": erased})
     return erased
 

@@ -24,12 +24,14 @@ site's cessation erases everyone through it: :func:`erase_people`).
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
@@ -43,6 +45,12 @@ from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import Sweep as Jobs
 
 BATCH = 500
+# A batch that erases people costs ~10 ms a person (every category's eraser, the key destroyed):
+# smaller, so that one transaction (on SQLite, the write lock the site's POSTs wait for) stays short.
+PEOPLE_BATCH = 10
+# On SQLite, after each batch the sweep waits as long again as the batch took: the site's writers
+# get the lock at least half of the time (docs/performance.md, the retention sweep).
+SQLITE_YIELD = 1.0
 
 # (label, done, total): called after each batch.
 Progress = Callable[[str, int, int], None]
@@ -95,14 +103,19 @@ def run_batches(
     label: str,
     batch_size: int = BATCH,
     progress: Progress | None = None,
+    yield_ratio: float | None = None,
 ) -> int:
     """Hand the primary keys of ``keys`` to ``act`` in batches, in key order; return what ``act`` counted.
 
     ``act`` is a durable write path that re-checks each key under its transaction, so a key that
     changed meanwhile is left alone; it must leave no key it acted on in ``keys`` (deleted, erased,
     anonymised), so that a run after a crash finds only what was not done.  The keys are read
-    one batch at a time after the last one read, never all at once.
+    one batch at a time after the last one read, never all at once.  After each batch the loop waits
+    ``yield_ratio`` times as long as the batch took (default: :data:`SQLITE_YIELD` on SQLite, none
+    elsewhere), so that the site's own writes are not starved.
     """
+    if yield_ratio is None:
+        yield_ratio = SQLITE_YIELD if connection.vendor == "sqlite" else 0.0
     total = keys.count()
     done = counted = 0
     last: Any = None
@@ -115,7 +128,10 @@ def run_batches(
         batch = list(page.values_list("pk", flat=True)[:batch_size])
         if not batch:
             return counted
+        began = time.monotonic()
         counted += act(batch)
+        if yield_ratio:
+            time.sleep((time.monotonic() - began) * yield_ratio)
         last = batch[-1]
         done = min(done + len(batch), total) if total else done + len(batch)
         if progress is not None:
@@ -145,7 +161,7 @@ class Report:
 def run_retention(
     now: datetime.datetime | None = None,
     *,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     clock_confirmed: bool = False,
 ) -> tuple[Jobs, Report]:
@@ -161,7 +177,7 @@ def run_retention(
 def sweep(
     now: datetime.datetime | None = None,
     *,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Apply every swept rule once (the clock guarded by the caller: :func:`run_retention`)."""
@@ -192,7 +208,8 @@ def sweep(
             outcome.erased += batch.erased
             return batch.rows
 
-        outcome.rows = run_batches(rows, act, label=rule.category, batch_size=batch_size, progress=progress)
+        size = batch_size or (PEOPLE_BATCH if rule.person is not None else BATCH)
+        outcome.rows = run_batches(rows, act, label=rule.category, batch_size=size, progress=progress)
     return Report(run, outcomes)
 
 
@@ -203,7 +220,7 @@ def erase_people(
     people: QuerySet[Person],
     *,
     reason: str,
-    batch_size: int = BATCH,
+    batch_size: int = PEOPLE_BATCH,
     progress: Progress | None = None,
 ) -> int:
     """Erase every person of ``people`` not erased yet (every category's eraser, then crypto-shredding),

@@ -19,7 +19,7 @@ from piwarden.people.models import Person
 from piwarden.retention import actions as retention_actions
 from piwarden.retention.models import LegalHold
 from piwarden.retention.plan import plan
-from piwarden.retention.sweep import BATCH, ClockAhead, run_retention
+from piwarden.retention.sweep import BATCH, PEOPLE_BATCH, ClockAhead, run_retention
 
 
 def _day(value: str) -> datetime.date:
@@ -45,7 +45,12 @@ class Command(BaseCommand):
             dest="action", required=True, metavar="{sweep,plan,hold,replay-erasures,ledger}"
         )
         swept = actions.add_parser("sweep", help="apply every category's retention now (idempotent, resumable)")
-        swept.add_argument("--batch-size", type=int, default=BATCH, help=f"rows per transaction (default {BATCH})")
+        swept.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help=f"rows per transaction (default {BATCH}, and {PEOPLE_BATCH} where people are erased with them)",
+        )
         swept.add_argument(
             "--clock-confirmed",
             action="store_true",
@@ -87,7 +92,7 @@ class Command(BaseCommand):
         try:
             jobs, report = run_retention(
                 now,
-                batch_size=max(1, options["batch_size"]),
+                batch_size=max(1, options["batch_size"]) if options["batch_size"] else None,
                 progress=self._bar,
                 clock_confirmed=options["clock_confirmed"],
             )
