@@ -28,7 +28,8 @@ def test_the_privacy_officer_places_a_hold_on_a_person_and_lifts_it(client: Clie
     assert "No legal hold has been placed." in page.content.decode() or "尚未设立" in page.content.decode()
 
     placed = client.post(
-        "/backoffice/holds/", {"person": person.reference, "reason": "Court order 2026-88", "ends_on": until.isoformat()}
+        "/backoffice/holds/",
+        {"person": person.reference, "reason": "Court order 2026-88", "ends_on": until.isoformat()},
     )
     assert placed.status_code == 302
     hold = LegalHold.objects.get()
@@ -53,7 +54,9 @@ def test_bad_input_places_nothing_and_says_why(client: Client, carol):
         {"person": "0123456789", "category": "consultation", "reason": "Court order 2026-88", "ends_on": tomorrow},
     )
     assert both.status_code == 400
-    unknown = client.post("/backoffice/holds/", {"person": "0123456789", "reason": "Court order 2026-88", "ends_on": tomorrow})
+    unknown = client.post(
+        "/backoffice/holds/", {"person": "0123456789", "reason": "Court order 2026-88", "ends_on": tomorrow}
+    )
     assert unknown.status_code == 400
     past = client.post(
         "/backoffice/holds/", {"category": "consultation", "reason": "Court order 2026-88", "ends_on": "2020-01-01"}

@@ -357,3 +357,36 @@ def test_a_network_log_cannot_be_declared_shorter_than_six_months():
         }
     )
     assert any("network log" in p and "sign_in_records" in p for p in problems(shorter))
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02", "SEC-10")
+def test_a_category_declared_anonymise_keeps_its_statistics_and_loses_its_identity(client, declared):
+    from tests.policy.test_declaration import REAL_POLICY  # noqa: PLC0415  # a test module
+
+    text = (REAL_POLICY / "declaration.toml").read_text(encoding="utf-8")
+    declared(text.replace('after_retention = "delete"', 'after_retention = "anonymise"', 1))  # consultation's
+    assert load_declaration().category("consultation").after_retention == "anonymise"
+    old = submitted(client, "old@example.com", NOW - days("consultation") - HOUR)
+    young = submitted(client, "young@example.com", NOW - days("consultation") + HOUR)
+    submitted(client, "new@example.com", NOW - HOUR)  # the newest stored time, before the first sweep
+
+    with time_machine.travel(NOW, tick=False):
+        output = sweep()
+    assert "consultation (inquiries.Inquiry): 1 anonymised, 1 person(s) erased" in output
+
+    kept = Inquiry.objects.filter(pk=old.pk).values(
+        "product", "status", "language", "submitted_at", "name", "email", "phone", "company", "region"
+    )[0]
+    assert kept["product"] == old.product and kept["language"] == old.language  # the statistics stay
+    assert kept["submitted_at"] == old.submitted_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    for field in ("name", "email", "phone", "company", "region"):
+        assert bytes(kept[field]) == b"", field  # the values themselves are gone
+    person = Person.objects.get(pk=old.person_id)
+    assert person.is_erased and person.data_key.is_destroyed  # old copies (backups) unreadable too
+    assert Inquiry.objects.get(pk=young.pk).name == "张伟"
+
+    with time_machine.travel(NOW + HOUR / 2, tick=False):
+        again = sweep()
+    assert "consultation (inquiries.Inquiry): 0 anonymised" in again
+    assert AuditEvent.objects.filter(event_type="retention.batch", extra__category="consultation").count() == 1

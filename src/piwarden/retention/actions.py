@@ -27,7 +27,7 @@ from piwarden.consent.models import ConsentRecord
 from piwarden.people import ledger
 from piwarden.people.actions import shred_person
 from piwarden.people.models import Person
-from piwarden.people.registry import Subject, erase_categories
+from piwarden.people.registry import Subject, erase_categories, handlers_for
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention.models import REASON_MAX_LENGTH, LegalHold, SweepClock
 from piwarden.retention.rules import SWEPT, Swept, cutoff, retention_days
@@ -114,7 +114,8 @@ def sweep_batch(rule_index: int, keys: Collection[Any], *, now: datetime.datetim
         f"Retention sweep: the {rule.category} past its {retention_days(category)} days was the last of "
         "this person's data kept"
     )
-    erased = erase_unheld_persons(persons, reason=reason, now=now)
+    # Anonymised rows stay: the person's eraser of their category must not delete them.
+    erased = erase_unheld_persons(persons, reason=reason, now=now, spare=rule.categories if anonymise else ())
     record_event(
         EventType.RETENTION_BATCH,
         extra={
@@ -173,10 +174,13 @@ def kept_among(person_ids: Collection[Any]) -> set[Any]:
     return kept
 
 
-def erase_unheld_persons(person_ids: Iterable[Any], *, reason: str, now: datetime.datetime) -> int:
+def erase_unheld_persons(
+    person_ids: Iterable[Any], *, reason: str, now: datetime.datetime, spare: Collection[str] = ()
+) -> int:
     """Erase, in the caller's transaction, each of these people whom nothing keeps any more and no
     hold covers: every category's eraser (their consents withdrawn), then crypto-shredding with its
-    ``person.shredded`` event and the erasure ledger.  Returns how many were erased."""
+    ``person.shredded`` event and the erasure ledger; the erasers of ``spare`` (anonymised
+    categories) are not run.  Returns how many were erased."""
     ids = [p for p in person_ids if p is not None]
     if not ids:
         return 0
@@ -184,12 +188,15 @@ def erase_unheld_persons(person_ids: Iterable[Any], *, reason: str, now: datetim
     held = set(held_persons(now))
     candidates = list(Person.objects.select_for_update().filter(pk__in=ids, erased_at__isnull=True).order_by("pk"))
     kept = kept_among([p.pk for p in candidates])
+    only = None
+    if spare:
+        only = [h.category for h in handlers_for(declaration, Subject.VISITOR) if h.category not in spare]
     erased = 0
     with ledger.synced_once():  # one fsync of the erasure ledger for the batch, before its commit
         for person in candidates:
             if person.pk in held or person.pk in kept:
                 continue
-            counts = erase_categories(person, declaration, Subject.VISITOR)
+            counts = erase_categories(person, declaration, Subject.VISITOR, only=only)
             if shred_person(person, reason=reason[:REASON_MAX_LENGTH], erased=counts):
                 erased += 1
     return erased
