@@ -174,7 +174,8 @@ def _csrf(port: int) -> tuple[str, str]:
     body = response.read().decode()
     cookie = re.search(r"csrftoken=([^;]+)", response.getheader("set-cookie") or "")
     field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)
-    assert cookie and field
+    assert cookie
+    assert field
     return cookie[1], field[1]
 
 

@@ -77,4 +77,5 @@ def test_a_sweep_killed_mid_way_is_finished_by_the_next_without_loss_or_repeat(c
     assert not shredded.values("person_id").annotate(n=Count("id")).filter(n__gt=1).exists()
     assert Person.objects.filter(erased_at__isnull=False).count() == PEOPLE
     comparison = ledger.compare()
-    assert comparison.unerased == [] and comparison.unrecorded == []
+    assert comparison.unerased == []
+    assert comparison.unrecorded == []

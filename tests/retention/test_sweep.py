@@ -378,12 +378,14 @@ def test_a_category_declared_anonymise_keeps_its_statistics_and_loses_its_identi
     kept = Inquiry.objects.filter(pk=old.pk).values(
         "product", "status", "language", "submitted_at", "name", "email", "phone", "company", "region"
     )[0]
-    assert kept["product"] == old.product and kept["language"] == old.language  # the statistics stay
+    assert kept["product"] == old.product
+    assert kept["language"] == old.language
     assert kept["submitted_at"] == old.submitted_at.replace(hour=0, minute=0, second=0, microsecond=0)
     for field in ("name", "email", "phone", "company", "region"):
         assert bytes(kept[field]) == b"", field  # the values themselves are gone
     person = Person.objects.get(pk=old.person_id)
-    assert person.is_erased and person.data_key.is_destroyed  # old copies (backups) unreadable too
+    assert person.is_erased
+    assert person.data_key.is_destroyed
     assert Inquiry.objects.get(pk=young.pk).name == "张伟"
 
     with time_machine.travel(NOW + HOUR / 2, tick=False):
