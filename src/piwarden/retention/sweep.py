@@ -45,9 +45,11 @@ from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import Sweep as Jobs
 
 BATCH = 500
-# A batch that erases people costs ~10 ms a person (every category's eraser, the key destroyed):
-# smaller, so that one transaction (on SQLite, the write lock the site's POSTs wait for) stays short.
+# A batch that erases people costs ~10-30 ms a person (every category's eraser, the key destroyed):
+# smaller, so that one transaction stays short; on SQLite, whose one write lock the site's POSTs
+# wait for, three (bench/retention.py: the POST's p99 within 2x of its p99 without the sweep).
 PEOPLE_BATCH = 10
+SQLITE_PEOPLE_BATCH = 3
 # On SQLite, after each batch the sweep waits as long again as the batch took: the site's writers
 # get the lock at least half of the time (docs/performance.md, the retention sweep).
 SQLITE_YIELD = 1.0
@@ -208,7 +210,8 @@ def sweep(
             outcome.erased += batch.erased
             return batch.rows
 
-        size = batch_size or (PEOPLE_BATCH if rule.person is not None else BATCH)
+        people = SQLITE_PEOPLE_BATCH if connection.vendor == "sqlite" else PEOPLE_BATCH
+        size = batch_size or (people if rule.person is not None else BATCH)
         outcome.rows = run_batches(rows, act, label=rule.category, batch_size=size, progress=progress)
     return Report(run, outcomes)
 
