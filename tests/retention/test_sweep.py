@@ -150,7 +150,8 @@ def hold(ended: datetime.datetime) -> int:
 
 
 @pytest.mark.django_db
-@pytest.mark.duty("RET-01", "RET-02")
+@pytest.mark.duty("RET-01")
+@pytest.mark.duty("RET-02")
 def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(client, carol):
     made: dict[str, tuple[Callable[[], bool], Callable[[], bool]]] = {}
 
@@ -360,7 +361,8 @@ def test_a_network_log_cannot_be_declared_shorter_than_six_months():
 
 
 @pytest.mark.django_db
-@pytest.mark.duty("RET-02", "SEC-10")
+@pytest.mark.duty("RET-02")
+@pytest.mark.duty("SEC-10")
 def test_a_category_declared_anonymise_keeps_its_statistics_and_loses_its_identity(client, declared):
     from tests.policy.test_declaration import REAL_POLICY  # noqa: PLC0415  # a test module
 
