@@ -62,12 +62,62 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument("--batch-size", type=int, default=0, help="0: the sweep's defaults")
+    parser.add_argument(
+        "--rows-only",
+        type=int,
+        default=0,
+        help="instead: N expired rows that erase nobody (security alerts, 500 per batch), no load; the batch "
+        "machinery's own throughput and memory",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="piwarden-bench-retention-") as tmp:
         data_dir = Path(tmp)
         configure(data_dir, PIWARDEN_DEMO="on")
         env = dict(os.environ)
-        run(env, args.persons, args.load_seconds, args.batch_size)
+        if args.rows_only:
+            rows_only(env, args.rows_only)
+        else:
+            run(env, args.persons, args.load_seconds, args.batch_size)
+
+
+FILL_ALERTS = """
+import datetime, sys
+from django.utils import timezone
+from piwarden.monitoring.models import Alert
+n = int(sys.argv[-1]); old = timezone.now() - datetime.timedelta(days=1200)
+for start in range(0, n, 10_000):
+    Alert.objects.bulk_create([
+        Alert(rule="bulk_reveals", events=31, threshold=30, window_minutes=10, first_seq=i, last_seq=i,
+              first_at=old, last_at=old, raised_at=old)
+        for i in range(start + 1, min(n, start + 10_000) + 1)
+    ])
+"""
+
+
+def rows_only(env: dict[str, str], rows: int) -> None:
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"database: {'PostgreSQL' if env.get('DATABASE_URL', '').startswith('postgres') else 'SQLite (WAL)'}")
+    _piwarden(env, "migrate", "--verbosity", "0")
+    _piwarden(env, "keys", "init")
+    fill = [sys.executable, "-m", "piwarden", "shell", "-c", FILL_ALERTS.replace("sys.argv[-1]", str(rows))]
+    subprocess.run(fill, env=env, check=True, stdout=subprocess.DEVNULL)  # our own command
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    began = time.perf_counter()
+    argv = ["piwarden", "retention", "sweep", "--clock-confirmed"]
+    result = subprocess.run(  # our own command, measured by itself
+        [sys.executable, "-c", MEASURED, *argv], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - began
+    peak = re.search(r"MAXRSS (\d+)", result.stderr)
+    deleted = re.search(r"staff_security_alerts \(monitoring.Alert\): (\d+) deleted", result.stdout)
+    if result.returncode != 0 or deleted is None or peak is None:
+        print(result.stdout, result.stderr)
+        raise SystemExit("the sweep failed")
+    print(
+        f"sweep: {int(deleted[1]):,} expired rows deleted in {wall:.1f} s (process start included): "
+        f"{int(deleted[1]) / wall:,.0f} rows/s; the sweep process's peak RSS {int(peak[1]) / 1024:.0f} MB; "
+        f"load average after: {os.getloadavg()[0]:.2f}"
+    )
 
 
 def _piwarden(env: dict[str, str], *argv: str) -> None:
