@@ -33,6 +33,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from piwarden.inquiries.actions import assign_inquiry
+from piwarden.monitoring.actions import raise_clock_alert
 from piwarden.people import ledger
 from piwarden.people.actions import (
     correct_person_data,
@@ -44,7 +45,6 @@ from piwarden.people.actions import (
     restrict_processing,
     withdraw,
 )
-from piwarden.monitoring.actions import raise_clock_alert
 from piwarden.people.models import Person
 from piwarden.retention import actions as retention_actions
 from piwarden.site.actions import sweep_retention
