@@ -23,6 +23,15 @@ def _categories() -> list[tuple[str, str]]:
     return [(c.id, str(c.name)) for c in load_declaration().categories]
 
 
+def _named(holds: Any) -> list[Any]:
+    """The holds, each with its category's declared name in the active language (``category_name``)."""
+    names = dict(_categories())
+    listed = list(holds[:200])
+    for hold in listed:
+        hold.category_name = names.get(hold.category, hold.category)
+    return listed
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def holds(request: HttpRequest) -> HttpResponse:
@@ -57,7 +66,7 @@ def holds(request: HttpRequest) -> HttpResponse:
         context["done"] = _("Legal hold placed: the retention sweep keeps what it covers until its last day.")
     elif done == "lifted":
         context["done"] = _("Legal hold lifted: the next retention sweep removes what it kept past its retention.")
-    context["holds"] = list(listed[:200])
+    context["holds"] = _named(listed)
     return render(request, "backoffice/holds.html", context, status=status)
 
 
@@ -79,7 +88,7 @@ def lift(request: HttpRequest, hold_id: int) -> HttpResponse:
         "form": LegalHoldForm(categories=_categories()),
         "lift_form": form,
         "refusal": refusal,
-        "holds": list(listed[:200]),
+        "holds": _named(listed),
         "today": timezone.now().date(),
     }
     return render(request, "backoffice/holds.html", context, status=HTTPStatus.BAD_REQUEST)
