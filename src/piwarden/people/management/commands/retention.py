@@ -19,7 +19,7 @@ from piwarden.people.models import Person
 from piwarden.retention import actions as retention_actions
 from piwarden.retention.models import LegalHold
 from piwarden.retention.plan import plan
-from piwarden.retention.sweep import BATCH, PEOPLE_BATCH, ClockAhead, run_retention
+from piwarden.retention.sweep import BATCH, PEOPLE_BATCH, SQLITE_PEOPLE_BATCH, ClockAhead, run_retention
 
 
 def _day(value: str) -> datetime.date:
@@ -49,7 +49,8 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=None,
-            help=f"rows per transaction (default {BATCH}, and {PEOPLE_BATCH} where people are erased with them)",
+            help=f"rows per transaction (default {BATCH}; where people are erased with them {PEOPLE_BATCH}, "
+            f"{SQLITE_PEOPLE_BATCH} on SQLite)",
         )
         swept.add_argument(
             "--clock-confirmed",
