@@ -406,6 +406,25 @@ MATRIX: dict[str, list[Case]] = {
             note="no step",
         ),
     ],
+    # Legal holds (issue 10 §1): the privacy officer's.
+    "backoffice:holds": [
+        Case(staff(privacy_officer=OK)),
+        Case(staff(privacy_officer=BAD), method="post", data={"reason": "short"}, note="invalid: nothing placed"),
+    ],
+    "backoffice:hold_lift": [
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:hold_lift", args=[999_999]),
+            method="post",
+            data={"reason": "Court order lifted"},
+            note="no such hold",
+        ),
+        Case(
+            everyone(NOT_ALLOWED, **dict.fromkeys(VISITORS, LOGIN)),
+            url=lambda w: reverse("backoffice:hold_lift", args=[999_999]),
+            note="lifting is a POST",
+        ),
+    ],
     # A link that was never issued: nothing to enrol, whoever follows it.
     "backoffice:enrol": [Case(everyone(NOT_FOUND), url=lambda w: reverse("backoffice:enrol", args=["MQ", "x-y"]))],
 }

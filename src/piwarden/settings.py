@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "piwarden.monitoring",
     "piwarden.incidents",
     "piwarden.security",
+    "piwarden.retention",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",
@@ -371,6 +372,9 @@ PIWARDEN_ALERT_SIGN_IN_FAILURES_ALL = envint("PIWARDEN_ALERT_SIGN_IN_FAILURES_AL
 PIWARDEN_ALERT_SIGN_IN_MINUTES = envint("PIWARDEN_ALERT_SIGN_IN_MINUTES", 15, minimum=1)
 PIWARDEN_ALERT_REFUSALS = envint("PIWARDEN_ALERT_REFUSALS", 20, minimum=1)
 PIWARDEN_ALERT_REFUSALS_MINUTES = envint("PIWARDEN_ALERT_REFUSALS_MINUTES", 10, minimum=1)
+# The retention sweep refuses to delete when the clock reads more than this many hours after the
+# last reading it trusted (a wrong NTP answer must not delete early): piwarden.retention.sweep.
+PIWARDEN_RETENTION_CLOCK_SKEW = envint("PIWARDEN_RETENTION_CLOCK_SKEW", 48, minimum=1)
 PIWARDEN_ALERT_EVERY = envint("PIWARDEN_ALERT_EVERY", 300, minimum=10)  # seconds between runs under `serve`
 # Links in e-mails.  `piwarden serve` sets it for its children from the address it serves at.
 PIWARDEN_SITE_URL = envstr(

@@ -33,6 +33,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from piwarden.inquiries.actions import assign_inquiry
+from piwarden.monitoring.actions import raise_clock_ahead_alert
 from piwarden.people import ledger
 from piwarden.people.actions import (
     correct_person_data,
@@ -45,6 +46,7 @@ from piwarden.people.actions import (
     withdraw,
 )
 from piwarden.people.models import Person
+from piwarden.retention import actions as retention_actions
 from piwarden.site.actions import sweep_retention
 from piwarden.staff.actions import (
     create_staff,
@@ -226,6 +228,18 @@ ENTRY_POINTS: dict[str, Callable[[User, Path], object]] = {
     # staff-authz
     "end_expired_session": lambda user, _tmp: end_expired_session(_request(user), signed_in_for=43200),
     "assign_inquiry": lambda user, _tmp: assign_inquiry(user, "ABCDEFGHJK", to=user),
+    # retention (issue 10 §1)
+    "sweep_batch": lambda _user, _tmp: retention_actions.sweep_batch(0, [], now=timezone.now(), run="r"),
+    "erase_people_batch": lambda _user, _tmp: retention_actions.erase_people_batch([], reason="Site ceases", run="r"),
+    "trust_clock": lambda _user, _tmp: retention_actions.trust_clock(timezone.now()),
+    "confirm_clock": lambda _user, _tmp: retention_actions.confirm_clock(now=timezone.now(), reference=None),
+    "place_hold": lambda user, _tmp: retention_actions.place_hold(
+        category="consultation", reason="Court order 2026-88", ends_on=timezone.now().date(), by=user
+    ),
+    "lift_hold": lambda user, _tmp: retention_actions.lift_hold(1, reason="The court lifted it", by=user),
+    "raise_clock_ahead_alert": lambda _user, _tmp: raise_clock_ahead_alert(
+        now=timezone.now(), reference=timezone.now()
+    ),
 }
 
 

@@ -75,10 +75,12 @@ def test_policy_check_fails_on_a_category_without_exporter_or_eraser(declared):
     assert inspect_inventory(declaration).problems == []  # the one problem is the registry's
     err = io.StringIO()
 
-    with pytest.raises(CommandError, match=r"1 problem\(s\)"):
+    # Two: the registry's, and the retention schedule's (piwarden.retention.rules: a rule per category).
+    with pytest.raises(CommandError, match=r"2 problem\(s\)"):
         call_command("policy", "check", stdout=io.StringIO(), stderr=err)
 
     assert "category 'consultation_region': has no exporter and no eraser" in err.getvalue()
+    assert "category 'consultation_region': no retention rule" in err.getvalue()
     # The same rule runs as a system check at start-up and in the test suite.
     assert check_exporters_and_erasers in checks.registry.registry.get_checks()
     errors = check_exporters_and_erasers()

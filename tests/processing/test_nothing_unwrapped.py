@@ -163,7 +163,14 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped, s
         kwargs: dict[str, object] = {"reference": reference} if "reference" in pattern.pattern.converters else {}
         if "review_id" in pattern.pattern.converters:
             kwargs = {"review_id": review.pk}
-        objects = {"alert_id": alert.pk, "user_id": alert.staff_id, "grant_id": 999_999, "uid": "MQ", "token": "x-y"}
+        objects = {
+            "alert_id": alert.pk,
+            "user_id": alert.staff_id,
+            "grant_id": 999_999,
+            "hold_id": 999_999,
+            "uid": "MQ",
+            "token": "x-y",
+        }
         objects["slug"] = incident.slug
         kwargs |= {name: value for name, value in objects.items() if name in pattern.pattern.converters}
         url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)

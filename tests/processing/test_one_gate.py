@@ -54,6 +54,18 @@ NOT_A_DECISION = {
     ("piwarden/people/ledger.py", "_erased_ids", "erased_at"): "the ledger compared with the database's erasures",
     # rights-rest: the sweep erases the people an unconfirmed rights request alone held
     ("piwarden/people/actions.py", "erase_unheld", "erased_at"): "erasure is idempotent: it reads its own result",
+    # retention: the sweep and the cessation erase only whom no erasure reached yet
+    (
+        "piwarden/retention/actions.py",
+        "erase_unheld_persons",
+        "erased_at",
+    ): "erasure is idempotent: it reads its own result",
+    (
+        "piwarden/retention/actions.py",
+        "erase_people_batch",
+        "erased_at",
+    ): "erasure is idempotent: it reads its own result",
+    ("piwarden/retention/sweep.py", "erase_people", "erased_at"): "the batches resume where erasure stopped",
     # monitoring: the gate's refusals are read back from the log, counted and shown, never decided
     ("piwarden/monitoring/access.py", "", "PROCESSING_REFUSED"): "the security page lists the gate's refusals",
     ("piwarden/monitoring/rules.py", "", "PROCESSING_REFUSED"): "a rule counts the gate's refusals",

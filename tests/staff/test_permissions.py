@@ -158,6 +158,7 @@ EXPECTED = {
         Capability.HANDLE_INCIDENTS,
         Capability.SEE_CHILDREN_DATA,
         Capability.FLAG_CHILD_DATA,
+        Capability.PLACE_HOLDS,
     },
     "auditor": {
         Capability.READ_AUDIT,

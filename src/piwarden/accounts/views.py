@@ -376,8 +376,8 @@ def totp(request: HttpRequest, session: AccountSession) -> HttpResponse:
 def totp_remove(request: HttpRequest, session: AccountSession) -> HttpResponse:
     form = RemoveTotpForm(request.POST)
     error = ""
-    if throttle.code(request, f"totp_remove:{session.pk}").verdict is throttle.Verdict.REFUSED:
-        return _too_many(request)  # counted before the password is hashed
+    if (decided := throttle.code(request, f"totp_remove:{session.pk}")).verdict is throttle.Verdict.REFUSED:
+        return _too_many(request, decided.refused)  # counted before the password is hashed
     if not form.is_valid():
         error = _("Type your password to remove the authenticator.")
     elif len(passwords.normalised(form.cleaned_data["password"])) < passwords.MIN_LENGTH:

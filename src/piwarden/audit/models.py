@@ -62,6 +62,14 @@ class EventType(models.TextChoices):
     OUTBOX_READ = "outbox.read", _("Sealed e-mail copies opened by the operator")
     KEYS_REPLACED = "keys.replaced", _("New keys put in place over existing data (that data is unreadable)")
     RETENTION_SWEPT = "retention.swept", _("Data past its declared retention deleted by the housekeeping")
+    # retention: the sweep's batches, legal holds, the clock guard
+    RETENTION_BATCH = "retention.batch", _("A batch of data past its declared retention deleted or anonymised")
+    RETENTION_HOLD_PLACED = "retention.hold_placed", _("Legal hold placed: data kept past its retention")
+    RETENTION_HOLD_LIFTED = "retention.hold_lifted", _("Legal hold lifted")
+    RETENTION_CLOCK_CONFIRMED = (
+        "retention.clock_confirmed",
+        _("Clock confirmed by the operator for the retention sweep"),
+    )
     SCHEDULE_LOADED = "rights.schedule_loaded", _("A year's working-day schedule loaded from the State Council notice")
     # rights-intake: the rights portal's intake (requests, codes, status page)
     RIGHTS_REQUEST_SUBMITTED = "rights.request_submitted", _("Rights request submitted (awaiting verification)")

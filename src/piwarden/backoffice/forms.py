@@ -371,3 +371,43 @@ class TrainingForm(forms.Form):
         field = self.fields["staff"]
         assert isinstance(field, forms.ModelChoiceField)  # noqa: S101  # declared above
         field.queryset = staff
+
+
+class LegalHoldForm(forms.Form):
+    """A legal hold: on one person (by the reference the console shows) or on a whole category."""
+
+    person = forms.CharField(
+        label=_("Person's reference"),
+        max_length=10,
+        required=False,
+        help_text=_("The 10-character reference shown with a request. Leave empty to hold a whole category."),
+    )
+    category = forms.ChoiceField(label=_("Or a whole category"), required=False)
+    reason = forms.CharField(
+        label=_("Reason"),
+        min_length=10,
+        max_length=200,
+        help_text=_("A case or file reference; do not write personal information here."),
+    )
+    ends_on = forms.DateField(label=_("Last day of the hold"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["category"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101  # declared above
+        field.choices = [("", _("— none: the person above —")), *categories]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if bool(cleaned.get("person")) == bool(cleaned.get("category")):
+            raise forms.ValidationError(_("Give either a person's reference or a category, not both."))
+        return cleaned
+
+
+class LiftHoldForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why the hold ends now"),
+        min_length=10,
+        max_length=200,
+        help_text=_("A case or file reference; do not write personal information here."),
+    )

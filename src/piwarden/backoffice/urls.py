@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import incident_views, refusal_views, security_views, staff_views, views
+from piwarden.backoffice import incident_views, refusal_views, retention_views, security_views, staff_views, views
 
 app_name = "backoffice"
 
@@ -37,4 +37,6 @@ urlpatterns = [
     path("incidents/<slug:slug>/report/print/", incident_views.incident_report_print, name="incident_report_print"),
     path("incidents/<slug:slug>/report.json", incident_views.incident_report_export, name="incident_report_export"),
     path("incidents/<slug:slug>/notice/", incident_views.incident_notice, name="incident_notice"),
+    path("holds/", retention_views.holds, name="holds"),
+    path("holds/<int:hold_id>/lift/", retention_views.lift, name="hold_lift"),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Max, QuerySet
@@ -159,6 +160,40 @@ def raise_clock_alert(rule: Rule, *, seq: int, first_at: datetime.datetime, last
     )
     send_alert_mail.enqueue(str(alert.pk))
     return alert.pk
+
+
+@transaction.atomic(durable=True)
+def raise_clock_ahead_alert(*, now: datetime.datetime, reference: datetime.datetime) -> Alert | None:
+    """The retention sweep found the clock ahead of the last reading it trusted: one alert per newest
+    sealed audit event (a sweep refused again with nothing new in the log raises none), e-mailed to
+    the security role like the rules' alerts.  ``first_at`` is the trusted reading, ``last_at`` the clock's."""
+    seal_top = AuditEvent.objects.aggregate(top=Max("seq"))["top"] or 0
+    if Alert.objects.filter(rule=Rule.CLOCK_AHEAD, last_seq=seal_top).exists():
+        return None
+    alert = Alert.objects.create(
+        rule=Rule.CLOCK_AHEAD,
+        staff=None,
+        events=0,
+        threshold=settings.PIWARDEN_RETENTION_CLOCK_SKEW,
+        window_minutes=settings.PIWARDEN_RETENTION_CLOCK_SKEW * 60,
+        first_seq=seal_top,
+        last_seq=seal_top,
+        first_at=reference,
+        last_at=now,
+        raised_at=now,
+    )
+    record_event(
+        EventType.ALERT_RAISED,
+        actor_kind=ActorKind.SYSTEM,
+        extra={
+            "alert": alert.pk,
+            "rule": str(Rule.CLOCK_AHEAD),
+            "clock": now.isoformat(),
+            "trusted": reference.isoformat(),
+        },
+    )
+    send_alert_mail.enqueue(str(alert.pk))
+    return alert
 
 
 class AcknowledgeRefused(Exception):

@@ -25,6 +25,7 @@ class Rule(models.TextChoices):
     # Not over the audit log: the incident register's regulator clock (piwarden.incidents.actions).
     INCIDENT_REPORT_DUE = "incident_report_due", _("An incident report to the regulator is due soon")
     INCIDENT_REPORT_OVERDUE = "incident_report_overdue", _("An incident report to the regulator is overdue")
+    CLOCK_AHEAD = "clock_ahead", _("The clock jumped ahead: the retention sweep refused to delete")
 
 
 class MonitorCursor(models.Model):

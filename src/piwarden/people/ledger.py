@@ -37,11 +37,13 @@ fsync had not returned): the next append cuts it off.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import hashlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -152,11 +154,44 @@ def _last_line(fd: int) -> tuple[bytes, int]:
     return tail[begin : end + 1], start + end + 1
 
 
+_deferred = threading.local()
+
+
+@contextlib.contextmanager
+def synced_once() -> Iterator[None]:
+    """Appends inside the block are fsync'd together when it ends (one fsync, not one per erasure).
+
+    For a job that erases many people in one transaction (the retention sweep's batches): the
+    block must end inside that transaction, before its commit, so that the module's rule holds (a
+    committed erasure is in the ledger on disk).  A block left by an exception syncs nothing: its
+    transaction rolls back, and replay ignores entries of erasures that did not commit.
+    """
+    outer = getattr(_deferred, "paths", None)
+    if outer is not None:  # nested: the outer block syncs
+        yield
+        return
+    _deferred.paths = set()
+    try:
+        yield
+        for written in sorted(_deferred.paths):
+            try:
+                fd = os.open(written, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise LedgerUnavailable(f"the erasure ledger {written} cannot be written ({exc.strerror})") from None
+    finally:
+        _deferred.paths = None
+
+
 def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime) -> Entry:
     """Write one erasure to the ledger and fsync it; raise LedgerUnavailable if it cannot be written.
 
     Called inside the erasure's transaction (see the module's docstring).  An exclusive lock on
-    the file makes concurrent writers (web workers, the task worker, commands) take turns.
+    the file makes concurrent writers (web workers, the task worker, commands) take turns.  Inside
+    :func:`synced_once` the fsync waits for the end of the block.
     """
     ledger = path()
     try:
@@ -181,7 +216,11 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
         written = os.write(fd, line)
         if written != len(line):
             raise OSError(0, "short write")
-        os.fsync(fd)
+        deferred = getattr(_deferred, "paths", None)
+        if deferred is None:
+            os.fsync(fd)
+        else:
+            deferred.add(ledger)
     except (OSError, LedgerDamaged, ValueError, KeyError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise LedgerUnavailable(f"the erasure ledger {ledger} cannot be written ({why})") from None

@@ -132,6 +132,9 @@ class Category(_Strict):
     after_retention: Literal["delete", "anonymise"]
     fields: Annotated[list[FieldPath], Field(default_factory=list)]
     files: Annotated[list[FileStorePath], Field(default_factory=list)]
+    # A network log the Cybersecurity Law keeps at least six months (RET-04): never swept earlier,
+    # and kept (restricted) when the person asks for deletion (piwarden.retention.rules).
+    network_log: bool = False
 
     @model_validator(mode="after")
     def _plaintext_is_justified(self) -> Category:
@@ -230,6 +233,8 @@ class Role(_Strict):
     # May flag a person's data (a consultation request) as a child's collected without a guardian's
     # consent, which deletes it promptly (CHD-04).
     flag_child_data: bool = False
+    # May place and lift legal holds, which keep data past its retention (piwarden.retention).
+    place_holds: bool = False
 
     @property
     def reveal_categories(self) -> list[str]:

@@ -53,6 +53,7 @@ class Capability(StrEnum):
     SEE_CHILDREN_DATA = "see_children_data"  # a child's data (policy §八): hidden from every other role
     FLAG_CHILD_DATA = "flag_child_data"  # flag a child's data collected without a guardian's consent
     REVIEW_SECURITY_REFUSALS = "review_security_refusals"  # review refusals by the risk rules, lift or uphold
+    PLACE_HOLDS = "place_holds"  # place and lift legal holds, which keep data past its retention
 
 
 def _granted(role: Role, capability: Capability) -> bool:
@@ -87,6 +88,7 @@ _FLAGS = {
         Capability.HANDLE_INCIDENTS,
         Capability.SEE_CHILDREN_DATA,
         Capability.FLAG_CHILD_DATA,
+        Capability.PLACE_HOLDS,
     )
 }
 

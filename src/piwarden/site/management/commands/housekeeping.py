@@ -17,7 +17,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from piwarden.errors import describe
-from piwarden.site.actions import sweep_retention
+from piwarden.people.ledger import LedgerUnavailable
+from piwarden.retention.sweep import ClockAhead, run_retention
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
 from piwarden.site.management.commands.worker import drop_connections
 from piwarden.staff.actions import expire_grants
@@ -100,10 +101,22 @@ class Command(BaseCommand):
     def _run(self, *, quiet: bool) -> Sweep | None:
         """One sweep, told per job; None when the database could not be reached."""
         try:
-            result = sweep_retention()
-            lapsed = expire_grants()
+            result, report = run_retention()
+        except ClockAhead as exc:
+            self._say(str(exc), error=True)
+            return None
+        except LedgerUnavailable as exc:
+            # The jobs committed; a batch that erases people needs the ledger: it rolled back whole.
+            self._say(f"retention sweep stopped: {describe(exc)}; the next run finishes it", error=True)
+            return None
         except DatabaseError as exc:
             self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
+            drop_connections()
+            return None
+        try:
+            lapsed = expire_grants()
+        except DatabaseError as exc:
+            self._say(f"database unavailable ({describe(exc)}); grants not checked", error=True)
             drop_connections()
             return None
         for name, kind in [(e.name, e.category or "not personal") for e in EXPIRIES] + [(j.name, "") for j in JOBS]:
@@ -111,6 +124,10 @@ class Command(BaseCommand):
                 self._say(f"{name}: failed ({result.failed[name]}); nothing of it deleted", error=True)
             elif result.deleted[name] or not quiet:
                 self._say(f"{name} ({kind or result.categories[name]}): {result.deleted[name]} deleted")
+        for outcome in report.outcomes:
+            if outcome.rows or outcome.held_rows or not quiet:
+                held = f"; {outcome.held_rows} past their retention kept by legal holds" if outcome.held_rows else ""
+                self._say(f"{outcome.category} ({outcome.model}): {outcome.rows} {outcome.action}{held}")
         if lapsed or not quiet:
             self._say(f"access grants past their end: {lapsed} marked expired")
         return result

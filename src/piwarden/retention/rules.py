@@ -1,0 +1,258 @@
+"""The retention schedule: for every declared data category, the rule that ends it.
+
+``policy/declaration.toml`` gives each category a retention (``retention_days``, counted from the
+event its ``retention_from`` names) and what happens then (``after_retention``: delete or
+anonymise).  This module says, for each category, which rows that is and from which of their
+columns the clock runs, so that the sweep (:mod:`piwarden.retention.sweep`), the plan and the
+privacy page all read one schedule.  Every declared category has exactly one rule, of one of
+three kinds, so that "nothing happens" is always a stated decision (:func:`problems` fails
+otherwise, and ``piwarden policy check`` with it):
+
+* :class:`Swept`: the sweep removes the rows whose clock is older than the declared days;
+* :class:`Elsewhere`: another job removes them (the housekeeping's jobs, the rows' cascade with a
+  staff account, the erasure of the person they identify), named;
+* :class:`Kept`: nothing removes them yet, and the reason is given (the append-only audit log;
+  a clock whose starting event is not recorded yet).
+
+Logs the Cybersecurity Law keeps at least six months (``network_log = true`` in the declaration,
+RET-04) are never removed earlier: :func:`cutoff` counts at least :data:`NETWORK_LOG_DAYS` for
+them whatever the declaration says, and their erasers keep them (``people.registry.Keeps``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db import models
+from django.db.models import Expression, F, Q
+from django.db.models.functions import Cast, Coalesce
+
+from piwarden.consent.models import ConsentRecord
+from piwarden.inquiries.models import Inquiry
+from piwarden.monitoring.models import Alert
+from piwarden.policy.declaration import Category, Declaration
+from piwarden.retention.models import LegalHold
+from piwarden.rights.models import RequestStatus, RightsRequest
+from piwarden.staff.models import AccessGrant, AccessReview
+
+# The longest six calendar months have 184 days: a log kept this long is kept six months whatever
+# the month it was written in (CSL 21(3), Art 23 from 2026).
+NETWORK_LOG_DAYS = 184
+
+
+@dataclass(frozen=True)
+class Swept:
+    """Rows of ``model`` that the sweep removes once ``clock`` is ``retention_days`` old.
+
+    ``when`` narrows to the rows whose clock has started (a consent not withdrawn, a request not
+    closed); ``person`` is the link to the person the rows are about (None: staff or nobody), by
+    which a hold on a person keeps them and after which the person is erased when nothing else
+    holds them.  ``categories``: every declared category the rows hold (the first is the one
+    whose retention and ``after_retention`` decide).
+    """
+
+    categories: tuple[str, ...]
+    model: type[models.Model]
+    clock: Expression | F
+    clock_starts: str  # what starts the clock, in words (the plan, the help, the docs)
+    when: Q = field(default_factory=Q)
+    person: str | None = None
+
+    @property
+    def category(self) -> str:
+        return self.categories[0]
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.label
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """Removed by another job, named."""
+
+    category: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Nothing removes it yet: why."""
+
+    category: str
+    reason: str
+
+
+Rule = Swept | Elsewhere | Kept
+
+_CLOSED = (RequestStatus.COMPLETED, RequestStatus.REFUSED)
+
+SWEPT: tuple[Swept, ...] = (
+    Swept(
+        ("consultation",),
+        Inquiry,
+        F("submitted_at"),
+        "the request's submission",
+        person="person",
+    ),
+    Swept(
+        ("rights_request_records", "rights_requests"),
+        RightsRequest,
+        Coalesce(F("completed_at"), F("decided_at")),
+        "the closing of the request (completed or refused); with it go its steps and codes",
+        when=Q(status__in=_CLOSED),
+        person="person",
+    ),
+    Swept(
+        ("consent_records",),
+        ConsentRecord,
+        F("withdrawn_at"),
+        "the withdrawal of the consent: by the person, or when the person is erased (on request, or by this "
+        "sweep once nothing else of theirs is kept)",
+        when=Q(withdrawn_at__isnull=False),
+        person="person",
+    ),
+    Swept(
+        ("staff_security_alerts",),
+        Alert,
+        F("raised_at"),
+        "the alert",
+    ),
+    Swept(
+        ("staff_access_grants",),
+        AccessGrant,
+        Coalesce(F("expires_at"), F("decided_at")),
+        "the grant's end (its expiry, or the decision that declined it); a grant awaiting a decision is kept",
+        when=~Q(status=AccessGrant.Status.REQUESTED),
+    ),
+    Swept(
+        ("staff_access_reviews",),
+        AccessReview,
+        F("completed_at"),
+        "the completion of the review; with it go its lines (an open review is kept)",
+        when=Q(completed_at__isnull=False),
+    ),
+    Swept(
+        ("legal_holds",),
+        LegalHold,
+        Coalesce(F("lifted_at"), Cast(F("ends_on"), models.DateTimeField())),
+        "the hold's end: its last day, or its lifting",
+    ),
+)
+
+_HOUSEKEEPING = "`piwarden housekeeping` (piwarden.site.housekeeping)"
+_WITH_ACCOUNT = "deleted with the staff account (the rows cascade) and by the staff member's eraser"
+
+OTHERS: tuple[Elsewhere | Kept, ...] = (
+    Elsewhere(
+        "identifiers",
+        "erased with the person (crypto-shredding clears the look-up digests) as soon as the sweep has removed the "
+        "last record that held them, earlier than declared",
+    ),
+    Kept(
+        "person_lifecycle",
+        "The Person row holds timestamps only and anchors the audit trail, which names it; the submission time and "
+        "language of each consultation request go with the request.",
+    ),
+    Kept(
+        "access_records",
+        "The audit log is append-only and hash-chained: deleting an event breaks the verification of every later "
+        "one. Cutting the chain at a signed checkpoint is not built yet, so access records are kept.",
+    ),
+    Kept(
+        "access_reasons",
+        "Part of the audit events (see access_records): kept with them.",
+    ),
+    Elsewhere(
+        "rate_limit_counters",
+        "the rate limiter itself deletes counters a day after their window (piwarden.ratelimit.limiter)",
+    ),
+    Elsewhere("staff_authenticators", _WITH_ACCOUNT),
+    Elsewhere("staff_sign_in_state", _WITH_ACCOUNT),
+    Elsewhere("staff_preferences", _WITH_ACCOUNT),
+    Elsewhere("staff_devices", _WITH_ACCOUNT),
+    Kept(
+        "staff_accounts",
+        "The clock starts at the account's deactivation, which is not recorded with a date yet; audit events name "
+        "the account as their actor.",
+    ),
+    Kept(
+        "staff_training",
+        "The clock starts at the deactivation of the staff account, which is not recorded with a date yet.",
+    ),
+    Elsewhere("staff_sessions", _HOUSEKEEPING),
+    Elsewhere("sign_in_records", _HOUSEKEEPING),
+    Elsewhere("queued_tasks", _HOUSEKEEPING),
+    Elsewhere("outbox_copies", _HOUSEKEEPING),
+    Elsewhere("rights_archives", _HOUSEKEEPING),
+    # Visitor accounts (piwarden.accounts): the account goes when its holder cancels it (the person's
+    # erasure), or by the housekeeping when its address was never confirmed within 7 days.
+    Elsewhere("visitor_accounts", "erased when the holder cancels the account; " + _HOUSEKEEPING + " (unconfirmed)"),
+    Elsewhere("visitor_account_state", "erased when the holder cancels the account; " + _HOUSEKEEPING),
+    Elsewhere("visitor_sessions", _HOUSEKEEPING),
+    Elsewhere("account_login_log", _HOUSEKEEPING),
+    # Security events and refusals (piwarden.security): the housekeeping's jobs, at their 184 days.
+    Elsewhere("security_events", _HOUSEKEEPING),
+    Elsewhere("security_event_records", _HOUSEKEEPING),
+    Elsewhere("security_refusals", _HOUSEKEEPING),
+    Kept(
+        "incident_notices",
+        "The clock starts at the closing of the incident; the sweep does not read the incident register yet.",
+    ),
+    Kept(
+        "guardian_contacts",
+        "Erased with the child's data (the guardian's refusal, a staff flag, the person's erasure); a request the "
+        "guardian never answers is not swept yet.",
+    ),
+    Kept(
+        "child_protection_records",
+        "Erased with the child's data; the clock from the guardian's decision is not swept yet.",
+    ),
+)
+
+
+def rules_of(declaration: Declaration) -> Iterator[tuple[Category, Rule]]:
+    """Each declared category with its rule, in the declaration's order."""
+    by_category: dict[str, Rule] = {}
+    for swept in SWEPT:
+        for category_id in swept.categories:
+            by_category[category_id] = swept
+    for other in OTHERS:
+        by_category[other.category] = other
+    for declared in declaration.categories:
+        rule = by_category.get(declared.id)
+        if rule is not None:
+            yield declared, rule
+
+
+def problems(declaration: Declaration) -> list[str]:
+    """One message per declared category without a rule, rule without a category, or log kept too briefly."""
+    declared = {c.id for c in declaration.categories}
+    ruled = [c for s in SWEPT for c in s.categories] + [o.category for o in OTHERS]
+    found = [
+        f"category {c!r}: no retention rule (add one to piwarden.retention.rules: swept, elsewhere or kept)"
+        for c in sorted(declared - set(ruled))
+    ]
+    found += [f"retention rule for {c!r}, which is not declared" for c in sorted(set(ruled) - declared)]
+    found += [
+        f"category {c!r} has more than one retention rule" for c in sorted({c for c in ruled if ruled.count(c) > 1})
+    ]
+    found += [
+        f"category {c.id!r} is a network log: the law keeps it at least six months ({NETWORK_LOG_DAYS} days), not "
+        f"{c.retention_days}"
+        for c in declaration.categories
+        if c.network_log and c.retention_days < NETWORK_LOG_DAYS
+    ]
+    return found
+
+
+def retention_days(category: Category) -> int:
+    """The declared days; never fewer than six months for a network log (RET-04)."""
+    return max(category.retention_days, NETWORK_LOG_DAYS) if category.network_log else category.retention_days
+
+
+def cutoff(category: Category, now: datetime.datetime) -> datetime.datetime:
+    """Rows whose clock is at or before this are past their retention at ``now``."""
+    return now - datetime.timedelta(days=retention_days(category))

@@ -1,0 +1,396 @@
+"""`piwarden retention sweep` applies every declared category's retention, and nothing younger.
+
+One record of every category the sweep removes is made just past its deadline and one just inside
+it, at the times the site would have made them (time_machine); one sweep removes exactly the
+first of each, erases the people nothing keeps any more, and writes one ``retention.batch`` event
+per batch and one ``person.shredded`` per person; a second sweep finds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+
+from piwarden.audit.models import AuditEvent
+from piwarden.consent.models import ConsentRecord
+from piwarden.inquiries.models import Inquiry
+from piwarden.monitoring.models import Alert, Rule
+from piwarden.people.actions import find_or_create_person
+from piwarden.people.models import Person
+from piwarden.policy.declaration import load_declaration
+from piwarden.retention.actions import lift_hold, place_hold
+from piwarden.retention.models import LegalHold, SweepClock
+from piwarden.retention.rules import NETWORK_LOG_DAYS, SWEPT, problems
+from piwarden.retention.sweep import run_retention
+from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, RightsRequest
+from piwarden.staff.models import AccessGrant, AccessReview
+from tests.conftest import consultation_data
+
+HOUR = datetime.timedelta(hours=1)
+NOW = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
+
+
+def days(category: str) -> datetime.timedelta:
+    return datetime.timedelta(days=load_declaration().category(category).retention_days)
+
+
+def sweep(*args: str) -> str:
+    out = io.StringIO()
+    call_command("retention", "sweep", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def submitted(client: Any, email: str, when: datetime.datetime) -> Inquiry:
+    """A consultation request sent through the form at ``when``."""
+    before = set(Inquiry.objects.values_list("pk", flat=True))
+    with time_machine.travel(when, tick=False):
+        response = client.post("/consultation/", consultation_data(email=email))
+        assert response.status_code == 302, response.content.decode()[:300]
+    [made] = Inquiry.objects.exclude(pk__in=before)
+    return made
+
+
+def someone(email: str) -> Person:
+    with transaction.atomic():
+        return find_or_create_person(email=email)
+
+
+def consent(person: Person, withdrawn: datetime.datetime) -> str:
+    record = ConsentRecord.objects.create(
+        person=person,
+        purpose="respond_inquiry",
+        policy_version="1.0",
+        policy_hash="0" * 64,
+        purpose_hash="0" * 64,
+        channel="consultation_form",
+        language="zh-hans",
+        shown_text="I agree",
+        given_at=withdrawn - datetime.timedelta(days=30),
+        withdrawn_at=withdrawn,
+    )
+    return str(record.pk)
+
+
+def rights_request(person: Person, closed: datetime.datetime) -> str:
+    request = RightsRequest(
+        person=person,
+        data_key_id=person.data_key_id,
+        kind=RequestKind.ACCESS,
+        status=RequestStatus.COMPLETED,
+        language="zh-hans",
+        email="someone@example.com",
+        details="",
+        submitted_at=closed - datetime.timedelta(days=10),
+        decided_at=closed,
+        completed_at=closed,
+    )
+    request.save()
+    RequestStep(
+        person=person, data_key_id=person.data_key_id, request=request, at=closed, status="completed", note=""
+    ).save()
+    return request.reference
+
+
+def alert(raised: datetime.datetime) -> int:
+    return Alert.objects.create(
+        rule=Rule.BULK_REVEALS,
+        events=31,
+        threshold=30,
+        window_minutes=10,
+        first_seq=1,
+        last_seq=int(raised.timestamp()),
+        first_at=raised,
+        last_at=raised,
+        raised_at=raised,
+    ).pk
+
+
+def grant(user: User, ended: datetime.datetime) -> int:
+    return AccessGrant.objects.create(
+        requester=user,
+        category="consultation",
+        purpose="respond_inquiry",
+        reason="Answering a request",
+        hours=4,
+        status=AccessGrant.Status.EXPIRED,
+        requested_at=ended - 4 * HOUR,
+        decided_at=ended - 4 * HOUR,
+        expires_at=ended,
+    ).pk
+
+
+def review(completed: datetime.datetime) -> int:
+    return AccessReview.objects.create(
+        opened_at=completed - datetime.timedelta(days=10),
+        period_start=completed - datetime.timedelta(days=100),
+        period_end=completed - datetime.timedelta(days=10),
+        deadline=completed,
+        completed_at=completed,
+    ).pk
+
+
+def hold(ended: datetime.datetime) -> int:
+    return LegalHold.objects.create(
+        category="consultation",
+        reason="Case 2023-17 closed",
+        ends_on=ended.date() + datetime.timedelta(days=30),
+        placed_at=ended - datetime.timedelta(days=60),
+        lifted_at=ended,
+        lift_reason="Case closed by the court",
+    ).pk
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-01")
+@pytest.mark.duty("RET-02")
+def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(client, carol):
+    made: dict[str, tuple[Callable[[], bool], Callable[[], bool]]] = {}
+
+    old = submitted(client, "old@example.com", NOW - days("consultation") - HOUR)
+    young = submitted(client, "young@example.com", NOW - days("consultation") + HOUR)
+    made["consultation"] = (
+        lambda: Inquiry.objects.filter(pk=old.pk).exists(),
+        lambda: Inquiry.objects.filter(pk=young.pk).exists(),
+    )
+
+    keeper = someone("keeper@example.com")  # held by a consultation request made now
+    submitted(client, "keeper@example.com", NOW - HOUR)
+    c_old, c_young = (
+        consent(keeper, NOW - days("consent_records") - HOUR),
+        consent(keeper, NOW - days("consent_records") + HOUR),
+    )
+    made["consent_records"] = (
+        lambda: ConsentRecord.objects.filter(pk=c_old).exists(),
+        lambda: ConsentRecord.objects.filter(pk=c_young).exists(),
+    )
+    r_old = rights_request(keeper, NOW - days("rights_request_records") - HOUR)
+    r_young = rights_request(keeper, NOW - days("rights_request_records") + HOUR)
+    made["rights_request_records"] = (
+        lambda: RightsRequest.objects.filter(reference=r_old).exists(),
+        lambda: RightsRequest.objects.filter(reference=r_young).exists(),
+    )
+    a_old, a_young = (
+        alert(NOW - days("staff_security_alerts") - HOUR),
+        alert(NOW - days("staff_security_alerts") + HOUR),
+    )
+    made["staff_security_alerts"] = (
+        lambda: Alert.objects.filter(pk=a_old).exists(),
+        lambda: Alert.objects.filter(pk=a_young).exists(),
+    )
+    g_old, g_young = (
+        grant(carol, NOW - days("staff_access_grants") - HOUR),
+        grant(carol, NOW - days("staff_access_grants") + HOUR),
+    )
+    made["staff_access_grants"] = (
+        lambda: AccessGrant.objects.filter(pk=g_old).exists(),
+        lambda: AccessGrant.objects.filter(pk=g_young).exists(),
+    )
+    v_old = review(NOW - days("staff_access_reviews") - HOUR)
+    v_young = review(NOW - days("staff_access_reviews") + HOUR)
+    made["staff_access_reviews"] = (
+        lambda: AccessReview.objects.filter(pk=v_old).exists(),
+        lambda: AccessReview.objects.filter(pk=v_young).exists(),
+    )
+    h_old, h_young = hold(NOW - days("legal_holds") - HOUR), hold(NOW - days("legal_holds") + HOUR)
+    made["legal_holds"] = (
+        lambda: LegalHold.objects.filter(pk=h_old).exists(),
+        lambda: LegalHold.objects.filter(pk=h_young).exists(),
+    )
+    # Every rule of the sweep is exercised here: a new one must be added to this test.
+    assert set(made) == {rule.category for rule in SWEPT}
+
+    with time_machine.travel(NOW, tick=False):
+        output = sweep()
+
+    for category, (past, inside) in made.items():
+        assert not past(), f"{category}: the record past its retention is still there"
+        assert inside(), f"{category}: the record inside its retention was removed"
+    assert "consultation (inquiries.Inquiry): 1 deleted, 1 person(s) erased" in output
+
+    # The person whose only request went is erased (key destroyed, look-up cleared, consents withdrawn).
+    gone = Person.objects.get(pk=old.person_id)
+    assert gone.is_erased
+    assert gone.email_index is None
+    assert gone.data_key.is_destroyed
+    assert not ConsentRecord.objects.filter(person=gone, withdrawn_at__isnull=True).exists()
+    assert not Person.objects.get(pk=young.person_id).is_erased
+    assert not Person.objects.get(pk=keeper.pk).is_erased  # a request of theirs is still kept
+
+    batches = AuditEvent.objects.filter(event_type="retention.batch")
+    assert sorted(e.extra["category"] for e in batches) == sorted(made)
+    assert all(e.extra["rows"] == 1 for e in batches)
+    [shredded] = AuditEvent.objects.filter(event_type="person.shredded")
+    assert shredded.person_id == gone.pk
+
+    with time_machine.travel(NOW + HOUR / 2, tick=False):  # the young ones still inside by half an hour
+        again = sweep()
+    assert AuditEvent.objects.filter(event_type="retention.batch").count() == len(made)
+    assert "1 deleted" not in again
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+def test_legal_holds_keep_what_they_cover_until_lifted(client, carol):
+    held = submitted(client, "held@example.com", NOW - days("consultation") - HOUR)
+    free = submitted(client, "free@example.com", NOW - days("consultation") - HOUR)
+    with time_machine.travel(NOW - HOUR, tick=False):
+        person_hold = place_hold(
+            person=held.person,
+            reason="Court order 2026-88 (preserve)",
+            ends_on=NOW.date() + datetime.timedelta(days=90),
+            by=carol,
+        )
+    with time_machine.travel(NOW, tick=False):
+        output = sweep()
+    assert Inquiry.objects.filter(pk=held.pk).exists()
+    assert not Inquiry.objects.filter(pk=free.pk).exists()
+    assert "1 past their retention kept by holds on 1 person(s)" in output
+    assert not Person.objects.get(pk=held.person_id).is_erased
+
+    with time_machine.travel(NOW + HOUR, tick=False):
+        lift_hold(person_hold.pk, reason="The court lifted its order", by=carol)
+        sweep()
+    assert not Inquiry.objects.filter(pk=held.pk).exists()
+    placed, lifted = (AuditEvent.objects.get(event_type=t) for t in ("retention.hold_placed", "retention.hold_lifted"))
+    assert placed.actor_id == lifted.actor_id == carol.pk
+    assert lifted.reason == "The court lifted its order"
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+def test_a_hold_on_a_category_keeps_all_of_it_and_the_sweep_says_so(client, carol):
+    old = submitted(client, "old@example.com", NOW - days("consultation") - HOUR)
+    with time_machine.travel(NOW - HOUR, tick=False):
+        category_hold = place_hold(
+            category="consultation", reason="Regulator inquiry 2026-4", ends_on=NOW.date(), by=carol
+        )
+    with time_machine.travel(NOW, tick=False):
+        output = sweep()
+    assert Inquiry.objects.filter(pk=old.pk).exists()
+    assert f"1 past their retention kept by hold(s) {category_hold.pk} on the category" in output
+    # The hold ends on its last day: the next day's sweep removes what it kept.
+    with time_machine.travel(NOW + datetime.timedelta(days=1), tick=False):
+        sweep()
+    assert not Inquiry.objects.filter(pk=old.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+def test_a_clock_far_ahead_deletes_nothing_alerts_and_exits_non_zero(client, settings):
+    old = submitted(client, "old@example.com", NOW - days("consultation") + datetime.timedelta(days=1))
+    submitted(client, "new@example.com", NOW - HOUR)  # the newest stored time, before the first sweep
+    with time_machine.travel(NOW, tick=False):
+        sweep()  # trusted now
+    assert SweepClock.objects.get().trusted_at == NOW
+    jump = NOW + datetime.timedelta(hours=settings.PIWARDEN_RETENTION_CLOCK_SKEW + 1)
+    with time_machine.travel(jump, tick=False), pytest.raises(CommandError, match="PIWARDEN_RETENTION_CLOCK_SKEW"):
+        sweep()
+    assert Inquiry.objects.filter(pk=old.pk).exists()  # past its retention at the wrong clock: kept
+    [raised] = Alert.objects.filter(rule=Rule.CLOCK_AHEAD)
+    assert raised.first_at == NOW
+    assert raised.last_at == jump
+    # Refused again with nothing new in the log: no second alert.
+    with time_machine.travel(jump, tick=False), pytest.raises(CommandError):
+        sweep()
+    assert Alert.objects.filter(rule=Rule.CLOCK_AHEAD).count() == 1
+    # The operator confirms the clock (the site was stopped): audited, and the sweep runs.
+    with time_machine.travel(jump, tick=False):
+        sweep("--clock-confirmed")
+    assert not Inquiry.objects.filter(pk=old.pk).exists()
+    assert AuditEvent.objects.filter(event_type="retention.clock_confirmed").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_housekeeping_also_refuses_on_a_jumped_clock(client, settings):
+    submitted(client, "new@example.com", NOW - HOUR)
+    with time_machine.travel(NOW, tick=False):
+        run_retention()
+    out, err = io.StringIO(), io.StringIO()
+    with time_machine.travel(NOW + datetime.timedelta(days=400), tick=False), pytest.raises(CommandError):
+        call_command("housekeeping", "--once", stdout=out, stderr=err)
+    assert "PIWARDEN_RETENTION_CLOCK_SKEW" in err.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_plan_counts_per_day_and_names_the_holds(client, carol):
+    due_soon = NOW - days("consultation") + datetime.timedelta(days=3, hours=2)
+    submitted(client, "a@example.com", due_soon)
+    submitted(client, "b@example.com", due_soon)
+    overdue = submitted(client, "c@example.com", NOW - days("consultation") - HOUR)
+    with time_machine.travel(NOW, tick=False):
+        place_hold(person=overdue.person, reason="Court order 2026-88 (preserve)", ends_on=NOW.date(), by=carol)
+        out = io.StringIO()
+        call_command("retention", "plan", "--days", "10", stdout=out)
+    text = out.getvalue()
+    assert "consultation (730 days from submission; delete): due now 0 (1 held back); after the next 10 days 0" in text
+    assert f"  {(NOW + datetime.timedelta(days=3)).date().isoformat()}: 2" in text
+    assert "held back: hold" in text
+    assert "1 record(s) past their retention kept" in text
+    assert "access_records (1095 days" in text
+    assert "append-only" in text
+    # Every declared category is in the plan.
+    for category in load_declaration().categories:
+        assert f"\n{category.id} (" in f"\n{text}", category.id
+
+
+@pytest.mark.duty("RET-04")
+def test_a_network_log_cannot_be_declared_shorter_than_six_months():
+    declaration = load_declaration()
+    sign_in = declaration.category("sign_in_records")
+    assert sign_in.network_log
+    assert sign_in.retention_days >= NETWORK_LOG_DAYS
+    assert problems(declaration) == []
+    shorter = declaration.model_copy(
+        update={
+            "categories": [
+                c if c.id != "sign_in_records" else c.model_copy(update={"retention_days": 90})
+                for c in declaration.categories
+            ]
+        }
+    )
+    assert any("network log" in p and "sign_in_records" in p for p in problems(shorter))
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+@pytest.mark.duty("SEC-10")
+def test_a_category_declared_anonymise_keeps_its_statistics_and_loses_its_identity(client, declared):
+    from tests.policy.test_declaration import REAL_POLICY  # noqa: PLC0415  # a test module
+
+    text = (REAL_POLICY / "declaration.toml").read_text(encoding="utf-8")
+    declared(text.replace('after_retention = "delete"', 'after_retention = "anonymise"', 1))  # consultation's
+    assert load_declaration().category("consultation").after_retention == "anonymise"
+    old = submitted(client, "old@example.com", NOW - days("consultation") - HOUR)
+    young = submitted(client, "young@example.com", NOW - days("consultation") + HOUR)
+    submitted(client, "new@example.com", NOW - HOUR)  # the newest stored time, before the first sweep
+
+    with time_machine.travel(NOW, tick=False):
+        output = sweep()
+    assert "consultation (inquiries.Inquiry): 1 anonymised, 1 person(s) erased" in output
+
+    kept = Inquiry.objects.filter(pk=old.pk).values(
+        "product", "status", "language", "submitted_at", "name", "email", "phone", "company", "region"
+    )[0]
+    assert kept["product"] == old.product
+    assert kept["language"] == old.language
+    assert kept["submitted_at"] == old.submitted_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    for field in ("name", "email", "phone", "company", "region"):
+        assert bytes(kept[field]) == b"", field  # the values themselves are gone
+    person = Person.objects.get(pk=old.person_id)
+    assert person.is_erased
+    assert person.data_key.is_destroyed
+    assert Inquiry.objects.get(pk=young.pk).name == "张伟"
+
+    with time_machine.travel(NOW + HOUR / 2, tick=False):
+        again = sweep()
+    assert "consultation (inquiries.Inquiry): 0 anonymised" in again
+    assert AuditEvent.objects.filter(event_type="retention.batch", extra__category="consultation").count() == 1
