@@ -102,6 +102,10 @@ def _rights_page(request: HttpRequest, form: RightsRequestPageForm, status: int 
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limit("rights", rate_setting="PIWARDEN_RIGHTS_RATE", refuse=_too_many_requests)
 def rights(request: HttpRequest) -> HttpResponse:
+    # Open until the day before the site's cessation (people get their copy or erasure first);
+    # from the date, everything is erased and there is nothing left to ask about.
+    if not rights_open():
+        return closed(request, gettext_lazy("Requests about your personal information are closed"))
     if request.method != "POST":
         return _rights_page(request, RightsRequestPageForm())
     form = RightsRequestPageForm(request.POST)

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DatabaseError
 
+from piwarden.cessation.rounds import RoundResult, periodic_round
 from piwarden.errors import describe
 from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
@@ -54,6 +55,8 @@ class Command(BaseCommand):
                 ),
                 *rule_lines,
                 textwrap.fill(
+                    "While the site's cessation is announced, each run also sends the notices not sent yet; "
+                    "from its date, it carries the cessation out (piwarden cessation). "
                     "A run that deletes something records one retention.swept audit event with the counts "
                     "per category. A job that fails is reported and the others still run (--once then "
                     "exits with status 1); a database outage makes the run delete nothing.",
@@ -102,6 +105,7 @@ class Command(BaseCommand):
         try:
             result = sweep_retention()
             lapsed = expire_grants()
+            cessation = self._cessation()
         except DatabaseError as exc:
             self._say(f"database unavailable ({describe(exc)}); nothing deleted", error=True)
             drop_connections()
@@ -113,7 +117,20 @@ class Command(BaseCommand):
                 self._say(f"{name} ({kind or result.categories[name]}): {result.deleted[name]} deleted")
         if lapsed or not quiet:
             self._say(f"access grants past their end: {lapsed} marked expired")
+        if cessation is not None and (cessation.notable() or not quiet):
+            self._say(cessation.describe())
         return result
+
+    def _cessation(self) -> RoundResult | None:
+        """The cessation's round; a failure of its own (the erasure ledger unavailable, a mail server
+        down) is told and tried again next run, and the other jobs' results still count."""
+        try:
+            return periodic_round()
+        except DatabaseError:
+            raise
+        except Exception as exc:  # told in one line; the next run tries again
+            self._say(f"cessation: failed ({describe(exc)}); tried again next run", error=True)
+            return None
 
     def _say(self, message: str, *, error: bool = False) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} piwarden housekeeping: {message}"
