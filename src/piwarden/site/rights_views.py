@@ -33,6 +33,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from piwarden.cessation.state import rights_open
+from piwarden.cessation.views import closed
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.ratelimit.limiter import hit_key
 from piwarden.rights.access import RequestStatusView, read_status
