@@ -54,6 +54,9 @@ NOT_A_DECISION = {
     ("piwarden/people/ledger.py", "_erased_ids", "erased_at"): "the ledger compared with the database's erasures",
     # rights-rest: the sweep erases the people an unconfirmed rights request alone held
     ("piwarden/people/actions.py", "erase_unheld", "erased_at"): "erasure is idempotent: it reads its own result",
+    # cessation: on the date everyone not erased yet is erased (resumable: the erased are skipped)
+    ("piwarden/cessation/actions.py", "remaining", "erased_at"): "counts who is left to erase, for the progress",
+    ("piwarden/cessation/actions.py", "erase_batch", "erased_at"): "erasure is idempotent: it reads its own result",
     # monitoring: the gate's refusals are read back from the log, counted and shown, never decided
     ("piwarden/monitoring/access.py", "", "PROCESSING_REFUSED"): "the security page lists the gate's refusals",
     ("piwarden/monitoring/rules.py", "", "PROCESSING_REFUSED"): "a rule counts the gate's refusals",

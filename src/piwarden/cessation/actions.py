@@ -168,6 +168,20 @@ def retry_unconfirmed() -> int:
     return count
 
 
+@transaction.atomic(durable=True)
+def record_notice_sent(notice: CessationNotice) -> None:
+    """The mail server accepted the person's notice (:mod:`piwarden.cessation.mail`): recorded once."""
+    marked = CessationNotice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(sent_at=timezone.now())
+    if marked:
+        record_event(
+            EventType.CESSATION_NOTICE_SENT,
+            person=Person.objects.get(pk=notice.person_id),
+            purpose="cessation_notice",
+            fields=["email"],
+            extra={"cessation": notice.cessation_id},
+        )
+
+
 # --- on the date ----------------------------------------------------------------------------
 
 

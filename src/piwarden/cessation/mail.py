@@ -7,7 +7,8 @@ so that no transaction is open while the mail server talks:
    claim the notice (only if nobody has: ``claimed_at`` was empty), read the person's address and
    language (:mod:`piwarden.people.contacts`) and render the message;
 2. send, with no transaction open;
-3. in a second durable transaction, record that it went out (``sent_at``, one audit event).
+3. in a second durable transaction, record that it went out (``sent_at``, one audit event:
+   :func:`piwarden.cessation.actions.record_notice_sent`).
 
 A second run, or a second process at the same time, finds the notice claimed and sends nothing:
 a person never gets two.  A send the mail server refused puts the claim back (the next round
@@ -29,7 +30,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from piwarden.audit.log import EventType, record_event
+from piwarden.cessation.actions import record_notice_sent
 from piwarden.cessation.models import CessationNotice
 from piwarden.mailing import MailNotSent, send
 from piwarden.people import contacts
@@ -79,7 +80,7 @@ def send_notice(notice_id: int) -> str:
     except MailNotSent:
         _release(notice)
         raise
-    _record_sent(notice)
+    record_notice_sent(notice)
     return "sent"
 
 
@@ -106,19 +107,6 @@ def _release(notice: CessationNotice) -> None:
     CessationNotice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(
         claimed_at=None, failures=F("failures") + 1
     )
-
-
-@transaction.atomic(durable=True)
-def _record_sent(notice: CessationNotice) -> None:
-    marked = CessationNotice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(sent_at=timezone.now())
-    if marked:
-        record_event(
-            EventType.CESSATION_NOTICE_SENT,
-            person=Person.objects.get(pk=notice.person_id),
-            purpose=PURPOSE,
-            fields=["email"],
-            extra={"cessation": notice.cessation_id},
-        )
 
 
 def send_pending(progress: Callable[[int, int], None] | None = None) -> Round:

@@ -20,6 +20,7 @@ import datetime
 import time
 from dataclasses import dataclass
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from piwarden.cessation.models import Cessation
@@ -60,7 +61,12 @@ def current() -> Standing:
     global _cached  # noqa: PLW0603  # one small per-process copy, replaced whole
     now = time.monotonic()
     if _cached is None or now - _cached[0] > FRESH_FOR:
-        _cached = (now, read())
+        try:
+            _cached = (now, read())
+        except DatabaseError:
+            # The pages that need no database (home, privacy, contact) keep working through an outage,
+            # with the notice as last known; the forms fail on their own (they need the database).
+            return _cached[1] if _cached is not None else _NONE
     return _cached[1]
 
 
