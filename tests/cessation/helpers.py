@@ -71,4 +71,14 @@ def a_month_ahead() -> datetime.date:
 
 
 def announce(date: datetime.date, *extra: str) -> None:
-    call_command("cessation", "announce", "--date", date.isoformat(), "--reason", REASON, *extra, stdout=io.StringIO(), stderr=io.StringIO())
+    call_command(
+        "cessation",
+        "announce",
+        "--date",
+        date.isoformat(),
+        "--reason",
+        REASON,
+        *extra,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )

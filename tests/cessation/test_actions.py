@@ -95,7 +95,7 @@ def test_a_refused_recipient_is_retried_and_nobody_gets_two(smtp):
     assert "0 sent" in run("notify")
     assert [len(notices_to(smtp, p.email)) for p in people] == [1, 1, 1]
     assert CessationNotice.objects.get(person__email_index__isnull=False, failures=1)
-    assert AuditEvent.objects.filter(event_type=EventType.CESSATION_NOTICE_SENT).count() == 3  # noqa: PLR2004
+    assert AuditEvent.objects.filter(event_type=EventType.CESSATION_NOTICE_SENT).count() == 3
 
 
 def test_a_notice_a_crash_left_unconfirmed_is_not_sent_again_unless_the_operator_says_so(smtp):
@@ -153,15 +153,15 @@ def test_the_erasure_resumes_after_a_crash_and_erases_each_person_once(smtp):
     announce(date)
     with on(date):
         cessation = actions.begin_execution()
-        assert actions.erase_batch(cessation, size=2) == 2  # noqa: PLR2004
+        assert actions.erase_batch(cessation, size=2) == 2
         # ... the process dies here; the operator runs the command again.
         out = run("execute", "--batch", "2")
         assert "3 person(s) erased by this run, 5 in all" in out
         assert "0 person(s) erased by this run, 5 in all" in run("execute")  # once carried out: nothing more
     assert Person.objects.filter(erased_at__isnull=True).count() == 0
-    assert AuditEvent.objects.filter(event_type=EventType.PERSON_SHREDDED).count() == 5  # noqa: PLR2004
+    assert AuditEvent.objects.filter(event_type=EventType.PERSON_SHREDDED).count() == 5
     batches = AuditEvent.objects.filter(event_type=EventType.CESSATION_BATCH_ERASED)
-    assert sum(e.extra["persons"] for e in batches) == 5  # noqa: PLR2004
+    assert sum(e.extra["persons"] for e in batches) == 5
     assert AuditEvent.objects.filter(event_type=EventType.CESSATION_STARTED).count() == 1
     assert AuditEvent.objects.filter(event_type=EventType.CESSATION_EXECUTED).count() == 1
 

@@ -34,6 +34,7 @@ from tests.cessation.helpers import (
     notices_to,
 )
 from tests.conftest import consultation_data
+from tests.smtp import SMTPServer
 from tests.vault.test_canary import assert_absent, assert_absent_from_every_row, read_if_present, sqlite_files
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-07")]
@@ -49,7 +50,9 @@ def digests(visitor: Visitor) -> dict[str, str]:
 
 def shows_notice(client: Client, path: str, date: datetime.date, language: str) -> bool:
     body = client.get(path).content.decode()
-    expected = f"{date.year}年{date.month}月{date.day}日" if language == "zh-hans" else f"{date.day} {date:%B} {date.year}"
+    expected = (
+        f"{date.year}年{date.month}月{date.day}日" if language == "zh-hans" else f"{date.day} {date:%B} {date.year}"
+    )
     return 'class="cessation-notice"' in body and expected in body
 
 
@@ -68,28 +71,12 @@ def test_announce_withdraw_announce_execute_leaves_no_personal_value(smtp):
     announce(first_date)
     for path, language in [("/", "zh-hans"), ("/en/", "en"), ("/privacy/", "zh-hans"), ("/en/contact/", "en")]:
         assert shows_notice(client, path, first_date, language), path
-    # The consultation form collects nothing: a page that explains, and a post stores nothing.
-    page = client.get("/en/consultation/")
-    assert page.status_code == 200
-    assert "Consultation requests are closed" in page.content.decode()
-    assert 'name="email"' not in page.content.decode()
-    before = Inquiry.objects.count()
-    posted = client.post("/consultation/", consultation_data(email="late@example.com"))
-    assert posted.status_code == 200
-    assert "您刚才提交的内容没有被保存" in posted.content.decode()
-    assert Inquiry.objects.count() == before
-    # The rights portal stays open until the date: people get their copy, or their erasure, first.
-    assert 'name="email"' in client.get("/en/rights/").content.decode()
+    forms_are_closed(client)
 
     # One notice each, in their language, even when the sending runs again (command, housekeeping).
     call_command("cessation", "notify", stdout=io.StringIO(), stderr=io.StringIO())
     call_command("housekeeping", "--once", stdout=io.StringIO(), stderr=io.StringIO())
-    for visitor in people:
-        [subject] = notices_to(smtp, visitor.email)
-        assert ("closes on" in subject) == (visitor.language == "en")  # else 停止运营: their language
-    [zh_notice] = [m for m in smtp.collector.to(zhang.email) if "停止运营" in m.subject]
-    assert "/rights/" in zh_notice.body
-    assert f"{first_date.year}年{first_date.month}月{first_date.day}日" in zh_notice.body
+    everyone_is_told_once(smtp, people, first_date)
 
     # Withdrawn before the date: the notice goes, the form is back.
     call_command("cessation", "withdraw", "--reason", "The board kept the site open", stdout=io.StringIO())
@@ -100,7 +87,7 @@ def test_announce_withdraw_announce_execute_leaves_no_personal_value(smtp):
     date = first_date + datetime.timedelta(days=10)
     announce(date)
     for visitor in people:
-        assert len(notices_to(smtp, visitor.email)) == 2  # noqa: PLR2004  # one per announcement
+        assert len(notices_to(smtp, visitor.email)) == 2  # one per announcement
     # Before the date nothing can be erased.
     with pytest.raises(Exception, match="Nothing is erased before the date"):
         call_command("cessation", "execute", stdout=io.StringIO(), stderr=io.StringIO())
@@ -125,10 +112,39 @@ def test_announce_withdraw_announce_execute_leaves_no_personal_value(smtp):
     assert not DataKey.objects.filter(person__isnull=False, destroyed_at__isnull=True).exists()
     assert Inquiry.objects.count() == 0
     cessation = Cessation.objects.get(live=True)
-    assert cessation.persons_erased == 4  # noqa: PLR2004
+    assert cessation.persons_erased == 4
     assert AuditEvent.objects.filter(event_type=EventType.CESSATION_EXECUTED).count() == 1
-    assert AuditEvent.objects.filter(event_type=EventType.CESSATION_BATCH_ERASED).count() == 2  # noqa: PLR2004
+    assert AuditEvent.objects.filter(event_type=EventType.CESSATION_BATCH_ERASED).count() == 2
 
+    nothing_personal_is_left(people)
+
+
+def forms_are_closed(client: Client) -> None:
+    # The consultation form collects nothing: a page that explains, and a post stores nothing.
+    page = client.get("/en/consultation/")
+    assert page.status_code == 200
+    assert "Consultation requests are closed" in page.content.decode()
+    assert 'name="email"' not in page.content.decode()
+    before = Inquiry.objects.count()
+    posted = client.post("/consultation/", consultation_data(email="late@example.com"))
+    assert posted.status_code == 200
+    assert "您刚才提交的内容没有被保存" in posted.content.decode()
+    assert Inquiry.objects.count() == before
+    # The rights portal stays open until the date: people get their copy, or their erasure, first.
+    assert 'name="email"' in client.get("/en/rights/").content.decode()
+
+
+def everyone_is_told_once(smtp: SMTPServer, people: list[Visitor], date: datetime.date) -> None:
+    for visitor in people:
+        [subject] = notices_to(smtp, visitor.email)
+        assert ("closes on" in subject) == (visitor.language == "en")  # else 停止运营: their language
+    zhang = next(p for p in people if p.language == "zh-hans")
+    [zh_notice] = [m for m in smtp.collector.to(zhang.email) if "停止运营" in m.subject]
+    assert "/rights/" in zh_notice.body
+    assert f"{date.year}年{date.month}月{date.day}日" in zh_notice.body
+
+
+def nothing_personal_is_left(people: list[Visitor]) -> None:
     # The canary scan: no person's value, nor the digest that would find them, anywhere.
     for visitor in people:
         needles = {**visitor.values, **digests(visitor)}

@@ -131,7 +131,10 @@ class EventType(models.TextChoices):
     # cessation: the site's cessation (policy §三(二) para 2)
     CESSATION_ANNOUNCED = "cessation.announced", _("The website's cessation announced, with its date")
     CESSATION_WITHDRAWN = "cessation.withdrawn", _("The announced cessation of the website withdrawn")
-    CESSATION_NOTICES_ADDED = "cessation.notices_added", _("People reachable since the announcement added to its notice")
+    CESSATION_NOTICES_ADDED = (
+        "cessation.notices_added",
+        _("People reachable since the announcement added to its notice"),
+    )
     CESSATION_NOTICE_SENT = "cessation.notice_sent", _("Notice of the website's cessation e-mailed to a person")
     CESSATION_NOTICES_RETRIED = "cessation.notices_retried", _("Unconfirmed cessation notices made sendable again")
     CESSATION_STARTED = "cessation.started", _("The website's cessation carried out: erasure started")

@@ -118,7 +118,12 @@ def withdraw(*, reason: str) -> Cessation:
     record_event(
         EventType.CESSATION_WITHDRAWN,
         reason=reason,
-        extra={"cessation": cessation.pk, "ceases_on": f"{cessation.ceases_on}", "notices_sent": sent, "dropped": dropped},
+        extra={
+            "cessation": cessation.pk,
+            "ceases_on": f"{cessation.ceases_on}",
+            "notices_sent": sent,
+            "dropped": dropped,
+        },
     )
     _forget_on_commit()
     return cessation

@@ -196,6 +196,4 @@ def _address(person: Person) -> Address | None:
     return Address(email=newest.email, language=newest.language)
 
 
-register_contacts(
-    Source(name="consultation", category=CATEGORY, people=_requesters, address=_address, module=__name__)
-)
+register_contacts(Source(name="consultation", category=CATEGORY, people=_requesters, address=_address, module=__name__))

@@ -107,7 +107,7 @@ def forget_pages() -> None:
         page.forget()
 
 
-def _version() -> tuple[str]:
+def _version() -> tuple[str, ...]:
     """What the stored bodies were made from: the declaration in force (its digest covers its texts),
     and the site's cessation (the notice every page shows while one is announced).
 

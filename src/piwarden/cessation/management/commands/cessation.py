@@ -123,7 +123,8 @@ class Command(BaseCommand):
         if cessation.executed_at is not None:
             self.stdout.write(
                 f"The site ceased on {cessation.ceases_on:%Y-%m-%d}; carried out at "
-                f"{timezone.localtime(cessation.executed_at):%Y-%m-%d %H:%M}: {cessation.persons_erased} person(s) erased."
+                f"{timezone.localtime(cessation.executed_at):%Y-%m-%d %H:%M}: "
+                f"{cessation.persons_erased} person(s) erased."
             )
         else:
             when = "today" if today == cessation.ceases_on else f"in {(cessation.ceases_on - today).days} day(s)"
@@ -139,7 +140,9 @@ class Command(BaseCommand):
                     "(run `piwarden cessation execute` to go on)."
                 )
             elif today >= cessation.ceases_on:
-                self.stdout.write("The date has come: run `piwarden cessation execute` (the housekeeping does so hourly).")
+                self.stdout.write(
+                    "The date has come: run `piwarden cessation execute` (the housekeeping does so hourly)."
+                )
         notices = CessationNotice.objects.filter(cessation=cessation)
         sent = notices.filter(sent_at__isnull=False).count()
         unconfirmed = notices.filter(claimed_at__isnull=False, sent_at__isnull=True, skipped="").count()
@@ -177,4 +180,3 @@ class Command(BaseCommand):
 
     def _end_progress(self) -> None:
         self.stderr.write("")
-

@@ -6,6 +6,7 @@ when the site is served otherwise.  The rules are in ``piwarden.site.housekeepin
 
 from __future__ import annotations
 
+import logging
 import signal
 import textwrap
 import threading
@@ -24,6 +25,7 @@ from piwarden.site.management.commands.worker import drop_connections
 from piwarden.staff.actions import expire_grants
 
 DEFAULT_EVERY = 3600
+logger = logging.getLogger("piwarden.housekeeping")
 
 
 def seconds(value: str) -> int:
@@ -128,7 +130,8 @@ class Command(BaseCommand):
             return periodic_round()
         except DatabaseError:
             raise
-        except Exception as exc:  # told in one line; the next run tries again
+        except Exception as exc:  # told in one line and logged; the next run tries again
+            logger.error("cessation round failed: %s", describe(exc), exc_info=True)
             self._say(f"cessation: failed ({describe(exc)}); tried again next run", error=True)
             return None
 
