@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
         ("/en", "en", "This website closes on", "Consultation requests are closed"),
     ],
 )
-def test_the_notice_on_the_home_page_and_the_closed_form(live_server, page: Page, prefix, language, heading, closed):
+def test_the_notice_on_the_home_page_and_the_closed_form(live_server, page: Page, prefix, language, heading, closed):  # noqa: PLR0917  # pytest passes the parameters by name
     date = a_month_ahead()
     actions.announce(date, reason=REASON)
     SHOTS.mkdir(parents=True, exist_ok=True)
