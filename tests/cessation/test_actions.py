@@ -19,6 +19,7 @@ from piwarden.cessation.models import Cessation, CessationNotice
 from piwarden.people import contacts
 from piwarden.people.actions import erase_person
 from piwarden.people.models import Person
+from piwarden.rights.models import RightsRequest
 from tests.cessation.helpers import REASON, a_month_ahead, announce, asks_for_a_copy, consults, notices_to
 
 pytestmark = [pytest.mark.django_db, pytest.mark.duty("RET-07")]
@@ -194,3 +195,19 @@ def test_status_lists_what_the_law_keeps():
     assert "identifiers" not in kept  # cleared by the crypto-shredding
     for category in kept:
         assert f"  - {category} (" in out
+
+
+def test_the_api_takes_rights_requests_until_the_day_before_the_date(smtp):
+    date = a_month_ahead()
+    actions.announce(date, reason=REASON)
+    body = {"kind": "copy", "email": "api.user@example.com", "details": "", "acting_as": "self", "language": "en"}
+    with on(date - datetime.timedelta(days=1), hour=23):
+        taken = Client().post("/api/rights/requests", body, content_type="application/json")
+        assert taken.status_code == 202, taken.content
+    with on(date, hour=0):
+        refused = Client().post(
+            "/api/rights/requests", body, content_type="application/json", headers={"accept-language": "zh-hans"}
+        )
+    assert refused.status_code == 410
+    assert refused.json()["error"] == "closed"
+    assert RightsRequest.objects.count() == 1

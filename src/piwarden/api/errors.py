@@ -88,6 +88,17 @@ def malformed() -> ApiError:
     )
 
 
+def closed() -> ApiError:
+    return ApiError(
+        410,
+        "closed",
+        _(
+            "This website ceased operation on its announced date and takes no new requests; the personal "
+            "information it held has been deleted or anonymised. Call or e-mail us with any question."
+        ),
+    )
+
+
 def rate_limited() -> ApiError:
     return ApiError(
         429,
