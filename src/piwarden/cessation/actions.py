@@ -40,7 +40,16 @@ from piwarden.cessation.models import Cessation, CessationNotice
 from piwarden.people import contacts
 from piwarden.people.actions import shred_person
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Keeps, Shredded, Subject, Unattributable, erase_categories, handlers
+from piwarden.people.registry import (
+    CESSATION_NOTICE_PURPOSE,
+    Deletes,
+    Keeps,
+    Shredded,
+    Subject,
+    Unattributable,
+    erase_categories,
+    handlers,
+)
 from piwarden.policy.declaration import load_declaration
 
 MIN_REASON = 10
@@ -181,7 +190,7 @@ def record_notice_sent(notice: CessationNotice) -> None:
         record_event(
             EventType.CESSATION_NOTICE_SENT,
             person=Person.objects.get(pk=notice.person_id),
-            purpose="cessation_notice",
+            purpose=CESSATION_NOTICE_PURPOSE,
             fields=["email"],
             extra={"cessation": notice.cessation_id},
         )

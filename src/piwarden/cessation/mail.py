@@ -35,11 +35,12 @@ from piwarden.cessation.models import CessationNotice
 from piwarden.mailing import MailNotSent, send
 from piwarden.people import contacts
 from piwarden.people.models import Person
+from piwarden.people.registry import CESSATION_NOTICE_PURPOSE
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
 
 # policy/declaration.toml: telling people the site ceases and their data is deleted (a legal duty).
-PURPOSE = "cessation_notice"
+PURPOSE = CESSATION_NOTICE_PURPOSE
 NO_ADDRESS = "no address held"
 
 
