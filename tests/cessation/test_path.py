@@ -105,6 +105,7 @@ def test_announce_withdraw_announce_execute_leaves_no_personal_value(smtp):
         status = io.StringIO()
         call_command("cessation", "status", stdout=status)
         assert f"The site ceased on {date:%Y-%m-%d}" in status.getvalue()
+        assert "Notices sent: 4." in status.getvalue()
         assert shows_notice(client, "/en/", date, "en")
         assert "This website closed on" in client.get("/en/").content.decode()
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from piwarden.audit.models import AuditEvent, EventType
 from piwarden.cessation import actions, mail
 from piwarden.cessation.actions import CessationRefused
 from piwarden.cessation.models import Cessation, CessationNotice
@@ -143,6 +144,14 @@ class Command(BaseCommand):
                 self.stdout.write(
                     "The date has come: run `piwarden cessation execute` (the housekeeping does so hourly)."
                 )
+        if cessation.executed_at is not None:
+            # The notice rows went with their people; the audit log keeps that each was sent.
+            sent = AuditEvent.objects.filter(
+                event_type=EventType.CESSATION_NOTICE_SENT, extra__cessation=cessation.pk
+            ).count()
+            self.stdout.write(f"Notices sent: {sent}.")
+            self._kept()
+            return
         notices = CessationNotice.objects.filter(cessation=cessation)
         sent = notices.filter(sent_at__isnull=False).count()
         unconfirmed = notices.filter(claimed_at__isnull=False, sent_at__isnull=True, skipped="").count()
@@ -161,7 +170,8 @@ class Command(BaseCommand):
             "nothing may use them; deleted by the housekeeping when their declared retention ends):"
         )
         for item in actions.kept():
-            self.stdout.write(f"  - {item.category} ({item.retention_days} days): {item.reason}")
+            days = "1 day" if item.retention_days == 1 else f"{item.retention_days} days"
+            self.stdout.write(f"  - {item.category} ({days}): {item.reason}")
 
     def _progress(self, what: str) -> Progress:
         def show(done: int, total: int) -> None:
