@@ -75,6 +75,9 @@ def live() -> Cessation | None:
 
 
 def _forget_on_commit() -> None:
+    """This process reads the standing again: now, and once the change is committed (a request
+    that read it meanwhile would otherwise keep the old one for ``state.FRESH_FOR`` seconds)."""
+    state.forget()
     transaction.on_commit(state.forget)
 
 
