@@ -25,6 +25,7 @@ from django.utils.translation import trans_real
 from django_otp.oath import totp
 from pytest_django.live_server_helper import LiveServer
 
+from piwarden.cessation.state import forget as forget_cessation_standing
 from piwarden.policy.declaration import load_declaration
 from piwarden.security.device import forget_period_keys
 from piwarden.staff.actions import record_training
@@ -59,6 +60,15 @@ def _fresh_key_cache() -> Iterator[None]:
     yield
     forget_cached_keys()
     forget_period_keys()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cessation_standing() -> Iterator[None]:
+    """Each test reads the site's cessation from its own database: the per-process copy
+    (piwarden.cessation.state) is forgotten, since a rolled-back test never commits its forgetting."""
+    forget_cessation_standing()
+    yield
+    forget_cessation_standing()
 
 
 @pytest.fixture(scope="session", autouse=True)

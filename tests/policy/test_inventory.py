@@ -192,6 +192,7 @@ NEW_CATEGORIES = [
 ]
 
 
+@pytest.mark.django_db  # every page shows the cessation notice when one is announced: it reads the database
 @pytest.mark.duty("NOT-02")
 @pytest.mark.parametrize(
     ("url", "language", "retention", "basis"),

@@ -102,6 +102,7 @@ def test_wrong_markup_is_refused_with_what_is_wrong(html, message):
         read_promises(html)
 
 
+@pytest.mark.django_db  # every page shows the cessation notice when one is announced: it reads the database
 @pytest.mark.parametrize(("url", "language"), [("/privacy/", "zh-hans"), ("/en/privacy/", "en")])
 def test_the_page_carries_the_marks_and_shows_nothing_of_them(client: Client, url, language):
     page = client.get(url).content.decode()

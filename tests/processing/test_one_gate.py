@@ -66,6 +66,9 @@ NOT_A_DECISION = {
         "erased_at",
     ): "erasure is idempotent: it reads its own result",
     ("piwarden/retention/sweep.py", "erase_people", "erased_at"): "the batches resume where erasure stopped",
+    # cessation: on the date everyone not erased yet is erased (resumable: the erased are skipped)
+    ("piwarden/cessation/actions.py", "remaining", "erased_at"): "counts who is left to erase, for the progress",
+    ("piwarden/cessation/actions.py", "erase_batch", "erased_at"): "erasure is idempotent: it reads its own result",
     # monitoring: the gate's refusals are read back from the log, counted and shown, never decided
     ("piwarden/monitoring/access.py", "", "PROCESSING_REFUSED"): "the security page lists the gate's refusals",
     ("piwarden/monitoring/rules.py", "", "PROCESSING_REFUSED"): "a rule counts the gate's refusals",

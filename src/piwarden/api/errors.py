@@ -88,6 +88,17 @@ def malformed() -> ApiError:
     )
 
 
+def closed() -> ApiError:
+    return ApiError(
+        410,
+        "closed",
+        _(
+            "This website ceased operation on its announced date and takes no new requests; the personal "
+            "information it held has been deleted or anonymised. Call or e-mail us with any question."
+        ),
+    )
+
+
 def rate_limited(reference: str) -> ApiError:
     message = _(
         "Too many requests from your network. Please wait and try again; Retry-After says how many seconds. "

@@ -20,6 +20,7 @@ from ninja.params.functions import Path
 from ninja.security import HttpBearer
 
 from piwarden.api import errors, tokens
+from piwarden.cessation.state import rights_open
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.ratelimit.limiter import hit_key
 from piwarden.rights.access import RequestStatusView, read_status
@@ -184,10 +185,13 @@ def _checked(form: forms.Form) -> dict[str, Any]:
 # --- the operations ----------------------------------------------------------------------
 
 
-@router.post("/requests", response={202: Submitted, **ERRORS}, summary="Ask: a code is e-mailed")
+@router.post("/requests", response={202: Submitted, 410: errors.Error, **ERRORS}, summary="Ask: a code is e-mailed")
 @_limited("rights")
 def submit(request: HttpRequest, payload: RequestIn) -> Status[dict[str, Any]]:
-    """A new request, awaiting its code: 202 whether or not the address is known to us."""
+    """A new request, awaiting its code: 202 whether or not the address is known to us; 410 from the date
+    the site ceases operation (policy §3(II): until the day before, requests are taken as usual)."""
+    if not rights_open():
+        raise errors.closed()
     language = payload.language or get_language() or settings.LANGUAGE_CODE
     try:
         forms.ChoiceField(choices=settings.LANGUAGES).clean(language)

@@ -190,6 +190,18 @@ class EventType(models.TextChoices):
     REFUSAL_REVIEW_REQUESTED = "security.review_requested", _("A person asked for a refusal to be reviewed")
     REFUSAL_LIFTED = "security.refusal_lifted", _("A refusal lifted by the security role, with a reason")
     REFUSAL_UPHELD = "security.refusal_upheld", _("A refusal upheld by the security role, with a reason")
+    # cessation: the site's cessation (policy §三(二) para 2)
+    CESSATION_ANNOUNCED = "cessation.announced", _("The website's cessation announced, with its date")
+    CESSATION_WITHDRAWN = "cessation.withdrawn", _("The announced cessation of the website withdrawn")
+    CESSATION_NOTICES_ADDED = (
+        "cessation.notices_added",
+        _("People reachable since the announcement added to its notice"),
+    )
+    CESSATION_NOTICE_SENT = "cessation.notice_sent", _("Notice of the website's cessation e-mailed to a person")
+    CESSATION_NOTICES_RETRIED = "cessation.notices_retried", _("Unconfirmed cessation notices made sendable again")
+    CESSATION_STARTED = "cessation.started", _("The website's cessation carried out: erasure started")
+    CESSATION_BATCH_ERASED = "cessation.batch_erased", _("The website's cessation: a batch of people erased")
+    CESSATION_EXECUTED = "cessation.executed", _("The website's cessation carried out: every person erased")
 
 
 class ActorKind(models.TextChoices):

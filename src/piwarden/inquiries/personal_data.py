@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
+from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
 from piwarden.people.registry import Correctable, Deletes, Index, Record, Subject, register, register_correctable
 from piwarden.prepared import Param, Params, PreparedSelect
@@ -175,3 +177,23 @@ for _name in PERSONAL_FIELDS:
             index=_INDEXES.get(_name),
         )
     )
+
+
+# --- whom a notice to everyone reaches (piwarden.people.contacts) ------------------------------
+
+
+def _requesters() -> Iterator[uuid.UUID]:
+    """The persons, not erased, with a consultation request held (their address is in it)."""
+    found = Inquiry.objects.filter(person__erased_at__isnull=True).values_list("person_id", flat=True)
+    yield from found.distinct().order_by("person_id").iterator(chunk_size=CHUNK)
+
+
+def _address(person: Person) -> Address | None:
+    """The address and language of the person's newest request (read inside the caller's permit)."""
+    newest = _requests(person).only("id", "data_key_id", "email", "language").last()
+    if newest is None or newest.email is None:
+        return None
+    return Address(email=newest.email, language=newest.language)
+
+
+register_contacts(Source(name="consultation", category=CATEGORY, people=_requesters, address=_address, module=__name__))

@@ -18,7 +18,15 @@ from piwarden.audit.models import REASON_MAX_LENGTH
 from piwarden.consent.models import ConsentRecord
 from piwarden.people import ledger
 from piwarden.people.models import Person
-from piwarden.people.registry import EXPORT_PURPOSE, Correctable, Index, Subject, correctables, erase_categories
+from piwarden.people.registry import (
+    EXPORT_PURPOSE,
+    NO_REASON_TO_KEEP,
+    Correctable,
+    Index,
+    Subject,
+    correctables,
+    erase_categories,
+)
 from piwarden.policy.declaration import Declaration, LegalBasis, load_declaration
 from piwarden.prepared import PreparedInsert, prepare_insert
 from piwarden.processing import gate
@@ -442,7 +450,7 @@ def held_only_on(declaration: Declaration, purpose_id: str) -> tuple[list[str], 
     """(categories held only on the consent to ``purpose_id``, the other categories the purpose uses).
 
     A category is held only on that consent when every purpose it is declared for is that one,
-    leaving aside :data:`~piwarden.people.registry.EXPORT_PURPOSE`: answering a person's request
+    leaving aside :data:`~piwarden.people.registry.NO_REASON_TO_KEEP`: answering a person's request
     about their data is no reason to keep it.  A category that also serves a purpose on another
     basis (proving consent, security: a legal duty) stays, as the privacy page says (§六).
     """
@@ -451,7 +459,7 @@ def held_only_on(declaration: Declaration, purpose_id: str) -> tuple[list[str], 
     for category in declaration.categories:
         if purpose_id not in category.purposes:
             continue
-        others = set(category.purposes) - {purpose_id, EXPORT_PURPOSE}
+        others = set(category.purposes) - {purpose_id, *NO_REASON_TO_KEEP}
         (kept if others else only).append(category.id)
     return only, kept
 

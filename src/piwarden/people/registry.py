@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 # The purpose every visitor export is asked of the gate for (policy/declaration.toml: PIPL 13(3),
 # the controller's legal obligation to answer a request under PIPL 45).
 EXPORT_PURPOSE = "answer_rights_request"
+# The purpose of the notice that the site ceases operation (piwarden.cessation; a legal duty): it
+# writes to the address held for another purpose.
+CESSATION_NOTICE_PURPOSE = "cessation_notice"
+# Purposes that use data held for other purposes and are no reason to keep any: a category that
+# serves one of these besides a consent withdrawn is still held only on that consent.
+NO_REASON_TO_KEEP = frozenset({EXPORT_PURPOSE, CESSATION_NOTICE_PURPOSE})
 
 # One row or file of a category, as the person receives it: JSON-serialisable values.
 Record = Mapping[str, Any]

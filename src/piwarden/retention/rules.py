@@ -197,6 +197,11 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     Elsewhere("security_events", _HOUSEKEEPING),
     Elsewhere("security_event_records", _HOUSEKEEPING),
     Elsewhere("security_refusals", _HOUSEKEEPING),
+    Elsewhere(
+        "cessation_notices",
+        "deleted when the announcement is withdrawn, and with each person's erasure on the closure date "
+        "(piwarden.cessation)",
+    ),
     Kept(
         "incident_notices",
         "The clock starts at the closing of the incident; the sweep does not read the incident register yet.",

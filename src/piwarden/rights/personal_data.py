@@ -23,6 +23,7 @@ left by a crash in between cannot be opened, and the retention sweep deletes fil
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ from django.db import transaction
 from django.db.models import Q, UUIDField
 from django.utils.translation import gettext_noop
 
+from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
 from piwarden.people.registry import Deletes, Keeps, Record, Shredded, Subject, register
 from piwarden.prepared import Param, Params, PreparedSelect
@@ -226,4 +228,32 @@ register(
     export=export_archives,
     erase=Deletes(delete_archives),
     module=__name__,
+)
+
+
+# --- whom a notice to everyone reaches (piwarden.people.contacts) ------------------------------
+
+
+def _requesters() -> Iterator[uuid.UUID]:
+    """The persons, not erased, who confirmed the address of a rights request (a code typed back):
+    an address never confirmed may be someone else's, and is deleted within a day anyway."""
+    confirmed = RightsRequest.objects.filter(verified_at__isnull=False, person__erased_at__isnull=True)
+    yield from confirmed.values_list("person_id", flat=True).distinct().order_by("person_id").iterator(chunk_size=CHUNK)
+
+
+def _address(person: Person) -> Address | None:
+    """The address and language of the person's newest confirmed request (inside the caller's permit)."""
+    newest = (
+        RightsRequest.objects.filter(person=person, verified_at__isnull=False)
+        .order_by("verified_at", "id")
+        .only("id", "data_key_id", "email", "language")
+        .last()
+    )
+    if newest is None or newest.email is None:
+        return None
+    return Address(email=newest.email, language=newest.language)
+
+
+register_contacts(
+    Source(name="rights_requests", category="rights_requests", people=_requesters, address=_address, module=__name__)
 )

@@ -39,6 +39,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language
 
+from piwarden.cessation.state import page_key as cessation_key
 from piwarden.consent.cookies import cache_key
 from piwarden.policy.declaration import load_declaration
 
@@ -106,13 +107,14 @@ def forget_pages() -> None:
         page.forget()
 
 
-def _version() -> tuple[str]:
-    """What the stored bodies were made from: the declaration in force (its digest covers its texts).
+def _version() -> tuple[str, ...]:
+    """What the stored bodies were made from: the declaration in force (its digest covers its texts),
+    and the site's cessation (the notice every page shows while one is announced).
 
     The translations need no key of their own: Django reads a process's catalogues once, so a
     recompiled catalogue reaches pages only through a restart, which empties this store too.
     """
-    return (load_declaration().digest,)
+    return (load_declaration().digest, *cessation_key())
 
 
 def _reusable(request: HttpRequest, response: HttpResponse) -> bool:

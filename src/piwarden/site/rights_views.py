@@ -32,6 +32,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from piwarden.cessation.state import rights_open
+from piwarden.cessation.views import closed
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.ratelimit.limiter import hit_key
 from piwarden.rights.access import RequestStatusView, read_status
@@ -104,6 +106,10 @@ def _rights_page(request: HttpRequest, form: RightsRequestPageForm, status: int 
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limit("rights", rate_setting="PIWARDEN_RIGHTS_RATE", refuse=_too_many_requests)
 def rights(request: HttpRequest) -> HttpResponse:
+    # Open until the day before the site's cessation (people get their copy or erasure first);
+    # from the date, everything is erased and there is nothing left to ask about.
+    if not rights_open():
+        return closed(request, gettext_lazy("Requests about your personal information are closed"))
     if request.method != "POST":
         return _rights_page(request, RightsRequestPageForm())
     risk = assess_submission(request, "rights")  # the risk rules: a harder CAPTCHA, or a refusal

@@ -16,6 +16,8 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
+from piwarden.cessation.state import accepting_new_data
+from piwarden.cessation.views import closed
 from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
@@ -98,6 +100,9 @@ EMPTY_CONSULTATION_PAGE = FilledInPage(
 @require_http_methods(["GET", "HEAD", "POST"])
 @rate_limit("consultation", rate_setting="PIWARDEN_CONSULTATION_RATE", refuse=_too_many_requests, counts=_is_submission)
 def consultation(request: HttpRequest) -> HttpResponse:
+    # The site's cessation is announced: nothing new is collected (asked fresh before storing).
+    if not accepting_new_data(fresh=request.method == "POST"):
+        return closed(request, gettext_lazy("Consultation requests are closed"))
     if request.method != "POST":
         return EMPTY_CONSULTATION_PAGE(request)
     if NEW_CAPTCHA in request.POST:

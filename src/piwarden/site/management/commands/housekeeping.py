@@ -6,6 +6,7 @@ when the site is served otherwise.  The rules are in ``piwarden.site.housekeepin
 
 from __future__ import annotations
 
+import logging
 import signal
 import textwrap
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import DatabaseError
 
+from piwarden.cessation.rounds import RoundResult, periodic_round
 from piwarden.errors import describe
 from piwarden.people.ledger import LedgerUnavailable
 from piwarden.retention.sweep import ClockAhead, run_retention
@@ -24,6 +26,7 @@ from piwarden.site.management.commands.worker import drop_connections
 from piwarden.staff.actions import expire_grants
 
 DEFAULT_EVERY = 3600
+logger = logging.getLogger("piwarden.housekeeping")
 
 
 def seconds(value: str) -> int:
@@ -55,6 +58,8 @@ class Command(BaseCommand):
                 ),
                 *rule_lines,
                 textwrap.fill(
+                    "While the site's cessation is announced, each run also sends the notices not sent yet; "
+                    "from its date, it carries the cessation out (piwarden cessation). "
                     "A run that deletes something records one retention.swept audit event with the counts "
                     "per category. A job that fails is reported and the others still run (--once then "
                     "exits with status 1); a database outage makes the run delete nothing.",
@@ -115,8 +120,9 @@ class Command(BaseCommand):
             return None
         try:
             lapsed = expire_grants()
+            cessation = self._cessation()
         except DatabaseError as exc:
-            self._say(f"database unavailable ({describe(exc)}); grants not checked", error=True)
+            self._say(f"database unavailable ({describe(exc)}); grants and the cessation not checked", error=True)
             drop_connections()
             return None
         for name, kind in [(e.name, e.category or "not personal") for e in EXPIRIES] + [(j.name, "") for j in JOBS]:
@@ -130,7 +136,21 @@ class Command(BaseCommand):
                 self._say(f"{outcome.category} ({outcome.model}): {outcome.rows} {outcome.action}{held}")
         if lapsed or not quiet:
             self._say(f"access grants past their end: {lapsed} marked expired")
+        if cessation is not None and (cessation.notable() or not quiet):
+            self._say(cessation.describe())
         return result
+
+    def _cessation(self) -> RoundResult | None:
+        """The cessation's round; a failure of its own (the erasure ledger unavailable, a mail server
+        down) is told and tried again next run, and the other jobs' results still count."""
+        try:
+            return periodic_round()
+        except DatabaseError:
+            raise
+        except Exception as exc:  # told in one line and logged; the next run tries again
+            logger.error("cessation round failed: %s", describe(exc), exc_info=True)
+            self._say(f"cessation: failed ({describe(exc)}); tried again next run", error=True)
+            return None
 
     def _say(self, message: str, *, error: bool = False) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} piwarden housekeeping: {message}"

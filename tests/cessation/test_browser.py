@@ -1,0 +1,39 @@
+"""The cessation notice and the closed consultation form in Chromium, in both languages, with
+screenshots to look at (PIWARDEN_SHOTS_DIR, by default outside the repository)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from piwarden.cessation import actions
+from tests.browser.test_browser import SHOTS
+from tests.cessation.helpers import REASON, a_month_ahead
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-07")]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "language", "heading", "closed"),
+    [
+        ("", "zh-hans", "本网站将于", "咨询请求已停止受理"),
+        ("/en", "en", "This website closes on", "Consultation requests are closed"),
+    ],
+)
+def test_the_notice_on_the_home_page_and_the_closed_form(live_server, page: Page, prefix, language, heading, closed):  # noqa: PLR0917  # pytest passes the parameters by name
+    date = a_month_ahead()
+    actions.announce(date, reason=REASON)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}{prefix}/")
+    notice = page.locator(".cessation-notice")
+    expect(notice).to_be_visible()
+    expect(notice.locator("h2")).to_contain_text(heading)
+    page.screenshot(path=SHOTS / f"cessation-home-{language}.png", full_page=True)
+    page.goto(f"{live_server.url}{prefix}/consultation/")
+    expect(page.locator("h1")).to_have_text(closed)
+    expect(page.locator("form [name=email]")).to_have_count(0)
+    page.screenshot(path=SHOTS / f"cessation-consultation-{language}.png", full_page=True)
+    # Followed from the closed page: the rights portal still takes requests.
+    page.locator("main a[href$='/rights/']").first.click()
+    expect(page.locator("form [name=email]")).to_have_count(1)
