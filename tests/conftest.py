@@ -26,6 +26,7 @@ from django_otp.oath import totp
 from pytest_django.live_server_helper import LiveServer
 
 from piwarden.policy.declaration import load_declaration
+from piwarden.policy.versions import forget as forget_versions
 from piwarden.staff.actions import record_training
 from piwarden.staff.models import Authenticator
 from piwarden.staff.training import today as training_today
@@ -110,6 +111,14 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _forget_policy_versions() -> Iterator[None]:
+    """What a process remembers of the published versions (the notice, parsed declarations) is per test."""
+    forget_versions()
+    yield
+    forget_versions()
 
 
 @pytest.fixture

@@ -117,6 +117,7 @@ TEMPLATES = [
                 "piwarden.site.context_processors.controller",
                 "piwarden.backoffice.context_processors.staff_permissions",
                 "piwarden.site.context_processors.cookie_banner",
+                "piwarden.site.context_processors.policy_notice",
             ],
         },
     },

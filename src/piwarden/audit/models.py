@@ -128,6 +128,8 @@ class EventType(models.TextChoices):
     ACCESS_REVIEW_EXPORTED = "staff.review_exported", _("Signed access review exported")
     TRAINING_RECORDED = "staff.training_recorded", _("Staff training recorded")
     TRAINING_NOTICE = "staff.training_notice", _("Staff told that their training attestation expires or expired")
+    POLICY_PUBLISHED = "policy.published", _("Privacy policy version published")
+    POLICY_NOTICE_SENT = "policy.notice_sent", _("Person told directly of a material change to the privacy policy")
 
 
 class ActorKind(models.TextChoices):
