@@ -41,6 +41,7 @@ from django.utils import timezone, translation
 
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
+from piwarden.policy.actions import ensure_published
 from piwarden.policy.declaration import load_declaration
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
@@ -122,6 +123,17 @@ MATRIX: dict[str, list[Case]] = {
     # The cookie choices (issue 9 §5): public; a choice posted with no button is bad input.
     "site:cookies": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="no button")],
     "site:cookies_delete": [Case(everyone(NOT_ALLOWED))],  # POST only
+    # The policy's versions (issue 10 §3): public; version 1 is published, no other exists.
+    "site:privacy_versions": [Case(everyone(OK))],
+    "site:privacy_version": [
+        Case(everyone(OK), url=lambda w: reverse("site:privacy_version", args=[1])),
+        Case(everyone(NOT_FOUND), url=lambda w: reverse("site:privacy_version", args=[2]), note="not published"),
+    ],
+    # Closing a material change's notice: POST only; version 1 made none, so there is nothing to close.
+    "site:policy_notice_dismiss": [
+        Case(everyone(NOT_ALLOWED)),
+        Case(everyone(BAD), method="post", data={"version": "1"}, note="not a material version"),
+    ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -350,6 +362,7 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     made.own_inquiry, made.others_inquiry = own.reference, other.reference
     made.colleague = colleague.pk
     made.review = open_access_review().pk
+    ensure_published()  # version 1 of the policy, as `piwarden serve` keeps it
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

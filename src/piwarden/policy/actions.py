@@ -82,7 +82,7 @@ def publish_version(
                 texts=snapshot.texts,
                 published_at=timezone.now(),
                 kinds=[k.value for k in kinds],
-                declared_kinds=[MaterialKind(k).value for k in declared_kinds],
+                declared_kinds=[k.value for k in MaterialKind if k in set(declared_kinds)],
                 notice_zh=notice_zh.strip() if kinds else "",
                 notice_en=notice_en.strip() if kinds else "",
                 reduces_rights=bool(comparison.reductions),

@@ -64,7 +64,7 @@ def send_change_notice(notice_id: str) -> str:
                 context = {
                     "version": version,
                     "notice": version.notice(language),
-                    "kinds": [str(KIND_NAMES[MaterialKind(k)]) for k in version.kinds],
+                    "kinds": [KIND_NAMES[MaterialKind(k)] for k in version.kinds],  # lazy: in the person's language
                     "policy": load_declaration(),
                     "site_url": settings.PIWARDEN_SITE_URL,
                 }

@@ -176,7 +176,7 @@ class FilledInPage:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         storable = not settings.DEBUG and request.method in {"GET", "HEAD"} and not request.META.get("QUERY_STRING")
-        key = (get_language() or "", request.path, *_version(), *cache_key(request))
+        key = (get_language() or "", request.path, *_version(), *cache_key(request), notice_key(request))
         parts = self._pages.get(key) if storable else None
         if parts is not None:
             values = self.fresh(request)

@@ -134,7 +134,7 @@ class Command(BaseCommand):
         version = published.version
         if not published.created:
             self.stdout.write(
-                f"version {version.number} ({version.label}) is already the version in force; nothing published"
+                f"version {version.number} ({version.label}) is already in force; nothing published"
             )
             return
         comparison = published.comparison
