@@ -68,7 +68,9 @@ def test_the_first_publish_keeps_the_declaration_in_force_as_version_one() -> No
     assert event.extra["version"] == 1 and event.extra["digest"] == declaration.digest
     # Again: nothing new is published, nothing recorded.
     assert "already in force" in publish()
-    assert PolicyVersion.objects.count() == AuditEvent.objects.filter(event_type=EventType.POLICY_PUBLISHED).count() == 1
+    assert (
+        PolicyVersion.objects.count() == AuditEvent.objects.filter(event_type=EventType.POLICY_PUBLISHED).count() == 1
+    )
 
 
 def test_serve_publishes_version_one_of_an_empty_history_and_warns_of_an_unpublished_change(declared) -> None:

@@ -17,7 +17,10 @@ from tests.policy.test_declaration import REAL_TEXT, edited
 LONGER_RETENTION = ("retention_days = 730", "retention_days = 1095")
 HOTLINE = ('hotline = "95015"', 'hotline = "95016"')
 CONTROLLER = ('name = { zh-hans = "奇安信科技集团股份有限公司"', 'name = { zh-hans = "奇安信网络科技有限公司"')
-ENABLED = ('en = "QI-Anxin Legendsec Information Technology (Beijing) Inc." }\nenabled = false', 'en = "QI-Anxin Legendsec Information Technology (Beijing) Inc." }\nenabled = true')
+ENABLED = (
+    'en = "QI-Anxin Legendsec Information Technology (Beijing) Inc." }\nenabled = false',
+    'en = "QI-Anxin Legendsec Information Technology (Beijing) Inc." }\nenabled = true',
+)
 NO_COMPLAINT = ('"deceased_relative", "complaint"]', '"deceased_relative"]')
 SLOWER = ("response_working_days = 15", "response_working_days = 20")
 NEW_CATEGORY = (
@@ -78,7 +81,9 @@ def test_each_section_says_what_changed_in_the_readers_language() -> None:
 
 @pytest.mark.duty("CHG-01")
 def test_fewer_rights_or_a_longer_deadline_reduce_rights() -> None:
-    assert compare(declaration(), declaration(NO_COMPLAINT)).reductions == ("the right 'complaint' is no longer offered",)
+    assert compare(declaration(), declaration(NO_COMPLAINT)).reductions == (
+        "the right 'complaint' is no longer offered",
+    )
     assert compare(declaration(), declaration(SLOWER)).reductions == (
         "requests would be answered in 20 working days instead of 15",
     )

@@ -70,7 +70,9 @@ def test_the_versions_page_lists_every_version_with_what_changed_in_both_languag
 def test_an_earlier_version_reads_as_it_was_published(client: Client, declared, tmp_path) -> None:
     material_change(declared, tmp_path)
     old = client.get("/en/privacy/versions/1/").content.decode()
-    assert "Privacy policy, version 1.0" in old and "hotline: 95015" in old and "95016</a>" in old  # the footer is today's
+    assert (
+        "Privacy policy, version 1.0" in old and "hotline: 95015" in old and "95016</a>" in old
+    )  # the footer is today's
     assert "hotline: 95016" in client.get("/en/privacy/versions/2/").content.decode()
     assert client.get("/privacy/versions/3/").status_code == 404
 

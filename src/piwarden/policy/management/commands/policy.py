@@ -133,9 +133,7 @@ class Command(BaseCommand):
             raise CommandError(f"not published: {exc}") from None
         version = published.version
         if not published.created:
-            self.stdout.write(
-                f"version {version.number} ({version.label}) is already in force; nothing published"
-            )
+            self.stdout.write(f"version {version.number} ({version.label}) is already in force; nothing published")
             return
         comparison = published.comparison
         if comparison is not None:
