@@ -65,7 +65,8 @@ def test_the_first_publish_keeps_the_declaration_in_force_as_version_one() -> No
     assert declaration_of(version).purpose_fingerprints == declaration.purpose_fingerprints
     assert not version.material
     event = AuditEvent.objects.get(event_type=EventType.POLICY_PUBLISHED)
-    assert event.extra["version"] == 1 and event.extra["digest"] == declaration.digest
+    assert event.extra["version"] == 1
+    assert event.extra["digest"] == declaration.digest
     # Again: nothing new is published, nothing recorded.
     assert "already in force" in publish()
     assert (
@@ -78,7 +79,8 @@ def test_serve_publishes_version_one_of_an_empty_history_and_warns_of_an_unpubli
     assert PolicyVersion.objects.get().number == 1
     declared(edited(HOTLINE, *NEXT))
     warning = ensure_published()
-    assert warning is not None and "run `piwarden policy publish`" in warning
+    assert warning is not None
+    assert "run `piwarden policy publish`" in warning
     assert PolicyVersion.objects.count() == 1
 
 
@@ -130,20 +132,21 @@ def test_rights_are_never_reduced_without_confirming_explicit_consent(declared, 
     assert PolicyVersion.objects.count() == 1
     publish(*notices, "--explicit-consent-will-be-sought")
     version = PolicyVersion.objects.get(number=2)
-    assert version.reduces_rights and version.kinds == ["rights"]
+    assert version.reduces_rights
+    assert version.kinds == ["rights"]
     assert AuditEvent.objects.filter(event_type=EventType.POLICY_PUBLISHED).last().extra["reduces_rights"] is True
 
 
 def test_a_new_version_needs_its_own_label_and_a_date_to_come(declared, notices) -> None:
     publish()
     declared(edited(HOTLINE))
-    with pytest.raises(CommandError, match="policy.version still says '1.0'"):
+    with pytest.raises(CommandError, match=r"policy\.version still says '1\.0'"):
         publish(*notices)
     redeclare(edited(HOTLINE, NEXT[0]))
-    with pytest.raises(CommandError, match="policy.effective = 2026-11-25 in declaration.toml has passed"):
+    with pytest.raises(CommandError, match=r"policy\.effective = 2026-11-25 in declaration\.toml has passed"):
         publish(*notices)
     redeclare(edited(HOTLINE, *NEXT))
-    with pytest.raises(CommandError, match="--effective 2099-02-01 differs from policy.effective = 2099-01-01"):
+    with pytest.raises(CommandError, match=r"--effective 2099-02-01 differs from policy\.effective = 2099-01-01"):
         publish("--effective", "2099-02-01", *notices)
     publish("--effective", "2099-01-01", *notices)
     assert PolicyVersion.objects.get(number=2).effective == datetime.date(2099, 1, 1)
@@ -172,5 +175,6 @@ def test_consent_to_a_changed_purpose_stops_processing_until_the_person_is_asked
     # The next time the person acts (a new request), they are asked, and their new consent counts.
     assert client.post("/consultation/", consultation_data(submission_token=str(uuid.uuid4()))).status_code == 302
     newest = ConsentRecord.objects.order_by("-given_at").first()
-    assert newest is not None and newest.policy == PolicyVersion.objects.get(number=2)
+    assert newest is not None
+    assert newest.policy == PolicyVersion.objects.get(number=2)
     answer()

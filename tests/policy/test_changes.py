@@ -73,7 +73,8 @@ def test_each_section_says_what_changed_in_the_readers_language() -> None:
     assert [(line.what, line.item) for line in en["rights"]] == [("removed", "Question or complain about this policy")]
     (retention,) = en["categories"]
     assert retention.item == "How long “Consultation request details” is kept"
-    assert retention.before.startswith("730 days from submission") and retention.after.startswith("1095 days")
+    assert retention.before.startswith("730 days from submission")
+    assert retention.after.startswith("1095 days")
     zh = {s.id: s.lines for s in compare(old, new, "zh-hans").sections}
     assert zh["categories"][0].item == "“咨询请求信息”的保存期限"
     assert en["purposes"] == zh["purposes"] == ()

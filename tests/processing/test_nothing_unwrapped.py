@@ -224,6 +224,10 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     assert key_id == wang.data_key_id == permit.person.data_key_id
     assert permit.decision.purpose == "respond_inquiry"
 
+    change_notices_read_only_inside_the_gate(unwrapped, declared, (liu, chen, zhou, wang))
+
+
+def change_notices_read_only_inside_the_gate(unwrapped, declared, people) -> None:
     # policy versions: a material change is e-mailed to everyone with contact details held, each
     # address read inside the use the gate allowed for telling that person (Zhang, restricted, is refused).
     publish_version()
@@ -234,7 +238,7 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     unwrapped.clear()
     run_worker()
     told = {key for key, _permit in unwrapped}
-    assert told == {r.data_key_id for r in (liu, chen, zhou, wang)}
+    assert told == {r.data_key_id for r in people}
     assert {permit.decision.purpose for _key, permit in unwrapped if permit is not None} == {"policy_change_notice"}
     assert all(permit is not None and key == permit.person.data_key_id for key, permit in unwrapped)
     assert len(mail.outbox) == 4

@@ -48,7 +48,8 @@ def test_the_versions_page_lists_every_version_with_what_changed_in_both_languag
     material_change(declared, tmp_path, HOTLINE, LONGER_RETENTION)
     en = client.get("/en/privacy/versions/").content.decode()
     assert en.index('id="v2"') < en.index('id="v1"')  # newest first
-    assert "Effective 2099-01-01" in en and "Effective 2026-11-25" in en
+    assert "Effective 2099-01-01" in en
+    assert "Effective 2026-11-25" in en
     assert load_declaration().digest in en
     assert NOTICE_EN in en
     assert "the responsible department, contact or complaint channel" in en  # kind (5)
@@ -58,10 +59,12 @@ def test_the_versions_page_lists_every_version_with_what_changed_in_both_languag
     assert "Consent given before this version to the following purposes no longer counts" in en
     assert "Answering your consultation request" in en
     # The texts: the paragraph naming the hotline, as it read and as it reads.
-    assert "hotline: 95015" in en and "hotline: 95016" in en
+    assert "hotline: 95015" in en
+    assert "hotline: 95016" in en
     assert "The first version kept on this site." in en
     zh = client.get("/privacy/versions/").content.decode()
-    assert "“咨询请求信息”的保存期限" in zh and NOTICE_ZH in zh
+    assert "“咨询请求信息”的保存期限" in zh
+    assert NOTICE_ZH in zh
     assert "负责部门、联系方式或投诉渠道" in zh
     assert "<td>95015</td><td>95016</td>" in zh
 
@@ -70,9 +73,9 @@ def test_the_versions_page_lists_every_version_with_what_changed_in_both_languag
 def test_an_earlier_version_reads_as_it_was_published(client: Client, declared, tmp_path) -> None:
     material_change(declared, tmp_path)
     old = client.get("/en/privacy/versions/1/").content.decode()
-    assert (
-        "Privacy policy, version 1.0" in old and "hotline: 95015" in old and "95016</a>" in old
-    )  # the footer is today's
+    assert "Privacy policy, version 1.0" in old
+    assert "hotline: 95015" in old
+    assert "95016</a>" in old
     assert "hotline: 95016" in client.get("/en/privacy/versions/2/").content.decode()
     assert client.get("/privacy/versions/3/").status_code == 404
 
@@ -90,13 +93,18 @@ def test_a_material_change_is_announced_on_every_page_until_the_visitor_closes_i
     publish("--notice-zh", str(zh), "--notice-en", str(en))
     for path in PAGES:
         page = client.get(path).content.decode()
-        assert 'class="policy-notice"' in page and NOTICE_ZH in page, path
+        assert 'class="policy-notice"' in page, path
+        assert NOTICE_ZH in page, path
         english = client.get(f"/en{path}").content.decode()
-        assert NOTICE_EN in english and "I have read this notice" in english, path
+        assert NOTICE_EN in english, path
+        assert "I have read this notice" in english, path
     response = dismiss(client, 2, "/contact/")
-    assert response.status_code == 303 and response["Location"] == "/contact/"
+    assert response.status_code == 303
+    assert response["Location"] == "/contact/"
     cookie = response.cookies[COOKIE_NAME]
-    assert cookie["httponly"] and cookie["samesite"] == "Lax" and int(cookie["max-age"]) == 365 * 24 * 3600
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == 365 * 24 * 3600
     for path in PAGES:
         assert 'class="policy-notice"' not in client.get(path).content.decode(), path
     # The cookie is declared (strictly necessary) in the cookie declaration.
@@ -112,7 +120,8 @@ def test_a_forged_or_foreign_dismissal_changes_nothing(client: Client, declared,
     client.cookies[COOKIE_NAME] = "2"  # not signed
     assert NOTICE_ZH in client.get("/").content.decode()
     response = dismiss(client, 2, **{"Sec-Fetch-Site": "cross-site"})
-    assert response.status_code == 400 and COOKIE_NAME not in response.cookies
+    assert response.status_code == 400
+    assert COOKIE_NAME not in response.cookies
     assert "未能关闭此通知，未作任何更改" in response.content.decode()
     assert dismiss(client, 1).status_code == 400  # version 1 made no material change
     assert dismiss(client, 2, "https://evil.example/").status_code == 303  # an outside address is not followed
