@@ -41,8 +41,8 @@ from django.utils import timezone, translation
 
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
-from piwarden.policy.actions import ensure_published
 from piwarden.policy.declaration import load_declaration
+from piwarden.revisions.actions import ensure_published
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
 from piwarden.staff.actions import open_access_review

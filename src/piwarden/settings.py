@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "piwarden.rights",
     "piwarden.ratelimit",
     "piwarden.monitoring",
+    "piwarden.revisions",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",

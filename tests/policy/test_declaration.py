@@ -67,7 +67,12 @@ BROKEN = {
         ["purposes[1] (id 'security')", "'statutory_duty'", "basis_note"],
     ),
     "category with unknown purpose": (
-        [('purposes = ["respond_inquiry", "answer_rights_request"]', 'purposes = ["respond_inquiry", "marketing"]')],
+        [
+            (
+                'purposes = ["respond_inquiry", "answer_rights_request", "policy_change_notice"]',
+                'purposes = ["respond_inquiry", "marketing"]',
+            )
+        ],
         ["categories.consultation.purposes", "unknown purpose 'marketing'"],
     ),
     "role revealing unknown category": (

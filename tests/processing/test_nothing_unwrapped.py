@@ -36,8 +36,8 @@ from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.monitoring.tasks import send_alert_mail
 from piwarden.people.models import Person
-from piwarden.policy.actions import publish_version
 from piwarden.processing import gate
+from piwarden.revisions.actions import publish_version
 from piwarden.rights.actions import (
     RequestInput,
     complete_request,
@@ -55,8 +55,8 @@ from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
 from tests.inquiries.test_mail import PEOPLE, run_worker
-from tests.policy.test_actions import NEXT
 from tests.policy.test_declaration import edited
+from tests.revisions.test_actions import NEXT
 
 TEMPLATES = Path(backoffice_urls.__file__).parent / "templates" / "backoffice"
 
@@ -194,7 +194,7 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     unwrapped.clear()
     run_worker()
     ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
-    walked_later = {"piwarden.policy.tasks.notify_policy_change"}  # below, once the policy has changed
+    walked_later = {"piwarden.revisions.tasks.notify_policy_change"}  # below, once the policy has changed
     assert set(every_task()) - walked_later <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"
     # Zhang's acknowledgement was refused, the sales notice holds no personal data; the archive read
     # and sealed her data, and each rights e-mail (receipts, the completion) read its requester's

@@ -12,9 +12,9 @@ from django.test import Client
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import PolicyVersion
 from piwarden.policy.notice import COOKIE_NAME
-from tests.policy.test_actions import NEXT, publish, redeclare
 from tests.policy.test_changes import HOTLINE, LONGER_RETENTION
 from tests.policy.test_declaration import edited
+from tests.revisions.test_actions import NEXT, publish, redeclare
 
 pytestmark = pytest.mark.django_db
 

@@ -127,6 +127,9 @@ class Purpose(_Strict):
     # Restriction (PIPL 44, 47 para 2) stops everything except storage and
     # security measures; purposes marked here keep running for restricted people.
     survives_restriction: bool = False
+    # Uses data held for other purposes and is never a reason to keep it (telling a person of a
+    # change to this policy): withdrawing the consent the data rests on deletes it all the same.
+    incidental: bool = False
 
     @model_validator(mode="after")
     def _non_consent_basis_is_explained(self) -> Purpose:

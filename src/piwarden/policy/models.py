@@ -7,18 +7,15 @@ force, so that a consent record (``consent.ConsentRecord.policy``, by that diges
 very text the person was shown.  Stored in the database rather than as files beside the
 declaration: the versions are evidence (CHG-02, the consent records' link), so they belong with
 the records that point at them, are backed up and restored with them, and need no writable source
-tree; a version is written once, by :func:`piwarden.policy.actions.publish_version`, and never
+tree; a version is written once, by :func:`piwarden.revisions.actions.publish_version`, and never
 changed or deleted.
 
-A :class:`ChangeNotice` is one person's direct notice of one material version: made once per
-person (unique), marked when the e-mail went out, so that a re-run or a crash sends nobody a
-second one.
+The direct notices of a material version, one per person, are ``piwarden.revisions``'s.
 """
 
 from __future__ import annotations
 
 from django.db import models
-from uuid6 import uuid7
 
 
 class MaterialKind(models.TextChoices):
@@ -61,26 +58,3 @@ class PolicyVersion(models.Model):
 
     def notice(self, language: str | None) -> str:
         return self.notice_en if (language or "").startswith("en") else self.notice_zh
-
-
-class NoticeOutcome(models.TextChoices):
-    PENDING = "pending", "Not sent yet"
-    SENT = "sent", "Sent"
-    REFUSED = "refused", "Refused by the processing gate (restricted or erased)"
-    NO_CONTACT = "no_contact", "No contact data held any longer"
-
-
-class ChangeNotice(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="notices")
-    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="policy_notices")
-    outcome = models.CharField(max_length=10, choices=NoticeOutcome.choices, default=NoticeOutcome.PENDING)
-    created_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["version", "person"], name="policy_notice_once_per_person")]
-        indexes = [models.Index(fields=["version", "outcome"], name="policy_notice_pending_idx")]
-
-    def __str__(self) -> str:
-        return f"notice of policy version {self.version_id} ({self.outcome})"

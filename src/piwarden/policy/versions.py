@@ -3,6 +3,7 @@ version's declaration parsed again, and its texts rendered as they read when it 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import time
 import tomllib
@@ -10,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management.base import CommandParser
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.template import engines
 from django.utils.safestring import SafeString
 
 from piwarden.policy.declaration import Declaration, load_declaration, validate_declaration
-from piwarden.policy.models import PolicyVersion
+from piwarden.policy.models import MaterialKind, PolicyVersion
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,28 @@ def forget() -> None:
     """Drop what this process read (after a publish in this process, and between tests)."""
     _notice_cache.clear()
     _parsed.clear()
+
+
+def publish_arguments(parser: CommandParser) -> None:
+    """The options of ``piwarden policy publish`` (``piwarden revisions publish``, which does it)."""
+    parser.add_argument(
+        "--effective",
+        type=datetime.date.fromisoformat,
+        help="publish: the effective date (YYYY-MM-DD); must match policy.effective in declaration.toml",
+    )
+    parser.add_argument("--notice-zh", type=Path, help="publish: a material change's notice, in Chinese (a file)")
+    parser.add_argument("--notice-en", type=Path, help="publish: the same notice in English (a file)")
+    parser.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=[k.value for k in MaterialKind],
+        help="publish: a material kind the declaration cannot show (controller: a change of ownership; "
+        "impact_assessment: an impact assessment found a high risk); repeat for several",
+    )
+    parser.add_argument(
+        "--explicit-consent-will-be-sought",
+        action="store_true",
+        help="publish: confirm that a version reducing people's rights is applied to each person only with "
+        "their explicit consent",
+    )

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 from pathlib import Path
 from typing import Any
 
 from django.core import checks
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import translation
 
-from piwarden.policy.actions import PublishRefused, publish_version
 from piwarden.policy.declaration import DeclarationError, load_declaration
 from piwarden.policy.inventory import inspect_inventory
-from piwarden.policy.models import MaterialKind
 from piwarden.policy.promises import LANGUAGES, PromiseError, promise_problems
 from piwarden.policy.trace import as_json, as_markdown, default_report_path, read_report, trace
+from piwarden.policy.versions import publish_arguments
 
 
 class Command(BaseCommand):
@@ -43,36 +42,19 @@ class Command(BaseCommand):
         parser.add_argument("--strict", action="store_true", help="trace: exit 1 when any promise is unkept")
         parser.add_argument("--language", choices=LANGUAGES, default="zh-hans", help="trace: the text to trace")
         parser.add_argument("--report", type=Path, default=None, help="trace: the duty report (JSON) to read")
-        parser.add_argument(
-            "--effective",
-            type=datetime.date.fromisoformat,
-            help="publish: the effective date (YYYY-MM-DD); must match policy.effective in declaration.toml",
-        )
-        parser.add_argument(
-            "--notice-zh", type=Path, help="publish: the notice of a material change, in Chinese (file)"
-        )
-        parser.add_argument("--notice-en", type=Path, help="publish: the same notice in English (file)")
-        parser.add_argument(
-            "--kind",
-            action="append",
-            default=[],
-            choices=[k.value for k in MaterialKind],
-            help="publish: a material kind the declaration cannot show (controller: a change of ownership; "
-            "impact_assessment: an impact assessment found a high risk); repeat for several",
-        )
-        parser.add_argument(
-            "--explicit-consent-will-be-sought",
-            action="store_true",
-            help="publish: confirm that a version reducing people's rights is applied to each person only with "
-            "their explicit consent",
-        )
+        publish_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "trace":
             self.trace(options)
             return
         if options["action"] == "publish":
-            self.publish(options)
+            # Publishing writes the audit log and queues the notices: piwarden.revisions does it
+            # (this app knows the declaration alone).
+            names = ("effective", "notice_zh", "notice_en", "kind", "explicit_consent_will_be_sought")
+            call_command(
+                "revisions", "publish", stdout=self.stdout, stderr=self.stderr, **{n: options[n] for n in names}
+            )
             return
         try:
             declaration = load_declaration()
@@ -112,44 +94,3 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(found.unkept)} promise(s) unkept: {', '.join(t.promise.id for t in found.unkept)}"
             )
-
-    def publish(self, options: dict[str, Any]) -> None:
-        notices = {}
-        for language in ("zh", "en"):
-            path = options[f"notice_{language}"]
-            try:
-                notices[language] = path.read_text(encoding="utf-8") if path is not None else ""
-            except (OSError, UnicodeDecodeError) as exc:
-                raise CommandError(f"--notice-{language} {path}: cannot be read: {exc}") from None
-        try:
-            published = publish_version(
-                effective=options["effective"],
-                declared_kinds=[MaterialKind(k) for k in options["kind"]],
-                notice_zh=notices["zh"],
-                notice_en=notices["en"],
-                explicit_consent_will_be_sought=options["explicit_consent_will_be_sought"],
-            )
-        except (PublishRefused, DeclarationError) as exc:
-            raise CommandError(f"not published: {exc}") from None
-        version = published.version
-        if not published.created:
-            self.stdout.write(f"version {version.number} ({version.label}) is already in force; nothing published")
-            return
-        comparison = published.comparison
-        if comparison is not None:
-            for section in comparison.sections:
-                for line in section.lines:
-                    change = f" ({line.before} -> {line.after})" if line.before or line.after else ""
-                    self.stdout.write(f"{section.id}: {line.what}: {line.item}{change}")
-            if comparison.stale_purposes:
-                self.stdout.write(
-                    "consents to these purposes are now stale and will be asked again: "
-                    + ", ".join(comparison.stale_purposes)
-                )
-        kinds = ", ".join(version.kinds) or "none (not a material change)"
-        self.stdout.write(
-            f"published version {version.number} ({version.label}), effective {version.effective.isoformat()}, "
-            f"digest {version.digest[:12]}; material kinds: {kinds}"
-        )
-        if version.material:
-            self.stdout.write("the notice is shown on every page; the direct notices are queued for the task worker")

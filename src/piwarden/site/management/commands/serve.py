@@ -26,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from piwarden.environment import envint, envstr, persistent_secret, served_url
 from piwarden.people import ledger
-from piwarden.policy.actions import ensure_published
+from piwarden.revisions.actions import ensure_published
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0

@@ -7,15 +7,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from piwarden.audit.log import ActorKind, EventType, record_event
-from piwarden.people.models import Person
 from piwarden.policy.changes import Comparison, compare
 from piwarden.policy.declaration import Declaration, load_declaration
-from piwarden.policy.models import ChangeNotice, MaterialKind, NoticeOutcome, PolicyVersion
+from piwarden.policy.models import MaterialKind, PolicyVersion
 from piwarden.policy.versions import Snapshot, current_snapshot, declaration_of, forget
+from piwarden.revisions.tasks import notify_policy_change
 from piwarden.rights.clock import PRC_TIME
 
 
@@ -183,62 +182,7 @@ def _check(
 
 
 def _queue_notices(version: PolicyVersion) -> None:
-    from piwarden.policy.tasks import notify_policy_change  # noqa: PLC0415  # tasks import the mail actions, which import this module
-
     notify_policy_change.enqueue(str(version.pk))
-
-
-# --- the direct notices -------------------------------------------------------------------------
-
-BATCH = 1000
-
-
-def contactable() -> Q:
-    """The people whose contact details we hold: a consultation or a rights request, not erased."""
-    return Q(erased_at__isnull=True) & (Q(inquiries__isnull=False) | Q(rights_requests__isnull=False))
-
-
-@transaction.atomic(durable=True)
-def make_notices(version: PolicyVersion) -> int:
-    """One pending notice per contactable person, once per version (a re-run adds nobody twice)."""
-    current = PolicyVersion.objects.select_for_update().get(pk=version.pk)
-    if current.notices_queued_at is not None:
-        return 0
-    now = timezone.now()
-    made = 0
-    ids = Person.objects.filter(contactable()).distinct().order_by("pk").values_list("pk", flat=True)
-    batch: list[ChangeNotice] = []
-    for person_id in ids.iterator(chunk_size=BATCH):
-        batch.append(ChangeNotice(version=current, person_id=person_id, created_at=now))
-        if len(batch) >= BATCH:
-            made += len(ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True))
-            batch = []
-    made += len(ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True))
-    PolicyVersion.objects.filter(pk=current.pk).update(notices_queued_at=now)
-    return made
-
-
-@transaction.atomic(durable=True)
-def record_notice_sent(notice: ChangeNotice, purpose: str) -> bool:
-    """Mark ``notice`` sent (only if no other run did meanwhile), with its audit event."""
-    marked = ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(
-        outcome=NoticeOutcome.SENT, sent_at=timezone.now()
-    )
-    if marked:
-        record_event(
-            EventType.POLICY_NOTICE_SENT,
-            person=notice.person,
-            purpose=purpose,
-            fields=["email"],
-            extra={"version": notice.version.number},
-        )
-    return bool(marked)
-
-
-@transaction.atomic(durable=True)
-def record_notice_unsent(notice: ChangeNotice, outcome: NoticeOutcome) -> None:
-    """Mark ``notice`` not to be sent: the gate refused (recorded there), or no contact is held any longer."""
-    ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(outcome=outcome)
 
 
 def remember_dismissal(account: object, version: PolicyVersion) -> None:

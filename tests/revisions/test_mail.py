@@ -13,14 +13,15 @@ from piwarden.audit.models import AuditEvent, EventType
 from piwarden.inquiries.models import Inquiry
 from piwarden.mailing import MailNotSent
 from piwarden.people.models import Person
-from piwarden.policy.mail import send_change_notices
-from piwarden.policy.models import ChangeNotice, NoticeOutcome, PolicyVersion
+from piwarden.policy.models import PolicyVersion
+from piwarden.revisions.mail import send_change_notices
+from piwarden.revisions.models import ChangeNotice, NoticeOutcome
 from tests.conftest import consultation_data
 from tests.inquiries.test_mail import PEOPLE, submit
-from tests.policy.test_actions import NEXT, publish
 from tests.policy.test_changes import HOTLINE
 from tests.policy.test_declaration import edited
 from tests.processing.test_nothing_unwrapped import received_rights_request
+from tests.revisions.test_actions import NEXT, publish
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def material(declared, tmp_path, django_capture_on_commit_callbacks) -> PolicyVe
         publish("--notice-zh", str(zh), "--notice-en", str(en))
     version = PolicyVersion.objects.get(number=2)
     # The publish queued the notices for the task worker.
-    assert DBTaskResult.objects.filter(task_path="piwarden.policy.tasks.notify_policy_change").count() == 1
+    assert DBTaskResult.objects.filter(task_path="piwarden.revisions.tasks.notify_policy_change").count() == 1
     return version
 
 
@@ -97,6 +98,6 @@ def test_a_version_that_is_not_material_tells_nobody(declared, smtp, django_capt
         publish()
     version = PolicyVersion.objects.get(number=2)
     assert not version.material
-    assert not DBTaskResult.objects.filter(task_path="piwarden.policy.tasks.notify_policy_change").exists()
+    assert not DBTaskResult.objects.filter(task_path="piwarden.revisions.tasks.notify_policy_change").exists()
     assert send_change_notices(str(version.pk)) == "not a material change"
     assert smtp.collector.received == []

@@ -18,11 +18,11 @@ from django.test import Client
 from piwarden.audit.models import AuditEvent, EventType
 from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
-from piwarden.policy.actions import ensure_published
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import PolicyVersion
 from piwarden.policy.versions import current_snapshot, declaration_of
 from piwarden.processing import gate
+from piwarden.revisions.actions import ensure_published
 from tests.conftest import consultation_data
 from tests.policy.test_changes import HOTLINE, LONGER_RETENTION, NO_COMPLAINT, SLOWER
 from tests.policy.test_declaration import edited

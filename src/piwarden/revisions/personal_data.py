@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from piwarden.people.models import Person
 from piwarden.people.registry import Deletes, Record, Subject, register
-from piwarden.policy.models import ChangeNotice
 from piwarden.processing.gate import Permit
+from piwarden.revisions.models import ChangeNotice
 
 
 def export_notices(permit: Permit) -> Iterator[Record]:

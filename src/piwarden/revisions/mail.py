@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.inquiries.models import Inquiry
 from piwarden.mailing import MailNotSent, send
 from piwarden.people.models import Person
-from piwarden.policy.actions import make_notices, record_notice_sent, record_notice_unsent
 from piwarden.policy.changes import KIND_NAMES
 from piwarden.policy.declaration import load_declaration
-from piwarden.policy.models import ChangeNotice, MaterialKind, NoticeOutcome, PolicyVersion
+from piwarden.policy.models import MaterialKind, PolicyVersion
 from piwarden.processing import gate
+from piwarden.revisions.models import ChangeNotice, NoticeOutcome
 from piwarden.rights.models import RightsRequest
 
 PURPOSE = "policy_change_notice"
@@ -69,8 +70,8 @@ def send_change_notice(notice_id: str) -> str:
                     "site_url": settings.PIWARDEN_SITE_URL,
                 }
                 with translation.override(language):
-                    subject = render_to_string("policy/email/change_notice_subject.txt", context).strip()
-                    body = render_to_string("policy/email/change_notice.txt", context)
+                    subject = render_to_string("revisions/email/change_notice_subject.txt", context).strip()
+                    body = render_to_string("revisions/email/change_notice.txt", context)
     except gate.ProcessingRefused as refused:
         record_notice_unsent(notice, NoticeOutcome.REFUSED)
         return f"refused: {refused.decision.reason}"  # recorded by the gate
@@ -80,6 +81,60 @@ def send_change_notice(notice_id: str) -> str:
     send(subject, body, [recipient], about=f"policy version {version.number}")
     record_notice_sent(notice, PURPOSE)
     return "sent"
+
+
+# --- the direct notices -------------------------------------------------------------------------
+
+BATCH = 1000
+
+
+def contactable() -> Q:
+    """The people whose contact details we hold: a consultation or a rights request, under a data key
+    that still exists (an erased person's is destroyed: nothing of theirs can be read any more)."""
+    return Q(data_key__destroyed_at__isnull=True) & (Q(inquiries__isnull=False) | Q(rights_requests__isnull=False))
+
+
+@transaction.atomic(durable=True)
+def make_notices(version: PolicyVersion) -> int:
+    """One pending notice per contactable person, once per version (a re-run adds nobody twice)."""
+    current = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+    if current.notices_queued_at is not None:
+        return 0
+    now = timezone.now()
+    made = 0
+    ids = Person.objects.filter(contactable()).distinct().order_by("pk").values_list("pk", flat=True)
+    batch: list[ChangeNotice] = []
+    for person_id in ids.iterator(chunk_size=BATCH):
+        batch.append(ChangeNotice(version=current, person_id=person_id, created_at=now))
+        if len(batch) >= BATCH:
+            made += len(ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True))
+            batch = []
+    made += len(ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True))
+    PolicyVersion.objects.filter(pk=current.pk).update(notices_queued_at=now)
+    return made
+
+
+@transaction.atomic(durable=True)
+def record_notice_sent(notice: ChangeNotice, purpose: str) -> bool:
+    """Mark ``notice`` sent (only if no other run did meanwhile), with its audit event."""
+    marked = ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(
+        outcome=NoticeOutcome.SENT, sent_at=timezone.now()
+    )
+    if marked:
+        record_event(
+            EventType.POLICY_NOTICE_SENT,
+            person=notice.person,
+            purpose=purpose,
+            fields=["email"],
+            extra={"version": notice.version.number},
+        )
+    return bool(marked)
+
+
+@transaction.atomic(durable=True)
+def record_notice_unsent(notice: ChangeNotice, outcome: NoticeOutcome) -> None:
+    """Mark ``notice`` not to be sent: the gate refused (recorded there), or no contact is held any longer."""
+    ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(outcome=outcome)
 
 
 def _contact(person: Person) -> tuple[str, str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.tasks import task
 
 from piwarden.mailing import with_retry
-from piwarden.policy.mail import record_notices_failure, send_change_notices
+from piwarden.revisions.mail import record_notices_failure, send_change_notices
 
 
 @task()
