@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import UUIDField
+
 from piwarden.people.models import Person
 from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.revisions.models import ChangeNotice
 
+_EXPORTED = PreparedSelect(
+    lambda: (
+        ChangeNotice.objects.filter(person_id=Param("person", UUIDField()))
+        .order_by("created_at", "id")
+        .values_list("version__label", "outcome", "created_at", "sent_at")
+    )
+)
+
 
 def export_notices(permit: Permit) -> Iterator[Record]:
-    notices = ChangeNotice.objects.filter(person=permit.person).select_related("version").order_by("created_at", "pk")
-    for notice in notices.iterator(chunk_size=200):
+    for label, outcome, created_at, sent_at in _EXPORTED.rows(person=permit.person.pk, chunk=200):
         yield {
-            "policy_version": notice.version.label,
-            "outcome": notice.outcome,
-            "created_at": notice.created_at.isoformat(),
-            "sent_at": notice.sent_at.isoformat() if notice.sent_at else None,
+            "policy_version": label,
+            "outcome": outcome,
+            "created_at": created_at.isoformat(),
+            "sent_at": sent_at.isoformat() if sent_at else None,
         }
 
 
