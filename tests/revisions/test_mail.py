@@ -12,9 +12,9 @@ from piwarden.mailing import MailNotSent
 from piwarden.policy.models import PolicyVersion
 from piwarden.revisions.mail import send_change_notices
 from piwarden.revisions.models import ChangeNotice, NoticeOutcome
-from tests.inquiries.test_mail import PEOPLE
+from tests.inquiries.test_mail import PEOPLE, submit
 from tests.policy.test_declaration import edited
-from tests.revisions.conftest import RIGHTS_EMAIL, submit
+from tests.revisions.conftest import RIGHTS_EMAIL
 from tests.revisions.test_actions import NEXT, publish
 
 pytestmark = pytest.mark.django_db
