@@ -1,4 +1,4 @@
-"""Write paths of the policy's versions: publishing one, and the record of each direct notice."""
+"""Write paths of the policy's versions: publishing one (the direct notices it queues are revisions.mail's)."""
 
 from __future__ import annotations
 
