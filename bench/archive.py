@@ -174,7 +174,7 @@ def fill(person_id: str, records: int) -> None:
                 purpose=template.purpose,
                 kind=template.kind,
                 policy_version=template.policy_version,
-                policy_hash=template.policy_hash,
+                policy_id=template.policy_id,
                 purpose_hash=template.purpose_hash,
                 channel="bench",
                 language="zh-hans",

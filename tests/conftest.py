@@ -27,6 +27,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from piwarden.cessation.state import forget as forget_cessation_standing
 from piwarden.policy.declaration import load_declaration
+from piwarden.policy.versions import forget as forget_versions
 from piwarden.security.device import forget_period_keys
 from piwarden.staff.actions import record_training
 from piwarden.staff.models import Authenticator
@@ -123,6 +124,14 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _forget_policy_versions() -> Iterator[None]:
+    """What a process remembers of the published versions (the notice, parsed declarations) is per test."""
+    forget_versions()
+    yield
+    forget_versions()
 
 
 @pytest.fixture

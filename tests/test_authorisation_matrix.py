@@ -49,6 +49,7 @@ from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.people.actions import find_or_create_person
 from piwarden.policy.declaration import load_declaration
+from piwarden.revisions.actions import ensure_published
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
 from piwarden.security.models import Refusal
@@ -189,6 +190,17 @@ MATRIX: dict[str, list[Case]] = {
         Case(everyone(OK)),
         Case(everyone(OK), url=lambda w: f"{reverse('site:security_review')}?ref={w.refusal}", note="the reference"),
         Case(everyone(BAD), method="post", note="an empty form"),
+    ],
+    # The policy's versions (issue 10 §3): public; version 1 is published, no other exists.
+    "site:privacy_versions": [Case(everyone(OK))],
+    "site:privacy_version": [
+        Case(everyone(OK), url=lambda w: reverse("site:privacy_version", args=[1])),
+        Case(everyone(NOT_FOUND), url=lambda w: reverse("site:privacy_version", args=[2]), note="not published"),
+    ],
+    # Closing a material change's notice: POST only; version 1 made none, so there is nothing to close.
+    "site:policy_notice_dismiss": [
+        Case(everyone(NOT_ALLOWED)),
+        Case(everyone(BAD), method="post", data={"version": "1"}, note="not a material version"),
     ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
@@ -540,6 +552,7 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
         refused.post(reverse("site:rights_status"), {"reference": "ABCDEFGHJK", "email": "x@example.com"})
     made.refusal = Refusal.objects.get().reference
     settings.PIWARDEN_RIGHTS_RATE = "1000000/m"
+    ensure_published()  # version 1 of the policy, as `piwarden serve` keeps it
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

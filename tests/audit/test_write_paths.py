@@ -97,6 +97,10 @@ EXCEPTIONS: dict[str, str] = {
         "the account e-mails' action (sending and failure), apart from accounts/actions.py, which queues the task "
         "that calls it, for the same reason as inquiries/mail.py"
     ),
+    "revisions/mail.py": (
+        "the direct notices of a material policy change (made once per person, sent, their failure), apart "
+        "from revisions/actions.py, which queues the task that calls them, for the same reason as inquiries/mail.py"
+    ),
     "monitoring/mail.py": (
         "the alert's e-mail action (its sending and failure), apart from monitoring/actions.py, which queues the "
         "task that calls it, for the same reason as inquiries/mail.py"

@@ -118,6 +118,6 @@ def test_the_consent_record_carries_the_policy_version_and_digest_in_force(
     for email, declaration in ((ZHANG["email"], first), (LI["email"], second)):
         record = by_email[email]
         assert record.policy_version == declaration.version
-        assert record.policy_hash == declaration.digest
-        assert record.purpose_hash == declaration.purpose(PURPOSE).fingerprint
+        assert record.policy_id == declaration.digest
+        assert record.purpose_hash == declaration.purpose_fingerprint(PURPOSE)
         assert declaration.version in record.shown_text  # the box the person ticked named the same version

@@ -183,6 +183,7 @@ def test_erasure_deletes_the_rows_keeps_what_the_law_keeps_and_leaves_no_value(c
         "guardian_contacts": 0,
         "child_protection_records": 1,  # the consultation request's age statement, cleared before the row goes
         "cessation_notices": 0,
+        "policy_notices": 0,
     }
     assert shredded.extra["outbox_messages_deleted"] == 0
     assert len(list(sealed_files(outbox))) == 3

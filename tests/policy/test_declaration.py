@@ -69,7 +69,8 @@ BROKEN = {
     "category with unknown purpose": (
         [
             (
-                'purposes = ["respond_inquiry", "answer_rights_request", "incident_notice", "cessation_notice"]',
+                'purposes = ["respond_inquiry", "answer_rights_request", "incident_notice", "cessation_notice", '
+                '"policy_change_notice"]',
                 'purposes = ["respond_inquiry", "marketing"]',
             )
         ],

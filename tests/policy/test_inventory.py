@@ -201,6 +201,7 @@ NEW_CATEGORIES = [
         ("/en/privacy/", "en", "184 days, from the attempt", "A statutory duty or obligation"),
     ],
 )
+@pytest.mark.django_db  # the notice of a policy change is read from the database
 def test_the_privacy_page_shows_staff_and_security_categories(client, url, language, retention, basis):
     declaration = load_declaration()
     html = client.get(url).content.decode()

@@ -104,7 +104,9 @@ def test_wrong_markup_is_refused_with_what_is_wrong(html, message):
 
 @pytest.mark.django_db  # every page shows the cessation notice when one is announced: it reads the database
 @pytest.mark.parametrize(("url", "language"), [("/privacy/", "zh-hans"), ("/en/privacy/", "en")])
-def test_the_page_carries_the_marks_and_shows_nothing_of_them(client: Client, url, language):
+def test_the_page_carries_the_marks_and_shows_nothing_of_them(
+    db: None, client: Client, url, language
+):  # the notice of a policy change is read from the database
     page = client.get(url).content.decode()
     shown = read_promises(page)  # the page as served: the same promises as the text alone
     assert [(p.id, p.duties) for p in shown] == [(p.id, p.duties) for p in promises_in(language)]

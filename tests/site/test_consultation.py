@@ -40,8 +40,8 @@ def test_the_consent_record_proves_what_was_shown(submit):
     declaration = load_declaration()
     assert record.purpose == "respond_inquiry"
     assert record.policy_version == declaration.version
-    assert record.policy_hash == declaration.digest
-    assert record.purpose_hash == declaration.purpose("respond_inquiry").fingerprint
+    assert record.policy_id == declaration.digest
+    assert record.purpose_hash == declaration.purpose_fingerprint("respond_inquiry")
     assert record.channel == "web:consultation"
     assert record.language == "zh-hans"
     assert "隐私政策" in record.shown_text

@@ -202,6 +202,8 @@ class EventType(models.TextChoices):
     CESSATION_STARTED = "cessation.started", _("The website's cessation carried out: erasure started")
     CESSATION_BATCH_ERASED = "cessation.batch_erased", _("The website's cessation: a batch of people erased")
     CESSATION_EXECUTED = "cessation.executed", _("The website's cessation carried out: every person erased")
+    POLICY_PUBLISHED = "policy.published", _("Privacy policy version published")
+    POLICY_NOTICE_SENT = "policy.notice_sent", _("Person told directly of a material change to the privacy policy")
 
 
 class ActorKind(models.TextChoices):

@@ -82,8 +82,8 @@ def prepare_consent(
         purpose=purpose.id,
         kind=kind,
         policy_version=declaration.version,
-        policy_hash=declaration.digest,
-        purpose_hash=purpose.fingerprint,
+        policy_id=declaration.digest,  # the link to the published version of that digest
+        purpose_hash=declaration.purpose_fingerprint(purpose.id),
         channel=channel,
         language=language,
         shown_text=shown_text,

@@ -3,7 +3,7 @@
 A ConsentRecord proves what a person agreed to: the purpose, whether it was an
 ordinary or a *separate* consent (单独同意, PIPL Art 23/25/29/39), the exact
 text shown to them and the language, the policy version and digest in force,
-a fingerprint of the purpose's definition (so a changed purpose makes the
+a fingerprint of the purpose's definition and its categories (so a changed purpose makes the
 consent stale, CON-03), when and through which channel.  Records are never
 edited except to mark withdrawal.
 """
@@ -33,7 +33,19 @@ class ConsentRecord(models.Model):
     purpose = models.CharField(max_length=40)
     kind = models.CharField(max_length=10, choices=ConsentKind.choices, default=ConsentKind.ORDINARY)
     policy_version = models.CharField(max_length=20)
-    policy_hash = models.CharField(max_length=64)
+    # The published version (piwarden.policy.models.PolicyVersion) the consent was given under, by
+    # the declaration's digest, in the column that always held it: records given before versions
+    # were kept hold a digest no stored version has, and stay as they are (evidence is never
+    # rewritten), so the database enforces no constraint; ``policy_id`` is the digest.
+    policy = models.ForeignKey(
+        "policy.PolicyVersion",
+        to_field="digest",
+        db_column="policy_hash",
+        db_constraint=False,
+        db_index=False,
+        on_delete=models.DO_NOTHING,  # versions are never deleted
+        related_name="consents",
+    )
     purpose_hash = models.CharField(max_length=64)
     channel = models.CharField(max_length=40)
     language = models.CharField(max_length=10)

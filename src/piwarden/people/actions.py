@@ -451,7 +451,8 @@ def held_only_on(declaration: Declaration, purpose_id: str) -> tuple[list[str], 
 
     A category is held only on that consent when every purpose it is declared for is that one,
     leaving aside :data:`~piwarden.people.registry.NO_REASON_TO_KEEP`: answering a person's request
-    about their data is no reason to keep it.  A category that also serves a purpose on another
+    about their data is no reason to keep it, and nor is a purpose the declaration marks
+    ``incidental`` (telling them of a policy change).  A category that also serves a purpose on another
     basis (proving consent, security: a legal duty) stays, as the privacy page says (§六).
     """
     only: list[str] = []
@@ -460,6 +461,7 @@ def held_only_on(declaration: Declaration, purpose_id: str) -> tuple[list[str], 
         if purpose_id not in category.purposes:
             continue
         others = set(category.purposes) - {purpose_id, *NO_REASON_TO_KEEP}
+        others -= {p for p in others if declaration.purpose(p).incidental}
         (kept if others else only).append(category.id)
     return only, kept
 

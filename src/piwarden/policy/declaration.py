@@ -92,7 +92,29 @@ class Children(_Strict):
     officer: Localized
 
 
+RightId = Literal[
+    "access",
+    "copy",
+    "correction",
+    "deletion",
+    "restriction",
+    "withdrawal",
+    "explanation",
+    "cancellation",
+    "deceased_relative",
+    "complaint",
+]
+
+
 class Rights(_Strict):
+    """The rights the policy offers, and how soon a request is answered (policy §六).
+
+    A version that removes one of ``offered`` or lengthens ``response_working_days`` reduces
+    people's rights: ``piwarden policy publish`` refuses it unless the operator confirms that
+    explicit consent will be sought (piwarden.policy.changes).
+    """
+
+    offered: Annotated[list[RightId], Field(min_length=1)]
     response_working_days: Annotated[int, Field(ge=1, le=60)]
 
 
@@ -107,17 +129,15 @@ class Purpose(_Strict):
     # Restriction (PIPL 44, 47 para 2) stops everything except storage and
     # security measures; purposes marked here keep running for restricted people.
     survives_restriction: bool = False
+    # Uses data held for other purposes and is never a reason to keep it (telling a person of a
+    # change to this policy): withdrawing the consent the data rests on deletes it all the same.
+    incidental: bool = False
 
     @model_validator(mode="after")
     def _non_consent_basis_is_explained(self) -> Purpose:
         if self.legal_basis is not LegalBasis.CONSENT and self.basis_note is None:
             raise ValueError(f"purpose {self.id!r} uses basis {self.legal_basis.value!r} and needs a basis_note")
         return self
-
-    @functools.cached_property  # the model is frozen: computed once (~6 µs), asked on every consent
-    def fingerprint(self) -> str:
-        """Changes whenever what the person agreed to changes (re-consent, CON-03)."""
-        return _digest(self.model_dump(mode="json", include={"id", "name", "legal_basis"}))
 
 
 class Category(_Strict):
@@ -291,6 +311,34 @@ class Declaration(_Strict):
         asks again (CON-03); a refusal alone never does (CON-05).
         """
         return _digest([c.model_dump(mode="json") for c in self.cookies])[:16]
+
+    @functools.cached_property  # the model is frozen: computed once, asked on every consent
+    def purpose_fingerprints(self) -> Mapping[str, str]:
+        """Each purpose's fingerprint: it changes whenever what a person agreed to changes (CON-03).
+
+        It covers the purpose (its id, name and legal basis) *and* every category of data it is
+        declared for: the category's name, what it holds (its description) and how long it is kept
+        (retention days, from when, and what happens after).  A new category under an old purpose,
+        a category that now holds more, or a longer retention makes the consents given before stale,
+        and the gate asks again (PIPL 14 para 2).  Field paths are left out: renaming a column
+        changes nothing the person was shown.
+        """
+        kept = {"id", "name", "description", "retention_days", "retention_from", "after_retention"}
+        return {
+            purpose.id: _digest(
+                {
+                    "purpose": purpose.model_dump(mode="json", include={"id", "name", "legal_basis"}),
+                    "categories": [
+                        c.model_dump(mode="json", include=kept)
+                        for c in sorted(self.categories_for_purpose(purpose.id), key=lambda c: c.id)
+                    ],
+                }
+            )
+            for purpose in self.purposes
+        }
+
+    def purpose_fingerprint(self, purpose_id: str) -> str:
+        return self.purpose_fingerprints[purpose_id]
 
     def purpose(self, purpose_id: str) -> Purpose:
         for purpose in self.purposes:

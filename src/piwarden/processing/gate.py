@@ -251,7 +251,7 @@ def _decide(
     if given is not None and (given.kind is ConsentKind.SEPARATE or not separate):
         # Recorded once allowed (see processing), under the purpose as declared now.
         return Decision(True, purpose_id, basis, gettext_noop("active consent"), first)
-    return _consented(person, purpose, first, separate=separate)
+    return _consented(declaration, person, purpose, first, separate=separate)
 
 
 def _unbound(declaration: Declaration, purpose: Purpose, categories: list[str]) -> Decision | None:
@@ -269,8 +269,14 @@ def _unbound(declaration: Declaration, purpose: Purpose, categories: list[str]) 
     return None
 
 
-def _consented(person: Person, purpose: Purpose, category: str, *, separate: bool) -> Decision:
-    """A consent-based purpose: an active (separate, if asked) consent to the purpose as declared now."""
+def _consented(
+    declaration: Declaration, person: Person, purpose: Purpose, category: str, *, separate: bool
+) -> Decision:
+    """A consent-based purpose: an active (separate, if asked) consent to the purpose as declared now.
+
+    The fingerprint covers the purpose and every category it is declared for, with their retention
+    (``Declaration.purpose_fingerprints``): consent given before any of them changed is stale.
+    """
     basis = purpose.legal_basis.value
     consents = ConsentRecord.objects.filter(person=person).for_purpose(purpose.id).active()
     if separate:
@@ -283,7 +289,7 @@ def _consented(person: Person, purpose: Purpose, category: str, *, separate: boo
             else gettext_noop("no active consent for this purpose")
         )
         return Decision(False, purpose.id, basis, reason, category)
-    if purpose.fingerprint not in fingerprints:
+    if declaration.purpose_fingerprint(purpose.id) not in fingerprints:
         changed = gettext_noop("the purpose changed since consent was given; consent must be asked again")
         return Decision(False, purpose.id, basis, changed, category)
     return Decision(True, purpose.id, basis, gettext_noop("active consent"), category)

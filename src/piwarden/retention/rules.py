@@ -203,6 +203,11 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
         "(piwarden.cessation)",
     ),
     Kept(
+        "policy_notices",
+        "Proof that each person was told of a material change (PIPL 17, §十); the sweep does not read the notices "
+        "yet, and a person's erasure deletes theirs.",
+    ),
+    Kept(
         "incident_notices",
         "The clock starts at the closing of the incident; the sweep does not read the incident register yet.",
     ),

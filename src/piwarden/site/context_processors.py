@@ -7,6 +7,7 @@ from django.urls import translate_url
 
 from piwarden.consent.cookies import banner_needed, sends_gpc
 from piwarden.policy.declaration import load_declaration
+from piwarden.policy.notice import notice_for
 
 
 def controller(request: HttpRequest) -> dict[str, Any]:
@@ -28,3 +29,14 @@ def cookie_banner(request: HttpRequest) -> dict[str, Any]:
     if match is not None and match.url_name == "cookies":
         return {"cookie_banner": False}
     return {"cookie_banner": banner_needed(request), "cookie_gpc": sends_gpc(request)}
+
+
+def policy_notice(request: HttpRequest) -> dict[str, Any]:
+    """The notice of a material policy change every page shows until the visitor dismisses it.
+
+    Not on the staff console (its pages are not the public's), and part of a stored page's key
+    (piwarden.policy.notice.cache_key).
+    """
+    if request.path.startswith(("/backoffice/", "/en/backoffice/")):
+        return {"policy_notice": None}
+    return {"policy_notice": notice_for(request)}

@@ -9,7 +9,8 @@ gzip-compressed copy made once for the browsers that accept it.
 
 The stored body is keyed on the language, the path, the declaration's digest (which covers its
 texts), so a reloaded declaration renders again, and whether the page asks for a cookie choice
-(one signed cookie and the ``Sec-GPC`` header, read cheaply: at most three bodies per page);
+(one signed cookie and the ``Sec-GPC`` header, read cheaply: at most three bodies per page), and
+the notice of a material policy change the page shows, if any (piwarden.policy.notice);
 translations change only with a restart.  Nothing is stored:
 
 * under ``DEBUG`` (templates change while the server runs);
@@ -42,6 +43,7 @@ from django.utils.translation import get_language
 from piwarden.cessation.state import page_key as cessation_key
 from piwarden.consent.cookies import cache_key
 from piwarden.policy.declaration import load_declaration
+from piwarden.policy.notice import cache_key as notice_key
 
 MAX_ENTRIES = 64  # pages x languages, with room; a full store is emptied, never grown
 
@@ -80,7 +82,15 @@ def rendered_once(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if settings.DEBUG or request.method not in {"GET", "HEAD"} or request.META.get("QUERY_STRING"):
             return view(request, *args, **kwargs)
-        key = (view.__module__, view.__qualname__, get_language() or "", request.path, *_version(), *cache_key(request))
+        key = (
+            view.__module__,
+            view.__qualname__,
+            get_language() or "",
+            request.path,
+            *_version(),
+            *cache_key(request),
+            notice_key(request),
+        )
         stored = _store.get(key)
         if stored is None:
             # Unset while the view runs, so that a token asked for is seen even when the middleware
@@ -168,7 +178,7 @@ class FilledInPage:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         storable = not settings.DEBUG and request.method in {"GET", "HEAD"} and not request.META.get("QUERY_STRING")
-        key = (get_language() or "", request.path, *_version(), *cache_key(request))
+        key = (get_language() or "", request.path, *_version(), *cache_key(request), notice_key(request))
         parts = self._pages.get(key) if storable else None
         if parts is not None:
             values = self.fresh(request)

@@ -4,6 +4,7 @@ from piwarden.site import (
     cookie_views,
     guardian_views,
     incident_views,
+    policy_views,
     rights_archive_views,
     rights_views,
     security_views,
@@ -15,6 +16,9 @@ app_name = "site"
 urlpatterns = [
     path("", views.home, name="home"),
     path("privacy/", views.privacy, name="privacy"),
+    path("privacy/versions/", policy_views.versions, name="privacy_versions"),
+    path("privacy/versions/<int:number>/", policy_views.version, name="privacy_version"),
+    path("privacy/notice/dismiss/", policy_views.dismiss_notice, name="policy_notice_dismiss"),
     path("contact/", views.contact, name="contact"),
     path("cookies/", cookie_views.cookies, name="cookies"),
     path("cookies/delete/", cookie_views.delete_cookies, name="cookies_delete"),

@@ -1,4 +1,4 @@
-"""piwarden policy check | trace"""
+"""piwarden policy check | trace | publish"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core import checks
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import translation
 
@@ -14,6 +15,7 @@ from piwarden.policy.declaration import DeclarationError, load_declaration
 from piwarden.policy.inventory import inspect_inventory
 from piwarden.policy.promises import LANGUAGES, PromiseError, promise_problems
 from piwarden.policy.trace import as_json, as_markdown, default_report_path, read_report, trace
+from piwarden.policy.versions import publish_arguments
 
 
 class Command(BaseCommand):
@@ -26,21 +28,33 @@ class Command(BaseCommand):
         "an exporter or an eraser, piwarden.people.checks), or when the privacy texts' promise marks are "
         "wrong, differ between the languages or disagree with policy/promises.toml.  trace: each promise "
         "of the privacy texts → its legal duties → the code and tests policy/promises.toml names → the "
-        "last test run's results (make test keeps them); --strict fails when any promise is unkept."
+        "last test run's results (make test keeps them); --strict fails when any promise is unkept.  "
+        "publish: keep the declaration and texts in force as the next policy version, compared with the one "
+        "before and classified by the material kinds of §十; a material change needs its notice in both "
+        "languages, is announced on every page and e-mailed once to everyone whose contact details are held."
     )
 
     requires_system_checks: list[str] = []  # this command *is* the check; report, don't pre-empt
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["check", "trace"])
+        parser.add_argument("action", choices=["check", "trace", "publish"])
         parser.add_argument("--json", action="store_true", help="trace: JSON instead of Markdown")
         parser.add_argument("--strict", action="store_true", help="trace: exit 1 when any promise is unkept")
         parser.add_argument("--language", choices=LANGUAGES, default="zh-hans", help="trace: the text to trace")
         parser.add_argument("--report", type=Path, default=None, help="trace: the duty report (JSON) to read")
+        publish_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "trace":
             self.trace(options)
+            return
+        if options["action"] == "publish":
+            # Publishing writes the audit log and queues the notices: piwarden.revisions does it
+            # (this app knows the declaration alone).
+            names = ("effective", "notice_zh", "notice_en", "kind", "explicit_consent_will_be_sought")
+            call_command(
+                "revisions", "publish", stdout=self.stdout, stderr=self.stderr, **{n: options[n] for n in names}
+            )
             return
         try:
             declaration = load_declaration()

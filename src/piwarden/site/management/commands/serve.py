@@ -26,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from piwarden.environment import envint, envstr, persistent_secret, served_url
 from piwarden.people import ledger
+from piwarden.revisions.actions import ensure_published
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
@@ -125,6 +126,9 @@ class Command(BaseCommand):
             persistent_secret(data_dir / "secret_key")  # before the children, which all read it
         call_command("migrate", interactive=False, verbosity=0)
         call_command("keys", "init")
+        unpublished = ensure_published()  # an empty history keeps the declaration in force as version 1
+        if unpublished is not None:
+            self._log(unpublished)
         # The static files under their hashed names, with .gz and .br copies (settings.STORAGES).
         call_command("collectstatic", interactive=False, verbosity=0)
         for path in tighten(data_dir):

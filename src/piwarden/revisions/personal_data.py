@@ -1,0 +1,41 @@
+"""The direct notices of policy changes a person received, exported and erased (``piwarden.people.registry``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import UUIDField
+
+from piwarden.people.models import Person
+from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.prepared import Param, PreparedSelect
+from piwarden.processing.gate import Permit
+from piwarden.revisions.models import ChangeNotice
+
+_EXPORTED = PreparedSelect(
+    lambda: (
+        ChangeNotice.objects.filter(person_id=Param("person", UUIDField()))
+        .order_by("created_at", "id")
+        .values_list("version__label", "outcome", "created_at", "sent_at")
+    )
+)
+
+
+def export_notices(permit: Permit) -> Iterator[Record]:
+    for label, outcome, created_at, sent_at in _EXPORTED.rows(person=permit.person.pk, chunk=200):
+        yield {
+            "policy_version": label,
+            "outcome": outcome,
+            "created_at": created_at.isoformat(),
+            "sent_at": sent_at.isoformat() if sent_at else None,
+        }
+
+
+def erase_notices(person: Person) -> int:
+    deleted, _ = ChangeNotice.objects.filter(person=person).delete()
+    return deleted
+
+
+register(
+    "policy_notices", subject=Subject.VISITOR, export=export_notices, erase=Deletes(erase_notices), module=__name__
+)
