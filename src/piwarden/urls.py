@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 # Chinese at /, English at /en/ (DESIGN: zh-hans first, English second).
 urlpatterns += i18n_patterns(
     path("", include("piwarden.site.urls")),
+    path("", include("piwarden.downloads.urls")),
     prefix_default_language=False,
 )
 

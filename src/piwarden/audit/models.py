@@ -128,6 +128,11 @@ class EventType(models.TextChoices):
     ACCESS_REVIEW_EXPORTED = "staff.review_exported", _("Signed access review exported")
     TRAINING_RECORDED = "staff.training_recorded", _("Staff training recorded")
     TRAINING_NOTICE = "staff.training_notice", _("Staff told that their training attestation expires or expired")
+    # downloads: the resources library (issue 9 §3) and the visitor's histories (§3, §4)
+    DOWNLOAD_PUBLISHED = "downloads.published", _("Downloadable resource published")
+    DOWNLOAD_EDITED = "downloads.edited", _("Downloadable resource's titles or descriptions changed")
+    DOWNLOAD_WITHDRAWN = "downloads.withdrawn", _("Downloadable resource withdrawn (its file deleted)")
+    HISTORY_CLEARED = "downloads.history_cleared", _("A visitor cleared their download or browsing history")
 
 
 class ActorKind(models.TextChoices):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from piwarden.backoffice import security_views, staff_views, views
+from piwarden.backoffice import downloads_views, security_views, staff_views, views
 
 app_name = "backoffice"
 
@@ -28,4 +28,6 @@ urlpatterns = [
     path("reviews/<int:review_id>/", views.access_review, name="access_review"),
     path("reviews/<int:review_id>/signed.json", views.access_review_export, name="access_review_export"),
     path("training/", views.training_page, name="training"),
+    path("downloads/", downloads_views.downloads_page, name="downloads"),
+    path("downloads/<uuid:resource_id>/", downloads_views.download_edit, name="download_edit"),
 ]

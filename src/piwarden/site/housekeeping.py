@@ -27,6 +27,7 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
+from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.people.actions import erase_unheld
 from piwarden.policy.declaration import Category, load_declaration
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
@@ -112,6 +113,16 @@ def _lockout_counters(category: Category, now: datetime.datetime) -> int:
     return int(per_model.get(AccessAttempt._meta.label, 0))
 
 
+def _download_history(category: Category, now: datetime.datetime) -> int:
+    deleted, _ = DownloadRecord.objects.filter(downloaded_at__lte=_cutoff(category, now)).delete()
+    return int(deleted)
+
+
+def _browsing_history(category: Category, now: datetime.datetime) -> int:
+    deleted, _ = PageView.objects.filter(viewed_at__lte=_cutoff(category, now)).delete()
+    return int(deleted)
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "staff sessions",
@@ -150,6 +161,18 @@ JOBS: tuple[Job, ...] = (
         "archives of access and copy requests past their expiry or prepared {days} days ago or more (the rows "
         "now, their sealed files once the sweep has committed), and sealed files whose row is gone",
         _archives,
+    ),
+    Job(
+        "download history",
+        "downloads.DownloadRecord.downloaded_at",
+        "visitors' download history recorded {days} days ago or more",
+        _download_history,
+    ),
+    Job(
+        "browsing history",
+        "downloads.PageView.viewed_at",
+        "visitors' page views recorded {days} days ago or more",
+        _browsing_history,
     ),
     # Last: deleted files cannot be rolled back, so they go only once every database job has run
     # on a connection that still works (see ``sweep``).

@@ -48,6 +48,7 @@ class Capability(StrEnum):
     REVIEW_ACCESS = "review_access"  # run access reviews: confirm or revoke each staff member's access
     RECORD_TRAINING = "record_training"  # record staff members' training attestations
     MONITOR_SECURITY = "monitor_security"  # the monitoring's alerts and the masked security events
+    MANAGE_DOWNLOADS = "manage_downloads"  # the downloadable resources: upload, edit, withdraw
 
 
 def _granted(role: Role, capability: Capability) -> bool:
@@ -78,6 +79,7 @@ _FLAGS = {
         Capability.APPROVE_GRANTS,
         Capability.REVIEW_ACCESS,
         Capability.RECORD_TRAINING,
+        Capability.MANAGE_DOWNLOADS,
     )
 }
 
