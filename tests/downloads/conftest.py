@@ -94,7 +94,7 @@ def visitor(signed_in_middleware: None, person: Person) -> Callable[..., Client]
         client = Client(**headers)
         if action:
             response = client.post("/cookies/", {"action": action, **choice}, **SAME_SITE)
-            assert response.status_code == 302, response.content.decode()[:300]
+            assert response.status_code == 303, response.content.decode()[:300]
         return client
 
     return _make
