@@ -25,6 +25,7 @@ answers all alike.  A URL with an object in it takes ``url=lambda w: ...`` built
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -39,6 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import LocalePrefixPattern
 from django.utils import timezone, translation
 
+from piwarden.downloads.actions import withdraw_resource
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.policy.declaration import load_declaration
@@ -46,6 +48,7 @@ from piwarden.rights.actions import RequestInput, send_follow_code, submit_reque
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, VerificationCode
 from piwarden.staff.actions import open_access_review
 from tests.conftest import consultation_data, make_staff, sign_in
+from tests.downloads.conftest import publish
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +89,8 @@ class World:
     alert: int = 0  # a monitoring alert (its id)
     colleague: int = 0  # a staff account (its id), for the administrator's staff page
     review: int = 0  # an open access review (its id)
+    resource: str = ""  # a published downloadable resource (its id)
+    withdrawn: str = ""  # a withdrawn one
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,16 @@ MATRIX: dict[str, list[Case]] = {
     # The cookie choices (issue 9 §5): public; a choice posted with no button is bad input.
     "site:cookies": [Case(everyone(OK)), Case(everyone(BAD), method="post", note="no button")],
     "site:cookies_delete": [Case(everyone(NOT_ALLOWED))],  # POST only
+    # The downloads library (issue 9 §3): anyone downloads a published resource; a withdrawn one is gone.
+    "downloads:list": [Case(everyone(OK))],
+    "downloads:file": [
+        Case(everyone(OK), url=lambda w: reverse("downloads:file", args=[w.resource])),
+        Case(everyone(NOT_FOUND), url=lambda w: reverse("downloads:file", args=[w.withdrawn]), note="withdrawn"),
+        Case(everyone(NOT_ALLOWED), url=lambda w: reverse("downloads:file", args=[w.resource]), method="post"),
+    ],
+    # The holder clears their own history (POST); nobody here is signed in to a visitor account.
+    "downloads:clear_downloads": [Case(everyone(NOT_ALLOWED)), Case(everyone(NOT_FOUND), method="post")],
+    "downloads:clear_pages": [Case(everyone(NOT_ALLOWED)), Case(everyone(NOT_FOUND), method="post")],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -259,6 +274,21 @@ MATRIX: dict[str, list[Case]] = {
         Case(staff(), url=lambda w: reverse("backoffice:access_review_export", args=[w.review]))
     ],
     "backoffice:training": [Case(staff(privacy_officer=OK))],
+    # The downloads library in the console: the administrator's (MANAGE_DOWNLOADS).
+    "backoffice:downloads": [
+        Case(staff(admin=OK)),
+        Case(staff(admin=BAD), method="post", note="an empty upload"),
+    ],
+    "backoffice:download_edit": [
+        Case(staff(admin=OK), url=lambda w: reverse("backoffice:download_edit", args=[w.resource])),
+        Case(
+            staff(admin=BAD),
+            url=lambda w: reverse("backoffice:download_edit", args=[w.resource]),
+            method="post",
+            note="no action",
+        ),
+        Case(staff(), url=lambda w: reverse("backoffice:download_edit", args=[uuid.uuid4()]), note="no such resource"),
+    ],
     # A link that was never issued: nothing to enrol, whoever follows it.
     "backoffice:enrol": [Case(everyone(NOT_FOUND), url=lambda w: reverse("backoffice:enrol", args=["MQ", "x-y"]))],
 }
@@ -331,6 +361,7 @@ def _visitor(email: str, settings: Any) -> tuple[Client, str]:
 def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, Client]]:
     settings.PIWARDEN_RIGHTS_RATE = settings.PIWARDEN_API_RATE = "1000000/m"  # not the subject here
     settings.PIWARDEN_RIGHTS_MAIL_RATE = "1000000/h"
+    settings.PIWARDEN_DOWNLOADS_DIR = tmp_path / "downloads"
     clients: dict[str, Client] = {"anonymous": Client()}
     made = World()
     clients["visitor_a"], made.rights_a = _visitor("visitor.a@example.com", settings)
@@ -350,6 +381,10 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     made.own_inquiry, made.others_inquiry = own.reference, other.reference
     made.colleague = colleague.pk
     made.review = open_access_review().pk
+    made.resource = str(publish(users["admin"]).pk)
+    withdrawn = publish(users["admin"], filename="old.pdf")
+    withdraw_resource(withdrawn, by=users["admin"])
+    made.withdrawn = str(withdrawn.pk)
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

@@ -91,7 +91,7 @@ def test_page_views_of_a_person_who_allowed_analytics_are_written_in_bulk_after_
 
 
 @pytest.mark.duty("CON-02")
-@pytest.mark.duty("INT-05")
+@pytest.mark.duty("CON-05")
 @pytest.mark.parametrize(
     ("action", "choice", "gpc"),
     [("", {}, False), ("reject_all", {}, False), ("choose", {"functional": "on"}, False), ("accept_all", {}, True)],
