@@ -23,7 +23,7 @@ PAGE = "/backoffice/promises/"
 
 @pytest.fixture(scope="module")
 def last_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report of a real pytest run of a small suite (tests/policy/test_trace.py: P-61's test passes)."""
+    """The report of a real pytest run of a small suite (tests/policy/test_trace.py: P-64's test passes)."""
     return run_suite(tmp_path_factory.mktemp("suite"))
 
 
@@ -64,16 +64,16 @@ def test_the_privacy_officer_reads_the_trace_in_chinese_with_the_last_runs_resul
     assert f'href="{PAGE}"' in html  # the console's menu offers the page
     shown = rows(html)
     assert len(shown) >= 70
-    assert shown["P-61"] == "kept"  # 15 working days: its test passed in that run
-    assert shown["P-44"] == "unkept"  # access reviews: nothing keeps it yet
-    row = html.split('<tr id="P-61"')[1].split("</tr>")[0]
+    assert shown["P-64"] == "kept"  # 15 working days: its test passed in that run
+    assert shown["P-47"] == "unkept"  # access reviews: nothing keeps it yet
+    row = html.split('<tr id="P-64"')[1].split("</tr>")[0]
     assert "个工作日内答复" in row
     assert "RGT-09" in row
     assert "piwarden.rights.clock.due_date" in row
     assert "test_suite.py::test_due_date[1]</code>: 通过" in row
     unkept = html.split('id="unkept"')[1].split("</ul>")[0]
-    assert 'href="#P-44"' in unkept
-    assert 'href="#P-61"' not in unkept
+    assert 'href="#P-47"' in unkept
+    assert 'href="#P-64"' not in unkept
     assert "退出状态 1" in html
 
 
@@ -125,7 +125,7 @@ def test_the_page_reads_at_every_width(live_server, browser: Browser, report, tm
         staff_sign_in(page, live_server.url, carol)
         page.goto(f"{live_server.url}{PAGE}")
         expect(page.locator("#promises tbody tr")).to_have_count(len(rows(page.content())))
-        expect(page.locator("#P-61 .badge-ok")).to_be_visible()
+        expect(page.locator("#P-64 .badge-ok")).to_be_visible()
         shoot(page, "bo-promises", width)
     finally:
         context.close()

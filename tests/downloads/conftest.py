@@ -48,7 +48,9 @@ def _downloads_dir(settings: Any, tmp_path: Path) -> Iterator[None]:
 def signed_in_middleware(settings: Any) -> None:
     """The accounts middleware's stand-in, just before the page-view recorder (as the lead will wire it)."""
     middleware = list(settings.MIDDLEWARE)
-    middleware.insert(middleware.index("piwarden.downloads.middleware.PageViewMiddleware"), "tests.downloads.visitor.SignedInAs")
+    middleware.insert(
+        middleware.index("piwarden.downloads.middleware.PageViewMiddleware"), "tests.downloads.visitor.SignedInAs"
+    )
     settings.MIDDLEWARE = middleware
 
 
@@ -64,7 +66,9 @@ def admin_console(admin: User) -> Client:
     return client
 
 
-def publish(by: User, *, title: str = "零信任白皮书", filename: str = "零信任白皮书 2026.pdf", content: bytes = PDF) -> Resource:
+def publish(
+    by: User, *, title: str = "零信任白皮书", filename: str = "零信任白皮书 2026.pdf", content: bytes = PDF
+) -> Resource:
     upload = SimpleUploadedFile(filename, content)
     kind = recognise(upload, filename)
     assert kind is not None

@@ -17,8 +17,13 @@ from tests.downloads.conftest import PDF, docx_bytes, publish
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("url", "title", "heading"), [("/downloads/", "零信任白皮书", "资料下载"), ("/en/downloads/", "Zero Trust White Paper", "Downloads")])
-def test_the_list_shows_each_published_resource_in_the_pages_language(client: Client, resource: Resource, url, title, heading):
+@pytest.mark.parametrize(
+    ("url", "title", "heading"),
+    [("/downloads/", "零信任白皮书", "资料下载"), ("/en/downloads/", "Zero Trust White Paper", "Downloads")],
+)
+def test_the_list_shows_each_published_resource_in_the_pages_language(
+    client: Client, resource: Resource, url, title, heading
+):
     page = client.get(url).content.decode()
     assert heading in page
     assert title in page
@@ -89,7 +94,8 @@ def test_the_files_are_not_under_the_static_root_and_are_owner_only(resource: Re
     assert settings.STATIC_ROOT not in path.parents
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
-    assert path.name == resource.stored_name and resource.filename not in str(path)
+    assert path.name == resource.stored_name
+    assert resource.filename not in str(path)
 
 
 @pytest.mark.parametrize("name", ["../secret_key", "/etc/passwd", "0" * 31, "A" * 32, "..", ""])

@@ -43,7 +43,7 @@ def test_both_languages_make_the_same_promises_with_the_same_duties():
     assert check_languages(by_language) == []
     texts = {language: {p.id: p.text for p in promises} for language, promises in by_language.items()}
     # The same promise: the 15 working days and the six months appear in the same promise in both texts.
-    for promise_id in ("P-61",):
+    for promise_id in ("P-64",):
         assert "15" in texts["en"][promise_id]
         assert "15" in texts["zh-hans"][promise_id]
     assert "six months" in texts["en"]["P-12"]
@@ -231,17 +231,17 @@ def check(settings, tmp_path: Path, edits: dict[str, tuple[str, str]]) -> str:
         (
             {
                 "texts/privacy/en.html": (
-                    'data-promise="P-61" data-duty="RGT-09"',
-                    'data-promise="P-61" data-duty="RGT-08"',
+                    'data-promise="P-64" data-duty="RGT-09"',
+                    'data-promise="P-64" data-duty="RGT-08"',
                 )
             },
             "the en text's promises differ from the zh-hans text's",
         ),
         (
-            {"texts/privacy/zh-hans.html": ('data-promise="P-44" data-duty="SEC-02"', 'data-duty="SEC-02"')},
+            {"texts/privacy/zh-hans.html": ('data-promise="P-47" data-duty="SEC-02"', 'data-duty="SEC-02"')},
             "data-duty without data-promise",
         ),
-        ({"promises.toml": ('id = "P-75"', 'id = "P-99"')}, "P-99 is marked in no privacy text"),
+        ({"promises.toml": ('id = "P-78"', 'id = "P-99"')}, "P-99 is marked in no privacy text"),
         ({"promises.toml": ('"piwarden.rights.clock.due_date"]', '"piwarden.rights.clock.gone"]')}, "does not import"),
     ],
 )

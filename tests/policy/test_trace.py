@@ -44,15 +44,15 @@ def test_unmarked():
     pass
 """
 
-# P-61 (RGT-09): the answer within 15 working days; P-63 (RGT-08): refusals with reasons;
-# P-55 (CON-04 RET-02): withdrawal; P-41 (SEC-01): encryption; P-44: access reviews, no test.
+# P-64 (RGT-09): the answer within 15 working days; P-66 (RGT-08): refusals with reasons;
+# P-58 (CON-04 RET-02): withdrawal; P-44 (SEC-01): encryption; P-47: access reviews, no test.
 LINKS = {
-    "P-61": Links(("piwarden.rights.clock.due_date",), ("test_suite.py::test_due_date",)),
-    "P-63": Links(("piwarden.rights.actions.refuse_request",), ("test_suite.py::test_refusal_gives_reasons",)),
-    "P-55": Links((), ("test_suite.py::test_withdrawal",)),
-    "P-41": Links((), ("test_suite.py::test_something_else", "test_suite.py::test_gone")),
-    "P-50": Links((), ("test_suite.py::test_unmarked",)),
-    "P-48": Links((), ("test_suite.py::test_something_else",)),  # passed, but marked SEC-01, not RGT-02
+    "P-64": Links(("piwarden.rights.clock.due_date",), ("test_suite.py::test_due_date",)),
+    "P-66": Links(("piwarden.rights.actions.refuse_request",), ("test_suite.py::test_refusal_gives_reasons",)),
+    "P-58": Links((), ("test_suite.py::test_withdrawal",)),
+    "P-44": Links((), ("test_suite.py::test_something_else", "test_suite.py::test_gone")),
+    "P-53": Links((), ("test_suite.py::test_unmarked",)),
+    "P-51": Links((), ("test_suite.py::test_something_else",)),  # passed, but marked SEC-01, not RGT-02
 }
 
 
@@ -102,20 +102,20 @@ def test_under_xdist_the_controller_merges_every_workers_results(tmp_path: Path,
 
 def test_the_trace_links_only_tests_marked_with_the_promises_duties(report: Path):
     found = {t.promise.id: t for t in trace("en", read_report(report), LINKS).promises}
-    assert found["P-61"].status is Status.KEPT
-    assert [(r.nodeid, r.outcome) for r in found["P-61"].results] == [
+    assert found["P-64"].status is Status.KEPT
+    assert [(r.nodeid, r.outcome) for r in found["P-64"].results] == [
         ("test_suite.py::test_due_date[1]", "passed"),
         ("test_suite.py::test_due_date[2]", "passed"),
     ]
-    assert found["P-63"].status is Status.FAILING
-    assert found["P-55"].status is Status.UNKEPT  # its only test was skipped
-    assert found["P-41"].status is Status.KEPT
-    assert ("test_suite.py::test_gone", "not run") in [(r.nodeid, r.outcome) for r in found["P-41"].results]
-    assert found["P-50"].status is Status.UNKEPT  # named, but absent from the report: not run
-    assert found["P-48"].status is Status.UNKEPT  # passed, but proves another duty
-    assert not found["P-48"].results[0].counts
-    assert found["P-44"].status is Status.UNKEPT  # nothing named
-    assert found["P-44"].results == ()
+    assert found["P-66"].status is Status.FAILING
+    assert found["P-58"].status is Status.UNKEPT  # its only test was skipped
+    assert found["P-44"].status is Status.KEPT
+    assert ("test_suite.py::test_gone", "not run") in [(r.nodeid, r.outcome) for r in found["P-44"].results]
+    assert found["P-53"].status is Status.UNKEPT  # named, but absent from the report: not run
+    assert found["P-51"].status is Status.UNKEPT  # passed, but proves another duty
+    assert not found["P-51"].results[0].counts
+    assert found["P-47"].status is Status.UNKEPT  # nothing named
+    assert found["P-47"].results == ()
 
 
 def test_the_markdown_lists_the_unkept_first_and_each_chain(report: Path):
@@ -123,23 +123,23 @@ def test_the_markdown_lists_the_unkept_first_and_each_chain(report: Path):
         text = as_markdown(trace("en", read_report(report), LINKS))
     unkept, every = text.split("## Every promise")
     assert "## Unkept promises" in unkept
-    assert "**P-63** (RGT-08, failing)" in unkept
-    assert "**P-44** (SEC-02, unkept): Regular reviews:" in unkept
-    assert "P-61" not in unkept
+    assert "**P-66** (RGT-08, failing)" in unkept
+    assert "**P-47** (SEC-02, unkept): Regular reviews:" in unkept
+    assert "P-64" not in unkept
     assert "exit status 1" in text
-    chain = every.split("### P-61: kept")[1].split("###")[0]
+    chain = every.split("### P-64: kept")[1].split("###")[0]
     assert "We will respond within 15 working days" in chain
     assert "RGT-09" in chain
     assert "`piwarden.rights.clock.due_date`" in chain
     assert "`test_suite.py::test_due_date[2]`: passed" in chain
-    assert "not marked with these duties: does not count" in every.split("### P-48")[1].split("###")[0]
+    assert "not marked with these duties: does not count" in every.split("### P-51")[1].split("###")[0]
 
 
 def test_the_markdown_speaks_chinese_for_the_chinese_text(report: Path):
     with translation.override("zh-hans"):
         text = as_markdown(trace("zh-hans", read_report(report), LINKS))
     assert "## 未兑现的承诺" in text
-    assert "### P-61: 已兑现" in text
+    assert "### P-64: 已兑现" in text
     assert "个工作日内答复" in text
 
 
@@ -147,10 +147,10 @@ def test_the_json_holds_the_same_chain(report: Path):
     data = as_json(trace("en", read_report(report), LINKS))
     assert data["report"]["exitstatus"] == 1
     by_id = {p["id"]: p for p in data["promises"]}
-    assert by_id["P-61"]["status"] == "kept"
-    assert by_id["P-61"]["duties"] == ["RGT-09"]
-    assert by_id["P-61"]["code"] == ["piwarden.rights.clock.due_date"]
-    assert by_id["P-63"]["tests"] == [
+    assert by_id["P-64"]["status"] == "kept"
+    assert by_id["P-64"]["duties"] == ["RGT-09"]
+    assert by_id["P-64"]["code"] == ["piwarden.rights.clock.due_date"]
+    assert by_id["P-66"]["tests"] == [
         {
             "nodeid": "test_suite.py::test_refusal_gives_reasons",
             "duties": ["RGT-08"],
@@ -175,11 +175,11 @@ def test_the_command_exits_zero_by_default_and_one_with_strict_when_a_promise_is
     text, status = run("--report", str(report), "--language", "en")
     assert status == 0
     assert text.startswith("# Promises of the privacy policy, traced")
-    assert "**P-44**" in text  # access reviews: no code, no test
+    assert "**P-47**" in text  # access reviews: no code, no test
     text, status = run("--report", str(report), "--strict")
     assert status == 1
     assert "promise(s) unkept: P-" in text
-    assert "P-44" in text.rsplit("unkept:", 1)[1]
+    assert "P-47" in text.rsplit("unkept:", 1)[1]
 
 
 def test_strict_passes_when_every_promise_is_kept(tmp_path: Path, settings):

@@ -157,7 +157,7 @@ EXPECTED = {
         Capability.RECORD_TRAINING,
     },
     "auditor": {Capability.READ_AUDIT, Capability.MONITOR_SECURITY},
-    "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
+    "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS, Capability.MANAGE_DOWNLOADS},
 }
 
 

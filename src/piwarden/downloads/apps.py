@@ -12,6 +12,6 @@ class DownloadsConfig(AppConfig):
     file_stores = (FileStore("files", "PIWARDEN_DOWNLOADS_DIR/<32 hex digits>: the published resources", sealed=False),)
 
     def ready(self) -> None:
-        from piwarden.downloads import browsing  # noqa: PLC0415  # apps are loaded first
+        from piwarden.downloads import actions, browsing  # noqa: PLC0415  # apps are loaded first
 
-        browsing.connect()
+        browsing.connect(actions.record_page_views)

@@ -13,7 +13,6 @@ from piwarden.audit.models import AuditEvent
 from piwarden.downloads.models import Resource
 from tests.conftest import make_staff, sign_in
 from tests.downloads.conftest import PDF, docx_bytes
-from tests.downloads.conftest import _downloads_dir, admin, admin_console, resource  # noqa: F401  # fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +38,17 @@ def test_an_administrator_publishes_a_pdf_and_it_is_audited(admin_console: Clien
     response = upload(admin_console, "datasheet.pdf", PDF)
     assert response.status_code == HTTPStatus.FOUND
     resource = Resource.objects.get()
-    assert (resource.kind, resource.size, resource.filename, resource.published_by) == ("pdf", len(PDF), "datasheet.pdf", admin)
+    assert (resource.kind, resource.size, resource.filename, resource.published_by) == (
+        "pdf",
+        len(PDF),
+        "datasheet.pdf",
+        admin,
+    )
     assert [p.name for p in stored_files(settings)] == [resource.stored_name]
     event = AuditEvent.objects.get(event_type="downloads.published")
     assert event.actor_id == admin.pk
-    assert event.extra["resource"] == str(resource.pk) and event.extra["sha256"] == resource.sha256
+    assert event.extra["resource"] == str(resource.pk)
+    assert event.extra["sha256"] == resource.sha256
     page = admin_console.get(URL + "?done=published").content.decode()
     assert "datasheet.pdf" in page
 
@@ -96,7 +101,8 @@ def test_a_file_over_the_size_limit_is_refused(admin, settings, language, messag
     response = upload(client, "big.pdf", PDF)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert message in response.content.decode()
-    assert not Resource.objects.exists() and stored_files(settings) == []
+    assert not Resource.objects.exists()
+    assert stored_files(settings) == []
 
 
 @pytest.mark.parametrize(
@@ -108,7 +114,7 @@ def test_a_file_over_the_size_limit_is_refused(admin, settings, language, messag
         ("zh-hans", "description_zh", "长" * 2001, "2000"),
     ],
 )
-def test_bad_text_is_refused_in_the_staff_members_language_and_changes_nothing(
+def test_bad_text_is_refused_in_the_staff_members_language_and_changes_nothing(  # noqa: PLR0917  # parametrised
     admin, settings, language, field, value, message
 ):
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
@@ -116,7 +122,8 @@ def test_bad_text_is_refused_in_the_staff_members_language_and_changes_nothing(
     response = upload(client, "ok.pdf", PDF, **{field: value})
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert message in response.content.decode()
-    assert not Resource.objects.exists() and stored_files(settings) == []
+    assert not Resource.objects.exists()
+    assert stored_files(settings) == []
 
 
 def test_a_path_in_the_uploaded_name_is_dropped(admin_console: Client):
@@ -130,7 +137,8 @@ def test_editing_changes_the_texts_only_and_is_audited(admin_console: Client, re
     response = admin_console.post(url, {**TEXT, "title_en": "Zero Trust, 2nd edition", "action": "save"})
     assert response.status_code == HTTPStatus.FOUND
     resource.refresh_from_db()
-    assert resource.title_en == "Zero Trust, 2nd edition" and resource.title_zh == TEXT["title_zh"]
+    assert resource.title_en == "Zero Trust, 2nd edition"
+    assert resource.title_zh == TEXT["title_zh"]
     event = AuditEvent.objects.get(event_type="downloads.edited")
     assert "title_en" in event.extra["changed"]
     bad = admin_console.post(url, {**TEXT, "title_zh": "", "action": "save"})
@@ -139,7 +147,9 @@ def test_editing_changes_the_texts_only_and_is_audited(admin_console: Client, re
     assert resource.title_zh == TEXT["title_zh"]
 
 
-def test_withdrawing_unlists_the_resource_and_is_audited(admin_console: Client, resource: Resource, django_capture_on_commit_callbacks):
+def test_withdrawing_unlists_the_resource_and_is_audited(
+    admin_console: Client, resource: Resource, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_console.post(f"/backoffice/downloads/{resource.pk}/", {"action": "withdraw"})
     assert response.status_code == HTTPStatus.FOUND
@@ -156,6 +166,9 @@ def test_other_roles_find_no_library_and_their_attempt_is_recorded(db, tmp_path,
     sign_in(client, user)
     assert client.get(URL).status_code == HTTPStatus.NOT_FOUND
     assert upload(client, "a.pdf", PDF).status_code == HTTPStatus.NOT_FOUND
-    assert client.post(f"/backoffice/downloads/{resource.pk}/", {"action": "withdraw"}).status_code == HTTPStatus.NOT_FOUND
-    assert Resource.objects.count() == 1 and not Resource.objects.get().is_withdrawn
+    assert (
+        client.post(f"/backoffice/downloads/{resource.pk}/", {"action": "withdraw"}).status_code == HTTPStatus.NOT_FOUND
+    )
+    assert Resource.objects.count() == 1
+    assert not Resource.objects.get().is_withdrawn
     assert AuditEvent.objects.filter(event_type="staff.access_refused", actor_id=user.pk).exists()
