@@ -67,12 +67,17 @@ def admin_console(admin: User) -> Client:
 
 
 def publish(
-    by: User, *, title: str = "零信任白皮书", filename: str = "零信任白皮书 2026.pdf", content: bytes = PDF
+    by: User,
+    *,
+    title: str = "零信任白皮书",
+    title_en: str = "Zero Trust White Paper",
+    filename: str = "零信任白皮书 2026.pdf",
+    content: bytes = PDF,
 ) -> Resource:
     upload = SimpleUploadedFile(filename, content)
     kind = recognise(upload, filename)
     assert kind is not None
-    text = ResourceText(title, "Zero Trust White Paper", "零信任架构的实践。", "Zero trust in practice.")
+    text = ResourceText(title, title_en, f"{title}：概述与实践。", f"{title_en}: an overview.")
     return publish_resource(text, upload, kind=kind, filename=filename, by=by)
 
 

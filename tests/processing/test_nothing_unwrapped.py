@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
 from django.tasks import Task
@@ -53,6 +52,7 @@ from piwarden.staff.training import today as training_today
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
+from tests.downloads.conftest import publish
 from tests.inquiries.test_mail import PEOPLE, run_worker
 
 TEMPLATES = Path(backoffice_urls.__file__).parent / "templates" / "backoffice"
@@ -119,7 +119,7 @@ def an_alert() -> Alert:
     )
 
 
-def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -> None:
+def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped, settings) -> None:
     inquiries = [submitted("zh-hans"), submitted("en")]
     rights_request = received_rights_request("he.li@example.com")  # rights-queue: its page is walked too
     visitors = {
@@ -129,6 +129,8 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
     }
     review = open_access_review()  # access-reviews: a campaign's page is walked too
     alert = an_alert()  # monitoring: an alert's page
+    settings.PIWARDEN_DOWNLOADS_DIR = tmp_path / "downloads"
+    resource = publish(User.objects.get(username="staff-admin"))  # downloads: a resource's page
     forget_cached_keys()
     unwrapped.clear()  # whatever signing in did (it reads no person's data anyway)
     rendered: set[str] = set()
@@ -138,7 +140,14 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped) -
         kwargs: dict[str, object] = {"reference": reference} if "reference" in pattern.pattern.converters else {}
         if "review_id" in pattern.pattern.converters:
             kwargs = {"review_id": review.pk}
-        objects = {"alert_id": alert.pk, "user_id": alert.staff_id, "grant_id": 999_999, "uid": "MQ", "token": "x-y"}
+        objects = {
+            "resource_id": resource.pk,
+            "alert_id": alert.pk,
+            "user_id": alert.staff_id,
+            "grant_id": 999_999,
+            "uid": "MQ",
+            "token": "x-y",
+        }
         kwargs |= {name: value for name, value in objects.items() if name in pattern.pattern.converters}
         url = reverse(f"backoffice:{pattern.name}", kwargs=kwargs)
         for client in visitors.values():
