@@ -6,6 +6,8 @@ Screenshots go to the shots directory (outside the repository) to be looked at.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -19,7 +21,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.mark.parametrize(
     ("prefix", "heading", "title"), [("", "资料下载", "零信任白皮书"), ("/en", "Downloads", "Zero Trust White Paper")]
 )
-def test_the_downloads_page_lists_and_saves_files(live_server, browser: Browser, admin, prefix, heading, title):
+def test_the_downloads_page_lists_and_saves_files(  # noqa: PLR0917  # parametrised
+    live_server, browser: Browser, admin, prefix, heading, title
+):
     publish(admin)
     publish(
         admin,
