@@ -44,7 +44,7 @@ def test_the_downloads_page_lists_and_saves_files(  # noqa: PLR0917  # parametri
             page.locator("li.download").last.get_by_role("link").click()
         download = started.value
         assert download.suggested_filename == "零信任白皮书 2026.pdf"
-        assert open(download.path(), "rb").read() == PDF
+        assert Path(download.path()).read_bytes() == PDF
         assert page.url == f"{live_server.url}{prefix}/downloads/"  # saved, not opened in the tab
         assert page.evaluate("window.__cspViolations") == []
     finally:
