@@ -6,6 +6,8 @@ Screenshots go to the shots directory (outside the repository) to be looked at.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Browser, expect
 
