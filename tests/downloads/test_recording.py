@@ -177,8 +177,8 @@ def test_the_holder_clears_each_history_and_the_clearing_is_audited(visitor: Vis
     assert not PageView.objects.exists()
     events = AuditEvent.objects.filter(event_type="downloads.history_cleared", person=person).order_by("id")
     assert [(e.actor_kind, e.extra) for e in events] == [
-        ("visitor", {"history": "downloads", "deleted": 1}),
-        ("visitor", {"history": "pages", "deleted": 1}),
+        ("visitor", {"history": "downloads", "deleted": 1, "because": "cleared"}),
+        ("visitor", {"history": "pages", "deleted": 1, "because": "cleared"}),
     ]
 
 
@@ -229,3 +229,24 @@ def test_the_housekeeping_deletes_histories_past_their_declared_retention(visito
     time_machine.move_to("2027-01-02 12:00:00+08:00")
     sweep_retention()
     assert not DownloadRecord.objects.exists()
+
+
+@pytest.mark.duty("CON-04")
+def test_refusing_a_category_later_deletes_the_history_it_covered(visitor: Visitor, person, resource):
+    client = visitor("accept_all")
+    download(client, resource)
+    client.get("/")
+    browsing.flush()
+    client.get("/en/")  # waiting in memory
+    response = client.post("/cookies/", {"action": "choose", "functional": "on"}, HTTP_SEC_FETCH_SITE="same-origin")
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    assert DownloadRecord.objects.count() == 1  # functional still allowed: kept
+    assert not PageView.objects.exists()
+    assert browsing.waiting() == 0
+    client.post("/cookies/delete/", {"confirm": "1"}, HTTP_SEC_FETCH_SITE="same-origin")
+    assert not DownloadRecord.objects.exists()
+    events = AuditEvent.objects.filter(event_type="downloads.history_cleared", person=person).order_by("id")
+    assert [(e.extra["history"], e.extra["because"]) for e in events] == [
+        ("pages", "refused"),
+        ("downloads", "refused"),
+    ]

@@ -57,7 +57,7 @@ def sends_gpc(request: HttpRequest) -> bool:
     """Global Privacy Control: ``Sec-GPC: 1`` counts as refusing analytics (INT-05)."""
     # From META, not request.headers: building that mapping parses every header of the request,
     # and a signed-in visitor's page asks this on every view (piwarden.downloads.middleware).
-    return request.META.get("HTTP_SEC_GPC", "").strip() == "1"
+    return str(request.META.get("HTTP_SEC_GPC", "")).strip() == "1"
 
 
 _UNREAD = object()

@@ -128,29 +128,40 @@ def record_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]])
 
 
 @transaction.atomic(durable=True)
-def clear_download_history(person: Person) -> int:
+def clear_download_history(person: Person, *, because: str = "cleared") -> int:
+    """The holder deletes their download history (``because``: "cleared" by the button, or
+    "refused": they no longer allow functional cookies)."""
     deleted, _ = DownloadRecord.objects.filter(person=person).delete()
     record_event(
         EventType.HISTORY_CLEARED,
         actor_kind=ActorKind.VISITOR,
         person=person,
-        extra={"history": "downloads", "deleted": deleted},
+        extra={"history": "downloads", "deleted": deleted, "because": because},
     )
     return deleted
 
 
-def clear_browsing_history(person: Person) -> int:
+def clear_browsing_history(person: Person, *, because: str = "cleared") -> int:
     browsing.take(person.pk)  # what waits in this process is dropped, not written
-    return _clear_page_views(person)
+    return _clear_page_views(person, because)
 
 
 @transaction.atomic(durable=True)
-def _clear_page_views(person: Person) -> int:
+def _clear_page_views(person: Person, because: str) -> int:
     deleted, _ = PageView.objects.filter(person=person).delete()
     record_event(
         EventType.HISTORY_CLEARED,
         actor_kind=ActorKind.VISITOR,
         person=person,
-        extra={"history": "pages", "deleted": deleted},
+        extra={"history": "pages", "deleted": deleted, "because": because},
     )
     return deleted
+
+
+def forget_refused(person: Person, *, functional: bool, analytics: bool) -> None:
+    """A signed-in holder's new cookie choice: the history of each category they now refuse is
+    deleted (a withdrawn consent ends the data it covered, PIPL 15 and NDSMR 22)."""
+    if not functional and DownloadRecord.objects.filter(person=person).exists():
+        clear_download_history(person, because="refused")
+    if not analytics and (PageView.objects.filter(person=person).exists() or browsing.take(person.pk)):
+        clear_browsing_history(person, because="refused")
