@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -44,6 +45,7 @@ from piwarden.accounts.actions import SignUp, sign_up, verify_email
 from piwarden.accounts.models import Account
 from piwarden.children.access import link_token
 from piwarden.children.actions import confirm_guardian_consent, request_guardian_consent
+from piwarden.downloads.actions import withdraw_resource
 from piwarden.incidents.actions import publish_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
@@ -56,6 +58,7 @@ from piwarden.security.models import Refusal
 from piwarden.staff.actions import open_access_review
 from piwarden.vault.blind import email_index
 from tests.conftest import consultation_data, make_staff, sign_in
+from tests.downloads.conftest import publish
 from tests.incidents.making import acting, an_incident, ready_to_notify
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +106,8 @@ class World:
     child_inquiry: str = ""  # a child's request (a guardian consented), assigned to the sales consultant
     guardian_link: str = ""  # the token of an open request for a guardian's consent
     refusal: str = ""  # a refusal by a risk rule (its reference)
+    resource: str = ""  # a published downloadable resource (its id)
+    withdrawn: str = ""  # a withdrawn one
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,16 @@ MATRIX: dict[str, list[Case]] = {
         Case(everyone(NOT_ALLOWED)),
         Case(everyone(BAD), method="post", data={"version": "1"}, note="not a material version"),
     ],
+    # The downloads library (issue 9 §3): anyone downloads a published resource; a withdrawn one is gone.
+    "downloads:list": [Case(everyone(OK))],
+    "downloads:file": [
+        Case(everyone(OK), url=lambda w: reverse("downloads:file", args=[w.resource])),
+        Case(everyone(NOT_FOUND), url=lambda w: reverse("downloads:file", args=[w.withdrawn]), note="withdrawn"),
+        Case(everyone(NOT_ALLOWED), url=lambda w: reverse("downloads:file", args=[w.resource]), method="post"),
+    ],
+    # The holder clears their own history (POST); nobody here is signed in to a visitor account.
+    "downloads:clear_downloads": [Case(everyone(NOT_ALLOWED)), Case(everyone(NOT_FOUND), method="post")],
+    "downloads:clear_pages": [Case(everyone(NOT_ALLOWED)), Case(everyone(NOT_FOUND), method="post")],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -437,6 +452,21 @@ MATRIX: dict[str, list[Case]] = {
             note="lifting is a POST",
         ),
     ],
+    # The downloads library in the console: the administrator's (MANAGE_DOWNLOADS).
+    "backoffice:downloads": [
+        Case(staff(admin=OK)),
+        Case(staff(admin=BAD), method="post", note="an empty upload"),
+    ],
+    "backoffice:download_edit": [
+        Case(staff(admin=OK), url=lambda w: reverse("backoffice:download_edit", args=[w.resource])),
+        Case(
+            staff(admin=BAD),
+            url=lambda w: reverse("backoffice:download_edit", args=[w.resource]),
+            method="post",
+            note="no action",
+        ),
+        Case(staff(), url=lambda w: reverse("backoffice:download_edit", args=[uuid.uuid4()]), note="no such resource"),
+    ],
     # A link that was never issued: nothing to enrol, whoever follows it.
     "backoffice:enrol": [Case(everyone(NOT_FOUND), url=lambda w: reverse("backoffice:enrol", args=["MQ", "x-y"]))],
 }
@@ -520,6 +550,7 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     settings.PIWARDEN_RIGHTS_MAIL_RATE = "1000000/h"
     settings.PIWARDEN_SIGN_UP_RATE = settings.PIWARDEN_SIGN_IN_RATE = settings.PIWARDEN_SIGN_IN_PAIR_RATE = "1000000/m"
     settings.PIWARDEN_SIGN_IN_ACCOUNT_RATE = settings.PIWARDEN_ACCOUNT_MAIL_RATE = "1000000/m"
+    settings.PIWARDEN_DOWNLOADS_DIR = tmp_path / "downloads"
     clients: dict[str, Client] = {"anonymous": Client()}
     made = World()
     clients["visitor_a"], made.rights_a = _visitor("visitor.a@example.com", settings)
@@ -553,6 +584,10 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     made.refusal = Refusal.objects.get().reference
     settings.PIWARDEN_RIGHTS_RATE = "1000000/m"
     ensure_published()  # version 1 of the policy, as `piwarden serve` keeps it
+    made.resource = str(publish(users["admin"]).pk)
+    withdrawn = publish(users["admin"], filename="old.pdf")
+    withdraw_resource(withdrawn, by=users["admin"])
+    made.withdrawn = str(withdrawn.pk)
     now = timezone.now()
     made.alert = Alert.objects.create(
         rule=Rule.values[0],

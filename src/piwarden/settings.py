@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "piwarden.security",
     "piwarden.retention",
     "piwarden.revisions",
+    "piwarden.downloads",
     "piwarden.site",
     "piwarden.backoffice",
     "piwarden.api",
@@ -104,6 +105,9 @@ MIDDLEWARE = [
     "piwarden.backoffice.middleware.StaffSessionMiddleware",  # after auth: ends a session signed in too long
     "piwarden.backoffice.middleware.StaffLanguageMiddleware",  # after auth, before axes renders its page
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Page views of a signed-in (piwarden.downloads.visitors: the visitor account session)
+    # person who allowed analytics, kept in memory and written in bulk (piwarden.downloads.browsing).
+    "piwarden.downloads.middleware.PageViewMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -289,6 +293,10 @@ STORAGES = {
 PIWARDEN_OUTBOX_DIR = DATA_DIR / "outbox"
 # The archives that answer access and copy requests (piwarden.rights.archive), sealed.
 PIWARDEN_EXPORTS_DIR = DATA_DIR / "exports"
+# The downloadable resources staff publish (piwarden.downloads): files under random names, served
+# only through the download view (never by the static server), at most this many bytes each.
+PIWARDEN_DOWNLOADS_DIR = DATA_DIR / "downloads"
+PIWARDEN_DOWNLOAD_MAX_BYTES = envint("PIWARDEN_DOWNLOAD_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
 _mailer = envchoice("PIWARDEN_EMAIL", "file", ("file", "smtp"))
 if _mailer == "file":
     MAILERS = {

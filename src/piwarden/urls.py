@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 urlpatterns += i18n_patterns(
     path("account/", include("piwarden.accounts.urls")),
     path("", include("piwarden.site.urls")),
+    path("", include("piwarden.downloads.urls")),
     prefix_default_language=False,
 )
 

@@ -184,6 +184,8 @@ def test_erasure_deletes_the_rows_keeps_what_the_law_keeps_and_leaves_no_value(c
         "child_protection_records": 1,  # the consultation request's age statement, cleared before the row goes
         "cessation_notices": 0,
         "policy_notices": 0,
+        "download_history": 0,
+        "browsing_history": 0,
     }
     assert shredded.extra["outbox_messages_deleted"] == 0
     assert len(list(sealed_files(outbox))) == 3

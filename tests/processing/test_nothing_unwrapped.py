@@ -61,6 +61,7 @@ from piwarden.vault.blind import email_index
 from piwarden.vault.crypto import data_key_unwrapped, forget_cached_keys
 from tests.backoffice.test_staff_console import staff_client
 from tests.conftest import consultation_data, make_staff
+from tests.downloads.conftest import publish
 from tests.incidents.making import acting, ready_to_notify
 from tests.inquiries.test_mail import PEOPLE, run_worker
 from tests.policy.test_declaration import edited
@@ -155,6 +156,8 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped, s
     incident = ready_to_notify(officer)
     publish_notice(officer, incident.slug)
     refusal = a_refusal(settings)  # secevents: a refusal's page (its client masked when refused)
+    settings.PIWARDEN_DOWNLOADS_DIR = tmp_path / "downloads"
+    resource = publish(User.objects.get(username="staff-admin"))  # downloads: a resource's page
     forget_cached_keys()
     unwrapped.clear()  # whatever signing in did (it reads no person's data anyway)
     rendered: set[str] = set()
@@ -167,6 +170,7 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped, s
         if "review_id" in pattern.pattern.converters:
             kwargs = {"review_id": review.pk}
         objects = {
+            "resource_id": resource.pk,
             "alert_id": alert.pk,
             "user_id": alert.staff_id,
             "grant_id": 999_999,

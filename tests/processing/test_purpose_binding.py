@@ -25,7 +25,7 @@ from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import withdraw_consent
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.policy.declaration import DeclarationError, load_declaration, validate_declaration
+from piwarden.policy.declaration import DeclarationError, LegalBasis, load_declaration, validate_declaration
 from piwarden.processing import gate
 from tests.policy.test_declaration import REAL_TEXT
 from tests.processing.test_gate import decide
@@ -85,10 +85,15 @@ def zhang(db: None, submit: Any) -> Person:
 def test_the_gate_allows_a_purpose_only_for_the_categories_that_declare_it(zhang):
     for purpose, category in itertools.product(DECLARATION.purposes, DECLARATION.categories):
         decision = decide(zhang, purpose.id, category.id)
-        # 张伟 consented to the one consent-based purpose; the others rest on a statutory basis.
-        assert decision.allowed == (purpose.id in category.purposes), (purpose.id, category.id, decision)
+        # 张伟 consented to `respond_inquiry`; the other consent-based purposes he never agreed to
+        # (visitor_history rests on a cookie choice, not a consent record); the rest rest on a statutory basis.
+        consented = purpose.legal_basis is not LegalBasis.CONSENT or purpose.id == "respond_inquiry"
+        allowed = purpose.id in category.purposes and consented
+        assert decision.allowed == allowed, (purpose.id, category.id, decision)
         if purpose.id not in category.purposes:
             assert decision.reason == "the privacy policy does not declare this purpose for this category of data"
+        elif not consented:
+            assert decision.reason == "no active consent for this purpose"
     assert not decide(zhang, "respond_inquiry", "no_such_category")
 
 

@@ -166,7 +166,7 @@ EXPECTED = {
         Capability.HANDLE_INCIDENTS,
         Capability.REVIEW_SECURITY_REFUSALS,
     },
-    "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS},
+    "admin": {Capability.MANAGE_STAFF, Capability.REQUEST_GRANTS, Capability.OPEN_GRANTS, Capability.MANAGE_DOWNLOADS},
 }
 
 

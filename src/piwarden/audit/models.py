@@ -204,6 +204,11 @@ class EventType(models.TextChoices):
     CESSATION_EXECUTED = "cessation.executed", _("The website's cessation carried out: every person erased")
     POLICY_PUBLISHED = "policy.published", _("Privacy policy version published")
     POLICY_NOTICE_SENT = "policy.notice_sent", _("Person told directly of a material change to the privacy policy")
+    # downloads: the resources library (issue 9 §3) and the visitor's histories (§3, §4)
+    DOWNLOAD_PUBLISHED = "downloads.published", _("Downloadable resource published")
+    DOWNLOAD_EDITED = "downloads.edited", _("Downloadable resource's titles or descriptions changed")
+    DOWNLOAD_WITHDRAWN = "downloads.withdrawn", _("Downloadable resource withdrawn (its file deleted)")
+    HISTORY_CLEARED = "downloads.history_cleared", _("A visitor cleared their download or browsing history")
 
 
 class ActorKind(models.TextChoices):

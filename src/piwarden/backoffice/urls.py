@@ -1,6 +1,14 @@
 from django.urls import path
 
-from piwarden.backoffice import incident_views, refusal_views, retention_views, security_views, staff_views, views
+from piwarden.backoffice import (
+    downloads_views,
+    incident_views,
+    refusal_views,
+    retention_views,
+    security_views,
+    staff_views,
+    views,
+)
 
 app_name = "backoffice"
 
@@ -39,4 +47,6 @@ urlpatterns = [
     path("incidents/<slug:slug>/notice/", incident_views.incident_notice, name="incident_notice"),
     path("holds/", retention_views.holds, name="holds"),
     path("holds/<int:hold_id>/lift/", retention_views.lift, name="hold_lift"),
+    path("downloads/", downloads_views.downloads_page, name="downloads"),
+    path("downloads/<uuid:resource_id>/", downloads_views.download_edit, name="download_edit"),
 ]

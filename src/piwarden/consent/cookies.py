@@ -55,7 +55,9 @@ def new_consent_id() -> str:
 
 def sends_gpc(request: HttpRequest) -> bool:
     """Global Privacy Control: ``Sec-GPC: 1`` counts as refusing analytics (INT-05)."""
-    return request.headers.get("Sec-GPC", "").strip() == "1"
+    # From META, not request.headers: building that mapping parses every header of the request,
+    # and a signed-in visitor's page asks this on every view (piwarden.downloads.middleware).
+    return str(request.META.get("HTTP_SEC_GPC", "")).strip() == "1"
 
 
 _UNREAD = object()

@@ -242,6 +242,8 @@ class Role(_Strict):
     grantable: dict[Identifier, list[Identifier]] = Field(default_factory=dict)
     # May run access reviews: open a campaign, confirm or revoke others' access (never their own).
     review_access: bool = False
+    # May publish the downloadable resources (piwarden.downloads): upload, edit and withdraw them.
+    manage_downloads: bool = False
     # May record staff members' training (never their own) and see whose attestation is due.
     record_training: bool = False
     # May keep the incident register (policy §五.6): record incidents, move them through the plan,

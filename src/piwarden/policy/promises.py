@@ -4,7 +4,7 @@ A sentence of ``policy/texts/privacy/<language>.html`` that promises behaviour c
 promise id and the ids of the legal duties it keeps (the team's law reference) as attributes,
 which a browser does not show::
 
-    <span data-promise="P-31" data-duty="RGT-09">We will respond within …</span>
+    <span data-promise="P-34" data-duty="RGT-09">We will respond within …</span>
 
 Both languages make the same promises (same ids, same duties).  The texts are read as the site
 renders them, so a promise shows the numbers the declaration puts into it.  ``policy/promises.toml``

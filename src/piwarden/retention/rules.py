@@ -193,6 +193,10 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     Elsewhere("visitor_account_state", "erased when the holder cancels the account; " + _HOUSEKEEPING),
     Elsewhere("visitor_sessions", _HOUSEKEEPING),
     Elsewhere("account_login_log", _HOUSEKEEPING),
+    # Download and browsing history (piwarden.downloads): the housekeeping's jobs; cleared by the holder,
+    # with a refused cookie category, and with the person's erasure.
+    Elsewhere("download_history", _HOUSEKEEPING),
+    Elsewhere("browsing_history", _HOUSEKEEPING),
     # Security events and refusals (piwarden.security): the housekeeping's jobs, at their 184 days.
     Elsewhere("security_events", _HOUSEKEEPING),
     Elsewhere("security_event_records", _HOUSEKEEPING),

@@ -33,6 +33,8 @@ from piwarden.consent.cookies import (
     set_choice_cookie,
 )
 from piwarden.consent.models import CookieAction
+from piwarden.downloads.actions import forget_refused
+from piwarden.downloads.visitors import signed_in_person
 from piwarden.policy.declaration import load_declaration
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.security.actions import Refused
@@ -159,6 +161,7 @@ def cookies(request: HttpRequest) -> HttpResponse:
     )
     channel = "script" if _from_script(request) else ("banner" if next_url else "cookies_page")
     record_cookie_choice(choice, action=action, gpc=gpc, channel=channel, language=_language())
+    _forget_refused(request, choice)
     if _from_script(request):
         response = HttpResponse(status=204)
     else:
@@ -166,6 +169,13 @@ def cookies(request: HttpRequest) -> HttpResponse:
         response.status_code = 303
     set_choice_cookie(response, choice)
     return response
+
+
+def _forget_refused(request: HttpRequest, choice: CookieChoice) -> None:
+    """A signed-in holder who now refuses a category loses the history it covered (piwarden.downloads)."""
+    person = signed_in_person(request)
+    if person is not None:
+        forget_refused(person, functional=choice.functional, analytics=choice.analytics)
 
 
 def _from_script(request: HttpRequest) -> bool:
@@ -191,6 +201,7 @@ def delete_cookies(request: HttpRequest) -> HttpResponse:
         record_cookie_choice(
             withdrawn, action=CookieAction.CLEARED, gpc=sends_gpc(request), channel="cookies_page", language=_language()
         )
+        _forget_refused(request, withdrawn)
     response = redirect(reverse("site:cookies") + "?cleared=1")
     response.status_code = 303
     for cookie in load_declaration().cookies:

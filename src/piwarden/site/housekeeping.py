@@ -28,6 +28,7 @@ from django_tasks_db.models import DBTaskResult
 from piwarden.accounts.models import SESSION_IDLE, Account, AccountSession, AccountState, LoginRecord
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
+from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.people.actions import erase_unheld
 from piwarden.policy.declaration import Category, load_declaration
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
@@ -134,6 +135,16 @@ def _account_login_log(category: Category, now: datetime.datetime) -> int:
     return deleted
 
 
+def _download_history(category: Category, now: datetime.datetime) -> int:
+    deleted, _ = DownloadRecord.objects.filter(downloaded_at__lte=_cutoff(category, now)).delete()
+    return int(deleted)
+
+
+def _browsing_history(category: Category, now: datetime.datetime) -> int:
+    deleted, _ = PageView.objects.filter(viewed_at__lte=_cutoff(category, now)).delete()
+    return int(deleted)
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "visitor sessions",
@@ -192,6 +203,18 @@ JOBS: tuple[Job, ...] = (
         "archives of access and copy requests past their expiry or prepared {days} days ago or more (the rows "
         "now, their sealed files once the sweep has committed), and sealed files whose row is gone",
         _archives,
+    ),
+    Job(
+        "download history",
+        "downloads.DownloadRecord.downloaded_at",
+        "visitors' download history recorded {days} days ago or more",
+        _download_history,
+    ),
+    Job(
+        "browsing history",
+        "downloads.PageView.viewed_at",
+        "visitors' page views recorded {days} days ago or more",
+        _browsing_history,
     ),
     # Last: deleted files cannot be rolled back, so they go only once every database job has run
     # on a connection that still works (see ``sweep``).

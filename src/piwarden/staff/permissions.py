@@ -54,6 +54,7 @@ class Capability(StrEnum):
     FLAG_CHILD_DATA = "flag_child_data"  # flag a child's data collected without a guardian's consent
     REVIEW_SECURITY_REFUSALS = "review_security_refusals"  # review refusals by the risk rules, lift or uphold
     PLACE_HOLDS = "place_holds"  # place and lift legal holds, which keep data past its retention
+    MANAGE_DOWNLOADS = "manage_downloads"  # the downloadable resources: upload, edit, withdraw
 
 
 def _granted(role: Role, capability: Capability) -> bool:
@@ -89,6 +90,7 @@ _FLAGS = {
         Capability.SEE_CHILDREN_DATA,
         Capability.FLAG_CHILD_DATA,
         Capability.PLACE_HOLDS,
+        Capability.MANAGE_DOWNLOADS,
     )
 }
 

@@ -1,0 +1,58 @@
+"""The visitor's histories, exported and erased (``piwarden.people.registry``).
+
+Both are the person's own convenience, kept by their cookie choice: exported in full, and deleted
+on erasure (nothing requires keeping them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from piwarden.downloads.models import DownloadRecord, PageView
+from piwarden.people.models import Person
+from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.processing.gate import Permit
+
+CHUNK = 500
+
+
+def export_downloads(permit: Permit) -> Iterator[Record]:
+    rows = (
+        DownloadRecord.objects.filter(person=permit.person)
+        .order_by("downloaded_at", "id")
+        .values_list("resource__title_zh", "resource__title_en", "resource__filename", "downloaded_at")
+    )
+    for title_zh, title_en, filename, at in rows.iterator(chunk_size=CHUNK):
+        yield {"title_zh": title_zh, "title_en": title_en, "file": filename, "downloaded_at": at.isoformat()}
+
+
+def erase_downloads(person: Person) -> int:
+    deleted, _ = DownloadRecord.objects.filter(person=person).delete()
+    return deleted
+
+
+def export_page_views(permit: Permit) -> Iterator[Record]:
+    rows = PageView.objects.filter(person=permit.person).order_by("viewed_at", "id").values_list("path", "viewed_at")
+    for path, at in rows.iterator(chunk_size=CHUNK):
+        yield {"page": path, "viewed_at": at.isoformat()}
+
+
+def erase_page_views(person: Person) -> int:
+    deleted, _ = PageView.objects.filter(person=person).delete()
+    return deleted
+
+
+register(
+    "download_history",
+    subject=Subject.VISITOR,
+    export=export_downloads,
+    erase=Deletes(erase_downloads),
+    module=__name__,
+)
+register(
+    "browsing_history",
+    subject=Subject.VISITOR,
+    export=export_page_views,
+    erase=Deletes(erase_page_views),
+    module=__name__,
+)
