@@ -67,3 +67,27 @@ def test_an_adult_gives_no_guardian_address():
     account = open_account(client, guardian_email="parent@example.com")  # typed, but not a child's
     assert account.state == AccountState.ACTIVE
     assert account.guardian_email == ""
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_guardian_is_mailed_at_sign_up_and_their_consent_through_the_link_opens_the_account(language):
+    """The whole path (policy §八): a child signs up, the guardian gets the children app's one-use link
+    by e-mail, consents separately on its page, and only then can the child (address confirmed) sign in."""
+    from tests.accounts.helpers import link_in_mail, run_worker  # noqa: PLC0415
+
+    client = Client()
+    account = open_account(client, language=language, **CHILD)  # the child confirmed their address
+    assert account.state == AccountState.PENDING_GUARDIAN
+    run_worker()
+    link = link_in_mail(CHILD["guardian_email"], "/")
+    assert "/guardian/" in link
+    assert signed_in(client, email=CHILD["email"], language=language).status_code == HTTPStatus.FORBIDDEN
+    guardian = Client()
+    assert guardian.post(link, {"decision": "consent"}).status_code == HTTPStatus.BAD_REQUEST  # no tick
+    account.refresh_from_db()
+    assert account.state == AccountState.PENDING_GUARDIAN
+    assert guardian.post(link, {"decision": "consent", "separate_consent": "on"}).status_code == HTTPStatus.OK
+    account.refresh_from_db()
+    assert account.state == AccountState.ACTIVE
+    assert AuditEvent.objects.filter(event_type=EventType.ACCOUNT_GUARDIAN_CONSENTED).count() == 1
+    assert signed_in(client, email=CHILD["email"], language=language).status_code == HTTPStatus.FOUND

@@ -167,7 +167,8 @@ def test_the_erasure_resumes_after_a_crash_and_erases_each_person_once(smtp):
     assert AuditEvent.objects.filter(event_type=EventType.CESSATION_EXECUTED).count() == 1
 
 
-def test_the_housekeeping_carries_it_out_on_the_date(smtp):
+def test_the_housekeeping_carries_it_out_on_the_date(smtp, settings):
+    settings.PIWARDEN_RETENTION_CLOCK_SKEW = 24 * 400  # a month travelled: not a clock that jumped
     client = Client()
     consults(client, "zh-hans")
     date = a_month_ahead()

@@ -44,6 +44,7 @@ from piwarden.accounts.models import (
 from piwarden.accounts.tasks import send_account_mail
 from piwarden.accounts.totp import verify_code
 from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.children.actions import request_guardian_consent
 from piwarden.people.actions import NewPerson, erase_person, person_or_new
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
@@ -89,16 +90,21 @@ def sign_up(given: SignUp) -> None:
     existing = Account.objects.filter(email_index=index).first()
     if existing is None:
         try:
-            _create(given, encoded, index)
-            return
+            person = _create(given, encoded, index)
         except IntegrityError:  # the same address signed up at the same moment
             existing = Account.objects.filter(email_index=index).first()
             if existing is None:
                 raise
+        else:
+            if is_child(given.date_of_birth):
+                # Under 14 (policy §八): the guardian is asked now, by the children app's one-use link;
+                # the account stays unusable until they consent (accounts.apps: the signal's receiver).
+                request_guardian_consent(person, given.guardian_email, given.language, purposes=(PURPOSE,))
+            return
     _already_registered(existing)
 
 
-def _create(given: SignUp, encoded: str, index: str) -> None:
+def _create(given: SignUp, encoded: str, index: str) -> Person:
     found = person_or_new(email=given.email, phone=given.phone or None)
     person = found.person if isinstance(found, NewPerson) else found
     child = is_child(given.date_of_birth)
@@ -130,6 +136,7 @@ def _create(given: SignUp, encoded: str, index: str) -> None:
             fields=[f for f in PERSONAL_FIELDS if getattr(account, f)],
             extra={"account": str(account.pk), "needs_guardian": child},
         )
+    return person
 
 
 @transaction.atomic(durable=True)

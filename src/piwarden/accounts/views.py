@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -32,11 +33,15 @@ from piwarden.accounts.forms import (
 from piwarden.accounts.models import LOG_CATEGORY, AccountSession, LoginResult
 from piwarden.accounts.tokens import account_to_reset, account_to_verify
 from piwarden.accounts.totp import config_url, secret_text
+from piwarden.cessation.state import accepting_new_data
+from piwarden.cessation.views import closed
+from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.ratelimit.limiter import client_address
-from piwarden.security.actions import Refused
+from piwarden.security.actions import Refused, record_security_event
+from piwarden.security.models import EventKind
 from piwarden.site.actions import record_captcha_failure
 from piwarden.site.forms import add_captcha
 from piwarden.site.security_views import refusal_page
@@ -92,6 +97,9 @@ class SignUpPageForm(SignUpForm):
 @GET_POST
 @rate_limit("account_sign_up", rate_setting="PIWARDEN_SIGN_UP_RATE", refuse=_too_many)
 def sign_up(request: HttpRequest) -> HttpResponse:
+    # The site's cessation is announced: no new account (asked fresh before storing anything).
+    if not accepting_new_data(fresh=request.method == "POST"):
+        return closed(request, gettext_lazy("Sign-up is closed"))
     if request.method != "POST":
         return render(request, "accounts/sign_up.html", {"form": SignUpPageForm()})
     form = SignUpPageForm(request.POST)
@@ -102,6 +110,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         return render(request, "accounts/sign_up.html", context, status=400)
     if refused := throttle.mail(request, form.cleaned_data["email"]):
         return _too_many(request, refused)
+    record_security_event(request, EventKind.SIGN_UP, scope="account_sign_up")  # device and software (§一(一)1.2)
     try:
         actions.sign_up(form.to_sign_up())
     except ProcessingRefused:
@@ -180,6 +189,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             )
             return _sign_in_page(request, SignInCaptchaForm(initial={"email": email}), status=429, notice=notice)
     result = actions.sign_in(email, form.cleaned_data["password"], client)
+    person = Person(pk=result.account.person_id) if result.account is not None else None
+    record_security_event(request, EventKind.SIGN_IN, scope="account_sign_in", person=person)
     return _after_sign_in(request, form, result)
 
 
