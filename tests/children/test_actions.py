@@ -89,7 +89,7 @@ def test_the_guardian_is_mailed_a_link_and_consents_separately(smtp: SMTPServer,
             ConsentKind.SEPARATE,
             GUARDIAN_CHANNEL,
         )
-        assert (consent.policy_version, consent.policy_hash) == (declaration.version, declaration.digest)
+        assert (consent.policy_version, consent.policy_id) == (declaration.version, declaration.digest)
         assert consent.shown_text == "I consent (as shown)"
         assert guardian_has_consented(child)
         assert [a["person"].pk for a in announced] == [child.pk]

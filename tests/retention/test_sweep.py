@@ -69,7 +69,7 @@ def consent(person: Person, withdrawn: datetime.datetime) -> str:
         person=person,
         purpose="respond_inquiry",
         policy_version="1.0",
-        policy_hash="0" * 64,
+        policy_id="0" * 64,
         purpose_hash="0" * 64,
         channel="consultation_form",
         language="zh-hans",

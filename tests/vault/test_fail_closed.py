@@ -157,9 +157,9 @@ def test_new_keys_over_existing_data_take_the_scary_flag_and_are_audited(keys_di
     out, err = init(FORCE_FLAG)
 
     assert f"Created keysets in {keys_dir}" in out
-    assert "2 data keys written with the old keys can no longer be unwrapped" in err
+    assert "3 data keys written with the old keys can no longer be unwrapped" in err  # with the security-event key
     event = AuditEvent.objects.get(event_type="keys.replaced")
-    assert event.extra["unreadable_data_keys"] == 2
+    assert event.extra["unreadable_data_keys"] == 3
     assert event.extra["location"] == f"file:{keys_dir}"
     assert verify_chain() is None
     new_check = KeyCheck.objects.get()
@@ -167,7 +167,7 @@ def test_new_keys_over_existing_data_take_the_scary_flag_and_are_audited(keys_di
     assert new_check.written_off_before is not None  # what the flag wrote off stops nothing from starting
     # The new keys now pass every check, and the old data is what the flag said: unreadable.
     assert init()[0].startswith("Keysets already present")
-    with pytest.raises(CommandError, match="2 of 2 data keys cannot be unwrapped"):
+    with pytest.raises(CommandError, match="3 of 3 data keys cannot be unwrapped"):
         status()
     assert Person.objects.filter(pk=zhang.pk, email_index=blind.email_index(ZHANG["email"])).count() == 0
 
@@ -203,7 +203,7 @@ def test_an_existing_deployment_without_a_check_row_is_verified_by_its_data_keys
 def test_keys_status_counts_data_keys_no_kek_can_unwrap_and_fails(keys_dir, submit):
     sent(submit, ZHANG)
     sent(submit, LI)
-    assert "Data keys the current KEKs cannot unwrap: 0 of 2" in status()
+    assert "Data keys the current KEKs cannot unwrap: 0 of 3" in status()
     old_primary = get_provider().kek_primary_id()
     replace_with_another_installs_keys(keys_dir, KEK_FILE)
 
@@ -211,8 +211,8 @@ def test_keys_status_counts_data_keys_no_kek_can_unwrap_and_fails(keys_dir, subm
     with pytest.raises(CommandError) as failed:
         call_command("keys", "status", stdout=out)
 
-    assert f"KEK key {old_primary} (not in the keyset): wraps 2 data keys" in out.getvalue()
-    assert "Data keys the current KEKs cannot unwrap: 2 of 2" in out.getvalue()
+    assert f"KEK key {old_primary} (not in the keyset): wraps 3 data keys" in out.getvalue()
+    assert "Data keys the current KEKs cannot unwrap: 3 of 3" in out.getvalue()
     assert "Key check: the key-encryption key does not open the database's key check" in out.getvalue()
     assert "not the ones this database was written with" in one_line(str(failed.value))
 

@@ -252,7 +252,7 @@ def test_rotation_rewraps_every_data_key_and_reads_keep_working(initialised_keys
     new_primary = get_provider().kek_primary_id()
     assert new_primary != old_primary
     assert f"New primary KEK key {new_primary}" in out.getvalue()
-    assert "Re-wrapped 3 data keys" in out.getvalue()
+    assert "Re-wrapped 4 data keys" in out.getvalue()  # three persons' and the month's security-event key
     for key in DataKey.objects.all():
         assert key.kek_key_id == new_primary
         assert wrapping_kek_id(bytes(key.wrapped)) == new_primary
@@ -260,8 +260,8 @@ def test_rotation_rewraps_every_data_key_and_reads_keep_working(initialised_keys
     # Progress on stderr, one step per batch, ending at 100 %.
     progress = err.getvalue()
     steps = re.findall(r"\[[#.]{30}\]\s+(\d+)% (\d+)/(\d+) data keys", progress)
-    assert steps == [("0", "0", "3"), ("66", "2", "3"), ("100", "3", "3")]
-    assert progress.rstrip("\n").endswith("100% 3/3 data keys")
+    assert steps == [("0", "0", "4"), ("50", "2", "4"), ("100", "4", "4")]
+    assert progress.rstrip("\n").endswith("100% 4/4 data keys")
 
     # The keyset file keeps the old key (other processes may still hold old wraps) and names the new primary.
     primary_in_file, ids_in_file = kek_file_key_ids(initialised_keys)
@@ -269,7 +269,7 @@ def test_rotation_rewraps_every_data_key_and_reads_keep_working(initialised_keys
     assert set(ids_in_file) == {old_primary, new_primary}
 
     event = AuditEvent.objects.get(event_type="keys.rotated")
-    assert event.extra == {"primary_key_id": new_primary, "rewrapped": 3}
+    assert event.extra == {"primary_key_id": new_primary, "rewrapped": 4}
     assert verify_chain() is None
     # The key check is sealed under the new primary with that event, so the old key can be retired.
     assert KeyCheck.objects.get(pk=1).kek_key_id == new_primary
@@ -303,14 +303,14 @@ def test_an_interrupted_rotation_keeps_reads_and_writes_working_and_can_be_resum
 
     status = io.StringIO()
     call_command("keys", "status", stdout=status)
-    assert f"KEK key {old_primary}: wraps 2 data keys" in status.getvalue()
+    assert f"KEK key {old_primary}: wraps 3 data keys" in status.getvalue()  # and the security-event key
     assert f"KEK key {new_primary} (primary): wraps 1 data keys" in status.getvalue()
 
     out, err = io.StringIO(), io.StringIO()
     call_command("keys", "rotate", "--resume", stdout=out, stderr=err)
     assert "New primary" not in out.getvalue()  # resuming adds no key
-    assert "Re-wrapped 2 data keys" in out.getvalue()
-    assert err.getvalue().rstrip("\n").endswith("100% 2/2 data keys")
+    assert "Re-wrapped 3 data keys" in out.getvalue()
+    assert err.getvalue().rstrip("\n").endswith("100% 3/3 data keys")
     assert get_provider().kek_primary_id() == new_primary
     assert sorted(get_provider().key_ids()) == sorted([old_primary, new_primary])
     assert set(DataKey.objects.values_list("kek_key_id", flat=True)) == {new_primary}

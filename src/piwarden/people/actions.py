@@ -195,7 +195,19 @@ def erase_person(person: Person, *, reason: str, by: User | None = None, referen
 # Person row exists to anchor (and which an erasure keeps).
 # The login log of an account (accounts.LoginRecord) is kept after an erasure, for security alone,
 # under a key of its own: it gives no reason to keep the person findable either.
-_NOT_HOLDING = frozenset({"audit.AuditEvent", "accounts.LoginRecord"})
+# So are security events (piwarden.security: kept six months under the month's key, whoever is
+# erased), and the records that a notice was sent (a policy change, an incident, the cessation),
+# which prove a duty was met and hold no value of the person's.
+_NOT_HOLDING = frozenset(
+    {
+        "audit.AuditEvent",
+        "accounts.LoginRecord",
+        "security.SecurityEvent",
+        "revisions.ChangeNotice",
+        "incidents.Notice",
+        "cessation.CessationNotice",
+    }
+)
 
 
 def holders(person: Person) -> list[str]:

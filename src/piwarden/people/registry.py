@@ -58,9 +58,12 @@ EXPORT_PURPOSE = "answer_rights_request"
 # The purpose of the notice that the site ceases operation (piwarden.cessation; a legal duty): it
 # writes to the address held for another purpose.
 CESSATION_NOTICE_PURPOSE = "cessation_notice"
+# The notice of a security incident (piwarden.incidents; PIPL 57): likewise written to an address held
+# for another purpose, and no reason to keep it.
+INCIDENT_NOTICE_PURPOSE = "incident_notice"
 # Purposes that use data held for other purposes and are no reason to keep any: a category that
 # serves one of these besides a consent withdrawn is still held only on that consent.
-NO_REASON_TO_KEEP = frozenset({EXPORT_PURPOSE, CESSATION_NOTICE_PURPOSE})
+NO_REASON_TO_KEEP = frozenset({EXPORT_PURPOSE, CESSATION_NOTICE_PURPOSE, INCIDENT_NOTICE_PURPOSE})
 
 # One row or file of a category, as the person receives it: JSON-serialisable values.
 Record = Mapping[str, Any]
