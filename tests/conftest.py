@@ -110,6 +110,16 @@ def _collected_static() -> None:
     staticfiles_storage.url("piwarden/site.css")  # fails here, in one line, if the manifest is incomplete
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last, wherever their module sits (tests/accounts/ comes before tests/audit/).
+
+    They leave the session's live server thread and Playwright's event loop running in the worker,
+    and the audit log's verification forks its SQLite workers only from a single-threaded process
+    (``audit.chain``): its tests, and any other that counts threads, must run before them.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # stable: order kept within
+
+
 @pytest.fixture(scope="session")
 def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """pytest-django's live server, with the static files served as production serves them.

@@ -214,9 +214,15 @@ MATRIX: dict[str, list[Case]] = {
         Case(everyone(NOT_FOUND), url=lambda w: reverse("downloads:file", args=[w.withdrawn]), note="withdrawn"),
         Case(everyone(NOT_ALLOWED), url=lambda w: reverse("downloads:file", args=[w.resource]), method="post"),
     ],
-    # The holder clears their own history (POST); nobody here is signed in to a visitor account.
-    "downloads:clear_downloads": [Case(everyone(NOT_ALLOWED)), Case(everyone(NOT_FOUND), method="post")],
-    "downloads:clear_pages": [Case(everyone(NOT_ALLOWED)), Case(everyone(NOT_FOUND), method="post")],
+    # The holder clears their own history (POST): visitor A, signed in to an account; nobody else has one.
+    "downloads:clear_downloads": [
+        Case(everyone(NOT_ALLOWED)),
+        Case(everyone(NOT_FOUND, visitor_a="→downloads:list"), method="post"),
+    ],
+    "downloads:clear_pages": [
+        Case(everyone(NOT_ALLOWED)),
+        Case(everyone(NOT_FOUND, visitor_a="→downloads:list"), method="post"),
+    ],
     # --- the CAPTCHA (no key that exists: nothing to draw) ---------------------------------------
     "captcha-image": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey/")],
     "captcha-image-2x": [Case(everyone(NOT_FOUND), url=lambda w: "/captcha/image/nosuchkey@2/")],
@@ -614,7 +620,15 @@ def outcome_of(response: Any, language: str) -> Outcome:
     target = urlsplit(response["Location"]).path
     if target == reverse("backoffice:login"):
         return LOGIN
-    for name in ("site:rights_status", "site:consultation", "site:home", "accounts:sign_in", "accounts:account"):
+    names = (
+        "site:rights_status",
+        "site:consultation",
+        "site:home",
+        "accounts:sign_in",
+        "accounts:account",
+        "downloads:list",
+    )
+    for name in names:
         with translation.override(language):
             if target == reverse(name):
                 return f"→{name}"

@@ -183,14 +183,3 @@ def _check(
 
 def _queue_notices(version: PolicyVersion) -> None:
     notify_policy_change.enqueue(str(version.pk))
-
-
-def remember_dismissal(account: object, version: PolicyVersion) -> None:
-    """Record server-side that an account holder dismissed ``version``'s notice.
-
-    Visitors have no account yet (``accounts/`` has not landed): their dismissal lives in the
-    ``piwarden_notice`` cookie only.  When accounts exist, store (account, version) here, in a
-    durable transaction with its audit event, and call it from ``site.policy_views.dismiss_notice``
-    for a signed-in visitor; the banner then reads it instead of the cookie.
-    """
-    raise NotImplementedError("visitor accounts do not exist yet: a dismissal is kept in the piwarden_notice cookie")
