@@ -18,6 +18,7 @@ from piwarden.people.models import Person
 from piwarden.vault.blind import email_index
 from piwarden.vault.models import DataKey
 from tests.browser.test_browser import SHOTS
+from tests.screenshots import screenshot
 from tests.vault.test_canary import assert_absent, assert_absent_from_every_row, read_if_present, sqlite_files
 
 pytestmark = [
@@ -49,7 +50,7 @@ def sign_up_in_chinese(page: Page, base: str, values: dict[str, str]) -> None:
     expect(page.locator("[data-strength-output]")).to_contain_text("29")
     page.fill("[name=captcha_1]", "PASSED")
     page.check("[name=accept]")
-    page.screenshot(path=str(SHOTS / "account-sign-up-zh.png"), full_page=True)
+    screenshot(page, str(SHOTS / "account-sign-up-zh.png"))
     page.locator("form.form button[type=submit]").click()
     page.wait_for_url("**/account/sign-up/sent/")
 
@@ -63,7 +64,7 @@ def sign_in_and_change_password(page: Page, base: str, email: str) -> None:
     page.wait_for_url("**/en/account/")
     expect(page.locator("[data-account-email]")).to_have_text(email)
     expect(page.locator("[data-login-log]")).to_contain_text("Signed in")
-    page.screenshot(path=str(SHOTS / "account-home-en.png"), full_page=True)
+    screenshot(page, str(SHOTS / "account-home-en.png"))
 
     page.get_by_role("link", name="Change your password").click()
     page.fill("[name=current]", PASSWORD)
@@ -129,6 +130,6 @@ def test_the_account_pages_work_without_javascript(live_server, browser: Browser
         page.locator("form.form button[type=submit]").click()
         expect(page.locator("[data-strength-output]")).to_contain_text("Strength of the password you sent: Weak")
         expect(page.locator(".field-error")).to_contain_text("at least 15 characters")
-        page.screenshot(path=str(Path(SHOTS) / "account-sign-up-error-en.png"), full_page=True)
+        screenshot(page, str(Path(SHOTS) / "account-sign-up-error-en.png"))
     finally:
         context.close()

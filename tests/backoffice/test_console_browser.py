@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from piwarden.inquiries.models import Inquiry
 from tests.browser.test_browser import REASON, SHOTS, staff_sign_in, visitor
 from tests.conftest import make_staff
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +27,7 @@ SIDEWAYS = """() => {
 
 def shoot(page: Page, name: str, width: int) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}-{width}.png", full_page=True)
+    screenshot(page, SHOTS / f"{name}-{width}.png")
     assert page.evaluate(SIDEWAYS) <= 1, f"{name} scrolls sideways at {width} px"
 
 

@@ -17,6 +17,7 @@ from tests.backoffice.test_console_browser import shoot
 from tests.browser.test_browser import staff_sign_in
 from tests.conftest import make_staff, sign_in
 from tests.policy.test_trace import LINKS, run_suite
+from tests.screenshots import screenshot
 
 PAGE = "/backoffice/promises/"
 
@@ -142,7 +143,7 @@ def test_the_marks_leave_the_privacy_page_identical_to_the_eye(live_server, brow
         page = context.new_page()
         page.goto(f"{live_server.url}{path}")
         assert page.locator("[data-promise]").count() >= 70
-        marked = page.screenshot(full_page=True)
+        marked = screenshot(page)
         page.evaluate(
             """() => {
               for (const el of [...document.querySelectorAll('[data-promise]')]) {
@@ -152,7 +153,7 @@ def test_the_marks_leave_the_privacy_page_identical_to_the_eye(live_server, brow
             }"""
         )
         assert page.locator("[data-promise], [data-duty]").count() == 0
-        assert page.screenshot(full_page=True) == marked
+        assert screenshot(page) == marked
     finally:
         context.close()
 

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from piwarden.staff.models import Authenticator
 from tests.conftest import STAFF_PASSWORD, current_code, make_staff
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +49,7 @@ def test_sign_in_errors_and_the_console_in_the_browser_language(live_server, bro
             fill_sign_in(page, "bob", STAFF_PASSWORD, "000000")  # the right password, a wrong code
             expect(page.locator(".alert-error")).to_contain_text(wrong)
             expect(page.locator("[name=otp_token]")).to_have_value("")  # the code is not echoed back
-            page.screenshot(path=SHOTS / f"sign-in-error-{locale}-{width}.png", full_page=True)
+            screenshot(page, SHOTS / f"sign-in-error-{locale}-{width}.png")
             assert no_sideways_scroll(page)
         finally:
             context.close()
@@ -69,11 +70,11 @@ def test_sign_in_errors_and_the_console_in_the_browser_language(live_server, bro
         page.wait_for_url(f"{base}/backoffice/")
         expect(page.locator("h1")).to_have_text("Consultation requests")
         page.get_by_role("link", name="Language").click()
-        page.screenshot(path=SHOTS / f"preferences-en-{width}.png", full_page=True)
+        screenshot(page, SHOTS / f"preferences-en-{width}.png")
         page.get_by_label("简体中文").check()
         page.locator("main form button[type=submit]").click()
         expect(page.locator(".alert-success")).to_contain_text("已保存")
-        page.screenshot(path=SHOTS / f"preferences-saved-zh-{width}.png", full_page=True)
+        screenshot(page, SHOTS / f"preferences-saved-zh-{width}.png")
         assert no_sideways_scroll(page)
         page.goto(f"{base}/backoffice/")
         expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")

@@ -23,6 +23,7 @@ from piwarden.consent.models import ConsentRecord
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
 from tests.conftest import STAFF_PASSWORD, current_code, make_staff
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -294,18 +295,18 @@ def test_screenshots(live_server, browser: Browser, tmp_path, shots: Path, width
         page.on("response", note_failure)
         page.on("requestfailed", note_failed_request)
         page.goto(f"{live_server.url}/consultation/")
-        page.screenshot(path=shots / f"consultation-{width}.png", full_page=True)
+        screenshot(page, shots / f"consultation-{width}.png")
         values = visitor(name="王小明")
         fill_by_name(page, values)
         send(page)
         page.wait_for_url("**/consultation/received/?ref=*")
-        page.screenshot(path=shots / f"received-{width}.png", full_page=True)
+        screenshot(page, shots / f"received-{width}.png")
 
         alice = make_staff("alice", "sales", tmp_path)
         inquiry = Inquiry.objects.get()
         assign(inquiry.reference, alice)  # sales see only the requests assigned to them
         staff_sign_in(page, live_server.url, alice)
-        page.screenshot(path=shots / f"inbox-{width}.png", full_page=True)
+        screenshot(page, shots / f"inbox-{width}.png")
         page.get_by_role("link", name=inquiry.reference).click()
         page.select_option("[name=purpose]", "respond_inquiry")
         page.check("input[name=field_names][value=name]")
@@ -313,7 +314,7 @@ def test_screenshots(live_server, browser: Browser, tmp_path, shots: Path, width
         page.fill("[name=reason]", REASON)
         page.locator("#reveal-form button[type=submit]").click()
         expect(page.locator(".revealed[data-field=name]")).to_have_text(values["name"])
-        page.screenshot(path=shots / f"revealed-{width}.png", full_page=True)
+        screenshot(page, shots / f"revealed-{width}.png")
         # Nothing on these pages scrolls sideways at this width (tables scroll inside their own box).
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from piwarden.cessation import actions
 from tests.browser.test_browser import SHOTS
 from tests.cessation.helpers import REASON, a_month_ahead
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.duty("RET-07")]
 
@@ -29,11 +30,11 @@ def test_the_notice_on_the_home_page_and_the_closed_form(live_server, page: Page
     notice = page.locator(".cessation-notice")
     expect(notice).to_be_visible()
     expect(notice.locator("h2")).to_contain_text(heading)
-    page.screenshot(path=SHOTS / f"cessation-home-{language}.png", full_page=True)
+    screenshot(page, SHOTS / f"cessation-home-{language}.png")
     page.goto(f"{live_server.url}{prefix}/consultation/")
     expect(page.locator("h1")).to_have_text(closed)
     expect(page.locator("form [name=email]")).to_have_count(0)
-    page.screenshot(path=SHOTS / f"cessation-consultation-{language}.png", full_page=True)
+    screenshot(page, SHOTS / f"cessation-consultation-{language}.png")
     # Followed from the closed page: the rights portal still takes requests.
     page.locator("main a[href$='/rights/']").first.click()
     expect(page.locator("form [name=email]")).to_have_count(1)

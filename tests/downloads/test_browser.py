@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.test_browser import CSP_PROBE, SHOTS
 from tests.downloads.conftest import PDF, docx_bytes, publish
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +42,7 @@ def test_the_downloads_page_lists_and_saves_files(  # noqa: PLR0917  # parametri
         expect(page.locator("li.download")).to_have_count(2)
         expect(page.locator("li.download").last).to_contain_text(title)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"downloads-{prefix.strip('/') or 'zh'}.png"), full_page=True)
+        screenshot(page, str(SHOTS / f"downloads-{prefix.strip('/') or 'zh'}.png"))
         with page.expect_download() as started:
             page.locator("li.download").last.get_by_role("link").click()
         download = started.value

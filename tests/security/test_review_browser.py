@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from piwarden.security.models import Refusal
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,13 +35,13 @@ def test_a_refused_person_follows_the_reference_to_the_review_form(live_server, 
     reference = page.locator("#reference").inner_text()
     assert Refusal.objects.filter(reference=reference).exists()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"refused{prefix.replace('/', '-')}.png"), full_page=True)
+    screenshot(page, str(SHOTS / f"refused{prefix.replace('/', '-')}.png"))
 
     page.get_by_role("link", name=ask).click()
     expect(page.locator("[name=reference]")).to_have_value(reference)
     page.fill("[name=message]", "I checked my own request twice.")
     page.locator("#review-form button[type=submit]").click()
     expect(page.locator("#review-status")).to_contain_text(reference)
-    page.screenshot(path=str(SHOTS / f"review{prefix.replace('/', '-')}.png"), full_page=True)
+    screenshot(page, str(SHOTS / f"review{prefix.replace('/', '-')}.png"))
     assert Refusal.objects.get(reference=reference).review_requested_at is not None
     context.close()

@@ -13,6 +13,7 @@ from piwarden.consent.cookies import COOKIE_NAME
 from piwarden.consent.models import CookieConsent
 from piwarden.policy.declaration import load_declaration
 from tests.browser.test_browser import CSP_PROBE, SHOTS
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -115,9 +116,9 @@ def test_screenshots_of_the_banner_and_the_cookies_page(live_server, browser: Br
         page = context.new_page()
         for prefix, name in (("", "zh"), ("/en", "en")):
             page.goto(f"{live_server.url}{prefix}/")
-            page.screenshot(path=SHOTS / f"cookie-banner-{name}-{width}.png")
+            screenshot(page, SHOTS / f"cookie-banner-{name}-{width}.png", full_page=False)
             page.goto(f"{live_server.url}{prefix}/cookies/")
-            page.screenshot(path=SHOTS / f"cookies-page-{name}-{width}.png", full_page=True)
+            screenshot(page, SHOTS / f"cookies-page-{name}-{width}.png")
             sideways = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert sideways <= 1, f"{prefix}/cookies/ scrolls sideways at {width} px"
     finally:

@@ -15,6 +15,7 @@ from piwarden.children.models import GuardianRequest, GuardianRequestStatus
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
+from tests.screenshots import screenshot
 from tests.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -53,7 +54,7 @@ def test_the_guardian_follows_the_mailed_link_and_answers(  # noqa: PLR0917  # f
         expect(page.locator(".field-error")).to_contain_text("单独同意")
         assert not ConsentRecord.objects.filter(person=child).exists()
         page.locator("input[name=separate_consent]").check()
-    page.screenshot(path=str(tmp_path / f"guardian-{language}.png"), full_page=True)
+    screenshot(page, str(tmp_path / f"guardian-{language}.png"))
     page.get_by_role("button", name=answer).click()
     expect(page.locator("h1")).to_have_text(done)
     request = GuardianRequest.objects.get(person=child)
