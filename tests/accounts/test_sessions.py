@@ -5,7 +5,9 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from piwarden.accounts.models import AccountSession
 from tests.accounts.helpers import open_account, signed_in
@@ -41,3 +43,24 @@ def test_another_visitor_sees_only_their_own_account(settings):
     page_b = b.get("/en/account/").content.decode()
     assert "wang.fang@example.com" in page_b
     assert "li.na@example.com" not in page_b
+
+
+@pytest.mark.parametrize("page", ["/en/", "/en/downloads/"])
+def test_a_signed_in_page_reads_the_session_its_account_and_person_in_one_statement(settings, page):
+    """The page-view recorder (and the downloads pages) ask who is signed in on every public page:
+    the session's look-up brings the account and the Person, so no page reads either again."""
+    settings.CAPTCHA_TEST_MODE = True
+    visitor = Client()
+    open_account(visitor)
+    signed_in(visitor)
+
+    with CaptureQueriesContext(connection) as reading:
+        response = visitor.get(page)
+    assert response.status_code == HTTPStatus.OK
+    sent = [q["sql"] for q in reading.captured_queries]
+
+    sessions = [sql for sql in sent if 'FROM "accounts_accountsession"' in sql]
+    assert len(sessions) == 1, sent
+    assert '"people_person"' in sessions[0]  # joined: the account and its person come with the session
+    again = ('FROM "people_person"', 'FROM "accounts_account" ')
+    assert [sql for sql in sent if sql.startswith("SELECT") and any(table in sql for table in again)] == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from piwarden.people.actions import erase_person
-from piwarden.people.registry import EXPORT_PURPOSE
+from piwarden.people.registry import EXPORT_PURPOSE, export_person, held_by
+from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
 from piwarden.revisions.mail import send_change_notices
 from piwarden.revisions.models import ChangeNotice
@@ -21,6 +22,8 @@ def test_the_notices_are_exported_and_erased_with_the_person(material, smtp) -> 
     notice = ChangeNotice.objects.get(person__inquiries__language="en")
     with gate.processing(notice.person, EXPORT_PURPOSE, categories={"policy_notices"}, use=gate.Use("test")) as permit:
         (record,) = export_notices(permit)
+    assert "policy_notices" in held_by(notice.person)  # so the whole export runs this exporter too
+    assert record in list(export_person(notice.person, load_declaration(), context="test"))
     assert record["policy_version"] == "1.1"
     assert record["outcome"] == "sent"
     assert record["sent_at"] is not None

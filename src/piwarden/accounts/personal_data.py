@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.db.models import OuterRef, QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.accounts.models import (
@@ -106,15 +107,40 @@ def export_login_log(permit: Permit) -> Iterator[Record]:
         }
 
 
-register(CATEGORY, subject=Subject.VISITOR, export=export_accounts, erase=Deletes(delete_accounts), module=__name__)
-register(STATE_CATEGORY, subject=Subject.VISITOR, export=export_state, erase=Deletes(delete_accounts), module=__name__)
+# Most people have no account: the four categories are looked up in the export's one probe first.
+def _accounts_held(person: OuterRef) -> QuerySet[Account]:
+    return Account.objects.filter(person=person)
+
+
 register(
-    SESSION_CATEGORY, subject=Subject.VISITOR, export=export_sessions, erase=Deletes(delete_sessions), module=__name__
+    CATEGORY,
+    subject=Subject.VISITOR,
+    export=export_accounts,
+    erase=Deletes(delete_accounts),
+    module=__name__,
+    held=_accounts_held,
+)
+register(
+    STATE_CATEGORY,
+    subject=Subject.VISITOR,
+    export=export_state,
+    erase=Deletes(delete_accounts),
+    module=__name__,
+    held=_accounts_held,
+)
+register(
+    SESSION_CATEGORY,
+    subject=Subject.VISITOR,
+    export=export_sessions,
+    erase=Deletes(delete_sessions),
+    module=__name__,
+    held=lambda person: AccountSession.objects.filter(account__person=person),
 )
 register(
     LOG_CATEGORY,
     subject=Subject.VISITOR,
     export=export_login_log,
+    held=lambda person: LoginRecord.objects.filter(person=person),
     erase=Keeps(
         gettext_noop(
             "Network logs: the Cybersecurity Law requires them for at least six months; kept for security only, "

@@ -49,7 +49,7 @@ def current(request: HttpRequest, *, second_factor: bool = False) -> AccountSess
     if 20 <= len(token) <= 100 and token.isascii():  # noqa: PLR2004  # the shape new_token() makes
         now = timezone.now()
         session = (
-            AccountSession.objects.select_related("account")
+            AccountSession.objects.select_related("account__person")  # the Person: every signed-in page asks
             .filter(digest=digest(token), expires_at__gt=now, last_seen_at__gt=now - SESSION_IDLE)
             .first()
         )

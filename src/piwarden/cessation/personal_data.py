@@ -38,4 +38,11 @@ def erase_notices(person: Person) -> int:
     return deleted
 
 
-register(CATEGORY, subject=Subject.VISITOR, export=export_notices, erase=Deletes(erase_notices), module=__name__)
+register(
+    CATEGORY,
+    subject=Subject.VISITOR,
+    export=export_notices,
+    erase=Deletes(erase_notices),
+    module=__name__,
+    held=lambda person: CessationNotice.objects.filter(person=person),
+)

@@ -70,6 +70,7 @@ register(
     export=export_guardian_contacts,
     erase=Deletes(erase_guardian_contacts),
     module=__name__,
+    held=lambda person: GuardianRequest.objects.filter(person=person),
 )
 register(
     "child_protection_records",
@@ -77,4 +78,9 @@ register(
     export=export_records,
     erase=Deletes(erase_records),
     module=__name__,
+    # A guardian request always marks its person, so the marks and the age statements find them all.
+    held=lambda person: (
+        ChildMark.objects.filter(person=person),
+        Inquiry.objects.filter(person=person).exclude(age_statement=""),
+    ),
 )

@@ -8,8 +8,8 @@ the fields' own ``pre_save``); consent records are those of
 :func:`piwarden.consent.actions.prepare_consent`; audit events carry the digest ``record_event``
 gives them (left unsealed, as requests leave them: ``piwarden audit seal`` chains them).  Only the
 writing differs from the site's: rows are prepared in batches of people (in worker processes)
-and inserted with one ``executemany`` per table and batch, and the dates are spread over the two
-years the consultation category is kept (``retention_days`` 730).
+and inserted with one ``executemany`` per table and batch (a ``COPY`` on PostgreSQL), and the
+dates are spread over the two years the consultation category is kept (``retention_days`` 730).
 
 Each person's values follow from (seed, number) alone (:func:`person_values`), so a benchmark
 finds a demo person again by the e-mail address, as a rights request would.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime
 import multiprocessing
 import random
+import re
 import secrets
 import signal
 import sys
@@ -521,12 +522,31 @@ def prepare(plan: Plan, staff: Staff, start: int, stop: int) -> Batch:
     return batch
 
 
+_INSERT = re.compile(r"INSERT INTO (\S+) \((.*)\) VALUES ")
+
+
 def write(batch: Batch) -> None:
-    """One transaction: one ``executemany`` per table."""
-    with transaction.atomic(), connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+    """One transaction: one ``executemany`` per table; on PostgreSQL one ``COPY`` per table instead.
+
+    ``COPY … FROM STDIN`` takes the same rows (psycopg converts each value as for the INSERT) at a
+    third of the time: the server parses and plans no statement per row, and the client sends no
+    Bind and Execute per row (measured on 4 000 people: 5.2 to 8.0 s against 2.7 to 3.0 s of wall time,
+    0.7 against 0.2 s of the client's CPU, at load 19).
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    with transaction.atomic(), db.cursor() as cursor:
         for statement, rows in batch.rows.items():
-            if rows:
+            if not rows:
+                continue
+            if db.vendor != "postgresql":
                 cursor.executemany(statement, rows)
+                continue
+            found = _INSERT.match(statement)
+            assert found is not None  # noqa: S101  # _statements() builds them so
+            table, columns = found.groups()
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
 
 
 def _prepare_and_write(plan: Plan, staff: Staff, start: int, stop: int) -> Counter[str]:

@@ -48,6 +48,7 @@ register(
     export=export_downloads,
     erase=Deletes(erase_downloads),
     module=__name__,
+    held=lambda person: DownloadRecord.objects.filter(person=person),
 )
 register(
     "browsing_history",
@@ -55,4 +56,5 @@ register(
     export=export_page_views,
     erase=Deletes(erase_page_views),
     module=__name__,
+    held=lambda person: PageView.objects.filter(person=person),
 )

@@ -3,7 +3,8 @@
 A visitor account's session (``piwarden.accounts.sessions``: its own cookie and table, never a
 staff session) names the account and so the Person; everything here asks this one function, so
 that nothing else in this app knows how a visitor signs in.  A request without the account cookie
-costs nothing; a signed-in one, the session's look-up (memoised on the request) and the Person's.
+costs nothing; a signed-in one, the session's look-up (memoised on the request), which brings the
+account and the Person with it (one statement).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING
 from django.http import HttpRequest
 
 from piwarden.accounts import sessions
-from piwarden.people.models import person_by_id
 
 if TYPE_CHECKING:
     from piwarden.people.models import Person
@@ -24,6 +24,6 @@ def signed_in_person(request: HttpRequest) -> Person | None:
     if hasattr(request, "visitor_person"):
         return request.visitor_person  # type: ignore[no-any-return]
     session = sessions.current(request)
-    person = person_by_id(session.account.person_id) if session is not None else None
+    person = session.account.person if session is not None else None
     request.visitor_person = person  # type: ignore[attr-defined]
     return person

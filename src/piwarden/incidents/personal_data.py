@@ -40,4 +40,5 @@ register(
         )
     ),
     module=__name__,
+    held=lambda person: Notice.objects.filter(person=person),
 )

@@ -21,6 +21,13 @@ Whose data a category is decides what its two halves mean (:class:`Subject`):
   counters hold a keyed digest of an address we never kept).  Both halves are
   :class:`Unattributable`, with the reason.
 
+A category that most people have nothing in (an account, a download history, a legal hold) may
+say how to tell whether a person holds any of it (``held``: its rows of one person, as a queryset
+on ``OuterRef("pk")`` of the Person, or several whose union is the category).  :func:`export_person`
+asks about all of them in one statement (an ``EXISTS`` for each, :func:`held_by`) and runs only
+the exporters of the categories found there, instead of a query each for nothing; the category's
+section is still in the export, empty.
+
 An eraser is one of three kinds, so that "nothing happens" is always a stated decision:
 
 * :class:`Deletes`: deletes the subject's rows or files and returns how many;
@@ -42,6 +49,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.policy.declaration import Declaration
@@ -50,6 +58,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from piwarden.people.models import Person
+    from piwarden.prepared import PreparedSelect
     from piwarden.processing.gate import Permit
 
 # The purpose every visitor export is asked of the gate for (policy/declaration.toml: PIPL 13(3),
@@ -106,6 +115,9 @@ class Shredded:
 
 Eraser = Deletes | Keeps | Shredded | Unattributable
 
+# A category's rows of the person ``OuterRef("pk")`` names: one queryset, or several (any holds some).
+Held = Callable[[OuterRef], "QuerySet[Any, Any] | tuple[QuerySet[Any, Any], ...]"]
+
 
 @dataclass(frozen=True)
 class Handler:
@@ -116,9 +128,11 @@ class Handler:
     export: Callable[[Any], Iterator[Record]] | Unattributable
     erase: Eraser
     module: str
+    held: Held | None = None
 
 
 _handlers: dict[str, Handler] = {}
+_probe: list[tuple[tuple[str, ...], PreparedSelect]] = []  # held_by's statement, built on first use
 
 
 class RegistryError(Exception):
@@ -132,8 +146,12 @@ def register(
     export: Callable[[Any], Iterator[Record]] | Unattributable,
     erase: Eraser,
     module: str,
+    held: Held | None = None,
 ) -> None:
-    """Register the exporter and eraser of ``category`` (called from an app's ``personal_data.py``)."""
+    """Register the exporter and eraser of ``category`` (called from an app's ``personal_data.py``).
+
+    ``held``: for a category most people hold nothing in, the person's rows of it (see the module's
+    text); the exporter then runs only for a person who holds some."""
     if category in _handlers:
         raise RegistryError(f"category {category!r} is registered twice ({_handlers[category].module}, {module})")
     unattributable = isinstance(export, Unattributable) or isinstance(erase, Unattributable)
@@ -141,7 +159,10 @@ def register(
         raise RegistryError(f"category {category!r}: only a category about nobody is Unattributable, and it is both")
     if isinstance(erase, Shredded) and subject is not Subject.VISITOR:
         raise RegistryError(f"category {category!r}: only a person's data is crypto-shredded")
-    _handlers[category] = Handler(category, subject, export, erase, module)
+    if held is not None and subject is not Subject.VISITOR:
+        raise RegistryError(f"category {category!r}: only a person's categories are looked up by ``held``")
+    _handlers[category] = Handler(category, subject, export, erase, module, held)
+    _probe.clear()  # built again, with this category, on the next export
 
 
 def handlers() -> Mapping[str, Handler]:
@@ -225,7 +246,41 @@ def export_person(
     yield from gate.streamed(permit, _sections(declaration, permit))
 
 
+def held_by(person: Person) -> frozenset[str]:
+    """The categories registered with ``held`` that ``person`` holds rows of: one statement,
+    ``SELECT EXISTS (…), EXISTS (…), … FROM people_person WHERE id = %s``, compiled once."""
+    if not _probe:
+        _probe.append(_held_statement())
+    categories, statement = _probe[0]
+    if not categories:
+        return frozenset()
+    for row in statement.rows(person=person.pk, chunk=1):
+        return frozenset(c for c, present in zip(categories, row, strict=True) if present)
+    return frozenset()
+
+
+def _held_statement() -> tuple[tuple[str, ...], PreparedSelect]:
+    """The probe's statement, and the category of each of its columns (a category may have several)."""
+    from django.db.models import UUIDField  # noqa: PLC0415
+
+    from piwarden.people.models import Person  # noqa: PLC0415  # this module loads before the models
+    from piwarden.prepared import Param, PreparedSelect  # noqa: PLC0415
+
+    columns: list[tuple[str, QuerySet[Any, Any]]] = []
+    for handler in _handlers.values():
+        if handler.held is not None:
+            found = handler.held(OuterRef("pk"))
+            columns += [(handler.category, rows) for rows in (found if isinstance(found, tuple) else (found,))]
+
+    def build() -> QuerySet[Any, Any]:
+        flags = {f"held_{i}": Exists(rows) for i, (_, rows) in enumerate(columns)}
+        return Person.objects.filter(pk=Param("person", UUIDField())).annotate(**flags).values_list(*flags)
+
+    return tuple(category for category, _ in columns), PreparedSelect(build, streamed=False)
+
+
 def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Record]:
+    held = held_by(permit.person)
     for category in declaration.categories:
         handler = _handlers.get(category.id)
         if handler is None:
@@ -238,7 +293,8 @@ def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Re
             )
         else:
             yield Section(category.id, handler.subject)
-            yield from handler.export(permit)
+            if handler.held is None or handler.category in held:
+                yield from handler.export(permit)
 
 
 def export_staff(user: User, declaration: Declaration) -> Iterator[Section | Record]:

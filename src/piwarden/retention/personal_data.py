@@ -42,4 +42,5 @@ register(
         )
     ),
     module=__name__,
+    held=lambda person: LegalHold.objects.filter(person=person),
 )

@@ -37,5 +37,10 @@ def erase_notices(person: Person) -> int:
 
 
 register(
-    "policy_notices", subject=Subject.VISITOR, export=export_notices, erase=Deletes(erase_notices), module=__name__
+    "policy_notices",
+    subject=Subject.VISITOR,
+    export=export_notices,
+    erase=Deletes(erase_notices),
+    module=__name__,
+    held=lambda person: ChangeNotice.objects.filter(person=person),
 )

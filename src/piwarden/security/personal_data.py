@@ -56,6 +56,7 @@ register(
     export=export_security_events,
     erase=Keeps(KEPT),
     module=__name__,
+    held=lambda person: SecurityEvent.objects.filter(person=person),
 )
 # The same rows' times, kinds and device signatures: exported with the values above.
 register(
