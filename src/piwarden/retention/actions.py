@@ -103,7 +103,7 @@ def sweep_batch(rule_index: int, keys: Collection[Any], *, now: datetime.datetim
     if not pks:
         return Batch(0, 0)
     chosen = rule.model._default_manager.filter(pk__in=pks)
-    persons = set(chosen.values_list(rule.person, flat=True)) if rule.person is not None else set()
+    persons = set(chosen.values_list(rule.person, flat=True)) if rule.person is not None and rule.erases else set()
     if anonymise:
         count = _anonymise(rule, chosen)
     else:

@@ -211,7 +211,7 @@ def sweep(
             return batch.rows
 
         people = SQLITE_PEOPLE_BATCH if connection.vendor == "sqlite" else PEOPLE_BATCH
-        size = batch_size or (people if rule.person is not None else BATCH)
+        size = batch_size or (people if rule.person is not None and rule.erases else BATCH)
         outcome.rows = run_batches(rows, act, label=rule.category, batch_size=size, progress=progress)
     return Report(run, outcomes)
 
