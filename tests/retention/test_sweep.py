@@ -40,6 +40,8 @@ from piwarden.retention.models import LegalHold, SweepClock
 from piwarden.retention.rules import NETWORK_LOG_DAYS, SWEPT, problems
 from piwarden.retention.sweep import run_retention
 from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, RightsRequest
+from piwarden.security.device import forget_period_keys
+from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
 from tests.accounts.helpers import open_account, signed_in
 from tests.conftest import consultation_data
@@ -194,10 +196,31 @@ def resource(by: User) -> Resource:
     )
 
 
+def accepted_and_refused(settings: Any, at: datetime.datetime, address: str) -> tuple[Any, Any]:
+    """A consultation request sent at ``at`` and a second one the rate limit refused: the first one's
+    security event and the refusal (which names the second one's event)."""
+    events, refusals = (
+        set(SecurityEvent.objects.values_list("pk", flat=True)),
+        set(Refusal.objects.values_list("pk", flat=True)),
+    )
+    rate = settings.PIWARDEN_CONSULTATION_RATE
+    with time_machine.travel(at, tick=False):
+        forget_period_keys()
+        client = Client(REMOTE_ADDR=address)
+        settings.PIWARDEN_CONSULTATION_RATE = "1/d"
+        assert client.post("/en/consultation/", consultation_data()).status_code == 302
+        assert client.post("/en/consultation/", consultation_data()).status_code == 429
+        settings.PIWARDEN_CONSULTATION_RATE = rate
+    forget_period_keys()
+    [refusal] = Refusal.objects.exclude(pk__in=refusals)
+    [accepted] = SecurityEvent.objects.exclude(pk__in=events).exclude(pk=refusal.event_id)
+    return accepted.pk, refusal.pk
+
+
 Made = dict[str, tuple[Callable[[], bool], Callable[[], bool]]]
 
 
-def formerly_housekept(made: Made, carol: User) -> Account:
+def formerly_housekept(made: Made, carol: User, settings: Any) -> Account:
     """One record just past and one just inside its retention, in every table whose rows the
     housekeeping's own jobs deleted before the sweep's rules took them over (keyed by table)."""
     s_old = staff_session(NOW - days("staff_sessions") - HOUR)
@@ -260,6 +283,16 @@ def formerly_housekept(made: Made, carol: User) -> Account:
     made["downloads.PageView"] = (
         lambda: PageView.objects.filter(pk=p_old).exists(),
         lambda: PageView.objects.filter(pk=p_young).exists(),
+    )
+    e_old, r_old = accepted_and_refused(settings, NOW - days("security_events") - HOUR, "198.51.100.71")
+    e_young, r_young = accepted_and_refused(settings, NOW - days("security_events") + HOUR, "198.51.100.72")
+    made["security.SecurityEvent"] = (
+        lambda: SecurityEvent.objects.filter(pk=e_old).exists(),
+        lambda: SecurityEvent.objects.filter(pk=e_young).exists(),
+    )
+    made["security.Refusal"] = (
+        lambda: Refusal.objects.filter(pk=r_old).exists(),
+        lambda: Refusal.objects.filter(pk=r_young).exists(),
     )
     return holder
 
@@ -332,7 +365,7 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         lambda: LegalHold.objects.filter(pk=h_old).exists(),
         lambda: LegalHold.objects.filter(pk=h_young).exists(),
     )
-    holder = formerly_housekept(made, carol)
+    holder = formerly_housekept(made, carol, settings)
     # Every rule of the sweep is exercised here: a new one must be added to this test.
     categories = {"consultation", "consent_records", "rights_request_records", "staff_security_alerts"}
     categories |= {"staff_access_grants", "staff_access_reviews", "legal_holds"}
@@ -357,16 +390,18 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
     assert not Person.objects.get(pk=keeper.pk).is_erased  # a request of theirs is still kept
 
     batches = AuditEvent.objects.filter(event_type="retention.batch")
-    assert len(batches) == len(made)  # one batch per rule: each table's, or each category's
     assert {e.extra["model"] if e.extra["model"] in made else e.extra["category"] for e in batches} == set(made)
-    assert all(e.extra["rows"] == 1 for e in batches)
+    # One batch per rule, each table's or each category's; the security events of the consultation
+    # requests above went too, past their 184 days, in batches of people (each may erase one).
+    assert all(e.extra["rows"] == 1 for e in batches if e.extra["model"] != "security.SecurityEvent")
+    assert len(batches) - len(made) == sum(e.extra["model"] == "security.SecurityEvent" for e in batches) - 1
     assert not Person.objects.get(pk=holder.person_id).is_erased  # the account keeps its holder
     [shredded] = AuditEvent.objects.filter(event_type="person.shredded")
     assert shredded.person_id == gone.pk
 
     with time_machine.travel(NOW + HOUR / 2, tick=False):  # the young ones still inside by half an hour
         again = sweep()
-    assert AuditEvent.objects.filter(event_type="retention.batch").count() == len(made)
+    assert AuditEvent.objects.filter(event_type="retention.batch").count() == len(batches)
     assert "1 deleted" not in again
 
 
@@ -470,9 +505,11 @@ def test_the_plan_counts_per_day_and_names_the_holds(client, carol):
     assert "1 record(s) past their retention kept" in text
     assert "access_records (1095 days" in text
     assert "append-only" in text
-    # Every declared category is in the plan.
+    # Every declared category is in the plan; one kept in several tables once for each, named.
     for category in load_declaration().categories:
-        assert f"\n{category.id} (" in f"\n{text}", category.id
+        assert f"\n{category.id} (" in f"\n{text}" or f"\n{category.id} [" in f"\n{text}", category.id
+    for table in ("axes.AccessLog", "axes.AccessFailureLog", "axes.AccessAttempt"):
+        assert f"\nsign_in_records [{table}] (184 days from the attempt; delete): due now 0" in text
 
 
 @pytest.mark.duty("RET-04")

@@ -29,7 +29,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.sessions.models import Session
 from django.db import models
 from django.db.models import Expression, F, Q
-from django.db.models.functions import Cast, Coalesce, Least
+from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.models import SESSION_IDLE, AccountSession, LoginRecord
@@ -40,6 +40,7 @@ from piwarden.monitoring.models import Alert
 from piwarden.policy.declaration import Category, Declaration
 from piwarden.retention.models import LegalHold
 from piwarden.rights.models import RequestStatus, RightsRequest
+from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
 
 # The longest six calendar months have 184 days: a log kept this long is kept six months whatever
@@ -98,7 +99,64 @@ Rule = Swept | Elsewhere | Kept
 
 _CLOSED = (RequestStatus.COMPLETED, RequestStatus.REFUSED)
 
-SWEPT: tuple[Swept, ...] = (
+# Logs, sessions and histories (the housekeeping's own jobs deleted them until 2026-12): first, so
+# that a person whom only such rows still held is erased by the records' rules that follow.
+# The sign-in records are network logs: cutoff() keeps them at least six months (RET-04).
+_ATTEMPT = "the sign-in attempt"
+_LOGS: tuple[Swept, ...] = (
+    Swept(("staff_sessions",), Session, F("expire_date"), "the session's expiry"),
+    Swept(("sign_in_records",), AccessLog, F("attempt_time"), _ATTEMPT),
+    Swept(("sign_in_records",), AccessFailureLog, F("attempt_time"), _ATTEMPT),
+    Swept(("sign_in_records",), AccessAttempt, F("attempt_time"), _ATTEMPT + " (the lockout counter's last update)"),
+    Swept(
+        ("queued_tasks",),
+        DBTaskResult,
+        F("finished_at"),
+        "the job's completion (success or failure); a job waiting or running is kept",
+        when=Q(finished_at__isnull=False),
+    ),
+    Swept(
+        ("visitor_sessions",),
+        AccountSession,
+        Least(F("expires_at"), F("last_seen_at") + SESSION_IDLE),
+        "the session's end: its hard expiry, or its idle time after the last request",
+        person="account__person",
+        erases=False,
+    ),
+    Swept(
+        ("account_login_log",),
+        LoginRecord,
+        F("occurred_at"),
+        "the sign-in attempt, the holder's account cancelled or not",
+        person="person",
+        erases=False,
+    ),
+    Swept(("download_history",), DownloadRecord, F("downloaded_at"), "the download", person="person", erases=False),
+    Swept(("browsing_history",), PageView, F("viewed_at"), "the page view", person="person", erases=False),
+    # Network logs (RET-04).  A refusal asked for review counts from the request or the decision;
+    # an event goes once no refusal names it.  The key of each month they leave empty is destroyed
+    # after the sweep (piwarden.security.actions.destroy_emptied_month_keys).
+    Swept(
+        ("security_refusals",),
+        Refusal,
+        Greatest(
+            F("occurred_at"),
+            Coalesce(F("review_requested_at"), F("occurred_at")),
+            Coalesce(F("decided_at"), F("occurred_at")),
+        ),
+        "the refusal, or its review (asked for or decided), whichever is last",
+    ),
+    Swept(
+        ("security_events", "security_event_records"),
+        SecurityEvent,
+        F("occurred_at"),
+        "the event; one that a refusal still names is kept with the refusal",
+        when=Q(refusals__isnull=True),
+        person="person",
+    ),
+)
+
+_RECORDS: tuple[Swept, ...] = (
     Swept(
         ("consultation",),
         Inquiry,
@@ -151,41 +209,7 @@ SWEPT: tuple[Swept, ...] = (
     ),
 )
 
-# Logs and histories that the housekeeping's jobs deleted until the sweep took them over: each its
-# category's rule, so that the plan, the legal holds and the per-batch audit events apply to them.
-# The sign-in records are network logs: cutoff() keeps them at least six months (RET-04).
-_ATTEMPT = "the sign-in attempt"
-SWEPT += (
-    Swept(("staff_sessions",), Session, F("expire_date"), "the session's expiry"),
-    Swept(("sign_in_records",), AccessLog, F("attempt_time"), _ATTEMPT),
-    Swept(("sign_in_records",), AccessFailureLog, F("attempt_time"), _ATTEMPT),
-    Swept(("sign_in_records",), AccessAttempt, F("attempt_time"), _ATTEMPT + " (the lockout counter's last update)"),
-    Swept(
-        ("queued_tasks",),
-        DBTaskResult,
-        F("finished_at"),
-        "the job's completion (success or failure); a job waiting or running is kept",
-        when=Q(finished_at__isnull=False),
-    ),
-    Swept(
-        ("visitor_sessions",),
-        AccountSession,
-        Least(F("expires_at"), F("last_seen_at") + SESSION_IDLE),
-        "the session's end: its hard expiry, or its idle time after the last request",
-        person="account__person",
-        erases=False,
-    ),
-    Swept(
-        ("account_login_log",),
-        LoginRecord,
-        F("occurred_at"),
-        "the sign-in attempt, the holder's account cancelled or not",
-        person="person",
-        erases=False,
-    ),
-    Swept(("download_history",), DownloadRecord, F("downloaded_at"), "the download", person="person", erases=False),
-    Swept(("browsing_history",), PageView, F("viewed_at"), "the page view", person="person", erases=False),
-)
+SWEPT: tuple[Swept, ...] = (*_LOGS, *_RECORDS)
 
 _HOUSEKEEPING = "`piwarden housekeeping` (piwarden.site.housekeeping)"
 _WITH_ACCOUNT = "deleted with the staff account (the rows cascade) and by the staff member's eraser"
@@ -233,10 +257,6 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     # erasure), or by the housekeeping when its address was never confirmed within 7 days.
     Elsewhere("visitor_accounts", "erased when the holder cancels the account; " + _HOUSEKEEPING + " (unconfirmed)"),
     Elsewhere("visitor_account_state", "erased when the holder cancels the account; " + _HOUSEKEEPING),
-    # Security events and refusals (piwarden.security): the housekeeping's jobs, at their 184 days.
-    Elsewhere("security_events", _HOUSEKEEPING),
-    Elsewhere("security_event_records", _HOUSEKEEPING),
-    Elsewhere("security_refusals", _HOUSEKEEPING),
     Elsewhere(
         "cessation_notices",
         "deleted when the announcement is withdrawn, and with each person's erasure on the closure date "

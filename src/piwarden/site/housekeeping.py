@@ -2,11 +2,11 @@
 
 Rows of a table past their category's retention are the sweep's (:mod:`piwarden.retention.rules`,
 with its plan, legal holds and one audit event per batch).  The jobs here remove what is not such
-rows: files (sealed outbox copies, rights archives' files with their rows) and the security events
-with the monthly keys they leave unused.  Each job deletes past the ``retention_days`` that
-``policy/declaration.toml`` gives its category (found by a field or file store of the category, so
-a changed declaration changes the job).  :func:`piwarden.site.actions.sweep_retention` runs every
-job once and records what they deleted.  Every job is idempotent: a second sweep finds nothing.
+rows: files (sealed outbox copies, rights archives' files with their rows).  Each job deletes past
+the ``retention_days`` that ``policy/declaration.toml`` gives its category (found by a field or file
+store of the category, so a changed declaration changes the job).
+:func:`piwarden.site.actions.sweep_retention` runs every job once and records what they deleted.
+Every job is idempotent: a second sweep finds nothing.
 
 Rows about no person that are useless once expired (CAPTCHA challenges) are deleted by the
 same sweep (``EXPIRIES``), before the jobs; they count towards no category and no audit event.
@@ -31,7 +31,6 @@ from piwarden.retention.rules import SWEPT, retention_days
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
 from piwarden.rights.personal_data import delete_expired_archives
 from piwarden.rights.sealing import STORE as EXPORTS_STORE
-from piwarden.security.actions import delete_expired as delete_expired_security
 from piwarden.vault.outbox import STORE as OUTBOX_STORE
 from piwarden.vault.outbox import delete_expired
 
@@ -66,10 +65,6 @@ class Job:
         return f"{self.name} ({category.id}): {self.rule.format(days=category.retention_days)}"
 
 
-def _cutoff(category: Category, now: datetime.datetime) -> datetime.datetime:
-    return now - datetime.timedelta(days=category.retention_days)
-
-
 def _outbox(category: Category, now: datetime.datetime) -> int:
     # The outbox judges age by the sealed time in each file's name, against the same category.
     return delete_expired(Path(settings.PIWARDEN_OUTBOX_DIR), now)
@@ -79,21 +74,7 @@ def _archives(category: Category, now: datetime.datetime) -> int:
     return delete_expired_archives(now - datetime.timedelta(days=category.retention_days), now)
 
 
-def _security_events(category: Category, now: datetime.datetime) -> int:
-    # The refusals past their period first (their events go with them), then the events; then the
-    # monthly keys of months that hold nothing more are destroyed (piwarden.security.actions).
-    return delete_expired_security(_cutoff(category, now))
-
-
 JOBS: tuple[Job, ...] = (
-    Job(
-        "security events",
-        "security.SecurityEvent.address",
-        "security events (IP address, user agent, device signature) and refusals by the risk rules {days} days "
-        "or more after the event, the refusal or its review; then the data key of each month left empty is "
-        "destroyed",
-        _security_events,
-    ),
     Job(
         "rights archives",
         EXPORTS_STORE,
