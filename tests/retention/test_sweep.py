@@ -466,6 +466,10 @@ def test_a_clock_far_ahead_deletes_nothing_alerts_and_exits_non_zero(client, set
     [raised] = Alert.objects.filter(rule=Rule.CLOCK_AHEAD)
     assert raised.first_at == NOW
     assert raised.last_at == jump
+    assert raised.threshold == settings.PIWARDEN_RETENTION_CLOCK_SKEW  # the bound, in hours
+    [told] = AuditEvent.objects.filter(event_type="monitoring.alert_raised", extra__alert=raised.pk)
+    assert (told.extra["trusted"], told.extra["clock"]) == (NOW.isoformat(), jump.isoformat())
+    assert told.extra["first_seq"] == raised.first_seq
     # Refused again with nothing new in the log: no second alert.
     with time_machine.travel(jump, tick=False), pytest.raises(CommandError):
         sweep()

@@ -33,12 +33,15 @@ from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.models import SESSION_IDLE, AccountSession, LoginRecord
+from piwarden.children.models import GuardianRequest, GuardianRequestStatus
 from piwarden.consent.models import ConsentRecord
 from piwarden.downloads.models import DownloadRecord, PageView
+from piwarden.incidents.models import Notice as IncidentNotice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert
 from piwarden.policy.declaration import Category, Declaration
 from piwarden.retention.models import LegalHold
+from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestStatus, RightsRequest
 from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
@@ -153,6 +156,7 @@ _LOGS: tuple[Swept, ...] = (
         "the event; one that a refusal still names is kept with the refusal",
         when=Q(refusals__isnull=True),
         person="person",
+        erases=False,  # a network log holds nobody (people.actions.NOT_HOLDING)
     ),
 )
 
@@ -206,6 +210,38 @@ _RECORDS: tuple[Swept, ...] = (
         LegalHold,
         Coalesce(F("lifted_at"), Cast(F("ends_on"), models.DateTimeField())),
         "the hold's end: its last day, or its lifting",
+    ),
+    # Proof that a duty to tell was met (PIPL 17, 57; §十, §五.6), kept the declared three years.
+    # Neither holds its person (people.actions.NOT_HOLDING), and no notice is made again once gone:
+    # a version's notices are made once (revisions.mail.make_notices), an incident's before it closes.
+    Swept(
+        ("policy_notices",),
+        ChangeNotice,
+        Coalesce(F("sent_at"), F("created_at")),
+        "the notice: its sending, or its making when it could not be sent",
+        person="person",
+        erases=False,
+    ),
+    Swept(
+        ("incident_notices",),
+        IncidentNotice,
+        F("incident__closed_at"),
+        "the closing of the incident; the notices of an open incident are kept",
+        when=Q(incident__closed_at__isnull=False),
+        person="person",
+        erases=False,
+    ),
+    # A guardian's consent given stays with the child's information, which it allows; the rest (a
+    # request declined, replaced, or never answered) goes three years after the decision or the
+    # link's expiry, with its status and language (child_protection_records' fields of the row).
+    Swept(
+        ("guardian_contacts",),
+        GuardianRequest,
+        Coalesce(F("decided_at"), F("expires_at")),
+        "the guardian's decision, or the link's expiry when they never answered; a consent given is kept with "
+        "the child's information",
+        when=~Q(status=GuardianRequestStatus.CONSENTED),
+        person="person",
     ),
 )
 
@@ -262,23 +298,11 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
         "deleted when the announcement is withdrawn, and with each person's erasure on the closure date "
         "(piwarden.cessation)",
     ),
-    Kept(
-        "policy_notices",
-        "Proof that each person was told of a material change (PIPL 17, §十); the sweep does not read the notices "
-        "yet, and a person's erasure deletes theirs.",
-    ),
-    Kept(
-        "incident_notices",
-        "The clock starts at the closing of the incident; the sweep does not read the incident register yet.",
-    ),
-    Kept(
-        "guardian_contacts",
-        "Erased with the child's data (the guardian's refusal, a staff flag, the person's erasure); a request the "
-        "guardian never answers is not swept yet.",
-    ),
-    Kept(
+    Elsewhere(
         "child_protection_records",
-        "Erased with the child's data; the clock from the guardian's decision is not swept yet.",
+        "erased with the child's information (the guardian's refusal, a staff flag, the person's erasure), never "
+        "earlier: the mark keeps the child's data hidden from roles not granted it while that data exists; the "
+        "status and language of guardian requests go with the guardian_contacts rule",
     ),
 )
 

@@ -36,7 +36,6 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from piwarden.audit.models import AuditEvent
-from piwarden.monitoring.actions import raise_clock_ahead_alert
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention import actions
@@ -92,7 +91,7 @@ def guard_clock(now: datetime.datetime, *, confirmed: bool = False) -> None:
         actions.confirm_clock(now=now, reference=reference)
         return
     if reference is not None and now - reference > bound:
-        raise_clock_ahead_alert(now=now, reference=reference)
+        actions.alert_clock_ahead(now=now, reference=reference)
         raise ClockAhead(now, reference, bound)
     actions.trust_clock(max(now, reference) if reference is not None else now)
 
