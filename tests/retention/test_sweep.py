@@ -28,23 +28,29 @@ from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.models import SESSION_IDLE, Account, AccountSession, LoginRecord
 from piwarden.audit.models import AuditEvent
+from piwarden.children.models import GuardianRequest, GuardianRequestStatus
 from piwarden.consent.models import ConsentRecord
 from piwarden.downloads.models import DownloadRecord, PageView, Resource
+from piwarden.incidents.models import Incident
+from piwarden.incidents.models import Notice as IncidentNotice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
+from piwarden.policy.models import PolicyVersion
 from piwarden.retention.actions import lift_hold, place_hold
 from piwarden.retention.models import LegalHold, SweepClock
 from piwarden.retention.rules import NETWORK_LOG_DAYS, SWEPT, problems
 from piwarden.retention.sweep import run_retention
+from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, RightsRequest
 from piwarden.security.device import forget_period_keys
 from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
 from tests.accounts.helpers import open_account, signed_in
 from tests.conftest import consultation_data
+from tests.incidents.making import an_incident
 
 HOUR = datetime.timedelta(hours=1)
 NOW = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
@@ -297,6 +303,77 @@ def formerly_housekept(made: Made, carol: User, settings: Any) -> Account:
     return holder
 
 
+def kept_no_longer(made: Made, carol: User, person: Person) -> None:
+    """One record just past and one just inside its retention, for each category that was kept for
+    ever before it had a rule: policy change notices, incident notices, guardian requests not consented."""
+    policy_notices = []
+    for number, at in enumerate((NOW - days("policy_notices") - HOUR, NOW - days("policy_notices") + HOUR), 98):
+        version = PolicyVersion.objects.create(
+            number=number,
+            label=f"{number}.0",
+            effective=at.date(),
+            digest=str(number) * 32,
+            declaration="",
+            texts={},
+            published_at=at - HOUR,
+        )
+        policy_notices.append(
+            ChangeNotice.objects.create(version=version, person=person, created_at=at - HOUR, sent_at=at).pk
+        )
+    n_old, n_young = policy_notices
+    made["policy_notices"] = (
+        lambda: ChangeNotice.objects.filter(pk=n_old).exists(),
+        lambda: ChangeNotice.objects.filter(pk=n_young).exists(),
+    )
+    incident_notices = []
+    for closed in (NOW - days("incident_notices") - HOUR, NOW - days("incident_notices") + HOUR):
+        incident = an_incident(carol, title=f"Closed {closed:%Y-%m-%d %H:%M}")
+        Incident.objects.filter(pk=incident.pk).update(closed_at=closed)
+        notice = IncidentNotice.objects.create(incident=incident, person=person, queued_at=closed - 10 * HOUR)
+        incident_notices.append(notice.pk)
+    open_notice = IncidentNotice.objects.create(
+        incident=an_incident(carol), person=person, queued_at=NOW - 2 * days("incident_notices")
+    )
+    made["incident_notices"] = (
+        lambda: IncidentNotice.objects.filter(pk=incident_notices[0]).exists(),
+        lambda: IncidentNotice.objects.filter(pk__in=[incident_notices[1], open_notice.pk]).count() == 2,
+    )
+    guardian: dict[str, uuid.UUID] = {}
+    for name, status, decided in (
+        ("old", GuardianRequestStatus.SUPERSEDED, NOW - days("guardian_contacts") - HOUR),
+        ("young", GuardianRequestStatus.DECLINED, NOW - days("guardian_contacts") + HOUR),
+        ("consented", GuardianRequestStatus.CONSENTED, NOW - 2 * days("guardian_contacts")),
+    ):
+        request = GuardianRequest(
+            person=person,
+            data_key_id=person.data_key_id,
+            guardian_email=f"{name}.guardian@example.com",
+            language="zh-hans",
+            purposes=["respond_inquiry"],
+            status=status,
+            created_at=decided - HOUR,
+            expires_at=decided + HOUR,
+            decided_at=decided,
+        )
+        request.save(force_insert=True)
+        guardian[name] = request.pk
+    never_answered = GuardianRequest(
+        person=person,
+        data_key_id=person.data_key_id,
+        guardian_email="silent.guardian@example.com",
+        language="en",
+        purposes=["respond_inquiry"],
+        created_at=NOW - days("guardian_contacts") - 10 * HOUR,
+        expires_at=NOW - days("guardian_contacts") - HOUR,  # the link expired: its clock
+    )
+    never_answered.save(force_insert=True)
+    made["guardian_contacts"] = (
+        lambda: GuardianRequest.objects.filter(pk__in=[guardian["old"], never_answered.pk]).exists(),
+        # a consent given stays with the child's information it allows
+        lambda: GuardianRequest.objects.filter(pk__in=[guardian["young"], guardian["consented"]]).count() == 2,
+    )
+
+
 def hold(ended: datetime.datetime) -> int:
     return LegalHold.objects.create(
         category="consultation",
@@ -366,9 +443,20 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         lambda: LegalHold.objects.filter(pk=h_young).exists(),
     )
     holder = formerly_housekept(made, carol, settings)
+    kept_no_longer(made, carol, keeper)
     # Every rule of the sweep is exercised here: a new one must be added to this test.
-    categories = {"consultation", "consent_records", "rights_request_records", "staff_security_alerts"}
-    categories |= {"staff_access_grants", "staff_access_reviews", "legal_holds"}
+    categories = {
+        "consultation",
+        "consent_records",
+        "rights_request_records",
+        "staff_security_alerts",
+        "staff_access_grants",
+        "staff_access_reviews",
+        "legal_holds",
+        "policy_notices",
+        "incident_notices",
+        "guardian_contacts",
+    }
     assert set(made) - categories == {rule.name for rule in SWEPT if rule.category not in categories}
     assert categories == {rule.category for rule in SWEPT if rule.name not in made}
 
@@ -393,7 +481,12 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
     assert {e.extra["model"] if e.extra["model"] in made else e.extra["category"] for e in batches} == set(made)
     # One batch per rule, each table's or each category's; the security events of the consultation
     # requests above went too, past their 184 days, in batches of people (each may erase one).
-    assert all(e.extra["rows"] == 1 for e in batches if e.extra["model"] != "security.SecurityEvent")
+    rows = {"children.GuardianRequest": 2}  # one replaced, one never answered
+    assert all(
+        e.extra["rows"] == rows.get(e.extra["model"], 1)
+        for e in batches
+        if e.extra["model"] != "security.SecurityEvent"
+    )
     assert len(batches) - len(made) == sum(e.extra["model"] == "security.SecurityEvent" for e in batches) - 1
     assert not Person.objects.get(pk=holder.person_id).is_erased  # the account keeps its holder
     [shredded] = AuditEvent.objects.filter(event_type="person.shredded")
