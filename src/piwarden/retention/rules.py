@@ -264,7 +264,8 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     Kept(
         "access_records",
         "The audit log is append-only and hash-chained: deleting an event breaks the verification of every later "
-        "one. Cutting the chain at a signed checkpoint is not built yet, so access records are kept.",
+        "one. Cutting the chain at a signed checkpoint is not built yet (design: docs/audit-log-cut.md), so access "
+        "records are kept.",
     ),
     Kept(
         "access_reasons",
