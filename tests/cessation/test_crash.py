@@ -5,10 +5,7 @@ start, one end and batch events that add up to everyone."""
 from __future__ import annotations
 
 import datetime
-import os
 import signal
-import subprocess
-import time
 
 import pytest
 import time_machine
@@ -23,7 +20,7 @@ from piwarden.cessation.models import Cessation
 from piwarden.people import ledger
 from piwarden.people.models import Person
 from tests.cessation.helpers import REASON, consults
-from tests.commands import PIWARDEN, command_env, piwarden
+from tests.commands import killed_when, piwarden
 
 PEOPLE = 60
 
@@ -41,25 +38,9 @@ def test_an_execution_killed_mid_way_is_finished_by_the_next_without_loss_or_rep
         actions.announce(today, reason=REASON)
     assert Person.objects.filter(erased_at__isnull=True).count() == PEOPLE
 
-    process = subprocess.Popen(  # noqa: S603  # our own command, fixed argv
-        [PIWARDEN, "cessation", "execute", "--batch", "1"],
-        env=command_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     batches = AuditEvent.objects.filter(event_type=EventType.CESSATION_BATCH_ERASED)
-    try:
-        deadline = time.monotonic() + 120
-        while batches.count() < 3:
-            assert process.poll() is None, "the execution ended before it could be killed"
-            assert time.monotonic() < deadline, "no batch within two minutes"
-            time.sleep(0.02)
-        os.killpg(process.pid, signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
+    status = killed_when(["cessation", "execute", "--batch", "1"], lambda: batches.count() >= 3)
+    assert status == -signal.SIGKILL
     left = Person.objects.filter(erased_at__isnull=True).count()
     assert 0 < left < PEOPLE, "killed mid-way: some erased, some not"
     assert Cessation.objects.get().executed_at is None

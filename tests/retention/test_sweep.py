@@ -45,12 +45,12 @@ from piwarden.retention.rules import NETWORK_LOG_DAYS, SWEPT, problems
 from piwarden.retention.sweep import run_retention
 from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, RightsRequest
-from piwarden.security.device import forget_period_keys
 from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
 from tests.accounts.helpers import open_account, signed_in
 from tests.conftest import consultation_data
 from tests.incidents.making import an_incident
+from tests.security.test_actions import submitted as submitted_and_refused
 
 HOUR = datetime.timedelta(hours=1)
 NOW = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
@@ -209,15 +209,7 @@ def accepted_and_refused(settings: Any, at: datetime.datetime, address: str) -> 
         set(SecurityEvent.objects.values_list("pk", flat=True)),
         set(Refusal.objects.values_list("pk", flat=True)),
     )
-    rate = settings.PIWARDEN_CONSULTATION_RATE
-    with time_machine.travel(at, tick=False):
-        forget_period_keys()
-        client = Client(REMOTE_ADDR=address)
-        settings.PIWARDEN_CONSULTATION_RATE = "1/d"
-        assert client.post("/en/consultation/", consultation_data()).status_code == 302
-        assert client.post("/en/consultation/", consultation_data()).status_code == 429
-        settings.PIWARDEN_CONSULTATION_RATE = rate
-    forget_period_keys()
+    submitted_and_refused(settings, at, address)  # the security tests' own pair
     [refusal] = Refusal.objects.exclude(pk__in=refusals)
     [accepted] = SecurityEvent.objects.exclude(pk__in=events).exclude(pk=refusal.event_id)
     return accepted.pk, refusal.pk
