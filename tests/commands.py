@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.db import connection
@@ -32,3 +35,26 @@ def piwarden(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603  # our own command, fixed argv
         [PIWARDEN, *argv], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=command_env(**env), check=False
     )
+
+
+def killed_when(argv: list[str], ready: Callable[[], bool], *, within: float = 120) -> int:
+    """Run ``piwarden ARGV…`` and SIGKILL it (its whole process group) once ``ready()`` holds, as a
+    crash would stop it; ``ready`` is polled every 20 ms. Returns the process's exit status."""
+    process = subprocess.Popen(  # noqa: S603  # our own command, fixed argv
+        [PIWARDEN, *argv],
+        env=command_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + within
+        while not ready():
+            assert process.poll() is None, f"`piwarden {' '.join(argv)}` ended before it could be killed"
+            assert time.monotonic() < deadline, f"not ready within {within:.0f} s"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    return process.returncode

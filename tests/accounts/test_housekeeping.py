@@ -1,4 +1,5 @@
-"""The housekeeping deletes visitor sessions once over and login records after 184 days."""
+"""The retention sweep deletes visitor sessions a day after their end and login records after 184 days;
+the housekeeping deletes accounts never confirmed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from piwarden.accounts.models import Account, AccountSession, LoginRecord
 from piwarden.people.models import Person
+from piwarden.retention.sweep import sweep
 from piwarden.site.actions import sweep_retention
 from tests.accounts.helpers import open_account, sign_up_data, signed_in
 
@@ -22,19 +24,26 @@ def test_old_login_records_and_ended_sessions_go_and_the_rest_stays(settings):
     account = open_account(client)
     signed_in(client)
     signed_in(Client())
+    signed_in(Client())
     now = timezone.now()
-    old, young = LoginRecord.objects.filter(person_id=account.person_id).order_by("occurred_at")
+    old, young, _ = LoginRecord.objects.filter(person_id=account.person_id).order_by("occurred_at")
     LoginRecord.objects.filter(pk=old.pk).update(occurred_at=now - datetime.timedelta(days=184, minutes=1))
     LoginRecord.objects.filter(pk=young.pk).update(occurred_at=now - datetime.timedelta(days=183))
-    idle, live = AccountSession.objects.order_by("created_at")
+    ended, idle, live = AccountSession.objects.order_by("created_at")
+    # Over a day ago (idle 30 minutes after its last request): past the declared day after its end.
+    AccountSession.objects.filter(pk=ended.pk).update(last_seen_at=now - datetime.timedelta(days=1, minutes=31))
+    # Over, but less than a day ago: it opens nothing any more, and is kept the declared day.
     AccountSession.objects.filter(pk=idle.pk).update(last_seen_at=now - datetime.timedelta(minutes=31))
 
-    result = sweep_retention(now)
+    report = sweep(now)
 
-    assert list(LoginRecord.objects.values_list("pk", flat=True)) == [young.pk]
-    assert list(AccountSession.objects.values_list("pk", flat=True)) == [live.pk]
-    assert result.deleted["account login log"] == 1
-    assert result.deleted["visitor sessions"] == 1
+    assert not LoginRecord.objects.filter(pk=old.pk).exists()
+    assert LoginRecord.objects.filter(pk=young.pk).exists()
+    assert set(AccountSession.objects.values_list("pk", flat=True)) == {idle.pk, live.pk}
+    rows = {o.model: o.rows for o in report.outcomes}
+    assert rows["accounts.LoginRecord"] == 1
+    assert rows["accounts.AccountSession"] == 1
+    assert not Person.objects.get(pk=account.person_id).is_erased
 
 
 def test_an_account_never_confirmed_goes_after_seven_days_with_the_person_nothing_else_holds(settings):

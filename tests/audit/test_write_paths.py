@@ -33,7 +33,6 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from piwarden.inquiries.actions import assign_inquiry
-from piwarden.monitoring.actions import raise_clock_ahead_alert
 from piwarden.people import ledger
 from piwarden.people.actions import (
     correct_person_data,
@@ -241,7 +240,7 @@ ENTRY_POINTS: dict[str, Callable[[User, Path], object]] = {
         category="consultation", reason="Court order 2026-88", ends_on=timezone.now().date(), by=user
     ),
     "lift_hold": lambda user, _tmp: retention_actions.lift_hold(1, reason="The court lifted it", by=user),
-    "raise_clock_ahead_alert": lambda _user, _tmp: raise_clock_ahead_alert(
+    "alert_clock_ahead": lambda _user, _tmp: retention_actions.alert_clock_ahead(
         now=timezone.now(), reference=timezone.now()
     ),
 }

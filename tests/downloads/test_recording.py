@@ -214,8 +214,8 @@ def test_both_histories_are_in_the_persons_copy_and_go_with_their_erasure(visito
 
 
 @pytest.mark.duty("RET-02")
-def test_the_housekeeping_deletes_histories_past_their_declared_retention(visitor: Visitor, resource, time_machine):
-    from piwarden.site.actions import sweep_retention  # noqa: PLC0415
+def test_the_sweep_deletes_histories_past_their_declared_retention(visitor: Visitor, resource, time_machine):
+    from piwarden.retention.sweep import sweep  # noqa: PLC0415
 
     time_machine.move_to("2026-01-01 12:00:00+08:00")
     client = visitor("accept_all")
@@ -223,11 +223,11 @@ def test_the_housekeeping_deletes_histories_past_their_declared_retention(visito
     client.get("/")
     browsing.flush()
     time_machine.move_to("2026-07-01 12:00:00+08:00")  # 181 days: page views past 180, downloads not past 365
-    sweep_retention()
+    sweep()
     assert DownloadRecord.objects.count() == 1
     assert not PageView.objects.exists()
     time_machine.move_to("2027-01-02 12:00:00+08:00")
-    sweep_retention()
+    sweep()
     assert not DownloadRecord.objects.exists()
 
 

@@ -55,14 +55,17 @@ def test_security_events_are_kept_184_days_then_deleted_and_the_months_key_destr
 
     # Six months at least: on day 183 nothing of March is deleted.
     with time_machine.travel(START + 183 * DAY, tick=False):
-        assert "security events (security_events): 0 deleted" in housekeeping()
+        out = housekeeping()
+    assert "security_events (security.SecurityEvent): 0 deleted" in out
+    assert "security_refusals (security.Refusal): 0 deleted" in out
     assert SecurityEvent.objects.count() == 4
 
     # Past 184 days: March's events and refusal go; its key is destroyed only once the month has ended
     # 184 days ago and holds nothing (April's key and rows stay).
     with time_machine.travel(START + 185 * DAY, tick=False):
         out = housekeeping()
-    assert "security events (security_events): 3 deleted" in out  # two events, one refusal
+    assert "security_events (security.SecurityEvent): 2 deleted" in out
+    assert "security_refusals (security.Refusal): 1 deleted" in out
     assert SecurityEvent.objects.count() == 2
     assert Refusal.objects.count() == 1
     assert not DataKey.objects.get(pk=march.data_key_id).is_destroyed  # March ended 31 Mar: not 184 days yet
@@ -71,9 +74,11 @@ def test_security_events_are_kept_184_days_then_deleted_and_the_months_key_destr
     assert DataKey.objects.get(pk=march.data_key_id).is_destroyed
     assert list(SecurityPeriod.objects.values_list("pk", flat=True)) == [april.pk]
     assert not DataKey.objects.get(pk=april.data_key_id).is_destroyed
-    [swept] = AuditEvent.objects.filter(event_type="retention.swept").order_by("id")[:1]
-    assert swept.extra["deleted"]["security_events"] == 3
-    assert swept.extra["retention_days"]["security_events"] == 184
+    batches = AuditEvent.objects.filter(event_type="retention.batch").order_by("id")
+    assert [(e.extra["model"], e.extra["rows"], e.extra["retention_days"]) for e in batches] == [
+        ("security.Refusal", 1, 184),
+        ("security.SecurityEvent", 2, 184),
+    ]
 
 
 @pytest.mark.duty("RET-04")

@@ -35,6 +35,7 @@ from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_D
 from piwarden.consent.models import CookieConsent
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention.rules import SWEPT, Kept, rules_of
+from piwarden.rights.models import Archive
 from piwarden.site.housekeeping import EXPIRIES, JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
 from tests.serving import free_port, operator_env, wait_until
@@ -137,7 +138,8 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     now = timezone.now()
     old_mail = seal_at(monkeypatch, outbox, now - days("outbox_copies") - MINUTE, "Expired ABC")
     young_mail = seal_at(monkeypatch, outbox, now - days("outbox_copies") + HOUR, "Young DEF")
-    expired_session = session(now - MINUTE)  # Django's clearsessions rule: gone once expired
+    expired_session = session(now - days("staff_sessions") - MINUTE)
+    ended_session = session(now - MINUTE)  # over, but kept the day the declaration allows after expiry
     live_session = session(now + HOUR)
     old_task = task_result(TaskResultStatus.SUCCESSFUL, now - days("queued_tasks") - MINUTE)
     old_failed_task = task_result(TaskResultStatus.FAILED, now - days("queued_tasks") - MINUTE)
@@ -154,18 +156,19 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
 
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert old_mail not in {p.name for p in outbox.iterdir()}
-    assert set(Session.objects.values_list("session_key", flat=True)) == {live_session}
+    assert set(Session.objects.values_list("session_key", flat=True)) == {ended_session, live_session}
     assert expired_session not in output
     assert {str(pk) for pk in DBTaskResult.objects.values_list("pk", flat=True)} == {young_task, waiting_task}
     assert {old_task, old_failed_task}.isdisjoint(output)
     for model in (AccessLog, AccessFailureLog, AccessAttempt):
         assert usernames(model) == {"kept-attempt"}, model
     assert "sealed outbox copies (outbox_copies): 1 deleted" in output
-    assert "staff sessions (staff_sessions): 1 deleted" in output
-    assert "task results (queued_tasks): 2 deleted" in output
-    assert "sign-in logs (sign_in_records): 1 deleted" in output
-    assert "sign-in failure logs (sign_in_records): 1 deleted" in output
-    assert "lockout counters (sign_in_records): 1 deleted" in output
+    # The tables are the retention sweep's (piwarden.retention.rules), which the housekeeping runs.
+    assert "staff_sessions (sessions.Session): 1 deleted" in output
+    assert "queued_tasks (django_tasks_database.DBTaskResult): 2 deleted" in output
+    assert "sign_in_records (axes.AccessLog): 1 deleted" in output
+    assert "sign_in_records (axes.AccessFailureLog): 1 deleted" in output
+    assert "sign_in_records (axes.AccessAttempt): 1 deleted" in output
     assert set(CaptchaStore.objects.values_list("hashkey", flat=True)) == {live_challenge}
     assert expired_challenge not in output
     assert "expired CAPTCHA challenges (not personal): 1 deleted" in output
@@ -176,20 +179,25 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     [event] = AuditEvent.objects.filter(event_type="retention.swept")
     declaration = load_declaration()
     assert event.extra == {  # the CAPTCHA challenges are no person's data: not counted here
-        "deleted": {"outbox_copies": 1, "staff_sessions": 1, "queued_tasks": 2, "sign_in_records": 3},
-        "retention_days": {
-            c: declaration.category(c).retention_days
-            for c in ("outbox_copies", "staff_sessions", "queued_tasks", "sign_in_records")
-        },
+        "deleted": {"outbox_copies": 1},
+        "retention_days": {"outbox_copies": declaration.category("outbox_copies").retention_days},
         "failed": [],
     }
+    swept = AuditEvent.objects.filter(event_type="retention.batch")
+    assert sorted((e.extra["model"], e.extra["rows"]) for e in swept) == [
+        ("axes.AccessAttempt", 1),
+        ("axes.AccessFailureLog", 1),
+        ("axes.AccessLog", 1),
+        ("django_tasks_database.DBTaskResult", 2),
+        ("sessions.Session", 1),
+    ]
     assert event.actor_kind == "system"
     assert verify_chain() is None
 
     # Idempotent: the next run finds nothing, deletes nothing and records nothing.
     again = housekeeping()
     # The retention sweep's rules (piwarden.retention.rules.SWEPT) run with the jobs: one line each.
-    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) == 24
+    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) == 28
     assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert usernames(AccessLog) == {"kept-attempt"}
@@ -200,25 +208,26 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
 def test_a_failing_job_is_reported_and_the_others_still_delete(outbox: Path, monkeypatch):
     now = timezone.now()
     seal_at(monkeypatch, outbox, now - days("outbox_copies") - MINUTE, "Expired ABC")
-    session(now - MINUTE)
+    session(now - days("staff_sessions") - MINUTE)
     task_result(TaskResultStatus.SUCCESSFUL, now - days("queued_tasks") - MINUTE)
     sign_in_records(now - days("sign_in_records") - MINUTE, "expired-attempt")
     with connection.cursor() as cursor:  # the table of one job is gone (rolled back with the test)
-        cursor.execute(f"DROP TABLE {connection.ops.quote_name(AccessLog._meta.db_table)}")
+        cursor.execute(f"DROP TABLE {connection.ops.quote_name(Archive._meta.db_table)}")
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError, match="not every job ran"):
         call_command("housekeeping", "--once", stdout=out, stderr=err)
 
-    assert "sign-in logs: failed (" in err.getvalue()
+    assert "rights archives: failed (" in err.getvalue()
     assert list(outbox.iterdir()) == []
+    # The retention sweep's rules ran all the same.
     assert not Session.objects.exists()
     assert not DBTaskResult.objects.exists()
-    assert not AccessFailureLog.objects.exists()
-    assert not AccessAttempt.objects.exists()
+    for model in (AccessLog, AccessFailureLog, AccessAttempt):
+        assert not model.objects.exists()
     [event] = AuditEvent.objects.filter(event_type="retention.swept")
-    assert event.extra["deleted"] == {"outbox_copies": 1, "staff_sessions": 1, "queued_tasks": 1, "sign_in_records": 2}
-    assert event.extra["failed"] == ["sign-in logs"]
+    assert event.extra["deleted"] == {"outbox_copies": 1}
+    assert event.extra["failed"] == ["rights archives"]
 
 
 def test_the_help_states_each_rule_with_the_declared_retention(capsys):
@@ -226,15 +235,17 @@ def test_the_help_states_each_rule_with_the_declared_retention(capsys):
         call_command("housekeeping", "--help")
     text = " ".join(capsys.readouterr().out.split())
     declaration = load_declaration()
-    for category, rule in (
-        ("outbox_copies", "sealed e-mail files sent more than {} days ago"),
-        ("staff_sessions", "sessions once expired"),
-        ("queued_tasks", "prune_db_task_results --min-age-days {}"),
-        ("sign_in_records", "axes_reset_logs --age {}"),
-        ("sign_in_records", "axes_reset_failure_logs --age {}"),
+    rule = "(outbox_copies): sealed e-mail files sent more than {} days ago"
+    assert rule.format(declaration.category("outbox_copies").retention_days) in text
+    for category, table, start in (
+        ("staff_sessions", "sessions.Session", "the session's expiry"),
+        ("queued_tasks", "django_tasks_database.DBTaskResult", "the job's completion"),
+        ("sign_in_records", "axes.AccessLog", "the sign-in attempt"),
+        ("sign_in_records", "axes.AccessFailureLog", "the sign-in attempt"),
+        ("account_login_log", "accounts.LoginRecord", "the sign-in attempt"),
     ):
-        assert f"({category})" in text
-        assert rule.format(declaration.category(category).retention_days) in text
+        days_ = declaration.category(category).retention_days
+        assert f"{category} ({table}): rows {days_} days after {start}" in text
 
 
 @pytest.mark.django_db

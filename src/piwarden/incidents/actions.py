@@ -491,7 +491,7 @@ def _alert(incident_id: int, rule: Rule, now: datetime.datetime) -> int | None:
     if rule is Rule.INCIDENT_REPORT_OVERDUE and incident.due_alerted_at is None:
         incident.due_alerted_at = now  # one alert says both
     incident.save(update_fields=["due_alerted_at", "overdue_alerted_at"])
-    alert = raise_clock_alert(rule, seq=recorded, first_at=incident.detected_at, last_at=incident.report_due_at)
+    alert = raise_clock_alert(rule, seq=recorded, first_at=incident.detected_at, last_at=incident.report_due_at).pk
     minutes_left = int((incident.report_due_at - now).total_seconds() // 60)
     record_event(
         EventType.INCIDENT_DEADLINE_ALERT,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Max, QuerySet
@@ -136,17 +136,29 @@ def _raise(finding: Finding) -> Alert:
     return alert
 
 
-def raise_clock_alert(rule: Rule, *, seq: int, first_at: datetime.datetime, last_at: datetime.datetime) -> int:
-    """An alert that a deadline kept outside the audit log runs out (the incident register's
-    regulator clock), raised in the caller's transaction: it names the audit event it stands on by
-    ``seq`` (one alert per rule and event), the span from ``first_at`` to the deadline ``last_at``,
-    and is e-mailed to the security role once, as every alert is."""
+def raise_clock_alert(
+    rule: Rule,
+    *,
+    seq: int,
+    first_at: datetime.datetime,
+    last_at: datetime.datetime,
+    bound: datetime.timedelta = datetime.timedelta(0),
+    extra: dict[str, Any] | None = None,
+) -> Alert:
+    """An alert about a clock, raised in the caller's transaction: a deadline kept outside the audit
+    log runs out (the incident register's regulator clock), or the clock jumped ahead of the last
+    reading the retention sweep trusted.  It stands on one audit event (``seq``: one alert per rule
+    and event, which the caller checks), spans ``first_at`` to ``last_at`` (the detection and the
+    deadline; the trusted reading and the clock's), with ``bound`` the span the clock may not exceed
+    (none for a deadline) and ``extra`` added to its ``alert.raised`` event; it is e-mailed to the
+    security role once, as every alert is."""
+    hours = int(bound.total_seconds() // 3600)
     alert = Alert.objects.create(
         rule=rule,
         staff=None,
         events=1,
-        threshold=0,
-        window_minutes=0,
+        threshold=hours,
+        window_minutes=hours * 60,
         first_seq=seq,
         last_seq=seq,
         first_at=first_at,
@@ -156,40 +168,14 @@ def raise_clock_alert(rule: Rule, *, seq: int, first_at: datetime.datetime, last
     record_event(
         EventType.ALERT_RAISED,
         actor_kind=ActorKind.SYSTEM,
-        extra={"alert": alert.pk, "rule": str(rule), "staff": None, "events": 1, "first_seq": seq, "last_seq": seq},
-    )
-    send_alert_mail.enqueue(str(alert.pk))
-    return alert.pk
-
-
-@transaction.atomic(durable=True)
-def raise_clock_ahead_alert(*, now: datetime.datetime, reference: datetime.datetime) -> Alert | None:
-    """The retention sweep found the clock ahead of the last reading it trusted: one alert per newest
-    sealed audit event (a sweep refused again with nothing new in the log raises none), e-mailed to
-    the security role like the rules' alerts.  ``first_at`` is the trusted reading, ``last_at`` the clock's."""
-    seal_top = AuditEvent.objects.aggregate(top=Max("seq"))["top"] or 0
-    if Alert.objects.filter(rule=Rule.CLOCK_AHEAD, last_seq=seal_top).exists():
-        return None
-    alert = Alert.objects.create(
-        rule=Rule.CLOCK_AHEAD,
-        staff=None,
-        events=0,
-        threshold=settings.PIWARDEN_RETENTION_CLOCK_SKEW,
-        window_minutes=settings.PIWARDEN_RETENTION_CLOCK_SKEW * 60,
-        first_seq=seal_top,
-        last_seq=seal_top,
-        first_at=reference,
-        last_at=now,
-        raised_at=now,
-    )
-    record_event(
-        EventType.ALERT_RAISED,
-        actor_kind=ActorKind.SYSTEM,
         extra={
             "alert": alert.pk,
-            "rule": str(Rule.CLOCK_AHEAD),
-            "clock": now.isoformat(),
-            "trusted": reference.isoformat(),
+            "rule": str(rule),
+            "staff": None,
+            "events": 1,
+            "first_seq": seq,
+            "last_seq": seq,
+            **(extra or {}),
         },
     )
     send_alert_mail.enqueue(str(alert.pk))

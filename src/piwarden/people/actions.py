@@ -198,7 +198,7 @@ def erase_person(person: Person, *, reason: str, by: User | None = None, referen
 # So are security events (piwarden.security: kept six months under the month's key, whoever is
 # erased), and the records that a notice was sent (a policy change, an incident, the cessation),
 # which prove a duty was met and hold no value of the person's.
-_NOT_HOLDING = frozenset(
+NOT_HOLDING = frozenset(
     {
         "audit.AuditEvent",
         "accounts.LoginRecord",
@@ -219,7 +219,7 @@ def holders(person: Person) -> list[str]:
     found = []
     for relation in Person._meta.related_objects:
         label = relation.related_model._meta.label
-        if label in _NOT_HOLDING or not (relation.one_to_many or relation.one_to_one):
+        if label in NOT_HOLDING or not (relation.one_to_many or relation.one_to_one):
             continue
         if relation.related_model._default_manager.filter(**{relation.field.name: person}).exists():
             found.append(label)

@@ -15,8 +15,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -24,8 +25,10 @@ from django.utils.translation import gettext_noop
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.consent.models import ConsentRecord
+from piwarden.monitoring.actions import raise_clock_alert
+from piwarden.monitoring.models import Alert, Rule
 from piwarden.people import ledger
-from piwarden.people.actions import shred_person
+from piwarden.people.actions import NOT_HOLDING, shred_person
 from piwarden.people.models import Person
 from piwarden.people.registry import Subject, erase_categories, handlers_for
 from piwarden.policy.declaration import load_declaration
@@ -103,7 +106,7 @@ def sweep_batch(rule_index: int, keys: Collection[Any], *, now: datetime.datetim
     if not pks:
         return Batch(0, 0)
     chosen = rule.model._default_manager.filter(pk__in=pks)
-    persons = set(chosen.values_list(rule.person, flat=True)) if rule.person is not None else set()
+    persons = set(chosen.values_list(rule.person, flat=True)) if rule.person is not None and rule.erases else set()
     if anonymise:
         count = _anonymise(rule, chosen)
     else:
@@ -147,11 +150,12 @@ def _anonymise(rule: Swept, rows: models.QuerySet[Any]) -> int:
     return rows.update(**changes)
 
 
-# What links to a person without keeping them: the audit trail (which a Person row anchors),
-# consent records (the proof of consent: withdrawn when the person is erased, then kept as
-# declared), and rows already anonymised.
+# What links to a person without keeping them: what never holds a person (people.actions.NOT_HOLDING:
+# the audit trail, the network logs, the records that a notice was sent), consent records (the
+# proof of consent: withdrawn when the person is erased, then kept as declared), and rows already
+# anonymised.
 def _holding(model: type[models.Model]) -> Q | None:
-    if model is AuditEvent or model is ConsentRecord:
+    if model._meta.label in NOT_HOLDING or model is ConsentRecord:
         return None
     return not_anonymised(model)
 
@@ -226,6 +230,24 @@ def erase_people_batch(keys: Collection[Any], *, reason: str, run: str) -> int:
 def trust_clock(now: datetime.datetime) -> None:
     """Remember ``now`` as the clock reading of the last sweep that passed the clock guard."""
     SweepClock.objects.update_or_create(pk=1, defaults={"trusted_at": now})
+
+
+@transaction.atomic(durable=True)
+def alert_clock_ahead(*, now: datetime.datetime, reference: datetime.datetime) -> Alert | None:
+    """The sweep found the clock ahead of the last reading it trusted by more than the bound: one
+    alert per newest sealed audit event (a sweep refused again with nothing new in the log raises
+    none), from the trusted reading to the clock's, e-mailed to the security role."""
+    seal_top = AuditEvent.objects.aggregate(top=Max("seq"))["top"] or 0
+    if Alert.objects.filter(rule=Rule.CLOCK_AHEAD, last_seq=seal_top).exists():
+        return None
+    return raise_clock_alert(
+        Rule.CLOCK_AHEAD,
+        seq=seal_top,
+        first_at=reference,
+        last_at=now,
+        bound=datetime.timedelta(hours=settings.PIWARDEN_RETENTION_CLOCK_SKEW),
+        extra={"clock": now.isoformat(), "trusted": reference.isoformat()},
+    )
 
 
 @transaction.atomic(durable=True)

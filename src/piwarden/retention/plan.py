@@ -25,6 +25,7 @@ class Line:
     """One declared category in the plan."""
 
     category: str
+    model: str  # the table a swept rule removes rows of (a category may be kept in several); "" for the others
     days: int
     starts: str  # what starts the clock
     action: str  # "delete", "anonymise", or what else happens
@@ -44,7 +45,11 @@ def plan(now: datetime.datetime, *, days: int = 30) -> list[Line]:
     held_persons = actions.held_persons(now)
     for category, rule in rules_of(load_declaration()):
         line = Line(
-            category.id, retention_days(category), str(category.retention_from.get("en")), category.after_retention
+            category.id,
+            rule.name if isinstance(rule, Swept) else "",
+            retention_days(category),
+            str(category.retention_from.get("en")),
+            category.after_retention,
         )
         lines.append(line)
         if isinstance(rule, Kept):

@@ -25,16 +25,25 @@ import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib.sessions.models import Session
 from django.db import models
 from django.db.models import Expression, F, Q
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Greatest, Least
+from django_tasks_db.models import DBTaskResult
 
+from piwarden.accounts.models import SESSION_IDLE, AccountSession, LoginRecord
+from piwarden.children.models import GuardianRequest, GuardianRequestStatus
 from piwarden.consent.models import ConsentRecord
+from piwarden.downloads.models import DownloadRecord, PageView
+from piwarden.incidents.models import Notice as IncidentNotice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert
 from piwarden.policy.declaration import Category, Declaration
 from piwarden.retention.models import LegalHold
+from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestStatus, RightsRequest
+from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
 
 # The longest six calendar months have 184 days: a log kept this long is kept six months whatever
@@ -50,7 +59,10 @@ class Swept:
     closed); ``person`` is the link to the person the rows are about (None: staff or nobody), by
     which a hold on a person keeps them and after which the person is erased when nothing else
     holds them.  ``categories``: every declared category the rows hold (the first is the one
-    whose retention and ``after_retention`` decide).
+    whose retention and ``after_retention`` decide); a category whose rows are in several tables
+    has one rule per table.  ``erases`` False: removing the rows never leaves their person with
+    nothing else kept (an account holds them, or they are erased already), so ``person`` serves the
+    holds only and the batches are of :data:`~piwarden.retention.sweep.BATCH` rows, not people.
     """
 
     categories: tuple[str, ...]
@@ -59,6 +71,7 @@ class Swept:
     clock_starts: str  # what starts the clock, in words (the plan, the help, the docs)
     when: Q = field(default_factory=Q)
     person: str | None = None
+    erases: bool = True
 
     @property
     def category(self) -> str:
@@ -89,7 +102,65 @@ Rule = Swept | Elsewhere | Kept
 
 _CLOSED = (RequestStatus.COMPLETED, RequestStatus.REFUSED)
 
-SWEPT: tuple[Swept, ...] = (
+# Logs, sessions and histories (the housekeeping's own jobs deleted them until 2026-12): first, so
+# that a person whom only such rows still held is erased by the records' rules that follow.
+# The sign-in records are network logs: cutoff() keeps them at least six months (RET-04).
+_ATTEMPT = "the sign-in attempt"
+_LOGS: tuple[Swept, ...] = (
+    Swept(("staff_sessions",), Session, F("expire_date"), "the session's expiry"),
+    Swept(("sign_in_records",), AccessLog, F("attempt_time"), _ATTEMPT),
+    Swept(("sign_in_records",), AccessFailureLog, F("attempt_time"), _ATTEMPT),
+    Swept(("sign_in_records",), AccessAttempt, F("attempt_time"), _ATTEMPT + " (the lockout counter's last update)"),
+    Swept(
+        ("queued_tasks",),
+        DBTaskResult,
+        F("finished_at"),
+        "the job's completion (success or failure); a job waiting or running is kept",
+        when=Q(finished_at__isnull=False),
+    ),
+    Swept(
+        ("visitor_sessions",),
+        AccountSession,
+        Least(F("expires_at"), F("last_seen_at") + SESSION_IDLE),
+        "the session's end: its hard expiry, or its idle time after the last request",
+        person="account__person",
+        erases=False,
+    ),
+    Swept(
+        ("account_login_log",),
+        LoginRecord,
+        F("occurred_at"),
+        "the sign-in attempt, the holder's account cancelled or not",
+        person="person",
+        erases=False,
+    ),
+    Swept(("download_history",), DownloadRecord, F("downloaded_at"), "the download", person="person", erases=False),
+    Swept(("browsing_history",), PageView, F("viewed_at"), "the page view", person="person", erases=False),
+    # Network logs (RET-04).  A refusal asked for review counts from the request or the decision;
+    # an event goes once no refusal names it.  The key of each month they leave empty is destroyed
+    # after the sweep (piwarden.security.actions.destroy_emptied_month_keys).
+    Swept(
+        ("security_refusals",),
+        Refusal,
+        Greatest(
+            F("occurred_at"),
+            Coalesce(F("review_requested_at"), F("occurred_at")),
+            Coalesce(F("decided_at"), F("occurred_at")),
+        ),
+        "the refusal, or its review (asked for or decided), whichever is last",
+    ),
+    Swept(
+        ("security_events", "security_event_records"),
+        SecurityEvent,
+        F("occurred_at"),
+        "the event; one that a refusal still names is kept with the refusal",
+        when=Q(refusals__isnull=True),
+        person="person",
+        erases=False,  # a network log holds nobody (people.actions.NOT_HOLDING)
+    ),
+)
+
+_RECORDS: tuple[Swept, ...] = (
     Swept(
         ("consultation",),
         Inquiry,
@@ -140,7 +211,41 @@ SWEPT: tuple[Swept, ...] = (
         Coalesce(F("lifted_at"), Cast(F("ends_on"), models.DateTimeField())),
         "the hold's end: its last day, or its lifting",
     ),
+    # Proof that a duty to tell was met (PIPL 17, 57; §十, §五.6), kept the declared three years.
+    # Neither holds its person (people.actions.NOT_HOLDING), and no notice is made again once gone:
+    # a version's notices are made once (revisions.mail.make_notices), an incident's before it closes.
+    Swept(
+        ("policy_notices",),
+        ChangeNotice,
+        Coalesce(F("sent_at"), F("created_at")),
+        "the notice: its sending, or its making when it could not be sent",
+        person="person",
+        erases=False,
+    ),
+    Swept(
+        ("incident_notices",),
+        IncidentNotice,
+        F("incident__closed_at"),
+        "the closing of the incident; the notices of an open incident are kept",
+        when=Q(incident__closed_at__isnull=False),
+        person="person",
+        erases=False,
+    ),
+    # A guardian's consent given stays with the child's information, which it allows; the rest (a
+    # request declined, replaced, or never answered) goes three years after the decision or the
+    # link's expiry, with its status and language (child_protection_records' fields of the row).
+    Swept(
+        ("guardian_contacts",),
+        GuardianRequest,
+        Coalesce(F("decided_at"), F("expires_at")),
+        "the guardian's decision, or the link's expiry when they never answered; a consent given is kept with "
+        "the child's information",
+        when=~Q(status=GuardianRequestStatus.CONSENTED),
+        person="person",
+    ),
 )
+
+SWEPT: tuple[Swept, ...] = (*_LOGS, *_RECORDS)
 
 _HOUSEKEEPING = "`piwarden housekeeping` (piwarden.site.housekeeping)"
 _WITH_ACCOUNT = "deleted with the staff account (the rows cascade) and by the staff member's eraser"
@@ -159,7 +264,8 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     Kept(
         "access_records",
         "The audit log is append-only and hash-chained: deleting an event breaks the verification of every later "
-        "one. Cutting the chain at a signed checkpoint is not built yet, so access records are kept.",
+        "one. Cutting the chain at a signed checkpoint is not built yet (design: docs/audit-log-cut.md), so access "
+        "records are kept.",
     ),
     Kept(
         "access_reasons",
@@ -182,77 +288,55 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
         "staff_training",
         "The clock starts at the deactivation of the staff account, which is not recorded with a date yet.",
     ),
-    Elsewhere("staff_sessions", _HOUSEKEEPING),
-    Elsewhere("sign_in_records", _HOUSEKEEPING),
-    Elsewhere("queued_tasks", _HOUSEKEEPING),
     Elsewhere("outbox_copies", _HOUSEKEEPING),
     Elsewhere("rights_archives", _HOUSEKEEPING),
     # Visitor accounts (piwarden.accounts): the account goes when its holder cancels it (the person's
     # erasure), or by the housekeeping when its address was never confirmed within 7 days.
     Elsewhere("visitor_accounts", "erased when the holder cancels the account; " + _HOUSEKEEPING + " (unconfirmed)"),
     Elsewhere("visitor_account_state", "erased when the holder cancels the account; " + _HOUSEKEEPING),
-    Elsewhere("visitor_sessions", _HOUSEKEEPING),
-    Elsewhere("account_login_log", _HOUSEKEEPING),
-    # Download and browsing history (piwarden.downloads): the housekeeping's jobs; cleared by the holder,
-    # with a refused cookie category, and with the person's erasure.
-    Elsewhere("download_history", _HOUSEKEEPING),
-    Elsewhere("browsing_history", _HOUSEKEEPING),
-    # Security events and refusals (piwarden.security): the housekeeping's jobs, at their 184 days.
-    Elsewhere("security_events", _HOUSEKEEPING),
-    Elsewhere("security_event_records", _HOUSEKEEPING),
-    Elsewhere("security_refusals", _HOUSEKEEPING),
     Elsewhere(
         "cessation_notices",
         "deleted when the announcement is withdrawn, and with each person's erasure on the closure date "
         "(piwarden.cessation)",
     ),
-    Kept(
-        "policy_notices",
-        "Proof that each person was told of a material change (PIPL 17, §十); the sweep does not read the notices "
-        "yet, and a person's erasure deletes theirs.",
-    ),
-    Kept(
-        "incident_notices",
-        "The clock starts at the closing of the incident; the sweep does not read the incident register yet.",
-    ),
-    Kept(
-        "guardian_contacts",
-        "Erased with the child's data (the guardian's refusal, a staff flag, the person's erasure); a request the "
-        "guardian never answers is not swept yet.",
-    ),
-    Kept(
+    Elsewhere(
         "child_protection_records",
-        "Erased with the child's data; the clock from the guardian's decision is not swept yet.",
+        "erased with the child's information (the guardian's refusal, a staff flag, the person's erasure), never "
+        "earlier: the mark keeps the child's data hidden from roles not granted it while that data exists; the "
+        "status and language of guardian requests go with the guardian_contacts rule",
     ),
 )
 
 
 def rules_of(declaration: Declaration) -> Iterator[tuple[Category, Rule]]:
-    """Each declared category with its rule, in the declaration's order."""
-    by_category: dict[str, Rule] = {}
+    """Each declared category with its rule (a category kept in several tables: each table's), in the
+    declaration's order."""
+    by_category: dict[str, list[Rule]] = {}
     for swept in SWEPT:
         for category_id in swept.categories:
-            by_category[category_id] = swept
+            by_category.setdefault(category_id, []).append(swept)
     for other in OTHERS:
-        by_category[other.category] = other
+        by_category.setdefault(other.category, []).append(other)
     for declared in declaration.categories:
-        rule = by_category.get(declared.id)
-        if rule is not None:
+        for rule in by_category.get(declared.id, []):
             yield declared, rule
 
 
 def problems(declaration: Declaration) -> list[str]:
-    """One message per declared category without a rule, rule without a category, or log kept too briefly."""
+    """One message per declared category without a rule, rule without a category, category with rules
+    of more than one kind (or two sweeps of one table), or log kept too briefly."""
     declared = {c.id for c in declaration.categories}
-    ruled = [c for s in SWEPT for c in s.categories] + [o.category for o in OTHERS]
+    swept = [(c, s.model) for s in SWEPT for c in s.categories]
+    others = [o.category for o in OTHERS]
+    ruled = [c for c, _ in swept] + others
     found = [
         f"category {c!r}: no retention rule (add one to piwarden.retention.rules: swept, elsewhere or kept)"
         for c in sorted(declared - set(ruled))
     ]
     found += [f"retention rule for {c!r}, which is not declared" for c in sorted(set(ruled) - declared)]
-    found += [
-        f"category {c!r} has more than one retention rule" for c in sorted({c for c in ruled if ruled.count(c) > 1})
-    ]
+    twice = {c for c in others if others.count(c) > 1 or c in {s for s, _ in swept}}
+    twice |= {c for c, model in swept if swept.count((c, model)) > 1}
+    found += [f"category {c!r} has more than one retention rule" for c in sorted(twice)]
     found += [
         f"category {c.id!r} is a network log: the law keeps it at least six months ({NETWORK_LOG_DAYS} days), not "
         f"{c.retention_days}"

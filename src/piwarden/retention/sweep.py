@@ -1,7 +1,7 @@
 """The retention sweep: every declared category's retention applied, in batches that survive a crash.
 
-Design.  The housekeeping's jobs (:mod:`piwarden.site.housekeeping`: sessions, task results,
-sign-in logs, archives, outbox files) run first, as they always did, in their one transaction.
+Design.  The housekeeping's jobs (:mod:`piwarden.site.housekeeping`: what is not rows of a table,
+the outbox's files and the rights archives) run first, each in its transaction.
 Then each :class:`~piwarden.retention.rules.Swept` rule: the keys of its rows past their retention
 (and held by no legal hold) are read outside any transaction, in key order, one batch at a time,
 and each batch is removed by :func:`piwarden.retention.actions.sweep_batch` in a durable
@@ -36,11 +36,12 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from piwarden.audit.models import AuditEvent
-from piwarden.monitoring.actions import raise_clock_ahead_alert
 from piwarden.people.models import Person
+from piwarden.policy.declaration import load_declaration
 from piwarden.retention import actions
 from piwarden.retention.models import SweepClock
-from piwarden.retention.rules import SWEPT
+from piwarden.retention.rules import SWEPT, cutoff
+from piwarden.security.actions import destroy_emptied_month_keys
 from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import Sweep as Jobs
 
@@ -90,7 +91,7 @@ def guard_clock(now: datetime.datetime, *, confirmed: bool = False) -> None:
         actions.confirm_clock(now=now, reference=reference)
         return
     if reference is not None and now - reference > bound:
-        raise_clock_ahead_alert(now=now, reference=reference)
+        actions.alert_clock_ahead(now=now, reference=reference)
         raise ClockAhead(now, reference, bound)
     actions.trust_clock(max(now, reference) if reference is not None else now)
 
@@ -168,12 +169,15 @@ def run_retention(
     clock_confirmed: bool = False,
 ) -> tuple[Jobs, Report]:
     """The whole retention once: the clock guard (raises :class:`ClockAhead`), the housekeeping's
-    jobs, then every swept rule (:func:`sweep`).  ``piwarden retention sweep`` and the housekeeping
-    that ``piwarden serve`` runs hourly both call this."""
+    jobs, every swept rule (:func:`sweep`), then the keys of the security events' months left empty.
+    ``piwarden retention sweep`` and the housekeeping that ``piwarden serve`` runs hourly both call
+    this."""
     now = now or timezone.now()
     guard_clock(now, confirmed=clock_confirmed)
     jobs = sweep_retention(now)
-    return jobs, sweep(now, batch_size=batch_size, progress=progress)
+    report = sweep(now, batch_size=batch_size, progress=progress)
+    destroy_emptied_month_keys(cutoff(load_declaration().category("security_events"), now))
+    return jobs, report
 
 
 def sweep(
@@ -211,7 +215,7 @@ def sweep(
             return batch.rows
 
         people = SQLITE_PEOPLE_BATCH if connection.vendor == "sqlite" else PEOPLE_BATCH
-        size = batch_size or (people if rule.person is not None else BATCH)
+        size = batch_size or (people if rule.person is not None and rule.erases else BATCH)
         outcome.rows = run_batches(rows, act, label=rule.category, batch_size=size, progress=progress)
     return Report(run, outcomes)
 

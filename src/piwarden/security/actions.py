@@ -269,27 +269,20 @@ def _forget_counters(event: SecurityEvent) -> int:
     return deleted
 
 
-# --- the housekeeping -------------------------------------------------------------------------
+# --- after the retention sweep ---------------------------------------------------------------
 
 
-def delete_expired(cutoff: datetime.datetime) -> int:
-    """Delete refusals whose refusal, review request and decision are all older than ``cutoff``, then
-    the events older than it that no remaining refusal names, then destroy the data key of every
-    month that has ended before ``cutoff`` and holds nothing more: what is left of the month anywhere
-    can no longer be read.  In the caller's transaction (the sweep's); returns the rows deleted."""
-    from django.db.models import Q  # noqa: PLC0415  # only here
-
+@transaction.atomic(durable=True)
+def destroy_emptied_month_keys(cutoff: datetime.datetime) -> int:
+    """Destroy the data key of every month that ended before ``cutoff`` (the security events'
+    retention, counted by the retention sweep) and holds no event or refusal any more: what is left
+    of the month anywhere (backups) can no longer be read.  The sweep has removed the month's rows
+    by then (:mod:`piwarden.retention.rules`); returns how many keys were destroyed."""
     from piwarden.security.device import forget_period_keys, month_of  # noqa: PLC0415  # only here
     from piwarden.security.models import SecurityPeriod  # noqa: PLC0415  # only here
     from piwarden.vault.crypto import destroy_data_key  # noqa: PLC0415  # only here
 
-    old = (
-        Q(occurred_at__lte=cutoff)
-        & (Q(review_requested_at__isnull=True) | Q(review_requested_at__lte=cutoff))
-        & (Q(decided_at__isnull=True) | Q(decided_at__lte=cutoff))
-    )
-    refusals, _ = Refusal.objects.filter(old).delete()
-    events, _ = SecurityEvent.objects.filter(occurred_at__lte=cutoff, refusals__isnull=True).delete()
+    destroyed = 0
     ended = month_of(cutoff)  # months that started before this one ended before the cutoff's month
     for period in SecurityPeriod.objects.filter(starts_on__lt=ended).select_related("data_key"):
         held = (
@@ -302,4 +295,5 @@ def delete_expired(cutoff: datetime.datetime) -> int:
         period.delete()
         destroy_data_key(key)
         forget_period_keys()
-    return refusals + events
+        destroyed += 1
+    return destroyed

@@ -1,15 +1,15 @@
-"""The retention housekeeping: delete what the declaration says is kept no longer.
+"""The retention housekeeping: what the retention sweep's rules cannot remove row by row.
 
-Each job deletes one kind of data past the ``retention_days`` that ``policy/declaration.toml``
-gives its category (found by a field or file store of the category, so a changed declaration
-changes the job).  :func:`piwarden.site.actions.sweep_retention` runs every job once and records
-what they deleted.  Every job is idempotent: a second sweep finds nothing.
+Rows of a table past their category's retention are the sweep's (:mod:`piwarden.retention.rules`,
+with its plan, legal holds and one audit event per batch).  The jobs here remove what is not such
+rows: files (sealed outbox copies, rights archives' files with their rows).  Each job deletes past
+the ``retention_days`` that ``policy/declaration.toml`` gives its category (found by a field or file
+store of the category, so a changed declaration changes the job).
+:func:`piwarden.site.actions.sweep_retention` runs every job once and records what they deleted.
+Every job is idempotent: a second sweep finds nothing.
 
 Rows about no person that are useless once expired (CAPTCHA challenges) are deleted by the
 same sweep (``EXPIRIES``), before the jobs; they count towards no category and no audit event.
-
-The general retention sweep of the remaining categories (consultation, identifiers, …) is not
-here yet: those are deleted on request until it arrives (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -19,22 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from captcha.models import CaptchaStore
 from django.conf import settings
-from django.contrib.sessions.models import Session
-from django_tasks_db.models import DBTaskResult
 
-from piwarden.accounts.models import SESSION_IDLE, Account, AccountSession, AccountState, LoginRecord
+from piwarden.accounts.models import Account, AccountState
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
-from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.people.actions import erase_unheld
 from piwarden.policy.declaration import Category, load_declaration
+from piwarden.retention.rules import SWEPT, retention_days
 from piwarden.rights.models import RequestStatus, RightsRequest, VerificationCode
 from piwarden.rights.personal_data import delete_expired_archives
 from piwarden.rights.sealing import STORE as EXPORTS_STORE
-from piwarden.security.actions import delete_expired as delete_expired_security
 from piwarden.vault.outbox import STORE as OUTBOX_STORE
 from piwarden.vault.outbox import delete_expired
 
@@ -69,152 +65,22 @@ class Job:
         return f"{self.name} ({category.id}): {self.rule.format(days=category.retention_days)}"
 
 
-def _cutoff(category: Category, now: datetime.datetime) -> datetime.datetime:
-    return now - datetime.timedelta(days=category.retention_days)
-
-
 def _outbox(category: Category, now: datetime.datetime) -> int:
     # The outbox judges age by the sealed time in each file's name, against the same category.
     return delete_expired(Path(settings.PIWARDEN_OUTBOX_DIR), now)
-
-
-def _sessions(category: Category, now: datetime.datetime) -> int:
-    # What Django's clearsessions does for the database engine, counted: a session is deleted as
-    # soon as it has expired, which keeps well inside the declared days after expiry.
-    deleted, _ = Session.objects.filter(expire_date__lt=now).delete()
-    return deleted
-
-
-def _task_results(category: Category, now: datetime.datetime) -> int:
-    # django-tasks-db's prune_db_task_results rule (finished_at at least N days ago), for every
-    # queue and backend: the whole table is the declared category.
-    deleted, _ = DBTaskResult.objects.finished().filter(finished_at__lte=_cutoff(category, now)).delete()
-    return deleted
-
-
-def _access_logs(category: Category, now: datetime.datetime) -> int:
-    # The rule of django-axes' axes_reset_logs --age N, with this sweep's clock.
-    deleted, _ = AccessLog.objects.filter(attempt_time__lte=_cutoff(category, now)).delete()
-    return int(deleted)  # axes ships no type information
-
-
-def _access_failure_logs(category: Category, now: datetime.datetime) -> int:
-    # The rule of django-axes' axes_reset_failure_logs --age N.
-    deleted, _ = AccessFailureLog.objects.filter(attempt_time__lte=_cutoff(category, now)).delete()
-    return int(deleted)
 
 
 def _archives(category: Category, now: datetime.datetime) -> int:
     return delete_expired_archives(now - datetime.timedelta(days=category.retention_days), now)
 
 
-def _security_events(category: Category, now: datetime.datetime) -> int:
-    # The refusals past their period first (their events go with them), then the events; then the
-    # monthly keys of months that hold nothing more are destroyed (piwarden.security.actions).
-    return delete_expired_security(_cutoff(category, now))
-
-
-def _lockout_counters(category: Category, now: datetime.datetime) -> int:
-    # django-axes clears a counter after the cool-off only when the same name or address tries
-    # again; one nobody revisits would stay for ever.  Its expiry row goes with it (cascade).
-    _, per_model = AccessAttempt.objects.filter(attempt_time__lte=_cutoff(category, now)).delete()
-    return int(per_model.get(AccessAttempt._meta.label, 0))
-
-
-def _account_sessions(category: Category, now: datetime.datetime) -> int:
-    # A visitor session is over at its hard expiry or after its idle time (piwarden.accounts.sessions).
-    over = AccountSession.objects.filter(expires_at__lt=now) | AccountSession.objects.filter(
-        last_seen_at__lt=now - SESSION_IDLE
-    )
-    deleted, _ = over.delete()
-    return deleted
-
-
-def _account_login_log(category: Category, now: datetime.datetime) -> int:
-    deleted, _ = LoginRecord.objects.filter(occurred_at__lte=_cutoff(category, now)).delete()
-    return deleted
-
-
-def _download_history(category: Category, now: datetime.datetime) -> int:
-    deleted, _ = DownloadRecord.objects.filter(downloaded_at__lte=_cutoff(category, now)).delete()
-    return int(deleted)
-
-
-def _browsing_history(category: Category, now: datetime.datetime) -> int:
-    deleted, _ = PageView.objects.filter(viewed_at__lte=_cutoff(category, now)).delete()
-    return int(deleted)
-
-
 JOBS: tuple[Job, ...] = (
-    Job(
-        "visitor sessions",
-        "accounts.AccountSession.expires_at",
-        "visitor account sessions once expired or idle (the declaration allows {days} day(s) after the end)",
-        _account_sessions,
-    ),
-    Job(
-        "account login log",
-        "accounts.LoginRecord.occurred_at",
-        "login records of visitor accounts {days} days old or more, the holder's account cancelled or not",
-        _account_login_log,
-    ),
-    Job(
-        "staff sessions",
-        "sessions.Session.expire_date",
-        "sessions once expired, as Django's `clearsessions` (the declaration allows {days} day(s) after expiry)",
-        _sessions,
-    ),
-    Job(
-        "task results",
-        "django_tasks_database.DBTaskResult.finished_at",
-        "finished django-tasks-db results, every queue, finished {days} days ago or more "
-        "(as `prune_db_task_results --min-age-days {days} --queue-name '*'`)",
-        _task_results,
-    ),
-    Job(
-        "sign-in logs",
-        "axes.AccessLog.attempt_time",
-        "django-axes access logs of attempts {days} days ago or more (as `axes_reset_logs --age {days}`)",
-        _access_logs,
-    ),
-    Job(
-        "sign-in failure logs",
-        "axes.AccessFailureLog.attempt_time",
-        "django-axes failure logs of attempts {days} days ago or more (as `axes_reset_failure_logs --age {days}`)",
-        _access_failure_logs,
-    ),
-    Job(
-        "lockout counters",
-        "axes.AccessAttempt.attempt_time",
-        "django-axes lockout counters last updated {days} days ago or more",
-        _lockout_counters,
-    ),
-    Job(
-        "security events",
-        "security.SecurityEvent.address",
-        "security events (IP address, user agent, device signature) and refusals by the risk rules {days} days "
-        "or more after the event, the refusal or its review; then the data key of each month left empty is "
-        "destroyed",
-        _security_events,
-    ),
     Job(
         "rights archives",
         EXPORTS_STORE,
         "archives of access and copy requests past their expiry or prepared {days} days ago or more (the rows "
         "now, their sealed files once the sweep has committed), and sealed files whose row is gone",
         _archives,
-    ),
-    Job(
-        "download history",
-        "downloads.DownloadRecord.downloaded_at",
-        "visitors' download history recorded {days} days ago or more",
-        _download_history,
-    ),
-    Job(
-        "browsing history",
-        "downloads.PageView.viewed_at",
-        "visitors' page views recorded {days} days ago or more",
-        _browsing_history,
     ),
     # Last: deleted files cannot be rolled back, so they go only once every database job has run
     # on a connection that still works (see ``sweep``).
@@ -359,7 +225,14 @@ class Sweep:
 
 
 def rules() -> list[str]:
-    """Each job's rule with the declared retention, for the command's help."""
-    return [job.describe_rule() for job in JOBS] + [
-        f"{e.name} ({e.category or 'not personal'}): {e.rule}" for e in EXPIRIES
-    ]
+    """Each job's rule with the declared retention, then the retention sweep's, for the command's help."""
+    declaration = load_declaration()
+    return (
+        [job.describe_rule() for job in JOBS]
+        + [f"{e.name} ({e.category or 'not personal'}): {e.rule}" for e in EXPIRIES]
+        + [
+            f"{r.category} ({r.name}): rows {retention_days(declaration.category(r.category))} days after "
+            f"{r.clock_starts} (the retention sweep, in batches; see `piwarden retention plan`)"
+            for r in SWEPT
+        ]
+    )

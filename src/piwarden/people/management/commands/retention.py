@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections import Counter
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -138,8 +139,12 @@ class Command(BaseCommand):
 
     def _plan(self, days: int) -> None:
         now = timezone.now()
-        for line in plan(now, days=days):
-            head = f"{line.category} ({line.days} days {line.starts}; {line.action})"
+        lines = plan(now, days=days)
+        tables = Counter(line.category for line in lines)
+        for line in lines:
+            # A category kept in several tables: one line per table, each named.
+            table = f" [{line.model}]" if tables[line.category] > 1 else ""
+            head = f"{line.category}{table} ({line.days} days {line.starts}; {line.action})"
             if line.action in ("kept", "elsewhere"):
                 self.stdout.write(f"{head}: {line.note}")
                 continue
