@@ -73,6 +73,7 @@ def export_state(permit: Permit) -> Iterator[Record]:
             "email_verified_at": _iso(account.email_verified_at),
             "guardian_consented_at": _iso(account.guardian_consented_at),
             "password_changed_at": _iso(account.password_changed_at),
+            "policy_notice_dismissed": account.notice_dismissed or None,
         }
         for mail in AccountMail.objects.filter(account=account).order_by("created_at"):
             yield {"mail": mail.kind, "created_at": _iso(mail.created_at), "sent_at": _iso(mail.sent_at)}
