@@ -8,10 +8,14 @@ from urllib.parse import urlsplit
 
 from django.core import mail
 from django.core.management import call_command
+from django.tasks import TaskResultStatus
 from django.test import Client
+from django.utils.module_loading import import_string
+from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.models import Account
 from piwarden.vault.blind import email_index
+from tests.smtp import SMTPServer
 
 PASSWORD = "correct horse battery staple"  # a test password, 28 characters
 
@@ -66,3 +70,22 @@ def open_account(client: Client, language: str = "en", **overrides: Any) -> Acco
 def signed_in(client: Client, email: str = "li.na@example.com", password: str = PASSWORD, language: str = "en") -> Any:
     prefix = "/en" if language == "en" else ""
     return client.post(f"{prefix}/account/sign-in/", {"email": email, "password": password})
+
+
+def run_account_tasks() -> None:
+    """The accounts' queued tasks (their e-mails), run in this process and transaction as the worker would."""
+    jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path__startswith="piwarden.accounts.")
+    for job in list(jobs.order_by("enqueued_at", "id")):
+        job.delete()
+        import_string(job.task_path).call(*job.args_kwargs["args"], **job.args_kwargs["kwargs"])
+
+
+def confirmed_account(smtp: SMTPServer, email: str, language: str = "en") -> Account:
+    """Sign up through the page and confirm by the link the real SMTP server received; nothing else."""
+    prefix = "/en" if language == "en" else ""
+    client = Client()
+    assert client.post(f"{prefix}/account/sign-up/", sign_up_data(email=email)).status_code == 302
+    run_account_tasks()
+    [token] = re.findall(r"/account/verify/\?token=(\S+)", smtp.collector.to(email)[-1].body)
+    assert client.post(f"{prefix}/account/verify/", {"token": token}).status_code == 200
+    return account_of(email)

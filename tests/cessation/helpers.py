@@ -1,6 +1,7 @@
-"""People with contact data for the cessation tests: consultation requesters (through the form)
-and rights requesters with a confirmed address (through the portal's actions and a real SMTP
-server), each with unique values a canary scan can look for."""
+"""People with contact data for the cessation tests: consultation requesters (through the form),
+rights requesters with a confirmed address (through the portal's actions and a real SMTP server)
+and account holders (sign-up and the e-mailed link, through the pages), each with unique values a
+canary scan can look for."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from piwarden.rights.actions import RequestInput, submit_request, verify_request
 from piwarden.rights.mail import send_code
 from piwarden.rights.models import ActingAs, RequestKind, VerificationCode
+from tests.accounts.helpers import confirmed_account
 from tests.conftest import consultation_data
 from tests.rights.mailbox import code_in
 from tests.smtp import SMTPServer
@@ -58,6 +60,13 @@ def asks_for_a_copy(smtp: SMTPServer, language: str, email: str | None = None) -
     assert send_code(str(code.pk)) == "sent"
     message = [m for m in smtp.collector.to(address) if request.reference in m.subject][-1]
     assert verify_request(request.reference, code_in(message.body)).ok
+    return Visitor(address, language, {"email": address})
+
+
+def opens_an_account(smtp: SMTPServer, language: str) -> Visitor:
+    """An account signed up for and confirmed by the link the real SMTP server received: nothing else."""
+    address = canary_values()["email"]
+    confirmed_account(smtp, address, language)
     return Visitor(address, language, {"email": address})
 
 

@@ -12,15 +12,26 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from piwarden.accounts.models import Account
 from piwarden.audit.models import AuditEvent, EventType
 from piwarden.cessation import actions, state
 from piwarden.cessation.actions import CessationRefused
 from piwarden.cessation.models import Cessation, CessationNotice
+from piwarden.inquiries.models import Inquiry
 from piwarden.people import contacts
 from piwarden.people.actions import erase_person
 from piwarden.people.models import Person
 from piwarden.rights.models import RightsRequest
-from tests.cessation.helpers import REASON, a_month_ahead, announce, asks_for_a_copy, consults, notices_to
+from tests.accounts.helpers import sign_up_data
+from tests.cessation.helpers import (
+    REASON,
+    a_month_ahead,
+    announce,
+    asks_for_a_copy,
+    consults,
+    notices_to,
+    opens_an_account,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.duty("RET-07")]
 
@@ -127,6 +138,23 @@ def test_everyone_reachable_is_told_once_whatever_holds_their_address(smtp):
     # In the language of the first source holding their address: the consultation's, then the request's.
     assert "停止运营" in notices_to(smtp, both.email)[0]
     assert "closes on" in notices_to(smtp, rights.email)[0]
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_an_account_holder_who_never_wrote_to_us_is_told_once_in_their_language(smtp, language):
+    holder = opens_an_account(smtp, language)
+    unconfirmed = "unconfirmed-" + holder.email
+    assert Client().post("/en/account/sign-up/", sign_up_data(email=unconfirmed)).status_code == 302
+    assert not Inquiry.objects.exists()
+    assert not RightsRequest.objects.exists()
+    announce(a_month_ahead())
+    [subject] = notices_to(smtp, holder.email)
+    assert ("停止运营" if language == "zh-hans" else "closes on") in subject
+    assert notices_to(smtp, unconfirmed) == []  # an address never confirmed may be someone else's
+    run("notify")
+    assert len(notices_to(smtp, holder.email)) == 1
+    [sent] = AuditEvent.objects.filter(event_type=EventType.CESSATION_NOTICE_SENT)
+    assert sent.person_id == Account.objects.get(email_verified_at__isnull=False).person_id
 
 
 def test_someone_who_confirms_a_request_after_the_announcement_is_told_by_the_housekeeping(smtp):

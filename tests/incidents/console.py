@@ -68,11 +68,11 @@ def consulted(*addresses: str) -> None:
         assert response.status_code == HTTPStatus.FOUND
 
 
-def deliver() -> list[str]:
-    """Run the queued incident tasks (the notices) as the worker would, oldest first; a run that
-    fails (mail refused) is recorded as failed and its retry stays queued."""
+def deliver(tasks: str = "piwarden.incidents.") -> list[str]:
+    """Run the queued tasks of ``tasks`` (by default the incident notices) as the worker would, oldest
+    first; a run that fails (mail refused) is recorded as failed and its retry stays queued."""
     outcomes = []
-    jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path__startswith="piwarden.incidents.")
+    jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY, task_path__startswith=tasks)
     for job in list(jobs.order_by("enqueued_at", "id")):
         job.delete()
         try:

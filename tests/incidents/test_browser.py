@@ -41,7 +41,7 @@ def test_the_register_and_the_public_notice_read_at_every_width(live_server, bro
         expect(page.locator(".incident-steps li[aria-current=step]")).to_contain_text("已启动预案")
         shoot(page, "bo-incident", width)
         page.goto(f"{live_server.url}/backoffice/incidents/{published.slug}/notice/")
-        expect(page.locator("#no-guardians")).to_be_visible()
+        expect(page.locator("#guardians-told")).to_contain_text("将同时告知其监护人")  # the children app registers them
         shoot(page, "bo-incident-notice", width)
         page.goto(f"{live_server.url}/backoffice/incidents/{published.slug}/report/print/")
         shoot(page, "bo-incident-report", width)

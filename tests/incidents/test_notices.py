@@ -1,14 +1,16 @@
 """Notices to the persons affected (PIPL 57, SEC-05; CHD-06): exactly once per person through the
 outbox, also when the worker stops in the middle and runs again; chosen by a list of addresses;
-guardians of minors through the guardians' hook, and a clear warning while no source exists."""
+guardians of minors (the children's app's consented guardians) by e-mail once each, and a clear
+warning where no source of guardians exists."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Collection, Iterator
+import re
+from collections.abc import Iterator
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.models import AuditEvent, EventType
@@ -16,8 +18,8 @@ from piwarden.incidents import guardians
 from piwarden.incidents.models import Incident, Notice, Recipient
 from piwarden.people.actions import erase_person
 from piwarden.people.models import Person
-from piwarden.processing.gate import Permit
 from piwarden.vault import blind
+from tests.accounts.helpers import sign_up_data
 from tests.incidents.console import consulted, deliver, notice_form, page, record, report_form, step
 from tests.rights.staffing import console
 
@@ -103,47 +105,64 @@ def test_an_erased_person_is_not_written_to(carol, smtp):
     assert not Notice.objects.filter(person=erased).exists()
 
 
-class Guardians:
-    """A source of guardians' addresses as the children's app will register one: here, one minor."""
-
-    categories: Collection[str] = ("consultation",)
-
-    def __init__(self, minor: uuid.UUID) -> None:
-        self.minor = minor
-
-    def minors(self, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        return {p for p in person_ids if p == self.minor}
-
-    def addresses(self, permit: Permit) -> list[str]:
-        assert permit.decision.purpose == "incident_notice"  # read inside the gate's use
-        return ["guardian.of.b@example.com"] if permit.person.pk == self.minor else []
-
-
-@pytest.fixture
-def guardian_source() -> Iterator[type[Guardians]]:
-    yield Guardians
-    guardians.unregister_guardian_source()
+def child_signs_up(smtp, email: str, guardian: str, *, consents: bool) -> Person:
+    """A child opens an account through the pages (date of birth under 14, the guardian's address),
+    confirms it by the e-mailed link; the guardian consents through theirs, or never answers."""
+    data = sign_up_data(email=email, date_of_birth="2016-03-01", guardian_email=guardian)
+    assert Client().post("/account/sign-up/", data).status_code == HTTPStatus.FOUND
+    deliver("piwarden.accounts.")
+    deliver("piwarden.children.")
+    [token] = re.findall(r"/account/verify/\?token=(\S+)", smtp.collector.to(email)[-1].body)
+    assert Client().post("/account/verify/", {"token": token}).status_code == HTTPStatus.OK
+    [link] = re.findall(r"https?://[^/\s]+(/\S*guardian/\S+)", smtp.collector.to(guardian)[-1].body)
+    if consents:
+        response = Client().post(link, {"decision": "consent", "separate_consent": "on"})
+        assert response.status_code == HTTPStatus.OK
+    return Person.objects.get(email_index=blind.email_index(email))
 
 
 @pytest.mark.duty("CHD-06")
-def test_the_guardians_of_an_affected_minor_are_told_too(carol, smtp, guardian_source):
-    consulted(*PEOPLE[:2])
-    minor = Person.objects.get(email_index=blind.email_index(PEOPLE[1]))
-    guardians.register_guardian_source(guardian_source(minor.pk))
+def test_the_guardians_of_an_affected_minor_are_told_too_once_in_both_languages(carol, smtp):
+    consulted(PEOPLE[0])
+    minor = child_signs_up(smtp, "xiao.ming@example.com", "parent.of.ming@example.com", consents=True)
+    unanswered = child_signs_up(smtp, "xiao.hong@example.com", "parent.of.hong@example.com", consents=False)
+    smtp.collector.received.clear()
     client = console(carol)
-    slug = ready(client, affected_persons="2", minors_affected="1")
+    slug = ready(client, categories=["consultation", "visitor_accounts"], affected_persons="3", minors_affected="1")
     assert "将同时告知其监护人" in client.get(page(slug, "notice/")).content.decode()
     client.post(page(slug, "notice/"), {"action": "send", "by_categories": "on"})
-    assert deliver() == ["sent: 3"]
-    assert received(smtp) == sorted([*PEOPLE[:2], "guardian.of.b@example.com"])
-    [letter] = smtp.collector.to("guardian.of.b@example.com")
+    assert deliver() == ["no_address: 1, sent: 4"]
+    # The adult, both children (their confirmed account addresses) and the guardian who consented.
+    assert received(smtp) == sorted(
+        [PEOPLE[0], "parent.of.ming@example.com", "xiao.hong@example.com", "xiao.ming@example.com"]
+    )
+    [letter] = smtp.collector.to("parent.of.ming@example.com")
     assert "监护人" in letter.body
     assert "guardian of a minor" in letter.body
     assert "涉及您孩子" in letter.subject
-    assert Notice.objects.filter(recipient=Recipient.GUARDIAN, person=minor, outcome="sent").count() == 1
+    assert "concerning your child" in letter.subject
+    guardian_notices = Notice.objects.filter(recipient=Recipient.GUARDIAN)
+    assert dict(guardian_notices.values_list("person_id", "outcome")) == {minor.pk: "sent", unanswered.pk: "no_address"}
+    # Pressing send again, and the worker running again, tells no guardian twice.
+    client.post(page(slug, "notice/"), {"action": "send", "by_categories": "on"})
+    assert deliver() == ["nothing to send"]
+    assert len(smtp.collector.to("parent.of.ming@example.com")) == 1
+    [queued, again] = AuditEvent.objects.filter(event_type=EventType.INCIDENT_NOTICES_QUEUED).order_by("id")
+    assert (queued.extra["guardians"], again.extra["guardians"]) == (2, 0)
+
+
+@pytest.fixture
+def no_guardian_source() -> Iterator[None]:
+    """A deployment whose children's app registers no source of guardians' addresses."""
+    installed = guardians.source()
+    guardians.unregister_guardian_source()
+    yield
+    if installed is not None:
+        guardians.register_guardian_source(installed)
 
 
 @pytest.mark.duty("CHD-06")
+@pytest.mark.usefixtures("no_guardian_source")
 def test_without_a_source_of_guardians_the_officer_is_told_and_the_record_says_so(carol, smtp):
     consulted(PEOPLE[0])
     client = console(carol)

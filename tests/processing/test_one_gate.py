@@ -74,7 +74,7 @@ NOT_A_DECISION = {
     ("piwarden/monitoring/rules.py", "", "PROCESSING_REFUSED"): "a rule counts the gate's refusals",
     # incidents: whom to notify leaves out the erased, whose addresses are destroyed (the gate decides
     # again when each notice is sent)
-    ("piwarden/incidents/access.py", "persons_holding", "erased_at"): "an erased person cannot be written to",
+    ("piwarden/people/contacts.py", "holding", "erased_at"): "an erased person cannot be written to",
     # children: a guardian's link, a staff flag and the erasure of a child's data say "erased already"
     ("piwarden/children/access.py", "open_guardian_request", "is_erased"): "a link opens nothing once erased",
     ("piwarden/children/actions.py", "confirm_guardian_consent", "is_erased"): "no consent for erased data",

@@ -12,6 +12,7 @@ from piwarden.mailing import MailNotSent
 from piwarden.policy.models import PolicyVersion
 from piwarden.revisions.mail import send_change_notices
 from piwarden.revisions.models import ChangeNotice, NoticeOutcome
+from tests.accounts.helpers import confirmed_account
 from tests.inquiries.test_mail import PEOPLE, submit
 from tests.policy.test_declaration import edited
 from tests.revisions.conftest import RIGHTS_EMAIL
@@ -46,6 +47,16 @@ def test_everyone_with_contact_details_is_told_once_in_their_language(material, 
     assert send_change_notices(str(material.pk)) == "0 sent"
     assert len(smtp.collector.received) == 3
     assert ChangeNotice.objects.count() == 4
+
+
+@pytest.mark.duty("CHG-01")
+def test_an_account_holder_who_never_wrote_to_us_is_told_too(material, smtp) -> None:
+    confirmed_account(smtp, "chen.jing@example.com", "en")
+    assert send_change_notices(str(material.pk)) == "4 sent"
+    [notice] = [m for m in smtp.collector.to("chen.jing@example.com") if "privacy policy" in m.subject]
+    assert notice.subject == "Our privacy policy has changed (version 1.1)"
+    assert "Our hotline is now 95016." in notice.body
+    assert send_change_notices(str(material.pk)) == "0 sent"
 
 
 @pytest.mark.duty("CHG-01")

@@ -1,5 +1,6 @@
 """The policy's versions page, an old version's text, and the notice of a material change on every
-page until the visitor closes it (the strictly necessary piwarden_notice cookie)."""
+page until the visitor closes it (the strictly necessary piwarden_notice cookie; for a signed-in
+account holder, recorded for the account too)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from piwarden.accounts.models import Account
+from piwarden.audit.models import AuditEvent, EventType
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import PolicyVersion
 from piwarden.policy.notice import COOKIE_NAME
+from tests.accounts.helpers import confirmed_account, signed_in
 from tests.policy.test_changes import HOTLINE, LONGER_RETENTION
 from tests.policy.test_declaration import edited
 from tests.revisions.test_actions import NEXT, publish, redeclare
@@ -126,3 +130,36 @@ def test_a_forged_or_foreign_dismissal_changes_nothing(client: Client, declared,
     assert dismiss(client, 1).status_code == 400  # version 1 made no material change
     assert dismiss(client, 2, "https://evil.example/").status_code == 303  # an outside address is not followed
     assert dismiss(client, 2, "https://evil.example/")["Location"] == "/privacy/versions/"
+
+
+NOTICE = 'class="policy-notice"'
+
+
+@pytest.mark.duty("CHG-01")
+def test_a_holder_who_closes_it_signed_in_does_not_see_it_again_on_another_device(declared, tmp_path, smtp) -> None:
+    material_change(declared, tmp_path)
+    holder = confirmed_account(smtp, "zhou.min@example.com")
+    laptop, phone, stranger = Client(), Client(), Client()
+    for device in (laptop, phone):
+        assert signed_in(device, "zhou.min@example.com").status_code == 302
+    assert NOTICE in phone.get("/").content.decode()
+    assert dismiss(laptop, 2, "/contact/").status_code == 303
+    # The phone never closed it and holds no cookie of it: the account's record keeps it closed there.
+    assert COOKIE_NAME not in phone.cookies
+    for path in PAGES:
+        assert NOTICE not in phone.get(path).content.decode(), path
+        assert NOTICE not in phone.get(f"/en{path}").content.decode(), path
+    assert NOTICE in stranger.get("/").content.decode()  # nobody else's notice is closed
+    holder.refresh_from_db()
+    assert holder.notice_dismissed == 2
+    [event] = AuditEvent.objects.filter(event_type=EventType.ACCOUNT_NOTICE_DISMISSED)
+    assert (event.person_id, event.extra["version"]) == (holder.person_id, 2)
+    # Signed out, the phone is a browser like any other: it shows the notice until closed there.
+    phone.post("/en/account/sign-out/")
+    assert NOTICE in phone.get("/").content.decode()
+    assert signed_in(phone, "zhou.min@example.com").status_code == 302
+    assert NOTICE not in phone.get("/").content.decode()
+    # Closing it again records nothing more.
+    assert dismiss(phone, 2).status_code == 303
+    assert AuditEvent.objects.filter(event_type=EventType.ACCOUNT_NOTICE_DISMISSED).count() == 1
+    assert Account.objects.get(pk=holder.pk).notice_dismissed == 2

@@ -192,6 +192,23 @@ def guardian_consented(account: Account) -> Account:
 
 
 @transaction.atomic(durable=True)
+def record_notice_dismissed(account: Account, number: int) -> bool:
+    """The holder, signed in, closed the notice of material policy version ``number``: recorded for the
+    account, so that it stays closed on every device they sign in from.  Recorded once (a version not
+    later than the one recorded changes nothing); True when it was."""
+    marked = Account.objects.filter(pk=account.pk, notice_dismissed__lt=number).update(notice_dismissed=number)
+    if marked:
+        record_event(
+            EventType.ACCOUNT_NOTICE_DISMISSED,
+            actor_kind=ActorKind.VISITOR,
+            person=Person(pk=account.person_id),
+            purpose=PURPOSE,
+            extra={"account": str(account.pk), "version": number},
+        )
+    return bool(marked)
+
+
+@transaction.atomic(durable=True)
 def resend_verification(account: Account) -> None:
     if account.email_verified_at is not None:
         return

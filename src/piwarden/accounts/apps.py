@@ -13,6 +13,11 @@ class AccountsConfig(AppConfig):
 
         signals.guardian_consented.connect(_guardian_consented, dispatch_uid="accounts.guardian_consented")
 
+        from piwarden.accounts.sessions import dismissed_notice  # noqa: PLC0415
+        from piwarden.policy.notice import register_dismissal_record  # noqa: PLC0415
+
+        register_dismissal_record("accounts", dismissed_notice)  # "recorded for account holders" (policy §十)
+
 
 def _guardian_consented(sender: Any, person: Any, **kwargs: Any) -> None:
     """A guardian consented for a child (the children app's one-use link): the child's account, if

@@ -58,6 +58,9 @@ class Account(PersonalData):
     email_verified_at = models.DateTimeField(null=True, blank=True)
     guardian_consented_at = models.DateTimeField(null=True, blank=True)
     password_changed_at = models.DateTimeField(null=True, blank=True)
+    # The number of the latest material policy version whose notice the holder closed while signed in
+    # (0: none): the notice stays closed on every device they sign in from (piwarden.policy.notice).
+    notice_dismissed = models.PositiveIntegerField(default=0)
     # The login log's own key: not the person's, so that crypto-shredding the person at
     # cancellation leaves the log readable for its declared retention.
     log_key = models.ForeignKey(DataKey, on_delete=models.PROTECT, related_name="+")

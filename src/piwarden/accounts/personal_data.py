@@ -7,10 +7,14 @@
 * ``visitor_sessions``: deleted.
 * ``account_login_log``: kept (the Cybersecurity Law: network logs six months), under the log's own
   key, for security only; the housekeeping deletes each record 184 days after the attempt.
+
+An account whose address its holder confirmed is a contact source (:mod:`piwarden.people.contacts`):
+the notices to everyone (cessation, material change, incident) reach account holders too.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +32,7 @@ from piwarden.accounts.models import (
     AccountSession,
     LoginRecord,
 )
+from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
 from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
 from piwarden.processing.gate import Permit
@@ -69,6 +74,7 @@ def export_state(permit: Permit) -> Iterator[Record]:
             "email_verified_at": _iso(account.email_verified_at),
             "guardian_consented_at": _iso(account.guardian_consented_at),
             "password_changed_at": _iso(account.password_changed_at),
+            "policy_notice_dismissed": account.notice_dismissed or None,
         }
         for mail in AccountMail.objects.filter(account=account).order_by("created_at"):
             yield {"mail": mail.kind, "created_at": _iso(mail.created_at), "sent_at": _iso(mail.sent_at)}
@@ -149,3 +155,29 @@ register(
     ),
     module=__name__,
 )
+
+
+# --- whom a notice to everyone reaches (piwarden.people.contacts) ------------------------------
+
+
+def _holders() -> Iterator[uuid.UUID]:
+    """The persons, not erased, with an account whose address they confirmed (the e-mailed link):
+    an address never confirmed may be someone else's, and its account is deleted after 7 days."""
+    confirmed = Account.objects.filter(email_verified_at__isnull=False, person__erased_at__isnull=True)
+    yield from confirmed.values_list("person_id", flat=True).order_by("person_id").iterator(chunk_size=CHUNK)
+
+
+def _address(person: Person) -> Address | None:
+    """The account's address and language (inside the caller's permit)."""
+    account = (
+        Account.objects.filter(person=person, email_verified_at__isnull=False)
+        .only("id", "person_id", "data_key_id", "email", "language")
+        .order_by("created_at")
+        .last()
+    )
+    if account is None or not account.email:
+        return None
+    return Address(email=account.email, language=account.language)
+
+
+register_contacts(Source(name="accounts", category=CATEGORY, people=_holders, address=_address, module=__name__))

@@ -61,6 +61,13 @@ def current(request: HttpRequest, *, second_factor: bool = False) -> AccountSess
     return found
 
 
+def dismissed_notice(request: HttpRequest) -> int:
+    """The policy-change notice the signed-in holder closed (its version's number; 0: none or nobody
+    signed in): registered with :mod:`piwarden.policy.notice` by :class:`~piwarden.accounts.apps.AccountsConfig`."""
+    session = current(request)
+    return session.account.notice_dismissed if session is not None else 0
+
+
 def session_expiry(now: datetime.datetime) -> datetime.datetime:
     return now + SESSION_MAX
 

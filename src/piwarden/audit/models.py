@@ -149,6 +149,10 @@ class EventType(models.TextChoices):
     ACCOUNT_MAIL_SENT = "account.mail_sent", _("E-mail sent to a visitor account's address")
     ACCOUNT_TOTP_ADDED = "account.totp_added", _("Visitor added an authenticator app")
     ACCOUNT_TOTP_REMOVED = "account.totp_removed", _("Visitor removed their authenticator app")
+    ACCOUNT_NOTICE_DISMISSED = (
+        "account.notice_dismissed",
+        _("Visitor closed the notice of a policy change while signed in (kept closed for the account)"),
+    )
     # incidents: the incident register, the regulator's clock and the notices (issue 10 §4, policy §五.6)
     INCIDENT_RECORDED = "incident.recorded", _("Security incident recorded")
     INCIDENT_UPDATED = "incident.updated", _("Security incident's details changed")

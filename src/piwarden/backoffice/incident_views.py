@@ -29,6 +29,7 @@ from piwarden.incidents.forms import (
     ReportForm,
 )
 from piwarden.incidents.models import REPORTABLE, Incident, Notice, State
+from piwarden.people import contacts
 from piwarden.policy.declaration import load_declaration
 from piwarden.staff.permissions import staff_role
 
@@ -272,6 +273,6 @@ def incident_notice(request: HttpRequest, slug: str) -> HttpResponse:
         "justification": justification,
         "refusal": refusal,
         "done": _done(request),
-        "person_categories": _category_names([c for c in incident.categories if c in access.person_categories()]),
+        "person_categories": _category_names([c for c in incident.categories if c in contacts.person_categories()]),
     }
     return render(request, "backoffice/incident_notice.html", context, status=status)

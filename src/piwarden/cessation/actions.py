@@ -145,12 +145,11 @@ def _collect(cessation: Cessation) -> int:
     """A notice row for every person a contact source holds and who has none yet; how many were made."""
     before = CessationNotice.objects.filter(cessation=cessation).count()
     chunk: list[CessationNotice] = []
-    for source in contacts.sources():
-        for person_id in source.people():
-            chunk.append(CessationNotice(cessation=cessation, person_id=person_id))
-            if len(chunk) >= BATCH * 10:
-                CessationNotice.objects.bulk_create(chunk, ignore_conflicts=True)
-                chunk = []
+    for person_id in contacts.everyone():
+        chunk.append(CessationNotice(cessation=cessation, person_id=person_id))
+        if len(chunk) >= BATCH * 10:
+            CessationNotice.objects.bulk_create(chunk, ignore_conflicts=True)
+            chunk = []
     if chunk:
         CessationNotice.objects.bulk_create(chunk, ignore_conflicts=True)
     return CessationNotice.objects.filter(cessation=cessation).count() - before

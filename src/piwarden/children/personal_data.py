@@ -6,13 +6,18 @@
 * ``child_protection_records``: the mark that the person's data is a child's, each guardian
   request's state, and the age statement of each consultation request; erasure deletes the mark
   and clears the statements (the request rows themselves go with the consultation's eraser).
+
+The guardians of a child are who an incident's notice reaches besides the child (CHD-06): this
+module registers :class:`Guardians` with :mod:`piwarden.incidents.guardians`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Collection, Iterator
 
-from piwarden.children.models import ChildMark, GuardianRequest
+from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequestStatus
+from piwarden.incidents.guardians import register_guardian_source
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
 from piwarden.people.registry import Deletes, Record, Subject, register
@@ -84,3 +89,31 @@ register(
         Inquiry.objects.filter(person=person).exclude(age_statement=""),
     ),
 )
+
+
+# --- whom an incident's notice reaches besides the child (piwarden.incidents.guardians) ---------
+
+CHUNK = 500  # ids per IN (…): under every database's limit on parameters
+
+
+class Guardians:
+    """The minors are the persons marked as children (:class:`ChildMark`: a guardian was asked, or staff
+    flagged the data); their guardians are those who consented through the e-mailed link (an address
+    a guardian proved they read, which no other guardian request has)."""
+
+    categories: Collection[str] = ("guardian_contacts",)
+
+    def minors(self, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        ids = list(person_ids)
+        found: set[uuid.UUID] = set()
+        for start in range(0, len(ids), CHUNK):
+            marked = ChildMark.objects.filter(person_id__in=ids[start : start + CHUNK])
+            found.update(marked.values_list("person_id", flat=True))
+        return found
+
+    def addresses(self, permit: Permit) -> list[str]:
+        consented = GuardianRequest.objects.filter(person=permit.person, status=GuardianRequestStatus.CONSENTED)
+        return sorted({r.guardian_email for r in consented.order_by("created_at", "id") if r.guardian_email})
+
+
+register_guardian_source(Guardians())

@@ -6,28 +6,20 @@ security auditor); another is refused as the audit log refuses
 value (counts, categories, staff's words about systems), so opening it is not itself recorded;
 every change is, by :mod:`piwarden.incidents.actions`.
 
-The persons affected by an incident are chosen by the declared categories it touched: a category's
-fields name the models that store it, and a model that belongs to a person (``PersonalData``, or
-the person row itself) gives their random ids, without decrypting anything
-(:func:`persons_holding`).  A category stored in files, or about staff or nobody, chooses nobody:
-the officer lists those persons' addresses instead.
+The persons affected by an incident are chosen by the declared categories it touched, as every
+notice to people finds them (:func:`piwarden.people.contacts.holding`).  A category stored in
+files, or about staff or nobody, chooses nobody: the officer lists those persons' addresses instead.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Collection
 from typing import NoReturn
 
-from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.incidents.models import Incident
-from piwarden.people.models import Person
-from piwarden.people.registry import Subject, handlers
-from piwarden.policy.declaration import load_declaration
 from piwarden.staff import permissions
 from piwarden.staff.access import refuse_opening
 
@@ -64,33 +56,3 @@ def open_incident(user: AbstractBaseUser | AnonymousUser, slug: str, *, page: st
 def published_incident(slug: str) -> Incident | None:
     """The incident whose public notice is published, for the public page (anyone may read it)."""
     return Incident.objects.filter(slug=slug, published_at__isnull=False).first()
-
-
-def person_categories() -> list[str]:
-    """The declared categories about visitors that can choose persons (their fields name models)."""
-    registered = handlers()
-    return [
-        c.id
-        for c in load_declaration().categories
-        if c.fields and c.id in registered and registered[c.id].subject is Subject.VISITOR
-    ]
-
-
-def persons_holding(categories: Collection[str]) -> set[uuid.UUID]:
-    """The ids of the persons, not erased, of whom any of ``categories`` holds a row."""
-    wanted = set(categories) & set(person_categories())
-    models: set[type[Model]] = set()
-    for category in load_declaration().categories:
-        if category.id in wanted:
-            for name in category.fields:
-                app_label, model_name, _field = name.split(".")
-                models.add(apps.get_model(app_label, model_name))
-    living = Person.objects.filter(erased_at__isnull=True)
-    found: set[uuid.UUID] = set()
-    for model in models:
-        if model is Person:
-            found.update(living.values_list("id", flat=True))
-        elif any(f.name == "person" and f.is_relation for f in model._meta.get_fields()):
-            holders = model._default_manager.values("person_id")
-            found.update(living.filter(id__in=holders).values_list("id", flat=True))
-    return found

@@ -44,7 +44,7 @@ from piwarden.audit.chain import seal
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.audit.models import AuditEvent
 from piwarden.incidents import guardians
-from piwarden.incidents.access import persons_holding, refuse_unless_handler
+from piwarden.incidents.access import refuse_unless_handler
 from piwarden.incidents.models import (
     REPORTABLE,
     Incident,
@@ -56,6 +56,7 @@ from piwarden.incidents.models import (
 from piwarden.incidents.tasks import deliver_notices
 from piwarden.monitoring.actions import raise_clock_alert
 from piwarden.monitoring.models import Rule
+from piwarden.people import contacts
 from piwarden.people.models import Person
 from piwarden.staff.access import actor_of
 from piwarden.vault import blind
@@ -342,7 +343,7 @@ def notify_persons(user: User, slug: str, *, by_categories: bool, addresses: lis
         _ready_to_notify(incident)
         if not incident.notice:
             raise _Refuse(gettext_noop("Write the notice's texts first."))
-        chosen = listed | (persons_holding(incident.categories) if by_categories else set())
+        chosen = listed | (contacts.holding(incident.categories) if by_categories else set())
         if not chosen:
             raise _Refuse(
                 gettext_noop(
@@ -352,7 +353,7 @@ def notify_persons(user: User, slug: str, *, by_categories: bool, addresses: lis
             )
         now = timezone.now()
         source = guardians.source()
-        minors = source.minors(chosen) if source is not None and incident.minors_affected else set()
+        minors = source.minors(chosen) if source is not None else set()  # what the data says, not the count
         before = Notice.objects.filter(incident=incident).count()
         rows = [Notice(incident=incident, person_id=p, recipient=Recipient.PERSON, queued_at=now) for p in chosen]
         rows += [Notice(incident=incident, person_id=p, recipient=Recipient.GUARDIAN, queued_at=now) for p in minors]

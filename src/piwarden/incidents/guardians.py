@@ -1,22 +1,26 @@
-"""Where the guardians of an affected minor are found: a hook, empty until the children's app fills it.
+"""Where the guardians of an affected minor are found: a hook the children's app fills.
 
 PIPL 31 and the Minors' Network Protection Regulations (Art 35, CHD-06) ask that, when a minor's
 personal information is involved in an incident, their guardians are told too.  Which persons are
 minors, and their guardians' addresses, belong to the app that runs the age gate and the guardian's
-consent (accounts/children, being built); this module only asks it.  That app registers one
-:class:`GuardianSource` at start-up (in its ``AppConfig.ready`` or its ``personal_data.py``)::
+consent (:mod:`piwarden.children`); this module only asks it.  That app registers one
+:class:`GuardianSource` at start-up, from its ``personal_data.py``
+(:class:`piwarden.children.personal_data.Guardians`)::
 
     from piwarden.incidents.guardians import register_guardian_source
-    register_guardian_source(ChildrenGuardians())
+    register_guardian_source(Guardians())
 
-* ``minors(person_ids)`` answers which of these persons are flagged as under 14 (no decryption:
-  the flag is a plain column);
+* ``minors(person_ids)`` answers which of these persons are marked as children (no decryption:
+  the mark is a row of its own);
 * ``addresses(permit)`` reads the guardians' addresses of the minor ``permit.person`` inside the
   processing gate's use for the purpose ``incident_notice`` (the categories it reads must list it).
 
-Until one is registered, :func:`source` is None: the register says that guardians cannot be
-e-mailed, the notices' audit record counts the minors left out, and the officer publishes the
-public notice (MinorsReg 35: where notice one by one is impractical, a public warning).
+Whenever any person chosen for an incident's notice is a minor, a notice to their guardians is
+queued too (:func:`piwarden.incidents.actions.notify_persons`), whatever count of minors the
+officer entered.  Without a source (a deployment without the children's app), :func:`source` is
+None: the register says that guardians cannot be e-mailed, the notices' audit record says so, and
+the officer publishes the public notice (MinorsReg 35: where notice one by one is impractical, a
+public warning).
 """
 
 from __future__ import annotations

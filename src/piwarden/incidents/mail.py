@@ -15,8 +15,10 @@ anybody a second notice.  (Between the mail server's acceptance and the record t
 of a few milliseconds: a crash exactly there sends that one notice again, as every e-mail of the
 site may; the exactly-once record is the notice row.)
 
-The address is the one the person gave most recently: their newest consultation request's, else
-their newest rights request's.  Guardians' addresses come from :mod:`piwarden.incidents.guardians`.
+The person's address is the one every notice to people reads (:func:`piwarden.people.contacts.address_of`:
+their consultation request's, else their confirmed rights request's, else their account's).
+Guardians' addresses come from :mod:`piwarden.incidents.guardians` (the children's app's guardian
+requests); every notice is written in both languages, so a guardian gets the one message.
 """
 
 from __future__ import annotations
@@ -33,27 +35,16 @@ from django.utils import timezone, translation
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.incidents import guardians
 from piwarden.incidents.models import Incident, Notice, Recipient
-from piwarden.inquiries.models import Inquiry
 from piwarden.mailing import send
+from piwarden.people import contacts
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
-from piwarden.rights.models import RightsRequest
 
 PURPOSE = "incident_notice"
-# Where a person's address is read (each declares the purpose), and the notice's own record.
-ADDRESS_CATEGORIES = frozenset({"consultation", "rights_requests", "incident_notices"})
+# The notice's own record; a person's address is read from piwarden.people.contacts' categories.
+NOTICE_CATEGORY = "incident_notices"
 LANGUAGES = ("zh-hans", "en")
-
-
-def _address(person: Person) -> str | None:
-    inquiry = Inquiry.objects.filter(person=person).order_by("-submitted_at").first()
-    if inquiry is not None and inquiry.email:
-        return str(inquiry.email)
-    request = RightsRequest.objects.filter(person=person).order_by("-submitted_at").first()
-    if request is not None and request.email:
-        return str(request.email)
-    return None
 
 
 def notice_context(incident: Incident, language: str) -> dict[str, object]:
@@ -101,7 +92,7 @@ def send_notice(notice_id: int) -> str:
     source = guardians.source() if guardian else None
     if guardian and source is None:
         return _finish(notice, "no_guardian_source")
-    categories = set(ADDRESS_CATEGORIES) | (set(source.categories) if source is not None else set())
+    categories = {NOTICE_CATEGORY, *(source.categories if source is not None else contacts.categories())}
     use = gate.Use(
         "incidents.notice_mail", fields=("email",), extra={"incident": incident.slug, "recipient": notice.recipient}
     )
@@ -110,7 +101,11 @@ def send_notice(notice_id: int) -> str:
         with gate.processing(person, PURPOSE, categories=categories, use=use) as permit:
             if Notice.objects.filter(pk=notice.pk).exclude(outcome="").exists():
                 return "already sent"
-            recipients = source.addresses(permit) if source is not None else [a for a in [_address(permit.person)] if a]
+            if source is not None:
+                recipients = sorted(set(source.addresses(permit)))  # a guardian asked twice: one message
+            else:
+                address = contacts.address_of(permit.person)
+                recipients = [address.email] if address is not None else []
             subject, body = render_notice(incident, guardian=guardian)
     except gate.ProcessingRefused as refused:
         return _finish(notice, "refused", reason=refused.decision.reason)  # the refusal is recorded by the gate

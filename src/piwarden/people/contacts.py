@@ -4,8 +4,10 @@ A notice that the law says every person must get (the site's cessation, §三(�
 change of the policy, §十; an incident, §五.6) has to find every person with a contact address,
 whichever app holds it.  Each app that keeps one registers a :class:`Source` here, from its
 ``personal_data.py`` (beside the exporter and eraser of the category that holds the address), as
-the consultation and rights apps do; an app added later (visitor accounts) joins by registering
-its own, and every notice reaches its people by construction.
+the consultation, rights and accounts apps do; an app added later joins by registering its own,
+and every notice reaches its people by construction.  The three notices find their people here
+and nowhere else: :func:`everyone` (the cessation, a material change), :func:`holding` (an
+incident: the persons of whom the affected categories hold data), and :func:`address_of`.
 
 A source says:
 
@@ -17,17 +19,30 @@ A source says:
 
 Nothing here sends anything: the notice's app decides what to send, once per person (a person
 known to several sources is one person: one notice).
+
+Not one outbox yet: the cessation (:class:`~piwarden.cessation.models.CessationNotice`), the
+material change (:class:`~piwarden.revisions.models.ChangeNotice`) and the incident
+(:class:`~piwarden.incidents.models.Notice`) each keep a notice row per (subject, person) and each
+run the same steps (mark it taken, read the address and render under the gate, send with no
+transaction open, record it sent or why not, with its audit event).  They differ in what a crash
+between sending and recording means (the cessation holds an unconfirmed claim for the operator;
+the other two may send that one again), in their outcomes and audit events, and the incident's
+has a guardian recipient.  One model keyed by (purpose, subject, person) would need the three
+tables moved into it by a data migration, and the three crash rules made one: not done yet.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from piwarden.people.models import Person
+from django.apps import apps
+from django.db.models import Model
+
+from piwarden.people.models import Person
+from piwarden.people.registry import Subject, handlers
+from piwarden.policy.declaration import load_declaration
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,47 @@ def sources() -> list[Source]:
 def categories() -> set[str]:
     """The categories a notice to everyone reads an address from (what the gate is asked about)."""
     return {s.category for s in _sources.values()}
+
+
+def everyone() -> Iterator[uuid.UUID]:
+    """The ids of every person, not erased, a source holds an address of, source by source (streamed:
+    a person known to several sources comes once per source; the caller's notice row is unique per
+    person, so it makes one of each)."""
+    for source in _sources.values():
+        yield from source.people()
+
+
+def person_categories() -> list[str]:
+    """The declared categories about visitors that can choose persons (their fields name models)."""
+    registered = handlers()
+    return [
+        c.id
+        for c in load_declaration().categories
+        if c.fields and c.id in registered and registered[c.id].subject is Subject.VISITOR
+    ]
+
+
+def holding(categories: Collection[str]) -> set[uuid.UUID]:
+    """The ids of the persons, not erased, of whom any of ``categories`` holds a row (an incident's
+    persons affected).  A category's declared fields name the models that store it; a model that
+    belongs to a person (``PersonalData``, or the person row itself) gives their random ids, without
+    decrypting anything.  A category stored in files, or about staff or nobody, chooses nobody."""
+    wanted = set(categories) & set(person_categories())
+    models: set[type[Model]] = set()
+    for category in load_declaration().categories:
+        if category.id in wanted:
+            for name in category.fields:
+                app_label, model_name, _field = name.split(".")
+                models.add(apps.get_model(app_label, model_name))
+    living = Person.objects.filter(erased_at__isnull=True)
+    found: set[uuid.UUID] = set()
+    for model in models:
+        if model is Person:
+            found.update(living.values_list("id", flat=True))
+        elif any(f.name == "person" and f.is_relation for f in model._meta.get_fields()):
+            holders = model._default_manager.values("person_id")
+            found.update(living.filter(id__in=holders).values_list("id", flat=True))
+    return found
 
 
 def address_of(person: Person) -> Address | None:

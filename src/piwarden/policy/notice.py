@@ -4,11 +4,17 @@ The latest version that made a material change (:func:`piwarden.policy.versions.
 is announced on every public page.  Dismissing it (a plain form, no script) sets the strictly
 necessary ``piwarden_notice`` cookie (declared in the cookie declaration): the signed number of the
 version dismissed.  A later material version is shown again, whatever was dismissed before.
+
+A signed-in account holder's dismissal is recorded for the account too (policy §十: "recorded for
+account holders"), so that the notice stays closed on another device.  This app knows no account:
+the accounts app registers the reader of that record (:func:`register_dismissal_record`, from its
+``AppConfig.ready``), and the number dismissed is the highest of the cookie's and the records'.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core import signing
@@ -22,8 +28,16 @@ SALT = "piwarden.policy.notice"
 MAX_AGE = int(datetime.timedelta(days=365).total_seconds())  # "1 year" in the declaration
 
 
-def dismissed_number(request: HttpRequest) -> int:
-    """The number of the latest version whose notice this browser dismissed (0: none)."""
+# Readers of a dismissal recorded elsewhere than the cookie (the signed-in holder's account).
+_records: dict[str, Callable[[HttpRequest], int]] = {}
+
+
+def register_dismissal_record(name: str, read: Callable[[HttpRequest], int]) -> None:
+    """Called once at start-up by an app that records dismissals (the accounts app)."""
+    _records[name] = read
+
+
+def _cookie_number(request: HttpRequest) -> int:
     raw = request.COOKIES.get(COOKIE_NAME)
     if not raw:
         return 0
@@ -32,6 +46,12 @@ def dismissed_number(request: HttpRequest) -> int:
     except signing.BadSignature:
         return 0
     return int(value) if value.isdigit() else 0
+
+
+def dismissed_number(request: HttpRequest) -> int:
+    """The number of the latest version whose notice this browser, or the account signed in on it,
+    dismissed (0: none)."""
+    return max([_cookie_number(request), *(read(request) for read in _records.values())])
 
 
 def notice_for(request: HttpRequest) -> PolicyVersion | None:

@@ -1,36 +1,31 @@
 """The direct notice of a material change (CHG-01): one e-mail per person and version.
 
 :func:`send_change_notices` makes the version's notices (one per person whose contact details we
-hold: :func:`piwarden.policy.actions.make_notices`, once) and sends each still pending, in the way
-of every mail action here (``inquiries.mail``): read and render under the processing gate, send
-with no transaction open, then mark it sent.  A notice marked sent is never sent again, so a re-run
-or the retry after a failure (the mail server down half-way) sends only the rest; the one window
-left is a crash between the mail server's acceptance and the mark, which sends that one message
-again on the next run.
+hold, as :mod:`piwarden.people.contacts` finds them: :func:`make_notices`, once) and sends each
+still pending, in the way of every mail action here (``inquiries.mail``): read and render under
+the processing gate, send with no transaction open, then mark it sent.  A notice marked sent is
+never sent again, so a re-run or the retry after a failure (the mail server down half-way) sends
+only the rest; the one window left is a crash between the mail server's acceptance and the mark,
+which sends that one message again on the next run.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from piwarden.audit.log import EventType, record_event
-from piwarden.inquiries.models import Inquiry
 from piwarden.mailing import MailNotSent, send
-from piwarden.people.models import Person
+from piwarden.people import contacts
 from piwarden.policy.changes import KIND_NAMES
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import MaterialKind, PolicyVersion
 from piwarden.processing import gate
 from piwarden.revisions.models import ChangeNotice, NoticeOutcome
-from piwarden.rights.models import RightsRequest
 
 PURPOSE = "policy_change_notice"
-# Where the contact details are: the latest consultation request, else the latest rights request.
-CATEGORIES = {"consultation", "person_lifecycle", "rights_requests"}
 
 __all__ = ["MailNotSent", "record_notices_failure", "send_change_notice", "send_change_notices"]
 
@@ -56,12 +51,10 @@ def send_change_notice(notice_id: str) -> str:
     use = gate.Use("policy.change_notice", fields=("email",), extra={"version": version.number})
     person = notice.person
     try:
-        with gate.processing(person, PURPOSE, categories=CATEGORIES, use=use):
-            contact = _contact(person)
-            if contact is None:
-                recipient = ""
-            else:
-                recipient, language = contact
+        with gate.processing(person, PURPOSE, categories=contacts.categories(), use=use):
+            address = contacts.address_of(person)
+            if address is not None:
+                language = "en" if address.language == "en" else "zh-hans"
                 context = {
                     "version": version,
                     "notice": version.notice(language),
@@ -75,10 +68,10 @@ def send_change_notice(notice_id: str) -> str:
     except gate.ProcessingRefused as refused:
         record_notice_unsent(notice, NoticeOutcome.REFUSED)
         return f"refused: {refused.decision.reason}"  # recorded by the gate
-    if not recipient:
+    if address is None:
         record_notice_unsent(notice, NoticeOutcome.NO_CONTACT)
         return NoticeOutcome.NO_CONTACT
-    send(subject, body, [recipient], about=f"policy version {version.number}")
+    send(subject, body, [address.email], about=f"policy version {version.number}")
     record_notice_sent(notice, PURPOSE)
     return "sent"
 
@@ -88,30 +81,23 @@ def send_change_notice(notice_id: str) -> str:
 BATCH = 1000
 
 
-def contactable() -> Q:
-    """The people whose contact details we hold: a consultation or a rights request, under a data key
-    that still exists (an erased person's is destroyed: nothing of theirs can be read any more)."""
-    return Q(data_key__destroyed_at__isnull=True) & (Q(inquiries__isnull=False) | Q(rights_requests__isnull=False))
-
-
 @transaction.atomic(durable=True)
 def make_notices(version: PolicyVersion) -> int:
-    """One pending notice per contactable person, once per version (a re-run adds nobody twice)."""
+    """One pending notice per person we can reach (:func:`piwarden.people.contacts.everyone`), once per
+    version (a re-run adds nobody twice)."""
     current = PolicyVersion.objects.select_for_update().get(pk=version.pk)
     if current.notices_queued_at is not None:
         return 0
     now = timezone.now()
-    made = 0
-    ids = Person.objects.filter(contactable()).distinct().order_by("pk").values_list("pk", flat=True)
     batch: list[ChangeNotice] = []
-    for person_id in ids.iterator(chunk_size=BATCH):
+    for person_id in contacts.everyone():  # a person of several sources comes more than once: one row
         batch.append(ChangeNotice(version=current, person_id=person_id, created_at=now))
         if len(batch) >= BATCH:
-            made += len(ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True))
+            ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
-    made += len(ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True))
+    ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True)
     PolicyVersion.objects.filter(pk=current.pk).update(notices_queued_at=now)
-    return made
+    return ChangeNotice.objects.filter(version=current).count()
 
 
 @transaction.atomic(durable=True)
@@ -135,15 +121,6 @@ def record_notice_sent(notice: ChangeNotice, purpose: str) -> bool:
 def record_notice_unsent(notice: ChangeNotice, outcome: NoticeOutcome) -> None:
     """Mark ``notice`` not to be sent: the gate refused (recorded there), or no contact is held any longer."""
     ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(outcome=outcome)
-
-
-def _contact(person: Person) -> tuple[str, str] | None:
-    """The e-mail address and language of the person's latest request that still holds one."""
-    for model in (Inquiry, RightsRequest):
-        for found in model.objects.filter(person=person).order_by("-submitted_at")[:5]:
-            if found.email:  # None once crypto-shredded
-                return found.email, "en" if found.language == "en" else "zh-hans"
-    return None
 
 
 @transaction.atomic(durable=True)

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
+from piwarden.accounts import sessions
+from piwarden.accounts.actions import record_notice_dismissed
 from piwarden.policy.changes import KIND_NAMES, compare, compare_texts
 from piwarden.policy.models import MaterialKind, PolicyVersion
 from piwarden.policy.notice import set_dismissed_cookie
@@ -68,15 +70,19 @@ def _safe_next(request: HttpRequest, value: str) -> str:
 
 
 @csrf_exempt  # the notice sits in stored pages without a CSRF token: same_origin() instead (cookie_views)
-@require_POST  # writes nothing on the server: a cookie only, so nothing to rate-limit
+@require_POST  # a cookie, and for a signed-in holder one update of their account's row: nothing to rate-limit
 def dismiss_notice(request: HttpRequest) -> HttpResponse:
-    """Close the notice of a material change for this browser: the strictly necessary piwarden_notice cookie."""
+    """Close the notice of a material change for this browser (the strictly necessary piwarden_notice
+    cookie) and, for a signed-in account holder, for their account on every device."""
     number = request.POST.get("version", "")
     found = PolicyVersion.objects.filter(number=int(number)).first() if number.isdigit() else None
     next_url = _safe_next(request, request.POST.get("next", ""))
     if not same_origin(request) or found is None or not found.material:
         message = _("This notice could not be closed, so nothing was changed. Please use the button on the notice.")
         return render(request, "site/error.html", {"message": message}, status=400)
+    session = sessions.current(request)
+    if session is not None:
+        record_notice_dismissed(session.account, found.number)
     response = redirect(next_url or reverse("site:privacy_versions"))
     response.status_code = 303
     set_dismissed_cookie(response, found)
