@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.utils.translation import gettext_noop
 
+from piwarden.accounts.actions import correct_account_email
+from piwarden.accounts.forms import SignUpForm
 from piwarden.accounts.models import (
     CATEGORY,
     LOG_CATEGORY,
@@ -28,7 +30,16 @@ from piwarden.accounts.models import (
     LoginRecord,
 )
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
+from piwarden.people.registry import (
+    Correctable,
+    Deletes,
+    Index,
+    Keeps,
+    Record,
+    Subject,
+    register,
+    register_correctable,
+)
 from piwarden.processing.gate import Permit
 
 CHUNK = 200
@@ -111,6 +122,58 @@ register(STATE_CATEGORY, subject=Subject.VISITOR, export=export_state, erase=Del
 register(
     SESSION_CATEGORY, subject=Subject.VISITOR, export=export_sessions, erase=Deletes(delete_sessions), module=__name__
 )
+# --- correction (PIPL 46): the account's own fields, through the rights portal's correction ------
+
+
+def _clean(name: str) -> Callable[[str], str]:
+    def clean(value: str) -> str:
+        # The sign-up form's field: the same checks and messages as when the value was given.
+        return str(SignUpForm().fields[name].clean(value))
+
+    return clean
+
+
+def _apply(name: str, write: Callable[[Account, str], None]) -> Callable[[Person, str], tuple[int, int]]:
+    def apply(person: Person, value: str) -> tuple[int, int]:
+        changed = unchanged = 0
+        for account in Account.objects.filter(person=person).select_for_update():
+            if getattr(account, name) == value:
+                unchanged += 1
+                continue
+            write(account, value)
+            changed += 1
+        return changed, unchanged
+
+    return apply
+
+
+def _write_phone(account: Account, value: str) -> None:
+    account.phone = value
+    account.save(update_fields=["phone"])  # sealed under its own associated data
+
+
+# The date of birth is not offered: it decides whether a guardian must consent (a change is a
+# guardian's matter, not a correction of a value).
+register_correctable(
+    Correctable(
+        field="accounts.Account.email",
+        category=CATEGORY,
+        clean=_clean("email"),
+        apply=_apply("email", correct_account_email),
+        index=Index.EMAIL,
+    )
+)
+register_correctable(
+    Correctable(
+        field="accounts.Account.phone",
+        category=CATEGORY,
+        clean=_clean("phone"),
+        apply=_apply("phone", _write_phone),
+        index=Index.PHONE,
+    )
+)
+
+
 register(
     LOG_CATEGORY,
     subject=Subject.VISITOR,
