@@ -154,25 +154,17 @@ def _write_phone(account: Account, value: str) -> None:
 
 # The date of birth is not offered: it decides whether a guardian must consent (a change is a
 # guardian's matter, not a correction of a value).
-register_correctable(
-    Correctable(
-        field="accounts.Account.email",
-        category=CATEGORY,
-        clean=_clean("email"),
-        apply=_apply("email", correct_account_email),
-        index=Index.EMAIL,
+_CORRECTED = {"email": (correct_account_email, Index.EMAIL), "phone": (_write_phone, Index.PHONE)}
+for _name, (_write, _index) in _CORRECTED.items():
+    register_correctable(
+        Correctable(
+            field=f"accounts.Account.{_name}",
+            category=CATEGORY,
+            clean=_clean(_name),
+            apply=_apply(_name, _write),
+            index=_index,
+        )
     )
-)
-register_correctable(
-    Correctable(
-        field="accounts.Account.phone",
-        category=CATEGORY,
-        clean=_clean("phone"),
-        apply=_apply("phone", _write_phone),
-        index=Index.PHONE,
-    )
-)
-
 
 register(
     LOG_CATEGORY,

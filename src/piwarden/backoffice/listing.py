@@ -5,14 +5,16 @@ page size and template, and nothing else."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.views.generic import ListView
 
+from piwarden.backoffice.decorators import staff_required
 from piwarden.staff.permissions import staff_role
 
 
@@ -36,7 +38,7 @@ class SwitchedList[M: Model](ListView[M]):
     def get_queryset(self) -> QuerySet[M]:
         return self.rows(self.request.user, self.switched())
 
-    def paginate_queryset(self, queryset: Any, page_size: int) -> tuple[Paginator, Page, Any, bool]:
+    def paginate_queryset(self, queryset: Any, page_size: int) -> tuple[Paginator[Any], Page[Any], Any, bool]:
         # A page number past the end, or not a number, shows the nearest page (Paginator.get_page),
         # not ListView's 404.
         page = Paginator(queryset, page_size).get_page(self.request.GET.get(self.page_kwarg))
@@ -51,3 +53,9 @@ class SwitchedList[M: Model](ListView[M]):
             query=query_without_page(self.request),
         )
         return context
+
+
+def staff_list(list_class: type[SwitchedList[Any]]) -> Callable[..., HttpResponse]:
+    """The list as a console view: signed-in staff only, never cached (``staff_required``)."""
+    # ListView answers a TemplateResponse, an HttpResponse (the stubs type as_view() more widely).
+    return staff_required(cast("Callable[..., HttpResponse]", list_class.as_view()))

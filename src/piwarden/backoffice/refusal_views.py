@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from piwarden.backoffice.decorators import staff_required
-from piwarden.backoffice.listing import SwitchedList
+from piwarden.backoffice.listing import SwitchedList, staff_list
 from piwarden.security import access
 from piwarden.security.actions import ReviewRefused, decide_refusal
 from piwarden.security.models import REASON_MAX_LENGTH, Refusal, ReviewOutcome
@@ -42,7 +42,7 @@ class RefusalList(SwitchedList[Refusal]):
         return access.list_refusals(user, awaiting=switched)
 
 
-refusals = staff_required(RefusalList.as_view())
+refusals = staff_list(RefusalList)
 
 
 @staff_required

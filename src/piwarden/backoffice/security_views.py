@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from piwarden.backoffice.decorators import staff_required
-from piwarden.backoffice.listing import SwitchedList
+from piwarden.backoffice.listing import SwitchedList, staff_list
 from piwarden.monitoring import access as monitoring
 from piwarden.monitoring.actions import AcknowledgeRefused, acknowledge_alert
 from piwarden.monitoring.models import NOTE_MAX_LENGTH, Alert
@@ -76,7 +76,7 @@ class AlertList(SwitchedList[Alert]):
         return monitoring.list_alerts(user, open_only=switched)
 
 
-alerts = staff_required(AlertList.as_view())
+alerts = staff_list(AlertList)
 
 
 @staff_required

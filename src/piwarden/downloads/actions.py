@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Literal
 
 from django.contrib.auth.models import User
 from django.db import connections, transaction
@@ -97,6 +98,18 @@ def withdraw_resource(resource: Resource, *, by: User) -> Resource:
 
 
 HISTORY_PURPOSE = "visitor_history"  # policy/declaration.toml: consent, not surviving a restriction
+# Each history's category, and the cookie category whose choice in the browser is its consent.
+_HISTORIES: dict[str, Literal["functional", "analytics"]] = {
+    "download_history": "functional",
+    "browsing_history": "analytics",
+}
+
+
+def _history(person: Person, category: str, use: gate.Use) -> AbstractContextManager[gate.Permit]:
+    """The gate's decision on keeping ``category`` for the person: their restriction or erasure refuses it."""
+    return gate.processing(
+        person, HISTORY_PURPOSE, categories={category}, use=use, browser=gate.BrowserConsent(_HISTORIES[category])
+    )
 
 
 def record_download(person: Person, resource: Resource) -> DownloadRecord | None:
@@ -108,13 +121,7 @@ def record_download(person: Person, resource: Resource) -> DownloadRecord | None
     it; a copy in the append-only log would outlive their clearing it."""
     use = gate.Use("downloads.download", actor_kind=ActorKind.VISITOR, extra={"resource": str(resource.pk)})
     try:
-        with gate.processing(
-            person,
-            HISTORY_PURPOSE,
-            categories={"download_history"},
-            use=use,
-            browser=gate.BrowserConsent("functional"),
-        ):
+        with _history(person, "download_history", use):
             return DownloadRecord.objects.create(person=person, resource=resource, downloaded_at=timezone.now())
     except gate.ProcessingRefused:
         return None
@@ -139,13 +146,7 @@ def record_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]])
     for person in Person.objects.filter(pk__in=by_person):
         use = gate.Use("downloads.page_views", actor_kind=ActorKind.VISITOR)
         try:
-            with gate.processing(
-                person,
-                HISTORY_PURPOSE,
-                categories={"browsing_history"},
-                use=use,
-                browser=gate.BrowserConsent("analytics"),
-            ):
+            with _history(person, "browsing_history", use):
                 written += _insert_page_views(by_person[person.pk])
         except gate.ProcessingRefused:
             continue
