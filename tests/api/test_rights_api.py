@@ -20,6 +20,7 @@ from piwarden.audit.log import EventType
 from piwarden.audit.models import AuditEvent
 from piwarden.rights import clock
 from piwarden.rights.models import Archive, RequestKind, RequestStatus, RightsRequest, VerificationCode
+from piwarden.security.models import EventKind, Refusal, Rule, SecurityEvent
 from tests.conftest import consultation_data
 from tests.rights.bad_input import BAD_REQUESTS
 from tests.rights.mailbox import code_in, deliver, last_code_to, messages_to
@@ -320,6 +321,76 @@ def test_rate_limits_answer_429_with_retry_after(settings):
     assert 0 < int(limited["Retry-After"]) <= 3600
     plain(limited)
     assert RightsRequest.objects.count() == 1
+
+
+@pytest.mark.duty("SEC-01")
+@pytest.mark.parametrize(("language", "review"), [("zh-hans", "/security/review/"), ("en", "/en/security/review/")])
+def test_a_rate_limit_refusal_carries_its_reference_in_the_language_asked(settings, language, review):
+    settings.PIWARDEN_API_RATE = "1/h"
+    assert post(REQUESTS, {"kind": "access", "email": ADDRESS}).status_code == HTTPStatus.ACCEPTED
+    limited = post(REQUESTS, {"kind": "access", "email": ADDRESS}, language)
+    assert limited.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    body = limited.json()
+    [refusal] = Refusal.objects.all()
+    assert (body["error"], body["reference"], refusal.rule, refusal.scope) == (
+        "rate_limited",
+        refusal.reference,
+        Rule.RATE_LIMIT,
+        "api",
+    )
+    assert refusal.reference in body["message"]
+    assert review in body["message"]
+    assert ("Please try again" in body["message"]) == (language == "en")
+    assert limited["Content-Language"] == language
+    plain(limited)
+
+
+@pytest.mark.duty("SEC-01")
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_risk_rules_count_api_requests_with_the_pages_and_block_both(settings, language):
+    settings.PIWARDEN_RISK_BLOCK = 2
+    ask()  # one from the API
+    page = {"kind": "access", "email": ADDRESS, "acting_as": "self", "captcha_0": "x", "captcha_1": "PASSED"}
+    assert Client().post("/rights/", page).status_code == HTTPStatus.FOUND  # one from the page
+    refused = post(REQUESTS, {"kind": "access", "email": ADDRESS}, language)
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    body = refused.json()
+    [refusal] = Refusal.objects.all()
+    assert (body["error"], body["reference"], refusal.rule, refusal.scope) == (
+        "refused",
+        refusal.reference,
+        Rule.MANY_SUBMISSIONS,
+        "rights",
+    )
+    assert 0 < int(refused["Retry-After"]) <= 86_400
+    assert refusal.reference in body["message"]
+    assert ("Please try again" in body["message"]) == (language == "en")
+    assert RightsRequest.objects.count() == 2
+    # The refusal has its security event; the page is refused with the same reference.
+    assert refusal.event.kind == EventKind.REFUSED
+    again = Client().post("/rights/", page)
+    assert again.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert refusal.reference in again.content.decode()
+
+
+@pytest.mark.duty("SEC-01")
+def test_a_request_asked_through_the_api_records_its_security_event_tied_to_the_person():
+    client = Client(REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="example-client/1.0")
+    request = ask_with(client)
+    [event] = SecurityEvent.objects.all()
+    assert (event.kind, event.scope, event.person_id, event.about) == (
+        EventKind.RIGHTS,
+        "rights",
+        request.person_id,
+        request.reference,
+    )
+    assert (event.address, event.user_agent) == ("198.51.100.7", "example-client/1.0")
+
+
+def ask_with(client: Client) -> RightsRequest:
+    response = post(REQUESTS, {"kind": "access", "email": ADDRESS}, client=client)
+    assert response.status_code == HTTPStatus.ACCEPTED, response.content.decode()
+    return RightsRequest.objects.get(reference=response.json()["reference"])
 
 
 def test_the_portals_limits_count_the_api_too(settings):

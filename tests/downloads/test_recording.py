@@ -17,10 +17,11 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
+from piwarden.audit.log import EventType
 from piwarden.audit.models import AuditEvent
 from piwarden.downloads import browsing
 from piwarden.downloads.models import DownloadRecord, PageView, Resource
-from piwarden.people.actions import erase_person
+from piwarden.people.actions import erase_person, lift_restriction, restrict_processing
 from piwarden.people.models import Person
 from piwarden.people.registry import Section, export_person
 from piwarden.policy.declaration import load_declaration
@@ -250,3 +251,39 @@ def test_refusing_a_category_later_deletes_the_history_it_covered(visitor: Visit
         ("pages", "refused"),
         ("downloads", "refused"),
     ]
+
+
+# --- a restriction (PIPL 44) stops both histories, through the gate ------------------------------
+
+
+@pytest.mark.duty("RGT-01")
+def test_a_person_who_restricted_processing_gets_no_new_history(visitor: Visitor, person, resource):
+    client = visitor("accept_all")
+    download(client, resource)
+    assert client.get("/").status_code == HTTPStatus.OK
+    browsing.flush()
+    before = (DownloadRecord.objects.count(), PageView.objects.count())
+    assert before == (1, 1)
+    restrict_processing(person, by=None, reference="RESTRICTED")
+    download(client, resource)  # the file is still served
+    assert client.get("/en/privacy/").status_code == HTTPStatus.OK
+    browsing.flush()
+    assert (DownloadRecord.objects.count(), PageView.objects.count()) == before
+    refused = AuditEvent.objects.filter(event_type=EventType.PROCESSING_REFUSED, purpose="visitor_history")
+    assert sorted(e.extra["category"] for e in refused) == ["browsing_history", "download_history"]
+    # Lifted, the history is kept again (the cookie choice still allows it).
+    lift_restriction(person, by=None, reason="The person asked for the restriction to end.")
+    download(client, resource)
+    assert client.get("/").status_code == HTTPStatus.OK
+    browsing.flush()
+    assert (DownloadRecord.objects.count(), PageView.objects.count()) == (2, 2)
+
+
+@pytest.mark.duty("RGT-01")
+def test_views_noted_before_a_restriction_are_not_written_after_it(visitor: Visitor, person):
+    client = visitor("accept_all")
+    assert client.get("/").status_code == HTTPStatus.OK
+    assert browsing.waiting() == 1
+    restrict_processing(person, by=None, reference="RESTRICTED")
+    assert browsing.flush() == 0
+    assert not PageView.objects.exists()

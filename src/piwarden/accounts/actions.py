@@ -216,6 +216,19 @@ def resend_verification(account: Account) -> None:
     prepare_enqueue(send_account_mail, str(mail.pk)).run()
 
 
+def correct_account_email(account: Account, address: str) -> None:
+    """A part of a correction's write path (``people.actions.correct_person_data``, in its
+    transaction): the account's address becomes ``address``, its look-up digest with it, and it is
+    confirmed again: the account stays usable (the rights request proved who asked), and a
+    confirmation link goes to the new address, whose click records the confirmation."""
+    account.email = address
+    account.email_index = blind.email_index(address)
+    account.email_verified_at = None
+    account.save(update_fields=["email", "email_index", "email_verified_at"])
+    mail = AccountMail.objects.create(account=account, kind=MailKind.VERIFY, created_at=timezone.now())
+    prepare_enqueue(send_account_mail, str(mail.pk)).run()
+
+
 # --- sign-in -------------------------------------------------------------------------------
 
 

@@ -15,12 +15,14 @@ the notices to everyone (cessation, material change, incident) reach account hol
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db.models import OuterRef, QuerySet
 from django.utils.translation import gettext_noop
 
+from piwarden.accounts.actions import correct_account_email
+from piwarden.accounts.forms import SignUpForm
 from piwarden.accounts.models import (
     CATEGORY,
     LOG_CATEGORY,
@@ -34,7 +36,16 @@ from piwarden.accounts.models import (
 )
 from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
+from piwarden.people.registry import (
+    Correctable,
+    Deletes,
+    Index,
+    Keeps,
+    Record,
+    Subject,
+    register,
+    register_correctable,
+)
 from piwarden.processing.gate import Permit
 
 CHUNK = 200
@@ -142,6 +153,50 @@ register(
     module=__name__,
     held=lambda person: AccountSession.objects.filter(account__person=person),
 )
+# --- correction (PIPL 46): the account's own fields, through the rights portal's correction ------
+
+
+def _clean(name: str) -> Callable[[str], str]:
+    def clean(value: str) -> str:
+        # The sign-up form's field: the same checks and messages as when the value was given.
+        return str(SignUpForm().fields[name].clean(value))
+
+    return clean
+
+
+def _apply(name: str, write: Callable[[Account, str], None]) -> Callable[[Person, str], tuple[int, int]]:
+    def apply(person: Person, value: str) -> tuple[int, int]:
+        changed = unchanged = 0
+        for account in Account.objects.filter(person=person).select_for_update():
+            if getattr(account, name) == value:
+                unchanged += 1
+                continue
+            write(account, value)
+            changed += 1
+        return changed, unchanged
+
+    return apply
+
+
+def _write_phone(account: Account, value: str) -> None:
+    account.phone = value
+    account.save(update_fields=["phone"])  # sealed under its own associated data
+
+
+# The date of birth is not offered: it decides whether a guardian must consent (a change is a
+# guardian's matter, not a correction of a value).
+_CORRECTED = {"email": (correct_account_email, Index.EMAIL), "phone": (_write_phone, Index.PHONE)}
+for _name, (_write, _index) in _CORRECTED.items():
+    register_correctable(
+        Correctable(
+            field=f"accounts.Account.{_name}",
+            category=CATEGORY,
+            clean=_clean(_name),
+            apply=_apply(_name, _write),
+            index=_index,
+        )
+    )
+
 register(
     LOG_CATEGORY,
     subject=Subject.VISITOR,

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest
 
-from piwarden.ratelimit.limiter import Limit, bucket_for, client_address, hit_key, window_of
-from piwarden.security.actions import Refused, refusal_for
-from piwarden.security.models import Rule
+from piwarden.ratelimit.limiter import client_address
+from piwarden.ratelimit.refusals import count_and_refuse
+from piwarden.security.actions import Refused
 from piwarden.vault.blind import normalise_email
 
 
@@ -49,61 +49,27 @@ class Throttle:
     refused: Refused | None = None  # what the refusal page cites (piwarden.security): a reference for review
 
 
-@dataclass(frozen=True)
-class Counted:
-    limit: Limit
-    refused: Refused | None  # over the rate: the refusal recorded for this counter's window
-
-
-def _count(request: HttpRequest, scope: str, key: str, rate_setting: str) -> Counted:
-    """Count one attempt; over the rate, the refusal the person can cite (the first of a window is
-    recorded as the decorator records it: a security event, the refusal, an audit event)."""
-    rate = getattr(settings, rate_setting)
-    limit = hit_key(scope, key, rate)
-    if not limit.limited:
-        return Counted(limit, None)
-    most, seconds = window_of(rate)
-    refused = refusal_for(
-        request,
-        rule=Rule.RATE_LIMIT,
-        scope=scope,
-        client=bucket_for(scope, key),
-        window_start=limit.window_start,
-        detail={"count": limit.count, "limit": most, "window_seconds": seconds},
-        retry_after=limit.retry_after,
-        first=_first(limit, rate),
-    )
-    return Counted(limit, refused)
-
-
-def _first(limit: Limit, rate: str) -> bool:
-    return limit.limited and limit.count == window_of(rate)[0] + 1
-
-
 def sign_in(request: HttpRequest, email: str) -> Throttle:
     """Count one sign-in attempt; what may happen next."""
     client = client_address(request)
     account = normalise_email(email)
-    by_client = _count(request, "account_sign_in_client", client, "PIWARDEN_SIGN_IN_RATE")
-    pair = _count(request, "account_sign_in_pair", f"{account}|{client}", "PIWARDEN_SIGN_IN_PAIR_RATE")
-    by_account = _count(request, "account_sign_in_account", account, "PIWARDEN_SIGN_IN_ACCOUNT_RATE")
+    by_client = count_and_refuse(request, "account_sign_in_client", client, settings.PIWARDEN_SIGN_IN_RATE)
+    pair = count_and_refuse(request, "account_sign_in_pair", f"{account}|{client}", settings.PIWARDEN_SIGN_IN_PAIR_RATE)
+    by_account = count_and_refuse(request, "account_sign_in_account", account, settings.PIWARDEN_SIGN_IN_ACCOUNT_RATE)
     if by_client.refused or pair.refused:
-        first = _first(pair.limit, settings.PIWARDEN_SIGN_IN_PAIR_RATE) or _first(
-            by_client.limit, settings.PIWARDEN_SIGN_IN_RATE
-        )
+        first = pair.first or by_client.first
         retry = max(
             by_client.limit.retry_after if by_client.refused else 0, pair.limit.retry_after if pair.refused else 0
         )
         return Throttle(Verdict.REFUSED, retry, first, pair.refused or by_client.refused)
     if by_account.refused:
-        first = _first(by_account.limit, settings.PIWARDEN_SIGN_IN_ACCOUNT_RATE)
-        return Throttle(Verdict.CAPTCHA, first=first, refused=by_account.refused)
+        return Throttle(Verdict.CAPTCHA, first=by_account.first, refused=by_account.refused)
     return Throttle(Verdict.GO)
 
 
 def code(request: HttpRequest, session_id: str) -> Throttle:
     """Count one authenticator code typed for a half-signed-in session (5 per sign-in window)."""
-    counted = _count(request, "account_code", session_id, "PIWARDEN_SIGN_IN_PAIR_RATE")
+    counted = count_and_refuse(request, "account_code", session_id, settings.PIWARDEN_SIGN_IN_PAIR_RATE)
     if counted.refused:
         return Throttle(Verdict.REFUSED, counted.limit.retry_after, refused=counted.refused)
     return Throttle(Verdict.GO)
@@ -111,6 +77,7 @@ def code(request: HttpRequest, session_id: str) -> Throttle:
 
 def mail(request: HttpRequest, email: str) -> Refused | None:
     """Count one e-mail asked for (sign-up, reset) per client and per address; the refusal when over."""
-    client = _count(request, "account_mail_client", client_address(request), "PIWARDEN_ACCOUNT_MAIL_RATE")
-    address = _count(request, "account_mail_address", normalise_email(email), "PIWARDEN_ACCOUNT_MAIL_RATE")
+    rate = settings.PIWARDEN_ACCOUNT_MAIL_RATE
+    client = count_and_refuse(request, "account_mail_client", client_address(request), rate)
+    address = count_and_refuse(request, "account_mail_address", normalise_email(email), rate)
     return client.refused or address.refused

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from ninja import Schema
+from ninja import Field, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from piwarden.rights.actions import CodeOutcome
 from piwarden.rights.forms import code_refusal, too_many_codes_message
+from piwarden.security.actions import Refused
+from piwarden.security.models import EXPLAINED, REFERENCE_LENGTH, Rule
 
 NO_STORE = "no-store"  # answers name requests and carry tokens: no cache keeps them
 CONTENT_TYPE = "application/json; charset=utf-8"  # ninja's
@@ -26,6 +29,12 @@ class Error(Schema):
     error: str
     message: str
     fields: dict[str, list[str]] = {}
+    reference: str | None = Field(
+        None,
+        description="With rate_limited and refused: the refusal's reference, to cite when asking a person to review "
+        "it at /security/review/ (/en/security/review/ in English).",
+        json_schema_extra={"minLength": REFERENCE_LENGTH, "maxLength": REFERENCE_LENGTH},
+    )
 
 
 class ApiError(Exception):
@@ -39,15 +48,18 @@ class ApiError(Exception):
         *,
         fields: dict[str, list[str]] | None = None,
         retry_after: int | None = None,
+        reference: str | None = None,
     ) -> None:
         super().__init__(code)  # the code only: a message may quote what was sent
         self.status, self.code, self.message, self.fields = status, code, message, fields or {}
-        self.retry_after = retry_after
+        self.retry_after, self.reference = retry_after, reference
 
 
 def render(request: HttpRequest, exc: ApiError) -> HttpResponse:
     """The error as JSON (as ninja renders an answer), never cached; ``request`` for the handlers' signature."""
-    body = {"error": exc.code, "message": exc.message, "fields": exc.fields}
+    body: dict[str, object] = {"error": exc.code, "message": exc.message, "fields": exc.fields}
+    if exc.reference is not None:
+        body["reference"] = exc.reference
     response = HttpResponse(json.dumps(body), status=exc.status, content_type=CONTENT_TYPE)
     response["Cache-Control"] = NO_STORE
     if exc.retry_after is not None:
@@ -99,13 +111,23 @@ def closed() -> ApiError:
     )
 
 
-def rate_limited(reference: str) -> ApiError:
-    message = _(
-        "Too many requests from your network. Please wait and try again; Retry-After says how many seconds. "
-        "If you think this is a mistake, ask for a person to review it at /en/security/review/ with the "
-        "reference %(reference)s."
-    ) % {"reference": reference}
-    return ApiError(429, "rate_limited", message)
+def refused(refusal: Refused) -> ApiError:
+    """A refusal by a risk rule, as the refusal page says it: what happened, when to try again, and
+    the reference to cite when asking a person to review it (PIPL 24).  ``rate_limited`` for a rate
+    limit, ``refused`` for the block of a client that sent too many forms today."""
+    rule = Rule(refusal.rule)
+    minutes = max(1, (refusal.retry_after + 59) // 60)
+    what_to_do = _(
+        "Please try again in %(minutes)d minutes (Retry-After says how many seconds). If you think this is a "
+        "mistake, ask for a person to review it at %(review)s with the reference %(reference)s."
+    ) % {"minutes": minutes, "review": reverse("site:security_review"), "reference": refusal.reference}
+    return ApiError(
+        429,
+        "rate_limited" if rule is Rule.RATE_LIMIT else "refused",
+        f"{EXPLAINED[rule]} {what_to_do}",
+        retry_after=refusal.retry_after,
+        reference=refusal.reference,
+    )
 
 
 def too_many_codes(retry_after: int) -> ApiError:

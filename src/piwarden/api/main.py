@@ -47,12 +47,18 @@ Errors are `{"error": code, "message": text, "fields": {...}}`, the message in t
 `Accept-Language` (zh-hans by default, or en). Codes: `invalid` (400, `fields` says what, with
 the messages of the form on /rights/), `malformed` (400, not this operation's JSON),
 `code_wrong`, `code_expired`, `code_used`, `code_exhausted` (400), `unauthorized` (401, no
-bearer token), `not_found` (404), `rate_limited` and `too_many_codes` (429).
+bearer token), `not_found` (404), `rate_limited`, `refused` and `too_many_codes` (429).
 
-Rate limits: the pages' limits per network address (and per e-mail address for codes sent),
-counted together with the pages, plus, since the API has no CAPTCHA, a stricter one of its own
-per network address for every POST (PIWARDEN_API_RATE, 30 an hour by default). Over a limit:
-429 with Retry-After.
+Rate limits and risk rules: the pages' limits per network address (and per e-mail address for
+codes sent), counted together with the pages, plus, since the API has no CAPTCHA, a stricter one
+of its own per network address for every POST (PIWARDEN_API_RATE, 30 an hour by default). A new
+request counts in the pages' daily count of forms sent per network address: past it (30 by
+default), new requests from that network are refused until the day ends. Over a limit: 429 with
+Retry-After; `rate_limited` and `refused` also give the refusal's `reference`, to cite when asking
+a person to review it at /security/review/ (/en/security/review/ in English).
+
+Each new request records, as the pages do, the device and software information it came with
+(network address, user agent, a device signature; policy §1(I)1.2), kept 184 days for security.
 """
 
 

@@ -29,7 +29,9 @@ from piwarden.rights.actions import verify_request as verify_code
 from piwarden.rights.archive import ArchiveUnavailable, open_request_archive, request_archive
 from piwarden.rights.forms import DETAILS_MAX, CodeForm, FollowForm, RightsRequestForm
 from piwarden.rights.models import CODE_DIGITS, CODE_LIFETIME, REFERENCE_LENGTH, ActingAs, RequestKind, RequestStatus
-from piwarden.security.actions import Refused
+from piwarden.security.actions import Refused, recording
+from piwarden.security.models import EventKind
+from piwarden.security.risk import assess_submission
 
 router = Router(tags=["rights"])
 
@@ -159,7 +161,7 @@ class Token(HttpBearer):
 
 
 def _refuse(request: HttpRequest, refused: Refused) -> HttpResponse:
-    return errors.render(request, errors.rate_limited(refused.reference))
+    return errors.render(request, errors.refused(refused))
 
 
 def _limited(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -192,6 +194,9 @@ def submit(request: HttpRequest, payload: RequestIn) -> Status[dict[str, Any]]:
     the site ceases operation (policy §3(II): until the day before, requests are taken as usual)."""
     if not rights_open():
         raise errors.closed()
+    risk = assess_submission(request, "rights")  # the portal's risk rules (no CAPTCHA here: its own rate instead)
+    if risk.refused is not None:
+        raise errors.refused(risk.refused)
     language = payload.language or get_language() or settings.LANGUAGE_CODE
     try:
         forms.ChoiceField(choices=settings.LANGUAGES).clean(language)
@@ -201,7 +206,8 @@ def submit(request: HttpRequest, payload: RequestIn) -> Status[dict[str, Any]]:
     _checked(form)
     given = form.to_input(language)
     _count_code_mail(given.email)
-    created = submit_request(given, context="api.rights.submit")
+    # The device and software information of the request (policy §一(I)1.2), as the portal records it.
+    created = submit_request(given, context="api.rights.submit", also=recording(request, EventKind.RIGHTS))
     return Status(
         202,
         {

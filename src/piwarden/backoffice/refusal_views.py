@@ -5,18 +5,20 @@ one refusal with why its rule fired, the client masked, the person's words, and 
 from __future__ import annotations
 
 from django import forms
-from django.core.paginator import Paginator
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from piwarden.backoffice.decorators import staff_required
+from piwarden.backoffice.listing import SwitchedList, staff_list
 from piwarden.security import access
 from piwarden.security.actions import ReviewRefused, decide_refusal
-from piwarden.security.models import REASON_MAX_LENGTH, ReviewOutcome
+from piwarden.security.models import REASON_MAX_LENGTH, Refusal, ReviewOutcome
 from piwarden.staff.permissions import staff_role
 
 
@@ -31,14 +33,16 @@ class DecisionForm(forms.Form):
     )
 
 
-@staff_required
-@require_GET
-def refusals(request: HttpRequest) -> HttpResponse:
-    awaiting = request.GET.get("awaiting") == "1"
-    rows = access.list_refusals(request.user, awaiting=awaiting)
-    page = Paginator(rows, access.PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"role": staff_role(request.user), "page": page, "awaiting": awaiting}
-    return render(request, "backoffice/refusals.html", context)
+class RefusalList(SwitchedList[Refusal]):
+    template_name = "backoffice/refusals.html"
+    switch = "awaiting"
+    paginate_by = access.PAGE_SIZE
+
+    def rows(self, user: AbstractBaseUser | AnonymousUser, switched: bool) -> QuerySet[Refusal]:
+        return access.list_refusals(user, awaiting=switched)
+
+
+refusals = staff_list(RefusalList)
 
 
 @staff_required

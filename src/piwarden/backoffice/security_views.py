@@ -8,7 +8,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.core.paginator import Paginator
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,9 +19,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from piwarden.backoffice.decorators import staff_required
+from piwarden.backoffice.listing import SwitchedList, staff_list
 from piwarden.monitoring import access as monitoring
 from piwarden.monitoring.actions import AcknowledgeRefused, acknowledge_alert
-from piwarden.monitoring.models import NOTE_MAX_LENGTH
+from piwarden.monitoring.models import NOTE_MAX_LENGTH, Alert
 from piwarden.staff.permissions import staff_role
 
 
@@ -65,14 +67,16 @@ class SecurityFilterForm(forms.Form):
         )
 
 
-@staff_required
-@require_GET
-def alerts(request: HttpRequest) -> HttpResponse:
-    open_only = request.GET.get("open") == "1"
-    rows = monitoring.list_alerts(request.user, open_only=open_only)
-    page = Paginator(rows, monitoring.ALERT_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"role": staff_role(request.user), "page": page, "open_only": open_only}
-    return render(request, "backoffice/alerts.html", context)
+class AlertList(SwitchedList[Alert]):
+    template_name = "backoffice/alerts.html"
+    switch = "open"
+    paginate_by = monitoring.ALERT_PAGE_SIZE
+
+    def rows(self, user: AbstractBaseUser | AnonymousUser, switched: bool) -> QuerySet[Alert]:
+        return monitoring.list_alerts(user, open_only=switched)
+
+
+alerts = staff_list(AlertList)
 
 
 @staff_required

@@ -38,6 +38,7 @@ from piwarden.backoffice.forms import (
     StaffLoginForm,
     TrainingForm,
 )
+from piwarden.backoffice.listing import query_without_page
 from piwarden.children.access import guardian_has_consented
 from piwarden.children.actions import ChildProtectionRefused, flag_child_data
 from piwarden.inquiries import access as inquiry_access
@@ -117,7 +118,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         return render(request, "backoffice/inbox.html", context, status=400)
     rows = inquiry_access.list_inquiries_for_staff(request.user, form.inbox_filter())
     context["page"] = Paginator(rows, inquiry_access.INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
-    context["query"] = _query_without_page(request)
+    context["query"] = query_without_page(request)
     return render(request, "backoffice/inbox.html", context)
 
 
@@ -217,7 +218,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "form": form,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "pending": any(row["event"].seq is None for row in rows),
         "role": permissions.staff_role(request.user),
     }
@@ -244,13 +245,6 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.json"'
     return response
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    """The filter's query string, for the pager's links."""
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 def _audit_row(event: AuditEvent) -> dict[str, Any]:
@@ -307,7 +301,7 @@ def rights_queue(request: HttpRequest) -> HttpResponse:
     calendar, today = clock.load_calendar(), clock.day_of_receipt(timezone.now())
     context["page"] = page
     context["rows"] = [_queue_row(r, calendar, today) for r in page]
-    context["query"] = _query_without_page(request)
+    context["query"] = query_without_page(request)
     return render(request, "backoffice/rights_queue.html", context)
 
 

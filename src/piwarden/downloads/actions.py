@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Literal
 
 from django.contrib.auth.models import User
 from django.db import connections, transaction
@@ -18,6 +19,7 @@ from piwarden.downloads import browsing, files
 from piwarden.downloads.kinds import Kind
 from piwarden.downloads.models import DownloadRecord, PageView, Resource
 from piwarden.people.models import Person
+from piwarden.processing import gate
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,34 @@ def withdraw_resource(resource: Resource, *, by: User) -> Resource:
 # --- the visitor's histories --------------------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
-def record_download(person: Person, resource: Resource) -> DownloadRecord:
-    """One download in the person's history (the caller checked their functional-cookie choice).
+HISTORY_PURPOSE = "visitor_history"  # policy/declaration.toml: consent, not surviving a restriction
+# Each history's category, and the cookie category whose choice in the browser is its consent.
+_HISTORIES: dict[str, Literal["functional", "analytics"]] = {
+    "download_history": "functional",
+    "browsing_history": "analytics",
+}
 
-    No audit event: the row is the person's own record, kept by their choice and deleted by it;
-    a copy in the append-only log would outlive their clearing it."""
-    return DownloadRecord.objects.create(person=person, resource=resource, downloaded_at=timezone.now())
+
+def _history(person: Person, category: str, use: gate.Use) -> AbstractContextManager[gate.Permit]:
+    """The gate's decision on keeping ``category`` for the person: their restriction or erasure refuses it."""
+    return gate.processing(
+        person, HISTORY_PURPOSE, categories={category}, use=use, browser=gate.BrowserConsent(_HISTORIES[category])
+    )
+
+
+def record_download(person: Person, resource: Resource) -> DownloadRecord | None:
+    """One download in the person's history, if the gate allows it: the caller saw their browser
+    allow functional cookies (the consent), and the gate refuses a person who restricted processing
+    (PIPL 44) or was erased (the refusal is recorded; None then, and the file is served all the same).
+
+    No audit event for the row: it is the person's own record, kept by their choice and deleted by
+    it; a copy in the append-only log would outlive their clearing it."""
+    use = gate.Use("downloads.download", actor_kind=ActorKind.VISITOR, extra={"resource": str(resource.pk)})
+    try:
+        with _history(person, "download_history", use):
+            return DownloadRecord.objects.create(person=person, resource=resource, downloaded_at=timezone.now())
+    except gate.ProcessingRefused:
+        return None
 
 
 _PAGE_VIEW_COLUMNS = ("person_id", "path", "viewed_at")  # PageView's, but its own key
@@ -109,18 +132,36 @@ MAX_PATH = 200  # PageView.path's max_length
 
 
 def record_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]]) -> int:
-    """Waiting page views (browsing.py), written by multi-row INSERTs (one per BATCH) in their own
-    transaction: no model instance per row (the write is the hot path's amortised cost)."""
+    """Waiting page views (browsing.py), each person's written through the gate (after the response,
+    off the request path): the middleware saw their browser allow analytics (the consent), and the
+    gate refuses a person who restricted processing or was erased since, whose views are dropped.
+    Each person's rows are one multi-row INSERT per BATCH, in the gate's transaction: no model
+    instance per row (the write is the hot path's amortised cost)."""
     if not views:
         return 0
+    by_person: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime.datetime]]] = {}
+    for view in views:
+        by_person.setdefault(view[0], []).append(view)
+    written = 0
+    for person in Person.objects.filter(pk__in=by_person):
+        use = gate.Use("downloads.page_views", actor_kind=ActorKind.VISITOR)
+        try:
+            with _history(person, "browsing_history", use):
+                written += _insert_page_views(by_person[person.pk])
+        except gate.ProcessingRefused:
+            continue
+    return written
+
+
+def _insert_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]]) -> int:
     meta = PageView._meta
-    columns = ", ".join(connections[PageView.objects.db].ops.quote_name(c) for c in _PAGE_VIEW_COLUMNS)
     connection = connections[PageView.objects.db]
+    columns = ", ".join(connection.ops.quote_name(c) for c in _PAGE_VIEW_COLUMNS)
     native_uuid = connection.features.has_native_uuid_field
     adapt = connection.ops.adapt_datetimefield_value
     rows = [(pid if native_uuid else pid.hex, page[:MAX_PATH], adapt(at)) for pid, page, at in views]
     head = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES "  # noqa: S608  # our own table and columns
-    with transaction.atomic(durable=True), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         for start in range(0, len(rows), browsing.BATCH):
             chunk = rows[start : start + browsing.BATCH]
             cursor.execute(head + ", ".join(["(%s, %s, %s)"] * len(chunk)), [v for row in chunk for v in row])

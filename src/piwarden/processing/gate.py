@@ -14,7 +14,8 @@ entry point.  It decides on (person, purpose, categories) and says *why* in a
   declaration marks ``survives_restriction`` (storage and security, PIPL 47 para 2);
 * the purpose rests on consent → allowed only with an active consent whose fingerprint
   matches the purpose as declared *now* (a changed purpose needs re-consent, PIPL 14(2));
-  separate consent is required where the purpose demands it;
+  separate consent is required where the purpose demands it; for the visitor's histories the
+  consent is their browser's cookie choice (:class:`BrowserConsent`);
 * the purpose rests on another PIPL Art 13 basis → allowed, and the use of that basis is
   written to the audit log.
 
@@ -46,7 +47,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import transaction
 from django.db.models import UUIDField
@@ -114,6 +115,16 @@ class GivenConsent:
 
 
 @dataclass(frozen=True)
+class BrowserConsent:
+    """The consent a purpose rests on is the visitor's cookie choice: ``category`` (functional or
+    analytics) was allowed in the browser that made the request (``consent.cookies.allows``, which
+    honours Global Privacy Control), and the choice is in the cookie-consent ledger.  The gate cannot
+    read a browser's choice; it decides everything else (declared, bound, erased, restricted)."""
+
+    category: Literal["functional", "analytics"]
+
+
+@dataclass(frozen=True)
 class Permit:
     """An allowed use, as the body of :func:`processing` receives it."""
 
@@ -139,6 +150,7 @@ def processing(
     use: Use,
     separate: bool = False,
     consent: GivenConsent | None = None,
+    browser: BrowserConsent | None = None,
 ) -> Iterator[Permit]:
     """Ask the gate, record the answer, and run the caller's use of the data in one transaction.
 
@@ -159,7 +171,7 @@ def processing(
     prepared = _prepare_given(known, purpose_id, consent) if isinstance(known, Person) else None
     with transaction.atomic(durable=True), batched():
         subject = _as_of_now(person) if isinstance(person, Person) else person()
-        decision = _decide(subject, purpose_id, categories, separate=separate, given=consent)
+        decision = _decide(subject, purpose_id, categories, separate=separate, given=consent, browser=browser)
         _record(decision, subject, use)
         if decision.allowed:
             if prepared is None or subject is not known:
@@ -225,7 +237,13 @@ def _as_of_now(person: Person) -> Person:
 
 
 def _decide(
-    person: Person, purpose_id: str, categories: Collection[str], *, separate: bool, given: GivenConsent | None
+    person: Person,
+    purpose_id: str,
+    categories: Collection[str],
+    *,
+    separate: bool,
+    given: GivenConsent | None,
+    browser: BrowserConsent | None = None,
 ) -> Decision:
     """Every category must allow the purpose; the first refusal answers (categories in name order)."""
     if not categories:
@@ -251,6 +269,8 @@ def _decide(
     if given is not None and (given.kind is ConsentKind.SEPARATE or not separate):
         # Recorded once allowed (see processing), under the purpose as declared now.
         return Decision(True, purpose_id, basis, gettext_noop("active consent"), first)
+    if browser is not None and not separate:
+        return Decision(True, purpose_id, basis, gettext_noop("cookie consent in force"), first)
     return _consented(declaration, person, purpose, first, separate=separate)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -234,7 +234,9 @@ class RequestInput:
     language: str
 
 
-def submit_request(given: RequestInput, *, context: str = "rights.submit") -> RightsRequest:
+def submit_request(
+    given: RequestInput, *, context: str = "rights.submit", also: Callable[[RightsRequest], object] | None = None
+) -> RightsRequest:
     """Store a request, awaiting verification, and queue the e-mail with its one-time code.
 
     The requester is the person with this e-mail (found by its blind index, or created): the
@@ -242,17 +244,19 @@ def submit_request(given: RequestInput, *, context: str = "rights.submit") -> Ri
     holds the request, its first step, the code, the audit event and the queued e-mail.  The
     answer is the same whether the address was known or not: a new request with a new reference.
     Two first requests with one new e-mail meet the person's unique index: the loser runs again.
+    ``also`` runs in the same transaction once the request is written: the pages and the API record
+    the request's security event there (``security.actions.recording``).
     """
     for last_attempt in (False, True):
         try:
-            return _submit(given, context)
+            return _submit(given, context, also)
         except IntegrityError:
             if last_attempt:
                 raise
     raise AssertionError("unreachable")
 
 
-def _submit(given: RequestInput, context: str) -> RightsRequest:
+def _submit(given: RequestInput, context: str, also: Callable[[RightsRequest], object] | None) -> RightsRequest:
     find = functools.partial(find_or_create_person, email=given.email)
     use = gate.Use(context, actor_kind=ActorKind.VISITOR, fields=("email", "details"))
     with gate.processing(find, PURPOSE, categories={CATEGORY}, use=use) as permit:
@@ -278,6 +282,8 @@ def _submit(given: RequestInput, context: str) -> RightsRequest:
             fields=("email", "details"),
             extra={"request": request.reference, "kind": request.kind, "acting_as": request.acting_as},
         )
+        if also is not None:
+            also(request)
         # The task backend writes to the same database: the queued e-mail commits with the request.
         send_code_mail.enqueue(str(code.pk))
     return request

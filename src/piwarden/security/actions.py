@@ -17,9 +17,9 @@ import datetime
 import functools
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connections, router, transaction
@@ -114,6 +114,22 @@ def record_security_event(
     log itself, kept 184 days (``policy/declaration.toml``, ``security_events``).
     """
     return _insert_event(ClientInfo.of(request), str(kind), scope or str(kind), person, about)
+
+
+class Stored(Protocol):
+    """What a write path stored for a person: a consultation, a rights request."""
+
+    @property
+    def person(self) -> Person: ...
+
+    @property
+    def reference(self) -> str: ...
+
+
+def recording(request: HttpRequest, kind: EventKind) -> Callable[[Stored], uuid.UUID]:
+    """For a write path's ``also``: once it stored its object, in its transaction, the request's
+    security event, tied to the object's person and named by its reference (every interface alike)."""
+    return lambda stored: record_security_event(request, kind, person=stored.person, about=stored.reference)
 
 
 # --- refusals -----------------------------------------------------------------------------------

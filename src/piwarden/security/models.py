@@ -89,6 +89,20 @@ class Rule(models.TextChoices):
     CAPTCHA_FAILURES = "captcha_failures", _("Too many wrong verification codes")
 
 
+# What each rule means for the person refused, and what to do (the rule's own label is the staff's):
+# the refusal page and the API's refusal say it alike.
+EXPLAINED = {
+    Rule.RATE_LIMIT: _("Too many requests came from your network in a short time, so this one was not accepted."),
+    Rule.MANY_SUBMISSIONS: _(
+        "Too many forms were sent from your network today, so forms from it are not accepted until the day ends."
+    ),
+    Rule.CAPTCHA_FAILURES: _(
+        "The verification code was answered wrongly too many times from your network, so forms from it are not "
+        "accepted until the day ends."
+    ),
+}
+
+
 class ReviewOutcome(models.TextChoices):
     LIFTED = "lifted", _("Lifted: the refusal was a mistake or is no longer needed")
     UPHELD = "upheld", _("Upheld: the refusal stands")

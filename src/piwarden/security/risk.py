@@ -28,6 +28,7 @@ from django.http import HttpRequest
 from piwarden.prepared import execute
 from piwarden.ratelimit.limiter import bucket_for, client_address, hit_key, window_of
 from piwarden.ratelimit.models import RateCounter
+from piwarden.ratelimit.refusals import count_and_refuse
 from piwarden.security.actions import Refused, refusal_for
 from piwarden.security.models import Rule
 
@@ -44,21 +45,13 @@ class Risk:
 def assess_submission(request: HttpRequest, scope: str) -> Risk:
     """Count one submission of a public form for the client; say whether to ask more, or refuse."""
     block = settings.PIWARDEN_RISK_BLOCK
-    address = client_address(request)
-    limit = hit_key(RISK_SCOPE, address, f"{block}/d")
-    if not limit.limited:
-        return Risk(harder=limit.count > settings.PIWARDEN_RISK_HARDER_CAPTCHA, refused=None)
-    refused = refusal_for(
-        request,
-        rule=Rule.MANY_SUBMISSIONS,
-        scope=scope,
-        client=bucket_for(RISK_SCOPE, address),
-        window_start=limit.window_start,
-        detail={"count": limit.count, "limit": block, "window_seconds": DAY},
-        retry_after=limit.retry_after,
-        first=limit.count == block + 1,
+    counted = count_and_refuse(
+        request, RISK_SCOPE, client_address(request), f"{block}/d", rule=Rule.MANY_SUBMISSIONS, refusal_scope=scope
     )
-    return Risk(harder=True, refused=refused)
+    return Risk(
+        harder=counted.refused is not None or counted.limit.count > settings.PIWARDEN_RISK_HARDER_CAPTCHA,
+        refused=counted.refused,
+    )
 
 
 def count_captcha_failure(request: HttpRequest, scope: str) -> Refused | None:

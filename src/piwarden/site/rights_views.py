@@ -47,7 +47,7 @@ from piwarden.rights.actions import (
 from piwarden.rights.archive import request_archive
 from piwarden.rights.forms import CodeForm, FollowForm, code_refusal, too_many_codes_message
 from piwarden.rights.models import CODE_LIFETIME, RequestKind, RightsRequest
-from piwarden.security.actions import Refused, record_security_event
+from piwarden.security.actions import Refused, recording
 from piwarden.security.models import EventKind
 from piwarden.security.risk import assess_submission, count_captcha_failure
 from piwarden.site.actions import record_captcha_failure
@@ -126,9 +126,8 @@ def rights(request: HttpRequest) -> HttpResponse:
     given = form.to_input()
     if _mail_limited(given.email):
         return _rights_page(request, form, status=429, error=too_many_codes_message())
-    created = submit_request(given)
-    # The device and software information of the request (policy §一(I)1.2).
-    record_security_event(request, EventKind.RIGHTS, person=created.person, about=created.reference)
+    # The device and software information of the request (policy §一(I)1.2), in its own transaction.
+    created = submit_request(given, also=recording(request, EventKind.RIGHTS))
     return redirect(_with_reference("site:rights_verify", created.reference))
 
 

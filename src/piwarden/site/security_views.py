@@ -24,21 +24,7 @@ from django.views.decorators.http import require_http_methods
 from piwarden.ratelimit.decorators import rate_limit
 from piwarden.security.access import review_status
 from piwarden.security.actions import Refused, ReviewRefused, request_review
-from piwarden.security.models import MESSAGE_MAX_LENGTH, REFERENCE_LENGTH, Rule
-
-# What each rule means for the person, and what to do (the rule's own label is the staff's).
-_EXPLAINED = {
-    Rule.RATE_LIMIT: gettext_lazy(
-        "Too many requests came from your network in a short time, so this one was not accepted."
-    ),
-    Rule.MANY_SUBMISSIONS: gettext_lazy(
-        "Too many forms were sent from your network today, so forms from it are not accepted until the day ends."
-    ),
-    Rule.CAPTCHA_FAILURES: gettext_lazy(
-        "The verification code was answered wrongly too many times from your network, so forms from it are not "
-        "accepted until the day ends."
-    ),
-}
+from piwarden.security.models import EXPLAINED, MESSAGE_MAX_LENGTH, REFERENCE_LENGTH, Rule
 
 
 def refusal_page(request: HttpRequest, refused: Refused) -> HttpResponse:
@@ -46,7 +32,7 @@ def refusal_page(request: HttpRequest, refused: Refused) -> HttpResponse:
     minutes = max(1, (refused.retry_after + 59) // 60)
     context = {
         "refused": refused,
-        "explanation": _EXPLAINED.get(Rule(refused.rule), _EXPLAINED[Rule.RATE_LIMIT]),
+        "explanation": EXPLAINED[Rule(refused.rule)],
         "minutes": minutes,
         "review_url": f"{reverse('site:security_review')}?{urlencode({'ref': refused.reference})}",
     }

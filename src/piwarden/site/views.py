@@ -22,7 +22,7 @@ from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
-from piwarden.security.actions import Refused, record_security_event
+from piwarden.security.actions import Refused, recording
 from piwarden.security.models import EventKind
 from piwarden.security.risk import assess_submission, count_captcha_failure
 from piwarden.site.actions import record_captcha_failure
@@ -128,9 +128,7 @@ def consultation(request: HttpRequest) -> HttpResponse:
         # The request's device and software information (policy §一(I)1.2), in the submission's own transaction.
         inquiry, created = submit_inquiry(
             form.to_submission(),
-            also=lambda stored: record_security_event(
-                request, EventKind.CONSULTATION, person=stored.person, about=stored.reference
-            ),
+            also=recording(request, EventKind.CONSULTATION),
         )
     except ProcessingRefused:
         error = _(
