@@ -182,6 +182,8 @@ def test_reject_all_then_browse_and_download_stores_nothing_per_person(
     assert rows_of(email) == ([], 0)
     assert non_essential(page.context) == set()
     account_page_shows(page, site, downloads=0, views=0)
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "account-no-history-zh", 390)
 
 
 @pytest.mark.duty("CON-02")
