@@ -13,13 +13,11 @@ The account page with both histories is shot at desktop and phone widths (PIWARD
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from piwarden.accounts.models import Account
@@ -28,7 +26,7 @@ from piwarden.downloads import browsing
 from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.policy.declaration import load_declaration
 from piwarden.vault.blind import email_index
-from tests.accounts.test_browser import PASSWORD, link_from
+from tests.accounts.in_browser import WORDS, open_account
 from tests.backoffice.test_console_browser import shoot
 from tests.browser.test_browser import CSP_PROBE
 from tests.downloads.conftest import PDF, publish
@@ -36,31 +34,6 @@ from tests.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The words each language's pages use, for what the test clicks and reads.
-WORDS = {
-    "zh": {
-        "prefix": "",
-        "locale": "zh-CN",
-        "confirm": "确认我的电子邮箱",
-        "confirmed": "电子邮箱已确认",
-        "sign_in": "登录",
-        "accept_all": "全部接受",
-        "reject_all": "全部拒绝",
-        "save": "保存我的选择",
-        "title": "零信任白皮书",
-    },
-    "en": {
-        "prefix": "/en",
-        "locale": "en-GB",
-        "confirm": "Confirm my e-mail address",
-        "confirmed": "E-mail address confirmed",
-        "sign_in": "Sign in",
-        "accept_all": "Accept all",
-        "reject_all": "Reject all",
-        "save": "Save my choice",
-        "title": "Zero Trust White Paper",
-    },
-}
 BROWSED = ("/contact/", "/privacy/", "/downloads/")
 
 
@@ -80,30 +53,6 @@ def first_visit(page: Page, base: str) -> None:
     for name in ("functional", "analytics"):
         expect(page.locator(f"#cookie-banner input[name={name}]")).not_to_be_checked()
     assert cookie_names(page.context) == set()
-
-
-def open_account(page: Page, base: str, smtp: SMTPServer, words: dict[str, str]) -> str:
-    """Sign up, confirm with the e-mailed link, sign in; the account page is shown.  Returns the address."""
-    email = f"history-{uuid.uuid4().hex[:12]}@example.com"
-    page.goto(f"{base}/account/sign-up/")
-    page.fill("[name=email]", email)
-    page.fill("[name=date_of_birth]", "1990-04-12")
-    page.fill("[name=password]", PASSWORD)
-    page.fill("[name=captcha_1]", "PASSED")  # CAPTCHA test mode
-    page.check("[name=accept]")
-    page.locator("form.form button[type=submit]").click()
-    page.wait_for_url("**/account/sign-up/sent/")
-    call_command("db_worker", batch=True, startup_delay=False, verbosity=0)  # sends the confirmation
-    page.goto(link_from(smtp, email, "/account/verify/"))
-    page.get_by_role("button", name=words["confirm"]).click()
-    expect(page.locator("h1")).to_have_text(words["confirmed"])
-    page.goto(f"{base}/account/sign-in/")
-    page.fill("[name=email]", email)
-    page.fill("[name=password]", PASSWORD)
-    page.locator("form.form").get_by_role("button", name=words["sign_in"]).click()
-    page.wait_for_url(f"{base}/account/")
-    expect(page.locator("[data-account-email]")).to_have_text(email)
-    return email
 
 
 def browse_and_download(page: Page, base: str, title: str) -> None:
