@@ -143,6 +143,7 @@ def test_the_account_page_with_an_authenticator_reads_on_a_phone(live_server, pa
     expect(page.locator("[data-totp-secret]")).not_to_be_empty()
     page.fill("[name=code]", code_for(AccountAuthenticator.objects.get().secret or ""))
     page.locator("form.form button[type=submit]").click()
+    expect(page.locator("h1")).to_have_text("身份验证器已启用")  # answered before the next page is asked for
     page.goto(f"{live_server.url}/account/")
     expect(page.locator("#id_remove_password")).to_be_visible()
     shoot(page, "account-authenticator-zh", 390)
