@@ -4,7 +4,6 @@ person's values, ciphertexts or look-up digests is left in any row or in the dat
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
@@ -13,10 +12,13 @@ from django.core.management import call_command
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
-from piwarden.accounts.models import Account, LoginRecord
+from piwarden.accounts.models import Account, AccountAuthenticator, LoginRecord
 from piwarden.people.models import Person
 from piwarden.vault.blind import email_index
 from piwarden.vault.models import DataKey
+from tests.accounts.in_browser import WORDS, link_from, open_account
+from tests.accounts.test_totp import code_for
+from tests.backoffice.test_console_browser import shoot
 from tests.browser.test_browser import SHOTS
 from tests.screenshots import screenshot
 from tests.vault.test_canary import assert_absent, assert_absent_from_every_row, read_if_present, sqlite_files
@@ -31,11 +33,6 @@ pytestmark = [
 
 PASSWORD = "lanterns over the quiet river"  # a test password
 NEW_PASSWORD = "seven small boats at dawn"
-
-
-def link_from(smtp, address: str, path: str) -> str:
-    (message,) = [m for m in smtp.collector.to(address) if path in m.body][-1:]
-    return next(url for url in re.findall(r"https?://\S+", message.body) if path in url)
 
 
 def sign_up_in_chinese(page: Page, base: str, values: dict[str, str]) -> None:
@@ -133,3 +130,30 @@ def test_the_account_pages_work_without_javascript(live_server, browser: Browser
         screenshot(page, str(Path(SHOTS) / "account-sign-up-error-en.png"))
     finally:
         context.close()
+
+
+def test_the_account_page_with_an_authenticator_reads_on_a_phone(live_server, page: Page, smtp, settings) -> None:
+    """The holder's page once an authenticator app is set up: its removal form (a password field
+    and a button beside a label) stays within a 390 px screen, in Chinese."""
+    settings.PIWARDEN_SITE_URL = live_server.url
+    words = WORDS["zh"]
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_account(page, live_server.url, smtp, words)
+    page.goto(f"{live_server.url}/account/authenticator/")
+    expect(page.locator("[data-totp-secret]")).not_to_be_empty()
+    page.fill("[name=code]", code_for(AccountAuthenticator.objects.get().secret or ""))
+    page.locator("form.form button[type=submit]").click()
+    expect(page.locator("h1")).to_have_text("身份验证器已启用")  # answered before the next page is asked for
+    page.goto(f"{live_server.url}/account/")
+    expect(page.locator("#id_remove_password")).to_be_visible()
+    shoot(page, "account-authenticator-zh", 390)
+    button, field = (
+        page.get_by_role("button", name="移除身份验证器").bounding_box(),
+        page.locator("#id_remove_password").bounding_box(),
+    )
+    assert button is not None
+    assert field is not None
+    assert button["height"] <= field["height"] + 2  # the button's words on one line (squeezed, one per line)
+    assert field["width"] >= 200  # a field to type a password in, not a sliver beside its label
+    page.set_viewport_size({"width": 1280, "height": 900})
+    shoot(page, "account-authenticator-zh", 1280)
