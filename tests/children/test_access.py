@@ -19,17 +19,26 @@ from piwarden.audit.models import AuditEvent, EventType
 from piwarden.children.access import link_token
 from piwarden.children.actions import confirm_guardian_consent, request_guardian_consent
 from piwarden.inquiries.models import Inquiry
+from piwarden.people.models import Person
+from piwarden.vault.blind import email_index
 from tests.backoffice.test_staff_console import reveal, staff_client
 from tests.conftest import consultation_data, make_staff
 
 pytestmark = [pytest.mark.django_db, pytest.mark.duty("CHD-03")]
 
 
+def person_with_address(sealed: dict[str, str]) -> Person:
+    """The guardian's consent's hook: here the child is the person of the consultation request."""
+    return Person.objects.get(email_index=email_index(sealed["email"]))
+
+
 def childs_request() -> Inquiry:
     data = consultation_data(email="child.access@example.com", name="Xiaoming")
     assert Client().post("/en/consultation/", data).status_code == HTTPStatus.FOUND
     inquiry = Inquiry.objects.select_related("person").get()
-    asked = request_guardian_consent(inquiry.person, "guardian.access@example.com", "en")
+    asked = request_guardian_consent(
+        {"email": "child.access@example.com"}, "guardian.access@example.com", "en", on_consent=person_with_address
+    )
     confirm_guardian_consent(link_token(asked), shown_text="I consent", language="en")
     return inquiry
 

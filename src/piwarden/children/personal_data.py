@@ -6,6 +6,7 @@
 * ``child_protection_records``: the mark that the person's data is a child's, each guardian
   request's state, and the age statement of each consultation request; erasure deletes the mark
   and clears the statements (the request rows themselves go with the consultation's eraser).
+* ``child_sign_ups_awaiting_guardian``: belongs to no person (``Unattributable``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from piwarden.children.models import ChildMark, GuardianRequest
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Deletes, Record, Subject, Unattributable, register
 from piwarden.processing.gate import Permit
 
 
@@ -59,6 +60,13 @@ def export_records(permit: Permit) -> Iterator[Record]:
         yield {"consultation_request": reference, "age_statement": statement}
 
 
+# Nothing of the child is stored before the guardian consents (CHD-01): no person, no index.
+AWAITING = (
+    "A child's sign-up awaiting a guardian is sealed under its request's own key and tied to no person: nobody "
+    "can be found by it; the guardian's answer or the link's expiry destroys it."
+)
+
+
 def erase_records(person: Person) -> int:
     deleted, _ = ChildMark.objects.filter(person=person).delete()
     return deleted + Inquiry.objects.filter(person=person).exclude(age_statement="").update(age_statement="")
@@ -76,5 +84,12 @@ register(
     subject=Subject.VISITOR,
     export=export_records,
     erase=Deletes(erase_records),
+    module=__name__,
+)
+register(
+    "child_sign_ups_awaiting_guardian",
+    subject=Subject.NOBODY,
+    export=Unattributable(AWAITING),
+    erase=Unattributable(AWAITING),
     module=__name__,
 )

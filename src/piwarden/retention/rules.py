@@ -217,8 +217,13 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     ),
     Kept(
         "guardian_contacts",
-        "Erased with the child's data (the guardian's refusal, a staff flag, the person's erasure); a request the "
-        "guardian never answers is not swept yet.",
+        "Erased with the child's data (a staff flag, the person's erasure); the address in a request the guardian "
+        "refuses or never answers goes with the child's sign-up (child_sign_ups_awaiting_guardian).",
+    ),
+    Elsewhere(
+        "child_sign_ups_awaiting_guardian",
+        "destroyed with the request's own key at the guardian's answer; " + _HOUSEKEEPING + " when the link "
+        "expires unanswered (7 days)",
     ),
     Kept(
         "child_protection_records",

@@ -26,6 +26,7 @@ from django.contrib.sessions.models import Session
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.models import SESSION_IDLE, Account, AccountSession, AccountState, LoginRecord
+from piwarden.children.actions import expire_guardian_requests
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
 from piwarden.downloads.models import DownloadRecord, PageView
@@ -323,6 +324,15 @@ EXPIRIES: tuple[Expiry, ...] = (
         "the person they name is erased (crypto-shredded, in the erasure ledger) when nothing else holds them",
         _unconfirmed_accounts,
         category="visitor_accounts",
+    ),
+    Expiry(
+        "unanswered guardian requests",
+        "children.GuardianRequest.sign_up",
+        "requests for a guardian's consent unanswered when their link expires (7 days): the request's own key "
+        "destroyed, with the child's sealed sign-up and the guardian's address, and the request deleted (one "
+        "audit event each)",
+        expire_guardian_requests,
+        category="child_sign_ups_awaiting_guardian",
     ),
     Expiry(
         "cookie choices past their retention",
