@@ -221,7 +221,7 @@ def inquiry_child_ticket(request: HttpRequest, reference: str) -> HttpResponse:
 
 def _ticket_form(role: Role, data: Any = None) -> GrantRequestForm:
     """What a child's ticket may be asked for: the consultation details, for the purposes the role reveals them."""
-    pairs = {CONSULTATION: role.reveal.get(CONSULTATION, [])}
+    pairs = {CONSULTATION: permissions.reveal_purposes(role, [CONSULTATION])}
     return GrantRequestForm(data, role=role, pairs=pairs, prefix="ticket")  # beside the reveal form: its own ids
 
 

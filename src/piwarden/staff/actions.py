@@ -47,6 +47,7 @@ from piwarden.staff.permissions import (
     accounts_that_may,
     declared_role,
     holds_role_that_may,
+    may_reveal,
     role_may,
     roles_with,
     staff_role,
@@ -446,7 +447,7 @@ def request_child_ticket(
 def _request_grant(  # the grant's fields, by name
     actor: User, role: Role, *, category: str, purpose: str, reason: str, hours: int, person: Person | None = None
 ) -> AccessGrant:
-    allowed = role.may_reveal(category, purpose) if person is not None else purpose in role.grantable.get(category, ())
+    allowed = may_reveal(role, category, purpose) if person is not None else purpose in role.grantable.get(category, ())
     if not allowed:
         raise GrantRefused(
             gettext_noop("not grantable to the role"), _("Your role may not ask for this category and purpose.")
