@@ -50,6 +50,7 @@ from piwarden.incidents.actions import publish_notice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
 from piwarden.people.actions import find_or_create_person
+from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.revisions.actions import ensure_published
 from piwarden.rights.actions import RequestInput, send_follow_code, submit_request
@@ -104,6 +105,7 @@ class World:
     incident: str = ""  # an incident whose public notice is published (its slug)
     unpublished: str = ""  # an incident just recorded (its slug)
     child_inquiry: str = ""  # a child's request (a guardian consented), assigned to the sales consultant
+    child_person: str = ""  # its person's reference (the audit log's filter)
     guardian_link: str = ""  # the token of an open request for a guardian's consent
     refusal: str = ""  # a refusal by a risk rule (its reference)
     resource: str = ""  # a published downloadable resource (its id)
@@ -305,6 +307,22 @@ MATRIX: dict[str, list[Case]] = {
             note="no assignee, another's request",
         ),
     ],
+    # POST only: ask for an approval ticket to reveal a child's request (tests/children/test_access.py).
+    "backoffice:inquiry_child_ticket": [
+        Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:inquiry_child_ticket", args=[w.child_inquiry])),
+        Case(
+            staff(privacy_officer=BAD),
+            url=lambda w: reverse("backoffice:inquiry_child_ticket", args=[w.child_inquiry]),
+            method="post",
+            note="nothing posted, a child's request",
+        ),
+        Case(
+            staff(),
+            url=lambda w: reverse("backoffice:inquiry_child_ticket", args=[w.own_inquiry]),
+            method="post",
+            note="not a child's request",
+        ),
+    ],
     # POST only: flag a request as a child's without a guardian's consent (tests/children/test_flag.py).
     "backoffice:inquiry_flag_child": [
         Case(every_role(NOT_ALLOWED), url=lambda w: reverse("backoffice:inquiry_flag_child", args=[w.own_inquiry])),
@@ -329,7 +347,15 @@ MATRIX: dict[str, list[Case]] = {
         ),
     ],
     "backoffice:audit": [Case(staff(privacy_officer=OK, auditor=OK))],
-    "backoffice:audit_export": [Case(staff(privacy_officer=OK, auditor=OK))],
+    # The log holds entries about a child's request: not exported in bulk (CHD-03), only per person.
+    "backoffice:audit_export": [
+        Case(staff(privacy_officer=FORBIDDEN, auditor=FORBIDDEN), note="every entry: some about a child"),
+        Case(
+            staff(privacy_officer=OK, auditor=OK),
+            url=lambda w: reverse("backoffice:audit_export") + f"?person={w.child_person}",
+            note="narrowed to the one child",
+        ),
+    ],
     "backoffice:rights_queue": [Case(staff(privacy_officer=OK))],
     "backoffice:rights_request": [
         Case(staff(privacy_officer=OK), url=_rights("rights_a")),
@@ -550,6 +576,11 @@ def _visitor(email: str, settings: Any) -> tuple[Client, str]:
     return client, request.reference
 
 
+def _person_with_address(sealed: dict[str, str]) -> Person:
+    """The guardian's consent's hook: the child is the person of the consultation request."""
+    return find_or_create_person(email=sealed["email"])
+
+
 @pytest.fixture
 def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, Client]]:
     settings.PIWARDEN_RIGHTS_RATE = settings.PIWARDEN_API_RATE = "1000000/m"  # not the subject here
@@ -576,11 +607,16 @@ def world(settings: Any, tmp_path: Path, assign: Any) -> tuple[World, dict[str, 
     assign(other.reference, colleague)
     assign(child.reference, users["sales"])
     made.own_inquiry, made.others_inquiry, made.child_inquiry = own.reference, other.reference, child.reference
+    made.child_person = child.person.reference
     # The child's guardian consented (through the link); a second child's request is still open.
-    consented = request_guardian_consent(child.person, "guardian.child@example.com", "zh-hans")
+    consented = request_guardian_consent(
+        {"email": "child@example.com"}, "guardian.child@example.com", "zh-hans", on_consent=_person_with_address
+    )
     confirm_guardian_consent(link_token(consented), shown_text="I consent (matrix)", language="zh-hans")
-    pending = find_or_create_person(email="pending.child@example.com")
-    made.guardian_link = link_token(request_guardian_consent(pending, "guardian.pending@example.com", "en"))
+    pending = request_guardian_consent(
+        {"email": "pending.child@example.com"}, "guardian.pending@example.com", "en", on_consent=_person_with_address
+    )
+    made.guardian_link = link_token(pending)
     made.colleague = colleague.pk
     made.review = open_access_review().pk
     settings.PIWARDEN_RIGHTS_RATE = "1/d"  # one refusal by the rate limit, for its pages

@@ -195,13 +195,21 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped, s
     assert pages <= rendered, f"not rendered: {sorted(pages - rendered)}"
 
 
-def queue_childrens_tasks() -> None:
-    """children: a guardian's e-mail for a child who then restricted processing (the gate refuses it:
-    nothing read), and the erasure task for a child nobody flagged (nothing to erase)."""
+def queue_childrens_tasks() -> uuid.UUID:
+    """children: a guardian's e-mail for a child's sign-up (no person exists before the guardian
+    consents, CHD-01: it reads the guardian's address under the request's own key, the only key
+    unwrapped outside a permit, for there is no person to decide on), and the erasure task for a
+    child nobody flagged (nothing to erase).  The request's key."""
     child = find_or_create_person(email="child.unwrap@example.com")
-    request_guardian_consent(child, "guardian.unwrap@example.com", "zh-hans")
-    Person.objects.filter(pk=child.pk).update(restricted_at=timezone.now())
+    asked = request_guardian_consent(
+        {"email": "pending.unwrap@example.com"}, "guardian.unwrap@example.com", "zh-hans", on_consent=_nobody
+    )
     erase_child_data.enqueue(str(child.pk))
+    return asked.data_key_id
+
+
+def _nobody(sealed: dict[str, str]) -> None:
+    """The guardian never consents here."""
 
 
 def queue_account_mail() -> None:
@@ -252,10 +260,12 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     # a notice of a breach survives her restriction).
     incident = ready_to_notify(officer)
     notify_persons(officer, incident.slug, by_categories=True, addresses=[])
-    queue_childrens_tasks()
+    awaiting = queue_childrens_tasks()
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
+    assert (awaiting, None) in unwrapped  # the guardian's e-mail, about nobody yet
+    unwrapped[:] = [(key, permit) for key, permit in unwrapped if key != awaiting]
     ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
     walked_later = {"piwarden.revisions.tasks.notify_policy_change"}  # below, once the policy has changed
     assert set(every_task()) - walked_later <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"

@@ -12,12 +12,14 @@ from http import HTTPStatus
 import pytest
 from django.test import Client
 
+from piwarden.audit.models import AuditEvent, EventType
 from piwarden.children.access import link_token
 from piwarden.children.actions import request_guardian_consent
 from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequestStatus
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
+from piwarden.vault.blind import email_index
 
 pytestmark = pytest.mark.django_db
 
@@ -60,9 +62,19 @@ ERRORS = {
 }
 
 
-def open_link(language: str) -> tuple[Person, str]:
-    child = find_or_create_person(email=f"child.page.{language}@example.com")
-    return child, link_token(request_guardian_consent(child, "guardian.page@example.com", language))
+def created(sealed: dict[str, str]) -> Person:
+    """The guardian's consent's hook: the child's data made from the sealed sign-up."""
+    return find_or_create_person(email=sealed["email"])
+
+
+def open_link(language: str) -> tuple[str, str]:
+    child = f"child.page.{language}@example.com"
+    asked = request_guardian_consent({"email": child}, "guardian.page@example.com", language, on_consent=created)
+    return child, link_token(asked)
+
+
+def person_of(address: str) -> Person:
+    return Person.objects.get(email_index=email_index(address))
 
 
 def url(language: str, token: str) -> str:
@@ -99,20 +111,22 @@ def test_the_page_explains_before_the_guardian_decides(client: Client, language:
 def test_bad_input_is_refused_with_a_message_and_records_nothing(
     client: Client, language: str, data: dict[str, object], error: str
 ) -> None:
-    child, token = open_link(language)
+    _child, token = open_link(language)
     response = client.post(url(language, token), data)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert ERRORS[language][error] in response.content.decode()
-    assert not ConsentRecord.objects.filter(person=child).exists()
-    assert GuardianRequest.objects.get(person=child).status == GuardianRequestStatus.PENDING
+    assert not ConsentRecord.objects.exists()
+    assert not Person.objects.exists()  # nothing of the child before the guardian consents
+    assert GuardianRequest.objects.get().status == GuardianRequestStatus.PENDING
 
 
 @pytest.mark.duty("CHD-01")
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
 def test_consent_is_recorded_once_and_the_link_then_opens_nothing(client: Client, language: str) -> None:
-    child, token = open_link(language)
+    address, token = open_link(language)
     response = client.post(url(language, token), {"decision": "consent", "separate_consent": "on"})
     assert response.status_code == HTTPStatus.OK
+    child = person_of(address)
     [consent] = ConsentRecord.objects.filter(person=child)
     assert consent.kind == ConsentKind.SEPARATE
     assert ("separately consent" if language == "en" else "单独同意") in consent.shown_text
@@ -126,12 +140,15 @@ def test_consent_is_recorded_once_and_the_link_then_opens_nothing(client: Client
 @pytest.mark.duty("CHD-02")
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
 def test_a_refusal_needs_no_tick_and_is_recorded(client: Client, language: str) -> None:
-    child, token = open_link(language)
+    _address, token = open_link(language)
     response = client.post(url(language, token), {"decision": "refuse"})
     assert response.status_code == HTTPStatus.OK
-    assert GuardianRequest.objects.get(person=child).status == GuardianRequestStatus.DECLINED
-    assert ChildMark.objects.get(person=child).erasure_due_at is not None
-    assert not ConsentRecord.objects.filter(person=child).exists()
+    assert not GuardianRequest.objects.exists()  # destroyed with its key: nothing of the child was kept
+    assert not Person.objects.exists()
+    assert not ChildMark.objects.exists()
+    assert not ConsentRecord.objects.exists()
+    event = AuditEvent.objects.get(event_type=EventType.GUARDIAN_DECLINED)
+    assert event.person_id is None
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"])

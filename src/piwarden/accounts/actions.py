@@ -84,24 +84,69 @@ def is_child(date_of_birth: datetime.date, today: datetime.date | None = None) -
 
 
 def sign_up(given: SignUp) -> None:
-    """Open an account, or, when the address has one, e-mail its owner instead (same answer)."""
+    """Open an account, or, when the address has one, e-mail its owner instead (same answer).
+
+    Under 14 (policy §八, CHD-01) nothing is stored yet: the guardian is asked by the children
+    app's one-use link, with the sign-up sealed in that request, and the account is opened only
+    when they consent (:func:`open_child_account`)."""
     encoded = passwords.hash_password(given.password)  # the same work for a known address
     index = blind.email_index(given.email)
     existing = Account.objects.filter(email_index=index).first()
     if existing is None:
+        if is_child(given.date_of_birth):
+            request_guardian_consent(
+                _sealed(given, encoded),
+                given.guardian_email,
+                given.language,
+                purposes=(PURPOSE,),
+                on_consent=open_child_account,
+            )
+            return
         try:
-            person = _create(given, encoded, index)
+            _create(given, encoded, index)
         except IntegrityError:  # the same address signed up at the same moment
             existing = Account.objects.filter(email_index=index).first()
             if existing is None:
                 raise
         else:
-            if is_child(given.date_of_birth):
-                # Under 14 (policy §八): the guardian is asked now, by the children app's one-use link;
-                # the account stays unusable until they consent (accounts.apps: the signal's receiver).
-                request_guardian_consent(person, given.guardian_email, given.language, purposes=(PURPOSE,))
             return
     _already_registered(existing)
+
+
+def _sealed(given: SignUp, encoded: str) -> dict[str, str]:
+    """What a child's sign-up keeps until the guardian answers (sealed by the children app)."""
+    return {
+        "email": given.email,
+        "phone": given.phone,
+        "date_of_birth": given.date_of_birth.isoformat(),
+        "guardian_email": given.guardian_email,
+        "password": encoded,
+        "language": given.language,
+    }
+
+
+def open_child_account(sealed: dict[str, str]) -> Person | None:
+    """The guardian consented (``children.actions.confirm_guardian_consent``): open the child's
+    account from the sealed sign-up, not usable until the guardian's consent is recorded
+    (``guardian_consented``) and the child confirms the address.  The person of an account already
+    waiting for a guardian with this address (an earlier click whose consent was not recorded); None
+    when the address has another account by now (the guardian's link then opens nothing)."""
+    index = blind.email_index(sealed["email"])
+    given = SignUp(
+        email=sealed["email"],
+        phone=sealed["phone"],
+        date_of_birth=datetime.date.fromisoformat(sealed["date_of_birth"]),
+        guardian_email=sealed["guardian_email"],
+        password="",  # only its hash was kept
+        language=sealed["language"],
+    )
+    try:
+        return _create(given, sealed["password"], index)
+    except IntegrityError:
+        existing = Account.objects.filter(email_index=index).first()
+    if existing is not None and existing.needs_guardian and existing.guardian_consented_at is None:
+        return Person.objects.get(pk=existing.person_id)
+    return None
 
 
 def _create(given: SignUp, encoded: str, index: str) -> Person:

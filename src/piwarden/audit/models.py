@@ -181,6 +181,10 @@ class EventType(models.TextChoices):
     GUARDIAN_ASKED = "children.guardian_asked", _("A guardian's consent for a child asked for by e-mail")
     GUARDIAN_CONSENTED = "children.guardian_consented", _("A guardian gave separate consent for a child")
     GUARDIAN_DECLINED = "children.guardian_declined", _("A guardian refused consent for a child")
+    GUARDIAN_REQUEST_EXPIRED = (
+        "children.guardian_request_expired",
+        _("A guardian's consent unanswered for 7 days: the child's pending data erased"),
+    )
     CHILD_DATA_FLAGGED = (
         "children.flagged",
         _("A child's data flagged by staff: no guardian's consent"),

@@ -5,12 +5,15 @@ They check shape only; the write paths (``piwarden.staff.actions``) decide every
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from piwarden.policy.declaration import Role, load_declaration
@@ -44,6 +47,14 @@ class RoleForm(forms.Form):
         role.choices = role_choices()
 
 
+# Translated when the form is drawn (a lazy string formatted at import froze the language of the first request).
+def _hours_label(hours: int) -> str:
+    return gettext("%(hours)s h") % {"hours": hours}
+
+
+_hours = lazy(_hours_label, str)
+
+
 class GrantRequestForm(forms.Form):
     """What an administrator asks to see: one (category, purpose) pair their role may ask for."""
 
@@ -57,15 +68,17 @@ class GrantRequestForm(forms.Form):
     hours = forms.TypedChoiceField(
         label=_("For how long"),
         coerce=int,
-        choices=[(h, _("%(hours)s h") % {"hours": h}) for h in range(1, MAX_GRANT_HOURS + 1)],
+        choices=[(h, _hours(h)) for h in range(1, MAX_GRANT_HOURS + 1)],
     )
 
-    def __init__(self, *args: Any, role: Role, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, role: Role, pairs: Mapping[str, list[str]] | None = None, **kwargs: Any) -> None:
+        """``pairs``: the (category, purposes) offered; the role's grantable ones unless given (a
+        child's ticket offers what the role may reveal of the record)."""
         super().__init__(*args, **kwargs)
         declaration = load_declaration()
         categories = {c.id: c for c in declaration.categories}
         choices = []
-        for category, purposes in role.grantable.items():
+        for category, purposes in (role.grantable if pairs is None else pairs).items():
             for purpose in purposes:
                 declared = declaration.purpose(purpose)
                 label = f"{categories[category].name} · {declared.staff_name or declared.name}"

@@ -20,6 +20,7 @@ urlpatterns = [
     path("inquiries/<str:reference>/", views.inquiry_detail, name="inquiry"),
     path("inquiries/<str:reference>/assign/", views.inquiry_assign, name="inquiry_assign"),
     path("inquiries/<str:reference>/flag-child/", views.inquiry_flag_child, name="inquiry_flag_child"),
+    path("inquiries/<str:reference>/child-ticket/", views.inquiry_child_ticket, name="inquiry_child_ticket"),
     path("audit/", views.audit_log, name="audit"),
     path("audit/export/", views.audit_export, name="audit_export"),
     path("rights/", views.rights_queue, name="rights_queue"),

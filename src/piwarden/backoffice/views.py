@@ -39,13 +39,15 @@ from piwarden.backoffice.forms import (
     TrainingForm,
 )
 from piwarden.backoffice.listing import query_without_page
+from piwarden.backoffice.staff_forms import GrantRequestForm
 from piwarden.children.access import guardian_has_consented
 from piwarden.children.actions import ChildProtectionRefused, flag_child_data
 from piwarden.inquiries import access as inquiry_access
 from piwarden.inquiries.actions import AssignRefused, assign_inquiry
+from piwarden.inquiries.models import CATEGORY as CONSULTATION
 from piwarden.inquiries.models import FIELD_LABELS, PERSONAL_FIELDS, Inquiry
 from piwarden.policy import trace
-from piwarden.policy.declaration import load_declaration, region_name
+from piwarden.policy.declaration import Role, load_declaration, region_name
 from piwarden.policy.promises import PromiseError
 from piwarden.rights import access as rights_access
 from piwarden.rights import actions as rights_actions
@@ -53,7 +55,14 @@ from piwarden.rights import clock, fulfil
 from piwarden.rights.models import UNRECOGNISED_GROUNDS, RequestKind, RightsRequest
 from piwarden.staff import access, devices, permissions, reviews, training
 from piwarden.staff import actions as staff_actions
-from piwarden.staff.actions import record_failed_sign_in, set_console_language, sign_in_staff, sign_out_staff
+from piwarden.staff.actions import (
+    GrantRefused,
+    record_failed_sign_in,
+    request_child_ticket,
+    set_console_language,
+    sign_in_staff,
+    sign_out_staff,
+)
 from piwarden.staff.models import TrainingRecord, preferred_language
 from piwarden.staff.permissions import Capability
 
@@ -163,6 +172,10 @@ def _inquiry_page(
     context["assigned"] = request.GET.get("assigned") == "1"
     context["child"] = permissions.is_childs(inquiry)
     context["child_consented"] = guardian_has_consented(inquiry.person)
+    role = permissions.staff_role(request.user)
+    if context["child"] and role is not None:
+        context.setdefault("ticket_form", _ticket_form(role))
+        context["ticket_asked"] = request.GET.get("ticket") == "1"
     return render(request, "backoffice/inquiry.html", context, status=status)
 
 
@@ -184,6 +197,33 @@ def inquiry_flag_child(request: HttpRequest, reference: str) -> HttpResponse:
         context["refusal"] = str(exc)
         return _inquiry_page(request, inquiry, context, {}, exc.status)
     return redirect(reverse("backoffice:inbox") + "?flagged=1")
+
+
+@staff_required
+@require_POST
+def inquiry_child_ticket(request: HttpRequest, reference: str) -> HttpResponse:
+    """Ask for an approval ticket to reveal this child's request (CHD-03); a second person decides it
+    on the grants page."""
+    inquiry = inquiry_access.access_inquiry_for_staff(request.user, reference)
+    role = permissions.staff_role(request.user)
+    if role is None or not permissions.is_childs(inquiry):  # staff_required: no role unreachable
+        raise Http404
+    form = _ticket_form(role, request.POST)
+    context: dict[str, Any] = {"inquiry": inquiry, "form": RevealForm(role=role), "role": role, "ticket_form": form}
+    if not form.is_valid():
+        return _inquiry_page(request, inquiry, context, {}, HTTPStatus.BAD_REQUEST)
+    try:
+        request_child_ticket(request.user, inquiry.person, **form.request())
+    except GrantRefused as refused:
+        context["refusal"] = str(refused)
+        return _inquiry_page(request, inquiry, context, {}, HTTPStatus.CONFLICT)
+    return redirect(reverse("backoffice:inquiry", args=[inquiry.reference]) + "?ticket=1")
+
+
+def _ticket_form(role: Role, data: Any = None) -> GrantRequestForm:
+    """What a child's ticket may be asked for: the consultation details, for the purposes the role reveals them."""
+    pairs = {CONSULTATION: permissions.reveal_purposes(role, [CONSULTATION])}
+    return GrantRequestForm(data, role=role, pairs=pairs, prefix="ticket")  # beside the reveal form: its own ids
 
 
 @staff_required
@@ -240,6 +280,12 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     except access.TooManyToExport:
         message = _("More than %(most)s entries match: narrow the filter (a person, a staff member, an event, days).")
         return HttpResponse(message % {"most": access.MAX_EXPORT}, status=400, content_type="text/plain; charset=utf-8")
+    except access.ChildrenInBulkExport:
+        message = _(
+            "These entries include some about a child's data, which is not exported in bulk (privacy policy, "
+            "section 8): narrow the filter to one person, or to days without them. This refusal is recorded."
+        )
+        return HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
     body = proof.dumps(proof.export(events, narrowed.describe()))
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")

@@ -48,7 +48,7 @@ def _request_id(token: str) -> str:
 def open_guardian_request(token: str) -> GuardianRequest:
     """The open request this link names, or :class:`GuardianLinkInvalid`."""
     request = GuardianRequest.objects.select_related("person").filter(pk=_request_id(token)).first()
-    if request is None or not request.is_open or request.person.is_erased:
+    if request is None or not request.is_open or (request.person is not None and request.person.is_erased):
         raise GuardianLinkInvalid
     return request
 

@@ -9,11 +9,19 @@ them, an account opened by someone under the declared age:
   consent (``reason = flagged``, then erased promptly).  A marked person's consultation requests
   are hidden from every staff role not granted children's data (``staff.permissions``), and each
   opening by a role that is is audited.
-* :class:`GuardianRequest`: one e-mailed request for a guardian's consent: the guardian's e-mail
-  (encrypted under the child's data key), the purposes they are asked to consent to, and the
-  guardian's answer.  Its link carries the request's id signed with the site's key
-  (``children.access.link_token``): nothing secret is stored, the link works once (the request
-  is then answered) and until ``expires_at``.
+* :class:`GuardianRequest`: one e-mailed request for a guardian's consent: the purposes they are
+  asked to consent to, and the guardian's answer.  Its link carries the request's id signed with
+  the site's key (``children.access.link_token``): nothing secret is stored, the link works once
+  (the request is then answered) and until ``expires_at``.
+
+Nothing of a child is stored before a guardian consents (CHD-01).  Until then a request belongs to
+no person: what the child typed to sign up (``sign_up``) and the guardian's e-mail are sealed under
+a data key of the request's own, with no blind index, so that nobody can be found by them and
+destroying that key shreds them.  The guardian's consent creates the child's data from ``sign_up``
+(the caller's ``on_consent``), links the request to the new person, re-seals the guardian's e-mail
+under the person's key and destroys the request's key.  A refusal destroys the key and deletes the
+request; so does the housekeeping for a request unanswered when its link expires
+(``children.actions.expire_guardian_requests``).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
 
 from piwarden.vault.fields import EncryptedTextField
-from piwarden.vault.models import PersonalData
+from piwarden.vault.models import EncryptedModel
 
 # How long the guardian's link stays valid.
 LINK_LIFETIME = datetime.timedelta(days=7)
@@ -63,16 +71,26 @@ class GuardianRequestStatus(models.TextChoices):
     SUPERSEDED = "superseded", _("Replaced by a newer request")
 
 
-class GuardianRequest(PersonalData):
-    """A request for a guardian's consent for the child ``person``, e-mailed as a one-use link."""
+class GuardianRequest(EncryptedModel):
+    """A request for a guardian's consent for a child, e-mailed as a one-use link.
+
+    Before the guardian consents: ``person`` is empty, ``data_key`` is the request's own and
+    ``sign_up`` holds the child's sealed data.  Once they consent: ``person`` is the child,
+    ``data_key`` the child's and ``sign_up`` empty.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="guardian_requests")
+    person = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="guardian_requests"
+    )
     guardian_email = EncryptedTextField(_("Guardian's e-mail"), max_length=254)
+    # What the child gave (JSON, sealed), kept only until the guardian answers or the link expires.
+    sign_up = EncryptedTextField(_("A child's data awaiting a guardian"), blank=True)
     language = models.CharField(max_length=10)
     purposes = models.JSONField(default=list)  # the declared purpose ids the guardian is asked to consent to
-    # What to call once the guardian consents (a dotted path to a function taking the person), besides the signal.
-    on_consent = models.CharField(max_length=200, blank=True)
+    # What creates the child's data from ``sign_up`` once the guardian consents: a dotted path to a
+    # function of the sealed data (a dict) returning the child's Person (or None: it cannot now).
+    on_consent = models.CharField(max_length=200)
     status = models.CharField(
         max_length=10, choices=GuardianRequestStatus.choices, default=GuardianRequestStatus.PENDING
     )

@@ -6,6 +6,7 @@
 * ``child_protection_records``: the mark that the person's data is a child's, each guardian
   request's state, and the age statement of each consultation request; erasure deletes the mark
   and clears the statements (the request rows themselves go with the consultation's eraser).
+* ``child_sign_ups_awaiting_guardian``: belongs to no person (``Unattributable``).
 
 The guardians of a child are who an incident's notice reaches besides the child (CHD-06): this
 module registers :class:`Guardians` with :mod:`piwarden.incidents.guardians`.
@@ -20,7 +21,7 @@ from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequest
 from piwarden.incidents.guardians import register_guardian_source
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Deletes, Record, Subject, Unattributable, register
 from piwarden.processing.gate import Permit
 
 
@@ -62,6 +63,13 @@ def export_records(permit: Permit) -> Iterator[Record]:
     rows = Inquiry.objects.filter(person=permit.person).exclude(age_statement="").order_by("submitted_at", "id")
     for reference, statement in rows.values_list("reference", "age_statement"):
         yield {"consultation_request": reference, "age_statement": statement}
+
+
+# Nothing of the child is stored before the guardian consents (CHD-01): no person, no index.
+AWAITING = (
+    "A child's sign-up awaiting a guardian is sealed under its request's own key and tied to no person: nobody "
+    "can be found by it; the guardian's answer or the link's expiry destroys it."
+)
 
 
 def erase_records(person: Person) -> int:
@@ -117,3 +125,10 @@ class Guardians:
 
 
 register_guardian_source(Guardians())
+register(
+    "child_sign_ups_awaiting_guardian",
+    subject=Subject.NOBODY,
+    export=Unattributable(AWAITING),
+    erase=Unattributable(AWAITING),
+    module=__name__,
+)

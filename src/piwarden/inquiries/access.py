@@ -9,6 +9,9 @@ form offered.
   against the staff member's role (:mod:`piwarden.staff.access`), then by the processing gate
   for every category the chosen fields belong to, and written to the audit log in the same
   transaction as the read.
+* A child's record (its person marked, ``children.models.ChildMark``) is revealed only on an
+  approval ticket (CHD-03: ``staff.actions.request_child_ticket``, approved by a second person),
+  and the reveal's event names the ticket and its approver.
 * Every refusal is recorded (role, purpose, field, reason, gate; refused openings of a page; a
   reveal that failed for want of keys), each in a transaction of its own, committed before the
   caller hears of it.  These functions must therefore run outside any transaction (they open
@@ -215,9 +218,28 @@ def reveal_inquiry_fields(
             gettext_noop("the consultation request is not assigned to this staff member"),
             _("This consultation request is not assigned to you."),
         )
+    child = permissions.is_childs(inquiry)
+    tickets = permissions.child_tickets(user, inquiry.person_id, categories, purpose) if child else []
+    if refusal is None and tickets is None:
+        refusal = _Refusal(
+            gettext_noop("a child's record without an approved ticket"),
+            _(
+                "This is a child's record (privacy policy, section 8): revealing it needs an approval ticket. "
+                "Ask for one on this page; a second person whose role approves grants must approve it."
+            ),
+        )
     if refusal is not None:
         attempt.record(EventType.PII_REVEAL_REFUSED, refusal.code)
         raise RevealRefused(refusal.message, status=refusal.status)
+    approved = (
+        {
+            "child": True,
+            "tickets": [t.pk for t in tickets],
+            "approvers": sorted({t.decided_by_id or 0 for t in tickets}),
+        }
+        if child and tickets
+        else {}
+    )
     use = gate.Use(
         context="staff.reveal",
         actor=actor,
@@ -238,7 +260,7 @@ def reveal_inquiry_fields(
                 reason=reason,
                 extra={
                     "inquiry": inquiry.reference,
-                    **({"child": True} if permissions.is_childs(inquiry) else {}),
+                    **approved,
                     "basis": permit.decision.basis,
                     "categories": sorted(categories),
                     **(

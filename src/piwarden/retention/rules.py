@@ -300,6 +300,11 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
         "(piwarden.cessation)",
     ),
     Elsewhere(
+        "child_sign_ups_awaiting_guardian",
+        "destroyed with the request's own key at the guardian's answer; " + _HOUSEKEEPING + " when the link "
+        "expires unanswered (7 days)",
+    ),
+    Elsewhere(
         "child_protection_records",
         "erased with the child's information (the guardian's refusal, a staff flag, the person's erasure), never "
         "earlier: the mark keeps the child's data hidden from roles not granted it while that data exists; the "

@@ -23,6 +23,7 @@ from captcha.models import CaptchaStore
 from django.conf import settings
 
 from piwarden.accounts.models import Account, AccountState
+from piwarden.children.actions import expire_guardian_requests
 from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_DAYS
 from piwarden.consent.models import CookieConsent
 from piwarden.people.actions import erase_unheld
@@ -189,6 +190,15 @@ EXPIRIES: tuple[Expiry, ...] = (
         "the person they name is erased (crypto-shredded, in the erasure ledger) when nothing else holds them",
         _unconfirmed_accounts,
         category="visitor_accounts",
+    ),
+    Expiry(
+        "unanswered guardian requests",
+        "children.GuardianRequest.sign_up",
+        "requests for a guardian's consent unanswered when their link expires (7 days): the request's own key "
+        "destroyed, with the child's sealed sign-up and the guardian's address, and the request deleted (one "
+        "audit event each)",
+        expire_guardian_requests,
+        category="child_sign_ups_awaiting_guardian",
     ),
     Expiry(
         "cookie choices past their retention",

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditEvent
+from piwarden.children.models import ChildMark
 from piwarden.staff.models import AccessGrant, AccessReview, AccessReviewLine
 from piwarden.staff.permissions import Capability, may
 
@@ -112,14 +113,26 @@ class TooManyToExport(Exception):
     """The filter selects more events than one export holds (``proof.MAX_EVENTS``)."""
 
 
+class ChildrenInBulkExport(Exception):
+    """The selection holds entries about a child's data and is not narrowed to one person (CHD-03)."""
+
+
 def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilter) -> list[AuditEvent]:
     """The events the filter selects, oldest first, for an export with its proof; the export is
-    recorded (with the filter and the count) before anything is returned."""
+    recorded (with the filter and the count) before anything is returned.
+
+    Children's records are not exported in bulk (policy §八, CHD-03): a selection that holds
+    entries about a person marked as a child is refused, recorded, unless the filter names that
+    one person (:class:`ChildrenInBulkExport`)."""
     if not may(user, Capability.READ_AUDIT):
         refuse_opening(user, "audit export", gettext_noop("the role may not read the audit log"))
     events = list(narrowed.apply(AuditEvent.objects.select_related("actor", "person")).order_by("id")[: MAX_EXPORT + 1])
     if len(events) > MAX_EXPORT:
         raise TooManyToExport
+    persons = {e.person_id for e in events if e.person_id is not None}
+    if not narrowed.person and ChildMark.objects.filter(person_id__in=persons).exists():
+        record_refusal(user, "audit export", gettext_noop("bulk export of entries about children's data"))
+        raise ChildrenInBulkExport
     with transaction.atomic(durable=True):
         extra: dict[str, object] = {"filter": narrowed.describe(), "events": len(events)}
         record_event(EventType.AUDIT_EXPORTED, actor=actor_of(user), extra=extra)

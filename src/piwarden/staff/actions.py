@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
+from piwarden.people.models import Person
 from piwarden.policy.declaration import Role, load_declaration
 from piwarden.prepared import prepare_enqueue
 from piwarden.staff import devices, reviews, training
@@ -46,6 +47,7 @@ from piwarden.staff.permissions import (
     accounts_that_may,
     declared_role,
     holds_role_that_may,
+    may_reveal,
     role_may,
     roles_with,
     staff_role,
@@ -422,9 +424,31 @@ def request_grant(
         raise
 
 
+def request_child_ticket(
+    actor: AbstractBaseUser | AnonymousUser, person: Person, *, category: str, purpose: str, reason: str, hours: int
+) -> AccessGrant:
+    """Ask for an approval ticket to reveal one child's ``category`` for ``purpose`` (policy §八,
+    CHD-03): a grant of that one person, decided on the grants page by a second staff member whose
+    role approves grants, as any grant is.  Only a role granted children's data that may reveal the
+    category for the purpose asks; the ticket widens nothing else."""
+    role = staff_role(actor)
+    if not role_may(role, Capability.SEE_CHILDREN_DATA) or role is None or not isinstance(actor, User):
+        refuse_opening(actor, "child ticket", gettext_noop("the role may not see children's data"))
+    try:
+        return _request_grant(
+            actor, role, category=category, purpose=purpose, reason=reason.strip(), hours=hours, person=person
+        )
+    except GrantRefused as refused:
+        _record_refusal(EventType.GRANT_REFUSED, actor, "request", refused, category=category[:40])
+        raise
+
+
 @transaction.atomic(durable=True)
-def _request_grant(actor: User, role: Role, *, category: str, purpose: str, reason: str, hours: int) -> AccessGrant:
-    if purpose not in role.grantable.get(category, ()):
+def _request_grant(  # the grant's fields, by name
+    actor: User, role: Role, *, category: str, purpose: str, reason: str, hours: int, person: Person | None = None
+) -> AccessGrant:
+    allowed = may_reveal(role, category, purpose) if person is not None else purpose in role.grantable.get(category, ())
+    if not allowed:
         raise GrantRefused(
             gettext_noop("not grantable to the role"), _("Your role may not ask for this category and purpose.")
         )
@@ -439,7 +463,7 @@ def _request_grant(actor: User, role: Role, *, category: str, purpose: str, reas
             _("Give a reason of %(least)s to %(most)s characters.")
             % {"least": MIN_GRANT_REASON, "most": MAX_GRANT_REASON},
         )
-    open_ = AccessGrant.objects.filter(requester=actor, category=category, purpose=purpose).filter(
+    open_ = AccessGrant.objects.filter(requester=actor, category=category, purpose=purpose, person=person).filter(
         Q(status=AccessGrant.Status.REQUESTED) | Q(status=AccessGrant.Status.APPROVED, expires_at__gt=timezone.now())
     )
     if open_.exists():
@@ -453,13 +477,15 @@ def _request_grant(actor: User, role: Role, *, category: str, purpose: str, reas
         reason=reason,
         hours=hours,
         requested_at=timezone.now(),
+        person=person,
     )
     record_event(
         EventType.GRANT_REQUESTED,
         actor=actor,
+        person=person,
         purpose=purpose,
         reason=reason,
-        extra={"grant": grant.pk, "category": category, "hours": hours},
+        extra={"grant": grant.pk, "category": category, "hours": hours} | ({"child": True} if person else {}),
     )
     return grant
 
@@ -506,8 +532,11 @@ def _decide_grant(actor: User, grant_id: int, *, approve: bool) -> None:
     extra: dict[str, object] = {"grant": grant.pk, "requester": grant.requester_id, "category": grant.category}
     if grant.expires_at is not None:
         extra["expires_at"] = grant.expires_at.isoformat()
+    if grant.person_id is not None:
+        extra["child"] = True
     event = EventType.GRANT_APPROVED if approve else EventType.GRANT_DECLINED
-    record_event(event, actor=actor, purpose=grant.purpose, extra=extra)
+    person = Person(pk=grant.person_id) if grant.person_id is not None else None
+    record_event(event, actor=actor, person=person, purpose=grant.purpose, extra=extra)
 
 
 @transaction.atomic(durable=True)

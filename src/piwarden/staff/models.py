@@ -178,6 +178,10 @@ MAX_GRANT_HOURS = 8  # one working day at most: a longer need is a role, decided
 class AccessGrant(models.Model):
     """A time-limited permission for one staff member to reveal one category for one purpose.
 
+    With ``person``, an approval ticket for one child's record (CHD-03): it lets a role that may
+    see children's data and reveal the category for the purpose reveal *this* child's values; it
+    widens nothing else.
+
     Asked for with a reason by a role that declares the pair ``grantable``, decided by a second
     staff member whose role may ``approve_grants``; it counts from its approval and lapses by
     itself ``hours`` later (``staff.access`` reads ``expires_at``; the expiry's audit event is
@@ -200,6 +204,11 @@ class AccessGrant(models.Model):
     decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A child's record (policy §八, CHD-03): a ticket to reveal this one child's data, nothing else.
+    # Empty: a grant of the category as a whole.
+    person = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="child_tickets"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["requester", "status"])]

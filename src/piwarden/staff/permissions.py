@@ -17,6 +17,7 @@ Two questions are asked of an account:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -147,7 +148,7 @@ def _with_grants(user: User, role: Role | None) -> Role | None:
     if role is None or not role.grantable:
         return role
     active = AccessGrant.objects.filter(
-        requester=user, status=AccessGrant.Status.APPROVED, expires_at__gt=timezone.now()
+        requester=user, status=AccessGrant.Status.APPROVED, expires_at__gt=timezone.now(), person__isnull=True
     ).values_list("category", "purpose")
     reveal = {category: list(purposes) for category, purposes in role.reveal.items()}
     for category, purpose in active:
@@ -178,8 +179,33 @@ def active_grant_ids(user: AbstractBaseUser | AnonymousUser, categories: Iterabl
             expires_at__gt=timezone.now(),
             category__in=needed,
             purpose=purpose,
+            person__isnull=True,
         ).values_list("id", flat=True)
     )
+
+
+def child_tickets(
+    user: AbstractBaseUser | AnonymousUser, person_id: uuid.UUID, categories: Iterable[str], purpose: str
+) -> list[AccessGrant] | None:
+    """The approved, unexpired tickets (CHD-03) that let this staff member reveal ``categories`` of
+    the child ``person_id`` for ``purpose``, one per category; None when a category has none.
+    A ticket adds nothing to the role: the role must still be granted children's data and the
+    category for the purpose (the caller asks :func:`may_reveal` too)."""
+    if not isinstance(user, User) or not role_may(staff_role(user), Capability.SEE_CHILDREN_DATA):
+        return None
+    wanted = set(categories)
+    found = {
+        t.category: t
+        for t in AccessGrant.objects.filter(
+            requester=user,
+            person_id=person_id,
+            status=AccessGrant.Status.APPROVED,
+            expires_at__gt=timezone.now(),
+            category__in=wanted,
+            purpose=purpose,
+        ).order_by("expires_at")
+    }
+    return [found[c] for c in sorted(wanted)] if wanted and wanted <= found.keys() else None
 
 
 def is_signed_in_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
