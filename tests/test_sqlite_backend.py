@@ -79,3 +79,47 @@ def test_a_transaction_holds_the_turn_from_begin_to_commit_or_rollback(tmp_path:
     assert not db._writer_held
     db.close()
     assert db._writer_fd is None
+
+
+def test_commits_leave_the_checkpoints_to_the_processs_checkpointer(tmp_path: Path, monkeypatch) -> None:
+    """A commit does not copy the log back (SQLite's own checkpoint waits for the backstop); a
+    thread of the process does, soon after, on a connection of its own, and writes every page back."""
+    monkeypatch.setattr(base, "CHECKPOINT_EVERY", 3.0)  # the writes below are done before it runs
+    path = tmp_path / "c.sqlite3"
+    db = wrapper(path)
+    with db.cursor() as cursor:
+        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == base.BACKSTOP_PAGES
+        cursor.execute("CREATE TABLE t (x BLOB)")
+    checkpointer = base.Checkpointer.of(str(path))
+    for _ in range(30):  # 30 transactions of 50 pages: past SQLite's default threshold of 1 000
+        db._start_transaction_under_autocommit()
+        with db.cursor() as cursor:
+            cursor.executemany("INSERT INTO t VALUES (randomblob(4000))", [()] * 50)
+        db.commit()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and checkpointer.last is None:
+        time.sleep(0.05)
+    assert checkpointer.last is not None
+    busy, log, written_back = checkpointer.last
+    assert log >= 1500  # the log was not reset by a commit's checkpoint: no commit ran one
+    assert (busy, written_back) == (0, log)  # every page written back, by the thread
+    assert base.Checkpointer.of(str(path)) is checkpointer  # one per process and database
+    db.close()
+
+
+def test_an_autocommit_write_in_its_turn_wakes_the_checkpointer(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(base, "CHECKPOINT_EVERY", 0.01)
+    path = tmp_path / "a.sqlite3"
+    db = wrapper(path)
+    with db.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (x BLOB)")
+    checkpointer = base.Checkpointer.of(str(path))
+    checkpointer.last = None
+    with base.writer_turn(db), db.cursor() as cursor:
+        cursor.execute("INSERT INTO t VALUES (randomblob(100))")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and checkpointer.last is None:
+        time.sleep(0.02)
+    assert checkpointer.last is not None
+    assert checkpointer.last[0] == 0  # not busy: it needed no turn of the writers
+    db.close()
