@@ -9,8 +9,6 @@
 * Files it creates are owner-only (``umask`` 077): the data directory holds the database and keys.
 * Request lines up to gunicorn's maximum reach Django (``piwarden.site.limits``).
 * The ``Server`` header does not name the server software (nothing for a scanner to match).
-* Each worker runs SQLite's checkpoints in a thread (``piwarden.sqlite.base.Checkpointer``), not
-  inside whichever request's commit fills the log.
 """
 
 from __future__ import annotations
@@ -39,10 +37,3 @@ def _headers_without_server(response: object) -> list[str]:
 
 
 _gunicorn_wsgi.Response.default_headers = _headers_without_server
-
-
-def post_fork(server: object, worker: object) -> None:
-    """In each worker, before it loads the site: SQLite's checkpoints off the requests' commits."""
-    from piwarden.sqlite.base import Checkpointer  # noqa: PLC0415  # the worker's, not the master's
-
-    Checkpointer.enable()
