@@ -197,6 +197,8 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
         "-m",
         "gunicorn",
         "piwarden.wsgi:application",
+        "--config",
+        "python:piwarden.gunicorn_conf",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

@@ -24,6 +24,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from piwarden.cessation.models import Cessation
+from piwarden.prepared import PreparedSelect
 
 FRESH_FOR = 5.0  # seconds a process reuses what it read
 
@@ -48,12 +49,18 @@ _NONE = Standing()
 _cached: tuple[float, Standing] | None = None
 
 
+# Compiled once per connection: every consultation POST asks it fresh, and building the queryset
+# cost ten times the read itself (~140 µs against ~15 µs).
+_LIVE = PreparedSelect(
+    lambda: Cessation.objects.filter(live=True).values_list("ceases_on", "executed_at")[:1], streamed=False
+)
+
+
 def read() -> Standing:
     """The standing as the database has it now."""
-    row = Cessation.objects.filter(live=True).values_list("ceases_on", "executed_at").first()
-    if row is None:
-        return _NONE
-    return Standing(ceases_on=row[0], executed=row[1] is not None)
+    for ceases_on, executed_at in _LIVE.rows():
+        return Standing(ceases_on=ceases_on, executed=executed_at is not None)
+    return _NONE
 
 
 def current() -> Standing:

@@ -147,14 +147,21 @@ def _table() -> tuple[BaseDatabaseWrapper, str, str, str, str]:
     )
 
 
-def _increment(bucket: str, window_start: int) -> int:
-    connection, table, window_col, bucket_col, count_col = _table()
-    sql = (
+@functools.cache
+def _increment_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    table = quote(RateCounter._meta.db_table)
+    window_col, bucket_col, count_col = quote("window_start"), quote("bucket"), quote("count")
+    return (
         f"INSERT INTO {table} ({window_col}, {bucket_col}, {count_col}) VALUES (%s, %s, 1) "  # noqa: S608  # names from the model; values are bound
         f"ON CONFLICT ({window_col}, {bucket_col}) DO UPDATE SET {count_col} = {table}.{count_col} + 1 "
         f"RETURNING {count_col}"
     )
-    rows = execute(sql, [window_start, bucket], using=connection.alias)  # read to the end: see execute
+
+
+def _increment(bucket: str, window_start: int) -> int:
+    alias = router.db_for_write(RateCounter)
+    rows = execute(_increment_sql(alias), [window_start, bucket], using=alias)  # read to the end: see execute
     return int(rows[0][0])
 
 

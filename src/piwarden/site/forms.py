@@ -123,19 +123,24 @@ def _stored_time(value: Any) -> Any:
     return CaptchaStore._meta.get_field("expiration").get_db_prep_save(value, connection)
 
 
-def _take_challenge(hashkey: str) -> tuple[str, bool] | None:
-    """Delete the challenge ``hashkey``; its (response, still valid) if there was one."""
-    connection = connections[router.db_for_write(CaptchaStore)]
-    quote = connection.ops.quote_name
+@functools.cache
+def _take_challenge_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
     meta = CaptchaStore._meta
     table = quote(meta.db_table)
     response, expiration, key = (quote(meta.get_field(f).column) for f in ("response", "expiration", "hashkey"))
-    sql = (
+    return (
         f"DELETE FROM {table} WHERE {key} = %s "  # noqa: S608  # names from the model; values are bound
         f"RETURNING {response}, CASE WHEN {expiration} > %s THEN 1 ELSE 0 END"
     )
+
+
+def _take_challenge(hashkey: str) -> tuple[str, bool] | None:
+    """Delete the challenge ``hashkey``; its (response, still valid) if there was one."""
+    connection = connections[router.db_for_write(CaptchaStore)]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     # Read to the end (piwarden.prepared.execute): SQLite finishes (and in autocommit commits) the statement only then.
-    rows = execute(sql, [hashkey, connection.ops.adapt_datetimefield_value(timezone.now())], using=connection.alias)
+    rows = execute(_take_challenge_sql(connection.alias), [hashkey, now], using=connection.alias)
     if not rows:
         return None
     return str(rows[0][0]), bool(rows[0][1])
