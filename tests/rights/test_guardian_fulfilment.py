@@ -130,3 +130,16 @@ def test_a_guardians_copy_is_the_childs_archive_downloaded_by_the_guardian(carol
     assert (archive.person_id, archive.status) == (child.pk, "ready")
     assert GUARDIAN in archive_data(request.reference, GUARDIAN)  # the child's record: the guardian's contact
     assert not child.is_erased
+
+
+def test_a_guardians_restriction_restricts_the_childs_processing_not_the_guardians(carol):
+    child = child_with_guardian()
+    request = guardians_request(kind=RequestKind.RESTRICTION)
+    given = {"subject_right": "restriction", "subject_email": CHILD["email"]}
+    result = "已按您的要求限制处理您孩子的个人信息。"
+    assert act(console(carol), request.reference, "complete", result=result, **given).status_code == HTTPStatus.FOUND
+    child.refresh_from_db()
+    assert child.restricted_at is not None
+    assert Person.objects.get(pk=request.person_id).restricted_at is None
+    request.refresh_from_db()
+    assert (request.subject_id, request.executed_right) == (child.pk, "restriction")
