@@ -143,3 +143,5 @@ def test_a_guardians_restriction_restricts_the_childs_processing_not_the_guardia
     assert Person.objects.get(pk=request.person_id).restricted_at is None
     request.refresh_from_db()
     assert (request.subject_id, request.executed_right) == (child.pk, "restriction")
+    # The guardian's address was read through the gate, as a use recorded against the child.
+    assert AuditEvent.objects.filter(person=child, actor=carol, extra__context="rights.guardian_check").exists()
