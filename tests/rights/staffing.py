@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from http import HTTPStatus
 from typing import Any
 
@@ -12,7 +14,7 @@ from django.test import Client
 from piwarden.rights.actions import RequestInput, submit_request, verify_request
 from piwarden.rights.models import ActingAs, CodePurpose, RequestKind, RightsRequest, VerificationCode
 from tests.conftest import sign_in
-from tests.rights.mailbox import deliver
+from tests.rights.mailbox import deliver, last_code_to
 
 
 def verified_request(
@@ -42,3 +44,18 @@ def console(user: User) -> Client:
 
 def act(client: Client, reference: str, action: str, **data: Any) -> Any:
     return client.post(f"/backoffice/rights/{reference}/", {"action": action, **data})
+
+
+def archive_data(reference: str, address: str) -> str:
+    """The requester opens their status page with an e-mailed code and downloads the archive: its data.json."""
+    visitor = Client()
+    visitor.post("/en/rights/status/", {"reference": reference, "email": address})
+    code = last_code_to(address)
+    assert (
+        visitor.post("/en/rights/status/code/", {"reference": reference, "code": code}).status_code == HTTPStatus.FOUND
+    )
+    assert "/rights/status/archive/download/" in visitor.get("/en/rights/status/archive/").content.decode()
+    download = visitor.get("/en/rights/status/archive/download/")
+    assert download.status_code == HTTPStatus.OK
+    with zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))) as zipped:
+        return zipped.read("data.json").decode()

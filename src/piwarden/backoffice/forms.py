@@ -302,14 +302,17 @@ class CompleteForm(forms.Form):
         required=False,
     )
 
-    # ... and what the relative asked for, executed on the deceased's record (fulfil.DECEASED_RIGHTS).
-    deceased_right = forms.ChoiceField(
-        label=_("Right executed on the deceased's record"),
+    # A request about someone else (a deceased person's, a guardian's child's): the right executed on
+    # their record and the address it is found by (fulfil.DECEASED_RIGHTS, fulfil.GUARDIAN_RIGHTS).
+    subject_right = forms.ChoiceField(
+        label=_("Right executed on the record the request is about"),
         required=False,
-        choices=[("", _("None: a written answer only"))] + [(k.value, k.label) for k in fulfil.DECEASED_RIGHTS],
+        choices=[("", _("None: a written answer only"))] + [(k.value, k.label) for k in fulfil.GUARDIAN_RIGHTS],
     )
-    deceased_email = forms.EmailField(
-        label=_("E-mail address the deceased person used (to find their record)"), required=False, max_length=254
+    subject_email = forms.EmailField(
+        label=_("E-mail address of the record the request is about (the deceased's, or the child's account)"),
+        required=False,
+        max_length=254,
     )
 
     def __init__(self, *args: Any, corrections: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:

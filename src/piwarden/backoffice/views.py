@@ -52,7 +52,7 @@ from piwarden.policy.promises import PromiseError
 from piwarden.rights import access as rights_access
 from piwarden.rights import actions as rights_actions
 from piwarden.rights import clock, fulfil
-from piwarden.rights.models import UNRECOGNISED_GROUNDS, RequestKind, RightsRequest
+from piwarden.rights.models import UNRECOGNISED_GROUNDS, ActingAs, RequestKind, RightsRequest
 from piwarden.staff import access, devices, permissions, reviews, training
 from piwarden.staff import actions as staff_actions
 from piwarden.staff.actions import (
@@ -444,9 +444,12 @@ def _holds(found: RightsRequest, field: str) -> bool:
 
 
 def _corrections(found: RightsRequest) -> list[tuple[str, str]]:
-    """The fields staff may confirm new values for, on a correction request or one about a deceased
-    person (which may ask for a correction of the deceased's record); none for other kinds."""
-    if found.kind not in (RequestKind.CORRECTION, RequestKind.DECEASED_RELATIVE):
+    """The fields staff may confirm new values for, on a correction request or one about someone else
+    (a deceased person's or a guardian's child's, which may ask for a correction of that record)."""
+    if (
+        found.kind not in (RequestKind.CORRECTION, RequestKind.DECEASED_RELATIVE)
+        and found.acting_as != ActingAs.GUARDIAN
+    ):
         return []
     return fulfil.correctable_fields()
 
@@ -480,8 +483,8 @@ def _run_action(request: HttpRequest, found: RightsRequest, action: str, forms_:
             corrections=form.corrections(),
             purpose=form.cleaned_data.get("purpose") or "",
             deceased_checks=form.deceased_checks(),
-            deceased_right=form.cleaned_data.get("deceased_right") or "",
-            deceased_email=form.cleaned_data.get("deceased_email") or "",
+            subject_right=form.cleaned_data.get("subject_right") or "",
+            subject_email=form.cleaned_data.get("subject_email") or "",
         )
         rights_actions.complete_request(user, reference, result=form.cleaned_data["result"], fulfilment=given)
     else:

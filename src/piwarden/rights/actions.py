@@ -810,7 +810,7 @@ def _complete(actor: User, reference: str, result: str, executed: fulfil.Execute
     request.refusal_proposed_by, request.refusal_proposed_at = None, None
     if executed.done:
         request.fulfilled_at = now
-    if executed.subject is not None:  # executed on a deceased person's record (fulfil._for_deceased)
+    if executed.subject is not None:  # executed on someone else's record (fulfil._on_record)
         request.subject, request.executed_right = executed.subject, executed.right
     save_fields(
         request,

@@ -14,6 +14,11 @@ and the 15-working-day clock bounds; the queue's reminders and escalation keep i
 * withdrawal: consent to the purpose staff confirm is withdrawn, and what rested on it alone deleted;
 * correction: the values staff confirm are written everywhere they are held;
 * explanation, complaint, cancellation: the written answer is the result;
+* guardian of a child under 14 (PIPL 31): once staff name the child's record (by the address used
+  for the child's account) and a right (any of the child's: access, copy, correction, deletion,
+  restriction, withdrawal), the code checks that the requester's verified address is that of a
+  guardian who consented for that child (the children's app's guardian source, read through the
+  gate), then executes the right on the child's record as for a deceased person's; otherwise 400;
 * deceased relative: once staff confirm the proof of the death and of the close relationship, and
   that the deceased left no other arrangement (PIPL 49), the right the relative asks for (access,
   copy, correction or deletion) is executed on the deceased's record, which staff identify by the
@@ -40,9 +45,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from piwarden.audit.log import ActorKind, EventType, record_event
+from piwarden.incidents import guardians
 from piwarden.people.actions import CorrectionRefused, correct_person_data, erase_person, restrict_processing, withdraw
 from piwarden.people.models import Person
 from piwarden.people.registry import correctables
+from piwarden.processing import gate
 from piwarden.rights.access import PURPOSE, StaffRefused
 from piwarden.rights.models import ActingAs, RequestKind, RequestStatus, RequestStep, RightsRequest
 from piwarden.vault import blind
@@ -55,8 +62,10 @@ class Fulfilment:
     corrections: dict[str, str] = field(default_factory=dict)  # correction: declared field -> new value
     purpose: str = ""  # withdrawal: the consent-based purpose withdrawn
     deceased_checks: frozenset[str] = frozenset()  # a deceased relative's request: DECEASED_CHECKS confirmed
-    deceased_right: str = ""  # ... and the right executed on the deceased's record ("" = a written answer)
-    deceased_email: str = ""  # ... whose record staff find by the e-mail address the deceased used
+    # A request about someone else (a deceased person, a guardian's child): the right executed on
+    # their record ("" = a written answer), which staff find by the e-mail address used for it.
+    subject_right: str = ""
+    subject_email: str = ""
 
 
 # What staff confirm before answering a close relative of a deceased person (PIPL 49): the relative
@@ -80,13 +89,16 @@ class Executed:
 def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Executed:
     """Run the execution of ``request``'s kind that must happen before its completion is recorded.
 
-    Only for a person acting for themself: the requester's record is then the data subject's.  A
-    guardian's or a relative's request names someone else, whom staff identify: its answer is
-    written.  Bad input (no purpose, a correction the form would refuse) raises
-    :class:`StaffRefused` (400) and nothing is done.
+    For a person acting for themself, on the requester's record.  A relative's request about a
+    deceased person, or a guardian's about their child, names someone else's record, which staff
+    identify by its e-mail address (:func:`_on_record`).  Any other request's answer is written.
+    Bad input (no purpose, a correction the form would refuse) raises :class:`StaffRefused` (400)
+    and nothing is done.
     """
     if request.kind == RequestKind.DECEASED_RELATIVE:
         return _for_deceased(actor, request, fulfilment)
+    if request.acting_as == ActingAs.GUARDIAN:
+        return _for_child(actor, request, fulfilment)
     if request.acting_as != ActingAs.SELF:
         return Executed(done=False, what="answer")
     person, reference = request.person, request.reference
@@ -94,26 +106,70 @@ def execute(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Exec
         restrict_processing(person, by=actor, reference=reference)
         return Executed(done=True, what="restriction")
     if request.kind == RequestKind.WITHDRAWAL:
-        if not fulfilment.purpose:
-            raise StaffRefused(_("Choose the purpose whose consent is withdrawn."), status=400)
-        try:
-            withdraw(person, fulfilment.purpose, channel="rights_request", reference=reference)
-        except ValueError:
-            raise StaffRefused(_("Choose the purpose whose consent is withdrawn."), status=400) from None
+        _withdraw(person, fulfilment.purpose, reference)
         return Executed(done=True, what="withdrawal")
     if request.kind == RequestKind.CORRECTION:
-        if not fulfilment.corrections:
-            raise StaffRefused(_("Give the corrected values the person asked for."), status=400)
-        try:
-            correct_person_data(person, fulfilment.corrections, by=actor, reference=reference)
-        except CorrectionRefused as refused:
-            raise StaffRefused(str(refused), status=400) from None
+        _correct(actor, person, fulfilment.corrections, reference)
         return Executed(done=True, what="correction")
     if request.kind == RequestKind.DELETION:
         return Executed(done=False, what="erasure after the completion e-mail")
     if request.kind in _AFTER_COMPLETION:
         return Executed(done=True, what="archive")  # queued in the completion's transaction
     return Executed(done=False, what="answer")
+
+
+def _withdraw(person: Person, purpose: str, reference: str) -> None:
+    if not purpose:
+        raise StaffRefused(_("Choose the purpose whose consent is withdrawn."), status=400)
+    try:
+        withdraw(person, purpose, channel="rights_request", reference=reference)
+    except ValueError:
+        raise StaffRefused(_("Choose the purpose whose consent is withdrawn."), status=400) from None
+
+
+def _correct(actor: User, person: Person, corrections: dict[str, str], reference: str) -> None:
+    if not corrections:
+        raise StaffRefused(_("Give the corrected values the person asked for."), status=400)
+    try:
+        correct_person_data(person, corrections, by=actor, reference=reference)
+    except CorrectionRefused as refused:
+        raise StaffRefused(str(refused), status=400) from None
+
+
+@dataclass(frozen=True)
+class _Whom:
+    """Whose record a request about someone else names, and what staff are told when it goes wrong."""
+
+    record: str  # for the audit event: "the deceased's record", "the child's record"
+    asked_by: str  # for the erasure's reason: who asked
+    rights: tuple[str, ...]  # the rights the requester may exercise on it
+    choose_right: Any  # (lazy) texts for staff: no right among ``rights`` chosen,
+    no_email: Any  # ... no address given,
+    own_email: Any  # ... the requester's own address given
+
+
+DECEASED_RECORD = _Whom(
+    record="the deceased's record",
+    asked_by="a close relative of the deceased",
+    rights=DECEASED_RIGHTS,
+    choose_right=gettext_lazy("Choose the right the relative asks to exercise."),
+    no_email=gettext_lazy("Give the e-mail address the deceased person used, to find their record."),
+    own_email=gettext_lazy(
+        "That address is the requester's own: a request about a deceased person names someone else."
+    ),
+)
+
+# The rights a guardian exercises for a child under 14 (PIPL 31, 44-47): all of the child's own.
+GUARDIAN_RIGHTS = (*DECEASED_RIGHTS, RequestKind.RESTRICTION, RequestKind.WITHDRAWAL)
+
+CHILD_RECORD = _Whom(
+    record="the child's record",
+    asked_by="the child's guardian",
+    rights=GUARDIAN_RIGHTS,
+    choose_right=gettext_lazy("Choose the right the guardian asks to exercise for the child."),
+    no_email=gettext_lazy("Give the e-mail address used for the child's account, to find the child's record."),
+    own_email=gettext_lazy("That address is the requester's own: a guardian's request names the child's record."),
+)
 
 
 def _for_deceased(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Executed:
@@ -128,51 +184,90 @@ def _for_deceased(actor: User, request: RightsRequest, fulfilment: Fulfilment) -
             status=400,
         )
     checked = "death, relationship and no other arrangement checked"
-    right = fulfilment.deceased_right
-    if not right:
+    if not fulfilment.subject_right:
         return Executed(done=False, what=f"answer; {checked}")
-    if right not in DECEASED_RIGHTS:
-        raise StaffRefused(_("Choose the right the relative asks to exercise."), status=400)
-    subject = _deceased_record(request, fulfilment.deceased_email)
-    reference = request.reference
+    subject = _subject_record(request, fulfilment, DECEASED_RECORD)
+    return _on_record(actor, request, subject, fulfilment, whom=DECEASED_RECORD, checked=checked)
+
+
+def _for_child(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> Executed:
+    """A guardian acts for a child under 14 (PIPL 31): the code, not staff, checks that the requester
+    is the child's guardian; then the right the guardian asked for, on the child's record."""
+    if not fulfilment.subject_right:
+        return Executed(done=False, what="answer")
+    child = _subject_record(request, fulfilment, CHILD_RECORD)
+    _require_guardian(actor, request, child)
+    return _on_record(actor, request, child, fulfilment, whom=CHILD_RECORD, checked="guardian's consent checked")
+
+
+def _require_guardian(actor: User, request: RightsRequest, child: Person) -> None:
+    """The requester's verified address is one a guardian of ``child`` consented from (the children's
+    app's guardian source, read through the gate); otherwise refuse, nothing done."""
+    refused = StaffRefused(
+        _(
+            "The requester is not a guardian who consented for the child with that e-mail address, so nothing "
+            "was done. Check the child's address with the requester, or refuse the request on the ground "
+            "that their authority could not be verified."
+        ),
+        status=400,
+    )
+    source = guardians.source()
+    if source is None or child.pk not in source.minors([child.pk]):
+        raise refused
+    use = gate.Use("rights.guardian_check", actor=actor, extra={"request": request.reference})
+    try:
+        with gate.processing(child, PURPOSE, categories=source.categories, use=use) as permit:
+            addresses = source.addresses(permit)
+    except gate.ProcessingRefused:
+        raise refused from None
+    requester = request.person.email_index
+    if not requester or requester not in {blind.email_index(address) for address in addresses}:
+        raise refused
+
+
+def _on_record(
+    actor: User, request: RightsRequest, subject: Person, fulfilment: Fulfilment, *, whom: _Whom, checked: str
+) -> Executed:
+    """Execute ``fulfilment.subject_right`` on ``subject``'s record, as for the person themself; an
+    access or a copy is the archive of that record, built for the requester after the completion."""
+    right, reference = fulfilment.subject_right, request.reference
     if right == RequestKind.DELETION:
-        erase_person(
-            subject,
-            reason=f"Rights request {reference}: deletion asked by a close relative of the deceased, confirmed",
-            by=actor,
-            reference=reference,
-        )
-        return Executed(done=True, what=f"erasure of the deceased's record; {checked}", subject=subject, right=right)
-    if right == RequestKind.CORRECTION:
-        if not fulfilment.corrections:
-            raise StaffRefused(_("Give the corrected values the person asked for."), status=400)
-        try:
-            correct_person_data(subject, fulfilment.corrections, by=actor, reference=reference)
-        except CorrectionRefused as refused:
-            raise StaffRefused(str(refused), status=400) from None
-        return Executed(done=True, what=f"correction of the deceased's record; {checked}", subject=subject, right=right)
-    return Executed(done=True, what=f"archive of the deceased's record; {checked}", subject=subject, right=right)
+        reason = f"Rights request {reference}: deletion asked by {whom.asked_by}, confirmed"
+        erase_person(subject, reason=reason, by=actor, reference=reference)
+        what = "erasure"
+    elif right == RequestKind.CORRECTION:
+        _correct(actor, subject, fulfilment.corrections, reference)
+        what = "correction"
+    elif right == RequestKind.RESTRICTION:
+        restrict_processing(subject, by=actor, reference=reference)
+        what = "restriction"
+    elif right == RequestKind.WITHDRAWAL:
+        _withdraw(subject, fulfilment.purpose, reference)
+        what = "withdrawal"
+    else:
+        what = "archive"
+    return Executed(done=True, what=f"{what} of {whom.record}; {checked}", subject=subject, right=right)
 
 
-def _deceased_record(request: RightsRequest, email: str) -> Person:
-    """The deceased's record, found by the e-mail address they used (its blind index, as any look-up)."""
-    email = email.strip()
+def _subject_record(request: RightsRequest, fulfilment: Fulfilment, whom: _Whom) -> Person:
+    """The record a request about someone else names, found by the e-mail address used for it (its
+    blind index, as any look-up); the right asked for checked first, so a bad one finds nothing."""
+    if fulfilment.subject_right not in whom.rights:
+        raise StaffRefused(str(whom.choose_right), status=400)
+    email = fulfilment.subject_email.strip()
     if not email:
-        raise StaffRefused(_("Give the e-mail address the deceased person used, to find their record."), status=400)
+        raise StaffRefused(str(whom.no_email), status=400)
     subject = Person.objects.filter(email_index=blind.email_index(email)).first()
     if subject is None:  # an erased person has no index left to be found by
         raise StaffRefused(
             _(
                 "No personal information is held under that e-mail address. Check the address with the "
-                "relative, or complete the request with a written answer saying that nothing is held."
+                "requester, or complete the request with a written answer saying that nothing is held."
             ),
             status=400,
         )
     if subject.pk == request.person_id:
-        raise StaffRefused(
-            _("That address is the requester's own: a request about a deceased person names someone else."),
-            status=400,
-        )
+        raise StaffRefused(str(whom.own_email), status=400)
     return subject
 
 
@@ -269,10 +364,20 @@ DECEASED = gettext_lazy(
 )
 
 
+GUARDIAN = gettext_lazy(
+    "Completing with a right chosen below first checks that the requester's verified e-mail address is that of "
+    "a guardian who consented for the child whose account uses the address you give; if not, nothing is done. "
+    "The right is then executed on the child's record: an archive for the guardian, the correction, the "
+    "restriction, the withdrawal of consent or the erasure for good. Then your result is sent to the guardian."
+)
+
+
 def describe(request: RightsRequest) -> str:
     """What completing this request does, for the staff member about to confirm it."""
     if request.kind == RequestKind.DECEASED_RELATIVE:
         return str(DECEASED)
+    if request.acting_as == ActingAs.GUARDIAN:
+        return str(GUARDIAN)
     if request.acting_as != ActingAs.SELF:
         return str(ANSWER)
     return str(EXECUTES.get(request.kind, ANSWER))

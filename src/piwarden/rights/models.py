@@ -186,7 +186,8 @@ class RightsRequest(PersonalData):
     escalation_mailed_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)  # the right executed (archive, erasure, ...)
     # A request about someone else's data executed on their record (a close relative of a deceased
-    # person, PIPL 49): the record staff identified, and the right they executed on it.  Empty for
+    # person, PIPL 49; a guardian of a child under 14, PIPL 31): the record staff identified, and the
+    # right executed on it.  Empty for
     # a person acting for themself, whose record is ``person``.
     subject = models.ForeignKey(
         "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="rights_requests_about"
@@ -210,8 +211,8 @@ class RightsRequest(PersonalData):
 
     @property
     def executed_as(self) -> str:
-        """The right this request executes: its kind, or for a request about a deceased person the
-        right staff executed on the deceased's record (access, copy, correction or deletion)."""
+        """The right this request executes: its kind, or for a request about someone else (a deceased
+        person, a guardian's child) the right staff executed on that record."""
         return self.executed_right or self.kind
 
     @property
