@@ -78,6 +78,7 @@ NOT_A_DECISION = {
     # children: a guardian's link, a staff flag and the erasure of a child's data say "erased already"
     ("piwarden/children/access.py", "open_guardian_request", "is_erased"): "a link opens nothing once erased",
     ("piwarden/children/actions.py", "confirm_guardian_consent", "is_erased"): "no consent for erased data",
+    ("piwarden/children/actions.py", "_record_consent", "is_erased"): "no consent for erased data",
     ("piwarden/children/actions.py", "decline_guardian_consent", "is_erased"): "nothing left to refuse once erased",
     ("piwarden/children/actions.py", "_flag", "is_erased"): "nothing left to flag once erased",
     ("piwarden/children/erasure.py", "erase_unconsented_child_data", "is_erased"): "erasure is idempotent",

@@ -53,6 +53,7 @@ NOT_A_DECISION = {
     ("piwarden/staff/management/commands/createstaff.py", "add_arguments", "roles"): "the declared roles, as choices",
     ("piwarden/demo/fill.py", "make", "reveal"): "the demo's own method of that name, not a role's grant",
     ("piwarden/environment.py", "envhours", "groups"): "a regular expression's groups",
+    ("piwarden/demo/fill.py", "write", "groups"): "a regular expression's groups",
     ("piwarden/backoffice/staff_forms.py", "role_choices", "roles"): "the declared roles, as choices",
     ("piwarden/backoffice/staff_views.py", "_staff_context", "roles"): "the staff page names each account's role",
     ("piwarden/backoffice/staff_views.py", "_staff_context", "groups"): "the staff page names each account's role",
