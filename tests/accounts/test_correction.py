@@ -7,8 +7,10 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
+from piwarden.accounts.actions import correct_account_email
 from piwarden.accounts.models import AccountState
 from piwarden.audit.models import AuditEvent
 from piwarden.rights.models import RequestKind
@@ -20,6 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.duty("RGT-04"
 PHONE = "correct__accounts__Account__phone"
 EMAIL = "correct__accounts__Account__email"
 NEW_ADDRESS = "li.na.new@example.com"
+THIRD_ADDRESS = "li.na.third@example.com"
 
 
 def test_a_correction_request_corrects_the_accounts_mobile_number_and_email_with_reconfirmation(settings, carol):
@@ -42,7 +45,16 @@ def test_a_correction_request_corrects_the_accounts_mobile_number_and_email_with
     assert "139" not in str(event.extra)
     assert "li.na.new" not in str(event.extra)
 
-    # The new address is confirmed by the link mailed to it.
+    # The new address is confirmed by the link mailed to it, and by nothing mailed before.
+    run_worker()
+    token = link_in_mail(NEW_ADDRESS, "/account/verify/").split("token=")[1]
+    with transaction.atomic():  # a second correction, before the first link is used
+        correct_account_email(account, THIRD_ADDRESS)
+    assert Client().post("/en/account/verify/", {"token": token}).status_code == HTTPStatus.NOT_FOUND
+    account.refresh_from_db()
+    assert account.email_verified_at is None
+    with transaction.atomic():
+        correct_account_email(account, NEW_ADDRESS)
     run_worker()
     token = link_in_mail(NEW_ADDRESS, "/account/verify/").split("token=")[1]
     assert Client().post("/en/account/verify/", {"token": token}).status_code == HTTPStatus.OK

@@ -3,8 +3,9 @@
 Stateless signed tokens (Django's ``TimestampSigner`` under the site's secret key, one salt per
 use) naming the account and a fingerprint of the state they change, so each link works once:
 
-* confirming the e-mail: the account id and its state (a confirmed account's link no longer
-  matches, and confirming twice changes nothing anyway); valid 3 days;
+* confirming the e-mail: the account id, its state and a digest of the address's look-up index (a
+  confirmed account's link no longer matches, confirming twice changes nothing anyway, and a link
+  mailed to an address that a correction has since replaced confirms nothing); valid 3 days;
 * resetting the password: the account id and a digest of the current password hash, so the link
   dies as soon as the password changes (by this link or otherwise); valid 1 hour.
 
@@ -30,8 +31,12 @@ def _password_fingerprint(account: Account) -> str:
     return hashlib.sha256(account.password.encode()).hexdigest()[:16]
 
 
+def _verify_fingerprint(account: Account) -> str:
+    return f"{account.state}:{hashlib.sha256(str(account.email_index).encode()).hexdigest()[:16]}"
+
+
 def verify_token(account: Account) -> str:
-    return signing.TimestampSigner(salt=_VERIFY).sign(f"{account.pk}:{account.state}")
+    return signing.TimestampSigner(salt=_VERIFY).sign(f"{account.pk}:{_verify_fingerprint(account)}")
 
 
 def reset_token(account: Account) -> str:
@@ -52,7 +57,7 @@ def account_to_verify(token: str) -> Account | None:
     if opened is None:
         return None
     account = Account.objects.filter(pk=opened[0]).first()
-    return account if account is not None and account.state == opened[1] else None
+    return account if account is not None and _verify_fingerprint(account) == opened[1] else None
 
 
 def account_to_reset(token: str) -> Account | None:
