@@ -14,8 +14,8 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.models import AuditEvent, EventType
-from piwarden.incidents import guardians
 from piwarden.incidents.models import Incident, Notice, Recipient
+from piwarden.people import guardians
 from piwarden.people.actions import erase_person
 from piwarden.people.models import Person
 from piwarden.vault import blind

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods
 
 from piwarden.backoffice.decorators import staff_required
-from piwarden.incidents import access, guardians
+from piwarden.incidents import access
 from piwarden.incidents import actions as incident_actions
 from piwarden.incidents.actions import Details, IncidentRefused
 from piwarden.incidents.forms import (
@@ -29,7 +29,7 @@ from piwarden.incidents.forms import (
     ReportForm,
 )
 from piwarden.incidents.models import REPORTABLE, Incident, Notice, State
-from piwarden.people import contacts
+from piwarden.people import contacts, guardians
 from piwarden.policy.declaration import load_declaration
 from piwarden.staff.permissions import staff_role
 

@@ -9,7 +9,7 @@
 * ``child_sign_ups_awaiting_guardian``: belongs to no person (``Unattributable``).
 
 The guardians of a child are who an incident's notice reaches besides the child (CHD-06): this
-module registers :class:`Guardians` with :mod:`piwarden.incidents.guardians`.
+module registers :class:`Guardians` with :mod:`piwarden.people.guardians`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Collection, Iterator
 
 from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequestStatus
-from piwarden.incidents.guardians import register_guardian_source
 from piwarden.inquiries.models import Inquiry
+from piwarden.people.guardians import register_guardian_source
 from piwarden.people.models import Person
 from piwarden.people.registry import Deletes, Record, Subject, Unattributable, register
 from piwarden.processing.gate import Permit
@@ -99,7 +99,7 @@ register(
 )
 
 
-# --- whom an incident's notice reaches besides the child (piwarden.incidents.guardians) ---------
+# --- whom an incident's notice reaches besides the child (piwarden.people.guardians) ---------
 
 CHUNK = 500  # ids per IN (…): under every database's limit on parameters
 

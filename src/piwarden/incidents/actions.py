@@ -43,7 +43,6 @@ from django.utils.translation import gettext_noop
 from piwarden.audit.chain import seal
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.audit.models import AuditEvent
-from piwarden.incidents import guardians
 from piwarden.incidents.access import refuse_unless_handler
 from piwarden.incidents.models import (
     REPORTABLE,
@@ -56,7 +55,7 @@ from piwarden.incidents.models import (
 from piwarden.incidents.tasks import deliver_notices
 from piwarden.monitoring.actions import raise_clock_alert
 from piwarden.monitoring.models import Rule
-from piwarden.people import contacts
+from piwarden.people import contacts, guardians
 from piwarden.people.models import Person
 from piwarden.staff.access import actor_of
 from piwarden.vault import blind

@@ -17,7 +17,7 @@ site may; the exactly-once record is the notice row.)
 
 The person's address is the one every notice to people reads (:func:`piwarden.people.contacts.address_of`:
 their consultation request's, else their confirmed rights request's, else their account's).
-Guardians' addresses come from :mod:`piwarden.incidents.guardians` (the children's app's guardian
+Guardians' addresses come from :mod:`piwarden.people.guardians` (the children's app's guardian
 requests); every notice is written in both languages, so a guardian gets the one message.
 """
 
@@ -33,10 +33,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from piwarden.audit.log import ActorKind, EventType, record_event
-from piwarden.incidents import guardians
 from piwarden.incidents.models import Incident, Notice, Recipient
 from piwarden.mailing import send
-from piwarden.people import contacts
+from piwarden.people import contacts, guardians
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate

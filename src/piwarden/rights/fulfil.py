@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from piwarden.audit.log import ActorKind, EventType, record_event
-from piwarden.incidents import guardians
+from piwarden.people import guardians
 from piwarden.people.actions import CorrectionRefused, correct_person_data, erase_person, restrict_processing, withdraw
 from piwarden.people.models import Person
 from piwarden.people.registry import correctables

@@ -1,19 +1,23 @@
-"""Where the guardians of an affected minor are found: a hook the children's app fills.
+"""Where the guardians of a minor are found: a hook the children's app fills.
 
 PIPL 31 and the Minors' Network Protection Regulations (Art 35, CHD-06) ask that, when a minor's
-personal information is involved in an incident, their guardians are told too.  Which persons are
-minors, and their guardians' addresses, belong to the app that runs the age gate and the guardian's
-consent (:mod:`piwarden.children`); this module only asks it.  That app registers one
+personal information is involved in an incident, their guardians are told too; and a guardian may
+exercise the child's rights (PIPL 31), once we know they are one.  Which persons are minors, and
+their guardians' addresses, belong to the app that runs the age gate and the guardian's consent
+(:mod:`piwarden.children`); this module only asks it, for the incidents' notices
+(:mod:`piwarden.incidents.mail`) and the rights requests a guardian makes
+(``piwarden.rights.fulfil._require_guardian``).  That app registers one
 :class:`GuardianSource` at start-up, from its ``personal_data.py``
 (:class:`piwarden.children.personal_data.Guardians`)::
 
-    from piwarden.incidents.guardians import register_guardian_source
+    from piwarden.people.guardians import register_guardian_source
     register_guardian_source(Guardians())
 
 * ``minors(person_ids)`` answers which of these persons are marked as children (no decryption:
   the mark is a row of its own);
 * ``addresses(permit)`` reads the guardians' addresses of the minor ``permit.person`` inside the
-  processing gate's use for the purpose ``incident_notice`` (the categories it reads must list it).
+  processing gate's use (the categories it reads must list the caller's purpose: ``incident_notice``
+  for a notice, the rights requests' purpose for a guardian's request).
 
 Whenever any person chosen for an incident's notice is a minor, a notice to their guardians is
 queued too (:func:`piwarden.incidents.actions.notify_persons`), whatever count of minors the
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
 
 class GuardianSource(Protocol):
-    # The categories ``addresses`` reads, for the gate (each must list the purpose incident_notice).
+    # The categories ``addresses`` reads, for the gate (each must list the purposes of the callers).
     categories: Collection[str]
 
     def minors(self, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]: ...
