@@ -4,7 +4,8 @@ Each step is one named, audited action:
 
 * :func:`announce`: the date and the reason, in one transaction with a notice row for everyone we
   can reach (:mod:`piwarden.people.contacts`): the notices are the outbox, committed with the
-  announcement, and sent afterwards (:mod:`piwarden.cessation.mail`), each exactly once.
+  announcement, and sent afterwards (:mod:`piwarden.cessation.mail`), each exactly once
+  (:mod:`piwarden.people.notices`).
 * :func:`withdraw`: before the date, with a reason; the notices not sent yet are dropped.
 * :func:`collect_notices`: people who became reachable after the announcement (a rights request
   confirmed since) get their notice row too; run by every periodic round.
@@ -37,11 +38,10 @@ from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import REASON_MAX_LENGTH
 from piwarden.cessation import state
 from piwarden.cessation.models import Cessation, CessationNotice
-from piwarden.people import contacts
+from piwarden.people import contacts, notices
 from piwarden.people.actions import shred_person
 from piwarden.people.models import Person
 from piwarden.people.registry import (
-    CESSATION_NOTICE_PURPOSE,
     Deletes,
     Keeps,
     Shredded,
@@ -144,14 +144,7 @@ def withdraw(*, reason: str) -> Cessation:
 def _collect(cessation: Cessation) -> int:
     """A notice row for every person a contact source holds and who has none yet; how many were made."""
     before = CessationNotice.objects.filter(cessation=cessation).count()
-    chunk: list[CessationNotice] = []
-    for person_id in contacts.everyone():
-        chunk.append(CessationNotice(cessation=cessation, person_id=person_id))
-        if len(chunk) >= BATCH * 10:
-            CessationNotice.objects.bulk_create(chunk, ignore_conflicts=True)
-            chunk = []
-    if chunk:
-        CessationNotice.objects.bulk_create(chunk, ignore_conflicts=True)
+    notices.create_once(CessationNotice(cessation=cessation, person_id=p) for p in contacts.everyone())
     return CessationNotice.objects.filter(cessation=cessation).count() - before
 
 
@@ -182,20 +175,6 @@ def retry_unconfirmed() -> int:
     if count:
         record_event(EventType.CESSATION_NOTICES_RETRIED, extra={"cessation": cessation.pk, "notices": count})
     return count
-
-
-@transaction.atomic(durable=True)
-def record_notice_sent(notice: CessationNotice) -> None:
-    """The mail server accepted the person's notice (:mod:`piwarden.cessation.mail`): recorded once."""
-    marked = CessationNotice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(sent_at=timezone.now())
-    if marked:
-        record_event(
-            EventType.CESSATION_NOTICE_SENT,
-            person=Person.objects.get(pk=notice.person_id),
-            purpose=CESSATION_NOTICE_PURPOSE,
-            fields=["email"],
-            extra={"cessation": notice.cessation_id},
-        )
 
 
 # --- on the date ----------------------------------------------------------------------------

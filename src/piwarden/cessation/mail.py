@@ -1,39 +1,34 @@
 """The cessation notice e-mail: once per person, in their language, through the site's mailer.
 
-Each notice runs in three steps, as the consultation's e-mails do (:mod:`piwarden.inquiries.mail`),
-so that no transaction is open while the mail server talks:
+Each notice is a :class:`~piwarden.cessation.models.CessationNotice` row, sent by the cycle every
+direct notice shares (:func:`piwarden.people.notices.deliver`: purpose ``cessation_notice``, a legal
+duty, PIPL 47(1)(2)); this module declares what is the cessation's own (:class:`CessationNotices`).
 
-1. in the gate's durable transaction (purpose ``cessation_notice``, a legal duty: PIPL 47(1)(2)),
-   claim the notice (only if nobody has: ``claimed_at`` was empty), read the person's address and
-   language (:mod:`piwarden.people.contacts`) and render the message;
-2. send, with no transaction open;
-3. in a second durable transaction, record that it went out (``sent_at``, one audit event:
-   :func:`piwarden.cessation.actions.record_notice_sent`).
-
-A second run, or a second process at the same time, finds the notice claimed and sends nothing:
-a person never gets two.  A send the mail server refused puts the claim back (the next round
-tries again).  A process that dies between steps 2 and 3 leaves the notice claimed and not sent:
-it is not sent again by itself (the person may have it), and ``piwarden cessation status`` counts
-it as unconfirmed for the operator to decide.
+It claims: the row is marked taken (``claimed_at``) in the gate's transaction that reads the
+address, before the message is sent; ``sent_at`` once the mail server accepted it (with one audit
+event).  A second run, or a second process at the same time, finds the notice claimed and sends
+nothing: a person never gets two.  A send the mail server refused puts the claim back (the next
+round tries again).  A process that dies between sending and recording leaves the notice claimed and
+not sent: it is not sent again by itself (the person may have it), and ``piwarden cessation status``
+counts it as unconfirmed for the operator to decide.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from piwarden.cessation.actions import record_notice_sent
+from piwarden.audit.log import EventType, record_event
 from piwarden.cessation.models import CessationNotice
-from piwarden.mailing import MailNotSent, send
-from piwarden.people import contacts
+from piwarden.mailing import MailNotSent
+from piwarden.people import notices
 from piwarden.people.models import Person
 from piwarden.people.registry import CESSATION_NOTICE_PURPOSE
 from piwarden.policy.declaration import load_declaration
@@ -54,71 +49,65 @@ class Round:
     errors: list[str] = field(default_factory=list)
 
 
-def send_notice(notice_id: int) -> str:
-    """Send one notice, unless it was claimed already; 'sent', 'claimed already', or why not."""
-    notice = CessationNotice.objects.select_related("cessation").get(pk=notice_id)
-    if notice.claimed_at is not None or notice.skipped:
-        return "claimed already"
-    use = gate.Use("cessation.notice", fields=("email",), extra={"cessation": notice.cessation_id})
-    person = functools.partial(Person.objects.get, pk=notice.person_id)  # read in the gate's transaction
-    try:
-        with gate.processing(person, PURPOSE, categories=contacts.categories(), use=use) as permit:
-            claimed = CessationNotice.objects.filter(pk=notice.pk, claimed_at__isnull=True, skipped="").update(
-                claimed_at=timezone.now()
+class CessationNotices(notices.DirectNotices[CessationNotice]):
+    model = CessationNotice
+    purpose = PURPOSE
+    waiting = Q(claimed_at__isnull=True, skipped="")
+    unended = Q(sent_at__isnull=True, skipped="")
+    claims = True
+    related = ("cessation",)
+
+    def use(self, notice: CessationNotice) -> gate.Use:
+        return gate.Use("cessation.notice", fields=("email",), extra={"cessation": notice.cessation_id})
+
+    def render(self, notice: CessationNotice, language: str) -> tuple[str, str]:
+        with translation.override(language):
+            context = {
+                "ceases_on": notice.cessation.ceases_on,
+                "policy": load_declaration(),
+                "rights_url": settings.PIWARDEN_SITE_URL.rstrip("/") + reverse("site:rights"),
+            }
+            subject = render_to_string("cessation/email/notice_subject.txt", context).strip()
+            body = render_to_string("cessation/email/notice.txt", context)
+        return subject, body
+
+    def about(self, notice: CessationNotice) -> str:
+        return f"cessation notice {notice.pk}"
+
+    def claimed(self) -> dict[str, Any]:
+        return {"claimed_at": timezone.now()}
+
+    def released(self) -> dict[str, Any]:
+        return {"claimed_at": None, "failures": F("failures") + 1}
+
+    def ended(self, outcome: str, reason: str) -> dict[str, Any]:
+        if outcome == notices.SENT:
+            return {"sent_at": timezone.now()}
+        # Why no notice went out: the person was erased (the gate's reason), or no address is held.
+        return {"skipped": f"refused: {reason}"[:40] if outcome == notices.REFUSED else NO_ADDRESS}
+
+    def recorded(self, notice: CessationNotice, outcome: str, reason: str) -> None:
+        if outcome == notices.SENT:
+            record_event(
+                EventType.CESSATION_NOTICE_SENT,
+                person=Person.objects.get(pk=notice.person_id),
+                purpose=PURPOSE,
+                fields=["email"],
+                extra={"cessation": notice.cessation_id},
             )
-            if not claimed:  # another run was quicker
-                return "claimed already"
-            address = contacts.address_of(permit.person)
-            if address is None:
-                CessationNotice.objects.filter(pk=notice.pk).update(skipped=NO_ADDRESS)
-                return NO_ADDRESS
-            subject, body = _render(notice, address.language)
-    except gate.ProcessingRefused as refused:  # recorded by the gate (an erased person, say)
-        _skip(notice, f"refused: {refused.decision.reason}"[:40])
-        return f"refused: {refused.decision.reason}"
-    try:
-        send(subject, body, [address.email], about=f"cessation notice {notice.pk}")
-    except MailNotSent:
-        _release(notice)
-        raise
-    record_notice_sent(notice)
-    return "sent"
 
 
-def _render(notice: CessationNotice, language: str) -> tuple[str, str]:
-    language = "en" if language == "en" else "zh-hans"
-    with translation.override(language):
-        context = {
-            "ceases_on": notice.cessation.ceases_on,
-            "policy": load_declaration(),
-            "rights_url": settings.PIWARDEN_SITE_URL.rstrip("/") + reverse("site:rights"),
-        }
-        subject = render_to_string("cessation/email/notice_subject.txt", context).strip()
-        body = render_to_string("cessation/email/notice.txt", context)
-    return subject, body
+NOTICES = CessationNotices()
 
 
-@transaction.atomic(durable=True)
-def _skip(notice: CessationNotice, why: str) -> None:
-    CessationNotice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(skipped=why)
-
-
-@transaction.atomic(durable=True)
-def _release(notice: CessationNotice) -> None:
-    CessationNotice.objects.filter(pk=notice.pk, sent_at__isnull=True).update(
-        claimed_at=None, failures=F("failures") + 1
-    )
+def send_notice(notice_id: int) -> str:
+    """Send one notice, unless it was claimed already (:func:`piwarden.people.notices.deliver`)."""
+    return notices.deliver(NOTICES, notice_id)
 
 
 def send_pending(progress: Callable[[int, int], None] | None = None) -> Round:
     """Send every notice of the live cessation that nobody has claimed yet, one by one."""
-    pending = list(
-        CessationNotice.objects.filter(
-            cessation__live=True, cessation__execution_started_at__isnull=True, claimed_at__isnull=True, skipped=""
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    pending = notices.waiting_ids(NOTICES, cessation__live=True, cessation__execution_started_at__isnull=True)
     result = Round()
     for done, notice_id in enumerate(pending, start=1):
         try:
@@ -127,9 +116,9 @@ def send_pending(progress: Callable[[int, int], None] | None = None) -> Round:
             result.failed += 1
             result.errors.append(str(exc))
         else:
-            if outcome == "sent":
+            if outcome == notices.SENT:
                 result.sent += 1
-            elif outcome != "claimed already":
+            elif outcome != notices.TAKEN:
                 result.skipped += 1
         if progress is not None:
             progress(done, len(pending))

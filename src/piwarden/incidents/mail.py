@@ -5,15 +5,16 @@ Art 57 asks: the categories of personal information involved (their declared nam
 the possible harm; the remedial measures taken and what the person can do to reduce the harm; and
 how to reach us (the declaration's controller, hotline and e-mail).
 
-Each runs as the other e-mails of the site do (:mod:`piwarden.rights.mail`): in the processing
-gate's durable transaction (purpose ``incident_notice``, a statutory duty: recorded), read the
-address and render, or return at once if the notice went out already; send, with no transaction
-open; then, in a second durable transaction, record that it went out (``sent_at``, and the audit
-event).  :func:`send_pending` walks the incident's notices not sent yet, so a worker that dies in
-the middle, or a run that stops at a refused message, is finished by the next run without sending
-anybody a second notice.  (Between the mail server's acceptance and the record there is a window
-of a few milliseconds: a crash exactly there sends that one notice again, as every e-mail of the
-site may; the exactly-once record is the notice row.)
+Each runs through the cycle every direct notice shares (:func:`piwarden.people.notices.deliver`):
+in the processing gate's durable transaction (purpose ``incident_notice``, a statutory duty:
+recorded), read the address and render, or return at once if the notice ended already; send, with
+no transaction open; then, in a second durable transaction, record how it ended (``outcome``,
+``sent_at``, and the audit event); :class:`IncidentNotices` declares what is this notice's own.
+:func:`send_pending` walks the incident's notices not sent yet, so a worker that dies in the middle,
+or a run that stops at a refused message, is finished by the next run without sending anybody a
+second notice.  (Between the mail server's acceptance and the record there is a window of a few
+milliseconds: a crash exactly there sends that one notice again, as every e-mail of the site may;
+the exactly-once record is the notice row.)
 
 The person's address is the one every notice to people reads (:func:`piwarden.people.contacts.address_of`:
 their consultation request's, else their confirmed rights request's, else their account's).
@@ -23,19 +24,20 @@ requests); every notice is written in both languages, so a guardian gets the one
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
+from collections.abc import Collection
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.incidents.models import Incident, Notice, Recipient
-from piwarden.mailing import send
-from piwarden.people import contacts, guardians
+from piwarden.people import contacts, guardians, notices
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
@@ -74,54 +76,43 @@ def render_notice(incident: Incident, *, guardian: bool) -> tuple[str, str]:
     return " / ".join(subjects), "\n\n----------------------------------------\n\n".join(parts)
 
 
-def send_pending(incident_id: str) -> str:
-    """Send every notice of the incident not sent yet, in order; stops at the first that cannot go
-    (``MailNotSent`` reaches the task, which tries again later)."""
-    pending = Notice.objects.filter(incident_id=incident_id, outcome="").order_by("id").values_list("id", flat=True)
-    outcomes = Counter(send_notice(notice_id) for notice_id in list(pending))
-    return ", ".join(f"{outcome}: {count}" for outcome, count in sorted(outcomes.items())) or "nothing to send"
+class IncidentNotices(notices.DirectNotices[Notice]):
+    model = Notice
+    purpose = PURPOSE
+    waiting = unended = Q(outcome="")
+    related = ("incident",)
 
+    def use(self, notice: Notice) -> gate.Use:
+        extra = {"incident": notice.incident.slug, "recipient": notice.recipient}
+        return gate.Use("incidents.notice_mail", fields=("email",), extra=extra)
 
-def send_notice(notice_id: int) -> str:
-    notice = Notice.objects.select_related("incident").get(pk=notice_id)
-    if notice.outcome:
-        return "already " + notice.outcome
-    incident = notice.incident
-    guardian = notice.recipient == Recipient.GUARDIAN
-    source = guardians.source() if guardian else None
-    if guardian and source is None:
-        return _finish(notice, "no_guardian_source")
-    categories = {NOTICE_CATEGORY, *(source.categories if source is not None else contacts.categories())}
-    use = gate.Use(
-        "incidents.notice_mail", fields=("email",), extra={"incident": incident.slug, "recipient": notice.recipient}
-    )
-    person = functools.partial(Person.objects.get, pk=notice.person_id)  # read in the gate's transaction
-    try:
-        with gate.processing(person, PURPOSE, categories=categories, use=use) as permit:
-            if Notice.objects.filter(pk=notice.pk).exclude(outcome="").exists():
-                return "already sent"
-            if source is not None:
-                recipients = sorted(set(source.addresses(permit)))  # a guardian asked twice: one message
-            else:
-                address = contacts.address_of(permit.person)
-                recipients = [address.email] if address is not None else []
-            subject, body = render_notice(incident, guardian=guardian)
-    except gate.ProcessingRefused as refused:
-        return _finish(notice, "refused", reason=refused.decision.reason)  # the refusal is recorded by the gate
-    if not recipients:
-        return _finish(notice, "no_address")
-    send(subject, body, recipients, about=f"incident {incident.slug} notice {notice.pk}")
-    return _finish(notice, "sent")
+    def unreachable(self, notice: Notice) -> str:
+        guardian = notice.recipient == Recipient.GUARDIAN
+        return "no_guardian_source" if guardian and guardians.source() is None else ""
 
+    def categories(self, notice: Notice) -> Collection[str]:
+        source = _guardians(notice)
+        return {NOTICE_CATEGORY, *(source.categories if source is not None else contacts.categories())}
 
-@transaction.atomic(durable=True)
-def _finish(notice: Notice, outcome: str, *, reason: str = "") -> str:
-    changed = Notice.objects.filter(pk=notice.pk, outcome="").update(
-        outcome=outcome, sent_at=timezone.now() if outcome == "sent" else None
-    )
-    if changed:
+    def recipients(self, notice: Notice, permit: gate.Permit) -> notices.Addressed | None:
+        source = _guardians(notice)
+        if source is None:
+            return super().recipients(notice, permit)
+        # A guardian asked twice: one message (written in both languages, as every incident's).
+        return notices.Addressed(sorted(set(source.addresses(permit))), LANGUAGES[0])
+
+    def render(self, notice: Notice, language: str) -> tuple[str, str]:
+        return render_notice(notice.incident, guardian=notice.recipient == Recipient.GUARDIAN)
+
+    def about(self, notice: Notice) -> str:
+        return f"incident {notice.incident.slug} notice {notice.pk}"
+
+    def ended(self, outcome: str, reason: str) -> dict[str, Any]:
+        return {"outcome": outcome, "sent_at": timezone.now() if outcome == notices.SENT else None}
+
+    def recorded(self, notice: Notice, outcome: str, reason: str) -> None:
         record_event(
-            EventType.INCIDENT_NOTICE_SENT if outcome == "sent" else EventType.INCIDENT_NOTICE_UNDELIVERABLE,
+            EventType.INCIDENT_NOTICE_SENT if outcome == notices.SENT else EventType.INCIDENT_NOTICE_UNDELIVERABLE,
             actor_kind=ActorKind.SYSTEM,
             person=Person.objects.get(pk=notice.person_id),
             purpose=PURPOSE,
@@ -133,7 +124,26 @@ def _finish(notice: Notice, outcome: str, *, reason: str = "") -> str:
                 "outcome": outcome,
             },
         )
-    return outcome
+
+
+def _guardians(notice: Notice) -> guardians.GuardianSource | None:
+    return guardians.source() if notice.recipient == Recipient.GUARDIAN else None
+
+
+NOTICES = IncidentNotices()
+
+
+def send_pending(incident_id: str) -> str:
+    """Send every notice of the incident not sent yet, in order; stops at the first that cannot go
+    (``MailNotSent`` reaches the task, which tries again later)."""
+    pending = notices.waiting_ids(NOTICES, incident_id=incident_id)
+    outcomes = Counter(send_notice(notice_id) for notice_id in pending)
+    return ", ".join(f"{outcome}: {count}" for outcome, count in sorted(outcomes.items())) or "nothing to send"
+
+
+def send_notice(notice_id: int) -> str:
+    """Send one notice unless it ended already (:func:`piwarden.people.notices.deliver`)."""
+    return notices.deliver(NOTICES, notice_id)
 
 
 @transaction.atomic(durable=True)

@@ -20,15 +20,12 @@ A source says:
 Nothing here sends anything: the notice's app decides what to send, once per person (a person
 known to several sources is one person: one notice).
 
-Not one outbox yet: the cessation (:class:`~piwarden.cessation.models.CessationNotice`), the
-material change (:class:`~piwarden.revisions.models.ChangeNotice`) and the incident
-(:class:`~piwarden.incidents.models.Notice`) each keep a notice row per (subject, person) and each
-run the same steps (mark it taken, read the address and render under the gate, send with no
-transaction open, record it sent or why not, with its audit event).  They differ in what a crash
-between sending and recording means (the cessation holds an unconfirmed claim for the operator;
-the other two may send that one again), in their outcomes and audit events, and the incident's
-has a guardian recipient.  One model keyed by (purpose, subject, person) would need the three
-tables moved into it by a data migration, and the three crash rules made one: not done yet.
+How each notice is sent, once per person, is :mod:`piwarden.people.notices`: the cessation
+(:class:`~piwarden.cessation.models.CessationNotice`), the material change
+(:class:`~piwarden.revisions.models.ChangeNotice`) and the incident
+(:class:`~piwarden.incidents.models.Notice`) each keep their notice rows, one per (subject, person),
+and declare what is their own (whom, the message, how a row ends and its audit event, the crash
+rule); one function runs the cycle for all three.
 """
 
 from __future__ import annotations

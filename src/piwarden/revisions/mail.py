@@ -2,23 +2,28 @@
 
 :func:`send_change_notices` makes the version's notices (one per person whose contact details we
 hold, as :mod:`piwarden.people.contacts` finds them: :func:`make_notices`, once) and sends each
-still pending, in the way of every mail action here (``inquiries.mail``): read and render under
-the processing gate, send with no transaction open, then mark it sent.  A notice marked sent is
-never sent again, so a re-run or the retry after a failure (the mail server down half-way) sends
-only the rest; the one window left is a crash between the mail server's acceptance and the mark,
-which sends that one message again on the next run.
+still pending through the cycle every direct notice shares (:func:`piwarden.people.notices.deliver`:
+read and render under the processing gate, send with no transaction open, then mark it sent);
+:class:`ChangeNotices` declares what is this notice's own.  A notice marked sent is never sent
+again, so a re-run or the retry after a failure (the mail server down half-way) sends only the
+rest; the one window left is a crash between the mail server's acceptance and the mark, which sends
+that one message again on the next run.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from piwarden.audit.log import EventType, record_event
-from piwarden.mailing import MailNotSent, send
-from piwarden.people import contacts
+from piwarden.mailing import MailNotSent
+from piwarden.people import contacts, notices
+from piwarden.people.models import Person
 from piwarden.policy.changes import KIND_NAMES
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import MaterialKind, PolicyVersion
@@ -29,6 +34,58 @@ PURPOSE = "policy_change_notice"
 
 __all__ = ["MailNotSent", "record_notices_failure", "send_change_notice", "send_change_notices"]
 
+# How a row ended, in the outcomes of the table.
+OUTCOMES = {
+    notices.SENT: NoticeOutcome.SENT,
+    notices.REFUSED: NoticeOutcome.REFUSED,
+    notices.NO_ADDRESS: NoticeOutcome.NO_CONTACT,
+}
+
+
+class ChangeNotices(notices.DirectNotices[ChangeNotice]):
+    model = ChangeNotice
+    purpose = PURPOSE
+    waiting = unended = Q(outcome=NoticeOutcome.PENDING)
+    related = ("version",)
+
+    def use(self, notice: ChangeNotice) -> gate.Use:
+        return gate.Use("policy.change_notice", fields=("email",), extra={"version": notice.version.number})
+
+    def render(self, notice: ChangeNotice, language: str) -> tuple[str, str]:
+        version = notice.version
+        context = {
+            "version": version,
+            "notice": version.notice(language),
+            "kinds": [KIND_NAMES[MaterialKind(k)] for k in version.kinds],  # lazy: in the person's language
+            "policy": load_declaration(),
+            "site_url": settings.PIWARDEN_SITE_URL,
+        }
+        with translation.override(language):
+            subject = render_to_string("revisions/email/change_notice_subject.txt", context).strip()
+            body = render_to_string("revisions/email/change_notice.txt", context)
+        return subject, body
+
+    def about(self, notice: ChangeNotice) -> str:
+        return f"policy version {notice.version.number}"
+
+    def ended(self, outcome: str, reason: str) -> dict[str, Any]:
+        if outcome == notices.SENT:
+            return {"outcome": NoticeOutcome.SENT, "sent_at": timezone.now()}
+        return {"outcome": OUTCOMES[outcome]}  # refused by the gate (recorded there), or no contact held
+
+    def recorded(self, notice: ChangeNotice, outcome: str, reason: str) -> None:
+        if outcome == notices.SENT:
+            record_event(
+                EventType.POLICY_NOTICE_SENT,
+                person=Person.objects.get(pk=notice.person_id),
+                purpose=PURPOSE,
+                fields=["email"],
+                extra={"version": notice.version.number},
+            )
+
+
+NOTICES = ChangeNotices()
+
 
 def send_change_notices(version_id: str) -> str:
     """Make the notices of a material version (once) and send every pending one; say how many went."""
@@ -37,90 +94,27 @@ def send_change_notices(version_id: str) -> str:
         return "not a material change"
     make_notices(version)
     sent = 0
-    pending = ChangeNotice.objects.filter(version=version, outcome=NoticeOutcome.PENDING).order_by("pk")
-    for notice_id in list(pending.values_list("pk", flat=True)):
-        sent += send_change_notice(str(notice_id)) == "sent"
+    for notice_id in notices.waiting_ids(NOTICES, version=version):
+        sent += send_change_notice(str(notice_id)) == notices.SENT
     return f"{sent} sent"
 
 
 def send_change_notice(notice_id: str) -> str:
-    notice = ChangeNotice.objects.select_related("version", "person").get(pk=notice_id)
-    if notice.outcome != NoticeOutcome.PENDING:
-        return notice.outcome
-    version = notice.version
-    use = gate.Use("policy.change_notice", fields=("email",), extra={"version": version.number})
-    person = notice.person
-    try:
-        with gate.processing(person, PURPOSE, categories=contacts.categories(), use=use):
-            address = contacts.address_of(person)
-            if address is not None:
-                language = "en" if address.language == "en" else "zh-hans"
-                context = {
-                    "version": version,
-                    "notice": version.notice(language),
-                    "kinds": [KIND_NAMES[MaterialKind(k)] for k in version.kinds],  # lazy: in the person's language
-                    "policy": load_declaration(),
-                    "site_url": settings.PIWARDEN_SITE_URL,
-                }
-                with translation.override(language):
-                    subject = render_to_string("revisions/email/change_notice_subject.txt", context).strip()
-                    body = render_to_string("revisions/email/change_notice.txt", context)
-    except gate.ProcessingRefused as refused:
-        record_notice_unsent(notice, NoticeOutcome.REFUSED)
-        return f"refused: {refused.decision.reason}"  # recorded by the gate
-    if address is None:
-        record_notice_unsent(notice, NoticeOutcome.NO_CONTACT)
-        return NoticeOutcome.NO_CONTACT
-    send(subject, body, [address.email], about=f"policy version {version.number}")
-    record_notice_sent(notice, PURPOSE)
-    return "sent"
-
-
-# --- the direct notices -------------------------------------------------------------------------
-
-BATCH = 1000
+    """Send one notice unless it went out or ended already (:func:`piwarden.people.notices.deliver`)."""
+    return notices.deliver(NOTICES, notice_id)
 
 
 @transaction.atomic(durable=True)
 def make_notices(version: PolicyVersion) -> int:
     """One pending notice per person we can reach (:func:`piwarden.people.contacts.everyone`), once per
-    version (a re-run adds nobody twice)."""
+    version (a re-run adds nobody twice: a person of several sources comes more than once, one row)."""
     current = PolicyVersion.objects.select_for_update().get(pk=version.pk)
     if current.notices_queued_at is not None:
         return 0
     now = timezone.now()
-    batch: list[ChangeNotice] = []
-    for person_id in contacts.everyone():  # a person of several sources comes more than once: one row
-        batch.append(ChangeNotice(version=current, person_id=person_id, created_at=now))
-        if len(batch) >= BATCH:
-            ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True)
-            batch = []
-    ChangeNotice.objects.bulk_create(batch, ignore_conflicts=True)
+    notices.create_once(ChangeNotice(version=current, person_id=p, created_at=now) for p in contacts.everyone())
     PolicyVersion.objects.filter(pk=current.pk).update(notices_queued_at=now)
     return ChangeNotice.objects.filter(version=current).count()
-
-
-@transaction.atomic(durable=True)
-def record_notice_sent(notice: ChangeNotice, purpose: str) -> bool:
-    """Mark ``notice`` sent (only if no other run did meanwhile), with its audit event."""
-    marked = ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(
-        outcome=NoticeOutcome.SENT, sent_at=timezone.now()
-    )
-    if marked:
-        record_event(
-            EventType.POLICY_NOTICE_SENT,
-            person=notice.person,
-            purpose=purpose,
-            fields=["email"],
-            extra={"version": notice.version.number},
-        )
-    return bool(marked)
-
-
-@transaction.atomic(durable=True)
-def record_notice_unsent(notice: ChangeNotice, outcome: NoticeOutcome) -> None:
-    """Mark ``notice`` not to be sent: the gate refused (recorded there), or no contact is held any longer."""
-    ChangeNotice.objects.filter(pk=notice.pk, outcome=NoticeOutcome.PENDING).update(outcome=outcome)
 
 
 @transaction.atomic(durable=True)
