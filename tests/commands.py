@@ -37,12 +37,13 @@ def piwarden(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def killed_when(argv: list[str], ready: Callable[[], bool], *, within: float = 120) -> int:
+def killed_when(argv: list[str], ready: Callable[[], bool], *, within: float = 120, **env: str) -> int:
     """Run ``piwarden ARGV…`` and SIGKILL it (its whole process group) once ``ready()`` holds, as a
-    crash would stop it; ``ready`` is polled every 20 ms. Returns the process's exit status."""
+    crash would stop it; ``ready`` is polled every 20 ms; ``env`` adds to ``command_env()``.
+    Returns the process's exit status."""
     process = subprocess.Popen(  # noqa: S603  # our own command, fixed argv
         [PIWARDEN, *argv],
-        env=command_env(),
+        env=command_env(**env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

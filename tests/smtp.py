@@ -1,9 +1,11 @@
 """A real SMTP server for the mail tests (aiosmtpd on 127.0.0.1): it keeps what it receives and may
-refuse chosen recipients. The ``smtp`` fixture in ``conftest.py`` starts one and points
+refuse chosen recipients, or keep the sender waiting for its answer to a chosen message. The
+``smtp`` fixture in ``conftest.py`` starts one and points
 ``MAILERS["default"]`` at it."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from dataclasses import dataclass
@@ -33,11 +35,16 @@ class Received:
 
 
 class Collector:
-    """An aiosmtpd handler that keeps every message and may refuse chosen recipients."""
+    """An aiosmtpd handler that keeps every message and may refuse chosen recipients.
+
+    With ``hold`` = N, the N-th message is kept but the answer to it is held back (up to a minute):
+    the sender waits for a message the server has, as a process killed while talking to the mail
+    server leaves it."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.refuse: set[str] = set()
+        self.hold = 0
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
         if address in self.refuse:
@@ -49,6 +56,8 @@ class Collector:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        if len(self.received) == self.hold:
+            await asyncio.sleep(60)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Received]:
@@ -59,6 +68,8 @@ class SMTPServer:
     def __init__(self) -> None:
         self.collector = Collector()
         self.port = free_port()
+        # What a ``piwarden`` process of the test needs to send here (tests.commands.command_env).
+        self.env = {"PIWARDEN_EMAIL": "smtp", "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(self.port)}
         self._controller: Controller | None = None
 
     def start(self) -> None:

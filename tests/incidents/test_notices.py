@@ -1,11 +1,13 @@
 """Notices to the persons affected (PIPL 57, SEC-05; CHD-06): exactly once per person through the
-outbox, also when the worker stops in the middle and runs again; chosen by a list of addresses;
+outbox, also when the worker stops in the middle and runs again (killed while the mail server
+answers, the one message in doubt goes again: the person may get two, nobody gets none); chosen by a list of addresses;
 guardians of minors (the children's app's consented guardians) by e-mail once each, and a clear
 warning where no source of guardians exists."""
 
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from http import HTTPStatus
 
@@ -20,6 +22,7 @@ from piwarden.people.actions import erase_person
 from piwarden.people.models import Person
 from piwarden.vault import blind
 from tests.accounts.helpers import sign_up_data
+from tests.commands import killed_when
 from tests.incidents.console import consulted, deliver, notice_form, page, record, report_form, step
 from tests.rights.staffing import console
 
@@ -72,6 +75,29 @@ def test_a_worker_that_stops_in_the_middle_sends_nobody_twice(carol, smtp):
     assert AuditEvent.objects.filter(event_type=EventType.INCIDENT_NOTICE_SENT).count() == 3
     [queued, again] = AuditEvent.objects.filter(event_type=EventType.INCIDENT_NOTICES_QUEUED).order_by("id")
     assert (queued.extra["new"], again.extra["new"]) == (3, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.duty("SEC-05")
+def test_a_worker_killed_while_the_mail_server_answers_sends_that_one_again_and_nobody_else_twice(carol, smtp):
+    consulted(*PEOPLE)
+    client = console(carol)
+    slug = ready(client)
+    assert set(deliver("piwarden.")) == {"sent"}  # the consultations' own e-mails: not this test's
+    smtp.collector.received.clear()
+    assert client.post(page(slug, "notice/"), {"action": "send", "by_categories": "on"}).status_code == 302
+    # The mail server keeps the second notice but holds back its answer: the worker is killed then.
+    smtp.collector.hold = 2
+    worker = ["worker", "--batch", "--no-audit-sealer"]
+    assert killed_when(worker, lambda: len(smtp.collector.received) >= 2, **smtp.env) == -signal.SIGKILL
+    [in_doubt] = smtp.collector.received[1].rcpt_tos
+    assert Notice.objects.filter(incident__slug=slug, outcome="sent").count() == 1
+    # The officer presses send again: the notices not recorded go out, the one in doubt among them.
+    assert client.post(page(slug, "notice/"), {"action": "send", "by_categories": "on"}).status_code == 302
+    assert deliver() == ["sent: 2"]
+    assert received(smtp) == sorted([*PEOPLE, in_doubt])
+    assert Notice.objects.filter(incident__slug=slug, outcome="sent").count() == 3
+    assert AuditEvent.objects.filter(event_type=EventType.INCIDENT_NOTICE_SENT).count() == 3
 
 
 @pytest.mark.duty("SEC-05")
