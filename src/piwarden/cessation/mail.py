@@ -25,14 +25,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from piwarden.audit.log import EventType, record_event
+from piwarden.audit.log import EventType
 from piwarden.cessation.models import CessationNotice
 from piwarden.mailing import MailNotSent
 from piwarden.people import notices
-from piwarden.people.models import Person
 from piwarden.people.registry import CESSATION_NOTICE_PURPOSE
 from piwarden.policy.declaration import load_declaration
-from piwarden.processing import gate
 
 # policy/declaration.toml: telling people the site ceases and their data is deleted (a legal duty).
 PURPOSE = CESSATION_NOTICE_PURPOSE
@@ -52,13 +50,15 @@ class Round:
 class CessationNotices(notices.DirectNotices[CessationNotice]):
     model = CessationNotice
     purpose = PURPOSE
+    use_name = "cessation.notice"
+    sent_event = EventType.CESSATION_NOTICE_SENT
     waiting = Q(claimed_at__isnull=True, skipped="")
     unended = Q(sent_at__isnull=True, skipped="")
     claims = True
     related = ("cessation",)
 
-    def use(self, notice: CessationNotice) -> gate.Use:
-        return gate.Use("cessation.notice", fields=("email",), extra={"cessation": notice.cessation_id})
+    def reference(self, notice: CessationNotice) -> dict[str, Any]:
+        return {"cessation": notice.cessation_id}
 
     def render(self, notice: CessationNotice, language: str) -> tuple[str, str]:
         with translation.override(language):
@@ -85,16 +85,6 @@ class CessationNotices(notices.DirectNotices[CessationNotice]):
             return {"sent_at": timezone.now()}
         # Why no notice went out: the person was erased (the gate's reason), or no address is held.
         return {"skipped": f"refused: {reason}"[:40] if outcome == notices.REFUSED else NO_ADDRESS}
-
-    def recorded(self, notice: CessationNotice, outcome: str, reason: str) -> None:
-        if outcome == notices.SENT:
-            record_event(
-                EventType.CESSATION_NOTICE_SENT,
-                person=Person.objects.get(pk=notice.person_id),
-                purpose=PURPOSE,
-                fields=["email"],
-                extra={"cessation": notice.cessation_id},
-            )
 
 
 NOTICES = CessationNotices()

@@ -79,12 +79,12 @@ def render_notice(incident: Incident, *, guardian: bool) -> tuple[str, str]:
 class IncidentNotices(notices.DirectNotices[Notice]):
     model = Notice
     purpose = PURPOSE
+    use_name = "incidents.notice_mail"
     waiting = unended = Q(outcome="")
     related = ("incident",)
 
-    def use(self, notice: Notice) -> gate.Use:
-        extra = {"incident": notice.incident.slug, "recipient": notice.recipient}
-        return gate.Use("incidents.notice_mail", fields=("email",), extra=extra)
+    def reference(self, notice: Notice) -> dict[str, Any]:
+        return {"incident": notice.incident.slug, "recipient": notice.recipient}
 
     def unreachable(self, notice: Notice) -> str:
         guardian = notice.recipient == Recipient.GUARDIAN
@@ -111,6 +111,7 @@ class IncidentNotices(notices.DirectNotices[Notice]):
         return {"outcome": outcome, "sent_at": timezone.now() if outcome == notices.SENT else None}
 
     def recorded(self, notice: Notice, outcome: str, reason: str) -> None:
+        # Every outcome, each with the person and the reason (the register's account of the notices).
         record_event(
             EventType.INCIDENT_NOTICE_SENT if outcome == notices.SENT else EventType.INCIDENT_NOTICE_UNDELIVERABLE,
             actor_kind=ActorKind.SYSTEM,

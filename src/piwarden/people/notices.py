@@ -12,8 +12,8 @@ Each declares, in a subclass of :class:`DirectNotices`, what differs:
   the declared ``purpose`` and :meth:`~DirectNotices.categories`;
 * the message, in that language: :meth:`~DirectNotices.render`;
 * how its row says "waiting", "ended" and how it ended (:attr:`~DirectNotices.waiting`,
-  :meth:`~DirectNotices.ended`), and the audit event that goes with it
-  (:meth:`~DirectNotices.recorded`);
+  :meth:`~DirectNotices.ended`), and the audit event that goes with it (by default
+  :attr:`~DirectNotices.sent_event` for a notice sent, naming :meth:`~DirectNotices.reference`);
 * its crash rule (:attr:`~DirectNotices.claims`), below.
 
 :func:`deliver` runs the one cycle for a row, as every e-mail of the site runs (``inquiries.mail``):
@@ -49,6 +49,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model, Q
 
+from piwarden.audit.log import EventType, record_event
 from piwarden.mailing import MailNotSent, send
 from piwarden.people import contacts
 from piwarden.people.models import Person
@@ -77,6 +78,8 @@ class DirectNotices[N: Model](ABC):
 
     model: type[N]
     purpose: str  # the declared purpose the gate is asked about (a legal duty)
+    use_name: str  # the use the gate records
+    sent_event: EventType | None = None  # the audit event of a notice sent (recorded())
     waiting: Q  # the rows a run sends: not taken, not ended
     unended: Q  # the rows a record may still end (taken or not): the same as ``waiting`` unless it claims
     claims: bool = False  # the crash rule (module docstring): mark the row taken before sending
@@ -85,8 +88,13 @@ class DirectNotices[N: Model](ABC):
     # --- whom, and what --------------------------------------------------------------------------
 
     @abstractmethod
+    def reference(self, notice: N) -> dict[str, Any]:
+        """What the notice is about (its subject's reference, never personal data): for the gate's
+        record of the use and the audit event."""
+
     def use(self, notice: N) -> gate.Use:
-        """The use recorded by the gate (its name, the fields read, the subject's reference)."""
+        """The use recorded by the gate: the address read, for the notice's subject."""
+        return gate.Use(self.use_name, fields=("email",), extra=self.reference(notice))
 
     def categories(self, notice: N) -> Collection[str]:
         """What the gate is asked about: the categories :meth:`recipients` reads."""
@@ -126,9 +134,14 @@ class DirectNotices[N: Model](ABC):
         """The columns that record how the row ended (``outcome``: SENT, REFUSED, NO_ADDRESS or an
         :meth:`unreachable` reason; ``reason``: the gate's, on a refusal)."""
 
-    @abstractmethod
     def recorded(self, notice: N, outcome: str, reason: str) -> None:
-        """The audit event of an ended row (if any), in the transaction that ended it."""
+        """The audit event of an ended row, in the transaction that ended it: ``sent_event`` for a
+        notice sent (the gate records its refusals itself)."""
+        if outcome == SENT and self.sent_event is not None:
+            person = Person.objects.get(pk=_person_id(notice))
+            record_event(
+                self.sent_event, person=person, purpose=self.purpose, fields=["email"], extra=self.reference(notice)
+            )
 
 
 def create_once[N: Model](rows: Iterable[N], *, batch: int = BATCH) -> None:
@@ -161,8 +174,7 @@ def deliver[N: Model](kind: DirectNotices[N], notice_id: Any) -> str:
     if why:
         return _end(kind, notice, why)
     row = kind.model._default_manager.filter(kind.waiting, pk=notice.pk)
-    person_id: uuid.UUID = notice.person_id  # type: ignore[attr-defined]  # every notice model has its person
-    person = functools.partial(Person.objects.get, pk=person_id)  # read in the gate's transaction
+    person = functools.partial(Person.objects.get, pk=_person_id(notice))  # read in the gate's transaction
     try:
         with gate.processing(person, kind.purpose, categories=kind.categories(notice), use=kind.use(notice)) as permit:
             taken = row.update(**kind.claimed()) if kind.claims else row.exists()
@@ -181,6 +193,11 @@ def deliver[N: Model](kind: DirectNotices[N], notice_id: Any) -> str:
             _release(kind, notice)
         raise
     return _end(kind, notice, SENT)
+
+
+def _person_id(notice: Model) -> uuid.UUID:
+    person_id: uuid.UUID = notice.person_id  # type: ignore[attr-defined]  # every notice model has its person
+    return person_id
 
 
 def _record[N: Model](kind: DirectNotices[N], notice: N, outcome: str, reason: str) -> str:

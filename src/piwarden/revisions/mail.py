@@ -23,11 +23,9 @@ from django.utils import timezone, translation
 from piwarden.audit.log import EventType, record_event
 from piwarden.mailing import MailNotSent
 from piwarden.people import contacts, notices
-from piwarden.people.models import Person
 from piwarden.policy.changes import KIND_NAMES
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import MaterialKind, PolicyVersion
-from piwarden.processing import gate
 from piwarden.revisions.models import ChangeNotice, NoticeOutcome
 
 PURPOSE = "policy_change_notice"
@@ -45,11 +43,13 @@ OUTCOMES = {
 class ChangeNotices(notices.DirectNotices[ChangeNotice]):
     model = ChangeNotice
     purpose = PURPOSE
+    use_name = "policy.change_notice"
+    sent_event = EventType.POLICY_NOTICE_SENT
     waiting = unended = Q(outcome=NoticeOutcome.PENDING)
     related = ("version",)
 
-    def use(self, notice: ChangeNotice) -> gate.Use:
-        return gate.Use("policy.change_notice", fields=("email",), extra={"version": notice.version.number})
+    def reference(self, notice: ChangeNotice) -> dict[str, Any]:
+        return {"version": notice.version.number}
 
     def render(self, notice: ChangeNotice, language: str) -> tuple[str, str]:
         version = notice.version
@@ -72,16 +72,6 @@ class ChangeNotices(notices.DirectNotices[ChangeNotice]):
         if outcome == notices.SENT:
             return {"outcome": NoticeOutcome.SENT, "sent_at": timezone.now()}
         return {"outcome": OUTCOMES[outcome]}  # refused by the gate (recorded there), or no contact held
-
-    def recorded(self, notice: ChangeNotice, outcome: str, reason: str) -> None:
-        if outcome == notices.SENT:
-            record_event(
-                EventType.POLICY_NOTICE_SENT,
-                person=Person.objects.get(pk=notice.person_id),
-                purpose=PURPOSE,
-                fields=["email"],
-                extra={"version": notice.version.number},
-            )
 
 
 NOTICES = ChangeNotices()
