@@ -8,10 +8,12 @@ import pytest
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.audit.models import AuditEvent, EventType
+from piwarden.inquiries.models import Inquiry
 from piwarden.mailing import MailNotSent
 from piwarden.policy.models import PolicyVersion
-from piwarden.revisions.mail import send_change_notices
+from piwarden.revisions.mail import make_notices, send_change_notices
 from piwarden.revisions.models import ChangeNotice, NoticeOutcome
+from piwarden.vault import blind
 from tests.accounts.helpers import confirmed_account
 from tests.inquiries.test_mail import PEOPLE, submit
 from tests.policy.test_declaration import edited
@@ -82,3 +84,16 @@ def test_a_version_that_is_not_material_tells_nobody(declared, smtp, django_capt
     assert not DBTaskResult.objects.filter(task_path="piwarden.revisions.tasks.notify_policy_change").exists()
     assert send_change_notices(str(version.pk)) == "not a material change"
     assert smtp.collector.received == []
+
+
+@pytest.mark.duty("CHG-01")
+def test_a_person_whose_address_is_gone_by_the_sending_is_not_written_to_and_that_is_recorded(material, smtp) -> None:
+    make_notices(material)
+    # Between the queuing and the sending, the consultation that held the English speaker's address went.
+    Inquiry.objects.filter(person__email_index=blind.email_index(PEOPLE["en"]["email"])).delete()
+    assert send_change_notices(str(material.pk)) == "2 sent"
+    assert smtp.collector.to(PEOPLE["en"]["email"]) == []
+    outcomes = sorted(ChangeNotice.objects.values_list("outcome", flat=True))
+    assert outcomes == [NoticeOutcome.NO_CONTACT, NoticeOutcome.REFUSED, NoticeOutcome.SENT, NoticeOutcome.SENT]
+    assert AuditEvent.objects.filter(event_type=EventType.POLICY_NOTICE_SENT).count() == 2
+    assert send_change_notices(str(material.pk)) == "0 sent"
