@@ -59,7 +59,7 @@ def plan(now: datetime.datetime, *, days: int = 30) -> list[Line]:
             line.action, line.note = "elsewhere", rule.by
             continue
         _count(line, rule, category.id, now, days)
-        for pk in sorted({h for c in rule.categories for h in held_categories.get(c, [])}):
+        for pk in sorted({h for c in rule.holding for h in held_categories.get(c, [])}):
             hold = holds[pk]
             line.held.append(f"hold {pk} on the whole category until {hold.ends_on} ({hold.reason})")
         if line.held:
