@@ -251,16 +251,29 @@ def test_a_hold_on_either_category_keeps_the_account_and_lifting_it_lets_it_go(s
     assert not TrainingRecord.objects.filter(staff=alice).exists()
 
 
-def test_the_plan_shows_the_staff_rules(staff):
-    change(staff["dora"], staff["alice"], "suspend", OLD)
+@pytest.mark.duty("RET-02")
+def test_the_plan_shows_the_staff_rules_and_what_holds_them(staff):
+    dora = staff["dora"]
+    change(dora, staff["alice"], "suspend", OLD)
+    change(dora, staff["erin"], "suspend", NOW - KEPT + 2 * datetime.timedelta(days=1))
     out = io.StringIO()
     with time_machine.travel(NOW, tick=False):
         call_command("retention", "plan", "--days", "10", stdout=out)
     text = out.getvalue()
-    assert "\nstaff_accounts (1095 days from the account's deactivation; delete): due now 1;" in text, text
-    for table in ("staff.TrainingRecord", "staff.TrainingNotice"):
-        assert f"\nstaff_training [{table}] (1095 days from the deactivation of the staff account; delete)" in text
+    accounts = (
+        "\nstaff_accounts (1095 days from the account's deactivation; delete): due now 1; after the next 10 days 0"
+    )
+    assert f"{accounts}\n  {(NOW + 2 * datetime.timedelta(days=1)).date().isoformat()}: 1\n" in text
+    training = "\nstaff_training [{}] (1095 days from the deactivation of the staff account; delete): due now {};"
+    assert training.format("staff.TrainingRecord", 1) in text  # alice's (no notice was sent to her)
+    assert training.format("staff.TrainingNotice", 0) in text
     assert "not recorded" not in text
+
+    with time_machine.travel(NOW, tick=False):
+        hold = place_hold(category="staff_training", reason="Labour arbitration 2026-3", ends_on=NOW.date(), by=dora)
+        out = io.StringIO()
+        call_command("retention", "plan", "--days", "10", stdout=out)
+    assert f"held back: hold {hold.pk} on staff_training, which these name until {NOW.date()}" in out.getvalue()
 
 
 def test_the_staff_members_export_names_the_deactivation(staff: dict[str, User]):
