@@ -44,7 +44,7 @@ from piwarden.policy.declaration import load_declaration
 from piwarden.processing import gate
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.retention.models import LegalHold
-from piwarden.staff.models import Authenticator
+from piwarden.staff.models import Authenticator, Deactivation
 from piwarden.vault import blind
 from piwarden.vault.models import DataKey
 from piwarden.vault.outbox import open_sealed, sealed_files
@@ -264,6 +264,7 @@ def test_a_staff_members_own_data_is_exported_and_erased(alice):
     account = next(item for item in export if not isinstance(item, Section) and "username" in item)
     assert account["username"] == "alice"
     assert account["roles"] == ["sales"]
+    assert account["deactivated_at"] is None
     assert not any(
         "secret" in item and item["secret"] != "held encrypted; not exported (it signs you in)"
         for item in export
@@ -277,6 +278,7 @@ def test_a_staff_members_own_data_is_exported_and_erased(alice):
     assert counts["staff_authenticators"] + counts["staff_sign_in_state"] == 1
     alice.refresh_from_db()
     assert not alice.is_active
+    assert Deactivation.objects.filter(user=alice).exists()  # the clock of the account's deletion runs
     assert not alice.has_usable_password()
     assert not Authenticator.objects.filter(user=alice).exists()
     assert DataKey.objects.get(pk=device.data_key_id).is_destroyed

@@ -12,6 +12,7 @@ import datetime
 import io
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,10 +47,11 @@ from piwarden.retention.sweep import run_retention
 from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, RightsRequest
 from piwarden.security.models import Refusal, SecurityEvent
-from piwarden.staff.models import AccessGrant, AccessReview
+from piwarden.staff.actions import suspend_staff
+from piwarden.staff.models import AccessGrant, AccessReview, TrainingNotice, TrainingRecord
 from tests.accounts.helpers import open_account, signed_in
-from tests.conftest import consultation_data
-from tests.incidents.making import an_incident
+from tests.conftest import consultation_data, make_staff
+from tests.incidents.making import acting, an_incident
 from tests.security.test_actions import submitted as submitted_and_refused
 
 HOUR = datetime.timedelta(hours=1)
@@ -295,9 +297,34 @@ def formerly_housekept(made: Made, carol: User, settings: Any) -> Account:
     return holder
 
 
-def kept_no_longer(made: Made, carol: User, person: Person) -> None:
+def deactivated_staff(made: Made, tmp_path: Path) -> None:
+    """A staff account suspended just past its retention and one just inside it, each with a training
+    record and a training notice: the old account's personal data goes (a tombstone keeps its id)."""
+    admin = make_staff("dora", "admin", tmp_path)
+    accounts = []
+    for name, at in (("olga", NOW - days("staff_accounts") - HOUR), ("yuki", NOW - days("staff_accounts") + HOUR)):
+        user = make_staff(name, "sales", tmp_path)
+        TrainingNotice.objects.create(staff=user, kind="due_soon", expires_on=at.date(), created_at=at - HOUR)
+        with time_machine.travel(at, tick=False):  # the staff page's write path (over HTTP: test_staff_accounts)
+            suspend_staff(acting(admin), user.pk)
+        accounts.append(user.pk)
+    old, young = accounts
+    for model in (TrainingRecord, TrainingNotice):
+        made[model._meta.label] = (
+            lambda model=model: model.objects.filter(staff_id=old).exists(),
+            lambda model=model: model.objects.filter(staff_id=young).exists(),
+        )
+    made["auth.User"] = (
+        lambda: User.objects.filter(pk=old, username="olga").exists(),
+        lambda: User.objects.filter(pk=young, username="yuki").exists(),
+    )
+
+
+def kept_no_longer(made: Made, carol: User, person: Person, tmp_path: Path) -> None:
     """One record just past and one just inside its retention, for each category that was kept for
-    ever before it had a rule: policy change notices, incident notices, guardian requests not consented."""
+    ever before it had a rule: policy change notices, incident notices, guardian requests not consented,
+    staff accounts and their training records."""
+    deactivated_staff(made, tmp_path)
     policy_notices = []
     for number, at in enumerate((NOW - days("policy_notices") - HOUR, NOW - days("policy_notices") + HOUR), 98):
         version = PolicyVersion.objects.create(
@@ -380,7 +407,7 @@ def hold(ended: datetime.datetime) -> int:
 @pytest.mark.django_db(transaction=True)  # the visitor account's mail goes through the task worker
 @pytest.mark.duty("RET-01")
 @pytest.mark.duty("RET-02")
-def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(client, carol, settings):
+def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(client, carol, settings, tmp_path):
     settings.CAPTCHA_TEST_MODE = True  # the visitor account's sign-up
     made: Made = {}
 
@@ -435,7 +462,7 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         lambda: LegalHold.objects.filter(pk=h_young).exists(),
     )
     holder = formerly_housekept(made, carol, settings)
-    kept_no_longer(made, carol, keeper)
+    kept_no_longer(made, carol, keeper, tmp_path)
     # Every rule of the sweep is exercised here: a new one must be added to this test.
     categories = {
         "consultation",

@@ -197,7 +197,7 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
     # Idempotent: the next run finds nothing, deletes nothing and records nothing.
     again = housekeeping()
     # The retention sweep's rules (piwarden.retention.rules.SWEPT) run with the jobs: one line each.
-    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) == 29
+    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) == 32
     assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert usernames(AccessLog) == {"kept-attempt"}

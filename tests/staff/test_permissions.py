@@ -69,6 +69,7 @@ NOT_A_DECISION = {
     ("piwarden/staff/actions.py", "enforce_review_deadline", "roles"): "the review line's recorded roles",
     ("piwarden/staff/management/commands/staff.py", "review_show", "roles"): "prints the review line's roles",
     ("piwarden/staff/personal_data.py", "export_access_reviews", "roles"): "the export names the recorded roles",
+    ("piwarden/staff/personal_data.py", "delete_accounts", "groups"): "a deleted account loses its roles",
     ("piwarden/staff/reviews.py", "declared_roles_of", "roles"): "records the roles an account holds, in a review",
     ("piwarden/staff/reviews.py", "declared_roles_of", "groups"): "records the roles an account holds, in a review",
     ("piwarden/staff/reviews.py", "document_of", "roles"): "the signed review's recorded roles",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -19,8 +20,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from piwarden.backoffice.decorators import staff_required
 from piwarden.backoffice.staff_forms import EnrolmentForm, GrantRequestForm, InviteStaffForm, RoleForm
 from piwarden.policy.declaration import load_declaration
+from piwarden.retention.rules import retention_days
 from piwarden.staff import access, actions, permissions
-from piwarden.staff.models import AccessGrant, Authenticator
+from piwarden.staff.models import AccessGrant, Authenticator, Deactivation
 
 DONE = {
     "invited": _("Account created. The enrolment link is on its way to the address given."),
@@ -57,14 +59,19 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 
 def _staff_context(request: HttpRequest, staff: Any, form: InviteStaffForm, refusal: str) -> dict[str, Any]:
-    roles = {r.id: r for r in load_declaration().roles}
+    declaration = load_declaration()
+    roles = {r.id: r for r in declaration.roles}
+    kept = datetime.timedelta(days=retention_days(declaration.category("staff_accounts")))
     rows = []
     for member in staff:
         held = [roles[g.name] for g in member.groups.all() if g.name in roles]
         devices: list[Authenticator] = list(member.authenticator_set.all())
+        deactivation: Deactivation | None = getattr(member, "deactivation", None)
         rows.append(
             {
                 "user": member,
+                "deactivated_at": deactivation.deactivated_at if deactivation else None,
+                "deleted_on": deactivation.deactivated_at + kept if deactivation else None,
                 "role": held[0] if held else None,
                 "enrolled": any(d.confirmed for d in devices),
                 "is_self": member.pk == request.user.pk,

@@ -94,7 +94,7 @@ def sweep_batch(rule_index: int, keys: Collection[Any], *, now: datetime.datetim
     """Remove the rows of ``SWEPT[rule_index]`` among ``keys`` that are still past their retention
     and held by nothing, then erase the people nothing holds any more; one ``retention.batch`` event."""
     rule = SWEPT[rule_index]
-    if set(rule.categories) & set(held_categories(now)):
+    if set(rule.holding) & set(held_categories(now)):
         return Batch(0, 0)  # a hold placed since the batch was chosen
     rows = expired(rule, now).filter(pk__in=list(keys))
     if rule.person is not None:
@@ -107,7 +107,9 @@ def sweep_batch(rule_index: int, keys: Collection[Any], *, now: datetime.datetim
         return Batch(0, 0)
     chosen = rule.model._default_manager.filter(pk__in=pks)
     persons = set(chosen.values_list(rule.person, flat=True)) if rule.person is not None and rule.erases else set()
-    if anonymise:
+    if rule.remove is not None:
+        count = rule.remove(chosen)
+    elif anonymise:
         count = _anonymise(rule, chosen)
     else:
         _, per_model = chosen.delete()

@@ -59,9 +59,11 @@ def plan(now: datetime.datetime, *, days: int = 30) -> list[Line]:
             line.action, line.note = "elsewhere", rule.by
             continue
         _count(line, rule, category.id, now, days)
-        for pk in sorted({h for c in rule.categories for h in held_categories.get(c, [])}):
+        holding = {h: c for c in rule.holding for h in held_categories.get(c, [])}
+        for pk in sorted(holding):
             hold = holds[pk]
-            line.held.append(f"hold {pk} on the whole category until {hold.ends_on} ({hold.reason})")
+            scope = "the whole category" if holding[pk] in rule.categories else f"{holding[pk]}, which these name"
+            line.held.append(f"hold {pk} on {scope} until {hold.ends_on} ({hold.reason})")
         if line.held:
             line.held_rows = line.due_now
         if rule.person is not None and held_persons:

@@ -9,10 +9,9 @@ three kinds, so that "nothing happens" is always a stated decision (:func:`probl
 otherwise, and ``piwarden policy check`` with it):
 
 * :class:`Swept`: the sweep removes the rows whose clock is older than the declared days;
-* :class:`Elsewhere`: another job removes them (the housekeeping's jobs, the rows' cascade with a
-  staff account, the erasure of the person they identify), named;
-* :class:`Kept`: nothing removes them yet, and the reason is given (the append-only audit log;
-  a clock whose starting event is not recorded yet).
+* :class:`Elsewhere`: another job removes them (the housekeeping's jobs, the deletion of a staff
+  account, the erasure of the person they identify), named;
+* :class:`Kept`: nothing removes them yet, and the reason is given (the append-only audit log).
 
 Logs the Cybersecurity Law keeps at least six months (``network_log = true`` in the declaration,
 RET-04) are never removed earlier: :func:`cutoff` counts at least :data:`NETWORK_LOG_DAYS` for
@@ -22,10 +21,12 @@ them whatever the declaration says, and their erasers keep them (``people.regist
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import models
 from django.db.models import Expression, F, Q
@@ -44,7 +45,8 @@ from piwarden.retention.models import LegalHold
 from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestStatus, RightsRequest
 from piwarden.security.models import Refusal, SecurityEvent
-from piwarden.staff.models import AccessGrant, AccessReview
+from piwarden.staff.models import AccessGrant, AccessReview, TrainingNotice, TrainingRecord
+from piwarden.staff.personal_data import delete_accounts
 
 # The longest six calendar months have 184 days: a log kept this long is kept six months whatever
 # the month it was written in (CSL 21(3), Art 23 from 2026).
@@ -63,6 +65,10 @@ class Swept:
     has one rule per table.  ``erases`` False: removing the rows never leaves their person with
     nothing else kept (an account holds them, or they are erased already), so ``person`` serves the
     holds only and the batches are of :data:`~piwarden.retention.sweep.BATCH` rows, not people.
+    ``remove``: how the rows go when not by a plain delete (in the batch's transaction; returns how
+    many): it must leave none of them matching ``when`` and the clock.  ``held_by``: other categories
+    whose holds keep these rows too (the rows name what they hold: a staff account, its training
+    records).
     """
 
     categories: tuple[str, ...]
@@ -72,10 +78,17 @@ class Swept:
     when: Q = field(default_factory=Q)
     person: str | None = None
     erases: bool = True
+    remove: Callable[[models.QuerySet[Any]], int] | None = None
+    held_by: tuple[str, ...] = ()
 
     @property
     def category(self) -> str:
         return self.categories[0]
+
+    @property
+    def holding(self) -> tuple[str, ...]:
+        """The categories a hold on which keeps these rows."""
+        return self.categories + self.held_by
 
     @property
     def name(self) -> str:
@@ -101,6 +114,7 @@ class Kept:
 Rule = Swept | Elsewhere | Kept
 
 _CLOSED = (RequestStatus.COMPLETED, RequestStatus.REFUSED)
+_DEACTIVATION = "the staff account's deactivation; a reactivated account's clock stops"
 
 # Logs, sessions and histories (the housekeeping's own jobs deleted them until 2026-12): first, so
 # that a person whom only such rows still held is erased by the records' rules that follow.
@@ -205,6 +219,30 @@ _RECORDS: tuple[Swept, ...] = (
         "the completion of the review; with it go its lines (an open review is kept)",
         when=Q(completed_at__isnull=False),
     ),
+    # A staff member's training records, then their account, 1095 days after its deactivation (the date
+    # recorded by staff.actions.suspend_staff; reactivating removes it).  A hold on staff_training keeps
+    # the account its records name too.  The account's row stays as a tombstone with its id only, which
+    # the audit log's events and the records of who did what name (staff.personal_data.delete_accounts).
+    Swept(
+        ("staff_training",),
+        TrainingRecord,
+        F("staff__deactivation__deactivated_at"),
+        _DEACTIVATION,
+    ),
+    Swept(
+        ("staff_training",),
+        TrainingNotice,
+        F("staff__deactivation__deactivated_at"),
+        _DEACTIVATION,
+    ),
+    Swept(
+        ("staff_accounts",),
+        User,
+        F("deactivation__deactivated_at"),
+        _DEACTIVATION + "; its row stays, with its id only, for the audit events and the records that name it",
+        remove=delete_accounts,
+        held_by=("staff_training",),
+    ),
     Swept(
         ("legal_holds",),
         LegalHold,
@@ -248,7 +286,10 @@ _RECORDS: tuple[Swept, ...] = (
 SWEPT: tuple[Swept, ...] = (*_LOGS, *_RECORDS)
 
 _HOUSEKEEPING = "`piwarden housekeeping` (piwarden.site.housekeeping)"
-_WITH_ACCOUNT = "deleted with the staff account (the rows cascade) and by the staff member's eraser"
+_WITH_ACCOUNT = (
+    "deleted with the staff account's personal data by the sweep's staff_accounts rule "
+    "(piwarden.staff.personal_data.delete_accounts), and by the staff member's eraser"
+)
 
 OTHERS: tuple[Elsewhere | Kept, ...] = (
     Elsewhere(
@@ -279,15 +320,6 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
     Elsewhere("staff_sign_in_state", _WITH_ACCOUNT),
     Elsewhere("staff_preferences", _WITH_ACCOUNT),
     Elsewhere("staff_devices", _WITH_ACCOUNT),
-    Kept(
-        "staff_accounts",
-        "The clock starts at the account's deactivation, which is not recorded with a date yet; audit events name "
-        "the account as their actor.",
-    ),
-    Kept(
-        "staff_training",
-        "The clock starts at the deactivation of the staff account, which is not recorded with a date yet.",
-    ),
     Elsewhere("outbox_copies", _HOUSEKEEPING),
     Elsewhere("rights_archives", _HOUSEKEEPING),
     # Visitor accounts (piwarden.accounts): the account goes when its holder cancels it (the person's

@@ -199,7 +199,7 @@ def sweep(
         rows = actions.expired(rule, now)
         if anonymise:
             rows = rows.filter(actions.not_anonymised(rule.model))
-        holds = sorted({h for c in rule.categories for h in held.get(c, [])})
+        holds = sorted({h for c in rule.holding for h in held.get(c, [])})
         if holds:
             outcome.held_rows, outcome.holds = rows.count(), holds
             continue

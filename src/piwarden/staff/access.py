@@ -143,10 +143,15 @@ def export_audit_log(user: AbstractBaseUser | AnonymousUser, narrowed: AuditFilt
 
 
 def list_staff(user: AbstractBaseUser | AnonymousUser) -> QuerySet[User]:
-    """Every staff account, with its groups and authenticators, for a role that manages staff."""
+    """Every staff account, with its groups, authenticators and deactivation date, for a role that manages staff."""
     if not may(user, Capability.MANAGE_STAFF):
         refuse_opening(user, "staff", gettext_noop("the role may not manage staff"))
-    return User.objects.filter(is_staff=True).prefetch_related("groups", "authenticator_set").order_by("username")
+    return (
+        User.objects.filter(is_staff=True)
+        .select_related("deactivation")
+        .prefetch_related("groups", "authenticator_set")
+        .order_by("username")
+    )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from piwarden.staff.models import (
     AccessReview,
     AccessReviewLine,
     Authenticator,
+    Deactivation,
     Decision,
     KnownDevice,
     StaffPreference,
@@ -52,7 +53,7 @@ from piwarden.staff.permissions import (
     roles_with,
     staff_role,
 )
-from piwarden.staff.personal_data import delete_sessions
+from piwarden.staff.personal_data import deactivate, delete_sessions
 from piwarden.staff.tasks import (
     send_enrolment_mail,
     send_new_device_mail,
@@ -282,7 +283,11 @@ def _resend(admin: User, target_id: int) -> None:
 
 
 def suspend_staff(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
-    """Deactivate an account and end its sessions at once; not oneself, not the last administrator."""
+    """Deactivate an account and end its sessions at once; not oneself, not the last administrator.
+
+    The deactivation's date is recorded (``staff.Deactivation``, and in the event): the account and
+    its training records are deleted 1095 days later by the retention sweep, unless reactivated.
+    """
     admin = _manager(actor, "staff")
     try:
         _suspend(admin, target_id)
@@ -302,13 +307,17 @@ def _suspend(admin: User, target_id: int) -> None:
         )
     if not target.is_active:
         return
-    target.is_active = False
-    target.save(update_fields=["is_active"])
+    deactivated = deactivate(target)
     sessions = delete_sessions(target)
-    record_event(EventType.STAFF_SUSPENDED, actor=admin, extra={"staff": target.pk, "sessions_ended": sessions})
+    record_event(
+        EventType.STAFF_SUSPENDED,
+        actor=admin,
+        extra={"staff": target.pk, "sessions_ended": sessions, "deactivated_at": deactivated.isoformat()},
+    )
 
 
 def reactivate_staff(actor: AbstractBaseUser | AnonymousUser, target_id: int) -> None:
+    """Let a suspended account sign in again; its deactivation date goes (the retention clock stops)."""
     admin = _manager(actor, "staff")
     _reactivate(admin, target_id)
 
@@ -320,6 +329,7 @@ def _reactivate(admin: User, target_id: int) -> None:
         return
     target.is_active = True
     target.save(update_fields=["is_active"])
+    Deactivation.objects.filter(user=target).delete()  # the retention's clock stops
     record_event(EventType.STAFF_REACTIVATED, actor=admin, extra={"staff": target.pk})
 
 

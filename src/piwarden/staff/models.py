@@ -322,3 +322,23 @@ class TrainingNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} notice to staff {self.staff_id} ({self.expires_on})"
+
+
+# --- deactivation (the clock of a staff account's retention) ------------------------------------
+
+
+class Deactivation(models.Model):
+    """When a staff account was deactivated: present while it is inactive, gone when it is reactivated.
+
+    The declared retention of ``staff_accounts`` and ``staff_training`` (1095 days) counts from
+    ``deactivated_at`` (:mod:`piwarden.retention.rules`).  Written by the write paths that deactivate
+    and reactivate (``staff.actions.suspend_staff``, ``reactivate_staff``; the staff member's eraser
+    ``staff.personal_data.deactivate_account``), and removed with the account's personal data once
+    the retention ends (``staff.personal_data.delete_accounts``).
+    """
+
+    user = models.OneToOneField(User, primary_key=True, on_delete=models.CASCADE, related_name="deactivation")
+    deactivated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Staff account {self.user_id} deactivated {self.deactivated_at:%Y-%m-%d}"

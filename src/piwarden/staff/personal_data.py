@@ -4,9 +4,10 @@ These categories are about the staff who run the site, not about visitors: each 
 yields one staff member's own data (``export_staff``), each eraser acts on one staff account.
 
 * ``staff_accounts``: kept and deactivated.  Audit events name the account as their actor, and
-  accounting for every access (PIPL 51) needs to know who acted; the account is deactivated, its
-  password made unusable and its name and e-mail cleared, and it is deleted at the end of its
-  declared retention.
+  accounting for every access (PIPL 51) needs to know who acted; the account is deactivated (the
+  date recorded), its password made unusable and its name and e-mail cleared, and it is deleted at
+  the end of its declared retention (:func:`delete_accounts`, by the retention sweep: a tombstone
+  keeping the id only).
 * ``staff_authenticators`` and ``staff_sign_in_state``: the authenticator rows, deleted with the
   data keys of their secrets destroyed (one function: whichever eraser runs first finds them).
   The secret itself is never exported: whoever held the archive could sign in as the staff member.
@@ -19,20 +20,24 @@ yields one staff member's own data (``export_staff``), each eraser acts on one s
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_noop
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from piwarden.people.registry import Deletes, Keeps, Record, Subject, register
 from piwarden.staff.models import (
     AccessGrant,
     AccessReviewLine,
     Authenticator,
+    Deactivation,
     KnownDevice,
     StaffPreference,
     TrainingNotice,
@@ -60,15 +65,130 @@ def export_account(user: User) -> Iterator[Record]:
         "is_superuser": user.is_superuser,
         "date_joined": _iso(user.date_joined),
         "last_login": _iso(user.last_login),
+        "deactivated_at": _iso(Deactivation.objects.filter(user=user).values_list("deactivated_at", flat=True).first()),
     }
 
 
+def deactivate(user: User) -> datetime.datetime:
+    """Make the account inactive and record when (in the caller's transaction); an account already
+    deactivated keeps its first date.  Returns the date: its retention's clock starts there."""
+    now = timezone.now()
+    if user.is_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    deactivation, _ = Deactivation.objects.get_or_create(user=user, defaults={"deactivated_at": now})
+    return deactivation.deactivated_at
+
+
 def deactivate_account(user: User) -> int:
-    user.is_active = False
+    deactivate(user)
     user.set_unusable_password()
     user.first_name = user.last_name = user.email = ""
-    user.save(update_fields=["is_active", "password", "first_name", "last_name", "email"])
+    user.save(update_fields=["password", "first_name", "last_name", "email"])
     return 1
+
+
+# What a deleted account's row keeps: its id, which audit events (hash-chained: their actor's id is
+# part of each hash) and the records of who did what (grants, reviews, publications, holds…) name.
+TOMBSTONE_JOINED = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+# Every link to a staff account (auth.User), decided one by one: what its deletion does with it.
+# tests/retention/test_staff_accounts.py fails on a link in neither, so a new link is a decision.
+DELETED_WITH_ACCOUNT = (
+    "auth.User_groups.user",  # role membership
+    "auth.User_user_permissions.user",
+    "staff.Authenticator.user",  # the TOTP secret's data key destroyed
+    "otp_totp.TOTPDevice.user",  # django-otp's own table, emptied by migration staff.0002
+    "staff.KnownDevice.user",
+    "staff.StaffPreference.user",
+    "staff.Deactivation.user",
+    "staff.TrainingRecord.staff",  # staff_training: its own rule first, on the same clock
+    "staff.TrainingNotice.staff",
+)
+# The id alone stays (a tombstone): these rows say who acted, each has its own retention, and a null
+# would read as "nobody" or "the operator at the command line".
+KEEP_THE_ID = {
+    "audit.AuditEvent.actor": "hash-chained (the actor's id is in the hash) and append-only: its own cut",
+    "staff.AccessGrant.requester": "who was allowed to see personal data (staff_access_grants, 1095 days)",
+    "staff.AccessGrant.decided_by": "who allowed it (staff_access_grants)",
+    "staff.AccessReview.opened_by": "the signed review names its actors (staff_access_reviews)",
+    "staff.AccessReviewLine.staff": "the signed review's line (staff_access_reviews)",
+    "staff.AccessReviewLine.decided_by": "the signed review's decision (staff_access_reviews)",
+    "staff.TrainingRecord.recorded_by": "who recorded another member's training (staff_training)",
+    "inquiries.Inquiry.assigned_to": "who answers the request (consultation)",
+    "children.ChildMark.marked_by": "who marked a record as a child's (child_protection_records)",
+    "rights.ScheduleYear.loaded_by": "who loaded a year's working days (not personal: the schedule)",
+    "rights.RightsRequest.assigned_to": "who handles the request (rights_requests)",
+    "rights.RightsRequest.approved_by": "who approved the answer (rights_requests)",
+    "rights.RightsRequest.refusal_proposed_by": "who proposed a refusal (rights_requests)",
+    "rights.RightsRequest.refusal_rejected_by": "who rejected it (rights_requests)",
+    "monitoring.Alert.staff": "whose actions raised the alert (staff_security_alerts)",
+    "monitoring.Alert.acknowledged_by": "who acknowledged it (staff_security_alerts)",
+    "security.Refusal.decided_by": "who reviewed a refusal (security_refusals)",
+    "retention.LegalHold.placed_by": "who placed the hold (legal_holds)",
+    "retention.LegalHold.lifted_by": "who lifted it (legal_holds)",
+    "downloads.Resource.published_by": "who published a download (not personal: the library)",
+}
+
+
+def tombstone_username(pk: int) -> str:
+    """A user name no one can choose (':' is not allowed in user names), unique with the id."""
+    return f"deleted:{pk}"
+
+
+def delete_accounts(accounts: QuerySet[User]) -> int:
+    """Delete the personal data of these staff accounts, in the caller's transaction; each row stays
+    as a pseudonymous tombstone with its id only.
+
+    Gone: the user name, name, e-mail, password hash, flags, sign-in and joining times, role
+    membership and permissions, authenticators (their data keys destroyed), known devices,
+    preferences, live sessions and the deactivation date; and any training record still there (the
+    sweep's own rule removes them first, on the same clock; a hold on them keeps the account too).
+
+    The row is not deleted: the audit log names it as actor (each event's hash covers the id, and
+    the log's triggers refuse the UPDATE a SET_NULL would be), and the records of who asked,
+    decided, published, loaded or placed something point to it (grants, reviews, downloads,
+    schedule years, holds, alerts…); each of those has its own retention, and a null would say
+    "the operator at the command line" where a staff member acted.  Returns how many accounts."""
+    users = list(accounts.select_for_update().order_by("pk"))
+    if not users:
+        return 0
+    ids = [user.pk for user in users]
+    for user in users:
+        delete_authenticators(user)
+    TOTPDevice.objects.filter(user_id__in=ids).delete()  # django-otp's own, emptied by migration staff.0002
+    KnownDevice.objects.filter(user_id__in=ids).delete()
+    StaffPreference.objects.filter(user_id__in=ids).delete()
+    TrainingRecord.objects.filter(staff_id__in=ids).delete()
+    TrainingNotice.objects.filter(staff_id__in=ids).delete()
+    Deactivation.objects.filter(user_id__in=ids).delete()
+    _delete_sessions_of(ids)
+    User.groups.through.objects.filter(user_id__in=ids).delete()
+    User.user_permissions.through.objects.filter(user_id__in=ids).delete()
+    for user in users:
+        user.username = tombstone_username(user.pk)
+        user.set_unusable_password()
+        user.first_name = user.last_name = user.email = ""
+        user.is_active = user.is_staff = user.is_superuser = False
+        user.last_login = None
+        user.date_joined = TOMBSTONE_JOINED
+    User.objects.bulk_update(users, _TOMBSTONED)
+    return len(users)
+
+
+_TOMBSTONED = [
+    "username",
+    "password",
+    "first_name",
+    "last_name",
+    "email",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+    "last_login",
+    "date_joined",
+]
 
 
 def export_authenticator_secrets(user: User) -> Iterator[Record]:
@@ -125,22 +245,27 @@ def delete_devices(user: User) -> int:
     return deleted
 
 
-def _sessions_of(user: User) -> Iterator[Session]:
+def _sessions_of(*user_ids: int) -> Iterator[Session]:
     # Django keeps the user id inside the signed session data: each live session is decoded.
+    wanted = {str(pk) for pk in user_ids}
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=CHUNK):
-        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+        if str(session.get_decoded().get("_auth_user_id")) in wanted:
             yield session
 
 
+def _delete_sessions_of(user_ids: list[int]) -> int:
+    keys = [session.session_key for session in _sessions_of(*user_ids)]
+    deleted, _ = Session.objects.filter(session_key__in=keys).delete()
+    return deleted
+
+
 def export_sessions(user: User) -> Iterator[Record]:
-    for session in _sessions_of(user):
+    for session in _sessions_of(user.pk):
         yield {"expires_at": _iso(session.expire_date)}
 
 
 def delete_sessions(user: User) -> int:
-    keys = [session.session_key for session in _sessions_of(user)]
-    deleted, _ = Session.objects.filter(session_key__in=keys).delete()
-    return deleted
+    return _delete_sessions_of([user.pk])
 
 
 def export_access_grants(user: User) -> Iterator[Record]:
