@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterator
 
 from django.db.models import QuerySet
 
+from piwarden.children.access import CONTACTS
 from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequestStatus
 from piwarden.incidents.guardians import register_guardian_source
 from piwarden.inquiries.models import Inquiry
@@ -92,7 +93,7 @@ def erase_records(person: Person) -> int:
 
 
 register(
-    "guardian_contacts",
+    CONTACTS,
     subject=Subject.VISITOR,
     export=export_guardian_contacts,
     erase=Deletes.rows(guardian_requests),
@@ -119,7 +120,7 @@ class Guardians:
     flagged the data); their guardians are those who consented through the e-mailed link (an address
     a guardian proved they read, which no other guardian request has)."""
 
-    categories: Collection[str] = ("guardian_contacts",)
+    categories: Collection[str] = (CONTACTS,)
 
     def minors(self, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         ids = list(person_ids)
