@@ -52,6 +52,13 @@ def test_before_the_guardian_acts_nothing_of_the_child_is_stored(language):
     assert response.status_code == HTTPStatus.FOUND
     run_worker()  # the guardian's e-mail goes out
     assert link_in_mail(guardian, "/")
+    # Its address was read in the use the gate allowed about nobody stored yet, and recorded so.
+    [use] = AuditEvent.objects.filter(event_type=EventType.PROCESSING_UNDER_BASIS)
+    assert (use.person_id, use.purpose, use.extra["context"]) == (
+        None,
+        "children_protection",
+        "children.guardian_request",
+    )
     assert not Account.objects.exists()
     assert not Person.objects.exists()
     assert not Person.objects.filter(email_index=email_index(child["email"])).exists()

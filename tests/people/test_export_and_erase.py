@@ -166,7 +166,7 @@ def exported_directly(person: Person, categories: set[str]) -> set[str]:
 
 
 def test_a_category_looked_up_first_is_exported_exactly_when_the_person_holds_rows_of_it(client, outbox):
-    probed = {c for c, h in handlers().items() if h.held is not None}
+    probed = {c for c, h in handlers().items() if h.rows is not None}
     assert {"visitor_accounts", "download_history", "legal_holds", "child_protection_records"} <= probed
     person = seeded(client, canaries())
 

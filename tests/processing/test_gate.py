@@ -216,3 +216,58 @@ def test_a_person_found_in_the_act_is_found_in_the_gates_transaction(db: None):
         "person.created",
         "consent.given",
     ]
+
+
+# --- processing about nobody stored yet (a child's sign-up awaiting the guardian, CHD-01) ---------
+
+
+TEST = gate.Use("test")
+
+
+def uses_about_nobody() -> list[tuple[str, str, str]]:
+    rows = AuditEvent.objects.filter(person__isnull=True, event_type__startswith="processing.")
+    return [(e.event_type, e.purpose, e.extra.get("refusal", e.reason)) for e in rows.order_by("seq")]
+
+
+@pytest.mark.duty("CON-01")
+def test_a_use_about_nobody_under_a_legal_basis_is_allowed_and_recorded_about_nobody(db: None):
+    use = gate.Use("test.guardian_mail", fields=("guardian_email",))
+    with gate.unattributed("children_protection", categories={"guardian_contacts"}, use=use) as permit:
+        assert gate.permit_in_force() is permit
+        assert permit.decision.basis == "statutory_duty"
+    assert gate.permit_in_force() is None
+    event = AuditEvent.objects.get(event_type="processing.basis")
+    assert event.person_id is None
+    assert (event.purpose, event.fields) == ("children_protection", ["guardian_email"])
+    assert event.extra == {"context": "test.guardian_mail", "category": "guardian_contacts", "basis": "statutory_duty"}
+
+
+@pytest.mark.duty("CON-03")
+@pytest.mark.parametrize(
+    ("purpose", "category", "reason"),
+    [
+        ("respond_inquiry", "consultation", "the purpose rests on consent, and no stored person could have given it"),
+        (
+            "children_protection",
+            "consultation",
+            "the privacy policy does not declare this purpose for this category of data",
+        ),
+        ("marketing", "guardian_contacts", "the purpose is not declared in the privacy policy"),
+    ],
+)
+def test_a_use_about_nobody_is_refused_where_no_basis_covers_it_and_the_refusal_is_recorded(
+    db: None, purpose, category, reason
+):
+    with pytest.raises(ProcessingRefused) as refused, gate.unattributed(purpose, categories={category}, use=TEST):
+        pytest.fail("the body ran")
+    assert refused.value.decision.reason == reason
+    assert uses_about_nobody() == [("processing.refused", purpose, reason)]
+
+
+def test_a_use_about_nobody_that_fails_leaves_no_record(db: None):
+    with (
+        pytest.raises(RuntimeError),
+        gate.unattributed("children_protection", categories={"guardian_contacts"}, use=TEST),
+    ):
+        raise RuntimeError("the mail could not be rendered")
+    assert uses_about_nobody() == []

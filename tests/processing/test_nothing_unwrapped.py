@@ -8,7 +8,8 @@ counts real unwraps on the real code path:
   over requests nobody has revealed: not one key is unwrapped (masked means never decrypted);
 * every background task over such requests: no key is unwrapped except inside a use the gate
   allowed, for the person that use is about (the acknowledgement reads the e-mail address it
-  writes to); when the gate refuses, nothing at all.
+  writes to), or, in a use about nobody stored yet, a key that is no person's; when the gate
+  refuses, nothing at all.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ TEMPLATES = Path(backoffice_urls.__file__).parent / "templates" / "backoffice"
 
 
 @pytest.fixture
-def unwrapped() -> Iterator[list[tuple[uuid.UUID, gate.Permit | None]]]:
+def unwrapped() -> Iterator[list[tuple[uuid.UUID, gate.Permit | gate.Unattributed | None]]]:
     """Each data key unwrapped while the test runs, with the gate's permit then in force."""
-    seen: list[tuple[uuid.UUID, gate.Permit | None]] = []
+    seen: list[tuple[uuid.UUID, gate.Permit | gate.Unattributed | None]] = []
 
     def note(sender: object, *, key_id: uuid.UUID, **kwargs: object) -> None:
         seen.append((key_id, gate.permit_in_force()))
@@ -197,9 +198,9 @@ def test_no_staff_page_unwraps_a_data_key(db: None, tmp_path: Path, unwrapped, s
 
 def queue_childrens_tasks() -> uuid.UUID:
     """children: a guardian's e-mail for a child's sign-up (no person exists before the guardian
-    consents, CHD-01: it reads the guardian's address under the request's own key, the only key
-    unwrapped outside a permit, for there is no person to decide on), and the erasure task for a
-    child nobody flagged (nothing to erase).  The request's key."""
+    consents, CHD-01: it reads the guardian's address under the request's own key, in the use the
+    gate allowed about nobody stored yet), and the erasure task for a child nobody flagged (nothing
+    to erase).  The request's key."""
     child = find_or_create_person(email="child.unwrap@example.com")
     asked = request_guardian_consent(
         {"email": "pending.unwrap@example.com"}, "guardian.unwrap@example.com", "zh-hans", on_consent=_nobody
@@ -210,6 +211,15 @@ def queue_childrens_tasks() -> uuid.UUID:
 
 def _nobody(sealed: dict[str, str]) -> None:
     """The guardian never consents here."""
+
+
+def about_nobody_only_keys_of_nobody(unwrapped: list[tuple[uuid.UUID, object]], awaiting: uuid.UUID) -> None:
+    """children: the guardian's e-mail reads the request's own key (no person's) in the use the gate
+    allowed about nobody stored yet; the uses about nobody are then set aside."""
+    about_nobody = {(key, p.decision.purpose) for key, p in unwrapped if isinstance(p, gate.Unattributed)}
+    assert about_nobody == {(awaiting, "children_protection")}
+    assert not Person.objects.filter(data_key_id=awaiting).exists()
+    unwrapped[:] = [(key, permit) for key, permit in unwrapped if not isinstance(permit, gate.Unattributed)]
 
 
 def queue_account_mail() -> None:
@@ -264,8 +274,7 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     forget_cached_keys()
     unwrapped.clear()
     run_worker()
-    assert (awaiting, None) in unwrapped  # the guardian's e-mail, about nobody yet
-    unwrapped[:] = [(key, permit) for key, permit in unwrapped if key != awaiting]
+    about_nobody_only_keys_of_nobody(unwrapped, awaiting)
     ran = set(DBTaskResult.objects.values_list("task_path", flat=True))
     walked_later = {"piwarden.revisions.tasks.notify_policy_change"}  # below, once the policy has changed
     assert set(every_task()) - walked_later <= ran, f"no request queues {sorted(set(every_task()) - ran)}: walk it here"
@@ -279,7 +288,7 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     months = set(SecurityPeriod.objects.values_list("data_key_id", flat=True))
     assert unwrapped
     for key_id, permit in unwrapped:
-        assert permit is not None
+        assert isinstance(permit, gate.Permit)
         assert key_id == permit.person.data_key_id or (key_id in months and permit.person == zhang.person)
         assert permit.decision.purpose in {"answer_rights_request", "incident_notice"}
     persons = {r.data_key_id for r in (liu, chen, zhou)} | {zhang.data_key_id}
@@ -298,7 +307,7 @@ def test_no_task_unwraps_a_data_key_outside_a_use_the_gate_allowed(unwrapped, se
     assert [m.to for m in mail.outbox[1:]].count([PEOPLE["en"]["email"]]) == 1
     assert len(unwrapped) == 1
     key_id, permit = unwrapped[0]
-    assert permit is not None
+    assert isinstance(permit, gate.Permit)
     assert key_id == wang.data_key_id == permit.person.data_key_id
     assert permit.decision.purpose == "respond_inquiry"
 
@@ -318,6 +327,6 @@ def change_notices_read_only_inside_the_gate(unwrapped, declared, people) -> Non
     told = {key for key, _permit in unwrapped}
     assert told == {r.data_key_id for r in people}
     assert {permit.decision.purpose for _key, permit in unwrapped if permit is not None} == {"policy_change_notice"}
-    assert all(permit is not None and key == permit.person.data_key_id for key, permit in unwrapped)
+    assert all(isinstance(permit, gate.Permit) and key == permit.person.data_key_id for key, permit in unwrapped)
     assert len(mail.outbox) == 4
     assert set(every_task()) <= set(DBTaskResult.objects.values_list("task_path", flat=True))

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.accounts.actions import correct_account_email
@@ -43,6 +43,7 @@ from piwarden.people.registry import (
     Keeps,
     Record,
     Subject,
+    Whose,
     register,
     register_correctable,
 )
@@ -55,8 +56,21 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# Most people have no account: the four categories are looked up in the export's one probe first.
+def accounts(person: Whose) -> QuerySet[Account]:
+    return Account.objects.filter(person=person)
+
+
+def sessions(person: Whose) -> QuerySet[AccountSession]:
+    return AccountSession.objects.filter(account__person=person)
+
+
+def login_records(person: Whose) -> QuerySet[LoginRecord]:
+    return LoginRecord.objects.filter(person=person)
+
+
 def _accounts(person: Person) -> Iterator[Account]:
-    return Account.objects.filter(person=person).order_by("created_at").iterator(chunk_size=CHUNK)
+    return accounts(person).order_by("created_at").iterator(chunk_size=CHUNK)
 
 
 def export_accounts(permit: Permit) -> Iterator[Record]:
@@ -93,14 +107,8 @@ def export_state(permit: Permit) -> Iterator[Record]:
             yield {"authenticator_created_at": _iso(device.created_at), "last_t": device.last_t}
 
 
-def delete_accounts(person: Person) -> int:
-    deleted, _ = Account.objects.filter(person=person).delete()
-    return deleted
-
-
 def export_sessions(permit: Permit) -> Iterator[Record]:
-    sessions = AccountSession.objects.filter(account__person=permit.person).order_by("created_at")
-    for session in sessions.iterator(chunk_size=CHUNK):
+    for session in sessions(permit.person).order_by("created_at").iterator(chunk_size=CHUNK):
         yield {
             "created_at": _iso(session.created_at),
             "last_seen_at": _iso(session.last_seen_at),
@@ -108,14 +116,8 @@ def export_sessions(permit: Permit) -> Iterator[Record]:
         }
 
 
-def delete_sessions(person: Person) -> int:
-    deleted, _ = AccountSession.objects.filter(account__person=person).delete()
-    return deleted
-
-
 def export_login_log(permit: Permit) -> Iterator[Record]:
-    records = LoginRecord.objects.filter(person=permit.person).order_by("occurred_at")
-    for record in records.iterator(chunk_size=CHUNK):
+    for record in login_records(permit.person).order_by("occurred_at").iterator(chunk_size=CHUNK):
         yield {
             "occurred_at": _iso(record.occurred_at),
             "result": record.result,
@@ -124,35 +126,15 @@ def export_login_log(permit: Permit) -> Iterator[Record]:
         }
 
 
-# Most people have no account: the four categories are looked up in the export's one probe first.
-def _accounts_held(person: OuterRef) -> QuerySet[Account]:
-    return Account.objects.filter(person=person)
+# The account, its state and its sessions: deleted with their rows.
+for _category, _export, _rows in (
+    (CATEGORY, export_accounts, accounts),
+    (STATE_CATEGORY, export_state, accounts),
+    (SESSION_CATEGORY, export_sessions, sessions),
+):
+    register(_category, subject=Subject.VISITOR, export=_export, erase=Deletes.rows(_rows), module=__name__, rows=_rows)
 
 
-register(
-    CATEGORY,
-    subject=Subject.VISITOR,
-    export=export_accounts,
-    erase=Deletes(delete_accounts),
-    module=__name__,
-    held=_accounts_held,
-)
-register(
-    STATE_CATEGORY,
-    subject=Subject.VISITOR,
-    export=export_state,
-    erase=Deletes(delete_accounts),
-    module=__name__,
-    held=_accounts_held,
-)
-register(
-    SESSION_CATEGORY,
-    subject=Subject.VISITOR,
-    export=export_sessions,
-    erase=Deletes(delete_sessions),
-    module=__name__,
-    held=lambda person: AccountSession.objects.filter(account__person=person),
-)
 # --- correction (PIPL 46): the account's own fields, through the rights portal's correction ------
 
 
@@ -167,7 +149,7 @@ def _clean(name: str) -> Callable[[str], str]:
 def _apply(name: str, write: Callable[[Account, str], None]) -> Callable[[Person, str], tuple[int, int]]:
     def apply(person: Person, value: str) -> tuple[int, int]:
         changed = unchanged = 0
-        for account in Account.objects.filter(person=person).select_for_update():
+        for account in accounts(person).select_for_update():
             if getattr(account, name) == value:
                 unchanged += 1
                 continue
@@ -201,7 +183,7 @@ register(
     LOG_CATEGORY,
     subject=Subject.VISITOR,
     export=export_login_log,
-    held=lambda person: LoginRecord.objects.filter(person=person),
+    rows=login_records,
     erase=Keeps(
         gettext_noop(
             "Network logs: the Cybersecurity Law requires them for at least six months; kept for security only, "
@@ -225,7 +207,8 @@ def _holders() -> Iterator[uuid.UUID]:
 def _address(person: Person) -> Address | None:
     """The account's address and language (inside the caller's permit)."""
     account = (
-        Account.objects.filter(person=person, email_verified_at__isnull=False)
+        accounts(person)
+        .filter(email_verified_at__isnull=False)
         .only("id", "person_id", "data_key_id", "email", "language")
         .order_by("created_at")
         .last()

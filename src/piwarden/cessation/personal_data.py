@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import QuerySet
+
 from piwarden.cessation.models import CessationNotice
-from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Deletes, Record, Subject, Whose, register
 from piwarden.processing.gate import Permit
 
 CATEGORY = "cessation_notices"
 
 
+def notices(person: Whose) -> QuerySet[CessationNotice]:
+    return CessationNotice.objects.filter(person=person)
+
+
 def export_notices(permit: Permit) -> Iterator[Record]:
     rows = (
-        CessationNotice.objects.filter(person=permit.person)
+        notices(permit.person)
         .order_by("created_at", "pk")
         .values_list("cessation__ceases_on", "created_at", "sent_at", "skipped")
     )
@@ -33,16 +38,11 @@ def export_notices(permit: Permit) -> Iterator[Record]:
         }
 
 
-def erase_notices(person: Person) -> int:
-    deleted, _ = CessationNotice.objects.filter(person=person).delete()
-    return deleted
-
-
 register(
     CATEGORY,
     subject=Subject.VISITOR,
     export=export_notices,
-    erase=Deletes(erase_notices),
+    erase=Deletes.rows(notices),
     module=__name__,
-    held=lambda person: CessationNotice.objects.filter(person=person),
+    rows=notices,
 )

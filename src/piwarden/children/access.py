@@ -25,6 +25,8 @@ from piwarden.staff.access import actor_of
 
 _SALT = "piwarden.children.guardian-link"
 PURPOSE = "children_protection"
+# The category of the guardian's e-mail address (the request's ``guardian_email``).
+CONTACTS = "guardian_contacts"
 
 
 class GuardianLinkInvalid(Exception):

@@ -17,11 +17,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterator
 
+from django.db.models import QuerySet
+
+from piwarden.children.access import CONTACTS
 from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequestStatus
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.guardians import register_guardian_source
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, Unattributable, register
+from piwarden.people.registry import Deletes, Record, Subject, Unattributable, Whose, register
 from piwarden.processing.gate import Permit
 
 
@@ -29,19 +32,31 @@ def _iso(value: object) -> str | None:
     return value.isoformat() if value is not None else None  # type: ignore[attr-defined]  # a datetime
 
 
+def guardian_requests(person: Whose) -> QuerySet[GuardianRequest]:
+    return GuardianRequest.objects.filter(person=person)
+
+
+def marks(person: Whose) -> QuerySet[ChildMark]:
+    return ChildMark.objects.filter(person=person)
+
+
+def age_statements(person: Whose) -> QuerySet[Inquiry]:
+    return Inquiry.objects.filter(person=person).exclude(age_statement="")
+
+
+def child_records(person: Whose) -> tuple[QuerySet[ChildMark], QuerySet[Inquiry]]:
+    # A guardian request always marks its person, so the marks and the age statements find them all.
+    return marks(person), age_statements(person)
+
+
 def export_guardian_contacts(permit: Permit) -> Iterator[Record]:
-    for request in GuardianRequest.objects.filter(person=permit.person).order_by("created_at", "id"):
+    for request in guardian_requests(permit.person).order_by("created_at", "id"):
         yield {"guardian_email": request.guardian_email, "asked_at": request.created_at.isoformat()}
 
 
-def erase_guardian_contacts(person: Person) -> int:
-    deleted, _ = GuardianRequest.objects.filter(person=person).delete()
-    return deleted
-
-
 def export_records(permit: Permit) -> Iterator[Record]:
-    marks = list(ChildMark.objects.filter(person=permit.person))
-    for mark in marks:
+    found = list(marks(permit.person))
+    for mark in found:
         yield {
             "child_mark": mark.reason,
             "marked_at": mark.marked_at.isoformat(),
@@ -49,7 +64,7 @@ def export_records(permit: Permit) -> Iterator[Record]:
             "erasure_due_at": _iso(mark.erasure_due_at),
         }
     # A guardian request always marks its person (and the erasers delete both): most people have neither.
-    requests = GuardianRequest.objects.filter(person=permit.person).order_by("created_at", "id") if marks else []
+    requests = guardian_requests(permit.person).order_by("created_at", "id") if found else []
     for request in requests:
         yield {
             "guardian_request": request.status,
@@ -60,7 +75,7 @@ def export_records(permit: Permit) -> Iterator[Record]:
             "decided_at": _iso(request.decided_at),
             "mailed_at": _iso(request.mailed_at),
         }
-    rows = Inquiry.objects.filter(person=permit.person).exclude(age_statement="").order_by("submitted_at", "id")
+    rows = age_statements(permit.person).order_by("submitted_at", "id")
     for reference, statement in rows.values_list("reference", "age_statement"):
         yield {"consultation_request": reference, "age_statement": statement}
 
@@ -73,17 +88,17 @@ AWAITING = (
 
 
 def erase_records(person: Person) -> int:
-    deleted, _ = ChildMark.objects.filter(person=person).delete()
-    return deleted + Inquiry.objects.filter(person=person).exclude(age_statement="").update(age_statement="")
+    deleted, _ = marks(person).delete()
+    return deleted + age_statements(person).update(age_statement="")
 
 
 register(
-    "guardian_contacts",
+    CONTACTS,
     subject=Subject.VISITOR,
     export=export_guardian_contacts,
-    erase=Deletes(erase_guardian_contacts),
+    erase=Deletes.rows(guardian_requests),
     module=__name__,
-    held=lambda person: GuardianRequest.objects.filter(person=person),
+    rows=guardian_requests,
 )
 register(
     "child_protection_records",
@@ -91,11 +106,7 @@ register(
     export=export_records,
     erase=Deletes(erase_records),
     module=__name__,
-    # A guardian request always marks its person, so the marks and the age statements find them all.
-    held=lambda person: (
-        ChildMark.objects.filter(person=person),
-        Inquiry.objects.filter(person=person).exclude(age_statement=""),
-    ),
+    rows=child_records,
 )
 
 
@@ -109,7 +120,7 @@ class Guardians:
     flagged the data); their guardians are those who consented through the e-mailed link (an address
     a guardian proved they read, which no other guardian request has)."""
 
-    categories: Collection[str] = ("guardian_contacts",)
+    categories: Collection[str] = (CONTACTS,)
 
     def minors(self, person_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         ids = list(person_ids)
@@ -120,7 +131,7 @@ class Guardians:
         return found
 
     def addresses(self, permit: Permit) -> list[str]:
-        consented = GuardianRequest.objects.filter(person=permit.person, status=GuardianRequestStatus.CONSENTED)
+        consented = guardian_requests(permit.person).filter(status=GuardianRequestStatus.CONSENTED)
         return sorted({r.guardian_email for r in consented.order_by("created_at", "id") if r.guardian_email})
 
 

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import QuerySet
+
 from piwarden.downloads.models import DownloadRecord, PageView
-from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Deletes, Record, Subject, Whose, register
 from piwarden.processing.gate import Permit
 
 CHUNK = 500
 
 
+def downloads(person: Whose) -> QuerySet[DownloadRecord]:
+    return DownloadRecord.objects.filter(person=person)
+
+
+def page_views(person: Whose) -> QuerySet[PageView]:
+    return PageView.objects.filter(person=person)
+
+
 def export_downloads(permit: Permit) -> Iterator[Record]:
     rows = (
-        DownloadRecord.objects.filter(person=permit.person)
+        downloads(permit.person)
         .order_by("downloaded_at", "id")
         .values_list("resource__title_zh", "resource__title_en", "resource__filename", "downloaded_at")
     )
@@ -26,35 +35,25 @@ def export_downloads(permit: Permit) -> Iterator[Record]:
         yield {"title_zh": title_zh, "title_en": title_en, "file": filename, "downloaded_at": at.isoformat()}
 
 
-def erase_downloads(person: Person) -> int:
-    deleted, _ = DownloadRecord.objects.filter(person=person).delete()
-    return deleted
-
-
 def export_page_views(permit: Permit) -> Iterator[Record]:
-    rows = PageView.objects.filter(person=permit.person).order_by("viewed_at", "id").values_list("path", "viewed_at")
+    rows = page_views(permit.person).order_by("viewed_at", "id").values_list("path", "viewed_at")
     for path, at in rows.iterator(chunk_size=CHUNK):
         yield {"page": path, "viewed_at": at.isoformat()}
-
-
-def erase_page_views(person: Person) -> int:
-    deleted, _ = PageView.objects.filter(person=person).delete()
-    return deleted
 
 
 register(
     "download_history",
     subject=Subject.VISITOR,
     export=export_downloads,
-    erase=Deletes(erase_downloads),
+    erase=Deletes.rows(downloads),
     module=__name__,
-    held=lambda person: DownloadRecord.objects.filter(person=person),
+    rows=downloads,
 )
 register(
     "browsing_history",
     subject=Subject.VISITOR,
     export=export_page_views,
-    erase=Deletes(erase_page_views),
+    erase=Deletes.rows(page_views),
     module=__name__,
-    held=lambda person: PageView.objects.filter(person=person),
+    rows=page_views,
 )

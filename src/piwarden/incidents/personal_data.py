@@ -6,17 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.incidents.models import Notice
-from piwarden.people.registry import Keeps, Record, Subject, register
+from piwarden.people.registry import Keeps, Record, Subject, Whose, register
 
 if TYPE_CHECKING:
     from piwarden.processing.gate import Permit
 
 
+def notices_to(person: Whose) -> QuerySet[Notice]:
+    return Notice.objects.filter(person=person)
+
+
 def export_notices(permit: Permit) -> Iterator[Record]:
-    notices = Notice.objects.filter(person=permit.person).select_related("incident").order_by("queued_at", "id")
+    notices = notices_to(permit.person).select_related("incident").order_by("queued_at", "id")
     for notice in notices.iterator(chunk_size=500):
         yield {
             "incident": notice.incident.slug,
@@ -40,5 +45,5 @@ register(
         )
     ),
     module=__name__,
-    held=lambda person: Notice.objects.filter(person=person),
+    rows=notices_to,
 )

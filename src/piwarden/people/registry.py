@@ -21,12 +21,14 @@ Whose data a category is decides what its two halves mean (:class:`Subject`):
   counters hold a keyed digest of an address we never kept).  Both halves are
   :class:`Unattributable`, with the reason.
 
-A category that most people have nothing in (an account, a download history, a legal hold) may
-say how to tell whether a person holds any of it (``held``: its rows of one person, as a queryset
-on ``OuterRef("pk")`` of the Person, or several whose union is the category).  :func:`export_person`
-asks about all of them in one statement (an ``EXISTS`` for each, :func:`held_by`) and runs only
-the exporters of the categories found there, instead of a query each for nothing; the category's
-section is still in the export, empty.
+A category that most people have nothing in (an account, a download history, a legal hold)
+declares its rows of one person once (``rows``: a function of the person that returns the
+queryset, or several whose union is the category), and its exporter and eraser read through that
+same function (:meth:`Deletes.rows` is the eraser that deletes them), so the filter is written
+once.  :func:`export_person` calls it on ``OuterRef("pk")`` to ask about all such categories in
+one statement (an ``EXISTS`` for each, :func:`held_by`) and runs only the exporters of the
+categories found there, instead of a query each for nothing; the category's section is still in
+the export, empty.
 
 An eraser is one of three kinds, so that "nothing happens" is always a stated decision:
 
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from piwarden.people.models import Person
-    from piwarden.prepared import PreparedSelect
+    from piwarden.prepared import Param, PreparedSelect
     from piwarden.processing.gate import Permit
 
 # The purpose every visitor export is asked of the gate for (policy/declaration.toml: PIPL 13(3),
@@ -91,11 +93,29 @@ class Unattributable:
     reason: str
 
 
+# Whom a category's ``rows`` are of: a Person (the exporter's ``permit.person``, the eraser's
+# subject), a ``Param`` (an exporter's prepared statement) or ``OuterRef("pk")`` (held_by's probe).
+type Whose = Person | Param | OuterRef
+
+# A category's rows of one person: one queryset, or several (any holds some).
+type Rows = Callable[[Whose], QuerySet[Any, Any] | tuple[QuerySet[Any, Any], ...]]
+
+
 @dataclass(frozen=True)
 class Deletes:
     """Deletes the subject's rows or files of the category; returns how many."""
 
     erase: Callable[[Any], int]
+
+    @classmethod
+    def rows(cls, rows: Callable[[Whose], QuerySet[Any, Any]]) -> Deletes:
+        """The eraser that deletes the rows ``rows`` finds of the person (the category's ``rows``)."""
+
+        def erase(person: Person) -> int:
+            deleted, _ = rows(person).delete()
+            return deleted
+
+        return cls(erase)
 
 
 @dataclass(frozen=True)
@@ -115,9 +135,6 @@ class Shredded:
 
 Eraser = Deletes | Keeps | Shredded | Unattributable
 
-# A category's rows of the person ``OuterRef("pk")`` names: one queryset, or several (any holds some).
-Held = Callable[[OuterRef], "QuerySet[Any, Any] | tuple[QuerySet[Any, Any], ...]"]
-
 
 @dataclass(frozen=True)
 class Handler:
@@ -128,7 +145,7 @@ class Handler:
     export: Callable[[Any], Iterator[Record]] | Unattributable
     erase: Eraser
     module: str
-    held: Held | None = None
+    rows: Rows | None = None
 
 
 _handlers: dict[str, Handler] = {}
@@ -146,12 +163,12 @@ def register(
     export: Callable[[Any], Iterator[Record]] | Unattributable,
     erase: Eraser,
     module: str,
-    held: Held | None = None,
+    rows: Rows | None = None,
 ) -> None:
     """Register the exporter and eraser of ``category`` (called from an app's ``personal_data.py``).
 
-    ``held``: for a category most people hold nothing in, the person's rows of it (see the module's
-    text); the exporter then runs only for a person who holds some."""
+    ``rows``: for a category most people hold nothing in, the person's rows of it, which its exporter
+    reads too (see the module's text); the exporter then runs only for a person who holds some."""
     if category in _handlers:
         raise RegistryError(f"category {category!r} is registered twice ({_handlers[category].module}, {module})")
     unattributable = isinstance(export, Unattributable) or isinstance(erase, Unattributable)
@@ -159,9 +176,9 @@ def register(
         raise RegistryError(f"category {category!r}: only a category about nobody is Unattributable, and it is both")
     if isinstance(erase, Shredded) and subject is not Subject.VISITOR:
         raise RegistryError(f"category {category!r}: only a person's data is crypto-shredded")
-    if held is not None and subject is not Subject.VISITOR:
-        raise RegistryError(f"category {category!r}: only a person's categories are looked up by ``held``")
-    _handlers[category] = Handler(category, subject, export, erase, module, held)
+    if rows is not None and subject is not Subject.VISITOR:
+        raise RegistryError(f"category {category!r}: only a person's categories are looked up by their ``rows``")
+    _handlers[category] = Handler(category, subject, export, erase, module, rows)
     _probe.clear()  # built again, with this category, on the next export
 
 
@@ -247,7 +264,7 @@ def export_person(
 
 
 def held_by(person: Person) -> frozenset[str]:
-    """The categories registered with ``held`` that ``person`` holds rows of: one statement,
+    """The categories registered with ``rows`` that ``person`` holds rows of: one statement,
     ``SELECT EXISTS (…), EXISTS (…), … FROM people_person WHERE id = %s``, compiled once."""
     if not _probe:
         _probe.append(_held_statement())
@@ -268,8 +285,8 @@ def _held_statement() -> tuple[tuple[str, ...], PreparedSelect]:
 
     columns: list[tuple[str, QuerySet[Any, Any]]] = []
     for handler in _handlers.values():
-        if handler.held is not None:
-            found = handler.held(OuterRef("pk"))
+        if handler.rows is not None:
+            found = handler.rows(OuterRef("pk"))
             columns += [(handler.category, rows) for rows in (found if isinstance(found, tuple) else (found,))]
 
     def build() -> QuerySet[Any, Any]:
@@ -293,7 +310,7 @@ def _sections(declaration: Declaration, permit: Permit) -> Iterator[Section | Re
             )
         else:
             yield Section(category.id, handler.subject)
-            if handler.held is None or handler.category in held:
+            if handler.rows is None or handler.category in held:
                 yield from handler.export(permit)
 
 

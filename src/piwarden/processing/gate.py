@@ -36,6 +36,14 @@ one transaction holds everything (the consultation submission does both):
 * the consent this act gives (:class:`GivenConsent`), recorded after the person's own choices
   (erased, restricted) were checked, and counted as the consent the purpose rests on.
 
+Some processing concerns no stored person yet: a child's sign-up waits for a guardian's consent
+sealed under a key of its own, tied to no person (CHD-01), and the guardian's address in it is
+read to e-mail them.  :func:`unattributed` is the gate's form for that: it decides on the purpose
+and the categories alone (declared, bound, and resting on a basis other than consent, which
+nobody stored could have given), records the use under its basis or the refusal with no person,
+and runs the use in the same transaction, as :func:`processing` does.  There is no person whose
+restriction or erasure could be read: whoever asks for either is a stored person.
+
 There is no side-effect-free form: nothing shows a decision without using the data.  A page
 that must one day (a rights portal listing what may still be done) should get it here, from
 the same rules.
@@ -133,10 +141,17 @@ class Permit:
     consent: ConsentRecord | None = None  # the record of a GivenConsent
 
 
-_in_force: ContextVar[Permit | None] = ContextVar("piwarden_permit", default=None)
+@dataclass(frozen=True)
+class Unattributed:
+    """An allowed use of data about no stored person yet, as the body of :func:`unattributed` receives it."""
+
+    decision: Decision
 
 
-def permit_in_force() -> Permit | None:
+_in_force: ContextVar[Permit | Unattributed | None] = ContextVar("piwarden_permit", default=None)
+
+
+def permit_in_force() -> Permit | Unattributed | None:
     """The permit whose use is running in this context, if any (for observers of the vault)."""
     return _in_force.get()
 
@@ -177,11 +192,34 @@ def processing(
             if prepared is None or subject is not known:
                 prepared = _prepare_given(subject, purpose_id, consent)
             permit = Permit(subject, decision, prepared.record() if prepared is not None else None)
-            token = _in_force.set(permit)
-            try:
+            with _running(permit):
                 yield permit
-            finally:
-                _in_force.reset(token)
+            return
+    raise ProcessingRefused(decision)
+
+
+@contextmanager
+def unattributed(purpose_id: str, *, categories: Collection[str], use: Use) -> Iterator[Unattributed]:
+    """The gate for processing that concerns no stored person yet (see the module's text).
+
+    ::
+
+        with gate.unattributed("children_protection", categories={"guardian_contacts"}, use=Use("...")):
+            ...  # read the data sealed under a key of no person's; an exception rolls the record back
+
+    Refused when the purpose is not declared, a category is not declared or does not list it, or
+    the purpose rests on consent; the refusal is committed (about no person), then
+    :class:`ProcessingRefused` is raised.  An allowed use is recorded under its basis, about no
+    person, in the transaction the body runs in.  Like :func:`processing`, it cannot run inside a
+    caller's transaction.
+    """
+    with transaction.atomic(durable=True), batched():
+        decision = _decide_unattributed(purpose_id, categories)
+        _record(decision, None, use)
+        if decision.allowed:
+            permit = Unattributed(decision)
+            with _running(permit):
+                yield permit
             return
     raise ProcessingRefused(decision)
 
@@ -196,14 +234,22 @@ def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
     consumer works between two items, it is not.
     """
     while True:
-        token = _in_force.set(permit)
-        try:
-            item = next(items)
-        except StopIteration:
-            return
-        finally:
-            _in_force.reset(token)
+        with _running(permit):
+            try:
+                item = next(items)
+            except StopIteration:
+                return
         yield item
+
+
+@contextmanager
+def _running(permit: Permit | Unattributed) -> Iterator[None]:
+    """``permit`` in force (:func:`permit_in_force`) while the block runs."""
+    token = _in_force.set(permit)
+    try:
+        yield
+    finally:
+        _in_force.reset(token)
 
 
 ERASED = gettext_noop("the person's data has been erased")
@@ -246,19 +292,12 @@ def _decide(
     browser: BrowserConsent | None = None,
 ) -> Decision:
     """Every category must allow the purpose; the first refusal answers (categories in name order)."""
-    if not categories:
-        raise ValueError("a use of personal data names at least one category")
-    ordered = sorted(categories)
     declaration = load_declaration()
-    try:
-        purpose = declaration.purpose(purpose_id)
-    except KeyError:
-        undeclared = gettext_noop("the purpose is not declared in the privacy policy")
-        return Decision(False, purpose_id, "", undeclared, ordered[0])
-    unbound = _unbound(declaration, purpose, ordered)
-    if unbound is not None:
-        return unbound
-    basis, first = purpose.legal_basis.value, ordered[0]
+    found = _declared(declaration, purpose_id, categories)
+    if isinstance(found, Decision):
+        return found
+    purpose, first = found
+    basis = purpose.legal_basis.value
     if person.is_erased:
         return Decision(False, purpose_id, basis, ERASED, first)
     if person.is_restricted and not purpose.survives_restriction:
@@ -272,6 +311,36 @@ def _decide(
     if browser is not None and not separate:
         return Decision(True, purpose_id, basis, gettext_noop("cookie consent in force"), first)
     return _consented(declaration, person, purpose, first, separate=separate)
+
+
+def _decide_unattributed(purpose_id: str, categories: Collection[str]) -> Decision:
+    """About nobody stored: declared and bound, as for a person; a purpose resting on consent is refused."""
+    found = _declared(load_declaration(), purpose_id, categories)
+    if isinstance(found, Decision):
+        return found
+    purpose, first = found
+    basis = purpose.legal_basis.value
+    if purpose.legal_basis is LegalBasis.CONSENT:
+        return Decision(False, purpose_id, basis, NOBODY_TO_CONSENT, first)
+    return Decision(True, purpose_id, basis, f"legal basis: {basis}", first)
+
+
+NOBODY_TO_CONSENT = gettext_noop("the purpose rests on consent, and no stored person could have given it")
+
+
+def _declared(declaration: Declaration, purpose_id: str, categories: Collection[str]) -> tuple[Purpose, str] | Decision:
+    """The purpose as declared and the first category (in name order), or the refusal: the purpose
+    undeclared, or the first category undeclared or not listing it (:func:`_unbound`)."""
+    if not categories:
+        raise ValueError("a use of personal data names at least one category")
+    ordered = sorted(categories)
+    try:
+        purpose = declaration.purpose(purpose_id)
+    except KeyError:
+        undeclared = gettext_noop("the purpose is not declared in the privacy policy")
+        return Decision(False, purpose_id, "", undeclared, ordered[0])
+    unbound = _unbound(declaration, purpose, ordered)
+    return unbound if unbound is not None else (purpose, ordered[0])
 
 
 def _unbound(declaration: Declaration, purpose: Purpose, categories: list[str]) -> Decision | None:
@@ -328,8 +397,9 @@ def _prepare_given(person: Person, purpose_id: str, given: GivenConsent | None) 
     )
 
 
-def _record(decision: Decision, person: Person, use: Use) -> None:
-    """The audit row of a decision: every refusal, and every use of a non-consent basis."""
+def _record(decision: Decision, person: Person | None, use: Use) -> None:
+    """The audit row of a decision: every refusal, and every use of a non-consent basis (about
+    ``person``, or about nobody stored yet)."""
     if decision.allowed and decision.basis == LegalBasis.CONSENT.value:
         return  # the consent record is the evidence (CON-01)
     extra = {"context": use.context, "category": decision.category, **use.extra}

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
-from piwarden.people.registry import Keeps, Record, Subject, register
+from piwarden.people.registry import Keeps, Record, Subject, Whose, register
 from piwarden.processing.gate import Permit
 from piwarden.retention.models import LegalHold
 
@@ -20,8 +21,12 @@ def _iso(value: object) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else None
 
 
+def holds(person: Whose) -> QuerySet[LegalHold]:
+    return LegalHold.objects.filter(person=person)
+
+
 def export_holds(permit: Permit) -> Iterator[Record]:
-    for hold in LegalHold.objects.filter(person=permit.person).order_by("placed_at", "id"):
+    for hold in holds(permit.person).order_by("placed_at", "id"):
         yield {
             "reason": hold.reason,
             "ends_on": _iso(hold.ends_on),
@@ -42,5 +47,5 @@ register(
         )
     ),
     module=__name__,
-    held=lambda person: LegalHold.objects.filter(person=person),
+    rows=holds,
 )

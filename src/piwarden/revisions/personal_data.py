@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import UUIDField
+from django.db.models import QuerySet, UUIDField
 
-from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Deletes, Record, Subject, Whose, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.revisions.models import ChangeNotice
 
+
+def notices(person: Whose) -> QuerySet[ChangeNotice]:
+    return ChangeNotice.objects.filter(person=person)
+
+
 _EXPORTED = PreparedSelect(
     lambda: (
-        ChangeNotice.objects.filter(person_id=Param("person", UUIDField()))
+        notices(Param("person", UUIDField()))
         .order_by("created_at", "id")
         .values_list("version__label", "outcome", "created_at", "sent_at")
     )
@@ -31,16 +35,11 @@ def export_notices(permit: Permit) -> Iterator[Record]:
         }
 
 
-def erase_notices(person: Person) -> int:
-    deleted, _ = ChangeNotice.objects.filter(person=person).delete()
-    return deleted
-
-
 register(
     "policy_notices",
     subject=Subject.VISITOR,
     export=export_notices,
-    erase=Deletes(erase_notices),
+    erase=Deletes.rows(notices),
     module=__name__,
-    held=lambda person: ChangeNotice.objects.filter(person=person),
+    rows=notices,
 )

@@ -202,7 +202,10 @@ def _for_child(actor: User, request: RightsRequest, fulfilment: Fulfilment) -> E
 
 def _require_guardian(actor: User, request: RightsRequest, child: Person) -> None:
     """The requester's verified address is one a guardian of ``child`` consented from (the children's
-    app's guardian source, read through the gate); otherwise refuse, nothing done."""
+    app's guardian source, read through the gate); otherwise refuse, nothing done.
+
+    A refusal by the gate says nothing about who the requester is, so it is answered with the
+    gate's own reason, never as "not a guardian" (a restricted child keeps their guardians)."""
     refused = StaffRefused(
         _(
             "The requester is not a guardian who consented for the child with that e-mail address, so nothing "
@@ -218,8 +221,9 @@ def _require_guardian(actor: User, request: RightsRequest, child: Person) -> Non
     try:
         with gate.processing(child, PURPOSE, categories=source.categories, use=use) as permit:
             addresses = source.addresses(permit)
-    except gate.ProcessingRefused:
-        raise refused from None
+    except gate.ProcessingRefused as gated:
+        reason = _(gated.decision.reason)
+        raise StaffRefused(_("The processing gate refused: %(reason)s.") % {"reason": reason}) from None
     requester = request.person.email_index
     if not requester or requester not in {blind.email_index(address) for address in addresses}:
         raise refused

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import UUIDField
+from django.db.models import QuerySet, UUIDField
 from django.utils.translation import gettext_noop
 
-from piwarden.people.registry import Keeps, Record, Subject, Unattributable, register
+from piwarden.people.registry import Keeps, Record, Subject, Unattributable, Whose, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.security.models import SecurityEvent
@@ -25,9 +25,15 @@ from piwarden.vault.fields import encrypted_field, open_value
 
 CHUNK = 500
 _ADDRESS, _AGENT = encrypted_field(SecurityEvent, "address"), encrypted_field(SecurityEvent, "user_agent")
+
+
+def events(person: Whose) -> QuerySet[SecurityEvent]:
+    return SecurityEvent.objects.filter(person=person)
+
+
 _EVENTS = PreparedSelect(
     lambda: (
-        SecurityEvent.objects.filter(person_id=Param("person", UUIDField()))
+        events(Param("person", UUIDField()))
         .order_by("occurred_at", "id")
         .values_list("id", "data_key_id", "occurred_at", "kind", "about", "device", "address", "user_agent")
     )
@@ -56,7 +62,7 @@ register(
     export=export_security_events,
     erase=Keeps(KEPT),
     module=__name__,
-    held=lambda person: SecurityEvent.objects.filter(person=person),
+    rows=events,
 )
 # The same rows' times, kinds and device signatures: exported with the values above.
 register(
