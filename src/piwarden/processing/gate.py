@@ -36,6 +36,12 @@ one transaction holds everything (the consultation submission does both):
 * the consent this act gives (:class:`GivenConsent`), recorded after the person's own choices
   (erased, restricted) were checked, and counted as the consent the purpose rests on.
 
+A use that writes many people's rows at once (the page views waiting in a process) names them
+all (:class:`Each`): the gate reads and locks them in one statement, decides for each person
+exactly as for one, records each decision as it records one, and runs the body once, in the same
+transaction, with the permits of those allowed (:class:`Permits`).  One transaction instead of
+one per person; a refusal still survives the body's failure.
+
 There is no side-effect-free form: nothing shows a decision without using the data.  A page
 that must one day (a rights portal listing what may still be done) should get it here, from
 the same rules.
@@ -43,11 +49,12 @@ the same rules.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from django.db import transaction
 from django.db.models import UUIDField
@@ -133,6 +140,26 @@ class Permit:
     consent: ConsentRecord | None = None  # the record of a GivenConsent
 
 
+@dataclass(frozen=True)
+class Each:
+    """Several people, one use each, decided in one pass: their ids (see the module's docstring)."""
+
+    people: Collection[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class Permits:
+    """The allowed uses of an :class:`Each`, by person id: a person refused (or not found) is absent."""
+
+    by_person: Mapping[uuid.UUID, Permit]
+
+    def __contains__(self, person_id: object) -> bool:
+        return person_id in self.by_person
+
+    def __len__(self) -> int:
+        return len(self.by_person)
+
+
 _in_force: ContextVar[Permit | None] = ContextVar("piwarden_permit", default=None)
 
 
@@ -141,7 +168,7 @@ def permit_in_force() -> Permit | None:
     return _in_force.get()
 
 
-@contextmanager
+@overload
 def processing(
     person: Person | Callable[[], Person],
     purpose_id: str,
@@ -151,7 +178,31 @@ def processing(
     separate: bool = False,
     consent: GivenConsent | None = None,
     browser: BrowserConsent | None = None,
-) -> Iterator[Permit]:
+) -> AbstractContextManager[Permit]: ...
+
+
+@overload
+def processing(
+    person: Each,
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool = False,
+    browser: BrowserConsent | None = None,
+) -> AbstractContextManager[Permits]: ...
+
+
+def processing(
+    person: Person | Callable[[], Person] | Each,
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool = False,
+    consent: GivenConsent | None = None,
+    browser: BrowserConsent | None = None,
+) -> AbstractContextManager[Permit] | AbstractContextManager[Permits]:
     """Ask the gate, record the answer, and run the caller's use of the data in one transaction.
 
     ::
@@ -162,7 +213,30 @@ def processing(
     On refusal the refusal is committed first, then :class:`ProcessingRefused` is raised; the
     body never runs.  Calling this inside another transaction is a programming error (Django
     raises ``RuntimeError``), because that caller's rollback would otherwise erase the refusal.
+
+    Asked for :class:`Each` of several people, the body runs once with the :class:`Permits` of
+    those allowed (none, maybe) and nothing is raised for those refused: their refusals are
+    recorded, and committed even if the body fails.  A consent is given by one person in one act:
+    never with :class:`Each`.
     """
+    if isinstance(person, Each):
+        if consent is not None:
+            raise ValueError("a consent is given by one person in one act, never for several people at once")
+        return _each(person, purpose_id, categories=categories, use=use, separate=separate, browser=browser)
+    return _one(person, purpose_id, categories=categories, use=use, separate=separate, consent=consent, browser=browser)
+
+
+@contextmanager
+def _one(
+    person: Person | Callable[[], Person],
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool,
+    consent: GivenConsent | None,
+    browser: BrowserConsent | None,
+) -> Iterator[Permit]:
     # The use's audit events (the gate's own, the person's creation, the consent, the use) are
     # written in one statement at the end of the transaction.
     # The consent given in this act is made before the transaction when the person is known
@@ -184,6 +258,48 @@ def processing(
                 _in_force.reset(token)
             return
     raise ProcessingRefused(decision)
+
+
+@contextmanager
+def _each(
+    people: Each,
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool,
+    browser: BrowserConsent | None,
+) -> Iterator[Permits]:
+    """The decisions for several people in one transaction (see :func:`processing`).
+
+    The refusals are written first; if there are any, the body runs in a savepoint, so that its
+    failure rolls back its own writes (and the records of the uses allowed) but not the refusals,
+    which commit before the failure reaches the caller.  No single permit is in force during the
+    body (:func:`permit_in_force`): a body that reads the vault asks for one person at a time.
+    """
+    failure: Exception | None = None
+    with transaction.atomic(durable=True):
+        with batched():
+            decided = [
+                (subject, _decide(subject, purpose_id, categories, separate=separate, given=None, browser=browser))
+                for subject in _all_as_of_now(people.people)
+            ]
+            for subject, decision in decided:
+                if not decision.allowed:
+                    _record(decision, subject, use)
+        permits = Permits({subject.pk: Permit(subject, decision) for subject, decision in decided if decision})
+        refused = len(permits) < len(decided)
+        try:
+            with transaction.atomic() if refused else nullcontext(), batched():
+                for permit in permits.by_person.values():
+                    _record(permit.decision, permit.person, use)
+                yield permits
+        except Exception as exc:
+            if not refused:
+                raise
+            failure = exc  # the refusals commit with the transaction; then the caller hears of it
+    if failure is not None:
+        raise failure
 
 
 def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
@@ -234,6 +350,20 @@ def _as_of_now(person: Person) -> Person:
         raise Person.DoesNotExist(f"Person {person.pk} does not exist.")
     person.restricted_at, person.erased_at = found[0]
     return person
+
+
+def _all_as_of_now(people: Collection[uuid.UUID]) -> list[Person]:
+    """:func:`_as_of_now` for several people in one statement, each row locked (in the order of
+    their keys, so that two such reads never wait for each other crosswise); an id not found (a
+    person deleted since) is left out."""
+    if not people:
+        return []
+    return list(
+        Person.objects.select_for_update(no_key=True)
+        .filter(pk__in=people)
+        .order_by("pk")
+        .only("pk", "restricted_at", "erased_at")
+    )
 
 
 def _decide(
