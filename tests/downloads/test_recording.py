@@ -327,6 +327,33 @@ def test_one_flush_decides_for_everyone_waiting_in_one_transaction(visitor: Visi
         client.get("/en/privacy/")
     with CaptureQueriesContext(connection) as fewer:
         assert browsing.flush() == 2
-    refusal_statements = 3  # the refusals' INSERT, the body's savepoint and its release
+    refusal_statements = (
+        4  # the look-up of the same refusals since the choices, their INSERT, a savepoint and its release
+    )
     assert statements == len(fewer) + refusal_statements
     assert len(fewer) == 4  # the people (locked), the views' INSERT, the gate's transaction (a savepoint in a test)
+
+
+@pytest.mark.duty("RGT-01")
+def test_a_restricted_persons_visits_leave_one_refusal_per_history_and_restriction(visitor: Visitor, person, resource):
+    """The first refusal proves the restriction is honoured; one per download or per flush would
+    log when the person came back (what the restriction stops), and name the file they took."""
+    client = visitor("accept_all")
+    restrict_processing(person, by=None, reference="RESTRICTED")
+    for _ in range(3):
+        download(client, resource)
+        assert client.get("/").status_code == HTTPStatus.OK
+        browsing.flush()
+    refused = AuditEvent.objects.filter(event_type=EventType.PROCESSING_REFUSED, person=person)
+    assert sorted((e.extra["category"], e.extra["context"]) for e in refused) == [
+        ("browsing_history", "downloads.page_views"),
+        ("download_history", "downloads.download"),
+    ]
+    assert all("resource" not in e.extra for e in refused)
+    assert (DownloadRecord.objects.count(), PageView.objects.count()) == (0, 0)
+    # A new restriction is a new choice: its first refusals are recorded again.
+    lift_restriction(person, by=None, reason="The person asked for the restriction to end.")
+    restrict_processing(person, by=None, reference="RESTRICTED-2")
+    download(client, resource)
+    download(client, resource)
+    assert refused.all().count() == 3

@@ -122,11 +122,13 @@ def _history(
 def record_download(person: Person, resource: Resource) -> DownloadRecord | None:
     """One download in the person's history, if the gate allows it: the caller saw their browser
     allow functional cookies (the consent), and the gate refuses a person who restricted processing
-    (PIPL 44) or was erased (the refusal is recorded; None then, and the file is served all the same).
+    (PIPL 44) or was erased (None then, and the file is served all the same).  The refusal is
+    recorded once per restriction, not at each download (``gate.Use.refused_once``), and does not
+    name the file: the log must not keep, in its stead, the history the restriction stops.
 
     No audit event for the row: it is the person's own record, kept by their choice and deleted by
     it; a copy in the append-only log would outlive their clearing it."""
-    use = gate.Use("downloads.download", actor_kind=ActorKind.VISITOR, extra={"resource": str(resource.pk)})
+    use = gate.Use("downloads.download", actor_kind=ActorKind.VISITOR, refused_once=True)
     try:
         with _history(person, "download_history", use):
             return DownloadRecord.objects.create(person=person, resource=resource, downloaded_at=timezone.now())
@@ -147,7 +149,7 @@ def record_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]])
     instance per row (the write is the hot path's amortised cost)."""
     if not views:
         return 0
-    use = gate.Use("downloads.page_views", actor_kind=ActorKind.VISITOR)
+    use = gate.Use("downloads.page_views", actor_kind=ActorKind.VISITOR, refused_once=True)
     with _history(gate.Each({view[0] for view in views}), "browsing_history", use) as permits:
         return _insert_page_views([view for view in views if view[0] in permits])
 

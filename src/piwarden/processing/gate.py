@@ -61,6 +61,7 @@ from django.db.models import UUIDField
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import ActorKind, EventType, batched, record_event
+from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import PreparedConsent, prepare_consent
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
@@ -96,6 +97,13 @@ class Use:
     ``stated_reason`` is a staff member's own words: it goes to the event's reason column (the
     gate's reason is then in ``extra["refusal"]``).  ``refused_event`` lets a staff reveal keep
     its own event type, so that one attempt is one row.
+
+    ``refused_once`` is for a use the person's own visits make (their histories): a refusal for
+    their own choice (their restriction, their erasure) is recorded once per choice, context and
+    category, not again at each visit.  The first proves the choice is honoured; the repeats
+    would log only when the person came back, which is the very record their choice stops.
+    Every other refusal (a staff member's, a consent missing, an undeclared use) is recorded
+    each time.
     """
 
     context: str
@@ -105,6 +113,7 @@ class Use:
     stated_reason: str = ""
     refused_event: EventType = EventType.PROCESSING_REFUSED
     extra: Mapping[str, Any] = field(default_factory=dict)
+    refused_once: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,7 +255,10 @@ def _one(
     with transaction.atomic(durable=True), batched():
         subject = _as_of_now(person) if isinstance(person, Person) else person()
         decision = _decide(subject, purpose_id, categories, separate=separate, given=consent, browser=browser)
-        _record(decision, subject, use)
+        if decision.allowed:
+            _record(decision, subject, use)
+        else:
+            _record_refusals([(subject, decision)], use)
         if decision.allowed:
             if prepared is None or subject is not known:
                 prepared = _prepare_given(subject, purpose_id, consent)
@@ -272,7 +284,7 @@ def _each(
 ) -> Iterator[Permits]:
     """The decisions for several people in one transaction (see :func:`processing`).
 
-    The refusals are written first; if there are any, the body runs in a savepoint, so that its
+    The refusals are written first; if any was, the body runs in a savepoint, so that its
     failure rolls back its own writes (and the records of the uses allowed) but not the refusals,
     which commit before the failure reaches the caller.  No single permit is in force during the
     body (:func:`permit_in_force`): a body that reads the vault asks for one person at a time.
@@ -284,11 +296,8 @@ def _each(
                 (subject, _decide(subject, purpose_id, categories, separate=separate, given=None, browser=browser))
                 for subject in _all_as_of_now(people.people)
             ]
-            for subject, decision in decided:
-                if not decision.allowed:
-                    _record(decision, subject, use)
+            refused = _record_refusals([(subject, decision) for subject, decision in decided if not decision], use)
         permits = Permits({subject.pk: Permit(subject, decision) for subject, decision in decided if decision})
-        refused = len(permits) < len(decided)
         try:
             with transaction.atomic() if refused else nullcontext(), batched():
                 for permit in permits.by_person.values():
@@ -323,6 +332,7 @@ def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
 
 
 ERASED = gettext_noop("the person's data has been erased")
+RESTRICTED = gettext_noop("the person has restricted processing of their data")
 
 _CHOICES = PreparedSelect(
     lambda: (
@@ -392,8 +402,7 @@ def _decide(
     if person.is_erased:
         return Decision(False, purpose_id, basis, ERASED, first)
     if person.is_restricted and not purpose.survives_restriction:
-        restricted = gettext_noop("the person has restricted processing of their data")
-        return Decision(False, purpose_id, basis, restricted, first)
+        return Decision(False, purpose_id, basis, RESTRICTED, first)
     if purpose.legal_basis is not LegalBasis.CONSENT:
         return Decision(True, purpose_id, basis, f"legal basis: {basis}", first)
     if given is not None and (given.kind is ConsentKind.SEPARATE or not separate):
@@ -456,6 +465,38 @@ def _prepare_given(person: Person, purpose_id: str, given: GivenConsent | None) 
         shown_text=given.shown_text,
         kind=given.kind,
     )
+
+
+def _record_refusals(refused: list[tuple[Person, Decision]], use: Use) -> int:
+    """Record each refusal (see :attr:`Use.refused_once` for the one exception); how many were."""
+    repeated = _refused_already(refused, use) if use.refused_once else set()
+    recorded = 0
+    for person, decision in refused:
+        if person.pk not in repeated:
+            _record(decision, person, use)
+            recorded += 1
+    return recorded
+
+
+def _refused_already(refused: list[tuple[Person, Decision]], use: Use) -> set[uuid.UUID]:
+    """The people refused for their own choice whose same refusal (purpose, category, context) is
+    in the log since they made that choice: one statement for all of them."""
+    since = {
+        person.pk: person.erased_at if decision.reason == ERASED else person.restricted_at
+        for person, decision in refused
+        if decision.reason in {ERASED, RESTRICTED}
+    }
+    if not since:
+        return set()
+    decision = refused[0][1]  # one use: one purpose, one first category
+    logged = AuditEvent.objects.filter(
+        person__in=since,
+        event_type=use.refused_event,
+        purpose=decision.purpose,
+        extra__context=use.context,
+        extra__category=decision.category,
+    ).values_list("person_id", "occurred_at")
+    return {person_id for person_id, at in logged if (made := since[person_id]) is not None and at >= made}
 
 
 def _record(decision: Decision, person: Person, use: Use) -> None:
