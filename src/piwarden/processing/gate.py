@@ -19,7 +19,9 @@ entry point.  It decides on (person, purpose, categories) and says *why* in a
 * the purpose rests on another PIPL Art 13 basis → allowed, and the use of that basis is
   written to the audit log.
 
-Every refusal and every use of a non-consent basis is recorded.  The gate owns the
+Every refusal and every use of a non-consent basis is recorded (a refusal for the person's own
+restriction or erasure, met again at each of their own visits, once per choice:
+:attr:`Use.refused_once`).  The gate owns the
 transaction: it opens a *durable* one, so it cannot run inside a caller's transaction; a
 refusal is committed before :class:`ProcessingRefused` reaches the caller, and no rollback of
 the caller's can take the record back.  An allowed use runs as the body of the ``with``
