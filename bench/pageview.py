@@ -1,6 +1,6 @@
 """The overhead of recording a page view on a public page (issue 9, benchmark; target ≤ 5 %).
 
-    .venv/bin/python bench/pageview.py [--requests 3000] [--rounds 7]
+    .venv/bin/python bench/pageview.py [--requests 250] [--rounds 60] [--people 250] [--flushes 40] [--only-flush]
 
 In one process, through Django's whole WSGI stack (every middleware, the view, the response
 closed as a server closes it, so the bulk write after the response runs too), the same signed-in
@@ -18,6 +18,11 @@ times the recording alone (``browsing.note`` and the bulk write, amortised), out
 person is set on the request by a bench-only middleware, as the accounts middleware will set it;
 the page is the home page (stored once and served from memory: the cheapest page, so the
 largest relative overhead) and ``/downloads/`` (rendered every time).
+
+One person's views make one gate decision per flush, whatever the flush costs per person; the
+last line times a full batch (``browsing.BATCH`` views) from ``--people`` signed-in people, the
+flush alone, in CPU and wall clock (on SQLite the flush holds the one write lock), with the
+statements it ran.  ``--only-flush`` skips the page arms.
 """
 
 from __future__ import annotations
