@@ -1,6 +1,6 @@
 """The overhead of recording a page view on a public page (issue 9, benchmark; target ≤ 5 %).
 
-    .venv/bin/python bench/pageview.py [--requests 3000] [--rounds 7]
+    .venv/bin/python bench/pageview.py [--requests 250] [--rounds 60] [--people 250] [--flushes 40] [--only-flush]
 
 In one process, through Django's whole WSGI stack (every middleware, the view, the response
 closed as a server closes it, so the bulk write after the response runs too), the same signed-in
@@ -18,6 +18,11 @@ times the recording alone (``browsing.note`` and the bulk write, amortised), out
 person is set on the request by a bench-only middleware, as the accounts middleware will set it;
 the page is the home page (stored once and served from memory: the cheapest page, so the
 largest relative overhead) and ``/downloads/`` (rendered every time).
+
+One person's views make one gate decision per flush, whatever the flush costs per person; the
+last line times a full batch (``browsing.BATCH`` views) from ``--people`` signed-in people, the
+flush alone, in CPU and wall clock (on SQLite the flush holds the one write lock), with the
+statements it ran.  ``--only-flush`` skips the page arms.
 """
 
 from __future__ import annotations
@@ -58,13 +63,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=250, help="requests per block")
     parser.add_argument("--rounds", type=int, default=60, help="blocks per arm, interleaved")
+    parser.add_argument("--people", type=int, default=250, help="signed-in people the last flushes' views come from")
+    parser.add_argument("--flushes", type=int, default=40, help="flushes of a full batch from --people people")
+    parser.add_argument("--only-flush", action="store_true", help="skip the page arms: the flushes alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="piwarden-bench-pageview-") as tmp:
         configure(Path(tmp))
-        run(args.requests, args.rounds)
+        run(args.requests, 0 if args.only_flush else args.rounds, args.people, args.flushes)
 
 
-def run(requests: int, rounds: int) -> None:  # noqa: PLR0915  # one readable script
+def run(requests: int, rounds: int, people: int, flushes: int) -> None:  # noqa: PLR0915  # one readable script
     global PERSON_ID  # noqa: PLW0603
     import django  # noqa: PLC0415  # only after configure()
     from django.core.management import call_command  # noqa: PLC0415
@@ -127,7 +135,7 @@ def run(requests: int, rounds: int) -> None:  # noqa: PLR0915  # one readable sc
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
         f"backend: {connection.vendor}; load average before: {os.getloadavg()[0]:.2f}"
     )
-    for path in ("/", "/downloads/"):
+    for path in ("/", "/downloads/") if rounds else ():
         arms = {"recorded": environ(path, True), "not recorded": environ(path, False)}
         for env in arms.values():
             for _ in range(200):
@@ -151,7 +159,9 @@ def run(requests: int, rounds: int) -> None:  # noqa: PLR0915  # one readable sc
             f"blocks of {requests}); overhead {100 * (on / off - 1):+.1f} % "
             f"({'met' if on / off <= 1.05 else 'NOT met'}: ≤ 5 %); blocks min-max {spread}; {written} views written"
         )
-    alone(browsing, requests * rounds)
+    if rounds:
+        alone(browsing, requests * rounds)
+    many(browsing, PageView, people, flushes)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
@@ -169,6 +179,48 @@ def alone(browsing: Any, views: int) -> None:
             browsing.flush()
     browsing.flush()
     print(f"recording alone: {(time.process_time() - start) / views * 1e6:.1f} µs CPU per view ({views} views)")
+
+
+def many(browsing: Any, page_view: Any, people: int, flushes: int) -> None:
+    """A full batch from ``people`` signed-in people: one flush, timed alone (CPU and wall clock:
+    on SQLite the flush holds the one write lock from its first write to its commit)."""
+    import uuid  # noqa: PLC0415
+
+    from django.db import connection, transaction  # noqa: PLC0415
+    from django.utils import timezone  # noqa: PLC0415
+
+    from piwarden.people.actions import find_or_create_person  # noqa: PLC0415
+
+    with transaction.atomic():
+        ids = [uuid.UUID(str(find_or_create_person(email=f"bench.{i}@example.com").pk)) for i in range(people)]
+    cpu: list[float] = []
+    wall: list[float] = []
+    statements: list[int] = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements[-1] += 1
+        return execute(sql, params, many, context)
+
+    for round_ in range(flushes + 3):
+        now = timezone.now()
+        for i in range(browsing.BATCH):
+            browsing.note(ids[i % people], "/", now)
+        before = page_view.objects.count()
+        statements.append(0)
+        with connection.execute_wrapper(count):
+            start, start_wall = time.process_time(), time.perf_counter()
+            browsing.flush()
+            spent, spent_wall = time.process_time() - start, time.perf_counter() - start_wall
+        assert page_view.objects.count() - before == browsing.BATCH
+        if round_ >= 3:  # the first flushes warm the statements and the caches
+            cpu.append(spent * 1e3)
+            wall.append(spent_wall * 1e3)
+    print(
+        f"flush of {browsing.BATCH} views from {people} people: {statistics.median(cpu):.1f} ms CPU, "
+        f"{statistics.median(wall):.1f} ms wall (medians of {flushes}; wall min-max "
+        f"{min(wall):.1f}-{max(wall):.1f}); {statements[-1]} statements; "
+        f"{statistics.median(cpu) / browsing.BATCH * 1e3:.1f} µs CPU per view"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -21,7 +21,7 @@ from piwarden.audit.log import EventType
 from piwarden.audit.models import AuditEvent
 from piwarden.downloads import browsing
 from piwarden.downloads.models import DownloadRecord, PageView, Resource
-from piwarden.people.actions import erase_person, lift_restriction, restrict_processing
+from piwarden.people.actions import erase_person, find_or_create_person, lift_restriction, restrict_processing
 from piwarden.people.models import Person
 from piwarden.people.registry import Section, export_person
 from piwarden.policy.declaration import load_declaration
@@ -287,3 +287,73 @@ def test_views_noted_before_a_restriction_are_not_written_after_it(visitor: Visi
     restrict_processing(person, by=None, reference="RESTRICTED")
     assert browsing.flush() == 0
     assert not PageView.objects.exists()
+
+
+def browser_of(person: Person) -> Client:
+    """Another signed-in person's browser, analytics allowed on /cookies/."""
+    client = Client(HTTP_X_TEST_PERSON=str(person.pk))
+    assert client.post("/cookies/", {"action": "accept_all"}, HTTP_SEC_FETCH_SITE="same-origin").status_code == 303
+    return client
+
+
+@pytest.mark.duty("RGT-01")
+def test_one_flush_decides_for_everyone_waiting_in_one_transaction(visitor: Visitor, person):
+    """Views of several people wait in one process; a restriction and an erasure come before the
+    flush: the gate decides for each person in the one pass, their views alone are dropped and
+    their refusals recorded, and the statements do not grow with the number of people."""
+    with transaction.atomic():
+        others = [find_or_create_person(email=f"visitor.{i}@example.com") for i in range(5)]
+    restricted, erased = others[3], others[4]
+    browsers = [visitor("accept_all"), *(browser_of(p) for p in others)]
+    for client in browsers:
+        assert client.get("/").status_code == HTTPStatus.OK
+    restrict_processing(restricted, by=None, reference="RESTRICTED")
+    erase_person(erased, reason="The person asked for erasure (test).")
+    assert browsing.waiting() == 6
+    with CaptureQueriesContext(connection) as flushed:
+        assert browsing.flush() == 4
+    statements = len(flushed)  # now: the next request empties Django's log of them
+    written = set(PageView.objects.values_list("person_id", flat=True))
+    assert written == {person.pk, *(p.pk for p in others[:3])}
+    refused = AuditEvent.objects.filter(event_type=EventType.PROCESSING_REFUSED, purpose="visitor_history")
+    assert sorted((e.person_id, e.extra["context"], e.extra["refusal"]) for e in refused) == sorted(
+        [
+            (restricted.pk, "downloads.page_views", "the person has restricted processing of their data"),
+            (erased.pk, "downloads.page_views", "the person's data has been erased"),
+        ]
+    )
+    # Fewer people, no refusal: the same reads and writes (the savepoint is there for refusals).
+    for client in browsers[:2]:
+        client.get("/en/privacy/")
+    with CaptureQueriesContext(connection) as fewer:
+        assert browsing.flush() == 2
+    refusal_statements = (
+        4  # the look-up of the same refusals since the choices, their INSERT, a savepoint and its release
+    )
+    assert statements == len(fewer) + refusal_statements
+    assert len(fewer) == 4  # the people (locked), the views' INSERT, the gate's transaction (a savepoint in a test)
+
+
+@pytest.mark.duty("RGT-01")
+def test_a_restricted_persons_visits_leave_one_refusal_per_history_and_restriction(visitor: Visitor, person, resource):
+    """The first refusal proves the restriction is honoured; one per download or per flush would
+    log when the person came back (what the restriction stops), and name the file they took."""
+    client = visitor("accept_all")
+    restrict_processing(person, by=None, reference="RESTRICTED")
+    for _ in range(3):
+        download(client, resource)
+        assert client.get("/").status_code == HTTPStatus.OK
+        browsing.flush()
+    refused = AuditEvent.objects.filter(event_type=EventType.PROCESSING_REFUSED, person=person)
+    assert sorted((e.extra["category"], e.extra["context"]) for e in refused) == [
+        ("browsing_history", "downloads.page_views"),
+        ("download_history", "downloads.download"),
+    ]
+    assert all("resource" not in e.extra for e in refused)
+    assert (DownloadRecord.objects.count(), PageView.objects.count()) == (0, 0)
+    # A new restriction is a new choice: its first refusals are recorded again.
+    lift_restriction(person, by=None, reason="The person asked for the restriction to end.")
+    restrict_processing(person, by=None, reference="RESTRICTED-2")
+    download(client, resource)
+    download(client, resource)
+    assert refused.all().count() == 3

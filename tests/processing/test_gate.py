@@ -271,3 +271,93 @@ def test_a_use_about_nobody_that_fails_leaves_no_record(db: None):
     ):
         raise RuntimeError("the mail could not be rendered")
     assert uses_about_nobody() == []
+
+
+# --- several people in one pass (gate.Each): each decided and recorded as if asked alone --------------
+
+
+def person_who_consented(email: str) -> Person:
+    person = find_or_create_person(email=email)
+    record_consent(person, "respond_inquiry", channel="web:test", language="zh-hans", shown_text="同意")
+    return person
+
+
+@pytest.mark.duty("RGT-01")
+@pytest.mark.duty("CON-04")
+def test_several_people_are_decided_in_one_pass_each_as_alone(zhang):
+    consenting = person_who_consented("li.na@example.com")
+    withdrawn = person_who_consented("chen.jie@example.com")
+    withdraw_consent(withdrawn, "respond_inquiry", channel="web:privacy")
+    restricted = person_who_consented("liu.yang@example.com")
+    Person.objects.filter(pk=restricted.pk).update(restricted_at=timezone.now())
+    erased = person_who_consented("zhao.lei@example.com")
+    shred_person(erased, reason="erasure request")  # as the cessation erases everyone on its date
+    people = [zhang, consenting, withdrawn, restricted, erased]
+    use = gate.Use("test.each")
+    with gate.processing(
+        gate.Each([p.pk for p in people]), "respond_inquiry", categories={"consultation"}, use=use
+    ) as permits:
+        assert set(permits.by_person) == {zhang.pk, consenting.pk}
+        assert zhang.pk in permits
+        assert withdrawn.pk not in permits
+        assert permits.by_person[zhang.pk].decision.reason == "active consent"
+    # Each refusal is the one the person would have met alone, recorded alone.
+    assert refusals(withdrawn) == [("respond_inquiry", "no active consent for this purpose")]
+    assert refusals(restricted) == [("respond_inquiry", "the person has restricted processing of their data")]
+    assert refusals(erased) == [("respond_inquiry", "the person's data has been erased")]
+    assert refusals(zhang) == refusals(consenting) == []
+    for person in people[2:]:
+        assert decide(person, "respond_inquiry", "consultation").reason == refusals(person)[0][1]
+
+
+def test_several_people_under_a_legal_basis_each_leave_their_basis_record(zhang):
+    other = find_or_create_person(email="li.na@example.com")
+    use = gate.Use("rate-limit review")
+    with gate.processing(gate.Each({zhang.pk, other.pk}), "security", categories={"rate_limit_counters"}, use=use):
+        pass
+    recorded = AuditEvent.objects.filter(event_type="processing.basis").values_list("person_id", "reason")
+    assert sorted(recorded) == sorted(
+        [(zhang.pk, "legal basis: statutory_duty"), (other.pk, "legal basis: statutory_duty")]
+    )
+
+
+def test_a_refusal_among_several_outlives_the_bodys_failure(zhang):
+    """The body runs for those allowed; its failure rolls back its own writes and the basis records
+    of the allowed, never the refusals (as one person's refusal is committed before the caller hears)."""
+    restricted = find_or_create_person(email="liu.yang@example.com")
+    Person.objects.filter(pk=restricted.pk).update(restricted_at=timezone.now())
+    use = gate.Use("rate-limit review")
+
+    def fail() -> None:
+        with gate.processing(
+            gate.Each({zhang.pk, restricted.pk}), "respond_inquiry", categories={"consultation"}, use=use
+        ):
+            Inquiry.objects.all().delete()
+            raise RuntimeError("the write failed")
+
+    with pytest.raises(RuntimeError, match="the write failed"):
+        fail()
+    assert Inquiry.objects.exists()  # the body's write went with its failure
+    assert refusals(restricted) == [("respond_inquiry", "the person has restricted processing of their data")]
+
+
+def test_several_people_read_in_one_statement(zhang, django_assert_num_queries):
+    others = [find_or_create_person(email=f"p{i}@example.com") for i in range(6)]
+    ids = [zhang.pk, *(p.pk for p in others)]
+    use = gate.Use("rate-limit review")
+    # The person rows (locked) and the basis records: two statements, however many people (in the
+    # test's transaction, the gate's own is a savepoint: two more).
+    for asked in (ids[:2], ids):
+        with (
+            django_assert_num_queries(4),
+            gate.processing(gate.Each(asked), "security", categories={"rate_limit_counters"}, use=use) as permits,
+        ):
+            assert len(permits) == len(asked)
+
+
+def test_no_consent_is_given_for_several_people_at_once(zhang):
+    given = gate.GivenConsent(channel="web:test", language="zh-hans", shown_text="同意")
+    with pytest.raises(ValueError, match="one person in one act"):
+        gate.processing(
+            gate.Each({zhang.pk}), "respond_inquiry", categories={"consultation"}, use=gate.Use("t"), consent=given
+        )  # type: ignore[call-overload]

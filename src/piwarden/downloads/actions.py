@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO, Literal
+from typing import IO, Literal, overload
 
 from django.contrib.auth.models import User
 from django.db import connections, transaction
@@ -105,8 +105,15 @@ _HISTORIES: dict[str, Literal["functional", "analytics"]] = {
 }
 
 
-def _history(person: Person, category: str, use: gate.Use) -> AbstractContextManager[gate.Permit]:
-    """The gate's decision on keeping ``category`` for the person: their restriction or erasure refuses it."""
+@overload
+def _history(person: Person, category: str, use: gate.Use) -> AbstractContextManager[gate.Permit]: ...
+@overload
+def _history(person: gate.Each, category: str, use: gate.Use) -> AbstractContextManager[gate.Permits]: ...
+def _history(
+    person: Person | gate.Each, category: str, use: gate.Use
+) -> AbstractContextManager[gate.Permit] | AbstractContextManager[gate.Permits]:
+    """The gate's decision on keeping ``category`` for the person (or each of several people): a
+    restriction or an erasure refuses it."""
     return gate.processing(
         person, HISTORY_PURPOSE, categories={category}, use=use, browser=gate.BrowserConsent(_HISTORIES[category])
     )
@@ -115,11 +122,13 @@ def _history(person: Person, category: str, use: gate.Use) -> AbstractContextMan
 def record_download(person: Person, resource: Resource) -> DownloadRecord | None:
     """One download in the person's history, if the gate allows it: the caller saw their browser
     allow functional cookies (the consent), and the gate refuses a person who restricted processing
-    (PIPL 44) or was erased (the refusal is recorded; None then, and the file is served all the same).
+    (PIPL 44) or was erased (None then, and the file is served all the same).  The refusal is
+    recorded once per restriction, not at each download (``gate.Use.refused_once``), and does not
+    name the file: the log must not keep, in its stead, the history the restriction stops.
 
     No audit event for the row: it is the person's own record, kept by their choice and deleted by
     it; a copy in the append-only log would outlive their clearing it."""
-    use = gate.Use("downloads.download", actor_kind=ActorKind.VISITOR, extra={"resource": str(resource.pk)})
+    use = gate.Use("downloads.download", actor_kind=ActorKind.VISITOR, refused_once=True)
     try:
         with _history(person, "download_history", use):
             return DownloadRecord.objects.create(person=person, resource=resource, downloaded_at=timezone.now())
@@ -132,25 +141,17 @@ MAX_PATH = 200  # PageView.path's max_length
 
 
 def record_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]]) -> int:
-    """Waiting page views (browsing.py), each person's written through the gate (after the response,
-    off the request path): the middleware saw their browser allow analytics (the consent), and the
+    """Waiting page views (browsing.py), written through the gate after the response, off the
+    request path: the middleware saw each person's browser allow analytics (the consent), and the
     gate refuses a person who restricted processing or was erased since, whose views are dropped.
-    Each person's rows are one multi-row INSERT per BATCH, in the gate's transaction: no model
+    The gate decides for every person of the batch in one transaction (one statement reads them
+    all), and the allowed rows are multi-row INSERTs (one per BATCH) in that transaction: no model
     instance per row (the write is the hot path's amortised cost)."""
     if not views:
         return 0
-    by_person: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime.datetime]]] = {}
-    for view in views:
-        by_person.setdefault(view[0], []).append(view)
-    written = 0
-    for person in Person.objects.filter(pk__in=by_person):
-        use = gate.Use("downloads.page_views", actor_kind=ActorKind.VISITOR)
-        try:
-            with _history(person, "browsing_history", use):
-                written += _insert_page_views(by_person[person.pk])
-        except gate.ProcessingRefused:
-            continue
-    return written
+    use = gate.Use("downloads.page_views", actor_kind=ActorKind.VISITOR, refused_once=True)
+    with _history(gate.Each({view[0] for view in views}), "browsing_history", use) as permits:
+        return _insert_page_views([view for view in views if view[0] in permits])
 
 
 def _insert_page_views(views: Sequence[tuple[uuid.UUID, str, datetime.datetime]]) -> int:

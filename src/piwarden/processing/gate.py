@@ -19,7 +19,9 @@ entry point.  It decides on (person, purpose, categories) and says *why* in a
 * the purpose rests on another PIPL Art 13 basis → allowed, and the use of that basis is
   written to the audit log.
 
-Every refusal and every use of a non-consent basis is recorded.  The gate owns the
+Every refusal and every use of a non-consent basis is recorded (a refusal for the person's own
+restriction or erasure, met again at each of their own visits, once per choice:
+:attr:`Use.refused_once`).  The gate owns the
 transaction: it opens a *durable* one, so it cannot run inside a caller's transaction; a
 refusal is committed before :class:`ProcessingRefused` reaches the caller, and no rollback of
 the caller's can take the record back.  An allowed use runs as the body of the ``with``
@@ -43,6 +45,11 @@ and the categories alone (declared, bound, and resting on a basis other than con
 nobody stored could have given), records the use under its basis or the refusal with no person,
 and runs the use in the same transaction, as :func:`processing` does.  There is no person whose
 restriction or erasure could be read: whoever asks for either is a stored person.
+A use that writes many people's rows at once (the page views waiting in a process) names them
+all (:class:`Each`): the gate reads and locks them in one statement, decides for each person
+exactly as for one, records each decision as it records one, and runs the body once, in the same
+transaction, with the permits of those allowed (:class:`Permits`).  One transaction instead of
+one per person; a refusal still survives the body's failure.
 
 There is no side-effect-free form: nothing shows a decision without using the data.  A page
 that must one day (a rights portal listing what may still be done) should get it here, from
@@ -51,17 +58,19 @@ the same rules.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from django.db import transaction
 from django.db.models import UUIDField
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import ActorKind, EventType, batched, record_event
+from piwarden.audit.models import AuditEvent
 from piwarden.consent.actions import PreparedConsent, prepare_consent
 from piwarden.consent.models import ConsentKind, ConsentRecord
 from piwarden.people.models import Person
@@ -97,6 +106,13 @@ class Use:
     ``stated_reason`` is a staff member's own words: it goes to the event's reason column (the
     gate's reason is then in ``extra["refusal"]``).  ``refused_event`` lets a staff reveal keep
     its own event type, so that one attempt is one row.
+
+    ``refused_once`` is for a use the person's own visits make (their histories): a refusal for
+    their own choice (their restriction, their erasure) is recorded once per choice, context and
+    category, not again at each visit.  The first proves the choice is honoured; the repeats
+    would log only when the person came back, which is the very record their choice stops.
+    Every other refusal (a staff member's, a consent missing, an undeclared use) is recorded
+    each time.
     """
 
     context: str
@@ -106,6 +122,7 @@ class Use:
     stated_reason: str = ""
     refused_event: EventType = EventType.PROCESSING_REFUSED
     extra: Mapping[str, Any] = field(default_factory=dict)
+    refused_once: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,26 @@ class Unattributed:
     decision: Decision
 
 
+@dataclass(frozen=True)
+class Each:
+    """Several people, one use each, decided in one pass: their ids (see the module's docstring)."""
+
+    people: Collection[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class Permits:
+    """The allowed uses of an :class:`Each`, by person id: a person refused (or not found) is absent."""
+
+    by_person: Mapping[uuid.UUID, Permit]
+
+    def __contains__(self, person_id: object) -> bool:
+        return person_id in self.by_person
+
+    def __len__(self) -> int:
+        return len(self.by_person)
+
+
 _in_force: ContextVar[Permit | Unattributed | None] = ContextVar("piwarden_permit", default=None)
 
 
@@ -156,7 +193,7 @@ def permit_in_force() -> Permit | Unattributed | None:
     return _in_force.get()
 
 
-@contextmanager
+@overload
 def processing(
     person: Person | Callable[[], Person],
     purpose_id: str,
@@ -166,7 +203,31 @@ def processing(
     separate: bool = False,
     consent: GivenConsent | None = None,
     browser: BrowserConsent | None = None,
-) -> Iterator[Permit]:
+) -> AbstractContextManager[Permit]: ...
+
+
+@overload
+def processing(
+    person: Each,
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool = False,
+    browser: BrowserConsent | None = None,
+) -> AbstractContextManager[Permits]: ...
+
+
+def processing(
+    person: Person | Callable[[], Person] | Each,
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool = False,
+    consent: GivenConsent | None = None,
+    browser: BrowserConsent | None = None,
+) -> AbstractContextManager[Permit] | AbstractContextManager[Permits]:
     """Ask the gate, record the answer, and run the caller's use of the data in one transaction.
 
     ::
@@ -177,7 +238,30 @@ def processing(
     On refusal the refusal is committed first, then :class:`ProcessingRefused` is raised; the
     body never runs.  Calling this inside another transaction is a programming error (Django
     raises ``RuntimeError``), because that caller's rollback would otherwise erase the refusal.
+
+    Asked for :class:`Each` of several people, the body runs once with the :class:`Permits` of
+    those allowed (none, maybe) and nothing is raised for those refused: their refusals are
+    recorded, and committed even if the body fails.  A consent is given by one person in one act:
+    never with :class:`Each`.
     """
+    if isinstance(person, Each):
+        if consent is not None:
+            raise ValueError("a consent is given by one person in one act, never for several people at once")
+        return _each(person, purpose_id, categories=categories, use=use, separate=separate, browser=browser)
+    return _one(person, purpose_id, categories=categories, use=use, separate=separate, consent=consent, browser=browser)
+
+
+@contextmanager
+def _one(
+    person: Person | Callable[[], Person],
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool,
+    consent: GivenConsent | None,
+    browser: BrowserConsent | None,
+) -> Iterator[Permit]:
     # The use's audit events (the gate's own, the person's creation, the consent, the use) are
     # written in one statement at the end of the transaction.
     # The consent given in this act is made before the transaction when the person is known
@@ -187,7 +271,10 @@ def processing(
     with transaction.atomic(durable=True), batched():
         subject = _as_of_now(person) if isinstance(person, Person) else person()
         decision = _decide(subject, purpose_id, categories, separate=separate, given=consent, browser=browser)
-        _record(decision, subject, use)
+        if decision.allowed:
+            _record(decision, subject, use)
+        else:
+            _record_refusals([(subject, decision)], use)
         if decision.allowed:
             if prepared is None or subject is not known:
                 prepared = _prepare_given(subject, purpose_id, consent)
@@ -224,6 +311,45 @@ def unattributed(purpose_id: str, *, categories: Collection[str], use: Use) -> I
     raise ProcessingRefused(decision)
 
 
+@contextmanager
+def _each(
+    people: Each,
+    purpose_id: str,
+    *,
+    categories: Collection[str],
+    use: Use,
+    separate: bool,
+    browser: BrowserConsent | None,
+) -> Iterator[Permits]:
+    """The decisions for several people in one transaction (see :func:`processing`).
+
+    The refusals are written first; if any was, the body runs in a savepoint, so that its
+    failure rolls back its own writes (and the records of the uses allowed) but not the refusals,
+    which commit before the failure reaches the caller.  No single permit is in force during the
+    body (:func:`permit_in_force`): a body that reads the vault asks for one person at a time.
+    """
+    failure: Exception | None = None
+    with transaction.atomic(durable=True):
+        with batched():
+            decided = [
+                (subject, _decide(subject, purpose_id, categories, separate=separate, given=None, browser=browser))
+                for subject in _all_as_of_now(people.people)
+            ]
+            refused = _record_refusals([(subject, decision) for subject, decision in decided if not decision], use)
+        permits = Permits({subject.pk: Permit(subject, decision) for subject, decision in decided if decision})
+        try:
+            with transaction.atomic() if refused else nullcontext(), batched():
+                for permit in permits.by_person.values():
+                    _record(permit.decision, permit.person, use)
+                yield permits
+        except Exception as exc:
+            if not refused:
+                raise
+            failure = exc  # the refusals commit with the transaction; then the caller hears of it
+    if failure is not None:
+        raise failure
+
+
 def streamed[T](permit: Permit, items: Iterator[T]) -> Iterator[T]:
     """The reading of an allowed use, streamed after the gate's transaction (and its record) committed.
 
@@ -253,6 +379,7 @@ def _running(permit: Permit | Unattributed) -> Iterator[None]:
 
 
 ERASED = gettext_noop("the person's data has been erased")
+RESTRICTED = gettext_noop("the person has restricted processing of their data")
 
 _CHOICES = PreparedSelect(
     lambda: (
@@ -282,6 +409,20 @@ def _as_of_now(person: Person) -> Person:
     return person
 
 
+def _all_as_of_now(people: Collection[uuid.UUID]) -> list[Person]:
+    """:func:`_as_of_now` for several people in one statement, each row locked (in the order of
+    their keys, so that two such reads never wait for each other crosswise); an id not found (a
+    person deleted since) is left out."""
+    if not people:
+        return []
+    return list(
+        Person.objects.select_for_update(no_key=True)
+        .filter(pk__in=people)
+        .order_by("pk")
+        .only("pk", "restricted_at", "erased_at")
+    )
+
+
 def _decide(
     person: Person,
     purpose_id: str,
@@ -301,8 +442,7 @@ def _decide(
     if person.is_erased:
         return Decision(False, purpose_id, basis, ERASED, first)
     if person.is_restricted and not purpose.survives_restriction:
-        restricted = gettext_noop("the person has restricted processing of their data")
-        return Decision(False, purpose_id, basis, restricted, first)
+        return Decision(False, purpose_id, basis, RESTRICTED, first)
     if purpose.legal_basis is not LegalBasis.CONSENT:
         return Decision(True, purpose_id, basis, f"legal basis: {basis}", first)
     if given is not None and (given.kind is ConsentKind.SEPARATE or not separate):
@@ -395,6 +535,38 @@ def _prepare_given(person: Person, purpose_id: str, given: GivenConsent | None) 
         shown_text=given.shown_text,
         kind=given.kind,
     )
+
+
+def _record_refusals(refused: list[tuple[Person, Decision]], use: Use) -> int:
+    """Record each refusal (see :attr:`Use.refused_once` for the one exception); how many were."""
+    repeated = _refused_already(refused, use) if use.refused_once else set()
+    recorded = 0
+    for person, decision in refused:
+        if person.pk not in repeated:
+            _record(decision, person, use)
+            recorded += 1
+    return recorded
+
+
+def _refused_already(refused: list[tuple[Person, Decision]], use: Use) -> set[uuid.UUID]:
+    """The people refused for their own choice whose same refusal (purpose, category, context) is
+    in the log since they made that choice: one statement for all of them."""
+    since = {
+        person.pk: person.erased_at if decision.reason == ERASED else person.restricted_at
+        for person, decision in refused
+        if decision.reason in {ERASED, RESTRICTED}
+    }
+    if not since:
+        return set()
+    decision = refused[0][1]  # one use: one purpose, one first category
+    logged = AuditEvent.objects.filter(
+        person__in=since,
+        event_type=use.refused_event,
+        purpose=decision.purpose,
+        extra__context=use.context,
+        extra__category=decision.category,
+    ).values_list("person_id", "occurred_at")
+    return {person_id for person_id, at in logged if (made := since[person_id]) is not None and at >= made}
 
 
 def _record(decision: Decision, person: Person | None, use: Use) -> None:
