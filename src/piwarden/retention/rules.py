@@ -5,14 +5,16 @@ event its ``retention_from`` names) and what happens then (``after_retention``: 
 anonymise).  This module says, for each category, which rows that is and from which of their
 columns the clock runs, so that the sweep (:mod:`piwarden.retention.sweep`), the plan and the
 privacy page all read one schedule.  Every declared category has exactly one rule, of one of
-three kinds, so that "nothing happens" is always a stated decision (:func:`problems` fails
+four kinds, so that "nothing happens" is always a stated decision (:func:`problems` fails
 otherwise, and ``piwarden policy check`` with it):
 
 * :class:`Swept`: the sweep removes the rows whose clock is older than the declared days;
 * :class:`Elsewhere`: another job removes them (the housekeeping's jobs, the rows' cascade with a
   staff account, the erasure of the person they identify), named;
-* :class:`Kept`: nothing removes them yet, and the reason is given (the append-only audit log;
-  a clock whose starting event is not recorded yet).
+* :class:`Cut`: the sweep cuts the audit log at a signed checkpoint and deletes the events before
+  it (:mod:`piwarden.retention.cut`; the log is hash-chained, so only ever its oldest part);
+* :class:`Kept`: nothing removes them yet, and the reason is given (a clock whose starting event
+  is not recorded yet).
 
 Logs the Cybersecurity Law keeps at least six months (``network_log = true`` in the declaration,
 RET-04) are never removed earlier: :func:`cutoff` counts at least :data:`NETWORK_LOG_DAYS` for
@@ -98,7 +100,16 @@ class Kept:
     reason: str
 
 
-Rule = Swept | Elsewhere | Kept
+@dataclass(frozen=True)
+class Cut:
+    """Audit events: cut from the log's oldest end at a signed checkpoint by the sweep, with every
+    other category the events hold (``piwarden.retention.cut``: the longest retention of them decides)."""
+
+    category: str
+    by: str
+
+
+Rule = Swept | Elsewhere | Kept | Cut
 
 _CLOSED = (RequestStatus.COMPLETED, RequestStatus.REFUSED)
 
@@ -250,7 +261,13 @@ SWEPT: tuple[Swept, ...] = (*_LOGS, *_RECORDS)
 _HOUSEKEEPING = "`piwarden housekeeping` (piwarden.site.housekeeping)"
 _WITH_ACCOUNT = "deleted with the staff account (the rows cascade) and by the staff member's eraser"
 
-OTHERS: tuple[Elsewhere | Kept, ...] = (
+_CUT = (
+    "the sweep cuts the audit log at the newest signed checkpoint whose events are all past their retention "
+    "and before the first event a legal hold covers, then deletes the events before the cut in batches; "
+    "`piwarden audit verify` checks the signed cut and the chain from it (piwarden.retention.cut)"
+)
+
+OTHERS: tuple[Elsewhere | Kept | Cut, ...] = (
     Elsewhere(
         "identifiers",
         "erased with the person (crypto-shredding clears the look-up digests) as soon as the sweep has removed the "
@@ -261,16 +278,8 @@ OTHERS: tuple[Elsewhere | Kept, ...] = (
         "The Person row holds timestamps only and anchors the audit trail, which names it; the submission time and "
         "language of each consultation request go with the request.",
     ),
-    Kept(
-        "access_records",
-        "The audit log is append-only and hash-chained: deleting an event breaks the verification of every later "
-        "one. Cutting the chain at a signed checkpoint is not built yet (design: docs/audit-log-cut.md), so access "
-        "records are kept.",
-    ),
-    Kept(
-        "access_reasons",
-        "Part of the audit events (see access_records): kept with them.",
-    ),
+    Cut("access_records", _CUT),
+    Cut("access_reasons", _CUT + "; the reasons go with the events they explain"),
     Elsewhere(
         "rate_limit_counters",
         "the rate limiter itself deletes counters a day after their window (piwarden.ratelimit.limiter)",

@@ -18,6 +18,7 @@ from piwarden.people.actions import record_replay, record_unrecorded_erasures, r
 from piwarden.people.ledger import LedgerUnavailable
 from piwarden.people.models import Person
 from piwarden.retention import actions as retention_actions
+from piwarden.retention.cut import Outcome as CutOutcome
 from piwarden.retention.models import LegalHold
 from piwarden.retention.plan import plan
 from piwarden.retention.sweep import BATCH, PEOPLE_BATCH, SQLITE_PEOPLE_BATCH, ClockAhead, run_retention
@@ -121,9 +122,23 @@ class Command(BaseCommand):
                 )
                 line += f"; {outcome.held_rows} past their retention kept by {why}"
             self.stdout.write(line)
+        if report.cut is not None:
+            self._cut(report.cut)
         self.stdout.write(f"Retention sweep {report.run} done in {time.monotonic() - started:.1f} s.")
         if jobs.failed:
             raise CommandError("retention sweep: not every housekeeping job ran; see the lines above")
+
+    def _cut(self, cut: CutOutcome) -> None:
+        line = f"access_records, access_reasons (audit log): {cut.deleted} event(s) deleted"
+        if cut.cut_seq:
+            line += f"; {'cut now' if cut.made else 'cut'} at seq {cut.cut_seq}"
+        if cut.kept:
+            line += f"; {cut.kept} at or below the cut kept by legal holds"
+        if cut.held:
+            line += "; the next cut held back by " + "; ".join(cut.held)
+        self.stdout.write(line)
+        if cut.refused:
+            self.stderr.write(f"The audit log was not cut: {cut.refused}. Run `piwarden audit verify`.")
 
     def _bar(self, label: str, done: int, total: int) -> None:
         if not total:
@@ -147,6 +162,11 @@ class Command(BaseCommand):
             head = f"{line.category}{table} ({line.days} days {line.starts}; {line.action})"
             if line.action in ("kept", "elsewhere"):
                 self.stdout.write(f"{head}: {line.note}")
+                continue
+            if line.action == "cut":
+                self.stdout.write(f"{head}: {line.note}; events due now {line.due_now}")
+                for held in line.held:
+                    self.stdout.write(f"  held back: {held}")
                 continue
             due = line.due_now - line.held_rows
             held = f" ({line.held_rows} held back)" if line.held_rows else ""
