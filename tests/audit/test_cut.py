@@ -27,11 +27,12 @@ from piwarden.audit.chain import ExportUnreadable, cut_stamp, seal, verify, veri
 from piwarden.audit.cut import make_cut
 from piwarden.audit.log import EventType, record_event
 from piwarden.audit.models import AuditCheckpoint, AuditCut, AuditEvent
-from piwarden.people.actions import find_or_create_person
+from piwarden.people.actions import erase_person, find_or_create_person
 from piwarden.people.models import Person
 from piwarden.retention import cut as log_cut
 from piwarden.retention.actions import place_hold
-from piwarden.retention.sweep import cut_audit_log
+from piwarden.retention.models import LegalHold
+from piwarden.retention.sweep import cut_audit_log, sweep
 from tests.audit.test_scan import CHUNK, EVENTS, every_way, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -251,3 +252,40 @@ def test_the_export_file_carries_the_cut_after_its_checkpoint_and_still_verifies
     exported.write_text("\n".join(text) + "\n")
     with pytest.raises(ExportUnreadable, match="line 3: its signature does not verify"):
         verify_exported(exported)
+
+
+@pytest.mark.duty("RET-02")
+def test_an_erased_persons_row_goes_once_the_cut_took_the_last_event_naming_them(db: None) -> None:
+    """person_lifecycle: the Person row (timestamps only) of someone erased is deleted once nothing
+    links to it; the audit events naming them (person.shredded at least) are the last links."""
+    with time_machine.travel(timezone.now() - PAST, tick=True):
+        with transaction.atomic():
+            gone = find_or_create_person(email="gone@example.com")
+            held = find_or_create_person(email="held@example.com")
+        assert erase_person(gone, reason="Erased at the person's request (test)")
+        assert erase_person(held, reason="Erased at the person's request (test)")
+        record(3)
+    seal()  # one checkpoint over the old events (its first event is old)
+    with transaction.atomic():
+        recent = find_or_create_person(email="recent@example.com")
+    assert erase_person(recent, reason="Erased at the person's request (test)")
+    place_hold(person=held, reason="Court order 2026-93 (preserve)", ends_on=timezone.now().date())
+    seal()
+    assert Person.objects.get(pk=gone.pk).erased_at is not None
+    report = sweep(timezone.now())
+    assert report.cut is not None
+    assert report.cut.made is False  # the held person's first event is seq 1 (created with the other)
+    assert report.cut.held
+    assert Person.objects.count() == 3  # every one still named by the log
+    lifecycle = next(o for o in report.outcomes if o.category == "person_lifecycle")
+    assert lifecycle.rows == 0
+    LegalHold.objects.update(lifted_at=timezone.now())  # lifted (the hold row itself still links to them)
+    report = sweep(timezone.now())
+    assert report.cut is not None
+    assert report.cut.made
+    assert not AuditEvent.objects.filter(person=gone).exists()
+    assert not Person.objects.filter(pk=gone.pk).exists()  # nothing names them any more
+    assert Person.objects.filter(pk=held.pk).exists()  # the lifted hold's row still links to them
+    assert Person.objects.filter(pk=recent.pk).exists()  # their events are recent
+    seal()
+    assert verify() is None

@@ -47,6 +47,7 @@ from piwarden.revisions.models import ChangeNotice
 from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, RightsRequest
 from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.models import AccessGrant, AccessReview
+from piwarden.vault.models import DataKey
 from tests.accounts.helpers import open_account, signed_in
 from tests.conftest import consultation_data
 from tests.incidents.making import an_incident
@@ -366,6 +367,27 @@ def kept_no_longer(made: Made, carol: User, person: Person) -> None:
     )
 
 
+def erased_row(erased: datetime.datetime) -> uuid.UUID:
+    """The Person row of someone erased at ``erased`` that nothing links to any more (their audit
+    events cut from the log: tests/audit/test_cut.py goes through the cut itself)."""
+    key = DataKey.objects.create(wrapped=b"", kek_key_id=0, destroyed_at=erased)
+    return Person.objects.create(data_key=key, erased_at=erased).pk
+
+
+def ended_holds_and_erased_rows(made: Made) -> None:
+    h_old, h_young = hold(NOW - days("legal_holds") - HOUR), hold(NOW - days("legal_holds") + HOUR)
+    made["legal_holds"] = (
+        lambda: LegalHold.objects.filter(pk=h_old).exists(),
+        lambda: LegalHold.objects.filter(pk=h_young).exists(),
+    )
+    p_old = erased_row(NOW - days("person_lifecycle") - HOUR)
+    p_young = erased_row(NOW - days("person_lifecycle") + HOUR)
+    made["person_lifecycle"] = (
+        lambda: Person.objects.filter(pk=p_old).exists(),
+        lambda: Person.objects.filter(pk=p_young).exists(),
+    )
+
+
 def hold(ended: datetime.datetime) -> int:
     return LegalHold.objects.create(
         category="consultation",
@@ -429,11 +451,7 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         lambda: AccessReview.objects.filter(pk=v_old).exists(),
         lambda: AccessReview.objects.filter(pk=v_young).exists(),
     )
-    h_old, h_young = hold(NOW - days("legal_holds") - HOUR), hold(NOW - days("legal_holds") + HOUR)
-    made["legal_holds"] = (
-        lambda: LegalHold.objects.filter(pk=h_old).exists(),
-        lambda: LegalHold.objects.filter(pk=h_young).exists(),
-    )
+    ended_holds_and_erased_rows(made)
     holder = formerly_housekept(made, carol, settings)
     kept_no_longer(made, carol, keeper)
     # Every rule of the sweep is exercised here: a new one must be added to this test.
@@ -445,6 +463,7 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         "staff_access_grants",
         "staff_access_reviews",
         "legal_holds",
+        "person_lifecycle",
         "policy_notices",
         "incident_notices",
         "guardian_contacts",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.sessions.models import Session
 from django.db import models
-from django.db.models import Expression, F, Q
+from django.db.models import Exists, Expression, F, ForeignObjectRel, OuterRef, Q
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django_tasks_db.models import DBTaskResult
 
@@ -41,6 +41,7 @@ from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.incidents.models import Notice as IncidentNotice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert
+from piwarden.people.models import Person
 from piwarden.policy.declaration import Category, Declaration
 from piwarden.retention.models import LegalHold
 from piwarden.revisions.models import ChangeNotice
@@ -171,6 +172,19 @@ _LOGS: tuple[Swept, ...] = (
     ),
 )
 
+
+def _linked_to_nothing() -> Q:
+    """An erased person whom no row links to any more: every relation to Person (hidden ones too:
+    legal holds, histories), so that a new one keeps the row without a change here.  They are all
+    PROTECT: deleting the row can never take another with it."""
+    unlinked = Q(erased_at__isnull=False)
+    for relation in Person._meta.get_fields(include_hidden=True):
+        if isinstance(relation, ForeignObjectRel) and (relation.one_to_many or relation.one_to_one):
+            rows = relation.related_model._default_manager.filter(**{relation.field.name: OuterRef("pk")})
+            unlinked &= Q(~Exists(rows))
+    return unlinked
+
+
 _RECORDS: tuple[Swept, ...] = (
     Swept(
         ("consultation",),
@@ -254,6 +268,19 @@ _RECORDS: tuple[Swept, ...] = (
         when=~Q(status=GuardianRequestStatus.CONSENTED),
         person="person",
     ),
+    # Last: the Person row of someone erased (timestamps only) goes once nothing links to it. The
+    # audit events naming them are the last links (person.shredded at least): cut from the log
+    # with the access records, 1095 days after the erasure; a legal hold on them links to it too.
+    Swept(
+        ("person_lifecycle",),
+        Person,
+        F("erased_at"),
+        "the person's erasure; the row goes once no record links to it any more (the audit events naming them "
+        "are the last: cut from the log three years after the erasure)",
+        when=_linked_to_nothing(),
+        person="id",
+        erases=False,
+    ),
 )
 
 SWEPT: tuple[Swept, ...] = (*_LOGS, *_RECORDS)
@@ -272,11 +299,6 @@ OTHERS: tuple[Elsewhere | Kept | Cut, ...] = (
         "identifiers",
         "erased with the person (crypto-shredding clears the look-up digests) as soon as the sweep has removed the "
         "last record that held them, earlier than declared",
-    ),
-    Kept(
-        "person_lifecycle",
-        "The Person row holds timestamps only and anchors the audit trail, which names it; the submission time and "
-        "language of each consultation request go with the request.",
     ),
     Cut("access_records", _CUT),
     Cut("access_reasons", _CUT + "; the reasons go with the events they explain"),

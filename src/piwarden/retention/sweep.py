@@ -193,9 +193,12 @@ def sweep(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Apply every swept rule once (the clock guarded by the caller: :func:`run_retention`)."""
+    """Cut the audit log, then apply every swept rule once (the clock guarded by the caller:
+    :func:`run_retention`); the cut first, so that a person whose last links were audit events
+    goes in the same run."""
     now = now or timezone.now()
     run = uuid.uuid4().hex[:12]
+    cut = cut_audit_log(now, batch_size=batch_size, progress=progress)
     held = actions.held_categories(now)
     persons = actions.held_persons(now)
     outcomes = []
@@ -224,7 +227,7 @@ def sweep(
         people = SQLITE_PEOPLE_BATCH if connection.vendor == "sqlite" else PEOPLE_BATCH
         size = batch_size or (people if rule.person is not None and rule.erases else BATCH)
         outcome.rows = run_batches(rows, act, label=rule.category, batch_size=size, progress=progress)
-    return Report(run, outcomes, cut_audit_log(now, batch_size=batch_size, progress=progress))
+    return Report(run, outcomes, cut)
 
 
 # --- the audit log: cut at a signed checkpoint (piwarden.retention.cut) -------------------------
