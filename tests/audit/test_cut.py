@@ -33,7 +33,8 @@ from piwarden.retention import cut as log_cut
 from piwarden.retention.actions import place_hold
 from piwarden.retention.models import LegalHold
 from piwarden.retention.sweep import cut_audit_log, sweep
-from tests.audit.test_scan import CHUNK, EVENTS, every_way, record
+from tests.audit.conftest import drop_triggers
+from tests.audit.test_scan import CHUNK, EVENTS, change_content, every_way, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -289,3 +290,16 @@ def test_an_erased_persons_row_goes_once_the_cut_took_the_last_event_naming_them
     assert Person.objects.filter(pk=recent.pk).exists()  # their events are recent
     seal()
     assert verify() is None
+
+
+@pytest.mark.duty("SEC-02")
+def test_a_log_that_does_not_verify_up_to_the_cut_point_is_not_cut(log: dict[int, int]) -> None:
+    """The events a cut would delete are evidence: if one was rewritten, nothing is cut or deleted."""
+    drop_triggers()
+    change_content(log, 3)
+    outcome = cut_audit_log(timezone.now())
+    assert (outcome.made, outcome.deleted) == (False, 0)
+    assert "does not verify up to the cut point" in outcome.refused
+    assert f"seq 3 (id {log[3]})" in outcome.refused
+    assert not AuditCut.objects.exists()
+    assert AuditEvent.objects.filter(seq__lte=OLD).count() == OLD

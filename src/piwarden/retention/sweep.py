@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ from piwarden.retention.rules import SWEPT, cutoff
 from piwarden.security.actions import destroy_emptied_month_keys
 from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import Sweep as Jobs
+from piwarden.vault.keys import VaultUnavailable
 
 logger = logging.getLogger("piwarden.retention")
 
@@ -245,7 +246,12 @@ def cut_audit_log(
     outcome.held = plan.held
     if plan.checkpoint is not None:
         first_seq, last_seq = plan.checkpoint
-        broken = verify_upto(last_seq)
+        try:
+            broken = verify_upto(last_seq)
+        except VaultUnavailable as exc:  # no public key: no verdict, no cut
+            outcome.refused = str(exc)
+            logger.error("audit log not cut at seq %s: %s", last_seq, exc)
+            return outcome
         if broken is not None:
             outcome.refused = f"the log does not verify up to the cut point ({broken})"
             logger.error("audit log not cut at seq %s: %s", last_seq, broken)
@@ -258,7 +264,9 @@ def cut_audit_log(
         }
         try:
             outcome.made = audit_cut.make_cut(first_seq, now=now, extra=extra) is not None
-        except audit_cut.CutRefused as exc:
+        except IntegrityError:  # another sweep made the same cut meanwhile: it is made
+            outcome.made = False
+        except (audit_cut.CutRefused, VaultUnavailable) as exc:
             outcome.refused = str(exc)
             logger.error("audit log not cut at seq %s: %s", last_seq, exc)
             return outcome
