@@ -33,13 +33,16 @@ class Command(BaseCommand):
         "Retention (policy §三(二)).  sweep: apply every declared category's retention now (the housekeeping's "
         "jobs, then each category the sweep removes, in batches with a progress bar on stderr; one "
         "retention.batch audit event per batch and person.shredded per person erased; idempotent, and a run "
-        "after a crash finishes what the crashed one left).  It refuses, with an alert, when the clock is more "
-        "than PIWARDEN_RETENTION_CLOCK_SKEW hours ahead of the last reading it trusted.  plan: per category, "
-        "how many records go on which day and what holds them back.  hold place|lift|list: legal holds.  "
-        "The erasure ledger (invariant 6: an erasure survives a backup restore).  replay-erasures: after a "
-        "database restore, erase again every person the ledger names whom this database shows as not erased, "
-        "and write to the ledger the database's erasures it lacks; safe to run any time, and again (audited).  "
-        "ledger: compare the ledger with the database and say what replay-erasures would do."
+        "after a crash finishes what the crashed one left); the audit log (access_records, access_reasons) is"
+        " cut at the newest signed checkpoint past its retention and before the first event a legal hold "
+        "covers, and the events before the cut deleted (docs/audit-log-cut.md).  It refuses, with an alert, "
+        "when the clock is more than PIWARDEN_RETENTION_CLOCK_SKEW hours ahead of the last reading it "
+        "trusted.  plan: per category, how many records go on which day and what holds them back (for the "
+        "audit log: the next cut point).  hold place|lift|list: legal holds.  The erasure ledger (invariant "
+        "6: an erasure survives a backup restore).  replay-erasures: after a database restore, erase again "
+        "every person the ledger names whom this database shows as not erased, and write to the ledger the "
+        "database's erasures it lacks; safe to run any time, and again (audited).  ledger: compare the ledger"
+        " with the database and say what replay-erasures would do."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
