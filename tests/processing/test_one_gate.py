@@ -66,6 +66,9 @@ NOT_A_DECISION = {
         "erased_at",
     ): "erasure is idempotent: it reads its own result",
     ("piwarden/retention/sweep.py", "erase_people", "erased_at"): "the batches resume where erasure stopped",
+    ("piwarden/retention/rules.py", "_linked_to_nothing", "erased_at"): (
+        "the retention of the Person row itself: only the row of someone erased goes, once nothing links to it"
+    ),
     # cessation: on the date everyone not erased yet is erased (resumable: the erased are skipped)
     ("piwarden/cessation/actions.py", "remaining", "erased_at"): "counts who is left to erase, for the progress",
     ("piwarden/cessation/actions.py", "erase_batch", "erased_at"): "erasure is idempotent: it reads its own result",

@@ -49,6 +49,7 @@ from piwarden.rights.models import RequestKind, RequestStatus, RequestStep, Righ
 from piwarden.security.models import Refusal, SecurityEvent
 from piwarden.staff.actions import suspend_staff
 from piwarden.staff.models import AccessGrant, AccessReview, TrainingNotice, TrainingRecord
+from piwarden.vault.models import DataKey
 from tests.accounts.helpers import open_account, signed_in
 from tests.conftest import consultation_data, make_staff
 from tests.incidents.making import acting, an_incident
@@ -393,6 +394,27 @@ def kept_no_longer(made: Made, carol: User, person: Person, tmp_path: Path) -> N
     )
 
 
+def erased_row(erased: datetime.datetime) -> uuid.UUID:
+    """The Person row of someone erased at ``erased`` that nothing links to any more (their audit
+    events cut from the log: tests/audit/test_cut.py goes through the cut itself)."""
+    key = DataKey.objects.create(wrapped=b"", kek_key_id=0, destroyed_at=erased)
+    return Person.objects.create(data_key=key, erased_at=erased).pk
+
+
+def ended_holds_and_erased_rows(made: Made) -> None:
+    h_old, h_young = hold(NOW - days("legal_holds") - HOUR), hold(NOW - days("legal_holds") + HOUR)
+    made["legal_holds"] = (
+        lambda: LegalHold.objects.filter(pk=h_old).exists(),
+        lambda: LegalHold.objects.filter(pk=h_young).exists(),
+    )
+    p_old = erased_row(NOW - days("person_lifecycle") - HOUR)
+    p_young = erased_row(NOW - days("person_lifecycle") + HOUR)
+    made["person_lifecycle"] = (
+        lambda: Person.objects.filter(pk=p_old).exists(),
+        lambda: Person.objects.filter(pk=p_young).exists(),
+    )
+
+
 def hold(ended: datetime.datetime) -> int:
     return LegalHold.objects.create(
         category="consultation",
@@ -456,11 +478,7 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         lambda: AccessReview.objects.filter(pk=v_old).exists(),
         lambda: AccessReview.objects.filter(pk=v_young).exists(),
     )
-    h_old, h_young = hold(NOW - days("legal_holds") - HOUR), hold(NOW - days("legal_holds") + HOUR)
-    made["legal_holds"] = (
-        lambda: LegalHold.objects.filter(pk=h_old).exists(),
-        lambda: LegalHold.objects.filter(pk=h_young).exists(),
-    )
+    ended_holds_and_erased_rows(made)
     holder = formerly_housekept(made, carol, settings)
     kept_no_longer(made, carol, keeper, tmp_path)
     # Every rule of the sweep is exercised here: a new one must be added to this test.
@@ -472,6 +490,7 @@ def test_one_sweep_removes_exactly_each_category_past_its_declared_retention(cli
         "staff_access_grants",
         "staff_access_reviews",
         "legal_holds",
+        "person_lifecycle",
         "policy_notices",
         "incident_notices",
         "guardian_contacts",
@@ -620,7 +639,7 @@ def test_the_plan_counts_per_day_and_names_the_holds(client, carol):
     assert "held back: hold" in text
     assert "1 record(s) past their retention kept" in text
     assert "access_records (1095 days" in text
-    assert "append-only" in text
+    assert "the audit log is cut at a signed checkpoint by the sweep" in text
     # Every declared category is in the plan; one kept in several tables once for each, named.
     for category in load_declaration().categories:
         assert f"\n{category.id} (" in f"\n{text}" or f"\n{category.id} [" in f"\n{text}", category.id

@@ -35,7 +35,6 @@ from piwarden.consent.cookies import RETENTION_DAYS as COOKIE_CHOICE_RETENTION_D
 from piwarden.consent.models import CookieConsent
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention.rules import SWEPT, Kept, rules_of
-from piwarden.rights.models import Archive
 from piwarden.site.housekeeping import EXPIRIES, JOBS
 from piwarden.vault.outbox import SUFFIX, SealedFileBackend
 from tests.serving import free_port, operator_env, wait_until
@@ -196,8 +195,9 @@ def test_one_run_deletes_exactly_what_is_past_its_declared_retention(outbox: Pat
 
     # Idempotent: the next run finds nothing, deletes nothing and records nothing.
     again = housekeeping()
-    # The retention sweep's rules (piwarden.retention.rules.SWEPT) run with the jobs: one line each.
-    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) == 32
+    # The retention sweep's rules (piwarden.retention.rules.SWEPT) run with the jobs: one line each,
+    # and one for the audit log's cut (piwarden.retention.cut).
+    assert again.count(": 0 deleted") == len(JOBS) + len(EXPIRIES) + len(SWEPT) + 1 == 33
     assert AuditEvent.objects.filter(event_type="retention.swept").count() == 1
     assert {p.name for p in outbox.iterdir()} == {young_mail}
     assert usernames(AccessLog) == {"kept-attempt"}
@@ -211,14 +211,16 @@ def test_a_failing_job_is_reported_and_the_others_still_delete(outbox: Path, mon
     session(now - days("staff_sessions") - MINUTE)
     task_result(TaskResultStatus.SUCCESSFUL, now - days("queued_tasks") - MINUTE)
     sign_in_records(now - days("sign_in_records") - MINUTE, "expired-attempt")
-    with connection.cursor() as cursor:  # the table of one job is gone (rolled back with the test)
-        cursor.execute(f"DROP TABLE {connection.ops.quote_name(Archive._meta.db_table)}")
+    # The table of one job is gone (rolled back with the test); one no retention rule reads (the
+    # rule of person_lifecycle reads every table that links to a person, the archives' among them).
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {connection.ops.quote_name(CaptchaStore._meta.db_table)}")
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError, match="not every job ran"):
         call_command("housekeeping", "--once", stdout=out, stderr=err)
 
-    assert "rights archives: failed (" in err.getvalue()
+    assert "expired CAPTCHA challenges: failed (" in err.getvalue()
     assert list(outbox.iterdir()) == []
     # The retention sweep's rules ran all the same.
     assert not Session.objects.exists()
@@ -227,7 +229,7 @@ def test_a_failing_job_is_reported_and_the_others_still_delete(outbox: Path, mon
         assert not model.objects.exists()
     [event] = AuditEvent.objects.filter(event_type="retention.swept")
     assert event.extra["deleted"] == {"outbox_copies": 1}
-    assert event.extra["failed"] == ["rights archives"]
+    assert event.extra["failed"] == ["expired CAPTCHA challenges"]
 
 
 def test_the_help_states_each_rule_with_the_declared_retention(capsys):
@@ -252,9 +254,11 @@ def test_the_help_states_each_rule_with_the_declared_retention(capsys):
 @pytest.mark.parametrize(("url", "automatic"), [("/privacy/", "自动删除"), ("/en/privacy/", "automatically")])
 def test_the_privacy_page_names_exactly_what_is_deleted_automatically(client, url: str, automatic: str):
     """The page says which data is not yet deleted automatically: exactly the categories the retention
-    rules keep (piwarden.retention.rules.Kept); every other one is swept or deleted by another job."""
+    rules keep (piwarden.retention.rules.Kept); every other one is swept, cut from the audit log or
+    deleted by another job.  The sentence is P-29's (P-160 and P-161 after it say how the audit log
+    and the status of one's information go)."""
     page = client.get(url).content.decode()
-    [sentence] = [p for p in re.findall(r"<p>(.*?)</p>", page, re.DOTALL) if automatic in p]
+    [sentence] = [p for p in re.findall(r'data-promise="P-29"[^>]*>(.*?)</span>', page, re.DOTALL) if automatic in p]
     language = "en" if url.startswith("/en/") else "zh-hans"
     kept = {category.id for category, rule in rules_of(load_declaration()) if isinstance(rule, Kept)}
     assert kept

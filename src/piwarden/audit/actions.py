@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from piwarden.audit import appendonly, signing
-from piwarden.audit.chain import export_checkpoint
+from piwarden.audit.chain import export_checkpoint, export_cut
 from piwarden.audit.log import EventType, record_event
-from piwarden.audit.models import AuditCheckpoint
+from piwarden.audit.models import AuditCheckpoint, AuditCut
 
 
 @transaction.atomic(durable=True)
@@ -35,18 +35,28 @@ def restore_triggers() -> list[str]:
 
 
 def export_missing(path: Path | None = None) -> int:
-    """Append to the export file every checkpoint of the database it does not hold yet (one that
-    failed to be written when it was taken, or a new file); return how many."""
+    """Append to the export file every checkpoint and cut of the database it does not hold yet (one
+    that failed to be written when it was made, or a new file), in seq order; return how many."""
     path = path or settings.PIWARDEN_AUDIT_CHECKPOINTS
     present: set[int] = set()
+    cuts: set[int] = set()
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                present.add(int(json.loads(line)["first_seq"]))
-            except (ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                if "cut_seq" in entry:
+                    cuts.add(int(entry["cut_seq"]))
+                else:
+                    present.add(int(entry["first_seq"]))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-    written = 0
-    for taken in AuditCheckpoint.objects.exclude(first_seq__in=present).order_by("first_seq").iterator():
-        export_checkpoint(taken, path)
-        written += 1
-    return written
+    missing: list[tuple[int, int, AuditCheckpoint | AuditCut]] = [
+        (c.last_seq, 0, c) for c in AuditCheckpoint.objects.exclude(first_seq__in=present)
+    ]
+    missing += [(c.cut_seq, 1, c) for c in AuditCut.objects.exclude(cut_seq__in=cuts)]
+    for _, _, taken in sorted(missing, key=lambda m: m[:2]):
+        if isinstance(taken, AuditCut):
+            export_cut(taken, path)
+        else:
+            export_checkpoint(taken, path)
+    return len(missing)

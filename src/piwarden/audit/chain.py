@@ -70,6 +70,7 @@ from piwarden.audit.models import (
     CONTENT_FIELDS,
     AuditChainHead,
     AuditCheckpoint,
+    AuditCut,
     AuditEvent,
     column_of,
     content_digest,
@@ -243,18 +244,36 @@ def export_checkpoint(taken: AuditCheckpoint, path: Path | None = None) -> None:
     """Append the checkpoint to the export file (one JSON line, fsync'd), where someone who can
     write the database cannot rewrite it (``settings.PIWARDEN_AUDIT_CHECKPOINTS``).  A failure
     is logged; the checkpoint stays in the database and ``piwarden audit export`` writes it again."""
+    line = {
+        "first_seq": taken.first_seq,
+        "last_seq": taken.last_seq,
+        "digest": taken.digest,
+        "last_hash": taken.last_hash,
+        "signature": taken.signature,
+        "made_at": taken.made_at.isoformat(),
+    }
+    _append(line, f"audit checkpoint seq {taken.first_seq}-{taken.last_seq}", path)
+
+
+def export_cut(cut: AuditCut, path: Path | None = None) -> None:
+    """Append the cut to the export file, after the checkpoint it names (one JSON line with
+    ``"cut_seq"``; ``made_at`` as its signature covers it), so that whoever holds the file and the
+    public key sees the checkpoints before the cut, the signed cut naming the last of them, then
+    the checkpoints after it.  A failure is logged; ``piwarden audit export`` writes it again."""
+    line = {
+        "cut_seq": cut.cut_seq,
+        "cut_hash": cut.cut_hash,
+        "checkpoint_first_seq": cut.checkpoint_first_seq,
+        "checkpoint_digest": cut.checkpoint_digest,
+        "made_at": cut_stamp(cut.made_at),
+        "signature": cut.signature,
+    }
+    _append(line, f"audit cut at seq {cut.cut_seq}", path)
+
+
+def _append(entry: dict[str, Any], what: str, path: Path | None) -> None:
     path = path or settings.PIWARDEN_AUDIT_CHECKPOINTS
-    line = json.dumps(
-        {
-            "first_seq": taken.first_seq,
-            "last_seq": taken.last_seq,
-            "digest": taken.digest,
-            "last_hash": taken.last_hash,
-            "signature": taken.signature,
-            "made_at": taken.made_at.isoformat(),
-        },
-        sort_keys=True,
-    )
+    line = json.dumps(entry, sort_keys=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -263,7 +282,7 @@ def export_checkpoint(taken: AuditCheckpoint, path: Path | None = None) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        logger.error("audit checkpoint seq %s-%s not exported to %s: %s", taken.first_seq, taken.last_seq, path, exc)
+        logger.error("%s not exported to %s: %s", what, path, exc)
 
 
 def _checked_run(lo: int, hi: int, head: tuple[int, str]) -> tuple[str, str] | None:
@@ -374,7 +393,8 @@ def count_events() -> int:
     """How many events ``verify`` will check, for its progress bar: the last seq and the pending
     events, two index reads (``count(*)`` of the whole log costs a tenth of the verification)."""
     top = AuditEvent.objects.aggregate(top=Max("seq"))["top"] or 0
-    return int(top) + AuditEvent.objects.filter(seq__isnull=True).count()
+    cut = AuditCut.objects.aggregate(cut=Max("cut_seq"))["cut"] or 0
+    return max(int(top) - int(cut), 0) + AuditEvent.objects.filter(seq__isnull=True).count()
 
 
 def verify(
@@ -413,10 +433,16 @@ def _verify_sealed(
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT max({_col('seq')}) FROM {_q(AuditEvent._meta.db_table)}")  # noqa: S608  # names from the model
         top = cursor.fetchone()[0] or 0
-    ranges = _ranges(top, chunk, public)
+    cut = cut_point(public)
+    if isinstance(cut, Break):
+        return cut
+    cut_seq, cut_hash = cut
+    ranges = _ranges(top, chunk, public, start=cut_seq + 1)
     if workers is None:
-        workers = min(os.cpu_count() or 1, MAX_WORKERS) if top >= PARALLEL_FROM else 1
-    state = Walk()
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if top - cut_seq >= PARALLEL_FROM else 1
+    # After a cut the walk starts at the first event kept, which must follow the cut's hash; the
+    # events at or below it that the sweep has not deleted yet are not read.
+    state = Walk(prev=cut_hash, expected=cut_seq + 1)
     broken = walk(_chunks(ranges, head or (0, GENESIS), workers), state, progress)
     if broken is not None:
         return broken
@@ -431,13 +457,59 @@ def _verify_sealed(
 Range = tuple[int, int, str | None]  # lo <= seq < hi, and the digest of the checkpoint covering it
 
 
-def _ranges(top: int, chunk: int, public: Path | None = None) -> list[Range]:
-    """The seq ranges to check, up to ``top``: each checkpoint's run where one is, and chunks of
-    ``chunk`` events between and after them.  Checkpoints that overlap or pass ``top`` are not
-    used (their runs are then checked event by event, as if they were not there)."""
+def cut_point(public: Path | None = None) -> tuple[int, str] | Break:
+    """Where the log starts: (0, GENESIS), or the newest cut's (cut_seq, cut_hash); a
+    :class:`Break` when a cut's signature does not hold with the public key, or it names no
+    checkpoint that ends at its seq with its hash (every cut is checked: a few rows).
+
+    A cut is what lets the retention sweep delete events (``appendonly``'s trigger allows a
+    DELETE at or below the greatest cut_seq), so a cut the key did not sign is how someone who can
+    write the database, but not sign, would hide the events they deleted."""
+    cuts = list(
+        AuditCut.objects.order_by("cut_seq").values_list(
+            "cut_seq", "cut_hash", "checkpoint_first_seq", "checkpoint_digest", "made_at", "signature"
+        )
+    )
+    if not cuts:
+        return 0, GENESIS
+    verifier = signing.Verifier(public)  # VaultUnavailable: no public key, no verdict
+    runs = {
+        last: (first, digest, last_hash)
+        for first, last, digest, last_hash in AuditCheckpoint.objects.filter(
+            last_seq__in=[c[0] for c in cuts]
+        ).values_list("first_seq", "last_seq", "digest", "last_hash")
+    }
+    for cut_seq, cut_hash, first, digest, made_at, signed in cuts:
+        if not verifier.holds_cut(signed, signing.CutFields(cut_seq, cut_hash, first, digest, cut_stamp(made_at))):
+            why = (
+                f"the log is cut at seq {cut_seq} by a cut that the audit signing key did not sign (forged: it "
+                "would hide the events deleted before it)"
+            )
+        elif runs.get(cut_seq) != (first, digest, cut_hash):
+            why = (
+                f"the log is cut at seq {cut_seq}, but no checkpoint ends there with the cut's hash and digest "
+                "(the cut or its checkpoint was altered)"
+            )
+        else:
+            continue
+        after = AuditEvent.objects.filter(seq__gt=cut_seq).order_by("seq").values_list("pk", "seq").first()
+        return Break(after[0], after[1], why) if after else Break(0, cut_seq, why)
+    return int(cuts[-1][0]), str(cuts[-1][1])
+
+
+def cut_stamp(made_at: datetime.datetime) -> str:
+    """A cut's time as its signature covers it: ISO 8601 in UTC, to the second."""
+    return made_at.astimezone(datetime.UTC).replace(microsecond=0).isoformat()
+
+
+def _ranges(top: int, chunk: int, public: Path | None = None, *, start: int = 1) -> list[Range]:
+    """The seq ranges to check, from ``start`` (the first event after a cut) up to ``top``: each
+    checkpoint's run where one is, and chunks of ``chunk`` events between and after them.
+    Checkpoints that overlap, start before ``start`` or pass ``top`` are not used (their runs are
+    then checked event by event, as if they were not there)."""
     ranges: list[Range] = []
-    lo = 1
-    taken = AuditCheckpoint.objects.filter(last_seq__lte=top).values_list(
+    lo = start
+    taken = AuditCheckpoint.objects.filter(last_seq__lte=top, first_seq__gte=start).values_list(
         "first_seq", "last_seq", "digest", "last_hash", "signature"
     )
     verifier = signing.Verifier(public) if taken else None  # VaultUnavailable: no public key, no verdict
@@ -746,18 +818,14 @@ def verify_exported(path: Path, public: Path | None = None) -> Break | None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT max({_col('seq')}) FROM {_q(AuditEvent._meta.db_table)}")  # noqa: S608  # names from the model
         top = cursor.fetchone()[0] or 0
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            first, last = int(entry["first_seq"]), int(entry["last_seq"])
-            digest, last_hash, signed = str(entry["digest"]), str(entry["last_hash"]), str(entry["signature"])
-        except (ValueError, KeyError, TypeError):
-            raise ExportUnreadable(f"{path}, line {number}: not a checkpoint") from None
-        if not verifier.holds(signed, first, last, digest, last_hash):
-            raise ExportUnreadable(f"{path}, line {number}: its signature does not verify with the public key")
-        if (first, last, digest, last_hash) in held:
+    # Runs at or below a signed cut (the file's, or the database's, which ``verify`` checked) are
+    # not looked for in the log: the retention sweep deleted them.
+    runs, cut_seq = _exported(path, verifier)
+    in_database = cut_point(public)
+    if not isinstance(in_database, Break):
+        cut_seq = max(cut_seq, in_database[0])
+    for first, last, digest, last_hash in runs:
+        if (first, last, digest, last_hash) in held or last <= cut_seq:
             continue
         if last > top:
             pk = AuditEvent.objects.filter(seq=top).values_list("pk", flat=True).first() or 0
@@ -769,6 +837,54 @@ def verify_exported(path: Path, public: Path | None = None) -> Break | None:
             why = f"seq {first} to {last} no longer match the checkpoint exported to {path.name} (rewritten or cut)"
             return Break(pk, first, why)
     return None
+
+
+def _exported(path: Path, verifier: signing.Verifier) -> tuple[list[tuple[int, int, str, str]], int]:
+    """The export file's checkpoints (first, last, digest, last hash) and its greatest cut_seq (0:
+    none), each line's signature checked (ExportUnreadable)."""
+    runs, cut_seq = [], 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            if "cut_seq" in entry:
+                cut = signing.CutFields(
+                    int(entry["cut_seq"]),
+                    str(entry["cut_hash"]),
+                    int(entry["checkpoint_first_seq"]),
+                    str(entry["checkpoint_digest"]),
+                    str(entry["made_at"]),
+                )
+                holds = verifier.holds_cut(str(entry["signature"]), cut)
+                cut_seq = max(cut_seq, cut.cut_seq) if holds else cut_seq
+            else:
+                first, last = int(entry["first_seq"]), int(entry["last_seq"])
+                digest, last_hash = str(entry["digest"]), str(entry["last_hash"])
+                holds = verifier.holds(str(entry["signature"]), first, last, digest, last_hash)
+                runs.append((first, last, digest, last_hash))
+        except (ValueError, KeyError, TypeError):
+            raise ExportUnreadable(f"{path}, line {number}: neither a checkpoint nor a cut") from None
+        if not holds:
+            raise ExportUnreadable(f"{path}, line {number}: its signature does not verify with the public key")
+    return runs, cut_seq
+
+
+def verify_upto(upto: int, public: Path | None = None, *, chunk: int = VERIFY_CHUNK) -> Break | None:
+    """The first break among the sealed events from the last cut up to ``upto`` (a cut to come
+    checks what it will delete first: a log that does not verify is evidence, and is not cut)."""
+    head = _head()
+    cut = cut_point(public)
+    if isinstance(cut, Break):
+        return cut
+    cut_seq, cut_hash = cut
+    state = Walk(prev=cut_hash, expected=cut_seq + 1)
+    ranges = _ranges(upto, chunk, public, start=cut_seq + 1)
+    broken = walk(_chunks(ranges, head or (0, GENESIS), 1), state, None)
+    if broken is None and state.expected - 1 != upto:
+        why = f"the chain ends here, before seq {upto} (events deleted)"
+        broken = Break(state.last_pk, state.expected - 1 or None, why)
+    return broken
 
 
 class ExportUnreadable(Exception):

@@ -100,6 +100,8 @@ class EventType(models.TextChoices):
     AUDIT_SIGNING_KEY_ROTATED = "audit.signing_key_rotated", _("Audit checkpoint signing key rotated")
     AUDIT_TRIGGERS_RESTORED = "audit.triggers_restored", _("The audit log's append-only triggers put back")
     AUDIT_EXPORTED = "audit.exported", _("Part of the audit log exported with its proof")
+    # auditcut: the audit log cut at a signed checkpoint by the retention sweep (docs/audit-log-cut.md)
+    AUDIT_CUT = "audit.cut", _("The audit log's events past their retention cut at a signed checkpoint")
     # staff-authz: consultation requests assigned to sales; sessions; new devices
     INQUIRY_ASSIGNED = "inquiry.assigned", _("Consultation request assigned to a staff member")
     STAFF_SESSION_EXPIRED = "staff.session_expired", _("Staff session ended: signed in for too long")
@@ -358,3 +360,28 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.first_seq}–#{self.last_seq}"
+
+
+class AuditCut(models.Model):
+    """The audit log cut at a checkpoint: the events with ``seq <= cut_seq`` are past their
+    retention and deleted (by the retention sweep, in batches), and ``verify`` walks the chain from
+    ``cut_seq + 1``, whose ``prev_hash`` must be ``cut_hash``.
+
+    One row per cut, never changed or deleted (``appendonly``'s triggers, which allow a DELETE of
+    an event only at or below the greatest ``cut_seq``).  ``signature``: Ed25519 of the audit
+    signing key over the other columns (``piwarden.audit.cut.document``), so that someone who can
+    write the database but not sign cannot insert a cut to hide the events they deleted: ``verify``
+    names such a cut as a break.  Appended to the checkpoints' export file too."""
+
+    cut_seq = models.BigIntegerField(unique=True)  # the last_seq of the checkpoint cut at
+    cut_hash = models.CharField(max_length=64)  # that checkpoint's last_hash
+    checkpoint_first_seq = models.BigIntegerField()
+    checkpoint_digest = models.CharField(max_length=64)
+    made_at = models.DateTimeField()  # signed: set by the write path, to the second
+    signature = models.TextField()
+
+    class Meta:
+        ordering = ["cut_seq"]
+
+    def __str__(self) -> str:
+        return f"cut at #{self.cut_seq}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import tink
 from django.conf import settings
@@ -76,6 +77,30 @@ def sign_document(context: str, document: bytes) -> str:
     return base64.b64encode(_signer().sign(document_message(context, document))).decode()
 
 
+# A cut of the log (``AuditCut``): the events up to ``cut_seq`` deleted, the chain going on from the
+# hash ``cut_hash`` that the checkpoint (``checkpoint_first_seq``, ``checkpoint_digest``) ends with.
+CUT_CONTEXT = "piwarden audit cut v1"
+
+
+class CutFields(NamedTuple):
+    """What a cut's signature covers; ``made_at``: ISO 8601, UTC, to the second."""
+
+    cut_seq: int
+    cut_hash: str
+    checkpoint_first_seq: int
+    checkpoint_digest: str
+    made_at: str
+
+
+def cut_document(cut: CutFields) -> bytes:
+    return "\x1f".join(map(str, cut)).encode()
+
+
+def sign_cut(cut: CutFields) -> str:
+    """The cut's signature, base64 (VaultUnavailable when the key is not at hand)."""
+    return sign_document(CUT_CONTEXT, cut_document(cut))
+
+
 def _signer() -> signature.PublicKeySign:
     where = directory()
     try:
@@ -108,6 +133,9 @@ class Verifier:
 
     def holds_document(self, signed: str, context: str, document: bytes) -> bool:
         return self._holds(signed, document_message(context, document))
+
+    def holds_cut(self, signed: str, cut: CutFields) -> bool:
+        return self.holds_document(signed, CUT_CONTEXT, cut_document(cut))
 
     def _holds(self, signed: str, data: bytes) -> bool:
         try:

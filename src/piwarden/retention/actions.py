@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from piwarden.audit.log import EventType, record_event
-from piwarden.audit.models import AuditEvent
+from piwarden.audit.models import AuditCut, AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.monitoring.actions import raise_clock_alert
 from piwarden.monitoring.models import Alert, Rule
@@ -206,6 +206,24 @@ def erase_unheld_persons(
             if shred_person(person, reason=reason[:REASON_MAX_LENGTH], erased=counts):
                 erased += 1
     return erased
+
+
+@transaction.atomic(durable=True)
+def cut_batch(keys: Collection[Any], *, now: datetime.datetime, categories: Collection[str]) -> int:
+    """Delete the audit events among ``keys`` at or below the newest cut that no legal hold in
+    force keeps (re-checked here: a hold placed since the batch was chosen; ``categories``: those
+    the events hold); how many.  The cut's own ``audit.cut`` event records the deletion, none per
+    batch (the trigger allows the DELETE only at or below the greatest cut_seq, whose signature
+    ``verify`` checks)."""
+    if set(categories) & set(held_categories(now)):
+        return 0
+    top = AuditCut.objects.aggregate(top=Max("cut_seq"))["top"] or 0
+    rows = AuditEvent.objects.filter(pk__in=list(keys), seq__lte=top)
+    persons = held_persons(now)
+    if persons:
+        rows = rows.exclude(person__in=persons)
+    deleted, _ = rows.delete()
+    return deleted
 
 
 @transaction.atomic(durable=True)

@@ -16,8 +16,9 @@ from django.db.models.functions import TruncDate
 
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention import actions
+from piwarden.retention.cut import NextCut, next_cut
 from piwarden.retention.models import LegalHold
-from piwarden.retention.rules import Elsewhere, Kept, Swept, cutoff, retention_days, rules_of
+from piwarden.retention.rules import Cut, Elsewhere, Kept, Swept, cutoff, retention_days, rules_of
 
 
 @dataclass
@@ -43,6 +44,7 @@ def plan(now: datetime.datetime, *, days: int = 30) -> list[Line]:
     holds = {h.pk: h for h in LegalHold.objects.in_force(now)}
     held_categories = actions.held_categories(now)
     held_persons = actions.held_persons(now)
+    cut: NextCut | None = None
     for category, rule in rules_of(load_declaration()):
         line = Line(
             category.id,
@@ -57,6 +59,10 @@ def plan(now: datetime.datetime, *, days: int = 30) -> list[Line]:
             continue
         if isinstance(rule, Elsewhere):
             line.action, line.note = "elsewhere", rule.by
+            continue
+        if isinstance(rule, Cut):
+            cut = cut or next_cut(now)
+            _cut(line, cut)
             continue
         _count(line, rule, category.id, now, days)
         holding = {h: c for c in rule.holding for h in held_categories.get(c, [])}
@@ -79,6 +85,24 @@ def plan(now: datetime.datetime, *, days: int = 30) -> list[Line]:
                         f"{per_person[hold.person_id]} record(s) past their retention kept"
                     )
     return lines
+
+
+def _cut(line: Line, cut: NextCut) -> None:
+    """The audit log's line: where it was cut, where the next cut is and what holds it back."""
+    line.action, line.note = "cut", "the audit log is cut at a signed checkpoint by the sweep"
+    line.due_now = cut.events + cut.left
+    if cut.done:
+        line.note += f"; cut at seq {cut.done}"
+        if cut.left:
+            line.note += f" ({cut.left} event(s) at or below it not deleted yet)"
+    if cut.checkpoint is not None:
+        line.note += f"; next cut at seq {cut.checkpoint[1]} (checkpoint {cut.checkpoint[0]}-{cut.checkpoint[1]})"
+    else:
+        line.note += "; no checkpoint is past its retention yet: no cut due"
+    if cut.unheld is not None:
+        line.held_rows = cut.unheld - (cut.checkpoint[1] if cut.checkpoint else cut.done)
+        line.note += f"; without the legal holds, at seq {cut.unheld}"
+        line.held = list(cut.held)
 
 
 def _count(line: Line, rule: Swept, category_id: str, now: datetime.datetime, days: int) -> None:

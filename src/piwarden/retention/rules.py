@@ -5,13 +5,16 @@ event its ``retention_from`` names) and what happens then (``after_retention``: 
 anonymise).  This module says, for each category, which rows that is and from which of their
 columns the clock runs, so that the sweep (:mod:`piwarden.retention.sweep`), the plan and the
 privacy page all read one schedule.  Every declared category has exactly one rule, of one of
-three kinds, so that "nothing happens" is always a stated decision (:func:`problems` fails
+four kinds, so that "nothing happens" is always a stated decision (:func:`problems` fails
 otherwise, and ``piwarden policy check`` with it):
 
 * :class:`Swept`: the sweep removes the rows whose clock is older than the declared days;
 * :class:`Elsewhere`: another job removes them (the housekeeping's jobs, the deletion of a staff
   account, the erasure of the person they identify), named;
-* :class:`Kept`: nothing removes them yet, and the reason is given (the append-only audit log).
+* :class:`Cut`: the sweep cuts the audit log at a signed checkpoint and deletes the events before
+  it (:mod:`piwarden.retention.cut`; the log is hash-chained, so only ever its oldest part);
+* :class:`Kept`: nothing removes them yet, and the reason is given (no category is kept so today;
+  the kind stays so that a new one cannot be left out silently).
 
 Logs the Cybersecurity Law keeps at least six months (``network_log = true`` in the declaration,
 RET-04) are never removed earlier: :func:`cutoff` counts at least :data:`NETWORK_LOG_DAYS` for
@@ -29,7 +32,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import models
-from django.db.models import Expression, F, Q
+from django.db.models import Exists, Expression, F, ForeignObjectRel, OuterRef, Q
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django_tasks_db.models import DBTaskResult
 
@@ -40,6 +43,7 @@ from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.incidents.models import Notice as IncidentNotice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert
+from piwarden.people.models import Person
 from piwarden.policy.declaration import Category, Declaration
 from piwarden.retention.models import LegalHold
 from piwarden.revisions.models import ChangeNotice
@@ -111,7 +115,16 @@ class Kept:
     reason: str
 
 
-Rule = Swept | Elsewhere | Kept
+@dataclass(frozen=True)
+class Cut:
+    """Audit events: cut from the log's oldest end at a signed checkpoint by the sweep, with every
+    other category the events hold (``piwarden.retention.cut``: the longest retention of them decides)."""
+
+    category: str
+    by: str
+
+
+Rule = Swept | Elsewhere | Kept | Cut
 
 _CLOSED = (RequestStatus.COMPLETED, RequestStatus.REFUSED)
 _DEACTIVATION = "the staff account's deactivation; a reactivated account's clock stops"
@@ -173,6 +186,19 @@ _LOGS: tuple[Swept, ...] = (
         erases=False,  # a network log holds nobody (people.actions.NOT_HOLDING)
     ),
 )
+
+
+def _linked_to_nothing() -> Q:
+    """An erased person whom no row links to any more: every relation to Person (hidden ones too:
+    legal holds, histories), so that a new one keeps the row without a change here.  They are all
+    PROTECT: deleting the row can never take another with it."""
+    unlinked = Q(erased_at__isnull=False)
+    for relation in Person._meta.get_fields(include_hidden=True):
+        if isinstance(relation, ForeignObjectRel) and (relation.one_to_many or relation.one_to_one):
+            rows = relation.related_model._default_manager.filter(**{relation.field.name: OuterRef("pk")})
+            unlinked &= Q(~Exists(rows))
+    return unlinked
+
 
 _RECORDS: tuple[Swept, ...] = (
     Swept(
@@ -281,6 +307,19 @@ _RECORDS: tuple[Swept, ...] = (
         when=~Q(status=GuardianRequestStatus.CONSENTED),
         person="person",
     ),
+    # Last: the Person row of someone erased (timestamps only) goes once nothing links to it. The
+    # audit events naming them are the last links (person.shredded at least): cut from the log
+    # with the access records, 1095 days after the erasure; a legal hold on them links to it too.
+    Swept(
+        ("person_lifecycle",),
+        Person,
+        F("erased_at"),
+        "the person's erasure; the row goes once no record links to it any more (the audit events naming them "
+        "are the last: cut from the log three years after the erasure)",
+        when=_linked_to_nothing(),
+        person="id",
+        erases=False,
+    ),
 )
 
 SWEPT: tuple[Swept, ...] = (*_LOGS, *_RECORDS)
@@ -291,27 +330,20 @@ _WITH_ACCOUNT = (
     "(piwarden.staff.personal_data.delete_accounts), and by the staff member's eraser"
 )
 
-OTHERS: tuple[Elsewhere | Kept, ...] = (
+_CUT = (
+    "the sweep cuts the audit log at the newest signed checkpoint whose events are all past their retention "
+    "and before the first event a legal hold covers, then deletes the events before the cut in batches; "
+    "`piwarden audit verify` checks the signed cut and the chain from it (piwarden.retention.cut)"
+)
+
+OTHERS: tuple[Elsewhere | Kept | Cut, ...] = (
     Elsewhere(
         "identifiers",
         "erased with the person (crypto-shredding clears the look-up digests) as soon as the sweep has removed the "
         "last record that held them, earlier than declared",
     ),
-    Kept(
-        "person_lifecycle",
-        "The Person row holds timestamps only and anchors the audit trail, which names it; the submission time and "
-        "language of each consultation request go with the request.",
-    ),
-    Kept(
-        "access_records",
-        "The audit log is append-only and hash-chained: deleting an event breaks the verification of every later "
-        "one. Cutting the chain at a signed checkpoint is not built yet (design: docs/audit-log-cut.md), so access "
-        "records are kept.",
-    ),
-    Kept(
-        "access_reasons",
-        "Part of the audit events (see access_records): kept with them.",
-    ),
+    Cut("access_records", _CUT),
+    Cut("access_reasons", _CUT + "; the reasons go with the events they explain"),
     Elsewhere(
         "rate_limit_counters",
         "the rate limiter itself deletes counters a day after their window (piwarden.ratelimit.limiter)",

@@ -24,6 +24,7 @@ site's cessation erases everyone through it: :func:`erase_people`).
 from __future__ import annotations
 
 import datetime
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,19 +32,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from piwarden.audit import cut as audit_cut
+from piwarden.audit.chain import verify_upto
 from piwarden.audit.models import AuditEvent
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention import actions
+from piwarden.retention import cut as log_cut
 from piwarden.retention.models import SweepClock
 from piwarden.retention.rules import SWEPT, cutoff
 from piwarden.security.actions import destroy_emptied_month_keys
 from piwarden.site.actions import sweep_retention
 from piwarden.site.housekeeping import Sweep as Jobs
+from piwarden.vault.keys import VaultUnavailable
+
+logger = logging.getLogger("piwarden.retention")
 
 BATCH = 500
 # A batch that erases people costs ~10-30 ms a person (every category's eraser, the key destroyed):
@@ -159,6 +166,7 @@ class Outcome:
 class Report:
     run: str
     outcomes: list[Outcome]
+    cut: log_cut.Outcome | None = None  # the audit log's (access_records, access_reasons)
 
 
 def run_retention(
@@ -186,9 +194,12 @@ def sweep(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Apply every swept rule once (the clock guarded by the caller: :func:`run_retention`)."""
+    """Cut the audit log, then apply every swept rule once (the clock guarded by the caller:
+    :func:`run_retention`); the cut first, so that a person whose last links were audit events
+    goes in the same run."""
     now = now or timezone.now()
     run = uuid.uuid4().hex[:12]
+    cut = cut_audit_log(now, batch_size=batch_size, progress=progress)
     held = actions.held_categories(now)
     persons = actions.held_persons(now)
     outcomes = []
@@ -217,7 +228,69 @@ def sweep(
         people = SQLITE_PEOPLE_BATCH if connection.vendor == "sqlite" else PEOPLE_BATCH
         size = batch_size or (people if rule.person is not None and rule.erases else BATCH)
         outcome.rows = run_batches(rows, act, label=rule.category, batch_size=size, progress=progress)
-    return Report(run, outcomes)
+    return Report(run, outcomes, cut)
+
+
+# --- the audit log: cut at a signed checkpoint (piwarden.retention.cut) -------------------------
+
+
+def cut_audit_log(
+    now: datetime.datetime, *, batch_size: int | None = None, progress: Progress | None = None
+) -> log_cut.Outcome:
+    """Finish the deletion of the newest cut, make the next cut that is due (the events it
+    removes checked first: a log that does not verify is evidence, and is not cut), and delete the
+    events at or below it in batches."""
+    outcome = log_cut.Outcome(cut_seq=audit_cut.newest())
+    _delete_cut(outcome, now, batch_size, progress)
+    plan = log_cut.next_cut(now)
+    outcome.held = plan.held
+    if plan.checkpoint is not None:
+        first_seq, last_seq = plan.checkpoint
+        try:
+            broken = verify_upto(last_seq)
+        except VaultUnavailable as exc:  # no public key: no verdict, no cut
+            outcome.refused = str(exc)
+            logger.error("audit log not cut at seq %s: %s", last_seq, exc)
+            return outcome
+        if broken is not None:
+            outcome.refused = f"the log does not verify up to the cut point ({broken})"
+            logger.error("audit log not cut at seq %s: %s", last_seq, broken)
+            return outcome
+        extra = {
+            "events": plan.events,
+            "cutoff": plan.cutoff.isoformat(),
+            "retention_days": log_cut.days(),
+            "categories": [c.id for c in log_cut.log_categories()],
+        }
+        try:
+            outcome.made = audit_cut.make_cut(first_seq, now=now, extra=extra) is not None
+        except IntegrityError:  # another sweep made the same cut meanwhile: it is made
+            outcome.made = False
+        except (audit_cut.CutRefused, VaultUnavailable) as exc:
+            outcome.refused = str(exc)
+            logger.error("audit log not cut at seq %s: %s", last_seq, exc)
+            return outcome
+        outcome.cut_seq = audit_cut.newest()
+        _delete_cut(outcome, now, batch_size, progress)
+    if outcome.cut_seq:
+        outcome.kept = AuditEvent.objects.filter(seq__lte=outcome.cut_seq).count()
+    return outcome
+
+
+def _delete_cut(
+    outcome: log_cut.Outcome, now: datetime.datetime, batch_size: int | None, progress: Progress | None
+) -> None:
+    if outcome.cut_seq == 0 or log_cut.held_in_log(now):
+        return
+
+    categories = [c.id for c in log_cut.log_categories()]
+
+    def act(keys: Sequence[Any]) -> int:
+        return actions.cut_batch(keys, now=now, categories=categories)
+
+    rows = log_cut.below(outcome.cut_seq, now)
+    size = batch_size or log_cut.CUT_BATCH
+    outcome.deleted += run_batches(rows, act, label="access_records (audit log)", batch_size=size, progress=progress)
 
 
 # --- for the cessation: everyone erased, in the same batches -------------------------------------

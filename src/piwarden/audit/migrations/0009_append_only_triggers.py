@@ -28,4 +28,5 @@ class Migration(migrations.Migration):
         ("audit", "0008_checkpoints_and_refusal_rejected"),
     ]
 
-    operations = [RunSQLPerVendor(appendonly.INSTALL, appendonly.REMOVE)]
+    # The statements of the time (the cut came in 0014): running today's would name a table not made yet.
+    operations = [RunSQLPerVendor(appendonly.INSTALL_BEFORE_CUTS, appendonly.REMOVE_BEFORE_CUTS)]

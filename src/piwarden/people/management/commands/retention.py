@@ -18,6 +18,7 @@ from piwarden.people.actions import record_replay, record_unrecorded_erasures, r
 from piwarden.people.ledger import LedgerUnavailable
 from piwarden.people.models import Person
 from piwarden.retention import actions as retention_actions
+from piwarden.retention.cut import Outcome as CutOutcome
 from piwarden.retention.models import LegalHold
 from piwarden.retention.plan import plan
 from piwarden.retention.sweep import BATCH, PEOPLE_BATCH, SQLITE_PEOPLE_BATCH, ClockAhead, run_retention
@@ -32,13 +33,16 @@ class Command(BaseCommand):
         "Retention (policy §三(二)).  sweep: apply every declared category's retention now (the housekeeping's "
         "jobs, then each category the sweep removes, in batches with a progress bar on stderr; one "
         "retention.batch audit event per batch and person.shredded per person erased; idempotent, and a run "
-        "after a crash finishes what the crashed one left).  It refuses, with an alert, when the clock is more "
-        "than PIWARDEN_RETENTION_CLOCK_SKEW hours ahead of the last reading it trusted.  plan: per category, "
-        "how many records go on which day and what holds them back.  hold place|lift|list: legal holds.  "
-        "The erasure ledger (invariant 6: an erasure survives a backup restore).  replay-erasures: after a "
-        "database restore, erase again every person the ledger names whom this database shows as not erased, "
-        "and write to the ledger the database's erasures it lacks; safe to run any time, and again (audited).  "
-        "ledger: compare the ledger with the database and say what replay-erasures would do."
+        "after a crash finishes what the crashed one left); the audit log (access_records, access_reasons) is"
+        " cut at the newest signed checkpoint past its retention and before the first event a legal hold "
+        "covers, and the events before the cut deleted (docs/audit-log-cut.md).  It refuses, with an alert, "
+        "when the clock is more than PIWARDEN_RETENTION_CLOCK_SKEW hours ahead of the last reading it "
+        "trusted.  plan: per category, how many records go on which day and what holds them back (for the "
+        "audit log: the next cut point).  hold place|lift|list: legal holds.  The erasure ledger (invariant "
+        "6: an erasure survives a backup restore).  replay-erasures: after a database restore, erase again "
+        "every person the ledger names whom this database shows as not erased, and write to the ledger the "
+        "database's erasures it lacks; safe to run any time, and again (audited).  ledger: compare the ledger"
+        " with the database and say what replay-erasures would do."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -121,9 +125,23 @@ class Command(BaseCommand):
                 )
                 line += f"; {outcome.held_rows} past their retention kept by {why}"
             self.stdout.write(line)
+        if report.cut is not None:
+            self._cut(report.cut)
         self.stdout.write(f"Retention sweep {report.run} done in {time.monotonic() - started:.1f} s.")
         if jobs.failed:
             raise CommandError("retention sweep: not every housekeeping job ran; see the lines above")
+
+    def _cut(self, cut: CutOutcome) -> None:
+        line = f"access_records, access_reasons (audit log): {cut.deleted} event(s) deleted"
+        if cut.cut_seq:
+            line += f"; {'cut now' if cut.made else 'cut'} at seq {cut.cut_seq}"
+        if cut.kept:
+            line += f"; {cut.kept} at or below the cut kept by legal holds"
+        if cut.held:
+            line += "; the next cut held back by " + "; ".join(cut.held)
+        self.stdout.write(line)
+        if cut.refused:
+            self.stderr.write(f"The audit log was not cut: {cut.refused}. Run `piwarden audit verify`.")
 
     def _bar(self, label: str, done: int, total: int) -> None:
         if not total:
@@ -147,6 +165,11 @@ class Command(BaseCommand):
             head = f"{line.category}{table} ({line.days} days {line.starts}; {line.action})"
             if line.action in ("kept", "elsewhere"):
                 self.stdout.write(f"{head}: {line.note}")
+                continue
+            if line.action == "cut":
+                self.stdout.write(f"{head}: {line.note}; events due now {line.due_now}")
+                for held in line.held:
+                    self.stdout.write(f"  held back: {held}")
                 continue
             due = line.due_now - line.held_rows
             held = f" ({line.held_rows} held back)" if line.held_rows else ""

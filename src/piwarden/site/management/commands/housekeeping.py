@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from piwarden.cessation.rounds import RoundResult, periodic_round
 from piwarden.errors import describe
 from piwarden.people.ledger import LedgerUnavailable
-from piwarden.retention.sweep import ClockAhead, run_retention
+from piwarden.retention.sweep import ClockAhead, Report, run_retention
 from piwarden.site.housekeeping import EXPIRIES, JOBS, Sweep, rules
 from piwarden.site.management.commands.worker import drop_connections
 from piwarden.staff.actions import expire_grants
@@ -130,15 +130,27 @@ class Command(BaseCommand):
                 self._say(f"{name}: failed ({result.failed[name]}); nothing of it deleted", error=True)
             elif result.deleted[name] or not quiet:
                 self._say(f"{name} ({kind or result.categories[name]}): {result.deleted[name]} deleted")
-        for outcome in report.outcomes:
-            if outcome.rows or outcome.held_rows or not quiet:
-                held = f"; {outcome.held_rows} past their retention kept by legal holds" if outcome.held_rows else ""
-                self._say(f"{outcome.category} ({outcome.model}): {outcome.rows} {outcome.action}{held}")
+        self._swept(report, quiet=quiet)
         if lapsed or not quiet:
             self._say(f"access grants past their end: {lapsed} marked expired")
         if cessation is not None and (cessation.notable() or not quiet):
             self._say(cessation.describe())
         return result
+
+    def _swept(self, report: Report, *, quiet: bool) -> None:
+        """The retention sweep's rules, one line each, then the audit log's cut (piwarden.retention.cut)."""
+        for outcome in report.outcomes:
+            if outcome.rows or outcome.held_rows or not quiet:
+                held = f"; {outcome.held_rows} past their retention kept by legal holds" if outcome.held_rows else ""
+                self._say(f"{outcome.category} ({outcome.model}): {outcome.rows} {outcome.action}{held}")
+        cut = report.cut
+        if cut is None:
+            return
+        if cut.deleted or cut.made or not quiet:
+            where = f", cut at seq {cut.cut_seq}" if cut.cut_seq else ""
+            self._say(f"access_records, access_reasons (audit.AuditEvent{where}): {cut.deleted} deleted")
+        if cut.refused:
+            self._say(f"the audit log was not cut: {cut.refused} (run `piwarden audit verify`)", error=True)
 
     def _cessation(self) -> RoundResult | None:
         """The cessation's round; a failure of its own (the erasure ledger unavailable, a mail server
