@@ -100,6 +100,11 @@ EXCEPTIONS: dict[str, str] = {
         "the direct notices of a material policy change (made once per person, sent, their failure), apart "
         "from revisions/actions.py, which queues the task that calls them, for the same reason as inquiries/mail.py"
     ),
+    "people/notices.py": (
+        "the one cycle of the three direct notices (cessation, policy change, incident): the notice sent, in the "
+        "transaction that records it; the three notices' mail modules declare it, for the same reason as "
+        "inquiries/mail.py"
+    ),
     "monitoring/mail.py": (
         "the alert's e-mail action (its sending and failure), apart from monitoring/actions.py, which queues the "
         "task that calls it, for the same reason as inquiries/mail.py"
