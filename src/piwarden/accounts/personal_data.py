@@ -15,7 +15,7 @@ the notices to everyone (cessation, material change, incident) reach account hol
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db.models import OuterRef, QuerySet
@@ -38,11 +38,13 @@ from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
 from piwarden.people.registry import (
     Correctable,
+    Counts,
     Deletes,
     Index,
     Keeps,
     Record,
     Subject,
+    delete_counted,
     register,
     register_correctable,
 )
@@ -93,9 +95,8 @@ def export_state(permit: Permit) -> Iterator[Record]:
             yield {"authenticator_created_at": _iso(device.created_at), "last_t": device.last_t}
 
 
-def delete_accounts(person: Person) -> int:
-    deleted, _ = Account.objects.filter(person=person).delete()
-    return deleted
+def delete_accounts(people: Sequence[Person]) -> Counts:
+    return delete_counted(Account.objects.filter(person__in=people), "person")
 
 
 def export_sessions(permit: Permit) -> Iterator[Record]:
@@ -108,9 +109,8 @@ def export_sessions(permit: Permit) -> Iterator[Record]:
         }
 
 
-def delete_sessions(person: Person) -> int:
-    deleted, _ = AccountSession.objects.filter(account__person=person).delete()
-    return deleted
+def delete_sessions(people: Sequence[Person]) -> Counts:
+    return delete_counted(AccountSession.objects.filter(account__person__in=people), "account__person")
 
 
 def export_login_log(permit: Permit) -> Iterator[Record]:
@@ -133,7 +133,7 @@ register(
     CATEGORY,
     subject=Subject.VISITOR,
     export=export_accounts,
-    erase=Deletes(delete_accounts),
+    erase=Deletes.people(delete_accounts),
     module=__name__,
     held=_accounts_held,
 )
@@ -141,7 +141,7 @@ register(
     STATE_CATEGORY,
     subject=Subject.VISITOR,
     export=export_state,
-    erase=Deletes(delete_accounts),
+    erase=Deletes.people(delete_accounts),
     module=__name__,
     held=_accounts_held,
 )
@@ -149,7 +149,7 @@ register(
     SESSION_CATEGORY,
     subject=Subject.VISITOR,
     export=export_sessions,
-    erase=Deletes(delete_sessions),
+    erase=Deletes.people(delete_sessions),
     module=__name__,
     held=lambda person: AccountSession.objects.filter(account__person=person),
 )

@@ -8,11 +8,11 @@ rights data when sending, never copied here).  Erasure deletes the rows; the aud
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from piwarden.cessation.models import CessationNotice
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, register
 from piwarden.processing.gate import Permit
 
 CATEGORY = "cessation_notices"
@@ -33,16 +33,15 @@ def export_notices(permit: Permit) -> Iterator[Record]:
         }
 
 
-def erase_notices(person: Person) -> int:
-    deleted, _ = CessationNotice.objects.filter(person=person).delete()
-    return deleted
+def erase_notices(people: Sequence[Person]) -> Counts:
+    return delete_counted(CessationNotice.objects.filter(person__in=people), "person")
 
 
 register(
     CATEGORY,
     subject=Subject.VISITOR,
     export=export_notices,
-    erase=Deletes(erase_notices),
+    erase=Deletes.people(erase_notices),
     module=__name__,
     held=lambda person: CessationNotice.objects.filter(person=person),
 )

@@ -15,13 +15,23 @@ module registers :class:`Guardians` with :mod:`piwarden.incidents.guardians`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
 
 from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequestStatus
 from piwarden.incidents.guardians import register_guardian_source
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, Unattributable, register
+from piwarden.people.registry import (
+    Counts,
+    Deletes,
+    Record,
+    Subject,
+    Unattributable,
+    count_by,
+    delete_counted,
+    register,
+)
 from piwarden.processing.gate import Permit
 
 
@@ -34,9 +44,8 @@ def export_guardian_contacts(permit: Permit) -> Iterator[Record]:
         yield {"guardian_email": request.guardian_email, "asked_at": request.created_at.isoformat()}
 
 
-def erase_guardian_contacts(person: Person) -> int:
-    deleted, _ = GuardianRequest.objects.filter(person=person).delete()
-    return deleted
+def erase_guardian_contacts(people: Sequence[Person]) -> Counts:
+    return delete_counted(GuardianRequest.objects.filter(person__in=people), "person")
 
 
 def export_records(permit: Permit) -> Iterator[Record]:
@@ -72,16 +81,21 @@ AWAITING = (
 )
 
 
-def erase_records(person: Person) -> int:
-    deleted, _ = ChildMark.objects.filter(person=person).delete()
-    return deleted + Inquiry.objects.filter(person=person).exclude(age_statement="").update(age_statement="")
+def erase_records(people: Sequence[Person]) -> Counts:
+    counts = Counter(delete_counted(ChildMark.objects.filter(person__in=people), "person"))
+    stated = Inquiry.objects.filter(person__in=people).exclude(age_statement="")
+    statements = count_by(stated, "person")
+    if statements:
+        stated.update(age_statement="")
+    counts.update(statements)
+    return counts
 
 
 register(
     "guardian_contacts",
     subject=Subject.VISITOR,
     export=export_guardian_contacts,
-    erase=Deletes(erase_guardian_contacts),
+    erase=Deletes.people(erase_guardian_contacts),
     module=__name__,
     held=lambda person: GuardianRequest.objects.filter(person=person),
 )
@@ -89,7 +103,7 @@ register(
     "child_protection_records",
     subject=Subject.VISITOR,
     export=export_records,
-    erase=Deletes(erase_records),
+    erase=Deletes.people(erase_records),
     module=__name__,
     # A guardian request always marks its person, so the marks and the age statements find them all.
     held=lambda person: (

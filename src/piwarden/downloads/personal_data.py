@@ -6,11 +6,11 @@ on erasure (nothing requires keeping them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, register
 from piwarden.processing.gate import Permit
 
 CHUNK = 500
@@ -26,9 +26,8 @@ def export_downloads(permit: Permit) -> Iterator[Record]:
         yield {"title_zh": title_zh, "title_en": title_en, "file": filename, "downloaded_at": at.isoformat()}
 
 
-def erase_downloads(person: Person) -> int:
-    deleted, _ = DownloadRecord.objects.filter(person=person).delete()
-    return deleted
+def erase_downloads(people: Sequence[Person]) -> Counts:
+    return delete_counted(DownloadRecord.objects.filter(person__in=people), "person")
 
 
 def export_page_views(permit: Permit) -> Iterator[Record]:
@@ -37,16 +36,15 @@ def export_page_views(permit: Permit) -> Iterator[Record]:
         yield {"page": path, "viewed_at": at.isoformat()}
 
 
-def erase_page_views(person: Person) -> int:
-    deleted, _ = PageView.objects.filter(person=person).delete()
-    return deleted
+def erase_page_views(people: Sequence[Person]) -> Counts:
+    return delete_counted(PageView.objects.filter(person__in=people), "person")
 
 
 register(
     "download_history",
     subject=Subject.VISITOR,
     export=export_downloads,
-    erase=Deletes(erase_downloads),
+    erase=Deletes.people(erase_downloads),
     module=__name__,
     held=lambda person: DownloadRecord.objects.filter(person=person),
 )
@@ -54,7 +52,7 @@ register(
     "browsing_history",
     subject=Subject.VISITOR,
     export=export_page_views,
-    erase=Deletes(erase_page_views),
+    erase=Deletes.people(erase_page_views),
     module=__name__,
     held=lambda person: PageView.objects.filter(person=person),
 )

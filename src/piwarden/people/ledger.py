@@ -45,7 +45,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +193,15 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
     the file makes concurrent writers (web workers, the task worker, commands) take turns.  Inside
     :func:`synced_once` the fsync waits for the end of the block.
     """
+    return append_many([(person, data_key, erased_at)])[0]
+
+
+def append_many(erasures: Sequence[tuple[uuid.UUID, uuid.UUID, datetime.datetime]]) -> list[Entry]:
+    """:func:`append` for several erasures (person, data key, when) of one transaction: one lock,
+    one read of the last line, one write of all their lines and one fsync (or none, inside
+    :func:`synced_once`); the chain runs through them in order."""
+    if not erasures:
+        return []
     ledger = path()
     try:
         ledger.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -211,10 +220,16 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
             seq, prev = previous.seq + 1, previous.hash
         else:
             seq, prev = 1, GENESIS
-        line = _line(seq, person, data_key, erased_at, prev)
+        lines, made = [], []
+        for offset, (person, data_key, erased_at) in enumerate(erasures):
+            lines.append(_line(seq + offset, person, data_key, erased_at, prev))
+            digest = _digest(prev, seq + offset, str(person), str(data_key), erased_at.isoformat())
+            made.append(Entry(seq + offset, person, data_key, erased_at, prev, digest))
+            prev = digest
         os.lseek(fd, 0, os.SEEK_END)
-        written = os.write(fd, line)
-        if written != len(line):
+        data = b"".join(lines)
+        written = os.write(fd, data)
+        if written != len(data):
             raise OSError(0, "short write")
         deferred = getattr(_deferred, "paths", None)
         if deferred is None:
@@ -228,7 +243,7 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
         os.close(fd)  # releases the lock
     if created:
         _sync_directory(ledger.parent)
-    return _parse(line, seq, prev)
+    return made
 
 
 def _sync_directory(directory: Path) -> None:

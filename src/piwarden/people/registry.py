@@ -44,12 +44,12 @@ and the system checks fail on any category without both halves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_noop
 
 from piwarden.policy.declaration import Declaration
@@ -91,19 +91,48 @@ class Unattributable:
     reason: str
 
 
+# Person's key → how many rows or files of theirs an eraser deleted or changed (absent: none).
+Counts = Mapping[Any, int]
+# A person's eraser for many people at once: set-based statements, whatever their number.
+Many = Callable[[Sequence["Person"]], Counts]
+
+
+def _one(many: Many) -> Callable[[Any], int]:
+    """The eraser of one person, as the eraser of many people run on them alone (one code path)."""
+
+    def erase(person: Person) -> int:
+        return many([person]).get(person.pk, 0)
+
+    return erase
+
+
 @dataclass(frozen=True)
 class Deletes:
-    """Deletes the subject's rows or files of the category; returns how many."""
+    """Deletes the subject's rows or files of the category; returns how many.
+
+    ``many`` (a person's category, :meth:`people`): the same for many people in a few set-based
+    statements, with the count of each (the retention sweep's batches, :func:`erase_people_categories`)."""
 
     erase: Callable[[Any], int]
+    many: Many | None = None
+
+    @classmethod
+    def people(cls, many: Many) -> Deletes:
+        return cls(_one(many), many)
 
 
 @dataclass(frozen=True)
 class Keeps:
-    """Kept, for the stated reason; ``restrict`` (if any) takes the rows out of use and counts them."""
+    """Kept, for the stated reason; ``restrict`` (if any) takes the rows out of use and counts them
+    (``many``: for many people at once, as :class:`Deletes`)."""
 
     reason: str
     restrict: Callable[[Any], int] | None = None
+    many: Many | None = None
+
+    @classmethod
+    def people(cls, reason: str, restrict: Many) -> Keeps:
+        return cls(reason, _one(restrict), restrict)
 
 
 @dataclass(frozen=True)
@@ -326,6 +355,49 @@ def erase_categories(
             counts[handler.category] = eraser.erase(subject)
         elif isinstance(eraser, Keeps) and eraser.restrict is not None:
             counts[handler.category] = eraser.restrict(subject)
+    return counts
+
+
+def erase_people_categories(
+    people: Sequence[Person], declaration: Declaration, *, only: Collection[str] | None = None
+) -> dict[Any, dict[str, int]]:
+    """:func:`erase_categories` for many people at once, in the caller's transaction: each eraser
+    with a ``many`` form runs once for them all (set-based statements), any other once a person.
+    Returns each person's counts per category, as :func:`erase_categories` returns one person's."""
+    counts: dict[Any, dict[str, int]] = {person.pk: {} for person in people}
+    if not people:
+        return counts
+    for handler in reversed(handlers_for(declaration, Subject.VISITOR)):
+        if only is not None and handler.category not in only:
+            continue
+        eraser = handler.erase
+        if isinstance(eraser, Deletes):
+            each, many = eraser.erase, eraser.many
+        elif isinstance(eraser, Keeps) and eraser.restrict is not None:
+            each, many = eraser.restrict, eraser.many
+        else:
+            continue
+        if many is not None:
+            found = many(people)
+            for person in people:
+                counts[person.pk][handler.category] = found.get(person.pk, 0)
+        else:
+            for person in people:
+                counts[person.pk][handler.category] = each(person)
+    return counts
+
+
+def count_by(rows: QuerySet[Any, Any], person: str) -> dict[Any, int]:
+    """How many of ``rows`` each person has (``person``: the lookup to their key): one grouped count."""
+    return dict(rows.order_by().values_list(person).annotate(n=Count("pk")).values_list(person, "n"))
+
+
+def delete_counted(rows: QuerySet[Any, Any], person: str) -> dict[Any, int]:
+    """Delete ``rows`` and return how many each person had: one grouped count, then one set-based
+    DELETE if there was anything."""
+    counts = count_by(rows, person)
+    if counts:
+        rows.delete()
     return counts
 
 

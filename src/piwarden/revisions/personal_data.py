@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from django.db.models import UUIDField
 
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.revisions.models import ChangeNotice
@@ -31,16 +31,15 @@ def export_notices(permit: Permit) -> Iterator[Record]:
         }
 
 
-def erase_notices(person: Person) -> int:
-    deleted, _ = ChangeNotice.objects.filter(person=person).delete()
-    return deleted
+def erase_notices(people: Sequence[Person]) -> Counts:
+    return delete_counted(ChangeNotice.objects.filter(person__in=people), "person")
 
 
 register(
     "policy_notices",
     subject=Subject.VISITOR,
     export=export_notices,
-    erase=Deletes(erase_notices),
+    erase=Deletes.people(erase_notices),
     module=__name__,
     held=lambda person: ChangeNotice.objects.filter(person=person),
 )

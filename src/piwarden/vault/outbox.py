@@ -35,7 +35,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 from pathlib import Path
@@ -174,7 +174,26 @@ def delete_messages_to(directory: Path, email_index: str) -> int:
 
     The caller records the erasure in its own audit event, in its own transaction.
     """
-    return _delete(list(sealed_files(directory, tag=tag_for_index(email_index))))
+    return delete_messages_to_any(directory, {email_index: email_index}).get(email_index, 0)
+
+
+def delete_messages_to_any(directory: Path, email_indexes: Mapping[Any, str]) -> dict[Any, int]:
+    """Delete every message sent to any of these people (key → e-mail blind index), listing the
+    directory once for all of them; returns how many of each person's were deleted (a message to
+    two of them counts for both)."""
+    if not email_indexes:
+        return {}
+    owners: dict[str, list[Any]] = {}
+    for key, index in email_indexes.items():
+        owners.setdefault(tag_for_index(index), []).append(key)
+    single = next(iter(owners)) if len(owners) == 1 else None  # one person: only their names are parsed
+    counts: dict[Any, int] = {}
+    for sealed in sealed_files(directory, tag=single):
+        mine = [key for tag in sealed.tags & owners.keys() for key in owners[tag]]
+        if mine and _delete([sealed]):
+            for key in mine:
+                counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 class SealedFileBackend(BaseEmailBackend):
