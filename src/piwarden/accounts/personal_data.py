@@ -45,6 +45,7 @@ from piwarden.people.registry import (
     Record,
     Subject,
     delete_counted,
+    keys,
     register,
     register_correctable,
 )
@@ -96,7 +97,7 @@ def export_state(permit: Permit) -> Iterator[Record]:
 
 
 def delete_accounts(people: Sequence[Person]) -> Counts:
-    return delete_counted(Account.objects.filter(person__in=people), "person")
+    return delete_counted(Account.objects.filter(person_id__in=keys(people)), "person")
 
 
 def export_sessions(permit: Permit) -> Iterator[Record]:
@@ -110,7 +111,7 @@ def export_sessions(permit: Permit) -> Iterator[Record]:
 
 
 def delete_sessions(people: Sequence[Person]) -> Counts:
-    return delete_counted(AccountSession.objects.filter(account__person__in=people), "account__person")
+    return delete_counted(AccountSession.objects.filter(account__person_id__in=keys(people)), "account__person")
 
 
 def export_login_log(permit: Permit) -> Iterator[Record]:

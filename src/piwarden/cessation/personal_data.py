@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from piwarden.cessation.models import CessationNotice
 from piwarden.people.models import Person
-from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, keys, register
 from piwarden.processing.gate import Permit
 
 CATEGORY = "cessation_notices"
@@ -34,7 +34,7 @@ def export_notices(permit: Permit) -> Iterator[Record]:
 
 
 def erase_notices(people: Sequence[Person]) -> Counts:
-    return delete_counted(CessationNotice.objects.filter(person__in=people), "person")
+    return delete_counted(CessationNotice.objects.filter(person_id__in=keys(people)), "person")
 
 
 register(

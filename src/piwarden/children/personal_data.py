@@ -30,6 +30,7 @@ from piwarden.people.registry import (
     Unattributable,
     count_by,
     delete_counted,
+    keys,
     register,
 )
 from piwarden.processing.gate import Permit
@@ -45,7 +46,7 @@ def export_guardian_contacts(permit: Permit) -> Iterator[Record]:
 
 
 def erase_guardian_contacts(people: Sequence[Person]) -> Counts:
-    return delete_counted(GuardianRequest.objects.filter(person__in=people), "person")
+    return delete_counted(GuardianRequest.objects.filter(person_id__in=keys(people)), "person")
 
 
 def export_records(permit: Permit) -> Iterator[Record]:
@@ -82,8 +83,8 @@ AWAITING = (
 
 
 def erase_records(people: Sequence[Person]) -> Counts:
-    counts = Counter(delete_counted(ChildMark.objects.filter(person__in=people), "person"))
-    stated = Inquiry.objects.filter(person__in=people).exclude(age_statement="")
+    counts = Counter(delete_counted(ChildMark.objects.filter(person_id__in=keys(people)), "person"))
+    stated = Inquiry.objects.filter(person_id__in=keys(people)).exclude(age_statement="")
     statements = count_by(stated, "person")
     if statements:
         stated.update(age_statement="")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.consent.models import ConsentRecord
 from piwarden.people.models import Person
-from piwarden.people.registry import Counts, Keeps, Record, Subject, count_by, register
+from piwarden.people.registry import Counts, Keeps, Record, Subject, count_by, keys, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 
@@ -51,7 +51,7 @@ def export_consents(permit: Permit) -> Iterator[Record]:
 
 
 def withdraw_all(people: Sequence[Person]) -> Counts:
-    active = ConsentRecord.objects.filter(person__in=people).active()
+    active = ConsentRecord.objects.filter(person_id__in=keys(people)).active()
     counts = count_by(active, "person")
     if counts:
         active.update(withdrawn_at=timezone.now())

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 from piwarden.downloads.models import DownloadRecord, PageView
 from piwarden.people.models import Person
-from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, keys, register
 from piwarden.processing.gate import Permit
 
 CHUNK = 500
@@ -27,7 +27,7 @@ def export_downloads(permit: Permit) -> Iterator[Record]:
 
 
 def erase_downloads(people: Sequence[Person]) -> Counts:
-    return delete_counted(DownloadRecord.objects.filter(person__in=people), "person")
+    return delete_counted(DownloadRecord.objects.filter(person_id__in=keys(people)), "person")
 
 
 def export_page_views(permit: Permit) -> Iterator[Record]:
@@ -37,7 +37,7 @@ def export_page_views(permit: Permit) -> Iterator[Record]:
 
 
 def erase_page_views(people: Sequence[Person]) -> Counts:
-    return delete_counted(PageView.objects.filter(person__in=people), "person")
+    return delete_counted(PageView.objects.filter(person_id__in=keys(people)), "person")
 
 
 register(

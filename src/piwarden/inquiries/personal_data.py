@@ -36,6 +36,7 @@ from piwarden.people.registry import (
     Record,
     Subject,
     delete_counted,
+    keys,
     register,
     register_correctable,
 )
@@ -77,7 +78,7 @@ def export_consultation(permit: Permit) -> Iterator[Record]:
 
 
 def erase_consultation(people: Sequence[Person]) -> Counts:
-    return delete_counted(Inquiry.objects.filter(person__in=people), "person")
+    return delete_counted(Inquiry.objects.filter(person_id__in=keys(people)), "person")
 
 
 def _first_argument() -> RawSQL:
@@ -135,7 +136,9 @@ def export_tasks(permit: Permit) -> Iterator[Record]:
 
 
 def erase_tasks(people: Sequence[Person]) -> Counts:
-    owner = {str(pk): person for pk, person in Inquiry.objects.filter(person__in=people).values_list("id", "person")}
+    owner = {
+        str(pk): person for pk, person in Inquiry.objects.filter(person_id__in=keys(people)).values_list("id", "person")
+    }
     if not owner:
         return {}
     tasks = _tasks_naming(list(owner)).exclude(status=TaskResultStatus.RUNNING)

@@ -387,6 +387,12 @@ def erase_people_categories(
     return counts
 
 
+def keys(people: Sequence[Person]) -> list[Any]:
+    """The people's primary keys, for ``person_id__in``: a lookup on the keys compiles in a fraction
+    of the time of one on the model instances (thousands of them in a batch of the sweep)."""
+    return [person.pk for person in people]
+
+
 def count_by(rows: QuerySet[Any, Any], person: str) -> dict[Any, int]:
     """How many of ``rows`` each person has (``person``: the lookup to their key): one grouped count."""
     return dict(rows.order_by().values_list(person).annotate(n=Count("pk")).values_list(person, "n"))

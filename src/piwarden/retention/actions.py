@@ -171,7 +171,7 @@ def kept_among(person_ids: Collection[Any]) -> set[Any]:
         holding = _holding(relation.related_model)
         if holding is None:
             continue
-        name = relation.field.name
+        name = relation.field.attname  # the key's column: no model instance built per id
         rows = relation.related_model._default_manager.filter(holding, **{f"{name}__in": ids})
         kept.update(rows.order_by().values_list(name, flat=True).distinct())
     return kept

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from django.db.models import UUIDField
 
 from piwarden.people.models import Person
-from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, delete_counted, keys, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.revisions.models import ChangeNotice
@@ -32,7 +32,7 @@ def export_notices(permit: Permit) -> Iterator[Record]:
 
 
 def erase_notices(people: Sequence[Person]) -> Counts:
-    return delete_counted(ChangeNotice.objects.filter(person__in=people), "person")
+    return delete_counted(ChangeNotice.objects.filter(person_id__in=keys(people)), "person")
 
 
 register(

@@ -34,7 +34,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
-from piwarden.people.registry import Counts, Deletes, Keeps, Record, Shredded, Subject, register
+from piwarden.people.registry import Counts, Deletes, Keeps, Record, Shredded, Subject, keys, register
 from piwarden.prepared import Param, Params, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.rights import sealing
@@ -200,7 +200,7 @@ def export_archives(permit: Permit) -> Iterator[Record]:
 
 
 def delete_archives(people: Sequence[Person]) -> Counts:
-    found = list(Archive.objects.filter(person__in=people).values_list("id", "person"))
+    found = list(Archive.objects.filter(person_id__in=keys(people)).values_list("id", "person"))
     if not found:
         return {}
     ids = [pk for pk, _ in found]

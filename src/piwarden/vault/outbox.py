@@ -177,12 +177,19 @@ def delete_messages_to(directory: Path, email_index: str) -> int:
     return delete_messages_to_any(directory, {email_index: email_index}).get(email_index, 0)
 
 
+def _holds_any(directory: Path) -> bool:
+    if not directory.is_dir():
+        return False
+    with os.scandir(directory) as entries:
+        return any(e.name.endswith(SUFFIX) for e in entries)
+
+
 def delete_messages_to_any(directory: Path, email_indexes: Mapping[Any, str]) -> dict[Any, int]:
     """Delete every message sent to any of these people (key → e-mail blind index), listing the
     directory once for all of them; returns how many of each person's were deleted (a message to
     two of them counts for both)."""
-    if not email_indexes:
-        return {}
+    if not email_indexes or not _holds_any(directory):
+        return {}  # no tag computed (a keyed digest each) for an empty outbox
     owners: dict[str, list[Any]] = {}
     for key, index in email_indexes.items():
         owners.setdefault(tag_for_index(index), []).append(key)
