@@ -23,9 +23,10 @@ line.  Cutting whole lines off the end leaves a valid chain; the cross-check aga
 
 When it is written
 ------------------
-Inside the erasure's transaction, before the commit, fsync'd (:func:`append`, called by
-``people.actions.shred_person``): if the ledger cannot be written, the erasure fails and rolls
-back, so a committed erasure is never missing from the ledger.  The other order (append after
+Inside the erasure's transaction, before the commit, fsync'd (:func:`append_many`, called by
+``people.actions.shred_people`` with the erasures of its transaction, one or a batch): if the
+ledger cannot be written, the erasure fails and rolls back, so a committed erasure is never
+missing from the ledger.  The other order (append after
 the commit) leaves a window in which a crash loses the entry, and the usual reason to restore a
 backup is exactly such a crash.  The price of this order is an entry for an erasure whose
 transaction rolled back after the append (a failed commit): replay checks the database, finds
