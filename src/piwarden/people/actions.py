@@ -153,7 +153,9 @@ def shred_people(
     UPDATE), one ``person.shredded`` event each (one INSERT, ``audit.log.batched``) and their
     erasures appended to the ledger together (one lock, one write, one fsync), last.  ``erased``
     and ``replayed``: per person, as :func:`shred_person` takes them.  Returns the people shredded
-    (those erased already are skipped), in the order of their keys."""
+    (those erased already are skipped), in the order of their keys.  The mail's deletion is left to
+    the outbox's eraser where ``erased`` says it ran for the person (one listing of the outbox and one
+    keyed digest a person, not two)."""
     if not people:
         return []
     with transaction.atomic():
@@ -164,7 +166,9 @@ def shred_people(
         )
         if not locked:
             return []
-        indexes = {p.pk: p.email_index for p in locked if p.email_index}
+        # Where the outbox's eraser ran for the person in this transaction, its listing is not repeated.
+        ran = erased or {}
+        indexes = {p.pk: p.email_index for p in locked if p.email_index and outbox.CATEGORY not in ran.get(p.pk, {})}
         mail = outbox.delete_messages_to_any(settings.PIWARDEN_OUTBOX_DIR, indexes)
         now = timezone.now()
         destroy_data_keys([p.data_key_id for p in locked], now)

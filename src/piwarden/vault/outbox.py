@@ -52,6 +52,7 @@ from piwarden.vault import blind
 from piwarden.vault.keys import get_provider
 
 SUFFIX = ".eml.sealed"
+CATEGORY = "outbox_copies"  # the copies' category in policy/declaration.toml
 STORE = "vault:outbox"  # its name in policy/declaration.toml (VaultConfig.file_stores)
 TAG_CHARS = 32  # 128 bits of the digest: collisions are out of reach, names stay short
 # A file name has at most 255 bytes; six tags (33 characters each) and the rest fit.  The site

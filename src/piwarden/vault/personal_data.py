@@ -75,5 +75,5 @@ def erase_outbox(people: Sequence[Person]) -> Counts:
 
 
 register(
-    "outbox_copies", subject=Subject.VISITOR, export=export_outbox, erase=Deletes.people(erase_outbox), module=__name__
+    outbox.CATEGORY, subject=Subject.VISITOR, export=export_outbox, erase=Deletes.people(erase_outbox), module=__name__
 )
