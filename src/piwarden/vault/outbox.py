@@ -178,28 +178,30 @@ def delete_messages_to(directory: Path, email_index: str) -> int:
     return delete_messages_to_any(directory, {email_index: email_index}).get(email_index, 0)
 
 
-def _holds_any(directory: Path) -> bool:
-    if not directory.is_dir():
-        return False
-    with os.scandir(directory) as entries:
-        return any(e.name.endswith(SUFFIX) for e in entries)
-
-
 def delete_messages_to_any(directory: Path, email_indexes: Mapping[Any, str]) -> dict[Any, int]:
     """Delete every message sent to any of these people (key → e-mail blind index), listing the
     directory once for all of them; returns how many of each person's were deleted (a message to
-    two of them counts for both)."""
-    if not email_indexes or not _holds_any(directory):
+    two of them counts for both).  Only the names that carry one of their tags are parsed: the
+    outbox may hold tens of thousands of other people's messages."""
+    if not email_indexes or not directory.is_dir():
+        return {}
+    with os.scandir(directory) as entries:
+        names = [e.name for e in entries if e.name.endswith(SUFFIX)]
+    if not names:
         return {}  # no tag computed (a keyed digest each) for an empty outbox
     owners: dict[str, list[Any]] = {}
     for key, index in email_indexes.items():
         owners.setdefault(tag_for_index(index), []).append(key)
-    single = next(iter(owners)) if len(owners) == 1 else None  # one person: only their names are parsed
     counts: dict[Any, int] = {}
-    for sealed in sealed_files(directory, tag=single):
-        mine = [key for tag in sealed.tags & owners.keys() for key in owners[tag]]
-        if mine and _delete([sealed]):
-            for key in mine:
+    for name in names:
+        if owners.keys().isdisjoint(name[: -len(SUFFIX)].split(".")) or _NAME.match(name) is None:
+            continue
+        try:
+            (directory / name).unlink()
+        except FileNotFoundError:
+            continue  # pruned by a concurrent run
+        for tag in owners.keys() & name[: -len(SUFFIX)].split("."):
+            for key in owners[tag]:
                 counts[key] = counts.get(key, 0) + 1
     return counts
 
