@@ -68,6 +68,18 @@ def test_entries_are_chained_and_read_back(ledger_file):
     assert ledger_file.stat().st_mode & 0o777 == 0o600
 
 
+def test_erasures_appended_together_continue_the_chain(ledger_file):
+    """A batch of the sweep appends its erasures in one write: the same chain as one at a time."""
+    first = _append(1)
+    now = datetime.now(tz=UTC)
+    together = ledger.append_many([(uuid.uuid4(), uuid.uuid4(), now) for _ in range(3)])
+    last = _append(1)
+    assert [e.seq for e in together] == [2, 3, 4]
+    assert together[0].prev == first[0].hash
+    assert last[0].prev == together[-1].hash
+    assert list(ledger.entries()) == first + together + last
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

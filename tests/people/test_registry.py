@@ -62,6 +62,17 @@ def test_every_declared_category_has_an_exporter_and_an_eraser():
             assert len(handler.erase.reason) > 40, f"{handler.category}: a kept category says why"
 
 
+def test_every_visitor_eraser_erases_many_people_at_once():
+    """The retention sweep erases a batch of people per transaction: an eraser without a set-based
+    form would run once a person there (``erase_people_categories``' fallback)."""
+    for handler in handlers().values():
+        if handler.subject is not Subject.VISITOR:
+            continue
+        erase = handler.erase
+        if isinstance(erase, Deletes) or (isinstance(erase, Keeps) and erase.restrict is not None):
+            assert erase.many is not None, f"{handler.category}: register it with {type(erase).__name__}.people()"
+
+
 def test_every_visitor_category_serves_the_rights_purpose_the_export_asks_the_gate_for():
     declaration = load_declaration()
     for handler in handlers().values():

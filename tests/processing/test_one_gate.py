@@ -39,11 +39,10 @@ DEFINED_HERE = {
 }
 # (module, function, name): a use that is not a decision about processing.
 NOT_A_DECISION = {
-    ("piwarden/people/actions.py", "shred_person", "is_erased"): "erasure is idempotent: it reads its own result",
     ("piwarden/people/actions.py", "erase_person", "is_erased"): "erasure is idempotent: it reads its own result",
     ("piwarden/people/personal_data.py", "export_lifecycle", "restricted_at"): "the export hands the person the date",
     ("piwarden/people/personal_data.py", "export_lifecycle", "erased_at"): "the export hands the person the date",
-    ("piwarden/people/actions.py", "shred_person", "erased_at"): "erasure sets it",
+    ("piwarden/people/actions.py", "shred_people", "erased_at"): "erasure sets it, and skips whom it reached already",
     # rights-execute: the ledger, its replay and the restriction's own write paths
     ("piwarden/people/actions.py", "replay_erasure", "is_erased"): "replay is idempotent: it reads its own result",
     ("piwarden/people/actions.py", "replay_erasure", "erased_at"): "the ledger entry's time, for the audit reason",

@@ -22,9 +22,10 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.tasks import TaskResultStatus
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
 from piwarden.accounts.models import SESSION_IDLE, Account, AccountSession, LoginRecord
@@ -36,11 +37,12 @@ from piwarden.incidents.models import Incident
 from piwarden.incidents.models import Notice as IncidentNotice
 from piwarden.inquiries.models import Inquiry
 from piwarden.monitoring.models import Alert, Rule
+from piwarden.people import ledger
 from piwarden.people.actions import find_or_create_person
 from piwarden.people.models import Person
 from piwarden.policy.declaration import load_declaration
 from piwarden.policy.models import PolicyVersion
-from piwarden.retention.actions import lift_hold, place_hold
+from piwarden.retention.actions import expired, lift_hold, place_hold, sweep_batch
 from piwarden.retention.models import LegalHold, SweepClock
 from piwarden.retention.rules import NETWORK_LOG_DAYS, SWEPT, problems
 from piwarden.retention.sweep import run_retention
@@ -699,3 +701,39 @@ def test_a_category_declared_anonymise_keeps_its_statistics_and_loses_its_identi
         again = sweep()
     assert "consultation (inquiries.Inquiry): 0 anonymised" in again
     assert AuditEvent.objects.filter(event_type="retention.batch", extra__category="consultation").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.duty("RET-02")
+def test_a_batch_erases_its_people_in_as_many_statements_whatever_their_number(client, settings, tmp_path):
+    """A batch of the sweep that erases people runs each eraser, the shredding, the audit events and
+    the ledger once for all of them: two people and eight cost the same statements, and each is
+    still erased as one erasure on request would be (one ``person.shredded`` event with the counts,
+    key destroyed, indexes cleared, ledger entry)."""
+    settings.PIWARDEN_ERASURE_LEDGER = tmp_path / "erasures.ledger"  # this test's erasures alone
+    [rule] = [i for i, r in enumerate(SWEPT) if r.model is Inquiry]
+
+    def swept(emails: list[str]) -> int:
+        when = NOW - days("consultation") - HOUR
+        made = [submitted(client, email, when) for email in emails]
+        keys = list(expired(SWEPT[rule], NOW).values_list("pk", flat=True))
+        assert sorted(keys) == sorted(m.pk for m in made)
+        with CaptureQueriesContext(connection) as queries:
+            batch = sweep_batch(rule, keys, now=NOW, run="test")
+        assert (batch.rows, batch.erased) == (len(emails), len(emails))
+        return len(queries)
+
+    two = swept([f"two{n}@example.com" for n in range(2)])
+    eight = swept([f"eight{n}@example.com" for n in range(8)])
+    assert eight == two
+
+    erased = Person.objects.filter(erased_at__isnull=False)
+    assert erased.count() == 10
+    assert not erased.filter(email_index__isnull=False).exists()
+    assert not erased.filter(data_key__destroyed_at__isnull=True).exists()
+    shredded = AuditEvent.objects.filter(event_type="person.shredded")
+    assert sorted(shredded.values_list("person_id", flat=True)) == sorted(erased.values_list("pk", flat=True))
+    assert {e.extra["erased"]["consultation"] for e in shredded} == {0}  # the sweep deleted it before
+    assert {e.extra["erased"]["consent_records"] for e in shredded} == {1}  # the request's consent withdrawn
+    comparison = ledger.compare()
+    assert (comparison.entries, comparison.unerased, comparison.unrecorded) == (10, [], [])

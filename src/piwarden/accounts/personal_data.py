@@ -15,7 +15,7 @@ the notices to everyone (cessation, material change, incident) reach account hol
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -38,12 +38,15 @@ from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
 from piwarden.people.registry import (
     Correctable,
+    Counts,
     Deletes,
     Index,
     Keeps,
     Record,
     Subject,
     Whose,
+    delete_counted,
+    keys,
     register,
     register_correctable,
 )
@@ -107,6 +110,10 @@ def export_state(permit: Permit) -> Iterator[Record]:
             yield {"authenticator_created_at": _iso(device.created_at), "last_t": device.last_t}
 
 
+def delete_accounts(people: Sequence[Person]) -> Counts:
+    return delete_counted(Account.objects.filter(person_id__in=keys(people)), "person")
+
+
 def export_sessions(permit: Permit) -> Iterator[Record]:
     for session in sessions(permit.person).order_by("created_at").iterator(chunk_size=CHUNK):
         yield {
@@ -114,6 +121,10 @@ def export_sessions(permit: Permit) -> Iterator[Record]:
             "last_seen_at": _iso(session.last_seen_at),
             "expires_at": _iso(session.expires_at),
         }
+
+
+def delete_sessions(people: Sequence[Person]) -> Counts:
+    return delete_counted(AccountSession.objects.filter(account__person_id__in=keys(people)), "account__person")
 
 
 def export_login_log(permit: Permit) -> Iterator[Record]:
@@ -127,12 +138,14 @@ def export_login_log(permit: Permit) -> Iterator[Record]:
 
 
 # The account, its state and its sessions: deleted with their rows.
-for _category, _export, _rows in (
-    (CATEGORY, export_accounts, accounts),
-    (STATE_CATEGORY, export_state, accounts),
-    (SESSION_CATEGORY, export_sessions, sessions),
+for _category, _export, _erase, _rows in (
+    (CATEGORY, export_accounts, delete_accounts, accounts),
+    (STATE_CATEGORY, export_state, delete_accounts, accounts),
+    (SESSION_CATEGORY, export_sessions, delete_sessions, sessions),
 ):
-    register(_category, subject=Subject.VISITOR, export=_export, erase=Deletes.rows(_rows), module=__name__, rows=_rows)
+    register(
+        _category, subject=Subject.VISITOR, export=_export, erase=Deletes.people(_erase), module=__name__, rows=_rows
+    )
 
 
 # --- correction (PIPL 46): the account's own fields, through the rights portal's correction ------

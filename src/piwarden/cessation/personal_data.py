@@ -8,12 +8,13 @@ rights data when sending, never copied here).  Erasure deletes the rows; the aud
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from django.db.models import QuerySet
 
 from piwarden.cessation.models import CessationNotice
-from piwarden.people.registry import Deletes, Record, Subject, Whose, register
+from piwarden.people.models import Person
+from piwarden.people.registry import Counts, Deletes, Record, Subject, Whose, delete_counted, keys, register
 from piwarden.processing.gate import Permit
 
 CATEGORY = "cessation_notices"
@@ -38,11 +39,15 @@ def export_notices(permit: Permit) -> Iterator[Record]:
         }
 
 
+def erase_notices(people: Sequence[Person]) -> Counts:
+    return delete_counted(CessationNotice.objects.filter(person_id__in=keys(people)), "person")
+
+
 register(
     CATEGORY,
     subject=Subject.VISITOR,
     export=export_notices,
-    erase=Deletes.rows(notices),
+    erase=Deletes.people(erase_notices),
     module=__name__,
     rows=notices,
 )

@@ -15,7 +15,8 @@ module registers :class:`Guardians` with :mod:`piwarden.people.guardians`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
 
 from django.db.models import QuerySet
 
@@ -24,7 +25,18 @@ from piwarden.children.models import ChildMark, GuardianRequest, GuardianRequest
 from piwarden.inquiries.models import Inquiry
 from piwarden.people.guardians import register_guardian_source
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, Unattributable, Whose, register
+from piwarden.people.registry import (
+    Counts,
+    Deletes,
+    Record,
+    Subject,
+    Unattributable,
+    Whose,
+    count_by,
+    delete_counted,
+    keys,
+    register,
+)
 from piwarden.processing.gate import Permit
 
 
@@ -52,6 +64,10 @@ def child_records(person: Whose) -> tuple[QuerySet[ChildMark], QuerySet[Inquiry]
 def export_guardian_contacts(permit: Permit) -> Iterator[Record]:
     for request in guardian_requests(permit.person).order_by("created_at", "id"):
         yield {"guardian_email": request.guardian_email, "asked_at": request.created_at.isoformat()}
+
+
+def erase_guardian_contacts(people: Sequence[Person]) -> Counts:
+    return delete_counted(GuardianRequest.objects.filter(person_id__in=keys(people)), "person")
 
 
 def export_records(permit: Permit) -> Iterator[Record]:
@@ -87,16 +103,21 @@ AWAITING = (
 )
 
 
-def erase_records(person: Person) -> int:
-    deleted, _ = marks(person).delete()
-    return deleted + age_statements(person).update(age_statement="")
+def erase_records(people: Sequence[Person]) -> Counts:
+    counts = Counter(delete_counted(ChildMark.objects.filter(person_id__in=keys(people)), "person"))
+    stated = Inquiry.objects.filter(person_id__in=keys(people)).exclude(age_statement="")
+    statements = count_by(stated, "person")
+    if statements:
+        stated.update(age_statement="")
+    counts.update(statements)
+    return counts
 
 
 register(
     CONTACTS,
     subject=Subject.VISITOR,
     export=export_guardian_contacts,
-    erase=Deletes.rows(guardian_requests),
+    erase=Deletes.people(erase_guardian_contacts),
     module=__name__,
     rows=guardian_requests,
 )
@@ -104,7 +125,7 @@ register(
     "child_protection_records",
     subject=Subject.VISITOR,
     export=export_records,
-    erase=Deletes(erase_records),
+    erase=Deletes.people(erase_records),
     module=__name__,
     rows=child_records,
 )

@@ -8,7 +8,7 @@ their retention counted from the withdrawal, so that what was done before stays 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from django.db.models import UUIDField
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.consent.models import ConsentRecord
 from piwarden.people.models import Person
-from piwarden.people.registry import Keeps, Record, Subject, register
+from piwarden.people.registry import Counts, Keeps, Record, Subject, count_by, keys, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 
@@ -50,20 +50,24 @@ def export_consents(permit: Permit) -> Iterator[Record]:
         }
 
 
-def withdraw_all(person: Person) -> int:
-    return ConsentRecord.objects.filter(person=person).active().update(withdrawn_at=timezone.now())
+def withdraw_all(people: Sequence[Person]) -> Counts:
+    active = ConsentRecord.objects.filter(person_id__in=keys(people)).active()
+    counts = count_by(active, "person")
+    if counts:
+        active.update(withdrawn_at=timezone.now())
+    return counts
 
 
 register(
     "consent_records",
     subject=Subject.VISITOR,
     export=export_consents,
-    erase=Keeps(
+    erase=Keeps.people(
         gettext_noop(
             "Proof of consent (PIPL 14) for what was done before the erasure; no identifying value. Every active "
             "consent is withdrawn, and the records are deleted at the end of their declared retention."
         ),
-        restrict=withdraw_all,
+        withdraw_all,
     ),
     module=__name__,
 )

@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection
@@ -27,7 +28,18 @@ from piwarden.inquiries.forms import ConsultationForm
 from piwarden.inquiries.models import CATEGORY, PERSONAL_FIELDS, Inquiry
 from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
-from piwarden.people.registry import Correctable, Deletes, Index, Record, Subject, register, register_correctable
+from piwarden.people.registry import (
+    Correctable,
+    Counts,
+    Deletes,
+    Index,
+    Record,
+    Subject,
+    delete_counted,
+    keys,
+    register,
+    register_correctable,
+)
 from piwarden.prepared import Param, Params, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.vault.fields import EncryptedTextField, open_value
@@ -65,9 +77,8 @@ def export_consultation(permit: Permit) -> Iterator[Record]:
         }
 
 
-def erase_consultation(person: Person) -> int:
-    deleted, _ = _requests(person).delete()
-    return deleted
+def erase_consultation(people: Sequence[Person]) -> Counts:
+    return delete_counted(Inquiry.objects.filter(person_id__in=keys(people)), "person")
 
 
 def _first_argument() -> RawSQL:
@@ -78,12 +89,6 @@ def _first_argument() -> RawSQL:
     if connection.vendor == "postgresql":
         return RawSQL(f"(({column} -> 'args') ->> 0)", (), output_field=CharField())  # noqa: S611  # names only
     return RawSQL(f"json_extract({column}, '$.args[0]')", (), output_field=CharField())  # noqa: S611
-
-
-def _tasks_of(person: Person) -> QuerySet[DBTaskResult[Any, Any]]:
-    # The tasks of inquiries.tasks take the request's id as their first argument.
-    ids = [str(pk) for pk in Inquiry.objects.filter(person=person).values_list("id", flat=True)]
-    return _tasks_naming(ids)
 
 
 _REQUEST_IDS = PreparedSelect(
@@ -130,17 +135,32 @@ def export_tasks(permit: Permit) -> Iterator[Record]:
         }
 
 
-def erase_tasks(person: Person) -> int:
-    deleted, _ = _tasks_of(person).exclude(status=TaskResultStatus.RUNNING).delete()
-    return deleted
+def erase_tasks(people: Sequence[Person]) -> Counts:
+    owner = {
+        str(pk): person for pk, person in Inquiry.objects.filter(person_id__in=keys(people)).values_list("id", "person")
+    }
+    if not owner:
+        return {}
+    tasks = _tasks_naming(list(owner)).exclude(status=TaskResultStatus.RUNNING)
+    found = list(tasks.annotate(request=_first_argument()).values_list("pk", "request"))
+    if not found:
+        return {}
+    DBTaskResult.objects.filter(pk__in=[pk for pk, _ in found]).delete()
+    return Counter(owner[request] for _, request in found)
 
 
 register(
-    CATEGORY, subject=Subject.VISITOR, export=export_consultation, erase=Deletes(erase_consultation), module=__name__
+    CATEGORY,
+    subject=Subject.VISITOR,
+    export=export_consultation,
+    erase=Deletes.people(erase_consultation),
+    module=__name__,
 )
 # Declared after consultation, so erased before it (erasers run last-declared first): the tasks are
 # found through the request rows, which the consultation eraser deletes.
-register("queued_tasks", subject=Subject.VISITOR, export=export_tasks, erase=Deletes(erase_tasks), module=__name__)
+register(
+    "queued_tasks", subject=Subject.VISITOR, export=export_tasks, erase=Deletes.people(erase_tasks), module=__name__
+)
 
 
 def _clean(name: str) -> Callable[[str], str]:

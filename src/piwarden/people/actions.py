@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from piwarden.audit import log as audit_log
 from piwarden.audit.log import ActorKind, EventType, record_event
 from piwarden.audit.models import REASON_MAX_LENGTH
 from piwarden.consent.models import ConsentRecord
@@ -26,12 +27,13 @@ from piwarden.people.registry import (
     Subject,
     correctables,
     erase_categories,
+    erase_people_categories,
 )
 from piwarden.policy.declaration import Declaration, LegalBasis, load_declaration
 from piwarden.prepared import PreparedInsert, prepare_insert
 from piwarden.processing import gate
 from piwarden.vault import blind, outbox
-from piwarden.vault.crypto import destroy_data_key, new_data_key
+from piwarden.vault.crypto import destroy_data_key, destroy_data_keys, new_data_key
 from piwarden.vault.models import DataKey
 
 if TYPE_CHECKING:
@@ -124,29 +126,67 @@ def shred_person(
     ``replayed`` ledger entry (``piwarden retention replay-erasures``) is in the ledger already.
     Returns False when the person was erased already (nothing is done or recorded again).
     """
+    return bool(
+        shred_people(
+            [person],
+            reason=reason,
+            erased={person.pk: erased} if erased is not None else None,
+            replayed={person.pk: replayed} if replayed is not None else None,
+            by=by,
+            reference=reference,
+        )
+    )
+
+
+def shred_people(
+    people: Sequence[Person],
+    *,
+    reason: str,
+    erased: Mapping[Any, Mapping[str, int]] | None = None,
+    replayed: Mapping[Any, ledger.Entry] | None = None,
+    by: User | None = None,
+    reference: str = "",
+) -> list[Person]:
+    """:func:`shred_person` for many people at once, with the same steps in set-based statements:
+    the people locked (one SELECT … FOR UPDATE), the sealed mail to any of them deleted (one listing
+    of the outbox), their data keys destroyed (one UPDATE), their look-up indexes cleared (one
+    UPDATE), one ``person.shredded`` event each (one INSERT, ``audit.log.batched``) and their
+    erasures appended to the ledger together (one lock, one write, one fsync), last.  ``erased``
+    and ``replayed``: per person, as :func:`shred_person` takes them.  Returns the people shredded
+    (those erased already are skipped), in the order of their keys.  The mail's deletion is left to
+    the outbox's eraser where ``erased`` says it ran for the person (one listing of the outbox and one
+    keyed digest a person, not two)."""
+    if not people:
+        return []
     with transaction.atomic():
-        locked = Person.objects.select_for_update().select_related("data_key").get(pk=person.pk)
-        if locked.is_erased:
-            return False
-        mail_deleted = 0
-        if locked.email_index:
-            mail_deleted = outbox.delete_messages_to(settings.PIWARDEN_OUTBOX_DIR, locked.email_index)
-        destroy_data_key(locked.data_key)
-        locked.email_index = None
-        locked.phone_index = None
-        locked.erased_at = timezone.now()
-        locked.save(update_fields=["email_index", "phone_index", "erased_at"])
-        extra: dict[str, object] = {"outbox_messages_deleted": mail_deleted}
-        if erased is not None:
-            extra["erased"] = dict(erased)
-        if replayed is not None:
-            extra["replayed_ledger_entry"] = replayed.seq
-        if reference:
-            extra["reference"] = reference
-        record_event(EventType.PERSON_SHREDDED, actor=by, person=locked, reason=reason, extra=extra)
-        if replayed is None:
-            ledger.append(locked.pk, locked.data_key_id, locked.erased_at)
-    return True
+        locked = list(
+            Person.objects.select_for_update()
+            .filter(pk__in=[p.pk for p in people], erased_at__isnull=True)
+            .order_by("pk")
+        )
+        if not locked:
+            return []
+        # Where the outbox's eraser ran for the person in this transaction, its listing is not repeated.
+        ran = erased or {}
+        indexes = {p.pk: p.email_index for p in locked if p.email_index and outbox.CATEGORY not in ran.get(p.pk, {})}
+        mail = outbox.delete_messages_to_any(settings.PIWARDEN_OUTBOX_DIR, indexes)
+        now = timezone.now()
+        destroy_data_keys([p.data_key_id for p in locked], now)
+        Person.objects.filter(pk__in=[p.pk for p in locked]).update(email_index=None, phone_index=None, erased_at=now)
+        with audit_log.batched():
+            for person in locked:
+                person.email_index = person.phone_index = None
+                person.erased_at = now
+                extra: dict[str, object] = {"outbox_messages_deleted": mail.get(person.pk, 0)}
+                if erased is not None and person.pk in erased:
+                    extra["erased"] = dict(erased[person.pk])
+                if replayed is not None and person.pk in replayed:
+                    extra["replayed_ledger_entry"] = replayed[person.pk].seq
+                if reference:
+                    extra["reference"] = reference
+                record_event(EventType.PERSON_SHREDDED, actor=by, person=person, reason=reason, extra=extra)
+        ledger.append_many([(p.pk, p.data_key_id, now) for p in locked if replayed is None or p.pk not in replayed])
+    return locked
 
 
 # An erasure's reason says when and how the person asked (never who they are): as much as the
@@ -240,15 +280,10 @@ def erase_unheld(person_ids: Iterable[uuid.UUID], *, reason: str) -> list[uuid.U
     rolls back, and the job runs again next time.
     """
     reason = erasure_reason(reason)
-    declaration = load_declaration()
-    erased = []
-    for person in Person.objects.select_for_update().filter(pk__in=list(person_ids), erased_at__isnull=True):
-        if holders(person):
-            continue
-        counts = erase_categories(person, declaration, Subject.VISITOR)
-        if shred_person(person, reason=reason, erased=counts):
-            erased.append(person.pk)
-    return erased
+    people = Person.objects.select_for_update().filter(pk__in=list(person_ids), erased_at__isnull=True)
+    chosen = [person for person in people if not holders(person)]
+    counts = erase_people_categories(chosen, load_declaration())
+    return [person.pk for person in shred_people(chosen, reason=reason, erased=counts)]
 
 
 # --- replaying erasures after a restore (invariant 6) -----------------------------------------

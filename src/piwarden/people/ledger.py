@@ -23,9 +23,10 @@ line.  Cutting whole lines off the end leaves a valid chain; the cross-check aga
 
 When it is written
 ------------------
-Inside the erasure's transaction, before the commit, fsync'd (:func:`append`, called by
-``people.actions.shred_person``): if the ledger cannot be written, the erasure fails and rolls
-back, so a committed erasure is never missing from the ledger.  The other order (append after
+Inside the erasure's transaction, before the commit, fsync'd (:func:`append_many`, called by
+``people.actions.shred_people`` with the erasures of its transaction, one or a batch): if the
+ledger cannot be written, the erasure fails and rolls back, so a committed erasure is never
+missing from the ledger.  The other order (append after
 the commit) leaves a window in which a crash loses the entry, and the usual reason to restore a
 backup is exactly such a crash.  The price of this order is an entry for an erasure whose
 transaction rolled back after the append (a failed commit): replay checks the database, finds
@@ -45,7 +46,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,15 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
     the file makes concurrent writers (web workers, the task worker, commands) take turns.  Inside
     :func:`synced_once` the fsync waits for the end of the block.
     """
+    return append_many([(person, data_key, erased_at)])[0]
+
+
+def append_many(erasures: Sequence[tuple[uuid.UUID, uuid.UUID, datetime.datetime]]) -> list[Entry]:
+    """:func:`append` for several erasures (person, data key, when) of one transaction: one lock,
+    one read of the last line, one write of all their lines and one fsync (or none, inside
+    :func:`synced_once`); the chain runs through them in order."""
+    if not erasures:
+        return []
     ledger = path()
     try:
         ledger.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -211,10 +221,16 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
             seq, prev = previous.seq + 1, previous.hash
         else:
             seq, prev = 1, GENESIS
-        line = _line(seq, person, data_key, erased_at, prev)
+        lines, made = [], []
+        for offset, (person, data_key, erased_at) in enumerate(erasures):
+            lines.append(_line(seq + offset, person, data_key, erased_at, prev))
+            digest = _digest(prev, seq + offset, str(person), str(data_key), erased_at.isoformat())
+            made.append(Entry(seq + offset, person, data_key, erased_at, prev, digest))
+            prev = digest
         os.lseek(fd, 0, os.SEEK_END)
-        written = os.write(fd, line)
-        if written != len(line):
+        data = b"".join(lines)
+        written = os.write(fd, data)
+        if written != len(data):
             raise OSError(0, "short write")
         deferred = getattr(_deferred, "paths", None)
         if deferred is None:
@@ -228,7 +244,7 @@ def append(person: uuid.UUID, data_key: uuid.UUID, erased_at: datetime.datetime)
         os.close(fd)  # releases the lock
     if created:
         _sync_directory(ledger.parent)
-    return _parse(line, seq, prev)
+    return made
 
 
 def _sync_directory(directory: Path) -> None:

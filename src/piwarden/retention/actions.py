@@ -27,10 +27,9 @@ from piwarden.audit.models import AuditCut, AuditEvent
 from piwarden.consent.models import ConsentRecord
 from piwarden.monitoring.actions import raise_clock_alert
 from piwarden.monitoring.models import Alert, Rule
-from piwarden.people import ledger
-from piwarden.people.actions import NOT_HOLDING, shred_person
+from piwarden.people.actions import NOT_HOLDING, shred_people
 from piwarden.people.models import Person
-from piwarden.people.registry import Subject, erase_categories, handlers_for
+from piwarden.people.registry import Subject, erase_people_categories, handlers_for
 from piwarden.policy.declaration import load_declaration
 from piwarden.retention.models import REASON_MAX_LENGTH, LegalHold, SweepClock
 from piwarden.retention.rules import SWEPT, Swept, cutoff, retention_days
@@ -174,7 +173,7 @@ def kept_among(person_ids: Collection[Any]) -> set[Any]:
         holding = _holding(relation.related_model)
         if holding is None:
             continue
-        name = relation.field.name
+        name = relation.field.attname  # the key's column: no model instance built per id
         rows = relation.related_model._default_manager.filter(holding, **{f"{name}__in": ids})
         kept.update(rows.order_by().values_list(name, flat=True).distinct())
     return kept
@@ -197,15 +196,9 @@ def erase_unheld_persons(
     only = None
     if spare:
         only = [h.category for h in handlers_for(declaration, Subject.VISITOR) if h.category not in spare]
-    erased = 0
-    with ledger.synced_once():  # one fsync of the erasure ledger for the batch, before its commit
-        for person in candidates:
-            if person.pk in held or person.pk in kept:
-                continue
-            counts = erase_categories(person, declaration, Subject.VISITOR, only=only)
-            if shred_person(person, reason=reason[:REASON_MAX_LENGTH], erased=counts):
-                erased += 1
-    return erased
+    chosen = [p for p in candidates if p.pk not in held and p.pk not in kept]
+    counts = erase_people_categories(chosen, declaration, only=only)
+    return len(shred_people(chosen, reason=reason[:REASON_MAX_LENGTH], erased=counts))
 
 
 @transaction.atomic(durable=True)
@@ -232,16 +225,10 @@ def erase_people_batch(keys: Collection[Any], *, reason: str, run: str) -> int:
     every category's eraser, then crypto-shredding; one ``retention.batch`` event.  Returns how many."""
     now = timezone.now()
     held = set(held_persons(now))
-    declaration = load_declaration()
-    erased = 0
-    with ledger.synced_once():
-        for person in (
-            Person.objects.select_for_update().filter(pk__in=list(keys), erased_at__isnull=True).order_by("pk")
-        ):
-            if person.pk in held:
-                continue
-            counts = erase_categories(person, declaration, Subject.VISITOR)
-            erased += shred_person(person, reason=reason, erased=counts)
+    people = Person.objects.select_for_update().filter(pk__in=list(keys), erased_at__isnull=True).order_by("pk")
+    chosen = [p for p in people if p.pk not in held]
+    counts = erase_people_categories(chosen, load_declaration())
+    erased = len(shred_people(chosen, reason=reason, erased=counts))
     record_event(EventType.RETENTION_BATCH, extra={"run": run, "category": "people", "persons_erased": erased})
     return erased
 

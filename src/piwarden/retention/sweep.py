@@ -53,11 +53,14 @@ from piwarden.vault.keys import VaultUnavailable
 logger = logging.getLogger("piwarden.retention")
 
 BATCH = 500
-# A batch that erases people costs ~10-30 ms a person (every category's eraser, the key destroyed):
-# smaller, so that one transaction stays short; on SQLite, whose one write lock the site's POSTs
-# wait for, three (bench/retention.py: the POST's p99 within 2x of its p99 without the sweep).
-PEOPLE_BATCH = 10
-SQLITE_PEOPLE_BATCH = 3
+# A batch that erases people runs every category's eraser, the shredding, the audit events and the
+# ledger once for all of them (set-based: ``people.actions.shred_people``), ~1-3 ms a person: on
+# PostgreSQL, whose row locks the site's POSTs do not wait for, 200 a transaction; on SQLite, whose
+# one write lock they wait for (from BEGIN IMMEDIATE), 20, so that a batch holds it ~0.1 s under
+# load (bench/retention.py: 50 a batch put the POST's p99 at 2.9x of its p99 without the sweep;
+# docs/performance.md).
+PEOPLE_BATCH = 200
+SQLITE_PEOPLE_BATCH = 20
 # On SQLite, after each batch the sweep waits as long again as the batch took: the site's writers
 # get the lock at least half of the time (docs/performance.md, the retention sweep).
 SQLITE_YIELD = 1.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from django.db.models import QuerySet, UUIDField
 
-from piwarden.people.registry import Deletes, Record, Subject, Whose, register
+from piwarden.people.models import Person
+from piwarden.people.registry import Counts, Deletes, Record, Subject, Whose, delete_counted, keys, register
 from piwarden.prepared import Param, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.revisions.models import ChangeNotice
@@ -35,11 +36,15 @@ def export_notices(permit: Permit) -> Iterator[Record]:
         }
 
 
+def erase_notices(people: Sequence[Person]) -> Counts:
+    return delete_counted(ChangeNotice.objects.filter(person_id__in=keys(people)), "person")
+
+
 register(
     "policy_notices",
     subject=Subject.VISITOR,
     export=export_notices,
-    erase=Deletes.rows(notices),
+    erase=Deletes.people(erase_notices),
     module=__name__,
     rows=notices,
 )

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -33,7 +34,7 @@ from django.utils.translation import gettext_noop
 
 from piwarden.people.contacts import Address, Source, register_contacts
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Keeps, Record, Shredded, Subject, register
+from piwarden.people.registry import Counts, Deletes, Keeps, Record, Shredded, Subject, keys, register
 from piwarden.prepared import Param, Params, PreparedSelect
 from piwarden.processing.gate import Permit
 from piwarden.rights import sealing
@@ -198,11 +199,14 @@ def export_archives(permit: Permit) -> Iterator[Record]:
         }
 
 
-def delete_archives(person: Person) -> int:
-    ids = list(Archive.objects.filter(person=person).values_list("id", flat=True))
-    deleted, _ = Archive.objects.filter(pk__in=ids).delete()
+def delete_archives(people: Sequence[Person]) -> Counts:
+    found = list(Archive.objects.filter(person_id__in=keys(people)).values_list("id", "person"))
+    if not found:
+        return {}
+    ids = [pk for pk, _ in found]
+    Archive.objects.filter(pk__in=ids).delete()
     transaction.on_commit(lambda: sealing.delete_files(ids))
-    return deleted
+    return Counter(person for _, person in found)
 
 
 def delete_expired_archives(cutoff: datetime.datetime, now: datetime.datetime) -> int:
@@ -226,7 +230,7 @@ register(
     ARCHIVE_CATEGORY,
     subject=Subject.VISITOR,
     export=export_archives,
-    erase=Deletes(delete_archives),
+    erase=Deletes.people(delete_archives),
     module=__name__,
 )
 

@@ -11,11 +11,12 @@ itself ~2 µs, so a request that shows one person pays the unwrap once.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import tink
 from django.db import transaction
@@ -159,10 +160,19 @@ def destroy_data_key(key: DataKey) -> None:
         return
     key.wrapped = b""
     key.destroyed_at = timezone.now()
-    key.save(update_fields=["wrapped", "destroyed_at"])
+    destroy_data_keys([key.id], key.destroyed_at)
+
+
+def destroy_data_keys(key_ids: Collection[uuid.UUID], now: datetime.datetime) -> int:
+    """:func:`destroy_data_key` for many keys at once (one UPDATE): those not destroyed yet are,
+    at ``now``, and every process-local cache of them is dropped.  Returns how many were destroyed."""
+    ids = list(key_ids)
+    destroyed = DataKey.objects.filter(pk__in=ids, destroyed_at__isnull=True).update(wrapped=b"", destroyed_at=now)
     with _cache_lock:
         for cache in _caches.values():
-            cache.pop(key.id, None)
+            for key_id in ids:
+                cache.pop(key_id, None)
+    return destroyed
 
 
 def count_unopenable(batch_size: int = 2000) -> tuple[int, int]:

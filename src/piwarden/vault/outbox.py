@@ -35,7 +35,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 from pathlib import Path
@@ -52,6 +52,7 @@ from piwarden.vault import blind
 from piwarden.vault.keys import get_provider
 
 SUFFIX = ".eml.sealed"
+CATEGORY = "outbox_copies"  # the copies' category in policy/declaration.toml
 STORE = "vault:outbox"  # its name in policy/declaration.toml (VaultConfig.file_stores)
 TAG_CHARS = 32  # 128 bits of the digest: collisions are out of reach, names stay short
 # A file name has at most 255 bytes; six tags (33 characters each) and the rest fit.  The site
@@ -174,7 +175,35 @@ def delete_messages_to(directory: Path, email_index: str) -> int:
 
     The caller records the erasure in its own audit event, in its own transaction.
     """
-    return _delete(list(sealed_files(directory, tag=tag_for_index(email_index))))
+    return delete_messages_to_any(directory, {email_index: email_index}).get(email_index, 0)
+
+
+def delete_messages_to_any(directory: Path, email_indexes: Mapping[Any, str]) -> dict[Any, int]:
+    """Delete every message sent to any of these people (key → e-mail blind index), listing the
+    directory once for all of them; returns how many of each person's were deleted (a message to
+    two of them counts for both).  Only the names that carry one of their tags are parsed: the
+    outbox may hold tens of thousands of other people's messages."""
+    if not email_indexes or not directory.is_dir():
+        return {}
+    with os.scandir(directory) as entries:
+        names = [e.name for e in entries if e.name.endswith(SUFFIX)]
+    if not names:
+        return {}  # no tag computed (a keyed digest each) for an empty outbox
+    owners: dict[str, list[Any]] = {}
+    for key, index in email_indexes.items():
+        owners.setdefault(tag_for_index(index), []).append(key)
+    counts: dict[Any, int] = {}
+    for name in names:
+        if owners.keys().isdisjoint(name[: -len(SUFFIX)].split(".")) or _NAME.match(name) is None:
+            continue
+        try:
+            (directory / name).unlink()
+        except FileNotFoundError:
+            continue  # pruned by a concurrent run
+        for tag in owners.keys() & name[: -len(SUFFIX)].split("."):
+            for key in owners[tag]:
+                counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 class SealedFileBackend(BaseEmailBackend):

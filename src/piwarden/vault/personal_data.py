@@ -14,13 +14,13 @@ import email.header
 import email.message
 import email.policy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from django.conf import settings
 
 from piwarden.people.models import Person
-from piwarden.people.registry import Deletes, Record, Subject, register
+from piwarden.people.registry import Counts, Deletes, Record, Subject, register
 from piwarden.processing.gate import Permit
 from piwarden.vault import outbox
 
@@ -69,10 +69,11 @@ def _text(part: email.message.Message) -> str:
         return data.decode("utf-8", errors="replace")
 
 
-def erase_outbox(person: Person) -> int:
-    if not person.email_index:
-        return 0
-    return outbox.delete_messages_to(Path(settings.PIWARDEN_OUTBOX_DIR), person.email_index)
+def erase_outbox(people: Sequence[Person]) -> Counts:
+    indexes = {person.pk: person.email_index for person in people if person.email_index}
+    return outbox.delete_messages_to_any(Path(settings.PIWARDEN_OUTBOX_DIR), indexes)
 
 
-register("outbox_copies", subject=Subject.VISITOR, export=export_outbox, erase=Deletes(erase_outbox), module=__name__)
+register(
+    outbox.CATEGORY, subject=Subject.VISITOR, export=export_outbox, erase=Deletes.people(erase_outbox), module=__name__
+)
