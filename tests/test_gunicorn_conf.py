@@ -124,15 +124,12 @@ def piwarden(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_workers_serve_with_threads_and_close_each_connection(site: Site):
     """gthread workers of two threads (piwarden.gunicorn_conf): an answer closes its connection, as
-    the sync workers' did, and a worker answers in a thread of its own pool."""
+    the sync workers' did, and each worker runs its main loop and two request threads."""
     assert site.get("/en/").headers.get("connection", "").lower() == "close"
     assert site.process is not None
     gunicorns = [pid for pid in descendants(site.process.pid) if b"gunicorn" in _read(pid, "cmdline")]
     threads = sorted(int(_status(pid).get("Threads", "0")) for pid in gunicorns)
-    assert len(threads) == 3  # the master and two workers
-    # A sync worker answers in its only thread; a gthread worker in a thread of its pool, started
-    # for the first request it took (the answer above, at least).
-    assert threads[-1] >= 2, threads
+    assert threads == [1, 3, 3]  # the master, then its two workers
 
 
 def _read(pid: int, name: str) -> bytes:
