@@ -15,8 +15,8 @@ Arms (each compared with its reference; the ratio is the reference's cost over t
 Every arm goes through the same middleware (CSRF included).  GETs ask for compression as a browser
 does (``Accept-Encoding: gzip, deflate, br``).  For each arm the script reports:
 
-* req/s, p50 and p99 latency under ``wrk`` against gunicorn with two workers of two threads each (`piwarden
-  serve`'s argv and config), arms interleaved, a warm-up before every run;
+* req/s, p50 and p99 latency under ``wrk`` against gunicorn with two sync workers (`piwarden
+  serve`'s argv), arms interleaved, a warm-up before every run;
 * CPU time per request, in this process through Django's test client (5 interleaved rounds, median);
 * SQL statements per request and the time the SQLite write lock is held per request (from
   ``BEGIN IMMEDIATE``, or a write in autocommit, to the end of ``COMMIT``), in process.
@@ -62,7 +62,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 POST_LUA = BENCH_DIR / "consultation.lua"
 GET_LUA = BENCH_DIR / "get.lua"
 
-WORKERS = 2  # gunicorn workers (the `piwarden serve` default; the machine has 2 cores), threads: piwarden.gunicorn_conf
+WORKERS = 2  # gunicorn sync workers (the `piwarden serve` default; the machine has 2 cores)
 THREADS = 2  # wrk threads
 CONNECTIONS = 8
 ROUNDS = 2  # every arm, interleaved: A B C … A B C …
@@ -181,12 +181,6 @@ def prepare() -> None:
     CaptchaStore.objects.create(
         challenge="K7QHM", response="k7qhm", hashkey=CAPTCHA_KEY, expiration=timezone.now() + datetime.timedelta(days=1)
     )
-
-
-def _threads() -> int:
-    from piwarden import gunicorn_conf  # noqa: PLC0415  # after configure()
-
-    return int(getattr(gunicorn_conf, "threads", 1))
 
 
 def free_port() -> int:
@@ -617,8 +611,7 @@ def summary(
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in facts.items()],
         "",
-        f"Server: gunicorn {WORKERS} workers × {_threads()} threads (`piwarden serve`'s argv and config), DEBUG off, "
-        "SQLite WAL in a fresh "
+        f"Server: gunicorn {WORKERS} sync workers (`piwarden serve`'s argv), DEBUG off, SQLite WAL in a fresh "
         f"data dir. Load: `wrk -t{THREADS} -c{CONNECTIONS} --timeout 10s`, POSTs {POST_DURATION_S} s after a "
         f"{POST_WARMUP_S} s warm-up, GETs {GET_DURATION_S} s after {GET_WARMUP_S} s, every arm in each of "
         f"{ROUNDS} interleaved rounds; GETs send `Accept-Encoding: {BROWSER_ENCODINGS}`. CAPTCHA on (seeded "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import Site, descendants, free_port, operator_env, wait_until
+from tests.serving import Site, free_port, operator_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -120,25 +120,3 @@ def piwarden(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=True,
     )
-
-
-def test_workers_serve_with_threads_and_close_each_connection(site: Site):
-    """gthread workers of two threads (piwarden.gunicorn_conf): an answer closes its connection, as
-    the sync workers' did, and each worker runs its main loop and two request threads."""
-    assert site.get("/en/").headers.get("connection", "").lower() == "close"
-    assert site.process is not None
-    gunicorns = [pid for pid in descendants(site.process.pid) if b"gunicorn" in _read(pid, "cmdline")]
-    threads = sorted(int(_status(pid).get("Threads", "0")) for pid in gunicorns)
-    assert threads == [1, 3, 3]  # the master, then its two workers
-
-
-def _read(pid: int, name: str) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/{name}").read_bytes()
-    except OSError:
-        return b""
-
-
-def _status(pid: int) -> dict[str, str]:
-    lines = _read(pid, "status").decode(errors="replace").splitlines()
-    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)

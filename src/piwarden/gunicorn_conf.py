@@ -9,13 +9,6 @@
 * Files it creates are owner-only (``umask`` 077): the data directory holds the database and keys.
 * Request lines up to gunicorn's maximum reach Django (``piwarden.site.limits``).
 * The ``Server`` header does not name the server software (nothing for a scanner to match).
-* Each worker serves with two threads (``gthread``): while one request waits for SQLite's write
-  lock (the site's writers queue on a file lock, ``piwarden.sqlite.base``), or for its commit's
-  disk, the other runs.  Each thread has its own database connection, so its own open file
-  description of the lock file: the queue orders threads as it orders processes.  Connections
-  close after each response, as the sync workers closed them (``keepalive = 0``): the proxy in
-  front, or the browser, opens the next.  docs/performance.md, "The consultation POST: one turn
-  for the counts".
 """
 
 from __future__ import annotations
@@ -32,9 +25,6 @@ forwarded_allow_ips = (
 )
 # Long request lines reach Django, which answers over-long URLs with the site's own 414 page.
 limit_request_line = REQUEST_LINE_LIMIT
-worker_class = "gthread"
-threads = 2
-keepalive = 0
 umask = 0o077  # gunicorn's own files (sockets, worker heartbeat files)
 os.umask(umask)  # and everything the site writes (settings.py does the same for every piwarden process)
 
