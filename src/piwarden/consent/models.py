@@ -29,7 +29,8 @@ class ConsentRecordQuerySet(models.QuerySet["ConsentRecord"]):
 
 class ConsentRecord(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="consents")
+    # Indexed by consent_person_purpose_idx (person, purpose), which it leads.
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="consents", db_index=False)
     purpose = models.CharField(max_length=40)
     kind = models.CharField(max_length=10, choices=ConsentKind.choices, default=ConsentKind.ORDINARY)
     policy_version = models.CharField(max_length=20)

@@ -39,7 +39,22 @@ def count_and_refuse(
     ``rule`` and ``refusal_scope`` or ``scope``, an audit event); the next ones in that window cite
     it (one SELECT) and write nothing, so a flood costs one write per counter and window.
     """
-    limit = hit_key(scope, key, rate)
+    return refusal_over(request, scope, key, rate, hit_key(scope, key, rate), rule=rule, refusal_scope=refusal_scope)
+
+
+def refusal_over(
+    request: HttpRequest,
+    scope: str,
+    key: str,
+    rate: str,
+    limit: Limit,
+    *,
+    rule: Rule = Rule.RATE_LIMIT,
+    refusal_scope: str = "",
+) -> Counted:
+    """:func:`count_and_refuse` for a count already taken (``limit``, from ``hit_key(scope, key,
+    rate)``): its refusal, recorded in a durable transaction of its own, so never inside the
+    transaction that took the count (``@rate_limit(joined=…)`` records it after that commit)."""
     if not limit.limited:
         return Counted(limit, None)
     most, seconds = window_of(rate)

@@ -26,9 +26,9 @@ from django.db import connections, router
 from django.http import HttpRequest
 
 from piwarden.prepared import execute
-from piwarden.ratelimit.limiter import bucket_for, client_address, hit_key, window_of
+from piwarden.ratelimit.limiter import Limit, bucket_for, client_address, hit_key, window_of
 from piwarden.ratelimit.models import RateCounter
-from piwarden.ratelimit.refusals import count_and_refuse
+from piwarden.ratelimit.refusals import refusal_over
 from piwarden.security.actions import Refused, refusal_for
 from piwarden.security.models import Rule
 
@@ -44,9 +44,22 @@ class Risk:
 
 def assess_submission(request: HttpRequest, scope: str) -> Risk:
     """Count one submission of a public form for the client; say whether to ask more, or refuse."""
-    block = settings.PIWARDEN_RISK_BLOCK
-    counted = count_and_refuse(
-        request, RISK_SCOPE, client_address(request), f"{block}/d", rule=Rule.MANY_SUBMISSIONS, refusal_scope=scope
+    return assessed(request, scope, count_submission(request))
+
+
+def count_submission(request: HttpRequest) -> Limit:
+    """Count one submission of a public form for the client (one upsert), and nothing more: a
+    write that may join another short transaction (the consultation's, with its rate limit's count);
+    :func:`assessed` then tells what the count means, once it is committed."""
+    return hit_key(RISK_SCOPE, client_address(request), f"{settings.PIWARDEN_RISK_BLOCK}/d")
+
+
+def assessed(request: HttpRequest, scope: str, limit: Limit) -> Risk:
+    """What a committed count of :func:`count_submission` means: a harder CAPTCHA, or a refusal
+    (recorded now, in a durable transaction of its own, for the first of the day)."""
+    rate = f"{settings.PIWARDEN_RISK_BLOCK}/d"
+    counted = refusal_over(
+        request, RISK_SCOPE, client_address(request), rate, limit, rule=Rule.MANY_SUBMISSIONS, refusal_scope=scope
     )
     return Risk(
         harder=counted.refused is not None or counted.limit.count > settings.PIWARDEN_RISK_HARDER_CAPTCHA,

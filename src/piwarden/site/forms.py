@@ -12,6 +12,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from captcha.conf import settings as captcha_settings
@@ -70,15 +71,17 @@ class OneTimeCaptchaField(CaptchaField):  # type: ignore[misc]  # django-simple-
     (``piwarden.site.housekeeping``).
     """
 
-    def __init__(self, *args: Any, hard: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hard: bool = False, taken: TakenChallenge | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hard = hard
+        self.taken = taken
 
     def clean(self, value: list[str]) -> str:
         forms.MultiValueField.clean(self, value)  # required, and each part a string
         hashkey, response = value[0], (value[1] or "").strip().lower()
         value[1] = ""  # never shown again
-        stored = _take_challenge(hashkey)
+        # Taken already (take_posted_challenge, in the consultation's counting turn), or now.
+        stored = self.taken.stored if self.taken is not None and self.taken.key == hashkey else _take_challenge(hashkey)
         if self.hard and (stored is None or len(stored[0]) < HARD_LENGTH):
             # Not a wrong answer: the risk rules ask this client for the longer challenge now shown.
             raise forms.ValidationError(self.error_messages["harder"], code="harder")
@@ -135,6 +138,27 @@ def _take_challenge_sql(alias: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class TakenChallenge:
+    """A posted challenge, deleted before the form is checked: what the deletion returned."""
+
+    key: str
+    stored: tuple[str, bool] | None  # (response, still valid); None: no such challenge
+
+
+def take_posted_challenge(data: Mapping[str, Any]) -> TakenChallenge | None:
+    """Use up the challenge a POST answers, now (one ``DELETE … RETURNING``), so that its use joins
+    a transaction of the caller's choosing; :class:`OneTimeCaptchaField` given it as ``taken`` then
+    checks the answer without a statement.  Only when the field would reach its own deletion (a
+    key and an answer, neither blank); otherwise ``None``, and the field decides as before."""
+    if settings.PIWARDEN_CAPTCHA != "on":
+        return None
+    key, answer = data.get("captcha_0"), data.get("captcha_1")
+    if not isinstance(key, str) or not isinstance(answer, str) or not key.strip() or not answer.strip():
+        return None
+    return TakenChallenge(key, _take_challenge(key))
+
+
 def _take_challenge(hashkey: str) -> tuple[str, bool] | None:
     """Delete the challenge ``hashkey``; its (response, still valid) if there was one."""
     connection = connections[router.db_for_write(CaptchaStore)]
@@ -165,12 +189,14 @@ def list_in_sentence(labels: list[str]) -> str:
     }
 
 
-def add_captcha(form: forms.Form, *, hard: bool = False) -> None:
+def add_captcha(form: forms.Form, *, hard: bool = False, taken: TakenChallenge | None = None) -> None:
     """Give a public page's form the one-time CAPTCHA (unless the site runs without: PIWARDEN_CAPTCHA);
-    ``hard``: the longer challenge the risk rules ask of a busy client."""
+    ``hard``: the longer challenge the risk rules ask of a busy client; ``taken``: the posted
+    challenge, already used up (:func:`take_posted_challenge`)."""
     if settings.PIWARDEN_CAPTCHA == "on":
         form.fields["captcha"] = OneTimeCaptchaField(
             hard=hard,
+            taken=taken,
             widget=HarderCaptchaPicture() if hard else CaptchaPicture(),
             label=_("Verification code"),
             help_text=_("Type the characters shown in the picture."),
@@ -186,9 +212,9 @@ def add_captcha(form: forms.Form, *, hard: bool = False) -> None:
 class ConsultationPageForm(ConsultationForm):
     """The request's form as the consultation page shows it."""
 
-    def __init__(self, *args: Any, hard: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hard: bool = False, taken: TakenChallenge | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        add_captcha(self, hard=hard)
+        add_captcha(self, hard=hard, taken=taken)
         for name, hint in AUTOCOMPLETE.items():
             self.fields[name].widget.attrs.setdefault("autocomplete", hint)
 

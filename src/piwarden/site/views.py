@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -22,11 +23,12 @@ from piwarden.inquiries.actions import submit_inquiry
 from piwarden.inquiries.models import Inquiry
 from piwarden.processing.gate import ProcessingRefused
 from piwarden.ratelimit.decorators import rate_limit
+from piwarden.ratelimit.limiter import Limit
 from piwarden.security.actions import Refused, recording
 from piwarden.security.models import EventKind
-from piwarden.security.risk import assess_submission, count_captcha_failure
+from piwarden.security.risk import assessed, count_captcha_failure, count_submission
 from piwarden.site.actions import record_captcha_failure
-from piwarden.site.forms import ConsultationPageForm, new_challenge
+from piwarden.site.forms import ConsultationPageForm, TakenChallenge, new_challenge, take_posted_challenge
 from piwarden.site.pagecache import FilledInPage, Values, rendered_once
 from piwarden.site.security_views import refusal_page
 
@@ -97,11 +99,39 @@ EMPTY_CONSULTATION_PAGE = FilledInPage(
 )
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What a submission's counting turn decided (``_count_with_the_rate``)."""
+
+    accepting: bool  # the cessation, read fresh in the turn
+    risk: Limit | None = None  # the risk rules' count (None: not taken, the form is closed)
+    captcha: TakenChallenge | None = None  # the posted challenge, used up
+
+
+def _count_with_the_rate(request: HttpRequest) -> Counted:
+    """A submission's other writes before any work, in the rate limit's short write transaction
+    (``@rate_limit(joined=…)``), after its count: one turn of SQLite's write lock and one commit
+    where there were three.  All are committed before the submission's own transaction opens, so
+    neither its rollback nor the gate's refusal gives back a count or a used challenge."""
+    if not accepting_new_data(fresh=True):  # nothing counted or used up for a closed form, as before
+        return Counted(accepting=False)
+    risk = count_submission(request)
+    # A blocked client's challenge is left alone, as before (its refusal page asks nothing).
+    return Counted(accepting=True, risk=risk, captcha=None if risk.limited else take_posted_challenge(request.POST))
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
-@rate_limit("consultation", rate_setting="PIWARDEN_CONSULTATION_RATE", refuse=_too_many_requests, counts=_is_submission)
+@rate_limit(
+    "consultation",
+    rate_setting="PIWARDEN_CONSULTATION_RATE",
+    refuse=_too_many_requests,
+    counts=_is_submission,
+    joined=_count_with_the_rate,
+)
 def consultation(request: HttpRequest) -> HttpResponse:
+    counted: Counted | None = request.joined  # type: ignore[attr-defined]  # set by @rate_limit for a submission
     # The site's cessation is announced: nothing new is collected (asked fresh before storing).
-    if not accepting_new_data(fresh=request.method == "POST"):
+    if not (counted.accepting if counted is not None else accepting_new_data(fresh=request.method == "POST")):
         return closed(request, gettext_lazy("Consultation requests are closed"))
     if request.method != "POST":
         return EMPTY_CONSULTATION_PAGE(request)
@@ -109,10 +139,13 @@ def consultation(request: HttpRequest) -> HttpResponse:
         # The "new picture" button: no validation, nothing stored, what was typed shown again.
         # (A GET link would lose it, or put it in the URL and so in every log on the way.)
         return _consultation_page(request, ConsultationPageForm.refilled(request.POST), new_captcha=True)
-    risk = assess_submission(request, "consultation")  # the risk rules: a harder CAPTCHA, or a refusal
+    # The risk rules: a harder CAPTCHA, or a refusal (counted in the rate limit's turn; every
+    # submission is, so the count here is only a fallback).
+    counts, taken = (counted.risk, counted.captcha) if counted is not None else (None, None)
+    risk = assessed(request, "consultation", counts if counts is not None else count_submission(request))
     if risk.refused is not None:
         return refusal_page(request, risk.refused)
-    form = ConsultationPageForm(request.POST, hard=risk.harder)
+    form = ConsultationPageForm(request.POST, hard=risk.harder, taken=taken)
     if not form.is_valid():
         # A form posted again after it was stored fails here (its CAPTCHA was used up): show the first.
         replayed = _already_received(form)
