@@ -14,7 +14,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0012_event_types"),
+        ("audit", "0014_append_only_cut"),
         ("people", "0001_initial"),
     ]
 
