@@ -36,6 +36,7 @@ from piwarden.staff.models import (
 )
 from piwarden.staff.personal_data import DELETED_WITH_ACCOUNT, KEEP_THE_ID
 from tests.conftest import make_staff, sign_in
+from tests.retention.test_sweep import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -107,17 +108,7 @@ def lived(user: User) -> None:
     TrainingNotice.objects.create(
         staff=user, kind="due_soon", expires_on=OLD.date(), created_at=OLD - datetime.timedelta(days=25)
     )
-    AccessGrant.objects.create(
-        requester=user,
-        category="consultation",
-        purpose="respond_inquiry",
-        reason="Answering a request",
-        hours=4,
-        status=AccessGrant.Status.EXPIRED,
-        requested_at=NOW - 3 * HOUR,
-        decided_at=NOW - 3 * HOUR,
-        expires_at=NOW - 2 * HOUR,
-    )
+    grant(user, NOW - 2 * HOUR)
 
 
 @pytest.mark.duty("RET-01")

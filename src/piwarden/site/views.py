@@ -139,13 +139,15 @@ def consultation(request: HttpRequest) -> HttpResponse:
         # The "new picture" button: no validation, nothing stored, what was typed shown again.
         # (A GET link would lose it, or put it in the URL and so in every log on the way.)
         return _consultation_page(request, ConsultationPageForm.refilled(request.POST), new_captcha=True)
-    # The risk rules: a harder CAPTCHA, or a refusal (counted in the rate limit's turn; every
-    # submission is, so the count here is only a fallback).
-    counts, taken = (counted.risk, counted.captcha) if counted is not None else (None, None)
-    risk = assessed(request, "consultation", counts if counts is not None else count_submission(request))
+    # The risk rules: a harder CAPTCHA, or a refusal.  Every submission was counted in the rate
+    # limit's turn (``_is_submission``; an accepting form takes the risk count there, a refused
+    # one never reaches the view), so the view only reads what that turn decided.
+    if counted is None or counted.risk is None:
+        raise RuntimeError("the consultation view runs only under @rate_limit(joined=_count_with_the_rate)")
+    risk = assessed(request, "consultation", counted.risk)
     if risk.refused is not None:
         return refusal_page(request, risk.refused)
-    form = ConsultationPageForm(request.POST, hard=risk.harder, taken=taken)
+    form = ConsultationPageForm(request.POST, hard=risk.harder, taken=counted.captcha)
     if not form.is_valid():
         # A form posted again after it was stored fails here (its CAPTCHA was used up): show the first.
         replayed = _already_received(form)
